@@ -1,0 +1,46 @@
+# awiml: two commands do all set-up on a fresh machine.
+#   make demo   end-to-end run on bundled real data, offline
+#   make test   the whole suite (unit tests, notebooks, docs build, lint)
+# The virtual environment lives in .venv/ at the repository root.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The CPU build of PyTorch that lies on this machine's disk. Installed before
+# anything that asks for torch, so pip never resolves a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+
+export KERAS_BACKEND := torch
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export MPLBACKEND := Agg
+
+.PHONY: demo test lint docs bench clean install
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[keras,test,docs]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m awiml.demo $(DEMO_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check awiml tests benchmarks
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest tests --nbmake notebooks $(PYTEST_ARGS)
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/import_time.py
+	$(BIN)/python benchmarks/fetch_throughput.py
+
+clean:
+	rm -rf $(VENV) docs/_build .pytest_cache build dist *.egg-info

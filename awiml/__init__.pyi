@@ -1,0 +1,7 @@
+from . import archives as archives
+from . import errors as errors
+from . import testing as testing
+from ._version import __version__ as __version__
+from .workspace import Workspace as Workspace
+
+__all__ = ["Workspace", "__version__", "archives", "errors", "testing"]

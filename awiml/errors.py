@@ -1,0 +1,101 @@
+"""The errors awiml raises on purpose.
+
+Every error awiml raises deliberately derives from :class:`AwimlError`, so a
+caller can catch all of them at once. Where a standard exception fits, the
+subclass derives from it too (a missing dataset is also a
+:class:`FileNotFoundError`), so generic code keeps working.
+
+A message says what happened, to which input (URL, DOI, path, line) and what
+to do next. It never contains a secret: URLs are shown with credentials
+removed (see :func:`awiml.errors.redact_url`).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "ArchiveUnavailableError",
+    "AuthenticationError",
+    "AwimlError",
+    "ChecksumMismatchError",
+    "InvalidDataError",
+    "NotFoundError",
+    "RawFileConflictError",
+    "TransferError",
+    "WorkspaceError",
+    "redact_url",
+]
+
+
+class AwimlError(Exception):
+    """Base class of every error awiml raises on purpose."""
+
+
+class NotFoundError(AwimlError, FileNotFoundError):
+    """A file, dataset, sensor or model that was asked for does not exist."""
+
+
+class AuthenticationError(AwimlError, PermissionError):
+    """The archive refused the credentials, or needs credentials that were not given."""
+
+
+class ChecksumMismatchError(AwimlError, ValueError):
+    """Data on disk or on the wire does not match its recorded size or checksum."""
+
+
+class ArchiveUnavailableError(AwimlError, ConnectionError):
+    """The archive could not be reached or kept failing after all retries."""
+
+
+class TransferError(AwimlError, OSError):
+    """A transfer failed for a reason that retrying will not fix (disk full, bad reply...)."""
+
+
+class InvalidDataError(AwimlError, ValueError):
+    """A file or a reply is malformed and cannot be parsed."""
+
+
+class WorkspaceError(AwimlError):
+    """A workspace folder is missing parts of its layout or is otherwise unusable."""
+
+
+class RawFileConflictError(WorkspaceError, FileExistsError):
+    """A fetch would replace a file in ``raw/`` with different content."""
+
+
+_USERINFO = re.compile(r"//[^/@\s]*@")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:token|access_token|api_key|apikey|key|password|passwd|secret|sig|signature)=)[^&#\s]*"
+)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with user name, password and secret query values removed.
+
+    Parameters
+    ----------
+    url : str
+        Any URL or archive path.
+
+    Returns
+    -------
+    str
+        The URL, safe to print, log or store in a manifest.
+
+    Examples
+    --------
+    >>> redact_url("https://alice:s3cret@example.org/a.tab?token=abc&x=1")
+    'https://example.org/a.tab?token=***&x=1'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("//", url))
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        parts = parts._replace(netloc=host)
+    return _SECRET_QUERY.sub(r"\1***", urlunsplit(parts))

@@ -1,0 +1,27 @@
+"""Loopback servers for offline tests.
+
+This package holds real HTTP servers that listen on ``127.0.0.1`` only, so
+awiml's own tests, and the tests of anybody who builds on awiml, can exercise
+downloads without a network: streaming, HTTP ``Range`` resumption, retries,
+``Retry-After``, size and checksum checks, authentication, and dynamic API
+routes.
+
+* :class:`FileServer` serves files and byte strings, records every request and
+  misbehaves on demand.
+* :class:`Fault` describes one misbehaviour (an error status, a dropped
+  connection, a stall, a wrong ``Content-Length``, a corrupted byte, ...).
+* :class:`Response` is what a dynamic route handler returns.
+* :class:`RequestRecord` is one request as the server saw it.
+
+Installing awiml also registers a pytest plugin (:mod:`awiml.testing.plugin`)
+that provides the ``awiml_file_server`` fixture.
+
+Nothing else in awiml imports this package, and it imports only the standard
+library, so importing it is cheap.
+"""
+
+from __future__ import annotations
+
+from .server import Fault, FileServer, RequestRecord, Response
+
+__all__ = ["Fault", "FileServer", "RequestRecord", "Response"]

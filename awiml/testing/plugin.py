@@ -1,0 +1,61 @@
+r"""pytest plugin with awiml's test fixtures.
+
+Installing awiml registers this module with pytest through the ``pytest11``
+entry point, so its fixtures are available in every test suite of an
+environment where awiml is installed: no ``conftest.py`` and no
+``pytest_plugins`` line are needed. ``pytest --fixtures`` lists them;
+``pytest -p no:awiml`` switches the plugin off.
+
+Fixtures
+--------
+awiml_file_server
+    A started :class:`awiml.testing.FileServer` serving the test's own
+    ``tmp_path / "served"`` directory, stopped after the test.
+
+Examples
+--------
+A test in any project that has awiml installed::
+
+    import requests
+
+    def test_download(awiml_file_server):
+        (awiml_file_server.root / "a.csv").write_text("x,y\\n1,2\\n")
+        reply = requests.get(awiml_file_server.url("a.csv"), timeout=5)
+        assert reply.text == "x,y\\n1,2\\n"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .server import FileServer
+
+__all__ = ["awiml_file_server"]
+
+
+@pytest.fixture
+def awiml_file_server(tmp_path: Path) -> Iterator[FileServer]:
+    """Yield a running :class:`~awiml.testing.FileServer` for one test.
+
+    Its ``root`` is ``tmp_path / "served"`` (created empty): files written
+    there are served under their relative paths. :meth:`FileServer.add`,
+    :meth:`FileServer.inject` and :meth:`FileServer.route` work as usual.
+    The server is stopped after the test.
+
+    Parameters
+    ----------
+    tmp_path : pathlib.Path
+        pytest's per-test temporary directory.
+
+    Yields
+    ------
+    FileServer
+        The started server.
+    """
+    root = tmp_path / "served"
+    root.mkdir(parents=True, exist_ok=True)
+    with FileServer(root) as server:
+        yield server
