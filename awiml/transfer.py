@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 from filelock import SoftFileLock, Timeout
 
 from .archives.base import RETRY_STATUSES, RemoteFile, http_session
@@ -73,6 +74,10 @@ class RetryPolicy:
         (with up to 25 % random jitter), at most ``max_backoff``.
     max_backoff : float
         Upper bound of one backoff wait in seconds.
+    max_resumes : int
+        Attempts that received data before the connection broke do not count
+        as retries (the next attempt resumes where it stopped), up to this
+        many per file.
     max_retry_after : float
         Longest ``Retry-After`` the engine will honour; a server asking for
         a longer pause fails the transfer with a message saying when to try
@@ -89,6 +94,7 @@ class RetryPolicy:
     retries: int = 5
     backoff: float = 1.0
     max_backoff: float = 60.0
+    max_resumes: int = 100
     max_retry_after: float = 300.0
     timeout: tuple[float, float] = (10.0, 60.0)
 
@@ -358,7 +364,7 @@ def _download_locked(
     session = (remote.session or http_session(retries=0)) if remote.url else None
     checksum_retried = False
     resumed = False
-    attempt = 0
+    attempt = failures = resumes = 0
     while True:
         attempt += 1
         offset = partial.size()
@@ -370,18 +376,32 @@ def _download_locked(
             if retry.restart:
                 progress(-partial.size())
                 partial.discard()
-            if attempt > policy.retries:
+            # An attempt that moved the file forward before the connection broke
+            # does not use up a retry (up to max_resumes of them): long transfers
+            # over flaky lines get there in the end.
+            made_progress = partial.size() > offset and resumes < policy.max_resumes
+            if made_progress:
+                resumes += 1
+            else:
+                failures += 1
+            if failures > policy.retries:
                 raise ArchiveUnavailableError(
                     f"could not fetch {redact_url(remote.source)} after {attempt} attempts: "
                     f"{retry.reason}. Nothing was written to raw/; the "
                     f"{_human(partial.size())} received so far are kept and resumed when you "
                     "fetch again. Check the archive's status or your network, then retry."
                 ) from None
-            wait = retry.wait if retry.wait is not None else policy.wait(attempt - 1, jitter=True)
-            logger.warning(
-                "fetching %s failed (%s); retrying in %.1f s (%d retries left)",
-                redact_url(remote.source), retry.reason, wait, policy.retries - attempt + 1,
-            )
+            if retry.wait is not None:
+                wait = retry.wait
+            else:
+                wait = policy.wait(0 if made_progress else failures - 1, jitter=True)
+            if made_progress:
+                logger.warning("fetching %s broke off (%s); resuming in %.1f s",
+                               redact_url(remote.source), retry.reason, wait)
+            else:
+                logger.warning("fetching %s failed (%s); retry %d of %d in %.1f s",
+                               redact_url(remote.source), retry.reason, failures,
+                               policy.retries, wait)
             time.sleep(wait)
         except ChecksumMismatchError:
             progress(-partial.size())
@@ -546,15 +566,24 @@ def _http_attempt(
             response.headers.get("ETag"), response.headers.get("Last-Modified"), total
         )
         hasher = _rehash(partial, remote) if offset else _Hasher(remote.checksum)
-        try:
-            with open(partial.path, "ab" if offset else "wb") as out:
-                for chunk in response.iter_content(CHUNK_SIZE):
-                    out.write(chunk)
-                    hasher.update(chunk)
-                    progress(len(chunk))
-        except (requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as exc:
-            raise _Retry(f"connection lost mid-transfer ({type(exc).__name__})") from None
+        encoding = response.headers.get("Content-Encoding", "identity").lower()
+        decode = encoding not in ("", "identity")
+        with open(partial.path, "ab" if offset else "wb") as out:
+            while True:
+                try:
+                    # read1 hands over what has arrived, so bytes received before a
+                    # dropped connection reach the partial file and are resumed.
+                    chunk = response.raw.read1(CHUNK_SIZE, decode_content=decode)
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    # A decoded (compressed) body cannot be resumed by byte offset.
+                    raise _Retry(
+                        f"connection lost mid-transfer ({type(exc).__name__})", restart=decode
+                    ) from None
+                if not chunk:
+                    break
+                out.write(chunk)
+                hasher.update(chunk)
+                progress(len(chunk))
     return hasher, total
 
 

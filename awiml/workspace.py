@@ -505,14 +505,17 @@ class Workspace:
         agrees = recorded in (None, result.sha256)
         if on_disk is not None and on_disk == result.sha256 and agrees:
             result.path.unlink(missing_ok=True)
-            return "present" if entry is not None else "fetched"
+            if entry is not None:
+                return "present"
+            _make_read_only(dest)  # an unrecorded file with the right content is adopted
+            return "fetched"
         if on_disk is not None or not agrees:
             result.path.unlink(missing_ok=True)
             raise RawFileConflictError(_conflict_message(dest, entry, on_disk, remote, result))
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(result.path, dest)
-            dest.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            _make_read_only(dest)
         except OSError as exc:
             raise TransferError(
                 f"could not move {remote.source} into {dest}: {exc.strerror or exc}. "
@@ -568,6 +571,10 @@ class _WorkspaceLock:
 
     def __exit__(self, *exc: object) -> None:
         self.lock.release()
+
+
+def _make_read_only(path: Path) -> None:
+    path.chmod(stat.S_IMODE(path.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def _utc_now() -> str:

@@ -6,11 +6,9 @@ environment where awiml is installed: no ``conftest.py`` and no
 ``pytest_plugins`` line are needed. ``pytest --fixtures`` lists them;
 ``pytest -p no:awiml`` switches the plugin off.
 
-Fixtures
---------
-awiml_file_server
-    A started :class:`awiml.testing.FileServer` serving the test's own
-    ``tmp_path / "served"`` directory, stopped after the test.
+The fixture ``awiml_file_server`` yields a started
+:class:`awiml.testing.FileServer` serving the test's own
+``tmp_path / "served"`` directory, and stops it after the test.
 
 Examples
 --------

@@ -123,9 +123,10 @@ class Fault:
         Parameters
         ----------
         code : int
-            HTTP status code, for example 500, 503 or 404.
+            HTTP status code in 200..599, for example 500, 503 or 404.
         body : bytes or str, optional
             Body of the reply; a ``str`` is encoded as UTF-8. Empty by default.
+            Replies with status 204 or 304 never carry a body.
         headers : mapping of str to str, optional
             Extra headers of the reply.
 
@@ -139,8 +140,8 @@ class Fault:
         >>> Fault.status(500, "boom").body
         b'boom'
         """
-        if not 100 <= int(code) <= 599:
-            raise ValueError(f"HTTP status code must lie in 100..599, got {code!r}")
+        if not 200 <= int(code) <= 599:
+            raise ValueError(f"HTTP status code must lie in 200..599, got {code!r}")
         data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         pairs = tuple((str(k), str(v)) for k, v in (headers or {}).items())
         return cls(kind="status", code=int(code), body=data, headers=pairs)
@@ -483,6 +484,7 @@ class _Plan:
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default of 5 drops connects from parallel clients
     owner: FileServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -492,6 +494,15 @@ class _Server(http.server.ThreadingHTTPServer):
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    """Split a request target into its (still quoted) path and query string."""
+    if not target.startswith("/"):  # absolute form, as sent to proxies
+        parts = urlsplit(target)
+        return parts.path, parts.query
+    path, _, query = target.partition("#")[0].partition("?")
+    return path, query
 
 
 def _http_date(timestamp: float) -> str:
@@ -524,11 +535,11 @@ def _parse_range(value: str, total: int) -> tuple[int, int] | Literal[False] | N
             return False
         return max(0, total - suffix), total - 1
     first = int(first_s)
-    last = int(last_s) if last_s else total - 1
-    if last < first:
+    if last_s and int(last_s) < first:
         return None
     if first >= total:
         return False
+    last = int(last_s) if last_s else total - 1
     return first, min(last, total - 1)
 
 
@@ -551,7 +562,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         _log.debug("%s " + format, self.address_string(), *args)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        path = urlsplit(getattr(self, "path", "")).path
+        path = _split_target(getattr(self, "path", ""))[0]
         _log.debug("%s %s -> %s", getattr(self, "command", "-"), path, code)
 
     # -- connection bookkeeping, so stop() can end keep-alive connections -- #
@@ -609,15 +620,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _record(self, body: bytes) -> RequestRecord:
-        target = urlsplit(self.path)
+        path, query = _split_target(self.path)
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         return RequestRecord(
             method=self.command,
-            path=unquote(target.path or "/"),
-            query=parse_qs(target.query, keep_blank_values=True),
+            path=unquote(path or "/"),
+            query=parse_qs(query, keep_blank_values=True),
             headers=headers,
             body=body,
         )
@@ -733,10 +744,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         announced = plan.length
         if kind == "wrong_length":
             announced = max(0, plan.length + fault.delta)  # type: ignore[union-attr]
+        if plan.status in (204, 304):  # these replies have no body by definition
+            plan.length = announced = 0
+            head = True
         self.send_response(plan.status)
         for name, value in plan.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(announced))
+        if plan.status != 204:
+            self.send_header("Content-Length", str(announced))
         self.end_headers()
 
         closes = kind in ("drop_after", "wrong_length")
@@ -836,6 +851,16 @@ class FileServer:
         Address to listen on. Keep the loopback default; ``"::1"`` works too.
     port : int, optional
         Port to listen on; ``0`` picks a free one.
+
+    Attributes
+    ----------
+    root : pathlib.Path or None
+        The served directory; may be changed while the server runs.
+    range_support : bool
+        Whether ``Range`` requests are honoured; may be changed while the
+        server runs.
+    host, port : str, int
+        Where :meth:`start` listens; :attr:`base_url` tells the actual port.
 
     Examples
     --------

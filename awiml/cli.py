@@ -1,0 +1,149 @@
+"""The ``awiml`` command line: a thin layer that parses arguments and calls the library.
+
+Credentials never go on the command line (where other users could read them
+in the process list): HTTP logins come from ``~/.netrc``, a bearer token from
+the ``AWIML_HTTP_TOKEN`` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from ._version import __version__
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reports_errors(command: F) -> F:
+    """Print awiml's errors as one clear line and exit with status 1, without a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .errors import AwimlError
+
+        try:
+            return command(*args, **kwargs)
+        except AwimlError as exc:
+            click.echo(f"error: {exc}", err=True)
+            for note in getattr(exc, "__notes__", []):
+                click.echo(f"note: {note}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="awiml")
+def main() -> None:
+    """Carry raw archived data to an archived, reproducible classifier (awiml CLI)."""
+
+
+@main.command()
+@click.argument("path", type=click.Path(file_okay=False))
+@_reports_errors
+def init(path: str) -> None:
+    """Create a workspace at PATH (or add the parts an existing folder lacks)."""
+    from .workspace import Workspace
+
+    workspace = Workspace.create(path)
+    click.echo(f"workspace ready at {workspace.root}")
+
+
+@main.command()
+@click.argument("urls", nargs=-1, required=True)
+@click.option("-w", "--workspace", "workspace_path", default=".", show_default=True,
+              type=click.Path(file_okay=False), help="The workspace to fetch into.")
+@click.option("--subdir", default=None, help="Folder below raw/ to put the files in.")
+@click.option("--checksum", default=None,
+              help="Published checksum of a single URL, as ALGORITHM:HEX (e.g. sha256:...).")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Files fetched at the same time.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar.")
+@click.option("--retries", default=5, show_default=True, type=click.IntRange(0, 50),
+              help="Retries per file on transient errors.")
+@_reports_errors
+def fetch(
+    urls: tuple[str, ...],
+    workspace_path: str,
+    subdir: str | None,
+    checksum: str | None,
+    workers: int,
+    progress: bool,
+    retries: int,
+) -> None:
+    """Copy URLS (https://, file://, archive URLs or local paths) into the workspace's raw/.
+
+    Logins for HTTP come from ~/.netrc; a bearer token from $AWIML_HTTP_TOKEN.
+    """
+    from .transfer import RetryPolicy
+    from .workspace import Workspace
+
+    if checksum is not None and len(urls) != 1:
+        raise click.UsageError("--checksum needs exactly one URL")
+    workspace = Workspace(workspace_path)
+    try:
+        table = workspace.fetch(
+            list(urls),
+            subdir=subdir,
+            checksum=checksum,
+            workers=workers,
+            progress=progress,
+            token=os.environ.get("AWIML_HTTP_TOKEN") or None,
+            policy=RetryPolicy(retries=retries),
+        )
+    except ValueError as exc:
+        from .errors import AwimlError
+
+        if isinstance(exc, AwimlError):
+            raise
+        raise click.UsageError(str(exc)) from None
+    for row in table.itertuples():
+        click.echo(f"{row.status:8} raw/{row.path}  {row.size} bytes  {row.sha256}")
+
+
+@main.command()
+@click.argument("path", default=".", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest's JSON Lines.")
+@_reports_errors
+def manifest(path: str, as_json: bool) -> None:
+    """Show the manifest of the workspace at PATH: what raw/ holds and where it came from."""
+    from .workspace import Workspace
+
+    workspace = Workspace(path)
+    entries = workspace.entries()
+    if as_json:
+        for entry in entries.values():
+            click.echo(entry.to_json())
+        return
+    if not entries:
+        click.echo("raw/ is empty: fetch data with `awiml fetch URL --workspace PATH`")
+        return
+    table = workspace.manifest()[["path", "size", "sha256", "retrieved", "source"]]
+    table["sha256"] = table["sha256"].str.slice(0, 19) + "…"
+    click.echo(table.to_string(index=False))
+
+
+@main.command()
+@click.argument("path", default=".", type=click.Path(file_okay=False))
+@_reports_errors
+def verify(path: str) -> None:
+    """Re-hash raw/ of the workspace at PATH against its manifest; exit 1 if they differ."""
+    from .workspace import Workspace
+
+    report = Workspace(path).verify()
+    click.echo(str(report))
+    if not report.ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

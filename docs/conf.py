@@ -1,0 +1,96 @@
+"""Sphinx configuration of the awiml documentation.
+
+Build it offline with ``make docs`` (``sphinx-build -W --keep-going -b html
+docs docs/_build/html``); any warning fails the build.
+"""
+
+from __future__ import annotations
+
+import awiml
+
+# -- Project ---------------------------------------------------------------
+
+project = "awiml"
+author = "awiml developers"
+copyright = "awiml developers, GPL-3.0-or-later"  # noqa: A001
+release = awiml.__version__
+version = ".".join(release.split(".")[:2])
+
+# -- General ---------------------------------------------------------------
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "numpydoc",
+    "myst_parser",
+]
+# No sphinx.ext.intersphinx: the documentation builds without network access.
+
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+root_doc = "index"
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
+nitpicky = False
+language = "en"
+
+# -- MyST (Markdown pages) ------------------------------------------------
+
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# -- autodoc / autosummary -----------------------------------------------
+
+# Stub pages are written to docs/api/generated/ (git-ignored) at every build.
+autosummary_generate = True
+autosummary_imported_members = False
+autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
+autodoc_member_order = "bysource"
+autodoc_default_options = {"show-inheritance": True}
+
+# -- numpydoc --------------------------------------------------------------
+
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
+numpydoc_xref_param_type = True
+numpydoc_xref_aliases = {
+    "Workspace": "awiml.Workspace",
+    "VerifyReport": "awiml.workspace.VerifyReport",
+    "FetchError": "awiml.workspace.FetchError",
+    "ManifestEntry": "awiml.manifest.ManifestEntry",
+    "RetryPolicy": "awiml.transfer.RetryPolicy",
+    "DownloadResult": "awiml.transfer.DownloadResult",
+    "RemoteFile": "awiml.archives.base.RemoteFile",
+    "ArchiveFileSystem": "awiml.archives.base.ArchiveFileSystem",
+    "FileServer": "awiml.testing.FileServer",
+    "Fault": "awiml.testing.Fault",
+    "Response": "awiml.testing.Response",
+    "RequestRecord": "awiml.testing.RequestRecord",
+}
+# Words in type descriptions that are prose, not names to link.
+numpydoc_xref_ignore = {
+    "of",
+    "or",
+    "to",
+    "and",
+    "optional",
+    "default",
+    "path-like",
+    "callable",
+    "iterable",
+    "mapping",
+    "them",
+}
+
+# -- HTML ------------------------------------------------------------------
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"awiml {release}"
+html_static_path: list[str] = []
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+}
+html_sidebars = {"**": ["sidebar-nav-bs"]}
+html_show_sourcelink = False
