@@ -285,7 +285,9 @@ def http_session(
     retry = Retry(
         total=retries,
         connect=retries,
-        read=retries,
+        # read=False raises a read timeout as itself (requests.ReadTimeout), not
+        # wrapped in a "max retries exceeded" ConnectionError, when retrying is off.
+        read=retries if retries else False,
         status=retries,
         backoff_factor=backoff,
         status_forcelist=sorted(RETRY_STATUSES),

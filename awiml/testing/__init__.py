@@ -16,8 +16,9 @@ routes.
 Installing awiml also registers a pytest plugin (:mod:`awiml.testing.plugin`)
 that provides the ``awiml_file_server`` fixture.
 
-Nothing else in awiml imports this package, and it imports only the standard
-library, so importing it is cheap.
+No fetching or modelling code of awiml imports this package (only the offline
+demo, :mod:`awiml.demo`, uses it as its stand-in archive), and it imports only
+the standard library, so importing it is cheap.
 """
 
 from __future__ import annotations

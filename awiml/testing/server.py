@@ -896,7 +896,8 @@ class FileServer:
         self.port = port
         self._auth_header: tuple[str, str] | None = None
         self.auth = auth
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards content, faults, log and connections
+        self._life_lock = threading.Lock()  # serialises start() and stop()
         self._entries: dict[str, _Entry] = {}
         self._routes: dict[tuple[str, str], Handler] = {}
         self._faults: list[_Injection] = []
@@ -919,22 +920,23 @@ class FileServer:
         FileServer
             This server, so ``server = FileServer().start()`` works.
         """
-        with self._lock:
+        with self._life_lock:
             if self._httpd is not None:
                 return self
-            self._stop_event = threading.Event()
-        server_class = _Server6 if ":" in self.host else _Server
-        httpd = server_class((self.host, self.port), _Handler)
-        httpd.owner = self
-        thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name=f"awiml-FileServer-{httpd.server_address[1]}",
-            daemon=True,
-        )
-        with self._lock:
-            self._httpd, self._thread = httpd, thread
-        thread.start()
+            with self._lock:
+                self._stop_event = threading.Event()
+            server_class = _Server6 if ":" in self.host else _Server
+            httpd = server_class((self.host, self.port), _Handler)
+            httpd.owner = self
+            thread = threading.Thread(
+                target=httpd.serve_forever,
+                kwargs={"poll_interval": 0.02},
+                name=f"awiml-FileServer-{httpd.server_address[1]}",
+                daemon=True,
+            )
+            with self._lock:
+                self._httpd, self._thread = httpd, thread
+            thread.start()
         _log.debug("FileServer listening on %s", self.base_url)
         return self
 
@@ -944,7 +946,7 @@ class FileServer:
         Waits that :meth:`Fault.slow` and :meth:`Fault.stall` started are cut
         short. Calling it again, or on a server never started, does nothing.
         """
-        with self._lock:
+        with self._life_lock, self._lock:
             httpd, thread = self._httpd, self._thread
             self._httpd = self._thread = None
             if httpd is None:

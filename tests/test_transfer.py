@@ -1,0 +1,86 @@
+"""The transfer engine's building blocks, through its public functions."""
+
+from __future__ import annotations
+
+import hashlib
+
+import fsspec
+import pytest
+from conftest import payload, sha256
+
+from awiml.archives import RemoteFile
+from awiml.errors import NotFoundError
+from awiml.transfer import RetryPolicy, download, file_checksum, parse_checksum
+
+
+def test_parse_checksum_forms():
+    assert parse_checksum("sha256:ABC123") == ("sha256", "abc123")
+    assert parse_checksum("MD5:ff") == ("md5", "ff")
+    assert parse_checksum("SHA-1:00") == ("sha1", "00")
+    assert parse_checksum("a" * 64) == ("sha256", "a" * 64)
+    with pytest.raises(ValueError, match="unknown checksum algorithm"):
+        parse_checksum("crc99:00")
+    with pytest.raises(ValueError, match="hexadecimal"):
+        parse_checksum("sha256:xyz")
+
+
+def test_file_checksum(tmp_path):
+    data = payload(3 * 1024 * 1024 + 7)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert file_checksum(path) == sha256(data)
+    assert file_checksum(path, "md5") == "md5:" + hashlib.md5(data).hexdigest()
+
+
+def test_backoff_grows_exponentially_and_is_capped():
+    policy = RetryPolicy(backoff=0.5, max_backoff=3)
+    assert [policy.wait(n) for n in range(5)] == [0.5, 1.0, 2.0, 3, 3]
+    assert all(0.375 <= policy.wait(0, jitter=True) <= 0.5 for _ in range(20))
+
+
+def test_download_from_any_fsspec_filesystem(tmp_path):
+    memory = fsspec.filesystem("memory")
+    data = payload(2_500_000)
+    memory.pipe("/bucket/obs.nc", data)
+    remote = RemoteFile(source="memory://bucket/obs.nc", name="obs.nc", size=len(data),
+                        checksum=sha256(data), fs=memory, path="/bucket/obs.nc")
+    seen = []
+    result = download(remote, tmp_path / "partial", progress=seen.append)
+    assert result.path.read_bytes() == data
+    assert result.sha256 == sha256(data)
+    assert result.verified_checksum == sha256(data)
+    assert sum(seen) == len(data)
+
+
+def test_download_resumes_a_partial_file_on_fsspec(tmp_path):
+    memory = fsspec.filesystem("memory")
+    data = payload(100_000, 3)
+    memory.pipe("/bucket/r.bin", data)
+    remote = RemoteFile(source="memory://bucket/r.bin", name="r.bin", size=len(data),
+                        fs=memory, path="/bucket/r.bin")
+    partial_dir = tmp_path / "partial"
+    partial_dir.mkdir()
+    # what an interrupted run leaves behind
+    first = download(remote, partial_dir)
+    first.path.write_bytes(data[:40_000])
+    seen = []
+    result = download(remote, partial_dir, progress=seen.append)
+    assert result.resumed
+    assert sum(seen) == 60_000
+    assert result.path.read_bytes() == data
+
+
+def test_download_missing_path_is_not_found(tmp_path):
+    memory = fsspec.filesystem("memory")
+    remote = RemoteFile(source="memory://nope", name="nope", fs=memory, path="/nope")
+    with pytest.raises(NotFoundError, match="memory://nope"):
+        download(remote, tmp_path)
+
+
+def test_http_download_directly(server, tmp_path):
+    data = payload(10_000)
+    server.add("x.bin", data)
+    remote = RemoteFile(source=server.url("x.bin"), name="x.bin", url=server.url("x.bin"))
+    result = download(remote, tmp_path)
+    assert result.path.read_bytes() == data
+    assert result.attempts == 1 and not result.resumed
