@@ -82,8 +82,9 @@ def test_checksum_option_and_usage_errors(tmp_path, server):
     assert bad.exit_code == 2 and "algorithm" in bad.output
     two = CliRunner().invoke(main, ["fetch", "a", "b", "-w", str(ws.root), "--checksum", "x"])
     assert two.exit_code == 2
+    abc = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     good = run("fetch", server.url("a.bin"), "-w", str(ws.root), "--no-progress",
-               "--checksum", "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+               "--checksum", abc)
     assert good.exit_code == 0
 
 
@@ -94,5 +95,6 @@ def test_token_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("AWIML_HTTP_TOKEN", "env-t0ken")
     with FileServer(auth="env-t0ken") as server:
         server.add("a.bin", b"abc")
-        assert run("fetch", server.url("a.bin"), "-w", str(ws.root), "--no-progress").exit_code == 0
+        result = run("fetch", server.url("a.bin"), "-w", str(ws.root), "--no-progress")
+        assert result.exit_code == 0
     assert "env-t0ken" not in ws.manifest_path.read_text()

@@ -215,7 +215,7 @@ def test_md5_checksum_works(server, workspace):
 
 def test_wrong_checksum_fails_after_one_fresh_download(server, workspace, fast):
     server.add("a.bin", payload(3000))
-    with pytest.raises(ChecksumMismatchError, match="a.bin") as info:
+    with pytest.raises(ChecksumMismatchError, match=r"a\.bin") as info:
         workspace.fetch(server.url("a.bin"), checksum="sha256:" + "0" * 64, policy=fast,
                         progress=False)
     assert "publishes" in str(info.value)
@@ -540,7 +540,7 @@ def test_two_processes_fetching_into_one_workspace_lose_nothing(server, workspac
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ))
     for proc in procs:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     assert len(workspace.entries()) == 24
     assert_consistent(workspace)
