@@ -45,7 +45,9 @@ autosummary_generate = True
 autosummary_imported_members = False
 autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
 autodoc_member_order = "bysource"
-autodoc_default_options = {"show-inheritance": True}
+# Document only what awiml itself says: ArchiveFileSystem's read-only stand-ins
+# for fsspec's write methods would otherwise show fsspec's docstrings.
+autodoc_inherit_docstrings = False
 
 # -- numpydoc --------------------------------------------------------------
 
@@ -54,6 +56,31 @@ numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = True
 numpydoc_xref_aliases = {
+    # numpydoc's defaults point these into the Python and NumPy docs through
+    # intersphinx, which is off: its ":ref:"/":term:" links would warn, and its
+    # "python:str" targets would show the prefix. Link them as plain objects.
+    "None": "None",
+    "True": "True",
+    "False": "False",
+    "bool": "bool",
+    "boolean": "bool",
+    "int": "int",
+    "float": "float",
+    "str": "str",
+    "string": "str",
+    "list": "list",
+    "tuple": "tuple",
+    "dict": "dict",
+    "callable": "callable",
+    "contextmanager": "contextlib.contextmanager",
+    "namedtuple": "collections.namedtuple",
+    "iterable": "collections.abc.Iterable",
+    "sequence": "collections.abc.Sequence",
+    "generator": "collections.abc.Generator",
+    "array-like": "numpy.typing.ArrayLike",
+    "array_like": "numpy.typing.ArrayLike",
+    "scalar": "numpy.generic",
+    # awiml's own classes, by their short names in docstrings.
     "Workspace": "awiml.Workspace",
     "VerifyReport": "awiml.workspace.VerifyReport",
     "FetchError": "awiml.workspace.FetchError",
@@ -94,3 +121,4 @@ html_theme_options = {
 }
 html_sidebars = {"**": ["sidebar-nav-bs"]}
 html_show_sourcelink = False
+
