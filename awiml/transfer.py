@@ -289,6 +289,7 @@ def download(
     *,
     policy: RetryPolicy | None = None,
     progress: ProgressCallback | None = None,
+    on_size: ProgressCallback | None = None,
     lock_timeout: float = 30.0,
 ) -> DownloadResult:
     """Stream ``remote`` into a verified file in ``partial_dir``.
@@ -307,6 +308,9 @@ def download(
     progress : callable, optional
         Called with the number of bytes received (negative when a restart
         discards bytes already counted).
+    on_size : callable, optional
+        Called once with the file's size in bytes when the server announces it
+        and ``remote.size`` was unknown, e.g. to grow a progress bar's total.
     lock_timeout : float, optional
         Seconds to wait while another process downloads the same file.
 
@@ -352,13 +356,25 @@ def download(
             "wait for it to finish, or delete the lock file if no such process runs"
         ) from None
     try:
-        return _download_locked(remote, partial, policy, progress or (lambda _n: None))
+        reported = remote.size is not None
+
+        def size_once(nbytes: int) -> None:
+            nonlocal reported
+            if not reported and on_size is not None:
+                on_size(nbytes)
+            reported = True
+
+        return _download_locked(remote, partial, policy, progress or (lambda _n: None), size_once)
     finally:
         lock.release()
 
 
 def _download_locked(
-    remote: RemoteFile, partial: _Partial, policy: RetryPolicy, progress: ProgressCallback
+    remote: RemoteFile,
+    partial: _Partial,
+    policy: RetryPolicy,
+    progress: ProgressCallback,
+    on_size: ProgressCallback,
 ) -> DownloadResult:
     attempt_once = _http_attempt if remote.url else _fsspec_attempt
     session = (remote.session or http_session(retries=0)) if remote.url else None
@@ -370,7 +386,7 @@ def _download_locked(
         offset = partial.size()
         resumed = resumed or offset > 0
         try:
-            hasher, total = attempt_once(remote, partial, policy, progress, session)
+            hasher, total = attempt_once(remote, partial, policy, progress, session, on_size)
             return _verify(remote, partial, hasher, total, attempt, resumed)
         except _Retry as retry:
             if retry.restart:
@@ -500,6 +516,7 @@ def _http_attempt(
     policy: RetryPolicy,
     progress: ProgressCallback,
     session: requests.Session | None,
+    on_size: ProgressCallback,
 ) -> tuple[_Hasher, int | None]:
     assert remote.url is not None and session is not None
     offset = partial.size()
@@ -562,6 +579,8 @@ def _http_attempt(
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
         _check_free_space(partial, remote, (total or 0) - offset)
+        if total is not None:
+            on_size(total)
         partial.remember(
             response.headers.get("ETag"), response.headers.get("Last-Modified"), total
         )
@@ -593,6 +612,7 @@ def _fsspec_attempt(
     policy: RetryPolicy,
     progress: ProgressCallback,
     session: requests.Session | None,
+    on_size: ProgressCallback,
 ) -> tuple[_Hasher, int | None]:
     assert remote.fs is not None and remote.path is not None
     offset = partial.size()

@@ -404,9 +404,8 @@ class Workspace:
             else:
                 todo.append(remote)
 
-        known = [r.size for r in todo if r.size is not None]
         bar = tqdm(
-            total=sum(known) if len(known) == len(todo) else None,
+            total=sum(r.size for r in todo if r.size is not None),
             unit="B", unit_scale=True, unit_divisor=1024,
             desc=f"fetch {len(todo)} file{'s' if len(todo) != 1 else ''}",
             disable=not progress or not todo, leave=True,
@@ -417,11 +416,17 @@ class Workspace:
             with bar_lock:
                 bar.update(nbytes)
 
+        def grow(nbytes: int) -> None:
+            with bar_lock:
+                bar.total += nbytes
+                bar.refresh()
+
         partial_dir = self._meta / "downloads"
         executor = cf.ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="fetch")
         try:
             futures = {
-                executor.submit(download, r, partial_dir, policy=policy, progress=advance): r
+                executor.submit(download, r, partial_dir, policy=policy, progress=advance,
+                                on_size=grow): r
                 for r in todo
             }
             pending = set(futures)

@@ -81,6 +81,8 @@ def test_http_download_directly(server, tmp_path):
     data = payload(10_000)
     server.add("x.bin", data)
     remote = RemoteFile(source=server.url("x.bin"), name="x.bin", url=server.url("x.bin"))
-    result = download(remote, tmp_path)
+    sizes = []
+    result = download(remote, tmp_path, on_size=sizes.append)
+    assert sizes == [len(data)]  # announced once, from Content-Length
     assert result.path.read_bytes() == data
     assert result.attempts == 1 and not result.resumed
