@@ -550,3 +550,43 @@ def test_fetched_files_are_read_only(server, workspace):
     server.add("a.bin", b"x")
     workspace.fetch(server.url("a.bin"), progress=False)
     assert os.stat(workspace.raw / "a.bin").st_mode & 0o222 == 0
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 1 MiB file system (tmpfs); skipped where mounting is not allowed."""
+    import subprocess
+
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_disk_full_mid_transfer_loses_nothing(tiny_disk, server):
+    import fsspec
+
+    from awiml import Workspace
+    from awiml.archives import RemoteFile
+
+    ws = Workspace.create(tiny_disk / "ws")
+    server.add("small.bin", b"kept")
+    ws.fetch(server.url("small.bin"), progress=False)
+    manifest_before = ws.manifest_path.read_bytes()
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/big.bin", payload(3 * 1024 * 1024))
+    # size unknown up front, so only the write itself can notice the full disk
+    remote = RemoteFile(source="memory://big.bin", name="big.bin", fs=memory, path="/big.bin")
+    with pytest.raises(TransferError, match="disk full") as info:
+        ws.fetch(remote, progress=False)
+    assert "Free some space" in str(info.value)
+    assert raw_files(ws) == ["small.bin"]
+    assert ws.manifest_path.read_bytes() == manifest_before
+    assert not list((ws.root / ".awiml" / "downloads").glob("*.part"))
+    assert_consistent(ws)
