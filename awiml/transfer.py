@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -227,6 +228,10 @@ class _Retry(Exception):
         self.restart = restart
 
 
+class _Cancelled(Exception):
+    """The caller asked the transfer to stop (raised from the progress callback)."""
+
+
 class _Partial:
     """The partial file of one transfer and what is known about its source."""
 
@@ -290,6 +295,7 @@ def download(
     policy: RetryPolicy | None = None,
     progress: ProgressCallback | None = None,
     on_size: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
     lock_timeout: float = 30.0,
 ) -> DownloadResult:
     """Stream ``remote`` into a verified file in ``partial_dir``.
@@ -311,6 +317,10 @@ def download(
     on_size : callable, optional
         Called once with the file's size in bytes when the server announces it
         and ``remote.size`` was unknown, e.g. to grow a progress bar's total.
+    cancel : threading.Event, optional
+        When set (e.g. on Ctrl-C), the transfer stops after the chunk in
+        flight or at once while waiting to retry, keeps its partial file for
+        a later resume, and raises :class:`~awiml.errors.TransferError`.
     lock_timeout : float, optional
         Seconds to wait while another process downloads the same file.
 
@@ -364,7 +374,21 @@ def download(
                 on_size(nbytes)
             reported = True
 
-        return _download_locked(remote, partial, policy, progress or (lambda _n: None), size_once)
+        stop = cancel or threading.Event()
+
+        def advance(nbytes: int) -> None:
+            if stop.is_set():
+                raise _Cancelled
+            if progress is not None:
+                progress(nbytes)
+
+        try:
+            return _download_locked(remote, partial, policy, advance, size_once, stop)
+        except _Cancelled:
+            raise TransferError(
+                f"fetching {redact_url(remote.source)} was interrupted; the "
+                f"{_human(partial.size())} received are kept and resumed when you fetch again"
+            ) from None
     finally:
         lock.release()
 
@@ -375,6 +399,7 @@ def _download_locked(
     policy: RetryPolicy,
     progress: ProgressCallback,
     on_size: ProgressCallback,
+    stop: threading.Event,
 ) -> DownloadResult:
     attempt_once = _http_attempt if remote.url else _fsspec_attempt
     session = (remote.session or http_session(retries=0)) if remote.url else None
@@ -418,7 +443,8 @@ def _download_locked(
                 logger.warning("fetching %s failed (%s); retry %d of %d in %.1f s",
                                redact_url(remote.source), retry.reason, failures,
                                policy.retries, wait)
-            time.sleep(wait)
+            if stop.wait(wait):
+                raise _Cancelled from None
         except ChecksumMismatchError:
             progress(-partial.size())
             partial.discard()

@@ -422,11 +422,12 @@ class Workspace:
                 bar.refresh()
 
         partial_dir = self._meta / "downloads"
+        cancel = threading.Event()
         executor = cf.ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="fetch")
         try:
             futures = {
                 executor.submit(download, r, partial_dir, policy=policy, progress=advance,
-                                on_size=grow): r
+                                on_size=grow, cancel=cancel): r
                 for r in todo
             }
             pending = set(futures)
@@ -442,6 +443,9 @@ class Workspace:
                 if finished:
                     rows += self._commit(finished, failures)
         except BaseException:
+            # Ctrl-C or another surprise: running transfers stop after their current
+            # chunk and keep their partial files; queued ones never start.
+            cancel.set()
             executor.shutdown(wait=True, cancel_futures=True)
             raise
         finally:

@@ -590,3 +590,35 @@ def test_disk_full_mid_transfer_loses_nothing(tiny_disk, server):
     assert ws.manifest_path.read_bytes() == manifest_before
     assert not list((ws.root / ".awiml" / "downloads").glob("*.part"))
     assert_consistent(ws)
+
+
+def test_ctrl_c_stops_promptly_and_the_next_fetch_resumes(server, workspace):
+    """SIGINT to `awiml fetch` mid-transfer: raw/ untouched, partial kept, next run resumes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = payload(2_000_000)
+    server.add("big.bin", data)
+    server.inject("big.bin", Fault.stall(after_bytes=600_000, delay=2.0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "awiml.cli", "fetch", server.url("big.bin"), "-w",
+         str(workspace.root), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    partial_dir = workspace.root / ".awiml" / "downloads"
+    deadline = time.monotonic() + 30
+    while not any(p.stat().st_size >= 600_000 for p in partial_dir.glob("*.part")):
+        assert time.monotonic() < deadline, "the transfer never started"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert raw_files(workspace) == [] and workspace.entries() == {}
+    (kept,) = [p.stat().st_size for p in partial_dir.glob("*.part")]
+    assert 600_000 <= kept < len(data)
+    server.clear_faults()
+    workspace.fetch(server.url("big.bin"), progress=False)
+    assert gets(server, "big.bin")[-1].header("range") == f"bytes={kept}-"
+    assert (workspace.raw / "big.bin").read_bytes() == data
