@@ -579,26 +579,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     # -- methods ------------------------------------------------------------ #
 
-    def do_GET(self) -> None:
+    def _dispatch(self) -> None:
         self._serve()
 
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def do_OPTIONS(self) -> None:
-        self._serve()
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
 
     # -- the work ----------------------------------------------------------- #
 
