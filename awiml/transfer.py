@@ -69,10 +69,14 @@ class RetryPolicy:
     Parameters
     ----------
     retries : int
-        Retries after the first attempt (so ``retries + 1`` attempts at most).
+        Retries after failed attempts that received nothing; attempts that
+        received data before breaking off count against ``max_resumes``
+        instead, so one file takes at most ``retries + max_resumes + 1``
+        attempts.
     backoff : float
-        Base wait in seconds; attempt ``n`` waits ``backoff * 2**n`` seconds
-        (with up to 25 % random jitter), at most ``max_backoff``.
+        Base wait in seconds; retry ``n`` waits ``backoff * 2**n`` seconds
+        (with up to 25 % random jitter), at most ``max_backoff``. A resume
+        after an attempt that made progress waits ``backoff``.
     max_backoff : float
         Upper bound of one backoff wait in seconds.
     max_resumes : int

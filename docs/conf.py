@@ -12,7 +12,7 @@ import awiml
 
 project = "awiml"
 author = "awiml developers"
-copyright = "awiml developers, GPL-3.0-or-later"  # noqa: A001
+copyright = "awiml developers, GPL-3.0-or-later"
 release = awiml.__version__
 version = ".".join(release.split(".")[:2])
 
@@ -103,8 +103,6 @@ numpydoc_xref_ignore = {
     "optional",
     "default",
     "path-like",
-    "callable",
-    "iterable",
     "mapping",
     "them",
 }

@@ -113,7 +113,9 @@ class ArchiveFileSystem(AbstractFileSystem):
     (at least ``ls`` and ``_open``) and may override :meth:`remote_files` to
     hand the transfer engine HTTP URLs with checksums and archive metadata.
     They are registered with fsspec declaratively, through the ``fsspec.specs``
-    entry point in ``pyproject.toml``.
+    entry point in ``pyproject.toml``. Archives are read-only: the writing
+    methods (``mkdir``, ``makedirs``, ``rm``, ``rm_file``, ``rmdir``, ``mv``,
+    ``cp_file``, ``put_file``) raise :class:`PermissionError`.
 
     Parameters
     ----------
@@ -162,6 +164,7 @@ class ArchiveFileSystem(AbstractFileSystem):
         return expand_fsspec_path(self, path, protocol=_first(self.protocol))
 
     def _readonly(self, *_args: Any, **_kwargs: Any) -> None:
+        """Refuse to write: archive sources are read-only."""
         raise PermissionError(
             f"{type(self).__name__} is read-only: archives are never written to by awiml"
         )
