@@ -310,10 +310,11 @@ class Workspace:
 
         Each URL may be ``https://...``, ``file://...`` or a local path, or
         any fsspec URL whose protocol awiml or another package registers
-        (awiml's archive sources, such as ``pangaea://``, as they land). A directory stands for every file
-        below it. Files stream to a partial file under ``.awiml/downloads``,
-        are verified, then renamed into ``raw/`` and made read-only, so
-        ``raw/`` only ever holds complete files.
+        (awiml's archive sources, such as ``pangaea://``, as they land).
+        A directory stands for every file below it. Files stream to a
+        partial file under ``.awiml/downloads``, are verified, then renamed
+        into ``raw/`` and made read-only, so ``raw/`` only ever holds
+        complete files.
 
         Parameters
         ----------

@@ -112,7 +112,7 @@ def main() -> None:
                     server.inject("*", Fault.slow(latency), times=None)
                 urls = [server.url(f"s{i:04d}.bin") for i in range(args.files)]
 
-                def fetch_all(workers: int) -> float:
+                def fetch_all(workers: int, urls: list[str] = urls) -> float:
                     ws = Workspace.create(tempfile.mkdtemp(dir=tmp))
                     seconds = timed(lambda: ws.fetch(urls, workers=workers, progress=False))
                     assert len(ws.entries()) == args.files
