@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check awiml tests benchmarks
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest tests --nbmake notebooks $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests awiml --doctest-modules --nbmake notebooks $(PYTEST_ARGS)
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
