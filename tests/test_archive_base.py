@@ -152,3 +152,13 @@ def test_netrc_credentials(tmp_path):
     broken = tmp_path / "broken"
     broken.write_text("machine\n")
     assert netrc_credentials("x", path=broken) is None
+
+
+def test_session_refuses_to_wait_for_a_very_long_retry_after(server):
+    from awiml.errors import ArchiveUnavailableError
+
+    server.add("busy", b"x")
+    server.inject("busy", Fault.status(503, headers={"Retry-After": "7200"}))
+    session = http_session(retries=3, backoff=0.01, max_retry_after=60)
+    with pytest.raises(ArchiveUnavailableError, match="asks to wait 7200 s"):
+        session.get(server.url("busy"))

@@ -29,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .._version import __version__
+from ..errors import ArchiveUnavailableError, redact_url
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -228,7 +229,40 @@ class AwimlSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         """Send a request, with :attr:`default_timeout` unless a timeout is given."""
         kwargs.setdefault("timeout", self.default_timeout)
-        return super().request(method, url, *args, **kwargs)
+        try:
+            return super().request(method, url, *args, **kwargs)
+        except _RetryAfterTooLong as exc:
+            shown = redact_url(url.decode() if isinstance(url, bytes) else url)
+            raise ArchiveUnavailableError(
+                f"{shown} answered {exc.status} and asks to wait {exc.seconds:.0f} s (more than "
+                f"{exc.limit:.0f} s): the archive is busy or recalling the data from tape. "
+                "Try again later."
+            ) from None
+
+
+class _BoundedRetry(Retry):
+    """urllib3's Retry, refusing to sleep longer than ``max_retry_after`` for a Retry-After."""
+
+    max_retry_after: float = 300.0
+
+    def new(self, **kw: Any) -> _BoundedRetry:
+        retry = super().new(**kw)
+        retry.max_retry_after = self.max_retry_after
+        return retry
+
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = super().get_retry_after(response)
+        if seconds is not None and seconds > self.max_retry_after:
+            raise _RetryAfterTooLong(response.status, seconds, self.max_retry_after)
+        return seconds
+
+
+class _RetryAfterTooLong(Exception):
+    """Raised inside urllib3 (not an OSError, so requests does not wrap it)."""
+
+    def __init__(self, status: int, seconds: float, limit: float) -> None:
+        super().__init__(status, seconds, limit)
+        self.status, self.seconds, self.limit = status, seconds, limit
 
 
 def http_session(
@@ -239,6 +273,7 @@ def http_session(
     backoff: float = 0.5,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     pool_size: int = 16,
+    max_retry_after: float = 300.0,
 ) -> requests.Session:
     """Make the HTTP session every awiml archive client uses.
 
@@ -260,6 +295,9 @@ def http_session(
         Default connect and read timeouts of every request.
     pool_size : int, optional
         Connections kept per host, at least the number of parallel workers.
+    max_retry_after : float, optional
+        Longest ``Retry-After`` in seconds the session waits for; a longer
+        one raises :class:`~awiml.errors.ArchiveUnavailableError` at once.
 
     Returns
     -------
@@ -285,7 +323,7 @@ def http_session(
         session.auth = auth
     if token is not None:
         session.headers["Authorization"] = f"Bearer {token}"
-    retry = Retry(
+    retry = _BoundedRetry(
         total=retries,
         connect=retries,
         # read=False raises a read timeout as itself (requests.ReadTimeout), not
@@ -298,6 +336,7 @@ def http_session(
         respect_retry_after_header=True,
         raise_on_status=False,
     )
+    retry.max_retry_after = max_retry_after
     adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

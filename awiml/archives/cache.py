@@ -1,0 +1,136 @@
+"""A plain-file cache for archive replies (no pickle, no database).
+
+Entries live at ``<root>/<namespace>/<key>/<version>/<name>``: for PANGAEA,
+``pangaea/889513/<last-modified stamp>/data.tab``. A new version of a dataset
+gets a new folder, so a cached file is never stale for its version, and the
+newest version can still be read when the archive cannot be reached. Files
+are written to a temporary name and renamed, so a crash leaves no half entry.
+
+The default root is the user cache folder from :mod:`platformdirs`
+(``~/.cache/awiml`` on Linux), or ``$AWIML_CACHE_DIR`` when set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+__all__ = ["ArchiveCache", "default_cache_dir"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def default_cache_dir() -> Path:
+    """Return awiml's cache folder: ``$AWIML_CACHE_DIR`` or the platform's user cache.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not created).
+    """
+    override = os.environ.get("AWIML_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("awiml", appauthor=False))
+
+
+def _safe(part: str) -> str:
+    """Make one path component from any string (stamps contain ':' and spaces)."""
+    cleaned = _UNSAFE.sub("_", part.strip()).strip("._")
+    return cleaned or "_"
+
+
+class ArchiveCache:
+    """Versioned plain files below one folder.
+
+    Parameters
+    ----------
+    root : path-like
+        The cache folder; created on first write.
+    namespace : str
+        Sub-folder per archive, e.g. ``"pangaea"``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cache = ArchiveCache(tempfile.mkdtemp(), "pangaea")
+    >>> path = cache.put("889513", "2024-01-01T00:00:00", "data.tab", b"data")
+    >>> cache.get("889513", "2024-01-01T00:00:00", "data.tab") == path
+    True
+    >>> cache.latest("889513", "data.tab") == path
+    True
+    """
+
+    def __init__(self, root: str | os.PathLike[str], namespace: str) -> None:
+        self.root = Path(root).expanduser() / _safe(namespace)
+
+    def _path(self, key: str, version: str, name: str) -> Path:
+        return self.root / _safe(key) / _safe(version) / _safe(name)
+
+    def get(self, key: str, version: str, name: str) -> Path | None:
+        """Return the cached file for this version, or ``None``.
+
+        Parameters
+        ----------
+        key : str
+            The item, e.g. a dataset id.
+        version : str
+            Its version stamp.
+        name : str
+            The file name.
+
+        Returns
+        -------
+        pathlib.Path or None
+            The file, if cached.
+        """
+        path = self._path(key, version, name)
+        return path if path.is_file() else None
+
+    def latest(self, key: str, name: str) -> Path | None:
+        """Return the most recently written version of a file, or ``None``.
+
+        Parameters
+        ----------
+        key : str
+            The item, e.g. a dataset id.
+        name : str
+            The file name.
+
+        Returns
+        -------
+        pathlib.Path or None
+            The newest cached copy, for offline use.
+        """
+        folder = self.root / _safe(key)
+        candidates = [p for p in folder.glob(f"*/{_safe(name)}") if p.is_file()]
+        return max(candidates, key=lambda p: p.stat().st_mtime_ns, default=None)
+
+    def put(self, key: str, version: str, name: str, data: bytes) -> Path:
+        """Store ``data`` atomically and return its path.
+
+        Parameters
+        ----------
+        key : str
+            The item, e.g. a dataset id.
+        version : str
+            Its version stamp.
+        name : str
+            The file name.
+        data : bytes
+            The content.
+
+        Returns
+        -------
+        pathlib.Path
+            The cached file.
+        """
+        path = self._path(key, version, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return path
