@@ -305,6 +305,7 @@ class Workspace:
         auth: tuple[str, str] | None = None,
         token: str | None = None,
         policy: RetryPolicy | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> pd.DataFrame:
         r"""Copy files from any archive into ``raw/`` and record them in the manifest.
 
@@ -338,6 +339,9 @@ class Workspace:
             A bearer token for HTTP.
         policy : RetryPolicy, optional
             Retries, backoff and timeouts.
+        storage_options : mapping, optional
+            Arguments for the fsspec filesystem of non-HTTP URLs, e.g.
+            ``{"token": ...}`` for a restricted ``pangaea://`` dataset.
 
         Returns
         -------
@@ -386,7 +390,7 @@ class Workspace:
         remotes: list[RemoteFile] = []
         for item in items:
             try:
-                resolved = _resolve(item, session)
+                resolved = _resolve(item, session, storage_options or {})
             except AwimlError as exc:
                 failures[_label(item)] = exc
                 continue
@@ -613,7 +617,9 @@ def _checksums_by_url(
     return dict(checksum)
 
 
-def _resolve(item: str | RemoteFile, session: Any) -> list[RemoteFile]:
+def _resolve(
+    item: str | RemoteFile, session: Any, storage_options: Mapping[str, Any]
+) -> list[RemoteFile]:
     """Expand a URL into the files it stands for."""
     if isinstance(item, RemoteFile):
         return [item]
@@ -631,7 +637,7 @@ def _resolve(item: str | RemoteFile, session: Any) -> list[RemoteFile]:
     import fsspec.core
 
     try:
-        fs, path = fsspec.core.url_to_fs(item)
+        fs, path = fsspec.core.url_to_fs(item, **storage_options)
     except (ValueError, ImportError) as exc:
         raise NotFoundError(
             f"cannot fetch {redact_url(item)}: {exc}. Is the protocol spelled right, and is "
