@@ -551,7 +551,7 @@ def _http_attempt(
     assert remote.url is not None and session is not None
     offset = partial.size()
     validator = partial.validator()
-    headers = {"Accept-Encoding": "identity"}
+    headers = {**remote.headers, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
         if validator.get("etag") or validator.get("last_modified"):

@@ -80,9 +80,11 @@ def test_download_missing_path_is_not_found(tmp_path):
 def test_http_download_directly(server, tmp_path):
     data = payload(10_000)
     server.add("x.bin", data)
-    remote = RemoteFile(source=server.url("x.bin"), name="x.bin", url=server.url("x.bin"))
+    remote = RemoteFile(source=server.url("x.bin"), name="x.bin", url=server.url("x.bin"),
+                        headers={"Accept": "application/x-test"})
     sizes = []
     result = download(remote, tmp_path, on_size=sizes.append)
     assert sizes == [len(data)]  # announced once, from Content-Length
     assert result.path.read_bytes() == data
     assert result.attempts == 1 and not result.resumed
+    assert server.requests[-1].header("accept") == "application/x-test"

@@ -80,6 +80,9 @@ class RemoteFile:
     session : requests.Session, optional
         The session (with its authentication) for ``url``; a plain
         :func:`http_session` when omitted.
+    headers : Mapping of str to str, optional
+        Extra request headers for ``url``, e.g. an ``Accept`` for content
+        negotiation.
     fs : fsspec.AbstractFileSystem, optional
         For files not served over HTTP: the filesystem to open ``path`` on.
     path : str, optional
@@ -99,6 +102,7 @@ class RemoteFile:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     url: str | None = None
     session: requests.Session | None = field(default=None, repr=False, compare=False)
+    headers: Mapping[str, str] = field(default_factory=dict)
     fs: AbstractFileSystem | None = field(default=None, repr=False, compare=False)
     path: str | None = None
 
