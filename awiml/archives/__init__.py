@@ -9,6 +9,7 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
+    submodules=["base", "cache", "pangaea", "pangaea_model", "pangaea_panmd", "pangaea_text"],
     submod_attrs={
         "base": [
             "DEFAULT_TIMEOUT",
@@ -20,5 +21,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "http_session",
             "netrc_credentials",
         ],
+        "cache": ["ArchiveCache", "default_cache_dir"],
+        "pangaea": ["PangaeaSource", "read_text"],
+        "pangaea_model": ["DatasetMetadata", "Event", "Parameter", "dataset_id", "normalize_doi"],
     },
 )

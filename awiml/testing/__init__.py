@@ -12,17 +12,26 @@ routes.
   connection, a stall, a wrong ``Content-Length``, a corrupted byte, ...).
 * :class:`Response` is what a dynamic route handler returns.
 * :class:`RequestRecord` is one request as the server saw it.
+* :class:`PangaeaServer` emulates PANGAEA's web services (DOI content
+  negotiation, search, Elasticsearch, linked files) on top of
+  :class:`FileServer`.
 
 Installing awiml also registers a pytest plugin (:mod:`awiml.testing.plugin`)
-that provides the ``awiml_file_server`` fixture.
+that provides the ``awiml_file_server`` and ``awiml_pangaea_server`` fixtures.
 
 No fetching or modelling code of awiml imports this package (only the offline
-demo, :mod:`awiml.demo`, uses it as its stand-in archive), and it imports only
-the standard library, so importing it is cheap.
+demo, :mod:`awiml.demo`, uses it as its stand-in archive). Names resolve
+lazily: the file server needs only the standard library, the archive
+emulators load what they need when first used.
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-from .server import Fault, FileServer, RequestRecord, Response
-
-__all__ = ["Fault", "FileServer", "RequestRecord", "Response"]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["pangaea", "plugin", "server"],
+    submod_attrs={
+        "server": ["Fault", "FileServer", "RequestRecord", "Response"],
+        "pangaea": ["PangaeaServer"],
+    },
+)

@@ -9,6 +9,8 @@ environment where awiml is installed: no ``conftest.py`` and no
 The fixture ``awiml_file_server`` yields a started
 :class:`awiml.testing.FileServer` serving the test's own
 ``tmp_path / "served"`` directory, and stops it after the test.
+``awiml_pangaea_server`` yields a started :class:`awiml.testing.PangaeaServer`
+holding awiml's real sample dataset (doi:10.1594/PANGAEA.889513).
 
 Examples
 --------
@@ -26,12 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from .server import FileServer
 
-__all__ = ["awiml_file_server"]
+__all__ = ["awiml_file_server", "awiml_pangaea_server"]
 
 
 @pytest.fixture
@@ -56,4 +59,26 @@ def awiml_file_server(tmp_path: Path) -> Iterator[FileServer]:
     root = tmp_path / "served"
     root.mkdir(parents=True, exist_ok=True)
     with FileServer(root) as server:
+        yield server
+
+
+@pytest.fixture
+def awiml_pangaea_server() -> Iterator[Any]:
+    """Yield a running :class:`~awiml.testing.PangaeaServer` with awiml's sample data.
+
+    The sample is the real PANGAEA dataset doi:10.1594/PANGAEA.889513 bundled
+    with awiml. Point a source at it with
+    ``PangaeaSource(base_url=server.base_url, cache=False)``, or set
+    ``AWIML_PANGAEA_URL`` to ``server.base_url`` for code that builds its own
+    sources. Add more datasets with :meth:`PangaeaServer.add_dataset`.
+
+    Yields
+    ------
+    PangaeaServer
+        The started emulator.
+    """
+    from .pangaea import PangaeaServer
+
+    with PangaeaServer() as server:
+        server.add_sample_data()
         yield server

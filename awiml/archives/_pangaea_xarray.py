@@ -1,0 +1,147 @@
+"""Turn a PANGAEA table (as :func:`read_text` returns it) into a CF-style xarray Dataset."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
+__all__ = ["frame_to_xarray", "udunits"]
+
+# PANGAEA unit spellings that UDUNITS (and so CF) writes differently.
+_UDUNITS = {
+    "°C": "degC",
+    "deg C": "degC",
+    "K": "K",
+    "°": "degree",
+    "deg": "degree",
+    "%": "percent",
+    "‰": "1e-3",
+    "per mil": "1e-3",
+    "µm": "um",
+    "µg/l": "ug/l",
+    "µmol/kg": "umol/kg",
+    "µmol/l": "umol/l",
+    "µatm": "uatm",
+    "mbar": "mbar",
+    "dbar": "dbar",
+    "hPa": "hPa",
+    "psu": "1",
+    "PSU": "1",
+    "#": "1",
+    "#/l": "l-1",
+}
+
+_GEOCODE_UNITS = {"Latitude": "degrees_north", "Longitude": "degrees_east"}
+
+
+def udunits(unit: str | None, short_name: str = "") -> str | None:
+    """Return the UDUNITS spelling of a PANGAEA unit (unchanged where already valid).
+
+    Parameters
+    ----------
+    unit : str or None
+        The unit as PANGAEA writes it, e.g. ``"°C"`` or ``"µmol/kg"``.
+    short_name : str, optional
+        The column's short name; ``Latitude`` and ``Longitude`` get CF's
+        ``degrees_north`` and ``degrees_east``.
+
+    Returns
+    -------
+    str or None
+        The unit for the ``units`` attribute, or ``None`` for none.
+
+    Examples
+    --------
+    >>> udunits("°C"), udunits("µmol/kg"), udunits(None, "Latitude")
+    ('degC', 'umol/kg', 'degrees_north')
+    """
+    if short_name in _GEOCODE_UNITS:
+        return _GEOCODE_UNITS[short_name]
+    if not unit:
+        return None
+    if unit in _UDUNITS:
+        return _UDUNITS[unit]
+    return unit.replace("µ", "u").replace("°", "degree")
+
+
+def _variable_name(column: str) -> str:
+    """Make a netCDF-safe variable name from a PANGAEA short name."""
+    name = re.sub(r"[^0-9A-Za-z_]+", "_", column).strip("_")
+    return name if name and not name[0].isdigit() else f"v_{name}"
+
+
+def frame_to_xarray(table: pd.DataFrame) -> xr.Dataset:
+    """Convert a PANGAEA table to an :class:`xarray.Dataset` with CF-style attributes.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A table from :func:`awiml.archives.pangaea.read_text` or
+        :meth:`PangaeaSource.read`, with ``attrs["columns"]`` and
+        ``attrs["pangaea"]``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables along ``obs``; see :meth:`PangaeaSource.to_xarray`.
+    """
+    import pandas as pd
+    import xarray as xr
+
+    columns: dict[str, Any] = table.attrs.get("columns", {})
+    meta: dict[str, Any] = table.attrs.get("pangaea", {})
+    names = {column: _variable_name(column) for column in table.columns}
+    used: dict[str, int] = {}
+    for column, name in names.items():
+        count = used.get(name, 0)
+        used[name] = count + 1
+        if count:
+            names[column] = f"{name}_{count + 1}"
+    variables = {}
+    for column in table.columns:
+        series = table[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            values = series.astype(object).where(series.notna(), "").astype(str).to_numpy()
+        elif isinstance(series.dtype, pd.DatetimeTZDtype):
+            values = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+        elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            values = series.astype(object).where(series.notna(), "").astype(str).to_numpy()
+        else:
+            values = series.to_numpy()
+        info = columns.get(column, {})
+        attrs = {"pangaea_short_name": info.get("short_name", column)}
+        if info.get("long_name"):
+            attrs["long_name"] = info["long_name"]
+        units = udunits(info.get("unit"), info.get("short_name", column))
+        if units:
+            attrs["units"] = units
+        if info.get("unit"):
+            attrs["pangaea_unit"] = info["unit"]
+        for key in ("comment", "method", "pi"):
+            if info.get(key):
+                attrs[key] = info[key]
+        if info.get("geocode"):
+            attrs["pangaea_geocode"] = "true"
+        flag = f"{column}_flag"
+        if flag in table.columns:
+            attrs["ancillary_variables"] = _variable_name(flag)
+        if column.endswith("_flag") and column[: -len("_flag")] in table.columns:
+            attrs["long_name"] = f"quality flag of {column[: -len('_flag')]}"
+            attrs["flag_meanings_source"] = "PANGAEA quality prefixes: ? / * # < >"
+        variables[names[column]] = ("obs", values, attrs)
+    dataset = xr.Dataset(variables, coords={"obs": range(len(table))})
+    doi = meta.get("doi")
+    global_attrs = {
+        "title": meta.get("title") or "",
+        "citation": meta.get("citation") or "",
+        "references": f"https://doi.org/{doi}" if doi else "",
+        "license": meta.get("license") or "",
+        "source": "PANGAEA (https://www.pangaea.de)",
+        "Conventions": "CF-1.10",
+    }
+    dataset.attrs.update({k: v for k, v in global_attrs.items() if v})
+    return dataset

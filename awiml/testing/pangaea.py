@@ -1,0 +1,1507 @@
+r"""A loopback PANGAEA: datasets, metadata, search and Elasticsearch on one local server.
+
+:class:`PangaeaServer` is a :class:`~awiml.testing.FileServer` that answers the
+requests PANGAEA's clients (awiml's ``PangaeaSource``, pangaeapy, your own code)
+send to PANGAEA's hosts, with PANGAEA's paths kept and every host mapped onto
+the one loopback server:
+
+* ``https://doi.pangaea.de/10.1594/PANGAEA.<id>`` is ``/10.1594/PANGAEA.<id>``
+  (content negotiation: text, panmd metadata, citation, landing page, zip);
+* ``https://download.pangaea.de/dataset/<id>/files/<name>`` (linked files) is
+  ``/dataset/<id>/files/<name>``;
+* ``https://www.pangaea.de/advanced/search.php`` is ``/advanced/search.php``;
+* ``https://ws.pangaea.de/es/pangaea/panmd/_search`` (Elasticsearch) is
+  ``/es/pangaea/panmd/_search``.
+
+Because it is a :class:`FileServer`, it records every request
+(:attr:`~FileServer.requests`), and :meth:`~FileServer.inject` makes any of
+these paths misbehave: ``Fault.too_many_requests(...)`` for PANGAEA's rate
+limit, ``Fault.status(503, headers={"Retry-After": "1"})`` for a dataset being
+recalled from tape, dropped connections, stalls...
+
+What the emulator assumes about PANGAEA
+---------------------------------------
+Where PANGAEA's behaviour is not documented, the emulator follows what its
+public clients expect (pangaeapy, pangaear) and says so here.
+
+* ``/10.1594/PANGAEA.<id>`` negotiates on ``Accept``:
+  ``text/tab-separated-values`` gives the text export (``Content-Type:
+  text/tab-separated-values;charset=UTF-8``); ``application/vnd.pangaea.metadata+xml``
+  the panmd record; ``text/x-bibliography`` the citation (sent as
+  ``text/plain;charset=UTF-8``); anything else, or no ``Accept``, an HTML
+  landing page. ``?format=textfile`` gives the text, ``?format=zip`` a zip
+  archive (a collection's: one ``<child id>.tab`` per registered child with a
+  table; a dataset's: its own ``<id>.tab``), ``?format=citation_text`` the
+  citation and ``?format=html`` the landing page; other ``format`` values get
+  ``400``. Every reply carries ``Last-Modified`` (the dataset's stamp) and
+  honours ``If-Modified-Since`` and, for the text, ``If-None-Match`` with
+  ``304``.
+* A dataset without a table (metadata only, or a collection) asked for its
+  text answers ``406 Not Acceptable``, as pangaeapy expects ("no tabular data
+  available"). Unknown ids answer ``404``.
+* Restricted datasets (panmd ``loginOption`` other than ``unrestricted``): the
+  text, the zip and the linked files need ``Authorization: Bearer <token>``
+  with the server's ``token``; without it, or with another token, the answer is
+  ``401`` with ``WWW-Authenticate: Bearer realm="PANGAEA"`` (plus
+  ``error="invalid_token"`` when a token was sent). Metadata, citation and
+  landing page stay public, as on PANGAEA.
+* ``search.php`` answers JSON ``{"totalCount": N, "results": [{"URI":
+  "doi:10.1594/PANGAEA.<id>", "score": float, "html": "..."}]}``; the
+  ``html`` snippet states the size in a table cell, so a collection's reads
+  ``>3 datasets<`` (what pangaeapy's ``PanQuery`` looks for). Every term of
+  ``q`` must occur (case-insensitively) in the title, citation, abstract,
+  keywords or parameter names; ``field:value`` narrows a term to
+  ``citation``, ``reference``, ``parameter``, ``event``, ``project``,
+  ``campaign``, ``basis``, ``method``/``device`` or ``location`` (the fields
+  of PANGAEA's search syntax); quotes keep phrases together; an empty ``q``
+  or ``*`` matches every dataset. ``minlat``/``maxlat``/``minlon``/``maxlon``
+  keep datasets whose coverage box intersects the box (``minlon > maxlon``
+  crosses the date line); ``mindate``/``maxdate`` keep datasets whose time
+  coverage overlaps. Order: score, then id. ``count`` defaults to 10 and is
+  capped at :attr:`PangaeaServer.max_search_count` (500; pangaeapy documents
+  500 as PANGAEA's maximum, and a larger ``count`` is assumed to be capped
+  rather than refused, so clients must page by ``totalCount``).
+* The Elasticsearch endpoint answers URI searches (``GET ?q=&size=&from=&_source=``)
+  and the ``match_all``/``query_string`` subset of ``POST`` query DSL, in
+  Elasticsearch 7's shape (``hits.total`` is ``{"value": N, "relation":
+  "eq"}``, or an integer with ``rest_total_hits_as_int=true``). ``q`` takes
+  terms (default operator ``OR``, as in Elasticsearch; ``default_operator=AND``
+  and ``AND`` between terms require all), ``+term``/``-term``, quoted phrases
+  and ``field:value`` on any ``_source`` field (``parentIdDataSet:547942``
+  finds a collection's children, ``sp-loginOption:1`` the open datasets).
+  ``from + size`` beyond :attr:`PangaeaServer.max_result_window` (10000) is
+  refused with ``400``. The ``_source`` fields use the real index's names, as
+  listed by pangaear's documentation of this endpoint: ``URI``
+  (``https://doi.org/...``), ``sf-idDataSet``, ``agg-author``,
+  ``agg-pubYear``, ``agg-campaign``, ``agg-basis``, ``agg-location``,
+  ``agg-project``, ``sp-loginOption`` (an **integer**, panmd's
+  ``loginOption_num``: 1 unrestricted, 3 access rights needed), ``parentURI``
+  and ``parentIdDataSet`` (children), ``nDataPoints``,
+  ``west/east/south/northBoundLongitude|Latitude``, ``meanPosition``
+  (``{"lat", "lon"}``), ``minDateTime``/``maxDateTime``, ``internal-datestamp``
+  and ``xml`` (the panmd record, which lists a collection's children); plus
+  ``citation`` (the citation string), which the real index is not known to
+  have.
+* Linked files are served as static files (``Range``, ``ETag``,
+  ``If-Range``); those of restricted datasets go through a route that checks
+  the token first and then answers single ranges itself.
+
+Examples
+--------
+>>> import requests
+>>> from awiml.testing.pangaea import PangaeaServer
+>>> with PangaeaServer(token="s3cret-token") as pangaea:
+...     meta = pangaea.add_sample_data()
+...     reply = requests.get(
+...         pangaea.endpoints["doi"] + "/10.1594/PANGAEA.889513",
+...         headers={"Accept": "text/tab-separated-values"},
+...         timeout=5,
+...     )
+...     found = requests.get(pangaea.endpoints["search"], params={"q": "PS103"}, timeout=5)
+>>> reply.status_code, reply.text[:20]
+(200, '/* DATA DESCRIPTION:')
+>>> found.json()["totalCount"], found.json()["results"][0]["URI"]
+(1, 'doi:10.1594/PANGAEA.889513')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import fnmatch
+import functools
+import hashlib
+import hmac
+import html
+import importlib.resources
+import io
+import json
+import logging
+import mimetypes
+import os
+import re
+import threading
+import time
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ..archives.pangaea_model import DatasetMetadata, dataset_id, normalize_doi
+from ..archives.pangaea_panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
+from .server import FileServer, RequestRecord, Response
+
+__all__ = ["PangaeaServer"]
+
+_log = logging.getLogger("awiml.testing")
+
+SEARCH_PATH = "/advanced/search.php"
+ES_PATH = "/es/pangaea/panmd/_search"
+_TSV = "text/tab-separated-values"
+_SAMPLE = "PANGAEA_889513_PS103_surf_oce_tsg.tab"
+_FORMATS = {"textfile": "text", "zip": "zip", "citation_text": "citation", "html": "html"}
+_LOGIN_NUMBERS = {"unrestricted": 1, "access rights needed": 3}
+_TOKEN = re.compile(r'([+-]?)(?:([A-Za-z_][\w.-]*):)?(?:"([^"]*)"|(\S+))')
+_WHEN = re.compile(
+    r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?)?)?"
+    r"(Z|[+-]\d{2}:?\d{2})?$"
+)
+_URI_SUFFIX = re.compile(r"\s*\(URI: [^()]*\)$")
+_SEARCH_FIELDS = {
+    "citation": ("citation", "title", "authors"),
+    "reference": ("related",),
+    "parameter": ("parameters",),
+    "event": ("event",),
+    "project": ("projects",),
+    "campaign": ("campaign",),
+    "basis": ("basis",),
+    "method": ("method",),
+    "device": ("method",),
+    "location": ("location",),
+}
+_DEFAULT_FIELDS = ("title", "citation", "abstract", "keywords", "parameters")
+
+
+@dataclass(frozen=True)
+class _Dataset:
+    """One registered dataset, replaced as a whole when it changes."""
+
+    ident: int
+    meta: DatasetMetadata
+    xml: bytes
+    text: bytes | None
+    stamp: float
+    files: Mapping[str, bytes | Path] = field(default_factory=dict)
+
+    @property
+    def restricted(self) -> bool:
+        return self.meta.restricted
+
+    @property
+    def doi(self) -> str:
+        return normalize_doi(self.ident)
+
+
+@dataclass(frozen=True)
+class _Term:
+    sign: str
+    field: str | None
+    text: str
+
+
+class _BadRequest(Exception):
+    """A malformed query parameter: answered with 400."""
+
+
+class PangaeaServer(FileServer):
+    r"""A loopback emulator of PANGAEA's web services, for offline tests.
+
+    Register datasets with :meth:`add_dataset` (from a text export, a panmd
+    record, or both), collections with :meth:`add_collection`, and awiml's
+    bundled sample with :meth:`add_sample_data`; then point the client at
+    :attr:`endpoints`. What each route answers, and what is assumed about
+    PANGAEA where its behaviour is undocumented, is listed in the module
+    documentation (:mod:`awiml.testing.pangaea`).
+
+    Parameters
+    ----------
+    token : str, optional
+        The token that opens restricted datasets (``Authorization: Bearer
+        <token>``). Without one, restricted data can never be downloaded. It
+        never appears in logs or in :func:`repr`.
+    range_support : bool, optional
+        Whether linked files honour ``Range`` requests.
+    host : str, optional
+        Address to listen on (loopback by default).
+    port : int, optional
+        Port to listen on; ``0`` picks a free one.
+
+    Attributes
+    ----------
+    max_search_count : int
+        Largest ``count`` ``search.php`` answers; larger values are capped.
+    max_result_window : int
+        Largest ``from + size`` the Elasticsearch endpoint accepts.
+
+    See Also
+    --------
+    awiml.archives.pangaea_panmd.write_panmd : Writes the metadata served for text-only datasets.
+
+    Examples
+    --------
+    >>> import requests
+    >>> from pathlib import Path
+    >>> with PangaeaServer() as pangaea:
+    ...     meta = pangaea.add_sample_data()
+    ...     record = requests.get(
+    ...         pangaea.base_url + "/10.1594/PANGAEA.889513",
+    ...         headers={"Accept": "application/vnd.pangaea.metadata+xml"},
+    ...         timeout=5,
+    ...     )
+    ...     table = requests.get(
+    ...         pangaea.base_url + "/10.1594/PANGAEA.889513?format=textfile", timeout=5
+    ...     )
+    >>> record.headers["Content-Type"]
+    'application/vnd.pangaea.metadata+xml;charset=UTF-8'
+    >>> table.headers["Content-Type"], table.content.count(b"\n")
+    ('text/tab-separated-values;charset=UTF-8', 4502)
+    """
+
+    max_search_count: int = 500
+    max_result_window: int = 10_000
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        range_support: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(range_support=range_support, host=host, port=port)
+        if token is not None and (not isinstance(token, str) or not token):
+            raise TypeError("token must be a non-empty str or None")
+        self._pg_token = token
+        self._pg_last_url: str | None = None
+        self._pg_datasets: dict[int, _Dataset] = {}
+        self._pg_collections: dict[int, tuple[str, ...]] = {}
+        self._pg_lock = threading.Lock()
+        self.route("GET", SEARCH_PATH, self._pg_search)
+        self.route("GET", ES_PATH, self._pg_es)
+        self.route("POST", ES_PATH, self._pg_es)
+
+    def __enter__(self) -> PangaeaServer:
+        self.start()
+        return self
+
+    def start(self) -> PangaeaServer:
+        """Start listening; see :meth:`FileServer.start`.
+
+        Returns
+        -------
+        PangaeaServer
+            This server.
+        """
+        super().start()
+        self._pg_last_url = super().base_url
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """URL of the server without a trailing slash, e.g. ``http://127.0.0.1:41234``.
+
+        Unlike :attr:`FileServer.base_url`, it keeps naming the last address
+        after :meth:`~FileServer.stop`, where connections are now refused: a
+        client configured with it sees PANGAEA unreachable.
+
+        Raises
+        ------
+        RuntimeError
+            If the server was never started.
+        """
+        if self.running:
+            return super().base_url
+        if self._pg_last_url is None:
+            raise RuntimeError("PangaeaServer was never started; call start() or use a with block")
+        return self._pg_last_url
+
+    def __repr__(self) -> str:
+        state = super().base_url if self.running else "stopped"
+        return f"<PangaeaServer {state}, {len(self._pg_datasets)} datasets>"
+
+    # -- registration --------------------------------------------------------------------- #
+
+    @property
+    def token(self) -> str | None:
+        """The token that opens restricted datasets; settable."""
+        return self._pg_token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        if value is not None and (not isinstance(value, str) or not value):
+            raise TypeError("token must be a non-empty str or None")
+        self._pg_token = value
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """Base URLs of PANGAEA's services on this server, for a client's configuration.
+
+        Keys: ``"doi"`` (stands for ``https://doi.pangaea.de``), ``"download"``
+        (``https://download.pangaea.de``), ``"search"`` (the full URL of
+        ``search.php``) and ``"es"`` (the full URL of the Elasticsearch
+        ``_search``).
+        """
+        base = self.base_url
+        return {"doi": base, "download": base, "search": base + SEARCH_PATH, "es": base + ES_PATH}
+
+    @property
+    def datasets(self) -> tuple[int, ...]:
+        """Ids of the registered datasets and collections, ascending."""
+        with self._pg_lock:
+            return tuple(sorted(self._pg_datasets))
+
+    def metadata(self, dataset: str | int) -> DatasetMetadata:
+        """Return the metadata the server serves for a dataset.
+
+        Parameters
+        ----------
+        dataset : str or int
+            Any identifier form of :func:`~awiml.archives.pangaea_model.dataset_id`.
+
+        Returns
+        -------
+        DatasetMetadata
+            What its panmd record says.
+
+        Raises
+        ------
+        KeyError
+            If the dataset is not registered.
+        """
+        ident = dataset_id(dataset)
+        with self._pg_lock:
+            entry = self._pg_datasets.get(ident)
+        if entry is None:
+            raise KeyError(f"dataset {ident} is not registered with this PangaeaServer")
+        return entry.meta
+
+    def add_dataset(
+        self,
+        dataset: str | int,
+        *,
+        text: bytes | os.PathLike[str] | None = None,
+        xml: bytes | os.PathLike[str] | None = None,
+        restricted: bool | None = None,
+        files: Mapping[str, bytes | os.PathLike[str]] | None = None,
+        last_modified: str | datetime | None = None,
+    ) -> DatasetMetadata:
+        """Register a dataset (or replace one registered before).
+
+        Parameters
+        ----------
+        dataset : str or int
+            The dataset's id or DOI.
+        text : bytes or os.PathLike, optional
+            The tab-delimited text export, served as stored. Without ``xml``,
+            the metadata is read from its header with
+            :func:`awiml.archives.pangaea_text.read_metadata` and served as a
+            panmd record written by
+            :func:`~awiml.archives.pangaea_panmd.write_panmd`; its DOI is set
+            to ``dataset`` (so one file can stand for many datasets), and
+            ``status``, ``mimeType`` and ``loginOption`` entries are added
+            as PANGAEA's records have them.
+        xml : bytes or os.PathLike, optional
+            The panmd record, served as stored unless the server must change
+            it (``restricted`` or ``last_modified`` disagree with it, it has
+            no ``lastModified``/``xmlLastModified`` stamp, or a collection
+            adopts it as child); then the record is rewritten with
+            ``write_panmd``. Without ``text`` the dataset has no table: its
+            text answers ``406``.
+        restricted : bool, optional
+            Whether the data need the token. By default the metadata's login
+            option decides. When it contradicts the metadata, the metadata is
+            changed (``loginOption`` "access rights needed" or
+            "unrestricted") and the record rewritten with ``write_panmd``.
+        files : mapping of str to bytes or os.PathLike, optional
+            Linked files, served at ``/dataset/<id>/files/<name>``.
+        last_modified : str or datetime.datetime, optional
+            The dataset's stamp (ISO 8601, UTC if no zone is given), served
+            as ``Last-Modified`` and recorded as the metadata's
+            ``last_modified``. By default the record's own stamp, else the
+            registration time (strictly later than a previous registration
+            of the same id, so clients see the change).
+
+        Returns
+        -------
+        DatasetMetadata
+            The metadata the server now serves for the dataset.
+
+        Raises
+        ------
+        ValueError
+            If neither ``text`` nor ``xml`` is given, if ``xml`` belongs to
+            another DOI, or if a file name contains ``/``.
+        InvalidDataError
+            If ``xml`` or the text header cannot be parsed.
+        """
+        ident = dataset_id(dataset)
+        if text is None and xml is None:
+            raise ValueError("add_dataset needs text=, xml= or both")
+        text_bytes = None if text is None else _read_bytes(text, "text")
+        if xml is not None:
+            record = _read_bytes(xml, "xml")
+            meta = parse_panmd(record)
+            if meta.doi is not None and meta.doi != normalize_doi(ident):
+                raise ValueError(f"the panmd record given for dataset {ident} describes {meta.doi}")
+        else:
+            assert text_bytes is not None
+            record = None
+            meta = _metadata_from_text(text_bytes, ident)
+        checked_files = _check_files(files)
+        return self._pg_store(
+            ident, meta, record, text_bytes, restricted, checked_files, last_modified
+        )
+
+    def add_collection(
+        self,
+        dataset: str | int,
+        children: Iterable[str | int] | None = None,
+        *,
+        xml: bytes | os.PathLike[str] | None = None,
+        title: str | None = None,
+        restricted: bool | None = None,
+        last_modified: str | datetime | None = None,
+    ) -> DatasetMetadata:
+        """Register a collection: a parent dataset without a table of its own.
+
+        Registered children whose metadata names no parent get this
+        collection as parent (their record is rewritten), and so do children
+        registered later.
+
+        Parameters
+        ----------
+        dataset : str or int
+            The collection's id or DOI.
+        children : iterable of str or int, optional
+            The children's ids or DOIs, in order. Required without ``xml``;
+            with ``xml`` it must agree with the record's ``collectionChilds``.
+        xml : bytes or os.PathLike, optional
+            The collection's panmd record. Without it a record is written:
+            ``title`` (default ``"Collection of <n> datasets"``), size
+            ``"<n> datasets"`` and the technicalInfo entries ``collectionType``
+            ("collection"), ``hierarchyLevel`` ("parent"), ``mimeType``
+            ("application/zip"), ``status`` and ``loginOption``.
+        title : str, optional
+            Title of a generated record.
+        restricted : bool, optional
+            Whether the children's data in the collection's zip need the
+            token; by default the metadata decides.
+        last_modified : str or datetime.datetime, optional
+            As for :meth:`add_dataset`.
+
+        Returns
+        -------
+        DatasetMetadata
+            The metadata the server now serves for the collection.
+
+        Raises
+        ------
+        ValueError
+            If there are no children, or ``children`` disagrees with ``xml``.
+        """
+        ident = dataset_id(dataset)
+        wanted = None if children is None else tuple(normalize_doi(c) for c in children)
+        if xml is not None:
+            record = _read_bytes(xml, "xml")
+            meta = parse_panmd(record)
+            if meta.doi is not None and meta.doi != normalize_doi(ident):
+                raise ValueError(
+                    f"the panmd record given for collection {ident} describes {meta.doi}"
+                )
+            if wanted is not None and wanted != meta.children:
+                raise ValueError(
+                    f"children {list(wanted)} disagree with the record's collectionChilds "
+                    f"{list(meta.children)}"
+                )
+            if not meta.children:
+                raise ValueError(f"the panmd record of {ident} lists no collectionChilds")
+        else:
+            if not wanted:
+                raise ValueError("a collection needs at least one child")
+            record = None
+            doi = normalize_doi(ident)
+            title = title or f"Collection of {len(wanted)} datasets"
+            meta = DatasetMetadata(
+                doi=doi,
+                title=title,
+                citation=compose_citation((), None, title, None, doi),
+                children=wanted,
+                size=f"{len(wanted)} datasets",
+                login_option="unrestricted",
+                extra={
+                    "mimeType": "application/zip",
+                    "status": "published",
+                    "hierarchyLevel": "parent",
+                    "collectionType": "collection",
+                },
+            )
+        result = self._pg_store(ident, meta, record, None, restricted, {}, last_modified)
+        with self._pg_lock:
+            self._pg_collections[ident] = result.children
+            orphans = [
+                entry
+                for entry in self._pg_datasets.values()
+                if entry.meta.doi in result.children and entry.meta.parent is None
+            ]
+        for entry in orphans:
+            self._pg_adopt(entry, result.doi)
+        return result
+
+    def add_sample_data(self) -> DatasetMetadata:
+        """Register the real PANGAEA dataset bundled with awiml.
+
+        It is doi:10.1594/PANGAEA.889513, the Polarstern PS103 thermosalinograph
+        track (CC-BY-3.0; cite Boebel and Rohardt, 2018), from ``awiml/data/``.
+
+        Returns
+        -------
+        DatasetMetadata
+            Its metadata, read from the text header.
+        """
+        data = importlib.resources.files("awiml").joinpath("data", _SAMPLE).read_bytes()
+        return self.add_dataset(889513, text=data)
+
+    def _pg_store(
+        self,
+        ident: int,
+        meta: DatasetMetadata,
+        record: bytes | None,
+        text: bytes | None,
+        restricted: bool | None,
+        files: dict[str, bytes | Path],
+        last_modified: str | datetime | None,
+    ) -> DatasetMetadata:
+        original = meta
+        doi = normalize_doi(ident)
+        if meta.doi is None:
+            meta = dataclasses.replace(meta, doi=doi)
+        if restricted is not None and bool(restricted) != meta.restricted:
+            option = "access rights needed" if restricted else "unrestricted"
+            meta = dataclasses.replace(meta, restricted=bool(restricted), login_option=option)
+        with self._pg_lock:
+            previous = self._pg_datasets.get(ident)
+            parent = next(
+                (normalize_doi(c) for c, kids in self._pg_collections.items() if doi in kids), None
+            )
+        if meta.parent is None and parent is not None and parent != doi:
+            meta = dataclasses.replace(meta, parent=parent)
+        if last_modified is not None:
+            stamp = _epoch(last_modified)
+            meta = dataclasses.replace(meta, last_modified=_iso(stamp))
+        elif meta.last_modified is not None and _try_epoch(meta.last_modified) is not None:
+            stamp = _try_epoch(meta.last_modified)  # type: ignore[assignment]
+        else:
+            stamp = float(int(time.time()))
+            if previous is not None and stamp <= previous.stamp:
+                stamp = previous.stamp + 1
+            meta = dataclasses.replace(meta, last_modified=_iso(stamp))
+        if record is None or meta != original:
+            record = write_panmd(meta)
+        entry = _Dataset(ident, meta, record, text, float(stamp), files)
+        with self._pg_lock:
+            self._pg_datasets[ident] = entry
+        self.route("GET", f"/{doi}", functools.partial(self._pg_dataset_reply, ident))
+        for name, data in files.items():
+            path = f"/dataset/{ident}/files/{name}"
+            if meta.restricted:
+                self.route("GET", path, functools.partial(self._pg_file, ident, name))
+            else:
+                self.add(path, data, content_type=_guess_type(name))
+        _log.debug(
+            "PangaeaServer: registered %s (%s%s%s)",
+            doi,
+            "table" if text is not None else "no table",
+            ", restricted" if meta.restricted else "",
+            f", {len(meta.children)} children" if meta.children else "",
+        )
+        return meta
+
+    def _pg_adopt(self, entry: _Dataset, parent: str) -> None:
+        meta = dataclasses.replace(entry.meta, parent=parent)
+        updated = dataclasses.replace(entry, meta=meta, xml=write_panmd(meta))
+        with self._pg_lock:
+            if self._pg_datasets.get(entry.ident) is entry:
+                self._pg_datasets[entry.ident] = updated
+
+    def _pg_get(self, ident: int) -> _Dataset | None:
+        with self._pg_lock:
+            return self._pg_datasets.get(ident)
+
+    def _pg_all(self) -> list[_Dataset]:
+        with self._pg_lock:
+            return list(self._pg_datasets.values())
+
+    # -- authorisation -------------------------------------------------------------------- #
+
+    def _pg_denied(self, request: RequestRecord, entry: _Dataset) -> Response | None:
+        """Return the 401 reply when ``request`` may not read the data of ``entry``."""
+        if not entry.restricted:
+            return None
+        given = (request.header("authorization") or "").strip()
+        scheme, _, credentials = given.partition(" ")
+        credentials = credentials.strip()
+        token = self._pg_token
+        if (
+            scheme.lower() == "bearer"
+            and token is not None
+            and hmac.compare_digest(credentials.encode(), token.encode())
+        ):
+            return None
+        challenge = 'Bearer realm="PANGAEA"'
+        if given:
+            challenge += ', error="invalid_token"'
+            text = (
+                f"Access to the data of {entry.doi} was refused: the token is not valid "
+                "for this dataset.\n"
+            )
+        else:
+            text = (
+                f"The data of {entry.doi} are restricted. Log in at PANGAEA and send "
+                "'Authorization: Bearer <token>'.\n"
+            )
+        return Response(
+            401, text, {"WWW-Authenticate": challenge}, content_type="text/plain;charset=UTF-8"
+        )
+
+    # -- /10.1594/PANGAEA.<id> ------------------------------------------------------------- #
+
+    def _pg_dataset_reply(self, ident: int, request: RequestRecord) -> Response:
+        entry = self._pg_get(ident)
+        if entry is None:  # pragma: no cover - routes exist only for registered ids
+            return _text_response(404, f"Not Found: {request.path}\n")
+        formats = request.query.get("format")
+        if formats:
+            kind = _FORMATS.get(formats[-1])
+            if kind is None:
+                known = ", ".join(sorted(_FORMATS))
+                return _text_response(
+                    400, f"Unknown format {formats[-1]!r}; this server knows: {known}\n"
+                )
+        else:
+            kind = _negotiate(request.header("accept"))
+        modified = _http_date(entry.stamp)
+        if kind == "text":
+            reply = self._pg_text(entry, request)
+        elif kind == "zip":
+            reply = self._pg_zip(entry, request)
+        elif kind == "xml":
+            reply = Response(body=entry.xml, content_type=f"{MEDIA_TYPE};charset=UTF-8")
+        elif kind == "citation":
+            reply = Response(body=_citation(entry), content_type="text/plain;charset=UTF-8")
+        else:
+            reply = Response(body=self._pg_landing(entry), content_type="text/html;charset=UTF-8")
+        if reply.status != 200:
+            return reply
+        reply.headers.setdefault("Last-Modified", modified)
+        reply.headers.setdefault("Vary", "Accept")
+        if _not_modified(request, entry.stamp, reply.headers.get("ETag")):
+            return Response(304, b"", dict(reply.headers), content_type=reply.content_type)
+        return reply
+
+    def _pg_text(self, entry: _Dataset, request: RequestRecord) -> Response:
+        if entry.text is None:
+            what = "a collection" if entry.meta.children else "described by metadata only"
+            return _text_response(
+                406,
+                f"{entry.doi} has no tabular data ({what}); ask for "
+                f"{MEDIA_TYPE} to read its metadata.\n",
+            )
+        denied = self._pg_denied(request, entry)
+        if denied is not None:
+            return denied
+        name = entry.meta.extra.get("filename") or f"PANGAEA_{entry.ident}"
+        headers = {
+            "ETag": '"' + hashlib.sha256(entry.text).hexdigest()[:32] + '"',
+            "Content-Disposition": f'attachment; filename="{name}.tab"',
+        }
+        return Response(body=entry.text, headers=headers, content_type=f"{_TSV};charset=UTF-8")
+
+    def _pg_zip(self, entry: _Dataset, request: RequestRecord) -> Response:
+        if entry.meta.children:
+            members = [self._pg_get(dataset_id(child)) for child in entry.meta.children]
+            tables = [m for m in members if m is not None and m.text is not None]
+        else:
+            tables = [entry] if entry.text is not None else []
+        if not tables:
+            return _text_response(
+                406, f"{entry.doi} has no tabular data to put into a zip archive.\n"
+            )
+        for table in [entry, *tables]:
+            denied = self._pg_denied(request, table)
+            if denied is not None:
+                return denied
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for table in tables:
+                info = zipfile.ZipInfo(f"{table.ident}.tab", _zip_time(table.stamp))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, table.text or b"")
+        name = entry.meta.extra.get("filename") or f"PANGAEA_{entry.ident}"
+        return Response(
+            body=buffer.getvalue(),
+            headers={"Content-Disposition": f'attachment; filename="{name}.zip"'},
+            content_type="application/zip",
+        )
+
+    def _pg_landing(self, entry: _Dataset) -> str:
+        meta = entry.meta
+        title = html.escape(meta.title or entry.doi)
+        rows = [
+            ("Citation", meta.citation),
+            ("DOI", f"https://doi.org/{entry.doi}"),
+            ("Abstract", meta.abstract),
+            ("License", meta.license),
+            ("Size", meta.size),
+            ("Access", meta.login_option),
+        ]
+        cells = "".join(
+            f'<tr><td class="key">{k}:</td><td class="content">{html.escape(v)}</td></tr>'
+            for k, v in rows
+            if v
+        )
+        links = [f'<li><a href="/{entry.doi}?format=textfile">Download data</a></li>']
+        links += [f'<li><a href="/{c}">{html.escape(c)}</a></li>' for c in meta.children]
+        return (
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{title}</title></head><body><h1>{title}</h1>"
+            f'<table class="data">{cells}</table><ul>{"".join(links)}</ul></body></html>\n'
+        )
+
+    # -- /dataset/<id>/files/<name> ------------------------------------------------------- #
+
+    def _pg_file(self, ident: int, name: str, request: RequestRecord) -> Response:
+        entry = self._pg_get(ident)
+        data = None if entry is None else entry.files.get(name)
+        if entry is None or data is None:
+            return _text_response(404, f"Not Found: {request.path}\n")
+        denied = self._pg_denied(request, entry)
+        if denied is not None:
+            return denied
+        try:
+            content = data if isinstance(data, bytes) else Path(data).read_bytes()
+        except OSError:
+            return _text_response(404, f"Not Found: {request.path}\n")
+        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+        modified = _http_date(entry.stamp)
+        headers = {"ETag": etag, "Last-Modified": modified}
+        if self.range_support:
+            headers["Accept-Ranges"] = "bytes"
+        kind = _guess_type(name)
+        wanted = request.header("range")
+        if_range = request.header("if-range")
+        if (
+            wanted is None
+            or not self.range_support
+            or (if_range is not None and if_range.strip() not in (etag, modified))
+        ):
+            return Response(body=content, headers=headers, content_type=kind)
+        bounds = _single_range(wanted, len(content))
+        if bounds is None:
+            return Response(body=content, headers=headers, content_type=kind)
+        if bounds is False:
+            headers = {"Content-Range": f"bytes */{len(content)}"}
+            return _text_response(416, "Range Not Satisfiable\n", headers)
+        first, last = bounds
+        headers["Content-Range"] = f"bytes {first}-{last}/{len(content)}"
+        return Response(206, content[first : last + 1], headers, content_type=kind)
+
+    # -- search.php ------------------------------------------------------------------------ #
+
+    def _pg_search(self, request: RequestRecord) -> Response:
+        try:
+            query = _param(request, "q") or ""
+            count = min(_int_param(request, "count", 10), self.max_search_count)
+            offset = _int_param(request, "offset", 0)
+            box = _query_box(request)
+            period = _query_period(request)
+            terms = _parse_query(query)
+        except _BadRequest as error:
+            return _text_response(400, f"{error}\n")
+        hits = []
+        for entry in self._pg_all():
+            if box is not None and not _box_intersects(_coverage_box(entry.meta), box):
+                continue
+            if period is not None and not _periods_overlap(_coverage_period(entry.meta), period):
+                continue
+            score = _score(entry, terms, require_all=True, es=False)
+            if score is not None:
+                hits.append((score, entry))
+        hits.sort(key=lambda hit: (-hit[0], hit[1].ident))
+        base = self.base_url
+        results = [
+            {"URI": f"doi:{entry.doi}", "score": score, "html": _result_html(entry, base)}
+            for score, entry in hits[offset : offset + count]
+        ]
+        return Response.json({"totalCount": len(hits), "results": results})
+
+    # -- Elasticsearch ----------------------------------------------------------------------- #
+
+    def _pg_es(self, request: RequestRecord) -> Response:
+        try:
+            query, size, start, source, require_all = self._pg_es_request(request)
+            terms = _parse_query(query)
+        except _BadRequest as error:
+            return _es_error(str(error))
+        if start + size > self.max_result_window:
+            return _es_error(
+                f"Result window is too large, from + size must be less than or equal to: "
+                f"[{self.max_result_window}] but was [{start + size}]. See the scroll api for "
+                "a more efficient way to request large data sets."
+            )
+        hits = []
+        for entry in self._pg_all():
+            document = _es_document(entry)
+            score = _score(entry, terms, require_all=require_all, es=True, document=document)
+            if score is not None:
+                hits.append((score, entry, document))
+        hits.sort(key=lambda hit: (-hit[0], hit[1].ident))
+        page = []
+        for score, entry, document in hits[start : start + size]:
+            hit: dict[str, Any] = {"_index": "pangaea", "_id": str(entry.ident), "_score": score}
+            if source is not False:
+                hit["_source"] = _filter_source(document, source)
+            page.append(hit)
+        total: Any = {"value": len(hits), "relation": "eq"}
+        if (_param(request, "rest_total_hits_as_int") or "").lower() == "true":
+            total = len(hits)
+        body = {
+            "took": 1,
+            "timed_out": False,
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+            "hits": {
+                "total": total,
+                "max_score": max((h[0] for h in hits), default=None),
+                "hits": page,
+            },
+        }
+        return Response.json(body)
+
+    def _pg_es_request(self, request: RequestRecord) -> tuple[str, int, int, Any, bool]:
+        """Return (query string, size, from, _source selection, require all terms)."""
+        size = _int_param(request, "size", 10)
+        start = _int_param(request, "from", 0)
+        operator = (_param(request, "default_operator") or "OR").upper()
+        query = _param(request, "q") or ""
+        source: Any = _source_param(request)
+        if request.method == "POST" and request.body.strip():
+            try:
+                body = json.loads(request.body)
+            except ValueError:
+                raise _BadRequest("request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise _BadRequest("request body must be a JSON object")
+            size = _non_negative(body.get("size", size), "size")
+            start = _non_negative(body.get("from", start), "from")
+            if "_source" in body:
+                source = _source_from_body(body["_source"])
+            query, operator = _query_from_body(body.get("query"), query, operator)
+        if operator not in ("AND", "OR"):
+            raise _BadRequest(f"default_operator must be AND or OR, not {operator!r}")
+        return query, size, start, source, operator == "AND"
+
+
+# --------------------------------------------------------------------------- #
+# Helpers: registration
+# --------------------------------------------------------------------------- #
+
+
+def _read_bytes(data: bytes | os.PathLike[str], what: str) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, os.PathLike):
+        return Path(data).read_bytes()
+    raise TypeError(
+        f"{what} must be bytes or a path (pathlib.Path), not {type(data).__name__}; "
+        "encode text with .encode()"
+    )
+
+
+def _check_files(files: Mapping[str, bytes | os.PathLike[str]] | None) -> dict[str, bytes | Path]:
+    checked: dict[str, bytes | Path] = {}
+    for name, data in (files or {}).items():
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise ValueError(f"linked file name {name!r} must be a plain file name")
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            checked[name] = bytes(data)
+        elif isinstance(data, os.PathLike):
+            path = Path(data)
+            if not path.is_file():
+                raise FileNotFoundError(f"linked file {name!r}: {path} is not a file")
+            checked[name] = path
+        else:
+            raise TypeError(f"linked file {name!r} must be bytes or a path")
+    return checked
+
+
+def _metadata_from_text(text: bytes, ident: int) -> DatasetMetadata:
+    from ..archives.pangaea_text import read_metadata
+
+    meta = read_metadata(text)
+    extra = dict(meta.extra)
+    extra.setdefault("mimeType", _TSV)
+    extra.setdefault("status", "published")
+    return dataclasses.replace(
+        meta,
+        doi=normalize_doi(ident),
+        login_option=meta.login_option
+        or ("access rights needed" if meta.restricted else "unrestricted"),
+        extra=extra,
+    )
+
+
+def _guess_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+# --------------------------------------------------------------------------- #
+# Helpers: HTTP
+# --------------------------------------------------------------------------- #
+
+
+def _text_response(status: int, text: str, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(status, text, dict(headers or {}), content_type="text/plain;charset=UTF-8")
+
+
+def _negotiate(accept: str | None) -> str:
+    """Pick the representation for an ``Accept`` header: text, xml, citation or html."""
+    kinds = {
+        _TSV: "text",
+        MEDIA_TYPE: "xml",
+        "text/x-bibliography": "citation",
+        "text/html": "html",
+        "application/xhtml+xml": "html",
+        "text/*": "html",
+        "*/*": "html",
+    }
+    best: tuple[float, int, str] | None = None
+    for position, item in enumerate((accept or "").split(",")):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind = kinds.get(media.lower())
+        if kind is None or quality <= 0:
+            continue
+        if best is None or quality > best[0]:
+            best = (quality, position, kind)
+    return best[2] if best is not None else "html"
+
+
+def _http_date(stamp: float) -> str:
+    return email.utils.formatdate(stamp, usegmt=True)
+
+
+def _not_modified(request: RequestRecord, stamp: float, etag: str | None) -> bool:
+    if request.method not in ("GET", "HEAD"):
+        return False
+    match = request.header("if-none-match")
+    if match is not None and etag is not None:
+        return etag in [tag.strip() for tag in match.split(",")] or match.strip() == "*"
+    since = request.header("if-modified-since")
+    if since is None:
+        return False
+    try:
+        parsed = email.utils.parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(stamp) <= parsed.timestamp()
+
+
+def _single_range(value: str, total: int) -> tuple[int, int] | bool | None:
+    """Parse ``bytes=a-b``: (first, last), False if unsatisfiable, None to ignore."""
+    unit, sep, spec = value.partition("=")
+    if not sep or unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_text, dash, last_text = (p.strip() for p in spec.strip().partition("-"))
+    if not dash or not (first_text.isdigit() or first_text == ""):
+        return None
+    if not (last_text.isdigit() or last_text == ""):
+        return None
+    if first_text == "":
+        if last_text == "" or int(last_text) == 0 or total == 0:
+            return None if last_text == "" else False
+        return max(0, total - int(last_text)), total - 1
+    first = int(first_text)
+    if last_text and int(last_text) < first:
+        return None
+    if first >= total:
+        return False
+    last = min(int(last_text), total - 1) if last_text else total - 1
+    return first, last
+
+
+def _param(request: RequestRecord, name: str) -> str | None:
+    values = request.query.get(name)
+    return values[-1] if values else None
+
+
+def _int_param(request: RequestRecord, name: str, default: int) -> int:
+    value = _param(request, name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise _BadRequest(f"{name}={value!r} is not an integer") from None
+    return _non_negative(number, name)
+
+
+def _non_negative(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _BadRequest(f"{name} must be a non-negative integer, not {value!r}")
+    return value
+
+
+def _float_param(request: RequestRecord, name: str) -> float | None:
+    value = _param(request, name)
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise _BadRequest(f"{name}={value!r} is not a number") from None
+
+
+# --------------------------------------------------------------------------- #
+# Helpers: coverage in space and time
+# --------------------------------------------------------------------------- #
+
+_Box = tuple[float, float, float, float]  # south, west, north, east
+
+
+def _coverage_box(meta: DatasetMetadata) -> _Box | None:
+    keys = (
+        "SOUTH-BOUND LATITUDE",
+        "WEST-BOUND LONGITUDE",
+        "NORTH-BOUND LATITUDE",
+        "EAST-BOUND LONGITUDE",
+    )
+    try:
+        values = [float(str(meta.coverage[key]).split()[0]) for key in keys]
+    except (KeyError, ValueError, IndexError):
+        values = []
+    if len(values) == 4:
+        return values[0], values[1], values[2], values[3]
+    lats = [v for e in meta.events for v in (e.latitude, e.latitude_end) if v is not None]
+    lons = [v for e in meta.events for v in (e.longitude, e.longitude_end) if v is not None]
+    if not lats or not lons:
+        return None
+    return min(lats), min(lons), max(lats), max(lons)
+
+
+def _query_box(request: RequestRecord) -> _Box | None:
+    values = [_float_param(request, n) for n in ("minlat", "minlon", "maxlat", "maxlon")]
+    if all(v is None for v in values):
+        return None
+    south, west, north, east = values
+    return (
+        -90.0 if south is None else south,
+        -180.0 if west is None else west,
+        90.0 if north is None else north,
+        180.0 if east is None else east,
+    )
+
+
+def _box_intersects(box: _Box | None, query: _Box) -> bool:
+    if box is None:
+        return False
+    south, west, north, east = box
+    q_south, q_west, q_north, q_east = query
+    if north < q_south or south > q_north:
+        return False
+    spans = [(q_west, q_east)] if q_west <= q_east else [(q_west, 180.0), (-180.0, q_east)]
+    return any(not (east < low or west > high) for low, high in spans)
+
+
+def _when(text: str, *, end: bool = False) -> datetime:
+    """Parse an ISO 8601 date or time (UTC unless a zone is given); ``end`` rounds up."""
+    match = _WHEN.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not an ISO 8601 date or time")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    start = datetime(
+        int(year),
+        int(month or 1),
+        int(day or 1),
+        int(hour or 0),
+        int(minute or 0),
+        int(second or 0),
+        int((fraction or "0")[:6].ljust(6, "0")),
+        tzinfo=timezone.utc,
+    )
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        start -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    if not end:
+        return start
+    if month is None:
+        return start.replace(year=start.year + 1) - timedelta(microseconds=1)
+    if day is None:
+        following = start.replace(day=28) + timedelta(days=4)
+        return following.replace(day=1) - timedelta(microseconds=1)
+    if hour is None:
+        return start + timedelta(days=1, microseconds=-1)
+    if second is None:
+        return start + timedelta(minutes=1, microseconds=-1)
+    return start
+
+
+def _moments(meta: DatasetMetadata) -> list[tuple[datetime, datetime, str]]:
+    """(start, end, text) of each time the coverage (else the events) states."""
+    texts = [meta.coverage.get("DATE/TIME START"), meta.coverage.get("DATE/TIME END")]
+    if not all(texts):
+        texts = [t for e in meta.events for t in (e.datetime, e.datetime_end) if t]
+    moments = []
+    for text in texts:
+        try:
+            moments.append((_when(str(text)), _when(str(text), end=True), str(text)))
+        except ValueError:
+            continue
+    return moments
+
+
+def _coverage_period(meta: DatasetMetadata) -> tuple[datetime, datetime] | None:
+    moments = _moments(meta)
+    if not moments:
+        return None
+    return min(m[0] for m in moments), max(m[1] for m in moments)
+
+
+def _period_texts(meta: DatasetMetadata) -> tuple[str, str] | None:
+    moments = _moments(meta)
+    if not moments:
+        return None
+    return min(moments, key=lambda m: m[0])[2], max(moments, key=lambda m: m[1])[2]
+
+
+def _query_period(request: RequestRecord) -> tuple[datetime, datetime] | None:
+    low, high = _param(request, "mindate"), _param(request, "maxdate")
+    if not low and not high:
+        return None
+    try:
+        first = _when(low) if low else datetime.min.replace(tzinfo=timezone.utc)
+        last = _when(high, end=True) if high else datetime.max.replace(tzinfo=timezone.utc)
+    except ValueError as error:
+        raise _BadRequest(str(error)) from None
+    return first, last
+
+
+def _periods_overlap(
+    period: tuple[datetime, datetime] | None, query: tuple[datetime, datetime]
+) -> bool:
+    return period is not None and period[0] <= query[1] and period[1] >= query[0]
+
+
+def _epoch(value: str | datetime) -> float:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return float(int(moment.timestamp()))
+    return float(int(_when(value).timestamp()))
+
+
+def _try_epoch(value: str) -> float | None:
+    try:
+        return _epoch(value)
+    except ValueError:
+        return None
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _zip_time(stamp: float) -> tuple[int, int, int, int, int, int]:
+    moment = datetime.fromtimestamp(max(stamp, 315532800.0), timezone.utc)  # zip starts 1980
+    return (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+
+
+# --------------------------------------------------------------------------- #
+# Helpers: matching and documents
+# --------------------------------------------------------------------------- #
+
+
+def _parse_query(query: str) -> list[_Term]:
+    query = query.strip()
+    if query in ("", "*", "*:*"):
+        return []
+    terms = []
+    for match in _TOKEN.finditer(query):
+        sign, name, quoted, bare = match.groups()
+        text = quoted if quoted is not None else bare
+        if name is not None and text == "" and quoted is None:
+            raise _BadRequest(f"empty value after {name}:")
+        terms.append(_Term(sign, name, text))
+    return terms
+
+
+def _strip_uri(text: str | None) -> str | None:
+    return None if text is None else _URI_SUFFIX.sub("", text)
+
+
+def _haystack(meta: DatasetMetadata, part: str) -> list[str]:
+    """Return the texts of ``meta`` that one search field looks at."""
+    events = meta.events
+    if part == "parameters":
+        return [t for p in meta.parameters for t in (p.name, p.short_name)]
+    if part == "authors":
+        return list(meta.authors)
+    if part in ("keywords", "related", "projects"):
+        return list(getattr(meta, part))
+    if part == "event":
+        return [e.label for e in events]
+    if part in ("campaign", "basis", "location"):
+        return [str(getattr(e, part)) for e in events if getattr(e, part)]
+    if part == "method":
+        return [str(e.device) for e in events if e.device] + [
+            str(p.method) for p in meta.parameters if p.method
+        ]
+    value = getattr(meta, part, None)
+    return [str(value)] if value else []
+
+
+def _occurs(needle: str, texts: Iterable[str]) -> bool:
+    needle = needle.casefold()
+    return any(needle in text.casefold() for text in texts)
+
+
+def _document_match(document: Mapping[str, Any], name: str, needle: str) -> bool:
+    keys = [k for k in document if fnmatch.fnmatchcase(k, name)] if "*" in name else [name]
+    for key in keys:
+        value = document.get(key)
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, dict):
+                item = " ".join(str(v) for v in item.values())
+            if isinstance(item, bool) or item is None:
+                if str(item).lower() == needle.lower():
+                    return True
+            elif isinstance(item, (int, float)):
+                try:
+                    if float(needle) == float(item):
+                        return True
+                except ValueError:
+                    pass
+            elif needle.casefold() in str(item).casefold():
+                return True
+    return False
+
+
+def _score(
+    entry: _Dataset,
+    terms: Sequence[_Term],
+    *,
+    require_all: bool,
+    es: bool,
+    document: Mapping[str, Any] | None = None,
+) -> float | None:
+    """Score ``entry`` against ``terms``; ``None`` when it does not match.
+
+    Terms marked ``+`` (or all terms, with ``require_all``) must match, terms
+    marked ``-`` must not; without required terms at least one optional term
+    must match (Elasticsearch's ``bool`` semantics). A term counts 2 when it
+    occurs in the title, else 1.
+    """
+    meta = entry.meta
+    keywords = {"AND", "OR", "&&", "||"}
+    if es and any(t.text in ("AND", "&&") and t.field is None and not t.sign for t in terms):
+        require_all = True
+    score = 0.0
+    required_seen = False
+    optional = optional_found = 0
+    for term in terms:
+        if term.field is None and not term.sign and term.text in keywords:
+            continue
+        in_title = False
+        if term.field is None:
+            texts = [t for part in _DEFAULT_FIELDS for t in _haystack(meta, part)]
+            found = _occurs(term.text, texts)
+            in_title = found and _occurs(term.text, _haystack(meta, "title"))
+        elif es:
+            found = (term.field == "_id" and term.text == str(entry.ident)) or _document_match(
+                document or {}, term.field, term.text
+            )
+        else:
+            parts = _SEARCH_FIELDS.get(term.field.lower())
+            if parts is None:  # not a field of PANGAEA's syntax: search the whole token
+                texts = [t for part in _DEFAULT_FIELDS for t in _haystack(meta, part)]
+                found = _occurs(f"{term.field}:{term.text}", texts)
+            else:
+                found = _occurs(term.text, [t for part in parts for t in _haystack(meta, part)])
+        if term.sign == "-":
+            if found:
+                return None
+            continue
+        if term.sign == "+" or require_all:
+            required_seen = True
+            if not found:
+                return None
+        else:
+            optional += 1
+            optional_found += found
+        if found:
+            score += 2.0 if in_title else 1.0
+    if optional and not required_seen and not optional_found:
+        return None
+    return score or 1.0
+
+
+def _citation(entry: _Dataset) -> str:
+    meta = entry.meta
+    return (
+        meta.citation
+        or compose_citation(meta.authors, meta.year, meta.title or entry.doi, None, entry.doi)
+        or entry.doi
+    )
+
+
+def _size_text(meta: DatasetMetadata) -> str:
+    if meta.children and not (meta.size or "").endswith("datasets"):
+        return f"{len(meta.children)} datasets"
+    return meta.size or ""
+
+
+def _result_html(entry: _Dataset, base: str) -> str:
+    meta = entry.meta
+    rows = [("Size", _size_text(meta))]
+    rows += [(r.split(": ", 1)[0], r.split(": ", 1)[1]) for r in meta.related if ": " in r][:2]
+    cells = "".join(
+        f'<tr><td class="key">{html.escape(k)}:</td><td class="content">{html.escape(v)}</td></tr>'
+        for k, v in rows
+        if v
+    )
+    return (
+        f'<div class="citation"><a class="dataset-link" href="{base}/{entry.doi}">'
+        f"{html.escape(_citation(entry))}</a></div>"
+        f'<table class="data">{cells}</table>'
+        f'<div class="doi">doi:{entry.doi}</div>'
+    )
+
+
+def _number(text: Any) -> float | None:
+    try:
+        return float(str(text).split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def _unique(values: Iterable[str | None]) -> list[str]:
+    seen: list[str] = []
+    for value in values:
+        value = _strip_uri(value)
+        if value and value not in seen:
+            seen.append(value)
+    return seen
+
+
+def _es_document(entry: _Dataset) -> dict[str, Any]:
+    """Return the ``_source`` of a dataset, named as in the real index (see module docs)."""
+    meta = entry.meta
+    document: dict[str, Any] = {
+        "URI": f"https://doi.org/{entry.doi}",
+        "sf-idDataSet": entry.ident,
+        "citation": _citation(entry),
+        "agg-author": list(meta.authors),
+        "agg-pubYear": meta.year,
+        "agg-campaign": _unique(e.campaign for e in meta.events),
+        "agg-basis": _unique(e.basis for e in meta.events),
+        "agg-location": _unique(e.location for e in meta.events),
+        "agg-project": _unique(meta.projects),
+        "sp-loginOption": _LOGIN_NUMBERS.get(
+            (meta.login_option or "unrestricted").lower(), 3 if meta.restricted else 1
+        ),
+    }
+    if meta.parent:
+        document["parentURI"] = f"https://doi.org/{meta.parent}"
+        document["parentIdDataSet"] = dataset_id(meta.parent)
+    size = (meta.size or "").split()
+    if len(size) >= 2 and size[0].isdigit() and " ".join(size[1:]) == "data points":
+        document["nDataPoints"] = int(size[0])
+    box = _coverage_box(meta)
+    if box is not None:
+        south, west, north, east = box
+        document.update(
+            southBoundLatitude=south,
+            westBoundLongitude=west,
+            northBoundLatitude=north,
+            eastBoundLongitude=east,
+        )
+        lat = _number(meta.coverage.get("MEDIAN LATITUDE"))
+        lon = _number(meta.coverage.get("MEDIAN LONGITUDE"))
+        document["meanPosition"] = {
+            "lat": (south + north) / 2 if lat is None else lat,
+            "lon": (west + east) / 2 if lon is None else lon,
+        }
+    texts = _period_texts(meta)
+    if texts is not None:
+        document["minDateTime"], document["maxDateTime"] = texts
+    if meta.last_modified:
+        document["internal-datestamp"] = meta.last_modified
+    document["xml"] = entry.xml.decode("utf-8")
+    return {k: v for k, v in document.items() if v not in (None, [])}
+
+
+def _source_param(request: RequestRecord) -> Any:
+    value = _param(request, "_source")
+    includes = _param(request, "_source_includes")
+    excludes = _param(request, "_source_excludes")
+    if value is not None and value.lower() == "false":
+        return False
+    selection: dict[str, list[str]] = {"includes": [], "excludes": []}
+    if value is not None and value.lower() != "true":
+        selection["includes"] = [v.strip() for v in value.split(",") if v.strip()]
+    if includes:
+        selection["includes"] += [v.strip() for v in includes.split(",") if v.strip()]
+    if excludes:
+        selection["excludes"] = [v.strip() for v in excludes.split(",") if v.strip()]
+    return selection
+
+
+def _source_from_body(value: Any) -> Any:
+    if value is False:
+        return False
+    if value is True or value is None:
+        return {"includes": [], "excludes": []}
+    if isinstance(value, str):
+        return {"includes": [value], "excludes": []}
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return {"includes": list(value), "excludes": []}
+    if isinstance(value, dict):
+        return {
+            "includes": list(value.get("includes") or []),
+            "excludes": list(value.get("excludes") or []),
+        }
+    raise _BadRequest("_source must be a boolean, a field name, a list or includes/excludes")
+
+
+def _filter_source(document: Mapping[str, Any], selection: Any) -> dict[str, Any]:
+    includes = selection.get("includes") or []
+    excludes = selection.get("excludes") or []
+    kept = {}
+    for key, value in document.items():
+        if includes and not any(fnmatch.fnmatchcase(key, p) for p in includes):
+            continue
+        if any(fnmatch.fnmatchcase(key, p) for p in excludes):
+            continue
+        kept[key] = value
+    return kept
+
+
+def _query_from_body(query: Any, default: str, operator: str) -> tuple[str, str]:
+    if query is None:
+        return default, operator
+    if not isinstance(query, dict) or len(query) != 1:
+        raise _BadRequest("query must be an object with one query type")
+    ((kind, spec),) = query.items()
+    if kind == "match_all":
+        return "", operator
+    if kind == "query_string" and isinstance(spec, dict) and isinstance(spec.get("query"), str):
+        return spec["query"], str(spec.get("default_operator", operator)).upper()
+    raise _BadRequest(
+        f"query type {kind!r} is not supported by the emulator (only match_all and query_string)"
+    )
+
+
+def _es_error(reason: str, kind: str = "illegal_argument_exception") -> Response:
+    cause = {"type": kind, "reason": reason}
+    return Response.json({"error": {"root_cause": [cause], **cause}, "status": 400}, status=400)
