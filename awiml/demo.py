@@ -1,11 +1,13 @@
 """The main job, end to end and offline: ``make demo`` or ``python -m awiml.demo``.
 
-Today's path: a loopback archive serves a real PANGAEA file bundled with
-awiml; a workspace is created; the file is fetched into ``raw/`` through the
-same transfer engine real archives use (once over a connection that drops
-mid-transfer, to show resume); the manifest is shown and verified. Later
-capabilities (archive clients, features, training, the ModelStore) extend
-this script until it covers the whole workflow.
+Today's path: a loopback PANGAEA (:class:`awiml.testing.PangaeaServer`) serves
+a real dataset bundled with awiml (doi:10.1594/PANGAEA.889513, Polarstern
+cruise PS103 thermosalinograph); the demo searches it, reads its metadata,
+fetches it into a new workspace's ``raw/`` through the same transfer engine
+real archives use (once more over a connection that drops mid-transfer, to
+show resume), reads the fetched table with units, and verifies the manifest.
+Later capabilities (features, training, the ModelStore) extend this script
+until it covers the whole workflow.
 
 The demo is a program, not library code: it prints, and it uses
 :mod:`awiml.testing` for its offline archive.
@@ -19,7 +21,9 @@ import time
 from importlib.resources import as_file, files
 from pathlib import Path
 
-from .testing import Fault, FileServer
+from .archives.pangaea import PangaeaSource, read_text
+from .testing import Fault
+from .testing.pangaea import PangaeaServer
 from .workspace import Workspace
 
 DATA_FILE = "PANGAEA_889513_PS103_surf_oce_tsg.tab"
@@ -28,6 +32,10 @@ DOI = "10.1594/PANGAEA.889513"
 
 def _step(number: int, text: str) -> None:
     print(f"\n[{number}] {text}")
+
+
+def _show(table: object) -> None:
+    print("\n".join("    " + line for line in str(table).splitlines()))
 
 
 def run(workspace_path: str | Path | None = None, *, progress: bool = True) -> Workspace:
@@ -47,54 +55,70 @@ def run(workspace_path: str | Path | None = None, *, progress: bool = True) -> W
     """
     root = Path(workspace_path or tempfile.mkdtemp(prefix="awiml-demo-"))
     started = time.perf_counter()
-    with as_file(files("awiml") / "data" / DATA_FILE) as data_file, FileServer() as archive:
-        archive.add(f"dataset/889513/{DATA_FILE}", data_file)
-        archive.add(f"dataset/889513/copy-over-flaky-line/{DATA_FILE}", data_file)
-        url = archive.url(f"dataset/889513/{DATA_FILE}")
+    with PangaeaServer() as pangaea, as_file(files("awiml") / "data" / DATA_FILE) as data_file:
+        pangaea.add_sample_data()
+        source = PangaeaSource(base_url=pangaea.base_url, cache=False)
+        _step(1, f"A loopback PANGAEA serves a real dataset at {pangaea.base_url}")
 
-        _step(1, f"A loopback archive serves a real PANGAEA dataset (doi:{DOI}) at {url}")
+        _step(2, "Search it like PANGAEA: 'thermosalinograph PS103'")
+        hits = source.search("thermosalinograph PS103", limit=10)
+        _show(hits[["doi", "restricted", "collection", "size"]].to_string(index=False))
 
-        _step(2, f"Create the workspace at {root}")
+        info = source.info(DOI)
+        _step(3, f"Metadata of doi:{DOI}")
+        print(f"    title:   {info['title']}")
+        print(f"    licence: {info['license']}")
+        print(f"    events:  {len(source.events(DOI))}")
+
+        _step(4, f"Create the workspace at {root}")
         workspace = Workspace.create(root)
         for name in ("raw", "src", "lib", "features", "interim", "model"):
             print(f"    {name + '/':10} {getattr(workspace, name)}")
 
-        _step(3, "Fetch it into raw/ (streamed, verified, then made read-only)")
-        table = workspace.fetch(
-            url, metadata={"doi": DOI, "licence": "CC-BY-3.0"}, progress=progress
-        )
-        print(table[["path", "size", "status", "attempts"]].to_string(index=False))
+        _step(5, "Fetch pangaea://889513 into raw/ (streamed, verified, made read-only)")
+        options = {"base_url": pangaea.base_url, "cache": False}
+        table = workspace.fetch("pangaea://889513", storage_options=options, progress=progress)
+        _show(table[["path", "size", "status", "attempts"]].to_string(index=False))
 
-        _step(4, "Fetch again: already present, nothing is downloaded")
-        table = workspace.fetch(url, metadata={"doi": DOI, "licence": "CC-BY-3.0"},
-                                progress=progress)
-        print(table[["path", "status", "attempts"]].to_string(index=False))
+        _step(6, "Fetch again: already present, nothing is downloaded")
+        table = workspace.fetch("pangaea://889513", storage_options=options, progress=progress)
+        _show(table[["path", "status", "attempts"]].to_string(index=False))
 
-        flaky = f"dataset/889513/copy-over-flaky-line/{DATA_FILE}"
-        _step(5, "Fetch a copy over a connection that drops after 100 kB: it resumes")
-        archive.inject(flaky, Fault.drop_after(100_000))
-        table = workspace.fetch(archive.url(flaky), subdir="flaky-line", progress=progress)
-        print(table[["path", "size", "status", "attempts"]].to_string(index=False))
-        ranges = [r.headers.get("range") for r in archive.requests if r.path.endswith(flaky)]
-        print(f"    requests to the archive for it: {len(ranges)}, Range headers: {ranges}")
+        flaky = f"mirror/{DATA_FILE}"
+        pangaea.add(flaky, data_file)
+        _step(7, "Fetch a mirror copy over a line that drops after 100 kB: it resumes")
+        pangaea.inject(flaky, Fault.drop_after(100_000))
+        table = workspace.fetch(pangaea.url(flaky), subdir="mirror", progress=progress)
+        _show(table[["path", "size", "status", "attempts"]].to_string(index=False))
+        ranges = [r.header("range") for r in pangaea.requests if r.path.endswith(flaky)]
+        print(f"    requests for it: {len(ranges)}, Range headers: {ranges}")
 
-    _step(6, "The manifest (raw/MANIFEST) records source, size, sha256 and time")
+    _step(8, "Read the fetched table from raw/: parameters with units")
+    data = read_text(workspace.raw / "pangaea/889513/data.tab")
+    for column, described in data.attrs["columns"].items():
+        unit = described.get("unit") or "-"
+        print(f"    {column:12} [{unit:>4}]  {described.get('long_name') or ''}")
+    print(f"    {len(data)} rows from {data['Date/Time'].min()} to {data['Date/Time'].max()}; "
+          f"Temp {data['Temp'].min():.2f} to {data['Temp'].max():.2f} °C, "
+          f"Sal {data['Sal'].min():.2f} to {data['Sal'].max():.2f}")
+
+    _step(9, "The manifest (raw/MANIFEST) records source, DOI, licence, size, sha256, time")
     manifest = workspace.manifest()
-    print(manifest[["path", "size", "sha256", "retrieved"]].to_string(index=False))
-    same = manifest["sha256"].nunique() == 1
-    print(f"    both copies have the same sha256: {same}")
+    manifest["doi"] = manifest["metadata"].map(lambda m: m.get("doi", ""))
+    _show(manifest[["path", "size", "doi", "retrieved"]].to_string(index=False))
+    same = (workspace.entries()["pangaea/889513/data.tab"].sha256
+            == workspace.entries()[f"mirror/{DATA_FILE}"].sha256)
+    print(f"    the PANGAEA export and the mirror copy are byte-identical: {same}")
 
-    _step(7, "Verify raw/ against the manifest")
+    _step(10, "Verify raw/ against the manifest")
     report = workspace.verify()
     print(f"    {report}")
     if not report.ok or not same:
         raise SystemExit("demo failed: raw/ does not match its manifest")
 
     print(f"\nDone in {time.perf_counter() - started:.1f} s. Workspace: {workspace.root}")
-    print(
-        "Next: archive clients (PangaeaSource, EcotaxaSource, PlatformSource, HSMSource), "
-        "feature extraction, training and the ModelStore extend this demo."
-    )
+    print("Next: EcoTaxa, O2A and HSM sources, feature extraction, training and the "
+          "ModelStore extend this demo.")
     return workspace
 
 

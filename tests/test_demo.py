@@ -12,11 +12,12 @@ from awiml.demo import run
 def test_demo_fills_and_verifies_a_workspace(tmp_path, capsys):
     workspace = run(tmp_path / "demo", progress=False)
     out = capsys.readouterr().out
-    assert "raw/ matches its manifest (2 files verified)" in out
+    assert "raw/ matches its manifest (3 files verified)" in out
     assert "bytes=100000-" in out  # the flaky line was resumed, not restarted
+    assert "Temp         [  °C]  Temperature, water" in out  # parameters with units
     entries = Workspace(workspace.root).entries()
-    assert entries["PANGAEA_889513_PS103_surf_oce_tsg.tab"].metadata["doi"] == (
-        "10.1594/PANGAEA.889513")
+    assert entries["pangaea/889513/data.tab"].metadata["doi"] == "10.1594/PANGAEA.889513"
+    assert entries["pangaea/889513/data.tab"].metadata["license"] == "CC-BY-3.0"
 
 
 def test_demo_runs_as_a_module(tmp_path):
