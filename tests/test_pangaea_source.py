@@ -274,7 +274,7 @@ def linked(pangaea):
     lines = ["File name\tFile format\tFile size [kByte]\tURL file"]
     for name, data in images.items():
         url = f"{pangaea.base_url}/dataset/611408/files/{name}"
-        lines.append(f"{name}\tJPEG\t{len(data) / 1024:.3f}\t{url}")
+        lines.append(f"{name}\tJPEG\t{len(data) / 1024:.2f}\t{url}")  # rounded, as PANGAEA
     pangaea.add_dataset(611408, xml=XML / "PANGAEA_611408_linked_files_panmd.xml",
                         text=("\n".join(lines) + "\n").encode(), files=images)
     return images
@@ -284,7 +284,8 @@ def test_files_lists_and_fetches_linked_files(linked, source, tmp_path):
     listing = source.files(611408)
     assert list(listing["name"]) == sorted(linked)
     assert list(listing["path"]) == [f"pangaea://611408/files/{n}" for n in sorted(linked)]
-    assert listing["size"].tolist() == [len(linked[n]) for n in sorted(linked)]
+    for listed, name in zip(listing["size"], sorted(linked), strict=True):
+        assert abs(listed - len(linked[name])) <= 0.005 * 1024  # rounded to 0.01 kByte
     assert sorted(source.ls("611408/files", detail=False)) == [
         f"611408/files/{n}" for n in sorted(linked)]
     with source.open("611408/files/seamount_1.jpg") as handle:
@@ -299,8 +300,20 @@ def test_files_lists_and_fetches_linked_files(linked, source, tmp_path):
     assert_consistent(workspace)
 
 
-def test_files_of_a_plain_dataset_is_empty(source):
+def test_files_of_a_plain_dataset_is_empty(source, tmp_path):
     assert source.files(889513).empty
+    with pytest.raises(NotFoundError, match="links no files"):
+        Workspace.create(tmp_path / "ws").fetch(source.remote_files("889513/files"),
+                                                progress=False)
+
+
+def test_fetch_single_files_including_the_citation(source, tmp_path):
+    workspace = Workspace.create(tmp_path / "ws")
+    workspace.fetch(source.remote_files("889513/citation.txt"), progress=False)
+    citation = (workspace.raw / "pangaea/889513/citation.txt").read_text()
+    assert "Rohardt" in citation
+    with pytest.raises(NotFoundError, match="collection"):
+        source.remote_files("900001/data.tab")
 
 
 def test_unknown_file_paths_are_not_found(source, linked):
@@ -328,13 +341,14 @@ def test_search_pages_and_flags(pangaea, source):
     before = len([r for r in pangaea.requests if r.path == "/advanced/search.php"])
     from awiml.archives import _pangaea_search
 
-    old = _pangaea_search.PAGE_SIZE
-    _pangaea_search.PAGE_SIZE = 2
+    old = _pangaea_search.PAGE_SIZE, _pangaea_search.ENRICH_BATCH
+    _pangaea_search.PAGE_SIZE = _pangaea_search.ENRICH_BATCH = 2
     try:
         paged = source.search("", limit=50)
     finally:
-        _pangaea_search.PAGE_SIZE = old
+        _pangaea_search.PAGE_SIZE, _pangaea_search.ENRICH_BATCH = old
     assert list(paged["doi"]) == list(everything["doi"])
+    assert paged["restricted"].tolist() == everything["restricted"].tolist()
     pages = [r for r in pangaea.requests if r.path == "/advanced/search.php"][before:]
     assert [r.query["offset"] for r in pages] == [["0"], ["2"], ["4"]]
     assert len(source.search("", limit=3)) == 3

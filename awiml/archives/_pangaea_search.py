@@ -1,10 +1,11 @@
 """PANGAEA search: ``search.php`` pages, enriched from the Elasticsearch index.
 
 ``search.php`` finds datasets with PANGAEA's ranking and query syntax, but its
-results carry only a DOI, a score and an HTML snippet. One Elasticsearch
-request per page then tells, for all hits at once, which datasets need a
-token (``sp-loginOption``: 1 is unrestricted) and how many data points they
-hold, so no record has to be fetched one by one.
+results carry only a DOI, a score and an HTML snippet (which tells
+collections: ">N datasets<"). Elasticsearch requests for up to
+:data:`ENRICH_BATCH` hits at a time then tell which datasets need a token
+(``sp-loginOption``: 1 is unrestricted) and how many data points they hold, so
+no record has to be fetched one by one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ __all__ = ["search"]
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 500
+#: Hits looked up per Elasticsearch request (keeps the query URL short).
+ENRICH_BATCH = 100
 COLUMNS = ["doi", "title", "citation", "restricted", "collection", "size", "score"]
 
 _TAG = re.compile(r"<[^>]+>")
@@ -152,9 +155,14 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _enrich(source: PangaeaSource, rows: list[dict[str, Any]]) -> None:
-    """Fill ``restricted`` (and a missing ``size``) from one Elasticsearch request."""
-    if not rows:
-        return
+    """Fill ``restricted`` (and a missing ``size``) from the Elasticsearch index."""
+    for begin in range(0, len(rows), ENRICH_BATCH):
+        if not _enrich_batch(source, rows[begin : begin + ENRICH_BATCH]):
+            return
+
+
+def _enrich_batch(source: PangaeaSource, rows: list[dict[str, Any]]) -> bool:
+    """Enrich one batch of rows in place; return False when the index cannot be used."""
     ids = [dataset_id(row["doi"]) for row in rows]
     params = {
         "q": " ".join(f"sf-idDataSet:{i}" for i in ids),
@@ -168,7 +176,7 @@ def _enrich(source: PangaeaSource, rows: list[dict[str, Any]]) -> None:
     except (ArchiveUnavailableError, ValueError, KeyError, TypeError) as exc:
         logger.warning("could not learn which search hits are restricted (%s); "
                        "the 'restricted' column stays empty", type(exc).__name__)
-        return
+        return False
     found = {}
     for hit in hits:
         record = hit.get("_source", {})
@@ -185,3 +193,4 @@ def _enrich(source: PangaeaSource, rows: list[dict[str, Any]]) -> None:
             row["restricted"] = str(login) != "1"
         if row["size"] is None and isinstance(record.get("nDataPoints"), int):
             row["size"] = record["nDataPoints"]
+    return True

@@ -16,6 +16,7 @@ error messages.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import netrc
 import os
@@ -146,6 +147,14 @@ class ArchiveFileSystem(AbstractFileSystem):
         super().__init__(**storage_options)
         self.timeout = timeout
         self.retries = retries
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # fsspec's metaclass hides __init__'s signature from help() and the docs.
+        signature = inspect.signature(cls.__init__)
+        cls.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=list(signature.parameters.values())[1:]
+        )
 
     def remote_files(self, path: str) -> list[RemoteFile]:
         """List the files ``path`` stands for, ready for the transfer engine.
@@ -329,7 +338,9 @@ def http_session(
         session.headers["Authorization"] = f"Bearer {token}"
     retry = _BoundedRetry(
         total=retries,
-        connect=retries,
+        # A refused or unreachable connection rarely heals within seconds: try it
+        # twice at most, so offline use falls back to caches quickly.
+        connect=min(retries, 2),
         # read=False raises a read timeout as itself (requests.ReadTimeout), not
         # wrapped in a "max retries exceeded" ConnectionError, when retrying is off.
         read=retries if retries else False,

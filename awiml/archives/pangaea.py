@@ -14,8 +14,8 @@
   ``maxlon``, ``mindate``/``maxdate``), answering JSON with ``totalCount``
   and ``results``;
 - ``https://ws.pangaea.de/es/pangaea/panmd/_search``, PANGAEA's Elasticsearch
-  index, to learn which hits are restricted or collections without fetching
-  each record.
+  index, to learn which search hits are restricted (and their size) without
+  fetching each record; ``search.php``'s own snippet tells collections.
 
 Assumptions (from PANGAEA's public documentation and observed replies): the
 panmd record is public even for restricted datasets; a restricted table needs
@@ -204,7 +204,7 @@ class PangaeaSource(ArchiveFileSystem):
         else:
             self._cache = None
         self._own_hosts = {urlsplit(url).netloc for url in self.endpoints.values()}
-        self._metadata_memo: dict[int, tuple[DatasetMetadata, str]] = {}
+        self._metadata_memo: dict[int, tuple[DatasetMetadata, str, bool]] = {}
         self._memo_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -264,15 +264,23 @@ class PangaeaSource(ArchiveFileSystem):
                 f"{TOKEN_PAGE} and pass PangaeaSource(token=...), set PANGAEA_TOKEN, or put it "
                 "as the password of 'machine pangaea.de' in ~/.netrc."
             )
-        if status == 404:
+        if status in (404, 410):
             response.close()
-            raise NotFoundError(f"{what} does not exist at PANGAEA (404); check the DOI or id.")
+            raise NotFoundError(
+                f"{what} does not exist at PANGAEA ({status}); check the DOI or id."
+            )
         if status == 429 or status >= 500:
             response.close()
-            hint = " PANGAEA may be recalling the data from tape;" if status == 503 else ""
+            hint = " PANGAEA may be recalling the data from tape." if status == 503 else ""
             raise ArchiveUnavailableError(
                 f"PANGAEA answered {status} for {what} after {self.retries} retries.{hint} "
                 "Try again later."
+            )
+        if status >= 400 and status != 406:
+            response.close()
+            raise InvalidDataError(
+                f"PANGAEA refused the request for {what} ({status} {response.reason}); "
+                "check the identifier and arguments."
             )
         return response
 
@@ -285,8 +293,7 @@ class PangaeaSource(ArchiveFileSystem):
         """Return (metadata, version stamp, online?) with the cache as offline fallback."""
         with self._memo_lock:
             if ident in self._metadata_memo:
-                meta, version = self._metadata_memo[ident]
-                return meta, version, True
+                return self._metadata_memo[ident]
         what = f"dataset doi:{normalize_doi(ident)}"
         try:
             response = self._get(self._dataset_url(ident), accept=PANMD, what=what)
@@ -297,8 +304,10 @@ class PangaeaSource(ArchiveFileSystem):
             logger.warning(
                 "PANGAEA unreachable; using the cached metadata of %s from %s", what, cached.parent
             )
-            meta = parse_panmd(cached.read_bytes())
-            return meta, cached.parent.name, False
+            found = (parse_panmd(cached.read_bytes()), cached.parent.name, False)
+            with self._memo_lock:  # remembered, so one read does not wait twice
+                self._metadata_memo[ident] = found
+            return found
         with response:
             xml = response.content
         meta = parse_panmd(xml)
@@ -310,7 +319,7 @@ class PangaeaSource(ArchiveFileSystem):
         if self._cache is not None:
             self._cache.put(str(ident), version, "metadata.xml", xml)
         with self._memo_lock:
-            self._metadata_memo[ident] = (meta, version)
+            self._metadata_memo[ident] = (meta, version, True)
         return meta, version, True
 
     def metadata(self, doi: str | int) -> DatasetMetadata:
@@ -505,7 +514,8 @@ class PangaeaSource(ArchiveFileSystem):
         Returns
         -------
         pandas.DataFrame
-            Columns ``name``, ``url``, ``size`` (bytes, where the table gives it),
+            Columns ``name``, ``url``, ``size`` (approximate bytes: PANGAEA lists
+            sizes rounded, e.g. in kByte, so fetching never checks against them),
             ``format`` and ``path`` (the ``pangaea://<id>/files/<name>`` path that
             ``Workspace.fetch`` and ``fsspec.open`` take). Empty when the dataset
             links no files.
@@ -588,8 +598,9 @@ class PangaeaSource(ArchiveFileSystem):
         pangaeapy's own requests (to PANGAEA's fixed URLs) are answered
         through this source's endpoints, session and token for the time of
         the call, so the bridge works against the emulator and behind the same
-        retries. pangaeapy keeps its own term cache in a folder of this
-        source's cache.
+        retries. pangaeapy keeps its term database in a ``pangaeapy`` folder
+        beside awiml's archive caches (in the user cache folder when this
+        source has no cache).
 
         Parameters
         ----------
@@ -604,7 +615,8 @@ class PangaeaSource(ArchiveFileSystem):
         from pangaeapy import PanDataSet
 
         ident = dataset_id(doi)
-        cachedir = (self._cache.root if self._cache else default_cache_dir()) / "pangaeapy"
+        # pangaeapy needs a folder for its term database: beside awiml's archive folders.
+        cachedir = (self._cache.root.parent if self._cache else default_cache_dir()) / "pangaeapy"
         with self._route_pangaeapy():
             return PanDataSet(ident, cachedir=cachedir, auth_token=self._token)
 
@@ -707,6 +719,7 @@ class PangaeaSource(ArchiveFileSystem):
         )
 
     def _ls_files(self, ident: int) -> list[dict[str, Any]]:
+        """List linked files; ``size`` is PANGAEA's rounded listing, so only approximate."""
         return [
             {"name": f"{ident}/files/{row.name}", "type": "file", "size": row.size, "url": row.url}
             for row in self.files(ident).itertuples()
@@ -864,22 +877,42 @@ class PangaeaSource(ArchiveFileSystem):
                     session=session,
                 )
             )
+        if rest == "citation.txt":
+            files.append(
+                RemoteFile(
+                    source=f"{source}/citation.txt",
+                    name=f"{prefix}/citation.txt",
+                    metadata=record,
+                    url=doi_url,
+                    headers={"Accept": BIBLIOGRAPHY},
+                    session=session,
+                )
+            )
         if rest == "files" or rest.startswith("files/"):
             listing = self._ls_files(ident) if rest == "files" else [self._file_info(ident, rest)]
+            if not listing:
+                raise NotFoundError(
+                    f"doi:{normalize_doi(ident)} links no files; fetch pangaea://{ident} for "
+                    "its table and metadata instead"
+                )
             for entry in listing:
                 name = entry["name"].split("/files/", 1)[1]
+                # The listed size is rounded (kByte), so it is kept as metadata only.
                 files.append(
                     RemoteFile(
                         source=f"{source}/files/{name}",
                         name=f"{prefix}/files/{name}",
-                        size=entry.get("size"),
-                        metadata=record,
+                        metadata={**record, "listed_size": entry.get("size")},
                         url=entry["url"],
                         session=self._transfer_session(entry["url"]),
                     )
                 )
         if not files:
             self._file_info(ident, rest)  # raises NotFoundError naming the valid paths
+            raise NotFoundError(
+                f"pangaea://{ident}/{rest}: nothing to fetch, doi:{normalize_doi(ident)} is a "
+                f"collection without a table of its own; fetch pangaea://{ident} for its children"
+            )
         return files
 
     def _transfer_session(self, url: str) -> requests.Session:
