@@ -30,7 +30,17 @@ What the parser assumes about the format
   cell that is nothing but a quality flag is a missing value with a flag.
 * Times are UTC: PANGAEA stores and exports them in UTC without a zone
   designator. Partial ISO 8601 values (``1984``, ``2016-12``,
-  ``2016-12-16T18:20``) mean the start of that year, month or minute.
+  ``2016-12-16T18:20``) mean the start of that year, month or minute. A value
+  with a designator (``Z``, ``+02:00``) is converted to UTC.
+* A quality flag (:data:`QUALITY_FLAGS`) is the first character of a value in
+  a numeric column. Date/time and text columns carry none: there such a
+  character is part of the value.
+* The metadata block starts with ``/*`` on the first line and ends at the
+  first line that starts with ``*/``; every line in between is ``Key:<TAB>``
+  or a continuation starting with a TAB. Fields inside a value are separated
+  by ``" * "``, and each continuation line of ``Event(s)`` and ``Parameter(s)``
+  is one event or parameter. Old exports write ``Geocode`` and ``METHOD:``
+  for today's ``GEOCODE`` and ``METHOD/DEVICE:``; both are read.
 """
 
 from __future__ import annotations
@@ -65,6 +75,7 @@ QUALITY_FLAGS: dict[str, str] = {
     ">": "above detection limit (the value is the limit)",
 }
 
+#: What :func:`read_text` and :func:`read_metadata` read: a path, bytes or a file object.
 Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | TextIO
 
 _FLAG_CHARS = tuple(QUALITY_FLAGS)
@@ -93,6 +104,9 @@ _LABEL = re.compile(r"^(?P<short>.*?) \[(?P<unit>[^\[\]]*)\](?: \((?P<comment>.*
 _NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?)?Z?$")
 _PARSER_LINE = re.compile(r"line (\d+)")
+_ZONE = re.compile(r"T[\d:.]*(?:Z|[+-]\d\d(?::?\d\d)?)$")
+_DATE_BYTES = "S32"
+"""How date columns are read: as fixed-width bytes (longer values are read again as text)."""
 
 
 # --------------------------------------------------------------------------- #
@@ -328,7 +342,6 @@ class _Raw:
     name: str
     owned: bool
     """Whether ``data`` is a private bytearray that may be modified."""
-    encoding: str = "utf-8"
 
 
 def _load(source: Source, *, header_only: bool = False) -> _Raw:
@@ -431,10 +444,10 @@ def _transcode(raw: _Raw) -> None:
     encoding = "windows-1252" if re.search(rb"[\x80-\x9f]", data) else "iso-8859-1"
     try:
         text = bytes(data).decode(encoding)
-    except UnicodeDecodeError:
-        text, encoding = bytes(data).decode("iso-8859-1"), "iso-8859-1"
+    except UnicodeDecodeError:  # one of the five bytes Windows-1252 leaves undefined
+        text = bytes(data).decode("iso-8859-1")
     raw.data = bytearray(text.encode("utf-8"))
-    raw.owned, raw.encoding = True, encoding
+    raw.owned = True
 
 
 def _open(source: Source, *, header_only: bool = False) -> tuple[_Raw, _Layout]:
@@ -546,6 +559,8 @@ def _raise_unclosed(data: bytes | bytearray, name: str) -> None:
                     "Add the missing '*/' line, or fetch the file again if it is damaged."
                 )
         if newline < 0:
+            if start == len(data):
+                number -= 1  # the last line break ends the file
             raise InvalidDataError(
                 f"{name}: the file ends on line {number} inside the '/* DATA DESCRIPTION:' "
                 "block opened on line 1 ('*/' and the table are missing): it seems truncated. "
@@ -563,7 +578,6 @@ def _raise_unclosed(data: bytes | bytearray, name: str) -> None:
 class _Entry:
     key: str
     lines: list[str]
-    line: int
 
 
 def _metadata_from_layout(data: bytes | bytearray, layout: _Layout, name: str) -> DatasetMetadata:
@@ -597,7 +611,7 @@ def _entries(text: str, name: str) -> list[_Entry]:
                 f"{name}: line {number} of the '/* DATA DESCRIPTION:' block is neither "
                 f"'Key:<TAB>value' nor a continuation line starting with a TAB: {line[:80]!r}"
             )
-        entries.append(_Entry(match.group(1).strip(), [match.group(2).strip()], number))
+        entries.append(_Entry(match.group(1).strip(), [match.group(2).strip()]))
     return entries
 
 
@@ -641,7 +655,7 @@ def _build_metadata(entries: list[_Entry]) -> DatasetMetadata:
         if kind == "citation" and lines:
             citation = entry.lines[0].rstrip().removesuffix(",").rstrip()
             values.update(_parse_citation(citation))
-            related.extend(entry.lines[1:])
+            related.extend(line for line in entry.lines[1:] if line)
         elif kind == "related":
             related.extend(lines)
         elif kind == "projects":
@@ -926,7 +940,11 @@ def _match_columns(
             _Column(n, p.short_name, p.unit, p, True)
             for n, p in zip(names, parameters, strict=True)
         ]
-    source = "the metadata given as metadata=" if external else "Parameter(s) in the file's header"
+    source = (
+        "parameters of the given metadata (metadata=, e.g. a panmd record)"
+        if external
+        else "Parameter(s) in the file's header"
+    )
     shown = "; ".join(differences[:8])
     if len(differences) > 8:
         shown += f"; and {len(differences) - 8} more"
@@ -1103,12 +1121,13 @@ class _Table:
             f"column header on line {self.layout.header_line} has {expected}"
         )
         if first == per_line.size - 1 and found < expected:
-            ends_with_newline = self.raw.data[-1:] in (b"\n", b"\r")
-            message += (
-                ". It is the last line"
-                + ("" if ends_with_newline else " and has no line break")
-                + ": the file seems truncated. Fetch it again."
-            )
+            if self.raw.data[-1:] in (b"\n", b"\r"):
+                message += ". It is the last line: the file may be truncated. Fetch it again."
+            else:
+                message += (
+                    ". It is the last line and has no line break: the file seems truncated. "
+                    "Fetch it again."
+                )
         else:
             if bad.size > 1:
                 more = ", ".join(str(self.layout.header_line + int(i)) for i in bad[1:6])
@@ -1153,7 +1172,10 @@ class _Table:
 
     def _read_csv(self, as_text: frozenset[str] = frozenset()) -> pd.DataFrame:
         names = [c.name for c in self.columns]
-        dtype = {c.name: "str" for c in self.columns if c.kind in ("datetime", "string")}
+        # Dates come as fixed-width bytes: no Python string per value, and NumPy
+        # parses them directly (see _dates for values that do not fit).
+        dtype = {c.name: _DATE_BYTES for c in self.columns if c.kind == "datetime"}
+        dtype.update({c.name: "str" for c in self.columns if c.kind == "string"})
         dtype.update(dict.fromkeys(as_text, "str"))
         # Only empty cells are missing. A cell that was only a flag is now " ".
         # Date columns keep "" (NumPy reads it as NaT, faster than with NaN).
@@ -1253,18 +1275,38 @@ class _Table:
         """ISO 8601 text to UTC timestamps (or, if not ``strict`` and it fails, unchanged)."""
         if series.dtype.kind == "M":
             return _utc(series.dt.tz_localize("UTC") if series.dt.tz is None else series)
+        if series.dtype.kind == "S":
+            values = series.to_numpy()
+            width = values.dtype.itemsize
+            if values.size and (values.view(np.uint8).reshape(values.size, width)[:, -1]).any():
+                # A value fills all the bytes: it may have been cut. Read it as text.
+                series = self._read_csv(as_text=frozenset({column.name}))[column.name]
+            else:
+                fast = _numpy_dates(values, series.index, series.name)
+                if fast is not None:
+                    return fast
+                series = pd.Series(
+                    [v.decode("utf-8", "replace") for v in values.tolist()],
+                    index=series.index,
+                    name=series.name,
+                    dtype="str",
+                )
         text = series if series.dtype.kind == "O" else series.astype("str")
-        fast = _numpy_dates(text)
+        fast = _numpy_dates(text.to_numpy(dtype=object), text.index, text.name)
         if fast is not None:
             return fast
-        try:
-            return _utc(pd.to_datetime(text, format="ISO8601", utc=True))
-        except (ValueError, TypeError, OverflowError):
-            if not strict:
-                return series
+        # pandas, like NumPy, would read "now" and "today" as the current time.
+        words = text.str.strip().str.lower().isin(["now", "today"]).to_numpy()
+        if not words.any():
+            try:
+                return _utc(pd.to_datetime(text, format="ISO8601", utc=True))
+            except (ValueError, TypeError, OverflowError):
+                pass
+        if not strict:
+            return series
         parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
         present = text.notna().to_numpy() & (text.to_numpy(dtype=object) != "")
-        bad = np.flatnonzero(present & parsed.isna().to_numpy())
+        bad = np.flatnonzero(present & (parsed.isna().to_numpy() | words))
         row = int(bad[0]) if bad.size else 0
         raise InvalidDataError(
             f"{self.name}: line {self.line_of_row(row)}: {series.iloc[row]!r} in column "
@@ -1281,43 +1323,52 @@ class _Table:
         )
 
 
-def _numpy_dates(text: pd.Series) -> pd.Series | None:
-    """Parse ISO 8601 text with NumPy (twice as fast as pandas); ``None`` if it cannot.
+def _numpy_dates(values: np.ndarray, index: pd.Index, name: Any) -> pd.Series | None:
+    """Parse ISO 8601 values with NumPy (faster than pandas); ``None`` if it cannot.
 
-    NumPy reads partial dates (``1984``, ``2016-12``) like pandas. It refuses
-    zone designators here (they raise a warning, made an error) and pandas
-    takes over; the words ``now`` and ``today``, which NumPy would accept,
-    are sent to pandas too. Empty strings and missing values become NaT.
+    ``values`` are fixed-width bytes or an object array of ``str`` (missing
+    values NaN). NumPy reads partial dates (``1984``, ``2016-12``) like pandas.
+    Columns with zone designators (``Z``, ``+02:00``, which PANGAEA does not
+    write) go to pandas, and so do the words ``now`` and ``today``, which
+    NumPy would accept. Empty strings and missing values become NaT.
     """
-    values = text.to_numpy(dtype=object)
+    edges = [*values[:20].tolist(), *values[-20:].tolist()]
+    for value in edges:
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        if isinstance(text, str) and _ZONE.search(text.strip()):
+            return None
     parsed = _numpy_parse(values)
-    if parsed is None:
-        missing = text.isna().to_numpy()
+    if parsed is None and values.dtype == object:
+        missing = pd.isna(values)
         if not missing.any():
             return None
         values = values.copy()
         values[missing] = "NaT"
         parsed = _numpy_parse(values)
-        if parsed is None:
-            return None
-    recent = np.flatnonzero(parsed >= np.datetime64("today", "us") - np.timedelta64(2, "D"))
-    if any(str(values[i]).strip().lower() in ("now", "today") for i in recent):
+    if parsed is None:
         return None
+    recent = np.flatnonzero(parsed >= np.datetime64("today", "us") - np.timedelta64(2, "D"))
+    for value in values[recent].tolist():
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        if text.strip().lower() in ("now", "today"):
+            return None
     finite = parsed[~np.isnat(parsed)]
     if not finite.size or (_NS_MIN <= finite.min() and finite.max() <= _NS_MAX):
         parsed = parsed.astype("datetime64[ns]")
     stamps = pd.DatetimeIndex(parsed).tz_localize("UTC")
-    return pd.Series(stamps, index=text.index, name=text.name)
+    return pd.Series(stamps, index=index, name=name)
 
 
 def _numpy_parse(values: np.ndarray) -> np.ndarray | None:
-    """``values.astype("datetime64[us]")``, or ``None`` if NumPy refuses or warns."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            return values.astype("datetime64[us]")
-        except (ValueError, TypeError, OverflowError, Warning):
-            return None
+    """``values.astype("datetime64[us]")``, or ``None`` if NumPy refuses.
+
+    NumPy converts a value with a zone designator to UTC correctly but warns
+    (``UserWarning``); the caller sends such columns to pandas first.
+    """
+    try:
+        return values.astype("datetime64[us]")
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 _NS_MIN = np.datetime64(pd.Timestamp.min.ceil("us").to_datetime64(), "us")
