@@ -99,8 +99,14 @@ def test_metadata_for_a_text_dataset_is_its_header(pangaea):
     served = parse_panmd(reply.content)
     header = read_metadata(TSG)
     stamp = served.last_modified
+    # the served record adds the column types PANGAEA's records carry, read from the values
+    assert [p.type for p in served.parameters] == [
+        "dateTime", "numeric", "numeric", "numeric", "numeric", "numeric"]
+    typed = tuple(dataclasses.replace(h, type=s.type)
+                  for h, s in zip(header.parameters, served.parameters, strict=True))
     assert served == dataclasses.replace(
-        header, login_option="unrestricted", last_modified=stamp, parent="10.1594/PANGAEA.900001",
+        header, parameters=typed, login_option="unrestricted", last_modified=stamp,
+        parent="10.1594/PANGAEA.900001",
         extra={**header.extra, "mimeType": TSV, "status": "published"})
     assert b'key="awiml:' not in reply.content  # a natural panmd record
     assert email.utils.parsedate_to_datetime(reply.headers["Last-Modified"]).strftime(

@@ -867,13 +867,14 @@ class _Column:
         parameter = self.parameter
         if parameter is None or not self.declared:
             return "datetime" if self.short_name == "Date/Time" else None
-        if parameter.type in ("datetime", "date"):
+        declared_type = (parameter.type or "").lower()  # panmd writes "dateTime"
+        if declared_type in ("datetime", "date"):
             return "datetime"
-        if parameter.type in ("string", "uri"):
+        if declared_type in ("string", "uri"):
             return "string"
         if parameter.short_name == "Date/Time" or parameter.name.upper() == "DATE/TIME":
             return "datetime"
-        if parameter.type == "numeric":
+        if declared_type == "numeric":
             return "numeric"
         return None
 

@@ -131,6 +131,7 @@ from typing import Any
 
 from ..archives.pangaea_model import DatasetMetadata, dataset_id, normalize_doi
 from ..archives.pangaea_panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
+from ..errors import AwimlError
 from .server import FileServer, RequestRecord, Response
 
 __all__ = ["PangaeaServer"]
@@ -929,7 +930,7 @@ def _check_files(files: Mapping[str, bytes | os.PathLike[str]] | None) -> dict[s
 def _metadata_from_text(text: bytes, ident: int) -> DatasetMetadata:
     from ..archives.pangaea_text import read_metadata
 
-    meta = read_metadata(text)
+    meta = _with_column_types(read_metadata(text), text)
     extra = dict(meta.extra)
     extra.setdefault("mimeType", _TSV)
     extra.setdefault("status", "published")
@@ -940,6 +941,41 @@ def _metadata_from_text(text: bytes, ident: int) -> DatasetMetadata:
         or ("access rights needed" if meta.restricted else "unrestricted"),
         extra=extra,
     )
+
+
+def _with_column_types(meta: DatasetMetadata, text: bytes) -> DatasetMetadata:
+    """Give each parameter the panmd column type its values have, as PANGAEA's records do.
+
+    Assumed spellings of panmd's ``matrixColumn/@type``: ``numeric``, ``string`` and
+    ``dateTime``.
+    """
+    import warnings
+
+    import pandas as pd
+
+    from ..archives.pangaea_text import read_text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            table = read_text(text, on_mismatch="warn")
+        except AwimlError:
+            return meta  # a malformed table is served as is; its metadata stays untyped
+    data_columns = [c for c in table.columns if not str(c).endswith("_flag")
+                    or str(c)[: -len("_flag")] not in table.columns]
+    if len(data_columns) != len(meta.parameters):
+        return meta
+    typed = []
+    for parameter, column in zip(meta.parameters, data_columns, strict=True):
+        dtype = table[column].dtype
+        if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+            kind = "dateTime"
+        elif pd.api.types.is_numeric_dtype(dtype):
+            kind = "numeric"
+        else:
+            kind = "string"
+        typed.append(dataclasses.replace(parameter, type=parameter.type or kind))
+    return dataclasses.replace(meta, parameters=tuple(typed))
 
 
 def _guess_type(name: str) -> str:
