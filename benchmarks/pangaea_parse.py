@@ -14,11 +14,9 @@ times, best of N runs, in the same process:
   buffer does not get, so this ratio is shown too;
 * pangaeapy's ``PanDataSet(889513)``, its HTTP requests routed to awiml's loopback
   ``PangaeaServer`` (a panmd record, then the text), including the transfer over
-  loopback, which is timed on its own as well. Twice: with a panmd record whose
-  columns carry ``type`` attributes, as PANGAEA's records do (pangaeapy then runs its
-  quality-flag step), and with the record PangaeaServer writes from the text header,
-  which has no types (pangaeapy then skips that step). Target: pangaeapy / awiml >= 20
-  with the first.
+  loopback, which is timed on its own as well. The emulator's panmd record gives
+  each column its type, as PANGAEA's records do (so pangaeapy runs its
+  quality-flag step). Target: pangaeapy / awiml >= 20.
 
 Run: .venv/bin/python benchmarks/pangaea_parse.py [--size-mb 100] [--runs 5]
 [--pangaeapy-runs 1]
@@ -28,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import gc
 import io
 import os
@@ -44,7 +41,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from awiml.archives.pangaea_text import read_metadata, read_text
+from awiml.archives.pangaea_text import read_text
 
 SAMPLE = "PANGAEA_889513_PS103_surf_oce_tsg.tab"
 DATASET = 889513
@@ -104,32 +101,18 @@ def routed_to(base_url: str) -> Iterator[None]:
         requests.get = real_get
 
 
-def typed_panmd(path: Path) -> bytes:
-    """A panmd record for the file with column types, as PANGAEA's own records have them."""
-    from awiml.archives.pangaea_panmd import write_panmd
-
-    meta = read_metadata(path)
-    parameters = tuple(
-        dataclasses.replace(p, type="datetime" if p.short_name == "Date/Time" else "numeric")
-        for p in meta.parameters
-    )
-    return write_panmd(dataclasses.replace(meta, parameters=parameters), dataset_id=DATASET)
-
-
-def time_pangaeapy(
-    path: Path, runs: int, tmp: Path, record: bytes | None
-) -> tuple[float, float, pd.DataFrame]:
+def time_pangaeapy(path: Path, runs: int, tmp: Path) -> tuple[float, float, pd.DataFrame]:
     """pangaeapy's full read over loopback HTTP, and the HTTP transfer of the text alone.
 
-    ``record`` is the panmd record to serve; ``None`` serves the one PangaeaServer
-    writes from the text header.
+    The emulator serves the panmd record it writes from the text, with column
+    types read from the values, as PANGAEA's own records carry them.
     """
     from pangaeapy import PanDataSet
 
     from awiml.testing import PangaeaServer
 
     with PangaeaServer() as server, routed_to(server.base_url):
-        server.add_dataset(DATASET, text=path, xml=record)
+        server.add_dataset(DATASET, text=path)
         url = f"https://doi.pangaea.de/10.1594/PANGAEA.{DATASET}"
         accept = {"Accept": "text/tab-separated-values"}
         transfer, _ = best_of(runs, lambda: requests.get(url, headers=accept, timeout=60).content)
@@ -194,25 +177,13 @@ def main() -> None:
             ("awiml / read_csv(path)", t_awiml / t_path, "pandas parses a path in parallel"),
         ]
         if not args.skip_pangaeapy:
-            runs = args.pangaeapy_runs
-            variants = [
-                ("typed panmd (as PANGAEA serves)", typed_panmd(path)),
-                ("untyped panmd (PangaeaServer's)", None),
+            t_pangaeapy, t_transfer, data = time_pangaeapy(path, args.pangaeapy_runs, tmp)
+            assert len(data) == n_rows, (len(data), n_rows)
+            rows += [
+                ("pangaeapy PanDataSet via the emulator", t_pangaeapy),
+                ("  of which HTTP transfer of the text (loopback)", t_transfer),
             ]
-            for index, (label, record) in enumerate(variants):
-                t_pangaeapy, t_transfer, data = time_pangaeapy(path, runs, tmp, record)
-                assert len(data) == n_rows, (len(data), n_rows)
-                rows += [
-                    (f"pangaeapy PanDataSet, {label}", t_pangaeapy),
-                    ("  of which HTTP transfer of the text (loopback)", t_transfer),
-                ]
-                ratios.append(
-                    (
-                        f"pangaeapy / awiml ({'typed' if record else 'untyped'} panmd)",
-                        t_pangaeapy / t_awiml,
-                        "target >= 20" if index == 0 else "pangaeapy skips its QC step",
-                    )
-                )
+            ratios.append(("pangaeapy / awiml", t_pangaeapy / t_awiml, "target >= 20"))
         print(f"\nbest of {args.runs} runs (pangaeapy: {args.pangaeapy_runs}):")
         for label, seconds in rows:
             print(f"  {label:58s} {seconds * 1000:9.0f} ms")
