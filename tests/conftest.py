@@ -6,6 +6,9 @@ import hashlib
 import os
 from pathlib import Path
 
+# Keras needs a backend: the CPU PyTorch the Makefile installs (a user's choice wins).
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
 import pytest
 
 from awiml import Workspace
