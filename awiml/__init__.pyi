@@ -1,8 +1,27 @@
 from . import archives as archives
+from . import classify as classify
+from . import datasets as datasets
 from . import errors as errors
+from . import features as features
+from . import preprocess as preprocess
 from . import testing as testing
+from . import units as units
 from ._version import __version__ as __version__
 from .archives.pangaea import PangaeaSource as PangaeaSource
+from .store import ModelStore as ModelStore
 from .workspace import Workspace as Workspace
 
-__all__ = ["PangaeaSource", "Workspace", "__version__", "archives", "errors", "testing"]
+__all__ = [
+    "ModelStore",
+    "PangaeaSource",
+    "Workspace",
+    "__version__",
+    "archives",
+    "classify",
+    "datasets",
+    "errors",
+    "features",
+    "preprocess",
+    "testing",
+    "units",
+]

@@ -1,0 +1,269 @@
+"""Labelled collections, ready for :mod:`awiml.features` and a classifier.
+
+- :func:`synthetic_calls`: acoustic recordings of four physically defined
+  call types, generated on the spot, in the units and column labels of two
+  different instruments;
+- :func:`plankton_images`: a labelled folder of plankton vignettes in the
+  layout of EcoTaxa's machine-learning template, as train and test tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import InvalidDataError, NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["CALL_CLASSES", "INSTRUMENTS", "plankton_images", "synthetic_calls"]
+
+#: The call types :func:`synthetic_calls` knows.
+CALL_CLASSES: tuple[str, ...] = ("tone", "upsweep", "downsweep", "noise")
+
+#: Waveform column label and factor from pascal, per instrument.
+INSTRUMENTS: dict[str, tuple[str, float]] = {
+    "A": ("Pressure [Pa]", 1.0),
+    "B": ("p (mPa)", 1000.0),
+}
+
+_TONE_HZ = 1000.0
+_TONE_JITTER_HZ = 20.0
+_SWEEP_LOW_HZ = 500.0
+_SWEEP_HIGH_HZ = 2500.0
+_AMPLITUDE_PA = 1.0
+
+
+def synthetic_calls(
+    n_per_class: int = 20,
+    *,
+    sample_rate: float = 8000,
+    duration: float = 0.5,
+    instrument: str = "A",
+    snr_db: float = 10.0,
+    seed: int | None = 0,
+    classes: Sequence[str] = CALL_CLASSES,
+) -> pd.DataFrame:
+    """Generate labelled acoustic recordings of four call types in white noise.
+
+    Every recording lasts ``duration`` seconds and holds one call of peak
+    amplitude 1 Pa, with a random phase, plus white Gaussian noise:
+
+    - ``"tone"``: a sine at 1000 Hz ± 20 Hz (uniform jitter per recording);
+    - ``"upsweep"``: a linear chirp from 500 Hz at the first sample to
+      2500 Hz at the end (instantaneous frequency ``500 + 4000 t`` Hz for
+      0.5 s);
+    - ``"downsweep"``: the same chirp from 2500 Hz down to 500 Hz;
+    - ``"noise"``: Gaussian noise band-limited to 500-2500 Hz (4th-order
+      Butterworth band-pass, applied forwards and backwards), scaled to the
+      mean square of the other calls, 0.5 Pa².
+
+    The white noise has the mean square ``0.5 Pa² / 10**(snr_db / 10)``, so
+    the signal-to-noise ratio of every recording is ``snr_db`` over the full
+    band. The rows come in random order.
+
+    Parameters
+    ----------
+    n_per_class : int, default=20
+        Recordings per call type.
+    sample_rate : float, default=8000
+        Samples per second, in Hz; at least 6000 Hz, so that 2500 Hz lies
+        below the Nyquist frequency with room for the band-pass.
+    duration : float, default=0.5
+        Length of every recording in seconds.
+    instrument : {"A", "B"}, default="A"
+        Which instrument "recorded" them: ``"A"`` gives the waveforms in
+        pascal in the column ``"Pressure [Pa]"``, ``"B"`` in millipascal
+        (values times 1000) in the column ``"p (mPa)"``. With the same seed both
+        hold the same signals.
+    snr_db : float, default=10.0
+        Signal-to-noise ratio in dB.
+    seed : int or None, default=0
+        Seed of :func:`numpy.random.default_rng`; the same seed gives the
+        same recordings.
+    classes : sequence of str, default=CALL_CLASSES
+        Which call types to generate, from ``CALL_CLASSES``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per recording: ``recording`` (id such as ``"rec0007"``),
+        ``label`` (the call type) and the waveform column, an object column
+        of 1-D float64 arrays. ``attrs`` holds ``sample_rate`` (Hz),
+        ``instrument``, ``unit`` and ``waveform_column``.
+
+    Raises
+    ------
+    InvalidDataError
+        If an argument is out of range; the message says which.
+
+    See Also
+    --------
+    awiml.features.Spectrogram : turn the recordings into features.
+
+    Examples
+    --------
+    >>> calls = synthetic_calls(5, instrument="B")
+    >>> calls.shape, list(calls.columns), calls.attrs["sample_rate"]
+    ((20, 3), ['recording', 'label', 'p (mPa)'], 8000)
+    >>> sorted(calls["label"].value_counts().items())
+    [('downsweep', 5), ('noise', 5), ('tone', 5), ('upsweep', 5)]
+    >>> calls["p (mPa)"].iloc[0].shape
+    (4000,)
+    """
+    import pandas as pd
+    from scipy.signal import butter, chirp, sosfiltfilt
+
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or (
+        n_per_class < 1
+    ):
+        raise InvalidDataError(f"n_per_class={n_per_class!r} is invalid: give an integer >= 1")
+    if not sample_rate >= 6000:
+        raise InvalidDataError(
+            f"sample_rate={sample_rate!r} is invalid: the calls reach {_SWEEP_HIGH_HZ:g} Hz, "
+            "so give at least 6000 Hz"
+        )
+    n_samples = round(duration * sample_rate)
+    if not n_samples >= 64:
+        raise InvalidDataError(
+            f"duration={duration!r} is invalid: give at least 64 samples ({64 / sample_rate:g} s)"
+        )
+    if instrument not in INSTRUMENTS:
+        raise InvalidDataError(
+            f"instrument={instrument!r} is unknown: use one of {sorted(INSTRUMENTS)}"
+        )
+    classes = [classes] if isinstance(classes, str) else list(classes)
+    unknown = [c for c in classes if c not in CALL_CLASSES]
+    if not classes or unknown:
+        raise InvalidDataError(
+            f"classes={classes!r} is invalid: choose from {list(CALL_CLASSES)}"
+        )
+    column, factor = INSTRUMENTS[instrument]
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_samples) / sample_rate
+    mean_square = _AMPLITUDE_PA**2 / 2
+    noise_rms = np.sqrt(mean_square / 10 ** (snr_db / 10))
+    band = butter(4, [_SWEEP_LOW_HZ, _SWEEP_HIGH_HZ], btype="bandpass", fs=sample_rate,
+                  output="sos")
+    end = t[-1] if n_samples > 1 else 1.0
+    labels, waves = [], []
+    for label in classes:
+        for _ in range(n_per_class):
+            phase = rng.uniform(0, 360)
+            if label == "tone":
+                f0 = _TONE_HZ + rng.uniform(-_TONE_JITTER_HZ, _TONE_JITTER_HZ)
+                call = _AMPLITUDE_PA * np.sin(2 * np.pi * f0 * t + np.deg2rad(phase))
+            elif label == "upsweep":
+                call = _AMPLITUDE_PA * chirp(t, _SWEEP_LOW_HZ, end, _SWEEP_HIGH_HZ, phi=phase)
+            elif label == "downsweep":
+                call = _AMPLITUDE_PA * chirp(t, _SWEEP_HIGH_HZ, end, _SWEEP_LOW_HZ, phi=phase)
+            else:
+                call = sosfiltfilt(band, rng.standard_normal(n_samples))
+                call *= np.sqrt(mean_square / np.mean(call**2))
+            wave = call + rng.normal(0.0, noise_rms, n_samples)
+            labels.append(label)
+            waves.append(wave * factor)
+    order = rng.permutation(len(labels))
+    table = pd.DataFrame(
+        {
+            "recording": [f"rec{i:04d}" for i in range(len(labels))],
+            "label": [labels[i] for i in order],
+            column: pd.Series([waves[i] for i in order], dtype=object),
+        }
+    )
+    table.attrs.update(
+        sample_rate=sample_rate,
+        instrument=instrument,
+        unit="Pa" if factor == 1.0 else "mPa",
+        waveform_column=column,
+    )
+    return table
+
+
+def plankton_images(root: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    r"""Load a labelled image folder in the layout of EcoTaxa's ML template.
+
+    The folder holds ``training_labels.csv`` and ``test_labels.csv``, with
+    columns ``id``, ``img_path`` and ``label``, and the images in
+    ``images/``. ``img_path`` is relative to the folder; the template's
+    ``io/images/`` prefix is read as ``images/``. Without an ``img_path``
+    column, the image of id ``7`` is ``images/7.jpg``.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder.
+
+    Returns
+    -------
+    train, test : pandas.DataFrame
+        One row per image: ``id``, ``path`` (absolute, as str) and ``label``.
+
+    Raises
+    ------
+    NotFoundError
+        If the folder, a label file or images are missing; the message names them.
+    InvalidDataError
+        If a label file lacks the ``id`` or ``label`` column.
+
+    See Also
+    --------
+    awiml.features.ImageFeatures : measure the organisms in the images.
+    awiml.features.ImageTensor : the images as a tensor for a CNN.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "images").mkdir()
+    >>> for i in (1, 2):
+    ...     _ = (root / "images" / f"{i}.jpg").write_bytes(b"")
+    >>> _ = (root / "training_labels.csv").write_text("id,img_path,label\n1,io/images/1.jpg,a\n")
+    >>> _ = (root / "test_labels.csv").write_text("id,img_path,label\n2,io/images/2.jpg,b\n")
+    >>> train, test = plankton_images(root)
+    >>> train.columns.tolist(), train["path"].iloc[0].endswith("images/1.jpg"), test["label"][0]
+    (['id', 'path', 'label'], True, 'b')
+    """
+    import pandas as pd
+
+    root = Path(root).expanduser().absolute()
+    if not root.is_dir():
+        raise NotFoundError(f"{root} does not exist or is not a folder")
+    files = [root / "training_labels.csv", root / "test_labels.csv"]
+    absent_files = [str(f) for f in files if not f.is_file()]
+    if absent_files:
+        raise NotFoundError(
+            f"{' and '.join(absent_files)} do(es) not exist; a labelled image folder holds "
+            "training_labels.csv, test_labels.csv and images/"
+        )
+    tables = []
+    for csv in files:
+        try:
+            table = pd.read_csv(csv)
+        except (ValueError, OSError) as exc:
+            raise InvalidDataError(f"{csv} could not be read as CSV: {exc}") from None
+        missing = [c for c in ("id", "label") if c not in table.columns]
+        if missing:
+            raise InvalidDataError(
+                f"{csv} lacks the column(s) {missing}; it has {list(table.columns)}"
+            )
+        if "img_path" in table.columns:
+            relative = table["img_path"].astype(str).str.replace(r"^io/images/", "images/",
+                                                                 regex=True)
+        else:
+            relative = "images/" + table["id"].astype(str) + ".jpg"
+        paths = [str(root / p) for p in relative]
+        absent = [p for p in paths if not os.path.isfile(p)]
+        if absent:
+            raise NotFoundError(
+                f"{len(absent)} image(s) listed in {csv} do not exist, e.g. {absent[:3]}"
+            )
+        tables.append(
+            pd.DataFrame({"id": table["id"], "path": paths, "label": table["label"].astype(str)})
+        )
+    return tables[0], tables[1]

@@ -1,0 +1,1537 @@
+"""Safe serialization of fitted models: architecture and weights apart, no pickle.
+
+This module turns a fitted model into a few plain files in an empty folder,
+and back, without ever executing code found in those files. It is the layer
+under :class:`awiml.ModelStore`, which adds versions, aliases, checksums and
+provenance around it.
+
+Three kinds of model are supported (see :func:`model_kind`):
+
+``"sklearn"``
+    A scikit-learn estimator or :class:`~sklearn.pipeline.Pipeline`,
+    awiml's own pieces (:mod:`awiml.preprocess`, :mod:`awiml.features`)
+    included. The fitted state goes to ``model.skops`` (:func:`skops.io.dump`,
+    never pickle); the class and parameters are described as JSON.
+``"keras"``
+    A Keras 3 model. ``architecture.json`` holds ``model.to_json()``,
+    ``model.weights.h5`` the weights; ``model.keras``, the usual Keras
+    archive, is kept as well for people who want it, but loading always
+    uses the first two.
+``"sklearn+keras"``
+    A Pipeline whose last step is :class:`awiml.classify.KerasClassifier`, or
+    a bare KerasClassifier. The steps before the classifier go to
+    ``steps.skops``, the classifier's Keras network to ``architecture.json``
+    and ``model.weights.h5``, and its scikit-learn side (parameters, classes,
+    training history) to ``classifier.json``.
+
+Loading is safe by construction
+-------------------------------
+*scikit-learn.* Before :func:`skops.io.load` builds anything, awiml reads the
+file's ``schema.json`` itself and checks every type it names against
+:data:`TRUSTED_TYPES`, a reviewed list of exact names (no module wildcards),
+plus the names the caller passes in ``trusted``. Anything else is refused
+with :class:`UntrustedModelError`, naming the types. skops then runs its own,
+independent audit with the same list. Functions (a ``FunctionTransformer``'s
+``func``, a NumPy ufunc...) are never trusted by default, and the skops
+loaders that *call* something named in the file (``ConstructorFromReduceNode``,
+``MethodNode``, ``OperatorFuncNode``) are allowed only for names the caller
+trusts explicitly.
+
+skops refuses, by default, the tree structures of forests, gradient boosting
+and k-NN (``sklearn.tree._tree.Tree``, ``TreePredictor``, ``KDTree``,
+``BallTree``) because their index arrays are used without bounds checks, so
+a crafted file could crash the process at prediction time. awiml trusts these
+types *and* checks their content after loading, before the model is handed
+out: every child index points forward inside the array (so a walk always ends
+at a leaf), every feature index is below the number of features the owning
+estimator checks its input against, k-NN index arrays stay within the
+training data, and libsvm's support-vector arrays agree in size. A model that
+fails a check raises :class:`awiml.errors.InvalidDataError`.
+
+*Keras.* The architecture JSON is walked before anything is built: every
+``class_name``/``module``/``registered_name`` must name a built-in Keras class
+or function listed in :data:`KERAS_LAYERS`. ``Lambda`` layers, layers that
+wrap foreign code (``TorchModuleWrapper``, ``JaxLayer``, ``FlaxLayer``,
+``TFSMLayer``), layers that read files named in their config (``StringLookup``,
+``IntegerLookup``, ``TextVectorization``), serialized Python lambdas and any
+custom or registered object are refused, naming them. Only then is the model
+built, with Keras' ``safe_mode`` forced on, and the weights loaded.
+
+How :data:`TRUSTED_TYPES` was reviewed
+--------------------------------------
+Each ordinary model (random forest, extra trees, gradient boosting and
+HistGradientBoosting, k-NN with both tree algorithms, SVC with and without
+probabilities, logistic regression, MLP, Pipelines, ColumnTransformer with
+scalers and encoders...) was fitted, dumped with skops and inspected with
+:func:`skops.io.get_untrusted_types` and by reading its ``schema.json``; every
+name found was checked in the scikit-learn / NumPy source for what loading
+does with it:
+
+- scikit-learn estimators: ``__init__`` only stores its arguments and
+  ``__setstate__`` only fills ``__dict__`` (the estimator contract), so an
+  instance built from a file runs no code of the file's choosing. The list is
+  a curated subset of :func:`sklearn.utils.all_estimators`: classifiers,
+  regressors, transformers, pipelines and composites scientists use; search
+  objects (their scorers hold functions), text vectorizers, Gaussian-process
+  kernels and manifold learners are left out.
+- Internal types those estimators hold: loss and link objects, the
+  histogram binner, MLP optimizers, ``Bunch``, k-NN distance metrics without
+  user data (Euclidean, Manhattan, Chebyshev, Minkowski), and the tree
+  structures above, whose content awiml checks.
+- ``functools.partial`` and ``sklearn.utils.validation.check_array``:
+  HistGradientBoosting with categorical features builds
+  ``FunctionTransformer(partial(check_array, ...))`` itself; both only
+  validate an array.
+- NumPy: ``ndarray``, ``dtype``, the scalar types, ``RandomState`` and
+  ``Generator`` (arrays are read with ``allow_pickle=False``).
+- SciPy's ``ShortTimeFFT``, which :class:`awiml.features.Spectrogram` keeps:
+  plain Python over NumPy arrays.
+- Python containers and scalars.
+- awiml's own pieces: their ``__init__`` follows the estimator contract;
+  ``HarmoniseColumns`` keeps a ``_Matcher`` of plain lists and dicts.
+
+The test suite checks that every entry names an existing class (not a
+function, except ``check_array``) so that the list cannot rot silently when
+scikit-learn moves a class.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import re
+import shutil
+import struct
+import warnings
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import AwimlError, InvalidDataError, NotFoundError
+
+__all__ = [
+    "KERAS_LAYERS",
+    "TRUSTED_TYPES",
+    "UnloadedBuilder",
+    "UntrustedModelError",
+    "dump_model",
+    "load_model",
+    "model_kind",
+]
+
+#: Version of the layout written by :func:`dump_model` (recorded as ``"format"``).
+FORMAT = 1
+
+
+class UntrustedModelError(AwimlError, ValueError):
+    """A saved model names types, functions or Keras classes outside the trusted policy.
+
+    Parameters
+    ----------
+    message : str
+        What was refused and what to do.
+    names : iterable of str, default=()
+        The refused names, fully qualified.
+    path : str or None, default=None
+        The file that named them.
+
+    Attributes
+    ----------
+    names : list of str
+        The refused names, sorted.
+    path : str or None
+        The file that named them.
+    """
+
+    def __init__(self, message: str, names: Iterable[str] = (), path: str | None = None):
+        super().__init__(message)
+        self.names = sorted(set(names))
+        self.path = path
+
+
+# --------------------------------------------------------------------------- policies
+
+
+def _names(module: str, classes: str) -> list[str]:
+    return [f"{module}.{name}" for name in classes.split()]
+
+
+_SKLEARN_ESTIMATORS = [
+    *_names("sklearn.calibration", "CalibratedClassifierCV"),
+    *_names("sklearn.cluster._kmeans", "KMeans MiniBatchKMeans"),
+    *_names("sklearn.compose._column_transformer", "ColumnTransformer"),
+    *_names("sklearn.compose._target", "TransformedTargetRegressor"),
+    *_names("sklearn.covariance._elliptic_envelope", "EllipticEnvelope"),
+    *_names("sklearn.cross_decomposition._pls", "CCA PLSCanonical PLSRegression PLSSVD"),
+    *_names("sklearn.decomposition._factor_analysis", "FactorAnalysis"),
+    *_names("sklearn.decomposition._fastica", "FastICA"),
+    *_names("sklearn.decomposition._incremental_pca", "IncrementalPCA"),
+    *_names("sklearn.decomposition._kernel_pca", "KernelPCA"),
+    *_names("sklearn.decomposition._nmf", "MiniBatchNMF NMF"),
+    *_names("sklearn.decomposition._pca", "PCA"),
+    *_names("sklearn.decomposition._truncated_svd", "TruncatedSVD"),
+    *_names("sklearn.discriminant_analysis",
+            "LinearDiscriminantAnalysis QuadraticDiscriminantAnalysis"),
+    *_names("sklearn.dummy", "DummyClassifier DummyRegressor"),
+    *_names("sklearn.ensemble._bagging", "BaggingClassifier BaggingRegressor"),
+    *_names("sklearn.ensemble._forest",
+            "ExtraTreesClassifier ExtraTreesRegressor RandomForestClassifier "
+            "RandomForestRegressor RandomTreesEmbedding"),
+    *_names("sklearn.ensemble._gb", "GradientBoostingClassifier GradientBoostingRegressor"),
+    *_names("sklearn.ensemble._hist_gradient_boosting.gradient_boosting",
+            "HistGradientBoostingClassifier HistGradientBoostingRegressor"),
+    *_names("sklearn.ensemble._iforest", "IsolationForest"),
+    *_names("sklearn.ensemble._stacking", "StackingClassifier StackingRegressor"),
+    *_names("sklearn.ensemble._voting", "VotingClassifier VotingRegressor"),
+    *_names("sklearn.ensemble._weight_boosting", "AdaBoostClassifier AdaBoostRegressor"),
+    *_names("sklearn.feature_selection._from_model", "SelectFromModel"),
+    *_names("sklearn.feature_selection._rfe", "RFE RFECV"),
+    *_names("sklearn.feature_selection._variance_threshold", "VarianceThreshold"),
+    *_names("sklearn.impute._base", "MissingIndicator SimpleImputer"),
+    *_names("sklearn.impute._knn", "KNNImputer"),
+    *_names("sklearn.isotonic", "IsotonicRegression"),
+    *_names("sklearn.kernel_approximation", "Nystroem RBFSampler"),
+    *_names("sklearn.kernel_ridge", "KernelRidge"),
+    *_names("sklearn.linear_model._base", "LinearRegression"),
+    *_names("sklearn.linear_model._bayes", "ARDRegression BayesianRidge"),
+    *_names("sklearn.linear_model._coordinate_descent", "ElasticNet ElasticNetCV Lasso LassoCV"),
+    *_names("sklearn.linear_model._glm.glm", "GammaRegressor PoissonRegressor TweedieRegressor"),
+    *_names("sklearn.linear_model._huber", "HuberRegressor"),
+    *_names("sklearn.linear_model._logistic", "LogisticRegression LogisticRegressionCV"),
+    *_names("sklearn.linear_model._perceptron", "Perceptron"),
+    *_names("sklearn.linear_model._quantile", "QuantileRegressor"),
+    *_names("sklearn.linear_model._ridge", "Ridge RidgeCV RidgeClassifier RidgeClassifierCV"),
+    *_names("sklearn.linear_model._stochastic_gradient", "SGDClassifier SGDRegressor"),
+    *_names("sklearn.mixture._gaussian_mixture", "GaussianMixture"),
+    *_names("sklearn.multiclass", "OneVsOneClassifier OneVsRestClassifier"),
+    *_names("sklearn.multioutput", "MultiOutputClassifier MultiOutputRegressor"),
+    *_names("sklearn.naive_bayes",
+            "BernoulliNB CategoricalNB ComplementNB GaussianNB MultinomialNB"),
+    *_names("sklearn.neighbors._classification", "KNeighborsClassifier"),
+    *_names("sklearn.neighbors._lof", "LocalOutlierFactor"),
+    *_names("sklearn.neighbors._nearest_centroid", "NearestCentroid"),
+    *_names("sklearn.neighbors._regression", "KNeighborsRegressor"),
+    *_names("sklearn.neighbors._unsupervised", "NearestNeighbors"),
+    *_names("sklearn.neural_network._multilayer_perceptron", "MLPClassifier MLPRegressor"),
+    *_names("sklearn.pipeline", "FeatureUnion Pipeline"),
+    *_names("sklearn.preprocessing._data",
+            "Binarizer MaxAbsScaler MinMaxScaler Normalizer PowerTransformer "
+            "QuantileTransformer RobustScaler StandardScaler"),
+    *_names("sklearn.preprocessing._discretization", "KBinsDiscretizer"),
+    *_names("sklearn.preprocessing._encoders", "OneHotEncoder OrdinalEncoder"),
+    *_names("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
+    *_names("sklearn.preprocessing._label", "LabelBinarizer LabelEncoder"),
+    *_names("sklearn.preprocessing._polynomial", "PolynomialFeatures SplineTransformer"),
+    *_names("sklearn.preprocessing._target_encoder", "TargetEncoder"),
+    *_names("sklearn.random_projection", "GaussianRandomProjection SparseRandomProjection"),
+    *_names("sklearn.svm._classes", "LinearSVC LinearSVR NuSVC NuSVR OneClassSVM SVC SVR"),
+    *_names("sklearn.tree._classes",
+            "DecisionTreeClassifier DecisionTreeRegressor ExtraTreeClassifier "
+            "ExtraTreeRegressor"),
+]
+
+_SKLEARN_INTERNALS = [
+    # tree structures: content checked after loading (see _check_structures)
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    # distance metrics that hold no user data (Minkowski's weights are checked)
+    *_names("sklearn.metrics._dist_metrics",
+            "EuclideanDistance64 EuclideanDistance32 ManhattanDistance64 ManhattanDistance32 "
+            "ChebyshevDistance64 ChebyshevDistance32 MinkowskiDistance64 MinkowskiDistance32"),
+    # losses and links of the gradient-boosting, GLM, SGD and HGB models
+    *_names("sklearn._loss.link",
+            "HalfLogitLink IdentityLink Interval LogitLink LogLink MultinomialLogit"),
+    *_names("sklearn._loss.loss",
+            "AbsoluteError ExponentialLoss HalfBinomialLoss HalfGammaLoss HalfMultinomialLoss "
+            "HalfPoissonLoss HalfSquaredError HalfTweedieLoss HalfTweedieLossIdentity HuberLoss "
+            "PinballLoss"),
+    *_names("sklearn._loss._loss",
+            "CyAbsoluteError CyExponentialLoss CyHalfBinomialLoss CyHalfGammaLoss "
+            "CyHalfMultinomialLoss CyHalfPoissonLoss CyHalfSquaredError CyHalfTweedieLoss "
+            "CyHalfTweedieLossIdentity CyHuberLoss CyPinballLoss"),
+    *_names("sklearn.linear_model._sgd_fast",
+            "EpsilonInsensitive Hinge ModifiedHuber SquaredEpsilonInsensitive SquaredHinge"),
+    *_names("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer SGDOptimizer"),
+    "sklearn.utils._bunch.Bunch",
+    # HistGradientBoosting with categorical features: FunctionTransformer(partial(check_array))
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
+]
+
+_NUMPY = [
+    "numpy.ndarray",
+    "numpy.dtype",
+    *_names("numpy",
+            "bool bool_ float16 float32 float64 longdouble complex64 complex128 "
+            "int8 int16 int32 int64 uint8 uint16 uint32 uint64 intc uintc "
+            "str_ bytes_ datetime64 timedelta64"),
+    "numpy.random.mtrand.RandomState",
+    "numpy.random._generator.Generator",
+]
+
+_SCIPY = [
+    # awiml.features.Spectrogram keeps its transform: plain Python over NumPy arrays,
+    # no __setstate__ of its own
+    "scipy.signal._short_time_fft.ShortTimeFFT",
+]
+
+_PYTHON = [
+    *_names("builtins", "bool bytes bytearray complex dict float int list set slice str tuple"),
+    "collections.OrderedDict",
+]
+
+_AWIML = [
+    *_names("awiml.preprocess", "ConvertUnits DropMissing HarmoniseColumns QualityFilter"),
+    # HarmoniseColumns' compiled mapping: lists and dicts of str, no __setstate__
+    "awiml.preprocess._Matcher",
+    *_names("awiml.features", "ImageFeatures ImageTensor Spectrogram"),
+]
+
+#: Exact names of the types awiml loads from a skops file without being told.
+#: See the module documentation for how the list was reviewed.
+TRUSTED_TYPES: tuple[str, ...] = tuple(
+    sorted(set(_SKLEARN_ESTIMATORS + _SKLEARN_INTERNALS + _NUMPY + _SCIPY + _PYTHON
+               + _AWIML))
+)
+
+_KERAS_LAYERS = (
+    "Activation ActivityRegularization AdaptiveAveragePooling1D AdaptiveAveragePooling2D "
+    "AdaptiveAveragePooling3D AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D "
+    "Add AdditiveAttention AlphaDropout Attention AugMix AutoContrast Average "
+    "AveragePooling1D AveragePooling2D AveragePooling3D BatchNormalization Bidirectional "
+    "CategoryEncoding CenterCrop Concatenate ContrastLimitedAdaptiveHistogramEqualization "
+    "Conv1D Conv1DTranspose Conv2D Conv2DTranspose Conv3D Conv3DTranspose ConvLSTM1D "
+    "ConvLSTM2D ConvLSTM3D Cropping1D Cropping2D Cropping3D CutMix Dense DepthwiseConv1D "
+    "DepthwiseConv2D Discretization Dot Dropout ELU EinsumDense Embedding Equalization "
+    "Flatten GRU GRUCell GaussianDropout GaussianNoise GlobalAveragePooling1D "
+    "GlobalAveragePooling2D GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D "
+    "GlobalMaxPooling3D GroupNormalization GroupQueryAttention HashedCrossing Hashing "
+    "Identity InputLayer LSTM LSTMCell LayerNormalization LeakyReLU Masking "
+    "MaxNumBoundingBoxes MaxPooling1D MaxPooling2D MaxPooling3D Maximum MelSpectrogram "
+    "Minimum MixUp MultiHeadAttention Multiply Normalization PReLU Permute Pipeline "
+    "RMSNormalization RNN RandAugment RandomBrightness RandomColorDegeneration "
+    "RandomColorJitter RandomContrast RandomCrop RandomElasticTransform RandomErasing "
+    "RandomFlip RandomGaussianBlur RandomGrayscale RandomHue RandomInvert RandomPerspective "
+    "RandomPosterization RandomRotation RandomSaturation RandomSharpness RandomShear "
+    "RandomTranslation RandomZoom ReLU RepeatVector Rescaling Reshape Resizing "
+    "ReversibleEmbedding STFTSpectrogram SeparableConv1D SeparableConv2D SimpleRNN "
+    "SimpleRNNCell Softmax Solarization SpatialDropout1D SpatialDropout2D SpatialDropout3D "
+    "SpectralNormalization StackedRNNCells Subtract TimeDistributed UnitNormalization "
+    "UpSampling1D UpSampling2D UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D"
+)
+_KERAS_ACTIVATIONS = (
+    "celu elu exponential gelu glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh "
+    "leaky_relu linear log_sigmoid log_softmax mish relu relu6 selu sigmoid silu soft_shrink "
+    "softmax softplus softsign sparse_plus sparse_sigmoid sparsemax squareplus swish tanh "
+    "tanh_shrink threshold"
+)
+_KERAS_METRIC_FUNCTIONS = (
+    "binary_accuracy binary_crossentropy binary_focal_crossentropy categorical_accuracy "
+    "categorical_crossentropy categorical_focal_crossentropy categorical_hinge "
+    "concordance_correlation hinge kl_divergence mean_absolute_error "
+    "mean_absolute_percentage_error mean_squared_error mean_squared_logarithmic_error "
+    "pearson_correlation poisson sparse_categorical_accuracy sparse_categorical_crossentropy "
+    "sparse_top_k_categorical_accuracy squared_hinge top_k_categorical_accuracy"
+)
+
+#: Exact ``module.name`` of the Keras classes and functions a saved architecture may use,
+#: as Keras writes them in ``model.to_json()``. Deliberately absent: ``Lambda``,
+#: ``TorchModuleWrapper``, ``JaxLayer``, ``FlaxLayer``, ``TFSMLayer`` (they carry or load
+#: foreign code), ``StringLookup``, ``IntegerLookup``, ``TextVectorization`` (they read
+#: files named in their config), the abstract bases (``keras.Layer``, ``keras.layers.Wrapper``,
+#: ``keras.Loss``...) and the (de)serialization helpers (``keras.losses.get``...).
+KERAS_LAYERS: frozenset[str] = frozenset([
+    "keras.Sequential",
+    "keras.Model",
+    "keras.src.models.functional.Functional",
+    *_names("keras", "DTypePolicy FloatDTypePolicy"),
+    *_names("keras.dtype_policies",
+            "DTypePolicyMap QuantizedDTypePolicy QuantizedFloat8DTypePolicy Int4DTypePolicy"),
+    *_names("keras.layers", _KERAS_LAYERS),
+    *_names("keras.initializers",
+            "Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity LecunNormal "
+            "LecunUniform Ones Orthogonal RandomNormal RandomUniform STFT TruncatedNormal "
+            "VarianceScaling Zeros"),
+    *_names("keras.regularizers", "L1 L1L2 L2 OrthogonalRegularizer"),
+    *_names("keras.constraints", "MaxNorm MinMaxNorm NonNeg UnitNorm"),
+    *_names("keras.optimizers",
+            "Adadelta Adafactor Adagrad Adam AdamW Adamax Ftrl Lamb Lion LossScaleOptimizer "
+            "Muon Nadam RMSprop SGD ScheduleFreeAdamW"),
+    *_names("keras.optimizers.schedules",
+            "CosineDecay CosineDecayRestarts ExponentialDecay InverseTimeDecay "
+            "PiecewiseConstantDecay PolynomialDecay"),
+    *_names("keras.losses",
+            "BinaryCrossentropy BinaryFocalCrossentropy CTC CategoricalCrossentropy "
+            "CategoricalFocalCrossentropy CategoricalGeneralizedCrossEntropy CategoricalHinge "
+            "Circle CosineSimilarity Dice Hinge Huber KLDivergence LogCosh MeanAbsoluteError "
+            "MeanAbsolutePercentageError MeanSquaredError MeanSquaredLogarithmicError Poisson "
+            "SparseCategoricalCrossentropy SquaredHinge Tversky"),
+    *_names("keras.metrics",
+            "AUC Accuracy BinaryAccuracy BinaryCrossentropy BinaryIoU CategoricalAccuracy "
+            "CategoricalCrossentropy CategoricalHinge ConcordanceCorrelation CosineSimilarity "
+            "F1Score FBetaScore FalseNegatives FalsePositives Hinge IoU KLDivergence "
+            "LogCoshError Mean MeanAbsoluteError MeanAbsolutePercentageError MeanIoU "
+            "MeanMetricWrapper MeanSquaredError MeanSquaredLogarithmicError OneHotIoU "
+            "OneHotMeanIoU PearsonCorrelation Poisson Precision PrecisionAtRecall R2Score "
+            "Recall RecallAtPrecision RootMeanSquaredError SensitivityAtSpecificity "
+            "SparseCategoricalAccuracy SparseCategoricalCrossentropy "
+            "SparseTopKCategoricalAccuracy SpecificityAtSensitivity SquaredHinge Sum "
+            "TopKCategoricalAccuracy TrueNegatives TruePositives"),
+    *_names("keras.activations", _KERAS_ACTIVATIONS),
+    *_names("keras.losses", "circle cosine_similarity ctc dice huber log_cosh tversky "
+            "categorical_generalized_cross_entropy"),
+    *_names("keras.metrics", _KERAS_METRIC_FUNCTIONS),
+])
+
+#: Keras config markers for plain data, which build no object of the file's choosing.
+_KERAS_DATA_MARKERS = frozenset(
+    {"__keras_tensor__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__", "__tensor__"}
+)
+#: Keras writes optimizers of the running backend under their backend module.
+_KERAS_BACKEND_OPTIMIZER = re.compile(
+    r"keras\.src\.backend\.(?:torch|jax|tensorflow|numpy|openvino)\.optimizers\.\w+"
+)
+
+#: skops loaders that build data or objects of the (checked) type they name.
+_SKOPS_DATA_LOADERS = frozenset({
+    "BytearrayNode", "BytesNode", "DTypeNode", "DefaultDictNode", "DictNode", "FunctionNode",
+    "ListNode", "LossNode", "MaskedArrayNode", "NdArrayNode", "ObjectNode", "PartialNode",
+    "RandomGeneratorNode", "RandomStateNode", "SetNode", "SliceNode", "TreeNode", "TupleNode",
+    "TypeNode",
+})
+#: skops loaders that call what the file names with arguments from the file.
+_SKOPS_CALLING_LOADERS = frozenset({"ConstructorFromReduceNode", "MethodNode", "OperatorFuncNode"})
+
+#: awiml's own KerasClassifier builders, restored by name (no import of file-chosen code).
+_AWIML_BUILDERS = ("awiml.classify.build_mlp", "awiml.classify.build_cnn")
+
+_KERAS_CLASSIFIER = "awiml.classify.KerasClassifier"
+
+
+class UnloadedBuilder:
+    """Stands for a KerasClassifier builder function that was saved by name only.
+
+    awiml never imports code named in a saved model, so a loaded
+    :class:`~awiml.classify.KerasClassifier` gets this placeholder as its
+    ``model`` parameter when it was fitted with a builder of your own. The
+    classifier predicts as usual; refitting (or cloning and fitting) raises
+    until you set the builder again with ``set_params(model=your_builder)``.
+
+    Parameters
+    ----------
+    name : str
+        The builder's qualified name, ``"module.function"``.
+
+    Examples
+    --------
+    >>> UnloadedBuilder("mypkg.nets.build_net")
+    UnloadedBuilder('mypkg.nets.build_net')
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Refuse to build: the builder's code was not loaded.
+
+        Parameters
+        ----------
+        *args, **kwargs
+            Ignored.
+
+        Returns
+        -------
+        Any
+            Never returns.
+
+        Raises
+        ------
+        UntrustedModelError
+            Always.
+        """
+        raise UntrustedModelError(
+            f"the builder {self.name} was saved by name only and awiml never imports code "
+            "named in a saved model; import it yourself and call "
+            f"set_params(model={self.name.rpartition('.')[2]}) before fitting again",
+            [self.name],
+        )
+
+    def __repr__(self) -> str:
+        return f"UnloadedBuilder({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UnloadedBuilder) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("UnloadedBuilder", self.name))
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+def _keras_module():
+    """Return the imported :mod:`keras`, or None when nothing imported it (so no Keras model)."""
+    import sys
+
+    return sys.modules.get("keras")
+
+
+def _is_keras_model(obj: Any) -> bool:
+    keras = _keras_module()
+    return keras is not None and isinstance(obj, keras.Model)
+
+
+def _is_keras_classifier(obj: Any) -> bool:
+    import sys
+
+    classify = sys.modules.get("awiml.classify")
+    return classify is not None and isinstance(obj, classify.KerasClassifier)
+
+
+def _is_estimator(obj: Any) -> bool:
+    return hasattr(obj, "get_params") and hasattr(obj, "fit") and not isinstance(obj, type)
+
+
+def _is_sklearn_pipeline(obj: Any) -> bool:
+    import sys
+
+    pipeline = sys.modules.get("sklearn.pipeline")
+    return pipeline is not None and type(obj) is pipeline.Pipeline
+
+
+def model_kind(model: Any) -> str:
+    """Return how :func:`dump_model` stores ``model``.
+
+    Parameters
+    ----------
+    model : object
+        A fitted scikit-learn estimator or Pipeline, a Keras 3 model, a
+        :class:`~awiml.classify.KerasClassifier`, or a Pipeline ending in one.
+
+    Returns
+    -------
+    str
+        ``"keras"`` for a Keras model, ``"sklearn+keras"`` for a
+        KerasClassifier or a Pipeline whose last step is one, ``"sklearn"``
+        for any other scikit-learn estimator.
+
+    Raises
+    ------
+    TypeError
+        For anything else, or a KerasClassifier anywhere but last in a Pipeline.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> model_kind(LogisticRegression())
+    'sklearn'
+    """
+    if _is_keras_model(model):
+        return "keras"
+    if _is_keras_classifier(model):
+        return "sklearn+keras"
+    if _is_sklearn_pipeline(model) and model.steps and _is_keras_classifier(model.steps[-1][1]):
+        _refuse_nested_keras(model.steps[:-1])
+        return "sklearn+keras"
+    if _is_estimator(model):
+        _refuse_nested_keras(model)
+        return "sklearn"
+    raise TypeError(
+        f"cannot store a {type(model).__module__}.{type(model).__qualname__}: expected a "
+        "scikit-learn estimator or Pipeline, a Keras model, or a KerasClassifier"
+    )
+
+
+def _refuse_nested_keras(obj: Any) -> None:
+    """Raise TypeError when a Keras model or KerasClassifier hides inside ``obj``."""
+    stack, seen = [obj], set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if _is_keras_model(item) or _is_keras_classifier(item):
+            raise TypeError(
+                f"a {type(item).__name__} can only be stored as the last step of a "
+                "scikit-learn Pipeline (or on its own), not nested inside another estimator"
+            )
+        if _is_estimator(item):
+            stack.extend(item.get_params(deep=False).values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+
+
+# --------------------------------------------------------------------------- JSON helpers
+
+
+def _qualname(obj: Any) -> str:
+    module = getattr(obj, "__module__", None) or "?"
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
+    return f"{module}.{name}"
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """Return a readable, JSON-ready description of ``value`` (lossy, for humans and diffs)."""
+    import numpy as np
+
+    if depth > 20:
+        return {"repr": _short_repr(value)}
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, np.generic):
+        return _json_safe(value.item(), depth + 1)
+    if isinstance(value, np.ndarray):
+        if value.size <= 100 and value.dtype.kind in "biufUS":
+            return _json_safe(value.tolist(), depth + 1)
+        return {"ndarray": {"shape": list(value.shape), "dtype": str(value.dtype)}}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, depth + 1) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    if _is_keras_model(value):
+        return {"keras_model": str(getattr(value, "name", ""))}
+    if _is_estimator(value):
+        return _describe_estimator(value, depth + 1)
+    if isinstance(value, type):
+        return {"type": _qualname(value)}
+    if callable(value) and hasattr(value, "__qualname__"):
+        return {"function": _qualname(value)}
+    if isinstance(value, UnloadedBuilder):
+        return {"function": value.name}
+    return {"repr": _short_repr(value)}
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not break saving
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _describe_estimator(estimator: Any, depth: int = 0) -> dict[str, Any]:
+    """Return ``{"class": ..., "params": ...}`` with nested estimators described the same way."""
+    params = estimator.get_params(deep=False)
+    return {
+        "class": _qualname(type(estimator)),
+        "params": {k: _json_safe(v, depth + 1) for k, v in sorted(params.items())},
+    }
+
+
+def _flat_params(estimator: Any) -> dict[str, Any]:
+    """Return ``get_params(deep=True)`` without the estimators themselves, JSON-ready."""
+    out = {}
+    for key, value in sorted(estimator.get_params(deep=True).items()):
+        if _is_estimator(value) or _is_keras_model(value):
+            continue
+        if isinstance(value, (list, tuple)) and any(
+            _is_estimator(v) or (isinstance(v, tuple) and any(map(_is_estimator, v)))
+            for v in value
+        ):
+            continue
+        out[key] = _json_safe(value)
+    return out
+
+
+def _classes(model: Any) -> list[Any] | None:
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return None
+    try:
+        return [_json_safe(c) for c in list(classes)]
+    except TypeError:
+        return None
+
+
+class _NotJSON(Exception):
+    """A value that cannot be written as reversible JSON."""
+
+
+def _encode(value: Any) -> Any:
+    """Encode ``value`` as JSON that :func:`_decode` turns back into an equal value."""
+    import numpy as np
+
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.generic):
+        return _encode(value.item())
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else {"__float__": str(value)}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v) for v in value]}
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) and not k.startswith("__") for k in value):
+            return {k: _encode(v) for k, v in value.items()}
+        return {"__items__": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufUSO":
+        return {"__ndarray__": _encode(value.tolist()), "dtype": value.dtype.str}
+    if isinstance(value, (type, UnloadedBuilder)) or callable(value):
+        name = value.name if isinstance(value, UnloadedBuilder) else _qualname(value)
+        if isinstance(value, UnloadedBuilder) or (
+            hasattr(value, "__qualname__") and "<" not in name
+        ):
+            return {"__function__": name}
+    keras = _keras_module()
+    if keras is not None and not _is_keras_model(value) and hasattr(value, "get_config"):
+        try:
+            return {"__keras__": keras.saving.serialize_keras_object(value)}
+        except Exception as exc:
+            raise _NotJSON(_short_repr(value)) from exc
+    raise _NotJSON(_short_repr(value))
+
+
+def _decode(value: Any, path: Path, trusted: frozenset[str]) -> Any:
+    """Invert :func:`_encode`; functions come back as awiml builders or :class:`UnloadedBuilder`."""
+    import numpy as np
+
+    if isinstance(value, list):
+        return [_decode(v, path, trusted) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__float__" in value:
+        return float(value["__float__"])
+    if "__tuple__" in value:
+        return tuple(_decode(v, path, trusted) for v in value["__tuple__"])
+    if "__items__" in value:
+        return {_decode(k, path, trusted): _decode(v, path, trusted)
+                for k, v in value["__items__"]}
+    if "__ndarray__" in value:
+        dtype = np.dtype(value["dtype"])
+        if dtype.kind not in "biufUSO":
+            raise InvalidDataError(f"{path}: unexpected array dtype {value['dtype']!r}")
+        items = _decode(value["__ndarray__"], path, trusted)
+        if dtype.kind == "O":
+            out = np.empty(len(items), dtype=object)
+            out[:] = items
+            return out
+        return np.array(items, dtype=dtype)
+    if "__function__" in value:
+        name = value["__function__"]
+        if name in _AWIML_BUILDERS:
+            from . import classify
+
+            return getattr(classify, name.rpartition(".")[2])
+        return UnloadedBuilder(str(name))
+    if "__keras__" in value:
+        return _keras_object_from_config(value["__keras__"], path, trusted)
+    return {k: _decode(v, path, trusted) for k, v in value.items()}
+
+
+def _framework_versions(kind: str) -> dict[str, str]:
+    import numpy as np
+
+    versions = {"numpy": np.__version__}
+    if kind != "keras":
+        import sklearn
+        import skops
+
+        versions.update({"scikit-learn": sklearn.__version__, "skops": skops.__version__})
+    if kind != "sklearn":
+        keras = _keras_module()
+        versions.update({"keras": keras.__version__, "backend": keras.backend.backend()})
+    return versions
+
+
+# --------------------------------------------------------------------------- dump
+
+
+def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = True) -> dict[str, Any]:
+    """Write ``model`` into the empty ``folder``: architecture as JSON, state without pickle.
+
+    Parameters
+    ----------
+    model : object
+        A fitted scikit-learn estimator or Pipeline, a built Keras 3 model,
+        a fitted :class:`~awiml.classify.KerasClassifier`, or a Pipeline
+        ending in one (see :func:`model_kind`).
+    folder : str or pathlib.Path
+        An existing, empty folder.
+    keras_archive : bool, default=True
+        Also keep the usual ``model.keras`` archive of a Keras network (for
+        people who want to open it with Keras directly; awiml loads from the
+        architecture and weights files). It costs the weights' size once more
+        on disk, not time.
+
+    Returns
+    -------
+    dict
+        JSON-ready description to pass back to :func:`load_model`:
+        ``format``, ``kind``, ``files`` (role to file name relative to
+        ``folder``), ``architecture`` (class and parameters, or the Keras
+        layer list), ``params`` (JSON-safe hyper-parameters), ``classes``
+        (or None), ``framework_versions`` and ``untrusted_types`` (types the
+        model holds that :func:`load_model` will only accept when passed in
+        ``trusted``; normally empty).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is of no supported kind.
+    ValueError
+        If ``folder`` is not empty, or a Keras network is not built yet.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> folder = tempfile.mkdtemp()
+    >>> saved = dump_model(model, folder)
+    >>> saved["kind"], saved["files"], saved["classes"]
+    ('sklearn', {'estimator': 'model.skops'}, [0, 1])
+    >>> load_model(folder, saved).predict([[1.0]])
+    array([1])
+    """
+    folder = Path(folder)
+    kind = model_kind(model)
+    if not folder.is_dir():
+        raise NotFoundError(f"{folder}: no such folder; create it (empty) first")
+    if any(folder.iterdir()):
+        raise ValueError(f"{folder} is not empty; dump_model writes into an empty folder")
+    if kind == "sklearn":
+        files, untrusted = {"estimator": "model.skops"}, _dump_skops(model, folder / "model.skops")
+        architecture = _describe_estimator(model)
+        params = _flat_params(model)
+    elif kind == "keras":
+        files = _dump_keras(model, folder, keras_archive=keras_archive)
+        untrusted = []
+        architecture = _keras_summary(model)
+        params = _keras_params(model)
+    else:
+        files, untrusted = _dump_keras_classifier(model, folder, keras_archive=keras_archive)
+        classifier = model.steps[-1][1] if _is_sklearn_pipeline(model) else model
+        architecture = {
+            "pipeline": _describe_estimator(model),
+            "keras": _keras_summary(classifier.model_),
+        }
+        params = _flat_params(model)
+    if untrusted:
+        warnings.warn(
+            f"the model holds types outside awiml's trusted-types policy: {untrusted}; "
+            f"loading it will need trusted={untrusted!r} (after review)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return {
+        "format": FORMAT,
+        "kind": kind,
+        "files": files,
+        "architecture": architecture,
+        "params": params,
+        "classes": _classes(model),
+        "framework_versions": _framework_versions(kind),
+        "untrusted_types": untrusted,
+    }
+
+
+def _dump_skops(obj: Any, path: Path) -> list[str]:
+    """Write ``obj`` with skops; return the types the default policy would refuse."""
+    import skops.io
+
+    try:
+        skops.io.dump(obj, path)
+    except TypeError as exc:  # skops' "cannot persist this type"; other errors propagate
+        path.unlink(missing_ok=True)
+        where = _unstorable(obj)
+        raise TypeError(
+            f"skops cannot store {where or type(obj).__name__} ({type(exc).__name__}: {exc}); "
+            "fitted state must be arrays, numbers, strings, lists, dicts or estimators"
+        ) from exc
+    with zipfile.ZipFile(path) as archive:
+        found = _read_schema(archive)
+    return sorted(_audit_schema(found, frozenset())[0])
+
+
+def _unstorable(obj: Any) -> str | None:
+    """Name the first attribute of an estimator in ``obj`` that skops cannot store."""
+    import skops.io
+
+    stack, seen = [obj], set()
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif _is_estimator(item):
+            for key, value in vars(item).items():
+                if _is_estimator(value) or isinstance(value, (list, tuple)):
+                    stack.append(value)
+                    continue
+                try:
+                    skops.io.dumps(value)
+                except Exception:
+                    return (f"{type(item).__name__}.{key} "
+                            f"(a {type(value).__module__}.{type(value).__qualname__})")
+    return None
+
+
+def _dump_keras(model: Any, folder: Path, *, keras_archive: bool,
+                stem: str = "", role: str = "") -> dict[str, str]:
+    """Write a Keras network's architecture, weights and (optionally) archive."""
+    if not model.built:
+        raise ValueError(
+            f"the Keras model {model.name!r} is not built yet (no weights); call it on data "
+            "or build it before storing it"
+        )
+    names = {
+        "architecture": f"{stem}architecture.json",
+        "weights": f"{stem}model.weights.h5",
+        "keras_archive": f"{stem}model.keras",
+    }
+    (folder / names["architecture"]).write_text(model.to_json(), encoding="utf-8")
+    if keras_archive:
+        archive = folder / names["keras_archive"]
+        model.save(archive)
+        # the archive holds the very weights file save_weights writes: copy it out once
+        _copy_zip_member(archive, "model.weights.h5", folder / names["weights"])
+    else:
+        del names["keras_archive"]
+        model.save_weights(folder / names["weights"])
+    return {f"{role}{k}": v for k, v in names.items()}
+
+
+def _copy_zip_member(archive: Path, member: str, target: Path) -> None:
+    """Copy one member of a zip file we just wrote to ``target``.
+
+    A stored (uncompressed) member is copied byte for byte from its offset,
+    without the CRC pass of :meth:`zipfile.ZipFile.open`, which costs as much
+    as writing the archive did.
+    """
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(member)
+        if info.compress_type != zipfile.ZIP_STORED:
+            with zf.open(info) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            return
+    with open(archive, "rb") as src, open(target, "wb") as dst:
+        src.seek(info.header_offset)
+        header = src.read(30)
+        if len(header) != 30 or header[:4] != b"PK\x03\x04":
+            raise InvalidDataError(f"{archive}: bad zip header of {member}")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        src.seek(info.header_offset + 30 + name_length + extra_length)
+        remaining = info.compress_size
+        while remaining:
+            chunk = src.read(min(remaining, 1 << 22))
+            if not chunk:
+                raise InvalidDataError(f"{archive}: {member} is truncated")
+            dst.write(chunk)
+            remaining -= len(chunk)
+
+
+def _keras_summary(model: Any) -> dict[str, Any]:
+    layers = []
+    for layer in model.layers:
+        try:
+            n_params = int(layer.count_params())
+        except Exception:  # a layer without weights built
+            n_params = 0
+        layers.append({"name": layer.name, "class": type(layer).__name__, "params": n_params})
+    return {
+        "class": type(model).__name__,
+        "name": model.name,
+        "layers": layers,
+        "total_params": int(model.count_params()),
+    }
+
+
+def _keras_params(model: Any) -> dict[str, Any]:
+    if not getattr(model, "compiled", False):
+        return {}
+    try:
+        return _json_safe(model.get_compile_config() or {})
+    except Exception:  # compile configs of exotic optimizers: the architecture file has it
+        return {}
+
+
+def _dump_keras_classifier(model: Any, folder: Path, *, keras_archive: bool
+                           ) -> tuple[dict[str, str], list[str]]:
+    """Write a (Pipeline ending in a) KerasClassifier: steps, network and sklearn side."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import check_is_fitted
+
+    files: dict[str, str] = {}
+    untrusted: list[str] = []
+    if _is_sklearn_pipeline(model):
+        name, classifier = model.steps[-1]
+        params = model.get_params(deep=False)
+        params["steps"] = [*model.steps[:-1], (name, "passthrough")]
+        head = Pipeline(**params)
+        files["steps"] = "steps.skops"
+        untrusted = _dump_skops(head, folder / "steps.skops")
+    else:
+        name, classifier = None, model
+    check_is_fitted(classifier)
+    files.update(_dump_keras(classifier.model_, folder, keras_archive=keras_archive))
+    state: dict[str, Any] = {"class": _KERAS_CLASSIFIER, "step": name, "params": {},
+                             "unsaved_params": {}, "fitted": {}}
+    for key, value in classifier.get_params(deep=False).items():
+        if key == "model" and _is_keras_model(value):
+            files.update(_dump_keras(value, folder, keras_archive=False,
+                                     stem="template.", role="template_"))
+            state["params"][key] = {"__template__": True}
+            continue
+        try:
+            state["params"][key] = _encode(value)
+        except _NotJSON as exc:
+            state["unsaved_params"][key] = str(exc)
+    for key in ("classes_", "class_weight_", "history_", "n_iter_", "n_features_in_",
+                "input_shape_", "feature_names_in_"):
+        if hasattr(classifier, key):
+            try:
+                state["fitted"][key] = _encode(getattr(classifier, key))
+            except _NotJSON as exc:
+                raise TypeError(f"cannot store KerasClassifier.{key}: {exc}") from None
+    files["classifier"] = "classifier.json"
+    (folder / "classifier.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+    return files, untrusted
+
+
+# --------------------------------------------------------------------------- load
+
+
+def load_model(folder: str | Path, saved: Mapping[str, Any], *,
+               trusted: Iterable[str] = ()) -> Any:
+    """Load a model written by :func:`dump_model`, never executing code from its files.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The folder :func:`dump_model` wrote.
+    saved : dict
+        The description :func:`dump_model` returned (or the same read back from JSON).
+    trusted : iterable of str, default=()
+        Extra fully qualified type, function or Keras class names to accept
+        beyond :data:`TRUSTED_TYPES` and :data:`KERAS_LAYERS`. Pass only names
+        you have reviewed, for a file whose origin you trust.
+
+    Returns
+    -------
+    object
+        The fitted model, ready to predict.
+
+    Raises
+    ------
+    UntrustedModelError
+        If a file names a type, function or Keras class outside the policy
+        and ``trusted``; nothing from the file was built.
+    awiml.errors.InvalidDataError
+        If a file is corrupt (truncated, invalid JSON, inconsistent
+        structures); the message names the file.
+    awiml.errors.NotFoundError
+        If a file is missing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn.ensemble import RandomForestClassifier
+    >>> model = RandomForestClassifier(5, random_state=0).fit([[0.0], [1.0]], [0, 1])
+    >>> folder = tempfile.mkdtemp()
+    >>> saved = dump_model(model, folder)
+    >>> load_model(folder, saved).predict([[0.9]])
+    array([1])
+    """
+    folder = Path(folder)
+    if isinstance(trusted, str):
+        trusted = [trusted]
+    trusted = frozenset(str(t) for t in trusted)
+    kind = saved.get("kind")
+    files = saved.get("files") or {}
+    if not isinstance(files, Mapping):
+        raise InvalidDataError(f"{folder}: the saved description has no valid 'files' mapping")
+    if kind == "sklearn":
+        return _load_skops(_file(folder, files, "estimator"), trusted)
+    if kind == "keras":
+        return _load_keras(_file(folder, files, "architecture"), _file(folder, files, "weights"),
+                           trusted)
+    if kind == "sklearn+keras":
+        return _load_keras_classifier(folder, files, trusted)
+    raise InvalidDataError(f"{folder}: unknown model kind {kind!r}; expected one of "
+                           "'sklearn', 'keras', 'sklearn+keras'")
+
+
+def _file(folder: Path, files: Mapping[str, Any], role: str) -> Path:
+    name = files.get(role)
+    if not isinstance(name, str) or not name:
+        raise InvalidDataError(f"{folder}: the saved description lists no {role!r} file")
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise InvalidDataError(f"{folder}: the {role!r} file {name!r} is not inside the folder")
+    path = folder / relative
+    if not path.is_file():
+        raise NotFoundError(f"{path}: missing {role} file of the saved model")
+    return path
+
+
+def _refusal(path: Path, refused: Mapping[str, str] | Iterable[str], what: str
+             ) -> UntrustedModelError:
+    """Build the error for ``refused`` names (a mapping adds a detail to show per name)."""
+    details = dict(refused) if isinstance(refused, Mapping) else {n: n for n in refused}
+    names = sorted(n for n in details if n != "__lambda__")
+    shown = ", ".join(details[n] for n in sorted(details))
+    message = (
+        f"{path}: refusing to load {what} outside awiml's trusted policy: {shown}. "
+        "Loading them could run code chosen by whoever wrote the file."
+    )
+    if names:
+        message += (
+            " If you have reviewed them and trust the file's origin, pass them explicitly: "
+            f"load(..., trusted={names!r})"
+        )
+    if "__lambda__" in details:
+        message += (
+            " A serialized Python lambda is never loaded: rebuild the model in code and "
+            "load only its weights"
+        )
+    return UntrustedModelError(message, details, str(path))
+
+
+# ------------------------------------------------------------ scikit-learn
+
+
+def _read_schema(archive: zipfile.ZipFile) -> set[tuple[str, str, str | None]]:
+    """Parse a skops ``schema.json``; return every ``(loader, name, method)`` it holds.
+
+    The names are collected while the JSON is parsed (one pass, in the parser's
+    object hook), which costs about as much as parsing alone.
+    """
+    found: set[tuple[str, str, str | None]] = set()
+
+    def hook(node: dict) -> dict:
+        loader = node.get("__loader__")
+        if loader is not None and loader != "JsonNode":
+            method = None
+            if loader == "MethodNode":
+                content = node.get("content")
+                method = str(content.get("func")) if isinstance(content, dict) else None
+            found.add((str(loader), f"{node.get('__module__')}.{node.get('__class__')}", method))
+        return node
+
+    json.loads(archive.read("schema.json"), object_hook=hook)
+    return found
+
+
+def _audit_schema(found: set[tuple[str, str, str | None]], trusted: frozenset[str]
+                  ) -> tuple[set[str], set[str]]:
+    """Split the names :func:`_read_schema` found into refused and accepted ones.
+
+    The policy is :data:`TRUSTED_TYPES` plus ``trusted``; loaders that call what they
+    name are accepted only for names in ``trusted``.
+    """
+    allowed = set(TRUSTED_TYPES) | trusted
+    refused: set[str] = set()
+    accepted: set[str] = set()
+    for loader, name, method in found:
+        if loader == "CachedNode":
+            continue
+        if loader in _SKOPS_DATA_LOADERS:
+            (accepted if name in allowed else refused).add(name)
+        elif loader in _SKOPS_CALLING_LOADERS:
+            if loader == "MethodNode":
+                name = f"{name}.{method}"
+            (accepted if name in trusted else refused).add(name)
+        else:
+            refused.add(f"{name} (skops loader {loader})")
+    return refused, accepted
+
+
+def _load_skops(path: Path, trusted: frozenset[str]) -> Any:
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    # one open file for the audit and for skops: what is checked is what is loaded
+    with open(path, "rb") as handle:
+        try:
+            with zipfile.ZipFile(handle) as archive:
+                found = _read_schema(archive)
+        except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
+            raise InvalidDataError(f"{path}: not a readable skops file ({exc})") from exc
+        refused, accepted = _audit_schema(found, trusted)
+        if refused:
+            raise _refusal(path, refused, "types")
+        handle.seek(0)
+        try:
+            # skops gets the names the file holds, not the whole policy: the same decision,
+            # and its per-node cost grows with the length of this list
+            obj = skops.io.load(handle, trusted=sorted(accepted))
+        except UntrustedTypesFoundException as exc:
+            raise UntrustedModelError(f"{path}: skops refused the file: {exc}", (), str(path)
+                                      ) from exc
+        except Exception as exc:
+            raise InvalidDataError(f"{path}: corrupt skops file ({type(exc).__name__}: {exc})"
+                                   ) from exc
+    _check_structures(obj, path)
+    return obj
+
+
+def _check_structures(root: Any, path: Path) -> None:
+    """Check the index arrays that scikit-learn's compiled code uses without bounds checks."""
+    import numpy as np
+    from sklearn.base import BaseEstimator
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.neighbors._ball_tree import BallTree
+    from sklearn.neighbors._kd_tree import KDTree
+    from sklearn.svm._base import BaseLibSVM
+    from sklearn.tree._tree import Tree
+
+    def fail(what: str) -> None:
+        raise InvalidDataError(f"{path}: inconsistent model structure: {what}; the file is "
+                               "corrupt or was crafted, refusing to use it")
+
+    seen: set[int] = set()
+    stack: list[tuple[Any, Any]] = [(root, None)]
+    while stack:
+        obj, owner = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, BaseEstimator):
+            _check_ensemble(obj, fail)
+            if isinstance(obj, BaseLibSVM):
+                _check_libsvm(obj, fail)
+            owner = obj
+        if isinstance(obj, Tree):
+            _check_tree(obj, owner, fail)
+        elif isinstance(obj, TreePredictor):
+            _check_predictor(obj, owner, fail)
+        elif isinstance(obj, (KDTree, BallTree)):
+            _check_binary_tree(obj, fail)
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend((v, owner) for v in obj)
+        elif isinstance(obj, dict):
+            stack.extend((v, owner) for v in obj.values())
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend((v, owner) for v in obj.ravel())
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            stack.extend((v, owner) for v in vars(obj).values())
+
+
+def _n_features(owner: Any) -> int | None:
+    n = getattr(owner, "n_features_in_", None)
+    return int(n) if isinstance(n, numbers.Integral) else None
+
+
+def _check_ensemble(est: Any, fail) -> None:
+    """Sub-estimators of an ensemble see the ensemble's (checked) input or a subset of it."""
+    import numpy as np
+
+    subs = getattr(est, "estimators_", None)
+    n = _n_features(est)
+    if subs is None or n is None or isinstance(subs, dict):
+        return
+    subs = list(np.asarray(subs, dtype=object).ravel()) if isinstance(subs, np.ndarray) else \
+        list(subs) if isinstance(subs, (list, tuple)) else []
+    features = getattr(est, "estimators_features_", None)
+    for i, sub in enumerate(subs):
+        m = _n_features(sub)
+        if m is None:
+            continue
+        if m > n:
+            fail(f"{type(est).__name__} sub-estimator {i} expects {m} features, the "
+                 f"ensemble only {n}")
+        if features is not None and i < len(features):
+            f = np.asarray(features[i])
+            if f.ndim != 1 or len(f) != m or (len(f) and (f.min() < 0 or f.max() >= n)):
+                fail(f"{type(est).__name__} feature subset {i} does not fit {n} features")
+
+
+def _check_tree(tree: Any, owner: Any, fail) -> None:
+    import numpy as np
+
+    n = int(tree.node_count)
+    if n < 1 or n > int(tree.capacity):
+        fail(f"decision tree with {n} nodes in room for {tree.capacity}")
+    left = tree.children_left
+    right = tree.children_right
+    limit = int(tree.n_features)
+    owner_n = _n_features(owner)
+    if owner_n is not None:
+        limit = min(limit, owner_n)
+    inner = left != -1
+    if (right[~inner] != -1).any():
+        fail("decision tree leaf with a right child")
+    idx = np.flatnonzero(inner)
+    if len(idx):
+        lc, rc, feature = left[idx], right[idx], tree.feature[idx]
+        if ((lc <= idx) | (rc <= idx) | (lc >= n) | (rc >= n) | (feature < 0)
+                | (feature >= limit)).any():
+            fail("decision tree node with a child or feature index out of range")
+
+
+def _check_predictor(predictor: Any, owner: Any, fail) -> None:
+    import numpy as np
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+
+    nodes = predictor.nodes
+    if not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE \
+            or nodes.ndim != 1 or len(nodes) < 1:
+        fail("HistGradientBoosting predictor without a valid node array")
+    n = len(nodes)
+    idx = np.arange(n)
+    inner = nodes["is_leaf"] == 0
+    left, right, feature = nodes["left"], nodes["right"], nodes["feature_idx"]
+    limit = _n_features(owner)
+    if inner.any() and not (
+        (left[inner] > idx[inner]).all() and (right[inner] > idx[inner]).all()
+        and (left[inner] < n).all() and (right[inner] < n).all()
+        and (feature[inner] >= 0).all()
+        and (limit is None or (feature[inner] < limit).all())
+    ):
+        fail("HistGradientBoosting node with a child or feature index out of range")
+    categorical = inner & (nodes["is_categorical"] != 0)
+    if categorical.any():
+        bitsets = [np.asarray(predictor.raw_left_cat_bitsets),
+                   np.asarray(predictor.binned_left_cat_bitsets)]
+        if not all(b.ndim == 2 and b.shape[1] == 8 for b in bitsets) or \
+                (nodes["bitset_idx"][categorical] >= min(len(b) for b in bitsets)).any():
+            fail("HistGradientBoosting categorical split without its bitset")
+        mapper = getattr(owner, "_bin_mapper", None)
+        is_cat = getattr(mapper, "is_categorical_", None)
+        if is_cat is None or limit is None or len(is_cat) != limit or \
+                not np.asarray(is_cat, dtype=bool)[feature[categorical]].all():
+            fail("HistGradientBoosting categorical split on a non-categorical feature")
+
+
+def _check_binary_tree(tree: Any, fail) -> None:
+    import numpy as np
+
+    data, idx_array, node_data, node_bounds = (np.asarray(a) for a in tree.get_arrays())
+    if data.ndim != 2 or idx_array.ndim != 1 or node_data.ndim != 1 or node_bounds.ndim != 3:
+        fail("neighbors tree arrays of the wrong dimensions")
+    n_samples, n_features = data.shape
+    n_nodes = len(node_data)
+    if len(idx_array) != n_samples or (n_samples and (
+            idx_array.min() < 0 or idx_array.max() >= n_samples)):
+        fail("neighbors tree index outside the training data")
+    if n_nodes < 1 or node_bounds.shape[1:] != (n_nodes, n_features):
+        fail("neighbors tree node arrays of mismatched sizes")
+    start, end = node_data["idx_start"], node_data["idx_end"]
+    if (start < 0).any() or (end < start).any() or (end > n_samples).any():
+        fail("neighbors tree node covering samples outside the training data")
+    inner = np.flatnonzero(node_data["is_leaf"] == 0)
+    if len(inner) and 2 * inner.max() + 2 >= n_nodes:
+        fail("neighbors tree node whose children are missing")
+    weights = getattr(tree, "sample_weight", None)
+    if weights is not None and len(np.asarray(weights)) not in (n_samples, 1, 0):
+        fail("neighbors tree sample weights of the wrong length")
+    metric = getattr(tree, "dist_metric", None)
+    if metric is not None and type(metric).__name__.startswith("Minkowski"):
+        w = np.asarray(metric.__getstate__()[1])
+        if w.size not in (0, 1, n_features):
+            fail("Minkowski weights of the wrong length")
+
+
+def _check_libsvm(svm: Any, fail) -> None:
+    import numpy as np
+
+    if not hasattr(svm, "support_"):
+        return  # not fitted
+    n_support = np.asarray(getattr(svm, "_n_support", []))
+    support = np.asarray(svm.support_)
+    vectors = np.asarray(svm.support_vectors_)
+    dual = np.asarray(svm._dual_coef_)
+    intercept = np.asarray(svm._intercept_)
+    n_sv = len(support)
+    n_class = len(n_support)
+    if n_support.ndim != 1 or (n_support < 0).any() or dual.ndim != 2 or dual.shape[1] != n_sv:
+        fail("libsvm model arrays of mismatched sizes")
+    if vectors.ndim != 2 or (vectors.shape[0] not in (0, n_sv)):
+        fail("libsvm support vectors of the wrong shape")
+    shape_fit = getattr(svm, "shape_fit_", None)
+    if n_sv and shape_fit and (support.min() < 0 or support.max() >= shape_fit[0]):
+        fail("libsvm support index outside the training data")
+    n_features = _n_features(svm)
+    if vectors.shape[0] and n_features is not None and vectors.shape[1] != n_features:
+        fail("libsvm support vectors with the wrong number of features")
+    if svm._impl in ("c_svc", "nu_svc"):
+        pairs = n_class * (n_class - 1) // 2
+        if n_class < 2 or int(n_support.sum()) != n_sv or dual.shape[0] != n_class - 1 or \
+                intercept.shape != (pairs,):
+            fail("libsvm classifier arrays of mismatched sizes")
+        for name in ("_probA", "_probB"):
+            if np.asarray(getattr(svm, name, [])).size not in (0, pairs):
+                fail("libsvm probability arrays of mismatched sizes")
+    elif dual.shape[0] != 1 or intercept.size != 1:
+        fail("libsvm regression arrays of mismatched sizes")
+
+
+# ------------------------------------------------------------ Keras
+
+
+def _keras_refusals(config: Any, allowed: frozenset[str], registered: frozenset[str]
+                    ) -> dict[str, str]:
+    """Return what a Keras config names outside ``allowed``: name to a description."""
+    refused: dict[str, str] = {}
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if isinstance(node, str):
+            if node in registered:
+                refused[node] = f"registered custom object {node!r}"
+            continue
+        if not isinstance(node, dict):
+            continue
+        stack.extend(node.values())
+        if "class_name" not in node:
+            continue
+        class_name = node["class_name"]
+        module = node.get("module")
+        registered_name = node.get("registered_name")
+        label = ""
+        inner = node.get("config")
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            label = f" (layer {inner['name']!r})"
+        if class_name in _KERAS_DATA_MARKERS:
+            continue
+        if class_name == "__lambda__":
+            refused["__lambda__"] = "a serialized Python lambda (__lambda__)"
+            continue
+        if not isinstance(class_name, str) or not isinstance(module, (str, type(None))):
+            text = _short_repr(node)[:80]
+            refused[text] = f"a malformed entry {text}"
+            continue
+        if class_name == "function":
+            fn = inner if isinstance(inner, str) else "?"
+            if module == "builtins":
+                ok = any(f"keras.{m}.{fn}" in allowed
+                         for m in ("activations", "losses", "metrics"))
+            else:
+                ok = f"{module}.{fn}" in allowed
+            if not ok or registered_name not in (None, fn):
+                refused[f"{module}.{fn}"] = f"function {module}.{fn}"
+            continue
+        if module is not None and _KERAS_BACKEND_OPTIMIZER.fullmatch(module):
+            module = "keras.optimizers"
+        name = f"{module}.{class_name}"
+        if name not in allowed or registered_name not in (None, class_name):
+            detail = name + label
+            if registered_name not in (None, class_name):
+                detail += f" registered as {registered_name!r}"
+            refused[name] = detail
+    return refused
+
+
+def _check_keras_config(config: Any, path: Path, trusted: frozenset[str]) -> None:
+    keras = _import_keras()
+    registered = frozenset(keras.saving.get_custom_objects()) - trusted
+    refused = _keras_refusals(config, KERAS_LAYERS | trusted, registered)
+    if refused:
+        raise _refusal(path, refused, "Keras classes, layers or functions")
+
+
+def _import_keras():
+    from .classify import _import_keras as import_keras
+
+    return import_keras()
+
+
+def _deserialize_keras(config: Any, path: Path) -> Any:
+    keras = _import_keras()
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    try:
+        with SafeModeScope(True):
+            return keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except UntrustedModelError:
+        raise
+    except Exception as exc:
+        raise InvalidDataError(f"{path}: cannot build the Keras object it describes "
+                               f"({type(exc).__name__}: {exc})") from exc
+
+
+def _keras_object_from_config(config: Any, path: Path, trusted: frozenset[str]) -> Any:
+    _check_keras_config(config, path, trusted)
+    return _deserialize_keras(config, path)
+
+
+def _load_keras(architecture: Path, weights: Path, trusted: frozenset[str]) -> Any:
+    try:
+        config = json.loads(architecture.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidDataError(f"{architecture}: invalid JSON ({exc})") from exc
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise InvalidDataError(f"{architecture}: not a Keras model configuration")
+    _check_keras_config(config, architecture, trusted)
+    keras = _import_keras()
+    model = _deserialize_keras(config, architecture)
+    if not isinstance(model, keras.Model):
+        raise InvalidDataError(f"{architecture}: describes a {type(model).__name__}, "
+                               "not a Keras model")
+    try:
+        with warnings.catch_warnings():
+            # a compiled model's weights file carries the optimizer's variables, which an
+            # inference-ready model has not built yet: Keras warns and skips them
+            warnings.filterwarnings("ignore", message=".*[Ss]kipping variable loading")
+            model.load_weights(weights)
+    except Exception as exc:
+        raise InvalidDataError(f"{weights}: cannot load the weights "
+                               f"({type(exc).__name__}: {exc})") from exc
+    return model
+
+
+def _load_keras_classifier(folder: Path, files: Mapping[str, Any],
+                           trusted: frozenset[str]) -> Any:
+    from .classify import KerasClassifier
+
+    state_path = _file(folder, files, "classifier")
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidDataError(f"{state_path}: invalid JSON ({exc})") from exc
+    if not isinstance(state, dict) or state.get("class") != _KERAS_CLASSIFIER or \
+            not isinstance(state.get("params"), dict) or not isinstance(state.get("fitted"), dict):
+        raise InvalidDataError(f"{state_path}: not a saved {_KERAS_CLASSIFIER}")
+    head = None
+    if "steps" in files:
+        head = _load_skops(_file(folder, files, "steps"), trusted)
+        if not _is_sklearn_pipeline(head) or not head.steps or head.steps[-1][1] != "passthrough":
+            raise InvalidDataError(f"{folder / files['steps']}: not the head of a Pipeline")
+    network = _load_keras(_file(folder, files, "architecture"), _file(folder, files, "weights"),
+                          trusted)
+    params = {}
+    for key, value in state["params"].items():
+        if isinstance(value, dict) and value.get("__template__"):
+            params[key] = _load_keras(_file(folder, files, "template_architecture"),
+                                      _file(folder, files, "template_weights"), trusted)
+        else:
+            params[key] = _decode(value, state_path, trusted)
+    try:
+        classifier = KerasClassifier(**params)
+    except TypeError as exc:
+        raise InvalidDataError(f"{state_path}: parameters do not fit KerasClassifier ({exc})"
+                               ) from exc
+    fitted = {k: _decode(v, state_path, trusted) for k, v in state["fitted"].items()}
+    if "classes_" not in fitted:
+        raise InvalidDataError(f"{state_path}: the classifier has no classes_")
+    if "input_shape_" in fitted:
+        fitted["input_shape_"] = tuple(fitted["input_shape_"])
+    for key, value in fitted.items():
+        setattr(classifier, key, value)
+    classifier.model_ = network
+    if head is None:
+        return classifier
+    head.steps[-1] = (head.steps[-1][0], classifier)
+    return head

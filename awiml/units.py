@@ -1,0 +1,323 @@
+"""Units of measurement: one shared pint registry that reads oceanographic spellings.
+
+Archive files write units the way people do: PANGAEA writes ``°C``,
+``µmol/kg``, ``‰`` and ``deg``; CF/UDUNITS files write ``degC`` and
+``mg m-3``; older tables write ``deg C``, ``PSU`` or ``per mil``.
+:func:`parse_unit` reads all of these into :class:`pint.Unit` objects of the
+one registry :func:`unit_registry` returns, :func:`split_label` takes a unit
+out of a column label such as ``"Temp [°C]"``, and :func:`convert` converts
+numbers between units, absolute temperatures included.
+
+What the registry adds to pint's defaults
+-----------------------------------------
+* Practical salinity (PSS-78) as ``practical_salinity_unit``, a dimensionless
+  unit spelled ``PSU``, ``psu``, ``PSS``, ``PSS-78`` or ``pss78``: 35 PSU is
+  the number 35. Practical salinity is a scale, not a mass fraction, so
+  :func:`convert` refuses to turn it into ``g/kg``, ``‰`` or ``%`` (that
+  needs TEOS-10, e.g. ``gsw.SA_from_SP``) and converts it only to itself or
+  to plain ``dimensionless``.
+* Spellings pint does not read: ``deg C`` and ``degrees Celsius`` (°C),
+  ``per mil`` and ``o/oo`` (‰), ``1e-3`` (CF's parts per thousand, ‰),
+  ``#`` (a count, as in PANGAEA's ``#/l``), UDUNITS exponents (``m-2``,
+  ``s-1``) and ``℃``.
+* ``ppt`` is refused: pint reads it as a picopint, oceanographers mean
+  parts per thousand and chemists parts per trillion.
+
+Temperatures in ``°C`` or ``°F`` are absolute temperatures: 0 °C converts to
+273.15 K. Write ``delta_degC`` for a temperature difference.
+
+pint is imported on first use, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import InvalidDataError
+
+if TYPE_CHECKING:
+    import pint
+
+__all__ = ["convert", "parse_unit", "split_label", "unit_registry"]
+
+#: Spellings pint does not read, keyed by their case-folded, space-collapsed form.
+_ALIASES: dict[str, str] = {
+    "deg c": "degree_Celsius",
+    "deg_c": "degree_Celsius",
+    "degc": "degree_Celsius",
+    "deg. c": "degree_Celsius",
+    "degree c": "degree_Celsius",
+    "degrees c": "degree_Celsius",
+    "degree celsius": "degree_Celsius",
+    "degrees celsius": "degree_Celsius",
+    "degrees_celsius": "degree_Celsius",
+    "celsius": "degree_Celsius",
+    "deg f": "degree_Fahrenheit",
+    "degrees fahrenheit": "degree_Fahrenheit",
+    "deg k": "kelvin",
+    "degrees kelvin": "kelvin",
+    "psu": "practical_salinity_unit",
+    "pss": "practical_salinity_unit",
+    "pss-78": "practical_salinity_unit",
+    "pss78": "practical_salinity_unit",
+    "pss 78": "practical_salinity_unit",
+    "practical salinity": "practical_salinity_unit",
+    "practical salinity unit": "practical_salinity_unit",
+    "practical salinity units": "practical_salinity_unit",
+    "per mil": "permille",
+    "per mill": "permille",
+    "per mille": "permille",
+    "permil": "permille",
+    "o/oo": "permille",
+    "1e-3": "permille",
+    "10^-3": "permille",
+    "unitless": "dimensionless",
+    "none": "dimensionless",
+}
+
+_REFUSED: dict[str, str] = {
+    "ppt": (
+        "it is ambiguous (parts per thousand or parts per trillion; pint would read a "
+        "picopint): write '‰' or 'g/kg' for parts per thousand"
+    ),
+}
+
+# A UDUNITS exponent: a unit symbol directly followed by an integer ("m-2", "s-1", "m2").
+_EXPONENT = re.compile(r"(^|[\s*/(])([A-Za-zµμ°Ω]+)(-?\d+)(?=$|[\s*/)])")
+# A label ending in a unit: "Temp [°C]" or "Temp [°C] (comment)"; "temperature (deg C)".
+_BRACKETS = re.compile(
+    r"^(?P<name>.*?)\s*\[(?P<unit>[^\[\]]*)\](?:\s*\((?P<comment>[^()]*)\))?\s*$"
+)
+_PARENS = re.compile(r"^(?P<name>.*?)\s*\((?P<unit>[^()]*)\)\s*$")
+
+
+@functools.cache
+def unit_registry() -> pint.UnitRegistry:
+    """Return awiml's shared :class:`pint.UnitRegistry` (created once, then cached).
+
+    The registry is pint's default one plus practical salinity
+    (``practical_salinity_unit``, symbol ``PSU``). It is not installed as
+    pint's application registry: awiml changes no global state. Units and
+    quantities from different registries do not mix, so make quantities that
+    meet awiml's with this registry.
+
+    Returns
+    -------
+    pint.UnitRegistry
+        The same object on every call.
+
+    Examples
+    --------
+    >>> ureg = unit_registry()
+    >>> ureg is unit_registry()
+    True
+    >>> ureg.Quantity(35.0, "PSU").to("dimensionless").magnitude
+    35.0
+    """
+    import pint
+
+    ureg = pint.UnitRegistry(cache_folder=None)
+    ureg.define("practical_salinity_unit = [] = PSU")
+    return ureg
+
+
+def parse_unit(text: str) -> pint.Unit:
+    """Read a unit as archives write it into a :class:`pint.Unit`.
+
+    Parameters
+    ----------
+    text : str
+        The unit: pint syntax (``"degC"``, ``"umol/kg"``, ``"m**2"``),
+        PANGAEA spellings (``"°C"``, ``"µmol/kg"``, ``"‰"``, ``"deg"``,
+        ``"#/l"``), UDUNITS exponents (``"mg m-3"``) or one of the spellings
+        listed in the module documentation (``"deg C"``, ``"PSU"``,
+        ``"per mil"``).
+
+    Returns
+    -------
+    pint.Unit
+        A unit of :func:`unit_registry`.
+
+    Raises
+    ------
+    InvalidDataError
+        ``text`` is empty, is not a unit, is ambiguous (``"ppt"``) or is a
+        scaled unit such as ``"10 m"``. The message quotes ``text``.
+    TypeError
+        ``text`` is not a string.
+
+    Examples
+    --------
+    >>> str(parse_unit("°C")), str(parse_unit("deg C")), str(parse_unit("µmol/kg"))
+    ('degree_Celsius', 'degree_Celsius', 'micromole / kilogram')
+    >>> parse_unit("PSU").dimensionless, str(parse_unit("deg")), str(parse_unit("mg m-3"))
+    (True, 'degree', 'milligram / meter ** 3')
+    >>> parse_unit("Sal")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    awiml.errors.InvalidDataError: cannot read 'Sal' as a unit: 'Sal' is not defined ...
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"a unit must be given as text, not {type(text).__name__} ({text!r})")
+    return _parse_unit(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_unit(text: str) -> pint.Unit:
+    cleaned = unicodedata.normalize("NFKC", text).strip()
+    if not cleaned:
+        raise InvalidDataError(f"cannot read {text!r} as a unit: it is empty")
+    key = " ".join(cleaned.split()).casefold()
+    if key in _REFUSED:
+        raise InvalidDataError(f"cannot read {text!r} as a unit: {_REFUSED[key]}")
+    expression = _ALIASES.get(key)
+    if expression is None:
+        expression = cleaned.replace("#", "count")
+        expression = _EXPONENT.sub(lambda m: f"{m.group(1)}{m.group(2)}**{m.group(3)}", expression)
+    ureg = unit_registry()
+    try:
+        parsed = ureg.parse_expression(expression)
+    except Exception as error:  # pint raises many types for text that is not a unit
+        reason = str(error).strip() or type(error).__name__
+        raise InvalidDataError(f"cannot read {text!r} as a unit: {reason}") from None
+    if not isinstance(parsed, ureg.Quantity):  # a bare number such as "2"
+        raise InvalidDataError(f"cannot read {text!r} as a unit: it is a number")
+    if parsed.magnitude != 1:
+        raise InvalidDataError(
+            f"cannot read {text!r} as a unit: it is a scaled unit ({parsed.magnitude} "
+            f"{parsed.units}); scale the values instead"
+        )
+    return parsed.units
+
+
+def split_label(label: str) -> tuple[str, str | None]:
+    """Split a column label into its name and the unit it carries, if any.
+
+    A unit is the text in square brackets at the end of the label (PANGAEA's
+    ``"Temp [°C]"``, optionally followed by a comment in parentheses, which is
+    dropped), or the text in parentheses at the end if :func:`parse_unit`
+    reads it as a unit (``"temperature (deg C)"``; ``"Chl a (HPLC)"`` has no
+    unit).
+
+    Parameters
+    ----------
+    label : str
+        A column label.
+
+    Returns
+    -------
+    name : str
+        The label without the unit, stripped.
+    unit : str or None
+        The unit text as written (not parsed), or ``None``.
+
+    Examples
+    --------
+    >>> split_label("Temp [°C]"), split_label("Depth water [m]")
+    (('Temp', '°C'), ('Depth water', 'm'))
+    >>> split_label("temperature (deg C)"), split_label("TEMP"), split_label("Chl a (HPLC)")
+    (('temperature', 'deg C'), ('TEMP', None), ('Chl a (HPLC)', None))
+    """
+    text = str(label)
+    match = _BRACKETS.match(text)
+    if match:
+        unit = match.group("unit").strip()
+        return match.group("name").strip(), unit or None
+    match = _PARENS.match(text)
+    if match and match.group("name").strip():
+        unit = match.group("unit").strip()
+        if unit:
+            try:
+                _parse_unit(unit)
+            except InvalidDataError:
+                pass
+            else:
+                return match.group("name").strip(), unit
+    return text.strip(), None
+
+
+def convert(
+    values: Any, source: str | pint.Unit, target: str | pint.Unit, *, what: str | None = None
+) -> Any:
+    """Convert numbers from one unit to another.
+
+    Parameters
+    ----------
+    values : float or array-like of float
+        The numbers, in ``source`` units. Missing values (NaN) stay missing.
+        Temperatures are absolute (``0 °C`` is ``273.15 K``).
+    source, target : str or pint.Unit
+        The units, as text for :func:`parse_unit` or as units of
+        :func:`unit_registry`.
+    what : str, optional
+        What the values are, for error messages (``"column 'pressure'"``).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The numbers in ``target`` units: a float for a scalar, else a float
+        array of the same shape (``float32`` stays ``float32``).
+
+    Raises
+    ------
+    InvalidDataError
+        A unit cannot be read, the units measure different things (a
+        temperature and a pressure), or practical salinity would be turned
+        into a mass fraction. The message names both units.
+
+    Examples
+    --------
+    >>> convert(10.0, "dbar", "Pa"), convert([1013.25], "mbar", "hPa")
+    (100000.0, array([1013.25]))
+    >>> float(convert(0.0, "°C", "K"))
+    273.15
+    >>> convert(1.0, "degC", "Pa", what="column 'pressure'")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    awiml.errors.InvalidDataError: cannot convert column 'pressure' from 'degC' to 'Pa': ...
+    """
+    import pint
+
+    src = source if isinstance(source, pint.Unit) else parse_unit(source)
+    tgt = target if isinstance(target, pint.Unit) else parse_unit(target)
+    scalar = np.ndim(values) == 0
+    array = np.asarray(values)
+    if array.dtype.kind not in "f":
+        array = array.astype(np.float64)
+    if src == tgt:
+        out = array.copy()
+    else:
+        subject = f"{what} " if what else ""
+        problem = f"cannot convert {subject}from {str(source)!r} to {str(target)!r}"
+        _check_salinity(src, tgt, problem)
+        ureg = unit_registry()
+        try:
+            out = ureg.Quantity(array, src).to(tgt).magnitude
+        except pint.DimensionalityError:
+            raise InvalidDataError(
+                f"{problem}: {_dimensions(src)} is not {_dimensions(tgt)}"
+            ) from None
+        out = np.asarray(out, dtype=array.dtype if array.dtype.kind == "f" else np.float64)
+    return float(out) if scalar else out
+
+
+def _dimensions(unit: pint.Unit) -> str:
+    text = str(unit.dimensionality)
+    return "dimensionless" if text in ("", "dimensionless") else text
+
+
+def _check_salinity(src: pint.Unit, tgt: pint.Unit, problem: str) -> None:
+    """Refuse to convert practical salinity into a mass fraction (or back)."""
+    ureg = unit_registry()
+    psu, plain = ureg.practical_salinity_unit, ureg.dimensionless
+    if (src == psu and tgt not in (psu, plain)) or (tgt == psu and src not in (psu, plain)):
+        raise InvalidDataError(
+            f"{problem}: practical salinity "
+            "(PSS-78) is a dimensionless scale, not a mass fraction; converting it needs "
+            "TEOS-10 (e.g. gsw.SA_from_SP), not a change of unit"
+        )
