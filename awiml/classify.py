@@ -800,7 +800,9 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
                 f"{len(self.classes_)} classes"
             )
         out = np.clip(out, 0.0, None)
-        return out / out.sum(axis=1, keepdims=True)
+        total = out.sum(axis=1, keepdims=True)
+        uniform = np.full_like(out, 1.0 / out.shape[1])
+        return np.divide(out, total, out=uniform, where=total > 0)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predict the most probable class label of each sample.

@@ -405,6 +405,8 @@ class HarmoniseColumns(_TableTransformer):
 
     Attributes
     ----------
+    report_rows_ : list of list
+        The rows of ``report_`` as plain lists.
     report_ : pandas.DataFrame
         What ``fit`` matched: one row per column seen (``label``, output
         ``name`` or missing if dropped, ``unit`` found, and ``how``: ``exact``,
@@ -499,8 +501,17 @@ class HarmoniseColumns(_TableTransformer):
         rows = plan.rows + [
             (None, name, None, "missing") for name in matcher.canonical if name not in matched
         ]
-        self.report_ = pd.DataFrame(rows, columns=["label", "name", "unit", "how"], dtype=object)
+        # Plain lists (not a DataFrame) so the fitted state stores safely with skops.
+        self.report_rows_ = [list(row) for row in rows]
         return self
+
+    @property
+    def report_(self) -> pd.DataFrame:
+        """What ``fit`` matched, as a table (see the class Attributes)."""
+        check_is_fitted(self, "report_rows_")
+        return pd.DataFrame(
+            self.report_rows_, columns=["label", "name", "unit", "how"], dtype=object
+        )
 
     def transform(self, X: Any) -> pd.DataFrame:
         """Rename the columns of ``X`` to their canonical names.
@@ -1147,9 +1158,11 @@ class DropMissing(_TableTransformer):
 
     Attributes
     ----------
+    fill_values_ : dict
+        The fill value of each column, learned by ``fit`` (not set for
+        ``strategy="drop"``).
     statistics_ : pandas.Series
-        The fill value of each column, learned by ``fit`` (indexed by column;
-        not set for ``strategy="drop"``).
+        The same, indexed by column.
     n_features_in_ : int
         Number of columns of the table seen by ``fit``.
     feature_names_in_ : numpy.ndarray of str
@@ -1210,15 +1223,15 @@ class DropMissing(_TableTransformer):
         """
         self._check_params()
         frame = self._table(X, reset=True)
-        if hasattr(self, "statistics_"):
-            del self.statistics_
+        if hasattr(self, "fill_values_"):
+            del self.fill_values_
         if self.strategy == "drop":
             self._columns(frame)
             return self
         columns = self._columns(frame)
         if self.strategy == "constant":
             fill = 0 if self.fill_value is None else self.fill_value
-            self.statistics_ = pd.Series([fill] * len(columns), index=columns, dtype=object)
+            self.fill_values_ = dict.fromkeys(columns, fill)
             return self
         stats = {}
         empty = []
@@ -1234,8 +1247,15 @@ class DropMissing(_TableTransformer):
                 f"so there is no {self.strategy} to learn; leave them out (columns=...) or use "
                 "strategy='constant'"
             )
-        self.statistics_ = pd.Series(stats, index=columns, dtype=np.float64)
+        self.fill_values_ = {column: float(value) for column, value in stats.items()}
         return self
+
+    @property
+    def statistics_(self) -> pd.Series:
+        """The fill value of each column, indexed by column."""
+        check_is_fitted(self, "fill_values_")
+        dtype = object if self.strategy == "constant" else np.float64
+        return pd.Series(self.fill_values_, index=list(self.fill_values_), dtype=dtype)
 
     def transform(self, X: Any) -> pd.DataFrame:
         """Drop the rows with missing values of ``X``, or fill them.
