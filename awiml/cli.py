@@ -145,5 +145,86 @@ def verify(path: str) -> None:
         sys.exit(1)
 
 
+@main.group()
+def models() -> None:
+    """Inspect and manage the models stored in a workspace's ModelStore."""
+
+
+def _store(workspace_path: str) -> Any:
+    from .store import ModelStore
+    from .workspace import Workspace
+
+    return ModelStore(Workspace(workspace_path))
+
+
+_WORKSPACE = click.option("-w", "--workspace", "workspace_path", default=".", show_default=True,
+                          type=click.Path(file_okay=False), help="The workspace.")
+
+
+@models.command("list")
+@_WORKSPACE
+@click.argument("name", required=False)
+@_reports_errors
+def models_list(workspace_path: str, name: str | None) -> None:
+    """List stored models, or the versions of NAME."""
+    store = _store(workspace_path)
+    table = store.versions(name) if name else store.list()
+    if table.empty:
+        click.echo("no models stored yet: save one with ModelStore(workspace).save(model, name)")
+        return
+    click.echo(table.to_string(index=False))
+
+
+@models.command("show")
+@_WORKSPACE
+@click.argument("ref")
+@_reports_errors
+def models_show(workspace_path: str, ref: str) -> None:
+    """Show the model card of REF (name, name@3, name@production, name@latest)."""
+    from .store import model_card
+
+    info = _store(workspace_path).info(ref)
+    click.echo(model_card(info, info.get("aliases", ())))
+
+
+@models.command("alias")
+@_WORKSPACE
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version")
+@_reports_errors
+def models_alias(workspace_path: str, name: str, alias: str, version: str) -> None:
+    """Point ALIAS of model NAME at VERSION (a number or another alias)."""
+    target: int | str = int(version) if version.isdigit() else version
+    ref = _store(workspace_path).alias(name, alias, target)
+    click.echo(f"{name}@{alias} -> {ref}")
+
+
+@models.command("diff")
+@_WORKSPACE
+@click.argument("ref_a")
+@click.argument("ref_b")
+@_reports_errors
+def models_diff(workspace_path: str, ref_a: str, ref_b: str) -> None:
+    """Show what changed between REF_A and REF_B: params, data, code, metrics."""
+    table = _store(workspace_path).diff(ref_a, ref_b)
+    if table.empty:
+        click.echo(f"{ref_a} and {ref_b} do not differ")
+        return
+    click.echo(table.to_string(index=False))
+
+
+@models.command("verify")
+@_WORKSPACE
+@click.argument("ref", required=False)
+@_reports_errors
+def models_verify(workspace_path: str, ref: str | None) -> None:
+    """Re-hash stored model files (all, or REF's); exit 1 if any is missing or changed."""
+    report = _store(workspace_path).verify(ref)
+    click.echo(str(report))
+    if not report.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -98,3 +98,37 @@ def test_token_comes_from_the_environment(tmp_path, monkeypatch):
         result = run("fetch", server.url("a.bin"), "-w", str(ws.root), "--no-progress")
         assert result.exit_code == 0
     assert "env-t0ken" not in ws.manifest_path.read_text()
+
+
+def test_models_commands(tmp_path):
+    import os
+
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from awiml import ModelStore
+
+    ws = Workspace.create(tmp_path / "p")
+    X, y = load_iris(return_X_y=True)
+    store = ModelStore(ws)
+    store.save(LogisticRegression(max_iter=500).fit(X, y), "iris", metrics={"accuracy": 0.97})
+    store.save(LogisticRegression(C=0.5, max_iter=500).fit(X, y), "iris")
+    root = str(ws.root)
+    listed = run("models", "list", "-w", root)
+    assert listed.exit_code == 0 and "iris" in listed.output
+    assert "2" in run("models", "list", "-w", root, "iris").output
+    assert run("models", "alias", "-w", root, "iris", "production", "1").output.strip() == (
+        "iris@production -> iris@1")
+    shown = run("models", "show", "-w", root, "iris@production")
+    assert shown.exit_code == 0 and "iris" in shown.output
+    diff = run("models", "diff", "-w", root, "iris@1", "iris@2")
+    assert diff.exit_code == 0 and "C" in diff.output
+    assert run("models", "verify", "-w", root).exit_code == 0
+    version_dir = ws.model / "iris" / "versions" / "2"
+    weights = next(p for p in version_dir.iterdir() if p.suffix == ".skops")
+    os.chmod(weights, 0o644)
+    weights.write_bytes(b"tampered")
+    bad = CliRunner().invoke(main, ["models", "verify", "-w", root])
+    assert bad.exit_code == 1
+    missing = CliRunner().invoke(main, ["models", "show", "-w", root, "nope@1"])
+    assert missing.exit_code == 1 and missing.output.startswith("error: ")
