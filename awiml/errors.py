@@ -13,6 +13,7 @@ removed (see :func:`awiml.errors.redact_url`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
@@ -21,9 +22,11 @@ __all__ = [
     "AwimlError",
     "ChecksumMismatchError",
     "InvalidDataError",
+    "ModelStoreError",
     "NotFoundError",
     "RawFileConflictError",
     "TransferError",
+    "UntrustedModelError",
     "WorkspaceError",
     "redact_url",
 ]
@@ -63,6 +66,39 @@ class WorkspaceError(AwimlError):
 
 class RawFileConflictError(WorkspaceError, FileExistsError):
     """A fetch would replace a file in ``raw/`` with different content."""
+
+
+class ModelStoreError(AwimlError):
+    """A model store operation was refused or could not complete (locked, alias in use...)."""
+
+
+class UntrustedModelError(AwimlError, ValueError):
+    """A saved model names types, functions or Keras classes outside the trusted policy.
+
+    Parameters
+    ----------
+    message : str
+        What was refused and what to do.
+    names : iterable of str, default=()
+        The refused names, fully qualified.
+    path : str or None, default=None
+        The file that named them.
+
+    Attributes
+    ----------
+    names : list of str
+        The refused names, sorted.
+    path : str or None
+        The file that named them.
+    """
+
+    def __init__(self, message: str, names: Iterable[str] = (), path: str | None = None):
+        super().__init__(message)
+        self.names = sorted(set(names))
+        self.path = path
+
+
+# --------------------------------------------------------------------------- policies
 
 
 _USERINFO = re.compile(r"//[^/@\s]*@")

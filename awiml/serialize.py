@@ -109,7 +109,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import AwimlError, InvalidDataError, NotFoundError
+from .errors import InvalidDataError, NotFoundError, UntrustedModelError
 
 __all__ = [
     "KERAS_LAYERS",
@@ -123,35 +123,6 @@ __all__ = [
 
 #: Version of the layout written by :func:`dump_model` (recorded as ``"format"``).
 FORMAT = 1
-
-
-class UntrustedModelError(AwimlError, ValueError):
-    """A saved model names types, functions or Keras classes outside the trusted policy.
-
-    Parameters
-    ----------
-    message : str
-        What was refused and what to do.
-    names : iterable of str, default=()
-        The refused names, fully qualified.
-    path : str or None, default=None
-        The file that named them.
-
-    Attributes
-    ----------
-    names : list of str
-        The refused names, sorted.
-    path : str or None
-        The file that named them.
-    """
-
-    def __init__(self, message: str, names: Iterable[str] = (), path: str | None = None):
-        super().__init__(message)
-        self.names = sorted(set(names))
-        self.path = path
-
-
-# --------------------------------------------------------------------------- policies
 
 
 def _names(module: str, classes: str) -> list[str]:

@@ -98,7 +98,13 @@ from typing import TYPE_CHECKING, Any
 from filelock import SoftFileLock, Timeout
 
 from ._version import __version__
-from .errors import AwimlError, ChecksumMismatchError, NotFoundError, redact_url
+from .errors import (
+    AwimlError,
+    ChecksumMismatchError,
+    ModelStoreError,
+    NotFoundError,
+    redact_url,
+)
 from .manifest import ManifestEntry
 from .transfer import CHUNK_SIZE, file_checksum
 
@@ -153,10 +159,6 @@ _GITIGNORE = """\
 .deleted-*/
 aliases/.*.tmp
 """
-
-
-class ModelStoreError(AwimlError):
-    """A store operation was refused or could not complete (locked, alias in use...)."""
 
 
 @dataclass
