@@ -48,6 +48,26 @@ autodoc_member_order = "bysource"
 # Document only what awiml itself says: ArchiveFileSystem's read-only stand-ins
 # for fsspec's write methods would otherwise show fsspec's docstrings.
 autodoc_inherit_docstrings = False
+# scikit-learn gives every estimator methods for metadata routing and output
+# containers. They are scikit-learn's, not awiml's, and their docstrings link
+# into scikit-learn's glossary and user guide (":term:`meta-estimator`",
+# ":ref:`metadata_routing`"), which cannot resolve without intersphinx and would
+# fail the -W build. Leave them out of every class page.
+_SKLEARN_METHODS = (
+    "set_output",
+    "set_fit_request",
+    "set_partial_fit_request",
+    "set_predict_request",
+    "set_predict_proba_request",
+    "set_predict_log_proba_request",
+    "set_decision_function_request",
+    "set_score_request",
+    "set_transform_request",
+    "set_inverse_transform_request",
+    "set_split_request",
+    "get_metadata_routing",
+)
+autodoc_default_options = {"exclude-members": ", ".join(_SKLEARN_METHODS)}
 
 # -- numpydoc --------------------------------------------------------------
 
