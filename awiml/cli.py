@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -183,8 +184,14 @@ def models_show(workspace_path: str, ref: str) -> None:
     """Show the model card of REF (name, name@3, name@production, name@latest)."""
     from .store import model_card
 
-    info = _store(workspace_path).info(ref)
-    click.echo(model_card(info, info.get("aliases", ())))
+    store = _store(workspace_path)
+    info = store.info(ref)
+    card = info.get("path") and Path(info["path"]) / "MODEL_CARD.md"
+    if card and card.is_file():
+        click.echo(card.read_text("utf-8"))  # the card written at save time
+    else:
+        click.echo(model_card(info))
+    click.echo(f"Aliases now: {', '.join(info.get('aliases', ())) or 'none'}")
 
 
 @models.command("alias")

@@ -98,9 +98,6 @@ class UntrustedModelError(AwimlError, ValueError):
         self.path = path
 
 
-# --------------------------------------------------------------------------- policies
-
-
 _USERINFO = re.compile(r"//[^/@\s]*@")
 _SECRET_QUERY = re.compile(
     r"(?i)([?&](?:token|access_token|api_key|apikey|key|password|passwd|secret|sig|signature)=)[^&#\s]*"
