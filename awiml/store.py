@@ -324,7 +324,9 @@ class ModelStore:
             JSON-able parameters of the training run (the model's own
             hyper-parameters are recorded anyway).
         tags : dict or list of str, optional
-            JSON-able labels, e.g. ``{"cruise": "PS103"}``.
+            JSON-able labels, e.g. ``{"cruise": "PS103"}``. In ``params``,
+            ``tags`` and ``data`` dicts, values under secret-looking keys
+            (``password``, ``token``, ``api_key``...) are stored as ``***``.
         alias : str, optional
             Also point this alias at the new version.
         notes : str, optional
