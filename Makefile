@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e ".[keras,test,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[keras,dask,test,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
