@@ -855,36 +855,26 @@ class PangaeaSource(ArchiveFileSystem):
         source = f"pangaea://{ident}"
         doi_url = self._dataset_url(ident)
         session = self._transfer_session(doi_url)
+        # How each dataset file is asked for: its URL and the Accept header, if any.
+        requests_for = {
+            "data.tab": (f"{doi_url}?format=textfile", {}),
+            "metadata.xml": (doi_url, {"Accept": PANMD}),
+            "citation.txt": (doi_url, {"Accept": BIBLIOGRAPHY}),
+        }
+        # (collections without ``rest`` were expanded into their children above)
+        wanted = ["data.tab", "metadata.xml"] if not rest else [rest]
+        wanted = [w for w in wanted if w in requests_for
+                  and not (w == "data.tab" and meta.is_collection)]
         files = []
-        if rest in ("", "data.tab") and not meta.is_collection:
+        for file_name in wanted:
+            url, headers = requests_for[file_name]
             files.append(
                 RemoteFile(
-                    source=f"{source}/data.tab",
-                    name=f"{prefix}/data.tab",
+                    source=f"{source}/{file_name}",
+                    name=f"{prefix}/{file_name}",
                     metadata=record,
-                    url=f"{doi_url}?format=textfile",
-                    session=session,
-                )
-            )
-        if rest in ("", "metadata.xml"):
-            files.append(
-                RemoteFile(
-                    source=f"{source}/metadata.xml",
-                    name=f"{prefix}/metadata.xml",
-                    metadata=record,
-                    url=doi_url,
-                    headers={"Accept": PANMD},
-                    session=session,
-                )
-            )
-        if rest == "citation.txt":
-            files.append(
-                RemoteFile(
-                    source=f"{source}/citation.txt",
-                    name=f"{prefix}/citation.txt",
-                    metadata=record,
-                    url=doi_url,
-                    headers={"Accept": BIBLIOGRAPHY},
+                    url=url,
+                    headers=headers,
                     session=session,
                 )
             )
