@@ -788,7 +788,6 @@ class PangaeaSource(ArchiveFileSystem):
         if rest == "data.tab":
             data = self._text(ident)
         elif rest == "metadata.xml":
-            self._metadata_and_version(ident)
             data = self._metadata_xml(ident)
         elif rest == "citation.txt":
             data = (self.citation(ident) + "\n").encode()
