@@ -5,7 +5,7 @@
    scaling: once as power (the same numbers) and once in dB (awiml's default, which adds
    the logarithm). Target: awiml / ShortTimeFFT >= 0.9.
 2. ``extract`` of ImageFeatures over the 400 real EcoTaxa vignettes in
-   tests/data/ecotaxa/ml_template_test_io/images (or generated vignettes when run
+   awiml/data/ecotaxa_ml_template/images (or generated vignettes when run
    elsewhere), with n_jobs=1 against n_jobs=-1 (all cores), without a cache. The worker
    pool is started once before timing, as it is in a session that extracts repeatedly.
 
@@ -25,7 +25,7 @@ from scipy.signal import ShortTimeFFT, get_window
 
 from awiml.features import ImageFeatures, Spectrogram, extract
 
-IMAGES = Path(__file__).resolve().parent.parent / "tests/data/ecotaxa/ml_template_test_io/images"
+IMAGES = Path(__file__).resolve().parent.parent / "awiml/data/ecotaxa_ml_template/images"
 
 
 def interleaved(runs: int, funcs: dict) -> dict:

@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import awiml
 from awiml import classify
 from awiml.classify import EvaluationReport, KerasClassifier, build_cnn, build_mlp, evaluate
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
 )
 
-ZOO = Path(__file__).parent / "data" / "ecotaxa" / "ml_template_test_io"
+ZOO = Path(awiml.__file__).parent / "data" / "ecotaxa_ml_template"
 CLASSES = ["Cladocera", "Copepoda", "Siphonophorae", "detritus"]
 
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from scipy.signal import ShortTimeFFT, get_window
 
+import awiml
 from awiml.datasets import CALL_CLASSES, plankton_images, synthetic_calls
 from awiml.errors import InvalidDataError, NotFoundError
 
-TEMPLATE = Path(__file__).parent / "data" / "ecotaxa" / "ml_template_test_io"
+TEMPLATE = Path(awiml.__file__).parent / "data" / "ecotaxa_ml_template"
 
 
 def peak_track(wave: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:

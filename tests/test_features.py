@@ -21,6 +21,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
+import awiml
 from awiml.datasets import plankton_images, synthetic_calls
 from awiml.errors import AwimlError, InvalidDataError, NotFoundError
 from awiml.features import (
@@ -34,7 +35,7 @@ from awiml.features import (
 from awiml.transfer import file_checksum
 
 FS = 8000
-TEMPLATE = Path(__file__).parent / "data" / "ecotaxa" / "ml_template_test_io"
+TEMPLATE = Path(awiml.__file__).parent / "data" / "ecotaxa_ml_template"
 
 
 @pytest.fixture(scope="module")
