@@ -723,7 +723,7 @@ def _framework_versions(kind: str) -> dict[str, str]:
 # --------------------------------------------------------------------------- dump
 
 
-def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = True) -> dict[str, Any]:
+def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False) -> dict[str, Any]:
     """Write ``model`` into the empty ``folder``: architecture as JSON, state without pickle.
 
     Parameters
@@ -734,11 +734,11 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = True) ->
         ending in one (see :func:`model_kind`).
     folder : str or pathlib.Path
         An existing, empty folder.
-    keras_archive : bool, default=True
+    keras_archive : bool, default=False
         Also keep the usual ``model.keras`` archive of a Keras network (for
         people who want to open it with Keras directly; awiml loads from the
         architecture and weights files). It costs the weights' size once more
-        on disk, not time.
+        on disk and about the time of a ``keras.Model.save``.
 
     Returns
     -------

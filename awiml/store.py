@@ -294,6 +294,7 @@ class ModelStore:
         training_time: float | tuple[Any, Any] | None = None,
         figures: Mapping[str, Any] | None = None,
         code_dir: str | os.PathLike[str] | None = None,
+        keras_archive: bool = False,
     ) -> str:
         """Store ``model`` as the next version of ``name``, with its provenance.
 
@@ -342,6 +343,12 @@ class ModelStore:
         code_dir : path-like, optional
             A folder in the git working tree of the training code, for the
             commit and dirty state. Defaults to the current working directory.
+        keras_archive : bool, default=False
+            For Keras networks, also keep the usual ``model.keras`` archive
+            beside the architecture and weights files, for people who open
+            it with Keras directly. awiml never loads from it; it costs the
+            weights' size again on disk and about the time of a
+            ``keras.Model.save``.
 
         Returns
         -------
@@ -402,7 +409,7 @@ class ModelStore:
         number: int | None = None
         published = False
         try:
-            saved = dump_model(model, tmp)
+            saved = dump_model(model, tmp, keras_archive=keras_archive)
             model_files = _relative_files(tmp)
             roles = {path: role for role, path in saved.get("files", {}).items()}
             for path in model_files:
@@ -417,7 +424,7 @@ class ModelStore:
                 for figure_name, content in figure_bytes.items():
                     (tmp / "figures" / figure_name).write_bytes(content)
                     files[f"figures/{figure_name}"] = {"role": "figure"}
-            for path, facts in _map_files(lambda p: _seal(tmp / p), tmp, list(files)).items():
+            for path, facts in _seal_all(tmp, list(files)).items():
                 files[path].update(facts)
 
             number = self._claim(name)
@@ -728,7 +735,9 @@ class ModelStore:
             what does), or a file of the version is missing.
         awiml.errors.ChecksumMismatchError
             If a file's size or sha256 differs from ``version.json``; the
-            message names the file. Nothing was deserialised.
+            message names the file and no model is returned. (The digests
+            are computed while the files are parsed, which runs no code
+            from them.)
         awiml.serialize.UntrustedModelError
             If a file names types outside the trusted policy.
         """
@@ -740,21 +749,52 @@ class ModelStore:
         needed = {path: entry for path, entry in record["files"].items()
                   if entry.get("role") not in _METADATA_ROLES
                   and not str(entry.get("role")).endswith("keras_archive")}
-        problems = _map_files(lambda p: _check_file(folder, p, needed[p]), folder, list(needed))
-        for path, problem in sorted(problems.items()):
-            if problem == "missing":
-                raise NotFoundError(
-                    f"{name}@{number}: {folder / path} is missing. Weights are kept out of git "
-                    "by the store's .gitignore: copy the store folder from where the model "
-                    "was saved (e.g. with rsync)."
-                )
-            if problem is not None:
-                raise ChecksumMismatchError(
-                    f"{name}@{number}: {folder / path} {problem}; it was changed or damaged "
-                    "after saving, so it is not loaded. Restore it from a copy, or save the "
-                    "model again."
-                )
-        return load_model(folder, record["model"], trusted=trusted)
+        # Sizes and paths first: cheap, and nothing is read before they are right.
+        for path in sorted(needed):
+            self._raise_problem(name, number, folder, path, _check_size(folder, path, needed[path]))
+        # The sha256 check runs in threads while the loader parses the same files
+        # (both release the GIL). Parsing runs no code from the files: the trusted-types
+        # audit and Keras' safe mode see to that. The model is handed out only once every
+        # digest matched; on a mismatch it is dropped and the damaged file is named.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(needed), 4) or 1) as pool:
+            digests = {path: pool.submit(_digest_in_background, folder / path)
+                       for path in needed}
+
+            def check_digests() -> None:
+                for path in sorted(digests):
+                    got, want = digests[path].result(), needed[path].get("sha256")
+                    if got != want:
+                        problem = (f"has sha256 {got.partition(':')[2][:16]}…, recorded "
+                                   f"{str(want).partition(':')[2][:16]}…")
+                        self._raise_problem(name, number, folder, path, problem)
+
+            try:
+                model = load_model(folder, record["model"], trusted=trusted)
+            except BaseException:
+                check_digests()  # a damaged file explains a failed load best
+                raise
+            check_digests()
+        return model
+
+    @staticmethod
+    def _raise_problem(name: str, number: int, folder: Path, path: str,
+                       problem: str | None) -> None:
+        """Raise the error for a stored file that is not as recorded (``None``: no problem)."""
+        if problem is None:
+            return
+        if problem == "missing":
+            raise NotFoundError(
+                f"{name}@{number}: {folder / path} is missing. Weights are kept out of git "
+                "by the store's .gitignore: copy the store folder from where the model "
+                "was saved (e.g. with rsync)."
+            )
+        raise ChecksumMismatchError(
+            f"{name}@{number}: {folder / path} {problem}; it was changed or damaged "
+            "after saving, so it is not loaded. Restore it from a copy, or save the "
+            "model again."
+        )
 
     # ------------------------------------------------------------------ tables
 
@@ -1361,19 +1401,26 @@ def _size_and_hash(path: Path) -> dict[str, Any]:
     return {"size": path.stat().st_size, "sha256": file_checksum(path)}
 
 
-def _check_file(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
-    """Return None when the file is as recorded, "missing", or what differs."""
+def _check_size(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
+    """Return None when the file exists with the recorded size, "missing", or what differs."""
     parts = PurePosixPath(relative).parts
     if not parts or relative.startswith("/") or ".." in parts:
         return "is not a relative path inside the version folder"
-    path = folder / relative
     try:
-        size = path.stat().st_size
+        size = (folder / relative).stat().st_size
     except FileNotFoundError:
         return "missing"
     if size != entry.get("size"):
         return f"has {size} bytes, {entry.get('size')} were recorded"
-    digest = file_checksum(path)
+    return None
+
+
+def _check_file(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
+    """Return None when the file is as recorded, "missing", or what differs."""
+    problem = _check_size(folder, relative, entry)
+    if problem is not None:
+        return problem
+    digest = file_checksum(folder / relative)
     if digest != entry.get("sha256"):
         return f"has sha256 {digest.partition(':')[2][:16]}…, recorded " \
                f"{str(entry.get('sha256')).partition(':')[2][:16]}…"
@@ -1388,8 +1435,60 @@ def _seal(path: Path) -> dict[str, Any]:
             digest.update(chunk)
         os.fsync(handle.fileno())
         size = os.fstat(handle.fileno()).st_size
-    path.chmod(stat.S_IMODE(path.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    _make_read_only(path)
     return {"size": size, "sha256": f"sha256:{digest.hexdigest()}"}
+
+
+def _seal_all(folder: Path, paths: builtins.list[str]) -> dict[str, dict[str, Any]]:
+    """:func:`_seal` every file below ``folder``; large ones hash and sync in parallel.
+
+    Hashing reads the page cache and costs CPU, ``fsync`` waits for the disk: run
+    side by side in threads (both release the GIL) they take the longer of the two,
+    not their sum.
+    """
+    sizes = {path: (folder / path).stat().st_size for path in paths}
+    if sum(sizes.values()) < _PARALLEL_BYTES:
+        return {path: _seal(folder / path) for path in paths}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(2 * len(paths), 4)) as pool:
+        digests = {path: pool.submit(_digest_in_background, folder / path) for path in paths}
+        synced = [pool.submit(_fsync_file, folder / path) for path in paths]
+        facts = {path: {"size": sizes[path], "sha256": digests[path].result()}
+                 for path in paths}
+        for future in synced:
+            future.result()
+    for path in paths:
+        _make_read_only(folder / path)
+    return facts
+
+
+_BACKGROUND_CHUNK = 32 * 1024 * 1024
+
+
+def _digest_in_background(path: Path) -> str:
+    """``"sha256:<hex>"`` of a file, for a thread that runs beside busy Python code.
+
+    Reading and hashing release the GIL, but each chunk needs it back once; beside a
+    parser that holds it, every switch can wait a whole switch interval. Large chunks
+    keep the number of switches, and so that wait, small.
+    """
+    digest = hashlib.sha256()
+    buffer = bytearray(min(_BACKGROUND_CHUNK, max(path.stat().st_size, 1)))
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(view):
+            digest.update(view[:count])
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _make_read_only(path: Path) -> None:
+    path.chmod(stat.S_IMODE(path.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def _map_files(func: Any, folder: Path, paths: builtins.list[str]) -> dict[str, Any]:

@@ -534,8 +534,7 @@ def test_keras_classifier_pipeline_roundtrip(plankton, tmp_path):
     assert model_kind(model) == "sklearn+keras"
     loaded, saved, _ = roundtrip(model, tmp_path)
     assert saved["kind"] == "sklearn+keras"
-    assert set(saved["files"]) == {"steps", "architecture", "weights", "keras_archive",
-                                   "classifier"}
+    assert set(saved["files"]) == {"steps", "architecture", "weights", "classifier"}
     assert saved["classes"] == ["Copepoda", "detritus"]
     assert saved["params"]["clf__epochs"] == 3
     assert saved["architecture"]["keras"]["total_params"] > 0
