@@ -981,7 +981,7 @@ def _dump_keras_classifier(model: Any, folder: Path, *, keras_archive: bool
 
 
 def load_model(folder: str | Path, saved: Mapping[str, Any], *,
-               trusted: Iterable[str] = ()) -> Any:
+               trusted: Iterable[str] = (), contents: Mapping[str, bytes] | None = None) -> Any:
     """Load a model written by :func:`dump_model`, never executing code from its files.
 
     Parameters
@@ -994,6 +994,10 @@ def load_model(folder: str | Path, saved: Mapping[str, Any], *,
         Extra fully qualified type, function or Keras class names to accept
         beyond :data:`TRUSTED_TYPES` and :data:`KERAS_LAYERS`. Pass only names
         you have reviewed, for a file whose origin you trust.
+    contents : dict of str to bytes, optional
+        Files already read into memory, by their name in ``saved["files"]``;
+        skops files among them are parsed from these bytes instead of being
+        read again (the store hashes them meanwhile).
 
     Returns
     -------
@@ -1029,13 +1033,15 @@ def load_model(folder: str | Path, saved: Mapping[str, Any], *,
     files = saved.get("files") or {}
     if not isinstance(files, Mapping):
         raise InvalidDataError(f"{folder}: the saved description has no valid 'files' mapping")
+    in_memory = dict(contents or {})
     if kind == "sklearn":
-        return _load_skops(_file(folder, files, "estimator"), trusted)
+        return _load_skops(_file(folder, files, "estimator"), trusted,
+                           in_memory.get(files.get("estimator")))
     if kind == "keras":
         return _load_keras(_file(folder, files, "architecture"), _file(folder, files, "weights"),
                            trusted)
     if kind == "sklearn+keras":
-        return _load_keras_classifier(folder, files, trusted)
+        return _load_keras_classifier(folder, files, trusted, in_memory)
     raise InvalidDataError(f"{folder}: unknown model kind {kind!r}; expected one of "
                            "'sklearn', 'keras', 'sklearn+keras'")
 
@@ -1125,12 +1131,14 @@ def _audit_schema(found: set[tuple[str, str, str | None]], trusted: frozenset[st
     return refused, accepted
 
 
-def _load_skops(path: Path, trusted: frozenset[str]) -> Any:
+def _load_skops(path: Path, trusted: frozenset[str], content: bytes | None = None) -> Any:
+    import io
+
     import skops.io
     from skops.io.exceptions import UntrustedTypesFoundException
 
-    # one open file for the audit and for skops: what is checked is what is loaded
-    with open(path, "rb") as handle:
+    # one open file (or buffer) for the audit and for skops: what is checked is what is loaded
+    with (open(path, "rb") if content is None else io.BytesIO(content)) as handle:
         try:
             with zipfile.ZipFile(handle) as archive:
                 found = _read_schema(archive)
@@ -1464,7 +1472,7 @@ def _load_keras(architecture: Path, weights: Path, trusted: frozenset[str]) -> A
 
 
 def _load_keras_classifier(folder: Path, files: Mapping[str, Any],
-                           trusted: frozenset[str]) -> Any:
+                           trusted: frozenset[str], contents: Mapping[str, bytes]) -> Any:
     from .classify import KerasClassifier
 
     state_path = _file(folder, files, "classifier")
@@ -1477,7 +1485,7 @@ def _load_keras_classifier(folder: Path, files: Mapping[str, Any],
         raise InvalidDataError(f"{state_path}: not a saved {_KERAS_CLASSIFIER}")
     head = None
     if "steps" in files:
-        head = _load_skops(_file(folder, files, "steps"), trusted)
+        head = _load_skops(_file(folder, files, "steps"), trusted, contents.get(files["steps"]))
         if not _is_sklearn_pipeline(head) or not head.steps or head.steps[-1][1] != "passthrough":
             raise InvalidDataError(f"{folder / files['steps']}: not the head of a Pipeline")
     network = _load_keras(_file(folder, files, "architecture"), _file(folder, files, "weights"),

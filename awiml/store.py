@@ -386,10 +386,13 @@ class ModelStore:
             raise TypeError(f"notes must be a str, not {type(notes).__name__}")
         started, ended, duration, timing_source = _training_time(training_time, model)
         training = _training_history(model)
-        provenance = collect_provenance(code_dir=code_dir, started=started, ended=ended)
-        if duration is not None:
-            provenance["timing"]["duration_seconds"] = duration
-        provenance["timing"]["source"] = timing_source
+        # git runs as subprocesses: collect provenance beside the serializer's work
+        from concurrent.futures import ThreadPoolExecutor
+
+        background = ThreadPoolExecutor(max_workers=1)
+        provenance_job = background.submit(collect_provenance, code_dir=code_dir,
+                                           started=started, ended=ended)
+        background.shutdown(wait=False)
 
         model_dir = self.path / name
         versions_dir = model_dir / "versions"
@@ -427,6 +430,10 @@ class ModelStore:
             for path, facts in _seal_all(tmp, list(files)).items():
                 files[path].update(facts)
 
+            provenance = provenance_job.result()
+            if duration is not None:
+                provenance["timing"]["duration_seconds"] = duration
+            provenance["timing"]["source"] = timing_source
             number = self._claim(name)
             record = {
                 "awiml_version": __version__,
@@ -758,8 +765,11 @@ class ModelStore:
         # digest matched; on a mismatch it is dropped and the damaged file is named.
         from concurrent.futures import ThreadPoolExecutor
 
+        # skops files are read into memory once: hashed there in one call, parsed from there.
+        contents = {path: _read_all(folder / path) for path in needed if path.endswith(".skops")}
         with ThreadPoolExecutor(max_workers=min(len(needed), 4) or 1) as pool:
-            digests = {path: pool.submit(_digest_in_background, folder / path)
+            digests = {path: pool.submit(_digest_of_bytes, contents[path]) if path in contents
+                       else pool.submit(_digest_in_background, folder / path)
                        for path in needed}
 
             def check_digests() -> None:
@@ -771,7 +781,7 @@ class ModelStore:
                         self._raise_problem(name, number, folder, path, problem)
 
             try:
-                model = load_model(folder, record["model"], trusted=trusted)
+                model = load_model(folder, record["model"], trusted=trusted, contents=contents)
             except BaseException:
                 check_digests()  # a damaged file explains a failed load best
                 raise
@@ -1480,6 +1490,16 @@ def _digest_in_background(path: Path) -> str:
         while count := handle.readinto(view):
             digest.update(view[:count])
     return f"sha256:{digest.hexdigest()}"
+
+
+def _read_all(path: Path) -> bytes:
+    with open(path, "rb", buffering=0) as handle:
+        return handle.read()
+
+
+def _digest_of_bytes(content: bytes) -> str:
+    """``"sha256:<hex>"`` of ``content``: one call, which releases the GIL throughout."""
+    return f"sha256:{hashlib.sha256(content).hexdigest()}"
 
 
 def _fsync_file(path: Path) -> None:
