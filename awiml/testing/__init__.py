@@ -15,9 +15,13 @@ routes.
 * :class:`PangaeaServer` emulates PANGAEA's web services (DOI content
   negotiation, search, Elasticsearch, linked files) on top of
   :class:`FileServer`.
+* :class:`EcotaxaServer` emulates EcoTaxa's REST API (login, projects,
+  object queries, the image vault, export jobs and their zips) on top of
+  :class:`FileServer`.
 
 Installing awiml also registers a pytest plugin (:mod:`awiml.testing.plugin`)
-that provides the ``awiml_file_server`` and ``awiml_pangaea_server`` fixtures.
+that provides the ``awiml_file_server``, ``awiml_pangaea_server`` and
+``awiml_ecotaxa_server`` fixtures.
 
 No fetching or modelling code of awiml imports this package (only the offline
 demo, :mod:`awiml.demo`, uses it as its stand-in archive). Names resolve
@@ -29,9 +33,10 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["pangaea", "plugin", "server"],
+    submodules=["ecotaxa", "pangaea", "plugin", "server"],
     submod_attrs={
         "server": ["Fault", "FileServer", "RequestRecord", "Response"],
         "pangaea": ["PangaeaServer"],
+        "ecotaxa": ["EcotaxaServer"],
     },
 )

@@ -11,6 +11,9 @@ The fixture ``awiml_file_server`` yields a started
 ``tmp_path / "served"`` directory, and stops it after the test.
 ``awiml_pangaea_server`` yields a started :class:`awiml.testing.PangaeaServer`
 holding awiml's real sample dataset (doi:10.1594/PANGAEA.889513).
+``awiml_ecotaxa_server`` yields a started :class:`awiml.testing.EcotaxaServer`
+holding awiml's real plankton vignettes as project 1 and the user
+``alice`` (password ``secret``).
 
 Examples
 --------
@@ -34,7 +37,7 @@ import pytest
 
 from .server import FileServer
 
-__all__ = ["awiml_file_server", "awiml_pangaea_server"]
+__all__ = ["awiml_ecotaxa_server", "awiml_file_server", "awiml_pangaea_server"]
 
 
 @pytest.fixture
@@ -81,4 +84,30 @@ def awiml_pangaea_server() -> Iterator[Any]:
 
     with PangaeaServer() as server:
         server.add_sample_data()
+        yield server
+
+
+@pytest.fixture
+def awiml_ecotaxa_server() -> Iterator[Any]:
+    """Yield a running :class:`~awiml.testing.EcotaxaServer` with awiml's sample data.
+
+    Project 1 holds the 400 real plankton vignettes bundled with awiml (see
+    :meth:`EcotaxaServer.add_sample_data`); the user ``alice`` with password
+    ``secret`` can log in. Point a client at ``server.api_url``, or set
+    ``AWIML_ECOTAXA_URL`` to it for code that builds its own clients. Add
+    users, projects and job outcomes with :meth:`EcotaxaServer.add_user`,
+    :meth:`EcotaxaServer.add_project` and
+    :meth:`EcotaxaServer.next_export_outcome`. The server is stopped after
+    the test.
+
+    Yields
+    ------
+    EcotaxaServer
+        The started emulator.
+    """
+    from .ecotaxa import EcotaxaServer
+
+    with EcotaxaServer() as server:
+        server.add_sample_data()
+        server.add_user("alice", "secret")
         yield server
