@@ -7,11 +7,13 @@ from . import preprocess as preprocess
 from . import testing as testing
 from . import units as units
 from ._version import __version__ as __version__
+from .archives.ecotaxa import EcotaxaSource as EcotaxaSource
 from .archives.pangaea import PangaeaSource as PangaeaSource
 from .store import ModelStore as ModelStore
 from .workspace import Workspace as Workspace
 
 __all__ = [
+    "EcotaxaSource",
     "ModelStore",
     "PangaeaSource",
     "Workspace",

@@ -21,6 +21,7 @@ __all__ = [
     "AuthenticationError",
     "AwimlError",
     "ChecksumMismatchError",
+    "ExportError",
     "InvalidDataError",
     "ModelStoreError",
     "NotFoundError",
@@ -58,6 +59,33 @@ class TransferError(AwimlError, OSError):
 
 class InvalidDataError(AwimlError, ValueError):
     """A file or a reply is malformed and cannot be parsed."""
+
+
+class ExportError(AwimlError, RuntimeError):
+    """An archive's export job failed, waits for a human, or did not finish in time.
+
+    Parameters
+    ----------
+    message : str
+        What happened and what to do.
+    job_id : int or None, default=None
+        The archive's job id.
+    state : str or None, default=None
+        The job's last known state (for EcoTaxa: ``"E"`` error, ``"A"``
+        asking a question, ``"P"``/``"R"`` still pending or running).
+
+    Attributes
+    ----------
+    job_id : int or None
+        The archive's job id.
+    state : str or None
+        The job's last known state.
+    """
+
+    def __init__(self, message: str, job_id: int | None = None, state: str | None = None):
+        super().__init__(message)
+        self.job_id = job_id
+        self.state = state
 
 
 class WorkspaceError(AwimlError):

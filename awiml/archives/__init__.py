@@ -9,7 +9,15 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["base", "cache", "pangaea", "pangaea_model", "pangaea_panmd", "pangaea_text"],
+    submodules=[
+        "base",
+        "cache",
+        "ecotaxa",
+        "pangaea",
+        "pangaea_model",
+        "pangaea_panmd",
+        "pangaea_text",
+    ],
     submod_attrs={
         "base": [
             "DEFAULT_TIMEOUT",
@@ -22,6 +30,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "netrc_credentials",
         ],
         "cache": ["ArchiveCache", "default_cache_dir"],
+        "ecotaxa": ["EcotaxaSource", "read_tsv"],
         "pangaea": ["PangaeaSource", "read_text"],
         "pangaea_model": ["DatasetMetadata", "Event", "Parameter", "dataset_id", "normalize_doi"],
     },

@@ -1,0 +1,1614 @@
+"""EcoTaxa as an fsspec filesystem: projects, object queries, exports and images.
+
+:class:`EcotaxaSource` talks to EcoTaxa's REST API (FastAPI, documented at
+https://ecotaxa.obs-vlfr.fr/api/docs) with the shared awiml session:
+
+- ``POST /login`` (JSON user name and password) answers a bearer token, sent
+  as ``Authorization: Bearer <token>`` on later calls;
+- ``GET /projects/search`` and ``GET /projects/{id}`` describe projects;
+- ``POST /object_set/{id}/query`` pages through objects
+  (``window_start``/``window_size`` until ``total_ids``);
+- ``GET /taxa/search`` resolves taxon names to ids;
+- ``POST /object_set/export/general`` starts an export job, ``GET
+  /jobs/{id}/`` reports its state (``P`` pending, ``R`` running, ``A`` asking
+  a question, ``E`` error, ``F`` finished) and ``GET /jobs/{id}/file`` serves
+  the zip (byte ranges honoured);
+- ``GET /vault/<file>`` serves one image, without login.
+
+Assumptions (from EcoTaxa's OpenAPI text and its source, ecotaxa/ecotaxa_back):
+tokens live about 30 days; an unknown or expired token answers ``401``, a
+project the user may not read ``403``, an unknown project ``404``; public
+("visible") projects can be listed and queried anonymously, while an export
+needs a logged-in user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from fsspec.implementations.memory import MemoryFile
+
+from ..errors import (
+    ArchiveUnavailableError,
+    AuthenticationError,
+    AwimlError,
+    ExportError,
+    InvalidDataError,
+    NotFoundError,
+    redact_url,
+)
+from ._ecotaxa_auth import TokenCache, find_credentials
+from .base import (
+    DEFAULT_TIMEOUT,
+    RETRY_STATUSES,
+    ArchiveFileSystem,
+    RemoteFile,
+    http_session,
+)
+from .cache import default_cache_dir
+from .ecotaxa_tsv import read_tsv
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import requests
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_QUERY_FIELDS",
+    "QUERY_FIELDS",
+    "EcotaxaSource",
+    "read_tsv",
+]
+
+logger = logging.getLogger(__name__)
+
+#: EcoTaxa's public API root. ``EcotaxaSource(base_url=...)`` or the
+#: ``AWIML_ECOTAXA_URL`` environment variable point awiml at another server
+#: (e.g. the loopback emulator :class:`awiml.testing.EcotaxaServer`).
+DEFAULT_API_URL = "https://ecotaxa.obs-vlfr.fr/api"
+
+#: Friendly column names of :meth:`EcotaxaSource.query` and the EcoTaxa fields behind them.
+QUERY_FIELDS: Mapping[str, str] = {
+    "object_id": "obj.orig_id",
+    "latitude": "obj.latitude",
+    "longitude": "obj.longitude",
+    "date": "obj.objdate",
+    "time": "obj.objtime",
+    "depth_min": "obj.depth_min",
+    "depth_max": "obj.depth_max",
+    "status": "obj.classif_qual",
+    "category": "txo.display_name",
+    "img_file_name": "img.file_name",
+    "taxon_id": "obj.classif_id",
+    "taxon_name": "txo.name",
+    "img_width": "img.width",
+    "img_height": "img.height",
+    "sample_id": "sam.orig_id",
+    "acq_id": "acq.orig_id",
+}
+
+#: The columns :meth:`EcotaxaSource.query` returns by default (plus the project's free columns).
+DEFAULT_QUERY_FIELDS: tuple[str, ...] = (
+    "object_id", "latitude", "longitude", "date", "time", "depth_min", "depth_max",
+    "status", "category", "img_file_name",
+)
+
+_FLOAT_FIELDS = frozenset({"obj.latitude", "obj.longitude", "obj.depth_min", "obj.depth_max"})
+_STATUS_WORDS = {"V": "validated", "P": "predicted", "D": "dubious"}
+#: The status sets EcoTaxa's ``statusfilter`` accepts (ecotaxa_back's ObjectSetFilter).
+_STATUS_SETS: Mapping[str, frozenset[str]] = {
+    "V": frozenset("V"), "P": frozenset("P"), "D": frozenset("D"), "U": frozenset("U"),
+    "NV": frozenset("PDU"), "PV": frozenset("PV"), "UP": frozenset("UP"),
+    "PVD": frozenset("PVD"),
+}
+#: Depth in metres standing for "no lower limit" of a depth range (deeper than any ocean).
+_DEEPEST = 12000
+_STATUS_CODES = {"validated": "V", "predicted": "P", "dubious": "D", "unclassified": "U",
+                 "not_validated": "NV"}
+_SPLIT_BY = ("none", "sample", "acquisition", "taxon")
+_WITH_IMAGES = ("none", "first", "all")
+_EXPORT_KEYWORDS = frozenset({"filters", "split_by", "with_images", "with_types_row", "max_bytes",
+                              "poll_interval", "timeout", "progress"})
+#: Largest total uncompressed size of an export that :meth:`EcotaxaSource.export` unpacks.
+DEFAULT_MAX_BYTES = 100 * 1024**3
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(part: str) -> str:
+    return _UNSAFE.sub("_", part).strip("._") or "_"
+
+
+def _detail(response: requests.Response) -> str:
+    """EcoTaxa's ``detail`` message of an error reply, short."""
+    try:
+        body = response.json()
+        text = body.get("detail", body) if isinstance(body, dict) else body
+    except ValueError:
+        text = response.text
+    text = " ".join(str(text).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ",".join(_as_text(v) for v in value)
+    return str(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, Iterable):
+        return list(value)
+    return [value]
+
+
+def _status_filter(status: Any) -> str:
+    """Turn one status or a collection of them into the ``statusfilter`` EcoTaxa knows."""
+    codes = set()
+    for item in _as_list(status):
+        text = str(item).strip()
+        code = _STATUS_CODES.get(text.casefold(), text.upper())
+        if code in _STATUS_SETS:
+            codes |= _STATUS_SETS[code]
+        else:
+            raise InvalidDataError(
+                f"unknown status {item!r}: use V/validated, P/predicted, D/dubious, "
+                "U/unclassified or NV/not_validated"
+            )
+    for code, members in _STATUS_SETS.items():
+        if members == codes:
+            return code
+    raise InvalidDataError(
+        f"EcoTaxa cannot filter on the statuses {sorted(codes)} together; it knows one status, "
+        "validated+predicted (PV), unclassified+predicted (UP), validated+predicted+dubious "
+        "(PVD) and not validated (NV). Query without a status filter and select in pandas."
+    )
+
+
+def project_id(project: int | str) -> int:
+    """Return the numeric id of a project given as an int, a string or an ``ecotaxa://`` URL.
+
+    Parameters
+    ----------
+    project : int or str
+        ``1234``, ``"1234"`` or ``"ecotaxa://1234"``.
+
+    Returns
+    -------
+    int
+        The project id.
+
+    Raises
+    ------
+    InvalidDataError
+        If no id can be read from ``project``.
+
+    Examples
+    --------
+    >>> project_id("ecotaxa://1234/export.zip")
+    1234
+    """
+    if isinstance(project, bool):
+        raise InvalidDataError(f"{project!r} is not an EcoTaxa project id")
+    if isinstance(project, int):
+        return project
+    text = str(project).strip()
+    if text.startswith("ecotaxa://"):
+        text = text[len("ecotaxa://"):]
+    head = text.strip("/").split("/", 1)[0]
+    if head.isdigit():
+        return int(head)
+    raise InvalidDataError(
+        f"{project!r} is not an EcoTaxa project id: give the number shown in the project's "
+        "URL (e.g. 1234 for https://ecotaxa.obs-vlfr.fr/prj/1234)"
+    )
+
+
+class EcotaxaSource(ArchiveFileSystem):
+    r"""EcoTaxa projects as a read-only filesystem, with queries and exports.
+
+    Parameters
+    ----------
+    username, password : str, optional
+        An EcoTaxa account. Without them, ``ECOTAXA_USER`` and
+        ``ECOTAXA_PASSWORD``, then the ``~/.netrc`` entry of the API host
+        (``machine ecotaxa.obs-vlfr.fr login ... password ...``). awiml logs
+        in when a call first needs it and keeps the token (see Notes).
+    token : str, optional
+        A bearer token instead of a password (also ``ECOTAXA_TOKEN``). With a
+        user name and password at hand as well, an expired token is replaced
+        by logging in again.
+    base_url : str, optional
+        The API root; defaults to ``$AWIML_ECOTAXA_URL``, else
+        :data:`DEFAULT_API_URL`.
+    cache : bool or path-like, optional
+        Where exports are kept and reused: ``True`` for
+        ``<awiml cache folder>/ecotaxa`` (``$AWIML_CACHE_DIR`` or the user
+        cache folder), a folder, or ``False`` for a new temporary folder per
+        export (nothing is reused).
+    export_options : mapping, optional
+        Keyword arguments of :meth:`export` (``filters``, ``split_by``,
+        ``with_images``, ``with_types_row``, ``max_bytes``, ``timeout``,
+        ``poll_interval``, ``progress``) used for ``ecotaxa://`` paths and by
+        ``Workspace.fetch``; ``filters`` also applies to ``objects.tsv``.
+    remember_token : bool, optional
+        Keep the token from logging in on disk for later sessions (see
+        Notes); ``False`` logs in once per source and writes nothing.
+    timeout : tuple of float, optional
+        Connect and read timeouts of each HTTP request in seconds.
+    retries : int, optional
+        Retries of failed requests (429 and 5xx, honouring ``Retry-After``).
+    **storage_options
+        Passed to :class:`fsspec.spec.AbstractFileSystem`.
+
+    Attributes
+    ----------
+    api_url : str
+        The API root in use.
+    export_options : dict
+        The ``export_options`` given.
+    remember_token : bool
+        Whether tokens are kept on disk.
+    retry_backoff : float
+        Base wait in seconds between retries (doubling each time).
+
+    Notes
+    -----
+    Paths, with or without the ``ecotaxa://`` protocol:
+
+    - ``ecotaxa://`` lists the projects you can see, as folders;
+    - ``ecotaxa://1234`` is project 1234's folder;
+    - ``ecotaxa://1234/objects.tsv``: the result of :meth:`query` with the
+      default columns, as tab-separated text (no export job needed; works
+      anonymously for public projects);
+    - ``ecotaxa://1234/export.zip``: the export zip, made by an export job or
+      reused from the cache;
+    - ``ecotaxa://1234/export/<member>``: one file of the extracted export,
+      e.g. ``export/ecotaxa_export_1234_....tsv`` or an image;
+    - ``ecotaxa://vault/0000/0123.jpg``: one image of EcoTaxa's vault, as
+      named by the ``img_file_name`` column of :meth:`query`.
+
+    ``Workspace.fetch("ecotaxa://1234", storage_options={...})`` runs (or
+    reuses) the export and copies its TSV file(s) and images into
+    ``raw/ecotaxa/1234/``, recording the project id and title, the filters,
+    the job id, EcoTaxa's object count (``total_ids``), the export options and
+    the API URL in the manifest.
+
+    Tokens from logging in are kept, one per API URL and user name, in files
+    readable by the user only (mode ``0600``) in ``ecotaxa-tokens/`` of awiml's
+    configuration folder (``$AWIML_CONFIG_DIR``, else
+    ``platformdirs.user_config_dir("awiml")``, e.g. ``~/.config/awiml``), and
+    reused for 29 days or until EcoTaxa refuses them. Passwords and tokens are
+    never logged, shown, or written to error messages or manifests.
+
+    Examples
+    --------
+    Against the loopback emulator that ships with awiml:
+
+    >>> from awiml.testing import EcotaxaServer
+    >>> with EcotaxaServer() as server:
+    ...     [projid] = server.add_sample_data()
+    ...     source = EcotaxaSource(base_url=server.api_url, cache=False)
+    ...     copepods = source.query(projid, {"taxa": ["Copepoda"]})
+    ...     with source.open(f"vault/{copepods['img_file_name'].iloc[0]}") as image:
+    ...         head = image.read(2)
+    >>> len(copepods), head
+    (100, b'\xff\xd8')
+    """
+
+    protocol = "ecotaxa"
+    root_marker = ""
+    #: Base wait in seconds between retries of a failed request.
+    retry_backoff: float = 0.5
+
+    def __init__(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        cache: bool | str | os.PathLike[str] = True,
+        export_options: Mapping[str, Any] | None = None,
+        remember_token: bool = True,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int = 5,
+        **storage_options: Any,
+    ) -> None:
+        super().__init__(timeout=timeout, retries=retries, **storage_options)
+        self.api_url = (base_url or os.environ.get("AWIML_ECOTAXA_URL") or DEFAULT_API_URL)
+        self.api_url = self.api_url.rstrip("/")
+        self._credentials = find_credentials(self.api_url, username, password, token)
+        self._token: str | None = self._credentials.token
+        self.remember_token = bool(remember_token)
+        self._session = self._new_session(retries=retries)
+        if cache is True:
+            self._cache_root: Path | None = default_cache_dir() / "ecotaxa"
+        elif cache:
+            self._cache_root = Path(cache).expanduser() / "ecotaxa"
+        else:
+            self._cache_root = None
+        unknown = set(export_options or {}) - _EXPORT_KEYWORDS
+        if unknown:
+            raise TypeError(
+                f"export_options has unknown keys {sorted(unknown)}; use "
+                f"{sorted(_EXPORT_KEYWORDS)}"
+            )
+        self.export_options = dict(export_options or {})
+        self._lock = threading.RLock()
+        self._projects: dict[int, dict[str, Any]] = {}
+
+    def __repr__(self) -> str:
+        user = self._credentials.username
+        return (
+            f"EcotaxaSource(api_url={redact_url(self.api_url)!r}, user={user!r}, "
+            f"token={'set' if self._token else 'none'})"
+        )
+
+    # -- HTTP and authentication -----------------------------------------------------------
+
+    @property
+    def _host(self) -> str:
+        return urlsplit(self.api_url).hostname or self.api_url
+
+    @property
+    def _site(self) -> str:
+        """The web interface's root: the API root without its ``/api``."""
+        return self.api_url[: -len("/api")] if self.api_url.endswith("/api") else self.api_url
+
+    def _how_to_log_in(self) -> str:
+        return (
+            "Give an EcoTaxa account: EcotaxaSource(username=..., password=...), the "
+            "ECOTAXA_USER and ECOTAXA_PASSWORD environment variables, or "
+            f"'machine {self._host} login <user> password <password>' in ~/.netrc "
+            "(or a fresh token in ECOTAXA_TOKEN)."
+        )
+
+    def _new_session(self, *, retries: int, token: str | None = None) -> requests.Session:
+        """Make an awiml session that never sends ``~/.netrc`` passwords as Basic auth.
+
+        requests adds the ``~/.netrc`` entry of a host as HTTP Basic credentials
+        when a session has no ``auth``; EcoTaxa wants the password only in
+        ``POST /login``, so the session gets an authenticator that adds nothing.
+        """
+        session = http_session(token=token, retries=retries, timeout=self.timeout)
+        session.auth = _no_auth
+        return session
+
+    def _token_cache(self) -> TokenCache | None:
+        return TokenCache() if self.remember_token else None
+
+    def _current_token(self) -> str | None:
+        """Return the token to send, logging in first when needed and possible."""
+        with self._lock:
+            if self._token:
+                return self._token
+            creds = self._credentials
+            if not creds.can_login:
+                return None
+            assert creds.username is not None
+            tokens = self._token_cache()
+            cached = tokens.get(self.api_url, creds.username) if tokens else None
+            if cached:
+                logger.debug("reusing the cached EcoTaxa token of %s", creds.username)
+                self._token = cached
+                return cached
+            self._token = self._login()
+            return self._token
+
+    def _forget_token(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+            user, cache = self._credentials.username, self._token_cache()
+            if user and cache is not None and cache.get(self.api_url, user) == token:
+                cache.drop(self.api_url, user)
+
+    def _login(self) -> str:
+        creds = self._credentials
+        assert creds.username is not None and creds.password is not None
+        logger.info("logging in to EcoTaxa at %s as %s", redact_url(self.api_url),
+                    creds.username)
+        response = self._send("POST", f"{self.api_url}/login", headers={},
+                              payload={"username": creds.username, "password": creds.password},
+                              what="logging in")
+        with response:
+            if response.status_code in (401, 403):
+                raise AuthenticationError(
+                    f"EcoTaxa at {redact_url(self.api_url)} refused the login of "
+                    f"{creds.username!r} ({response.status_code}): wrong user name or password. "
+                    f"Check the credentials (taken from {creds.origin}). "
+                    + self._how_to_log_in()
+                )
+            self._raise_for_status(response, "logging in", token_sent=False)
+            try:
+                token = response.json()
+            except ValueError:
+                token = None
+        if isinstance(token, dict):
+            token = token.get("token") or token.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise InvalidDataError(
+                f"EcoTaxa at {redact_url(self.api_url)} answered the login without a token; "
+                "is base_url the API root (ending in /api)?"
+            )
+        tokens = self._token_cache()
+        if tokens is not None:
+            tokens.put(self.api_url, creds.username, token)
+        return token
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        what: str,
+        params: Mapping[str, Any] | None = None,
+        payload: Any = None,
+        idempotent: bool = True,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Send one request; retry POSTs EcoTaxa did not process (GETs retry in the adapter)."""
+        import requests
+
+        failures = 0
+        while True:
+            try:
+                response = self._session.request(
+                    method, url, headers=dict(headers), params=params, json=payload,
+                    stream=stream, timeout=self.timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if method != "GET" and idempotent and failures < self.retries:
+                    failures += 1
+                    time.sleep(self.retry_backoff * 2 ** (failures - 1))
+                    continue
+                raise ArchiveUnavailableError(
+                    f"EcoTaxa at {redact_url(self.api_url)} could not be reached for {what} "
+                    f"({type(exc).__name__}). Check your network and base_url; exports made "
+                    "before are reused from the cache."
+                ) from None
+            status = response.status_code
+            retry = method != "GET" and status in RETRY_STATUSES and failures < self.retries and (
+                idempotent or status in (429, 503)
+            )
+            if not retry:
+                return response
+            wait = self.retry_backoff * 2**failures
+            after = response.headers.get("Retry-After", "")
+            if after.isdigit():
+                wait = float(after)
+            response.close()
+            if wait > 300:
+                raise ArchiveUnavailableError(
+                    f"EcoTaxa answered {status} for {what} and asks to wait {wait:.0f} s. "
+                    "Try again later."
+                )
+            failures += 1
+            logger.warning("EcoTaxa answered %s for %s; retry %d of %d in %.1f s", status, what,
+                           failures, self.retries, wait)
+            time.sleep(wait)
+
+    def _raise_for_status(
+        self, response: requests.Response, what: str, *, token_sent: bool, hint: str = ""
+    ) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = _detail(response)
+        response.close()
+        where = redact_url(self.api_url)
+        if status == 401:
+            if token_sent:
+                again = (
+                    "awiml logged in again and the new token was refused too; check the account."
+                    if self._credentials.can_login
+                    else self._how_to_log_in()
+                )
+                raise AuthenticationError(
+                    f"EcoTaxa at {where} refused the token for {what} (401: {detail}): it "
+                    f"expired or is invalid. {again}"
+                )
+            raise AuthenticationError(
+                f"{what} needs a logged-in EcoTaxa user (401: {detail}). " + self._how_to_log_in()
+            )
+        if status == 403:
+            user = self._credentials.username
+            if token_sent:
+                raise AuthenticationError(
+                    f"EcoTaxa refuses {what} to {user or 'this token'!s} (403: {detail}): the "
+                    "project is private and the account is not a member. Ask a project manager "
+                    "for access, or use an account that has it."
+                )
+            raise AuthenticationError(
+                f"EcoTaxa refuses {what} to anonymous users (403: {detail}): the project is "
+                "private. Log in as a member. " + self._how_to_log_in()
+            )
+        if status in (404, 410):
+            raise NotFoundError(
+                f"{what}: EcoTaxa at {where} has no such item ({status}: {detail}). {hint}".rstrip()
+            )
+        if status == 429 or status >= 500:
+            raise ArchiveUnavailableError(
+                f"EcoTaxa at {where} answered {status} for {what} after {self.retries} retries "
+                f"({detail}). The server is busy or failing; try again later."
+            )
+        raise InvalidDataError(
+            f"EcoTaxa refused {what} ({status}: {detail}); check the arguments."
+        )
+
+    def _request(
+        self,
+        method: str,
+        route: str,
+        *,
+        what: str,
+        params: Mapping[str, Any] | None = None,
+        payload: Any = None,
+        idempotent: bool = True,
+        hint: str = "",
+    ) -> Any:
+        """Call the API with the current token (logging in again once on 401); return JSON."""
+        url = f"{self.api_url}/{route.lstrip('/')}"
+        relogged = False
+        while True:
+            token = self._current_token()
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            response = self._send(method, url, headers=headers, params=params, payload=payload,
+                                  what=what, idempotent=idempotent)
+            if (response.status_code == 401 and token and not relogged
+                    and self._credentials.can_login):
+                response.close()
+                logger.info("EcoTaxa refused the token for %s; logging in again", what)
+                self._forget_token(token)
+                relogged = True
+                continue
+            with response:
+                self._raise_for_status(response, what, token_sent=bool(token), hint=hint)
+                try:
+                    return response.json()
+                except ValueError:
+                    raise InvalidDataError(
+                        f"EcoTaxa answered {what} with something other than JSON; is "
+                        f"base_url ({redact_url(self.api_url)}) the API root?"
+                    ) from None
+
+    # -- projects --------------------------------------------------------------------------
+
+    def project(self, project: int | str) -> dict[str, Any]:
+        """Return EcoTaxa's description of one project.
+
+        Parameters
+        ----------
+        project : int or str
+            The project id (see :func:`project_id`).
+
+        Returns
+        -------
+        dict
+            EcoTaxa's project object: ``projid``, ``title``, ``instrument``,
+            ``visible``, ``objcount``, ``pctvalidated``, ``obj_free_cols``...
+        """
+        projid = project_id(project)
+        with self._lock:
+            if projid in self._projects:
+                return self._projects[projid]
+        found = self._request(
+            "GET", f"projects/{projid}", what=f"project {projid}",
+            hint="List the projects you can see with EcotaxaSource(...).projects().",
+        )
+        with self._lock:
+            self._projects[projid] = found
+        return found
+
+    def projects(self, title: str | None = None) -> pd.DataFrame:
+        """List the projects you can see: public ones, and those you are a member of.
+
+        Parameters
+        ----------
+        title : str, optional
+            Keep projects whose title contains this text.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per project, indexed by ``projid``, with ``title``,
+            ``instrument``, ``status``, ``visible``, ``objcount``,
+            ``pctvalidated``, ``pctclassified`` first and EcoTaxa's other
+            fields after them.
+
+        Examples
+        --------
+        >>> from awiml.testing import EcotaxaServer
+        >>> with EcotaxaServer() as server:
+        ...     _ = server.add_sample_data()
+        ...     projects = EcotaxaSource(base_url=server.api_url, cache=False).projects()
+        >>> list(projects.index), int(projects.loc[1, "objcount"])
+        ([1], 400)
+        """
+        import pandas as pd
+
+        params: dict[str, Any] = {"not_granted": "false"}
+        if title:
+            params["title_filter"] = title
+        found = self._request("GET", "projects/search", params=params, what="the project list")
+        if not isinstance(found, list):
+            raise InvalidDataError("EcoTaxa's project list is not a list; is base_url right?")
+        first = ["projid", "title", "instrument", "status", "visible", "objcount",
+                 "pctvalidated", "pctclassified"]
+        frame = pd.DataFrame(found)
+        if frame.empty:
+            frame = pd.DataFrame(columns=first)
+        columns = [c for c in first if c in frame] + [c for c in frame if c not in first]
+        frame = frame[columns].set_index("projid").sort_index()
+        with self._lock:
+            for row in found:
+                if isinstance(row, dict) and "projid" in row:
+                    self._projects.setdefault(int(row["projid"]), row)
+        return frame
+
+    # -- filters ---------------------------------------------------------------------------
+
+    def _taxon_id(self, taxon: int | str) -> int:
+        if isinstance(taxon, int) and not isinstance(taxon, bool):
+            return taxon
+        name = str(taxon).strip()
+        if name.isdigit():
+            return int(name)
+        found = self._request("GET", "taxa/search", params={"query": name},
+                              what=f"the taxon {name!r}")
+        found = found if isinstance(found, list) else []
+        wanted = name.casefold()
+        exact = [t for t in found if str(t.get("text", "")).casefold() == wanted
+                 or str(t.get("text", "")).split("<")[0].strip().casefold() == wanted]
+        if len(exact) == 1:
+            return int(exact[0]["id"])
+        shown = ", ".join(f"{t.get('text')} (id {t.get('id')})" for t in (exact or found)[:8])
+        if not exact:
+            raise NotFoundError(
+                f"EcoTaxa knows no taxon named {name!r}"
+                + (f"; close matches: {shown}" if shown else "")
+                + ". Give the exact name or the taxon id."
+            )
+        raise InvalidDataError(
+            f"the taxon name {name!r} is ambiguous in EcoTaxa: {shown}. Give the taxon id."
+        )
+
+    def filters(self, filters: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Translate filters into EcoTaxa's ``ProjectFilters`` (all values are strings).
+
+        Parameters
+        ----------
+        filters : mapping, optional
+            EcoTaxa's own keys (``statusfilter``, ``taxo``, ``taxochild``,
+            ``MapN``/``MapS``/``MapE``/``MapW``, ``depthmin``, ``depthmax``,
+            ``fromdate``, ``todate``, ``samples``...), passed on as text (lists
+            joined by commas, booleans as ``"Y"``/``"N"``), and these friendlier
+            keys:
+
+            ``taxa``
+                Taxon names or ids (a list, or a comma-separated string); names
+                are resolved through ``/taxa/search``; descendants are
+                included unless ``taxochild="N"`` is given.
+            ``status``
+                ``"V"``/``"validated"``, ``"P"``/``"predicted"``,
+                ``"D"``/``"dubious"``, ``"U"``/``"unclassified"``,
+                ``"NV"``/``"not_validated"``, or a list of them that
+                EcoTaxa can combine (validated and predicted; unclassified
+                and predicted; validated, predicted and dubious).
+            ``bbox``
+                ``(min_lat, min_lon, max_lat, max_lon)`` in degrees (EcoTaxa
+                does not handle boxes across the date line).
+            ``depth``
+                ``(min, max)`` in metres (either may be ``None``); EcoTaxa
+                keeps objects whose minimum and maximum depth both lie in
+                the range.
+            ``dates``
+                ``(from, to)`` as ``"YYYY-MM-DD"`` (either may be ``None``).
+
+        Returns
+        -------
+        dict of str to str
+            The filters as EcoTaxa expects them.
+
+        Examples
+        --------
+        >>> EcotaxaSource(cache=False).filters({"status": "validated",
+        ...                                     "depth": (0, 200)})
+        {'statusfilter': 'V', 'depthmin': '0', 'depthmax': '200'}
+        """
+        friendly = {"taxa", "status", "bbox", "depth", "dates"}
+        given = dict(filters or {})
+        out = {k: _as_text(v) for k, v in given.items() if k not in friendly and v is not None}
+        if given.get("taxa") is not None:
+            ids = [self._taxon_id(t) for t in _as_list(given["taxa"])]
+            out["taxo"] = ",".join(str(i) for i in ids)
+            out.setdefault("taxochild", "Y")
+        if given.get("status") is not None:
+            out["statusfilter"] = _status_filter(given["status"])
+        if given.get("bbox") is not None:
+            try:
+                min_lat, min_lon, max_lat, max_lon = (float(v) for v in given["bbox"])
+            except (TypeError, ValueError):
+                raise InvalidDataError(
+                    f"bbox must be (min_lat, min_lon, max_lat, max_lon), got {given['bbox']!r}"
+                ) from None
+            out.update(MapS=_as_text(min_lat), MapW=_as_text(min_lon),
+                       MapN=_as_text(max_lat), MapE=_as_text(max_lon))
+        for key, (low, high) in (("depth", ("depthmin", "depthmax")),
+                                 ("dates", ("fromdate", "todate"))):
+            if given.get(key) is None:
+                continue
+            try:
+                first, second = given[key]
+            except (TypeError, ValueError):
+                raise InvalidDataError(
+                    f"{key} must be a pair (from, to), got {given[key]!r}"
+                ) from None
+            if key == "depth":
+                # EcoTaxa applies a depth range only when both ends are given.
+                first = 0 if first is None else first
+                second = _DEEPEST if second is None else second
+            if first is not None:
+                out[low] = _as_text(first)
+            if second is not None:
+                out[high] = _as_text(second)
+        return out
+
+    # -- query -----------------------------------------------------------------------------
+
+    def _query_columns(
+        self, meta: Mapping[str, Any], fields: Sequence[str] | None
+    ) -> list[tuple[str, str]]:
+        free = list((meta.get("obj_free_cols") or {}).keys())
+        free_names = {name: (f"free_{name}" if name in QUERY_FIELDS else name) for name in free}
+        if fields is None:
+            chosen = [(name, QUERY_FIELDS[name]) for name in DEFAULT_QUERY_FIELDS]
+            return chosen + [(free_names[name], f"fre.{name}") for name in free]
+        columns = []
+        for item in fields:
+            if item in QUERY_FIELDS:
+                columns.append((item, QUERY_FIELDS[item]))
+            elif item in free_names:
+                columns.append((free_names[item], f"fre.{item}"))
+            elif "." in item:
+                prefix, _, rest = item.partition(".")
+                columns.append((free_names.get(rest, rest) if prefix == "fre" else item, item))
+            else:
+                raise InvalidDataError(
+                    f"unknown field {item!r}: use one of {sorted(QUERY_FIELDS)}, a free column "
+                    f"of the project ({free}), or an EcoTaxa field such as 'obj.depth_min'"
+                )
+        return columns
+
+    def _page(self, projid: int, fields: Sequence[str], api_filters: Mapping[str, str],
+              start: int, size: int) -> Mapping[str, Any]:
+        params = {"fields": ",".join(fields), "order_field": "obj.objid",
+                  "window_start": start, "window_size": size}
+        reply = self._request(
+            "POST", f"object_set/{projid}/query", params=params, payload=dict(api_filters),
+            what=f"the objects of project {projid}",
+            hint="List the projects you can see with EcotaxaSource(...).projects().",
+        )
+        if not isinstance(reply, dict) or "object_ids" not in reply:
+            raise InvalidDataError(f"EcoTaxa's query reply for project {projid} has no object_ids")
+        return reply
+
+    def count(self, project: int | str, filters: Mapping[str, Any] | None = None) -> int:
+        """Return how many objects of a project match the filters (EcoTaxa's ``total_ids``).
+
+        Parameters
+        ----------
+        project : int or str
+            The project id.
+        filters : mapping, optional
+            As for :meth:`filters`.
+
+        Returns
+        -------
+        int
+            The number of matching objects.
+        """
+        projid = project_id(project)
+        reply = self._page(projid, ["obj.objid"], self.filters(filters), 0, 1)
+        return int(reply.get("total_ids", len(reply["object_ids"])))
+
+    def query(
+        self,
+        project: int | str,
+        filters: Mapping[str, Any] | None = None,
+        fields: Sequence[str] | None = None,
+        *,
+        page_size: int = 5000,
+    ) -> pd.DataFrame:
+        """Return the objects of a project (metadata, classification, image names).
+
+        No export job is needed, and public projects need no login. Pages of
+        ``page_size`` objects are fetched until EcoTaxa's ``total_ids``.
+
+        Parameters
+        ----------
+        project : int or str
+            The project id.
+        filters : mapping, optional
+            Which objects; see :meth:`filters` (e.g. ``{"status": "V",
+            "taxa": ["Copepoda"]}``).
+        fields : sequence of str, optional
+            Columns, by friendly name (the keys of :data:`QUERY_FIELDS`), free
+            column name, or EcoTaxa field (``"obj.depth_min"``, ``"fre.area"``).
+            By default :data:`DEFAULT_QUERY_FIELDS` and every free column.
+        page_size : int, optional
+            Objects per request.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per object, indexed by EcoTaxa's internal ``objid``, with
+            friendly column names: ``object_id`` (the original id),
+            ``latitude``, ``longitude``, ``date`` (datetime), ``time``,
+            ``depth_min``, ``depth_max``, ``status`` (``"validated"``,
+            ``"predicted"``, ``"dubious"`` or missing), ``category`` (display
+            name), ``img_file_name`` (vault path, see ``ecotaxa://vault/...``)
+            and the free columns by their names (``free_<name>`` if a name
+            clashes). ``attrs["ecotaxa"]`` holds the project id, the filters,
+            ``total_ids`` and the API URL.
+
+        Examples
+        --------
+        >>> from awiml.testing import EcotaxaServer
+        >>> with EcotaxaServer() as server:
+        ...     [projid] = server.add_sample_data()
+        ...     source = EcotaxaSource(base_url=server.api_url, cache=False)
+        ...     table = source.query(projid, {"status": "V"}, ["object_id", "category", "area"])
+        >>> len(table), list(table.columns)
+        (400, ['object_id', 'category', 'area'])
+        >>> table.loc[1, "object_id"], table.loc[1, "category"], float(table.loc[1, "area"])
+        ('mltemplate_1', 'Cladocera', 1983.0)
+        """
+        import pandas as pd
+
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        projid = project_id(project)
+        meta = self.project(projid)
+        columns = self._query_columns(meta, fields)
+        api_filters = self.filters(filters)
+        names = [name for name, _ in columns]
+        wanted = [field for _, field in columns]
+        ids: list[int] = []
+        rows: list[list[Any]] = []
+        total = 0
+        while True:
+            reply = self._page(projid, wanted, api_filters, len(ids), page_size)
+            page_ids = list(reply.get("object_ids") or [])
+            details = list(reply.get("details") or [])
+            if len(details) != len(page_ids):
+                raise InvalidDataError(
+                    f"EcoTaxa's query reply for project {projid} has {len(page_ids)} ids but "
+                    f"{len(details)} rows of details"
+                )
+            total = int(reply.get("total_ids", len(ids) + len(page_ids)))
+            ids += page_ids
+            rows += details
+            if not page_ids or len(ids) >= total:
+                break
+        if len(ids) != total:
+            logger.warning("project %s: EcoTaxa announced %d objects but %d were listed (did "
+                           "the project change while paging?)", projid, total, len(ids))
+        frame = pd.DataFrame(rows, columns=names, index=pd.Index(ids, name="objid"))
+        for name, field in columns:
+            if field in _FLOAT_FIELDS:
+                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        if "status" in frame and wanted[names.index("status")] == "obj.classif_qual":
+            frame["status"] = frame["status"].map(_STATUS_WORDS).astype("object")
+        if "date" in frame and wanted[names.index("date")] == "obj.objdate":
+            frame["date"] = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
+        frame.attrs["ecotaxa"] = {
+            "project_id": projid,
+            "title": meta.get("title"),
+            "filters": api_filters,
+            "total_ids": total,
+            "api_url": redact_url(self.api_url),
+        }
+        return frame
+
+    # -- export ----------------------------------------------------------------------------
+
+    def export(
+        self,
+        project: int | str,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        split_by: str = "none",
+        with_images: str = "first",
+        with_types_row: bool = True,
+        target: str | os.PathLike[str] | None = None,
+        refresh: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        progress: bool | None = None,
+        poll_interval: float = 1.0,
+        timeout: float = 3600.0,
+    ) -> Path:
+        """Export a project (TSV and images), extract it safely and return its folder.
+
+        EcoTaxa makes the export in a background job. This method starts it,
+        polls it (with a progress bar from EcoTaxa's ``progress_pct`` and
+        ``progress_msg``), downloads the zip through awiml's transfer engine
+        (resuming a dropped connection with HTTP Range), checks every
+        member's CRC, and extracts it: members with ``..``, absolute paths or
+        drive letters, links, and archives unpacking to more than
+        ``max_bytes`` or the free disk space are refused. Extraction goes to a
+        temporary folder that is renamed into place, so a failure leaves
+        nothing half-written.
+
+        An export with the same project, filters and options already in the
+        cache is reused without a new job; pass ``refresh=True`` for a fresh
+        one (or delete the cache folder). A job that timed out or waits for an
+        answer is remembered, and the next call goes on with it.
+
+        Parameters
+        ----------
+        project : int or str
+            The project id. Exports need a logged-in user.
+        filters : mapping, optional
+            Which objects; see :meth:`filters`.
+        split_by : {"none", "sample", "acquisition", "taxon"}, optional
+            One TSV for all objects, or one per group (EcoTaxa's ``split_by``).
+        with_images : {"first", "none", "all"}, optional
+            Include no image, the first image of each object, or all of them.
+        with_types_row : bool, optional
+            Whether the TSV has EcoTaxa's second row of ``[t]``/``[f]`` types.
+        target : path-like, optional
+            Extract here (a folder that does not exist yet, or is empty)
+            instead of the cache.
+        refresh : bool, optional
+            Run a new export job even if the cache holds a matching one.
+        max_bytes : int, optional
+            Refuse archives unpacking to more than this many bytes (default
+            100 GiB), a guard against zip bombs.
+        progress : bool, optional
+            Show progress bars; by default only when standard error is a
+            terminal.
+        poll_interval : float, optional
+            Seconds between two looks at the job.
+        timeout : float, optional
+            Seconds to wait for the job before giving up (it keeps running on
+            the server, and the next call waits for it again).
+
+        Returns
+        -------
+        pathlib.Path
+            The folder holding the extracted export: the TSV file(s)
+            (``ecotaxa_export_<project>_....tsv``, read them with
+            :func:`read_tsv`) and the images at the paths its
+            ``img_file_name`` column names.
+
+        Raises
+        ------
+        ExportError
+            The job failed (state ``E``, with EcoTaxa's messages), waits for
+            an answer in the web interface (state ``A``), or did not finish in
+            ``timeout`` seconds.
+        AuthenticationError
+            No account was given, or EcoTaxa refused it or the project.
+        InvalidDataError
+            The zip is corrupt or unsafe; nothing was extracted.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from awiml.testing import EcotaxaServer
+        >>> with EcotaxaServer(job_steps=0) as server:
+        ...     [projid] = server.add_sample_data()
+        ...     _ = server.add_user("alice", "secret")
+        ...     source = EcotaxaSource("alice", "secret", base_url=server.api_url,
+        ...                            cache=tempfile.mkdtemp(), remember_token=False)
+        ...     folder = source.export(projid, {"taxa": "Siphonophorae"}, progress=False)
+        >>> sorted(p.suffix for p in folder.iterdir())
+        ['', '.log', '.tsv']
+        >>> len(list(folder.rglob("*.jpg")))
+        100
+        """
+        folder, _record = self._export(
+            project, filters, split_by=split_by, with_images=with_images,
+            with_types_row=with_types_row, target=target, refresh=refresh, max_bytes=max_bytes,
+            progress=progress, poll_interval=poll_interval, timeout=timeout,
+        )
+        return folder
+
+    def _export_settings(self, project: int | str, filters: Mapping[str, Any] | None,
+                         split_by: str, with_images: str, with_types_row: bool) -> dict[str, Any]:
+        if split_by not in _SPLIT_BY:
+            raise ValueError(f"split_by must be one of {_SPLIT_BY}, got {split_by!r}")
+        if with_images not in _WITH_IMAGES:
+            raise ValueError(f"with_images must be one of {_WITH_IMAGES}, got {with_images!r}")
+        projid = project_id(project)
+        return {
+            "project_id": projid,
+            "filters": self.filters(filters),
+            "split_by": split_by,
+            "with_images": with_images,
+            "with_types_row": bool(with_types_row),
+        }
+
+    def _entry(self, settings: Mapping[str, Any]) -> Path | None:
+        """Return the cache folder of one export (project, filters, options), or ``None``."""
+        if self._cache_root is None:
+            return None
+        key = json.dumps({"api_url": self.api_url, **settings}, sort_keys=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+        server = _safe(redact_url(self.api_url).split("://", 1)[-1])
+        return self._cache_root / "exports" / server / str(settings["project_id"]) / digest
+
+    def _export(
+        self,
+        project: int | str,
+        filters: Mapping[str, Any] | None,
+        *,
+        split_by: str = "none",
+        with_images: str = "first",
+        with_types_row: bool = True,
+        target: str | os.PathLike[str] | None = None,
+        refresh: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        progress: bool | None = None,
+        poll_interval: float = 1.0,
+        timeout: float = 3600.0,
+    ) -> tuple[Path, dict[str, Any]]:
+        from ._ecotaxa_export import extract_zip, replace_dir
+
+        settings = self._export_settings(project, filters, split_by, with_images,
+                                         with_types_row)
+        entry = self._entry(settings)
+        temporary = entry is None
+        if entry is None:
+            entry = Path(tempfile.mkdtemp(prefix="awiml-ecotaxa-"))
+        files = entry / "files"
+        if target is None and not refresh and files.is_dir() and (entry / "export.json").is_file():
+            return files, self._record(entry)
+        zip_path, record = self._export_zip(
+            entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
+            poll_interval=poll_interval, timeout=timeout,
+        )
+        what = _what(record)
+        if target is not None:
+            folder = extract_zip(zip_path, Path(target), what=what, max_bytes=max_bytes)
+        else:
+            fresh = entry / f".files.{os.getpid()}.{threading.get_ident()}.new"
+            shutil.rmtree(fresh, ignore_errors=True)
+            extract_zip(zip_path, fresh, what=what, max_bytes=max_bytes)
+            replace_dir(fresh, files)
+            folder = files
+            if temporary:
+                zip_path.unlink(missing_ok=True)  # nothing is reused without a cache
+        if temporary and target is not None:
+            shutil.rmtree(entry, ignore_errors=True)
+        return folder, record
+
+    @staticmethod
+    def _record(entry: Path) -> dict[str, Any]:
+        try:
+            return json.loads((entry / "export.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _export_zip(
+        self,
+        entry: Path,
+        settings: Mapping[str, Any],
+        *,
+        refresh: bool,
+        max_bytes: int,
+        progress: bool | None,
+        poll_interval: float,
+        timeout: float,
+    ) -> tuple[Path, dict[str, Any]]:
+        """Make sure ``entry/export.zip`` holds a checked export; return it and its record."""
+        from filelock import SoftFileLock, Timeout
+
+        entry.mkdir(parents=True, exist_ok=True)
+        lock = SoftFileLock(entry / ".lock", timeout=max(timeout, 60.0))
+        try:
+            lock.acquire()
+        except Timeout:
+            raise ExportError(
+                f"another process is exporting project {settings['project_id']} with the same "
+                f"options (lock file {entry / '.lock'}); wait for it, or delete the lock file "
+                "if no such process runs"
+            ) from None
+        try:
+            return self._export_zip_locked(
+                entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
+                poll_interval=poll_interval, timeout=timeout,
+            )
+        finally:
+            lock.release()
+
+    def _export_zip_locked(
+        self,
+        entry: Path,
+        settings: Mapping[str, Any],
+        *,
+        refresh: bool,
+        max_bytes: int,
+        progress: bool | None,
+        poll_interval: float,
+        timeout: float,
+    ) -> tuple[Path, dict[str, Any]]:
+        from ._ecotaxa_export import check_zip, wait_for_job
+
+        zip_path = entry / "export.zip"
+        record_path = entry / "export.json"
+        if not refresh and zip_path.is_file() and record_path.is_file():
+            return zip_path, self._record(entry)
+        projid = int(settings["project_id"])
+        meta = self.project(projid)
+        job_id = None if refresh else self._pending_job(entry)
+        if job_id is None:
+            shutil.rmtree(entry / ".partial", ignore_errors=True)  # from an older job
+            job_id = self._start_export(settings)
+            _write_json(entry / "job.json", {"job_id": job_id})
+        what = f"the export of project {projid}"
+        job_page = f"{self._site}/gui/job/show/{job_id}"
+        try:
+            wait_for_job(
+                lambda: self._request("GET", f"jobs/{job_id}/", what=f"export job {job_id}"),
+                job_id, what=what, job_page=job_page, poll_interval=poll_interval,
+                timeout=timeout, progress=progress,
+            )
+        except ExportError as exc:
+            if exc.state == "E":
+                (entry / "job.json").unlink(missing_ok=True)
+            raise
+        except NotFoundError:
+            (entry / "job.json").unlink(missing_ok=True)
+            raise
+        record = {
+            "project_id": projid,
+            "title": meta.get("title"),
+            "filters": dict(settings["filters"]),
+            "job_id": job_id,
+            "total_ids": self._count(projid, settings["filters"]),
+            "export": {k: settings[k] for k in ("split_by", "with_images", "with_types_row")},
+            "api_url": redact_url(self.api_url),
+        }
+        downloaded = self._download_job_file(job_id, projid, entry, progress)
+        try:
+            check_zip(downloaded, what=_what(record), max_bytes=max_bytes)
+            os.replace(downloaded, zip_path)
+        finally:
+            downloaded.unlink(missing_ok=True)
+        shutil.rmtree(entry / ".partial", ignore_errors=True)
+        record["size"] = zip_path.stat().st_size
+        _write_json(record_path, record)
+        (entry / "job.json").unlink(missing_ok=True)
+        return zip_path, record
+
+    def _count(self, projid: int, api_filters: Mapping[str, str]) -> int:
+        reply = self._page(projid, ["obj.objid"], api_filters, 0, 1)
+        return int(reply.get("total_ids", len(reply["object_ids"])))
+
+    def _pending_job(self, entry: Path) -> int | None:
+        """Return the job an earlier call started and did not finish, if still usable."""
+        try:
+            job_id = int(json.loads((entry / "job.json").read_text("utf-8"))["job_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        try:
+            job = self._request("GET", f"jobs/{job_id}/", what=f"export job {job_id}")
+        except (NotFoundError, AuthenticationError):
+            job = {}
+        if job.get("state") in ("P", "R", "A", "F"):
+            logger.info("going on with EcoTaxa export job %s started earlier", job_id)
+            return job_id
+        (entry / "job.json").unlink(missing_ok=True)
+        return None
+
+    def _start_export(self, settings: Mapping[str, Any]) -> int:
+        projid = int(settings["project_id"])
+        body = {
+            "filters": dict(settings["filters"]),
+            "request": {
+                "project_id": projid,
+                "split_by": settings["split_by"],
+                "with_images": settings["with_images"],
+                "with_types_row": settings["with_types_row"],
+                "with_internal_ids": False,
+                "only_annotations": False,
+                "out_to_ftp": False,
+            },
+        }
+        reply = self._request(
+            "POST", "object_set/export/general", payload=body, idempotent=False,
+            what=f"the export of project {projid}",
+            hint="List the projects you can see with EcotaxaSource(...).projects().",
+        )
+        errors = [str(e) for e in reply.get("errors") or []]
+        if errors or reply.get("job_id") is None:
+            raise ExportError(
+                f"EcoTaxa did not start the export of project {projid}: "
+                f"{'; '.join(errors) or 'no job id in the reply'}. Check the filters and options."
+            )
+        for warning in reply.get("warnings") or []:
+            logger.warning("EcoTaxa, export of project %s: %s", projid, warning)
+        return int(reply["job_id"])
+
+    def _download_job_file(self, job_id: int, projid: int, entry: Path,
+                           progress: bool | None) -> Path:
+        """Download the job's zip with the transfer engine; return the verified partial file."""
+        from tqdm.auto import tqdm
+
+        from ..transfer import RetryPolicy, download
+        from ._ecotaxa_export import show_progress
+
+        url = f"{self.api_url}/jobs/{job_id}/file"
+        policy = RetryPolicy(retries=self.retries, backoff=self.retry_backoff,
+                             max_backoff=30.0, timeout=self.timeout)
+        partial_dir = entry / ".partial"
+        with tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
+                  desc=f"EcoTaxa export {projid}", disable=not show_progress(progress)) as bar:
+
+            def grow(nbytes: int) -> None:
+                bar.total = nbytes
+                bar.refresh()
+
+            for attempt in (1, 2):
+                token = self._current_token()
+                remote = RemoteFile(
+                    source=url, name=f"ecotaxa/{projid}/export.zip", url=url,
+                    session=self._new_session(token=token, retries=0),
+                )
+                try:
+                    result = download(remote, partial_dir, policy=policy, progress=bar.update,
+                                      on_size=grow)
+                except AuthenticationError:
+                    if attempt == 1 and token and self._credentials.can_login:
+                        self._forget_token(token)  # expired while the job ran: log in again
+                        continue
+                    raise
+                except NotFoundError:
+                    (entry / "job.json").unlink(missing_ok=True)
+                    raise NotFoundError(
+                        f"EcoTaxa no longer has the file of export job {job_id} (project "
+                        f"{projid}); call export() again to run a new job."
+                    ) from None
+                return result.path
+        raise AssertionError("unreachable")
+
+    # -- fsspec ----------------------------------------------------------------------------
+
+    @classmethod
+    def _strip_protocol(cls, path: str | list[str]) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        if path.startswith("ecotaxa://"):
+            path = path[len("ecotaxa://"):]
+        elif path.startswith("ecotaxa:"):
+            path = path[len("ecotaxa:"):]
+        return path.strip("/")
+
+    def _split(self, path: str) -> tuple[int | None, str]:
+        """Return ``(project id, rest)``; ``(None, "vault/...")`` for images, ``(None, "")``."""
+        path = self._strip_protocol(path)
+        if not path or path == "vault" or path.startswith("vault/"):
+            return None, path
+        head, _, rest = path.partition("/")
+        if not head.isdigit():
+            raise NotFoundError(
+                f"ecotaxa://{path}: paths start with a project id or 'vault', e.g. "
+                "ecotaxa://1234/objects.tsv or ecotaxa://vault/0000/0123.jpg"
+            )
+        return int(head), rest
+
+    def _export_kwargs(self) -> dict[str, Any]:
+        return dict(self.export_options)
+
+    def _ensure_export(self, projid: int) -> tuple[Path, dict[str, Any]]:
+        options = self._export_kwargs()
+        filters = options.pop("filters", None)
+        return self._export(projid, filters, **options)
+
+    def _ensure_zip(self, projid: int) -> tuple[Path, dict[str, Any]]:
+        options = self._export_kwargs()
+        filters = options.pop("filters", None)
+        settings = self._export_settings(
+            projid, filters, options.get("split_by", "none"), options.get("with_images", "first"),
+            options.get("with_types_row", True),
+        )
+        entry = self._entry(settings) or Path(tempfile.mkdtemp(prefix="awiml-ecotaxa-"))
+        return self._export_zip(
+            entry, settings, refresh=False,
+            max_bytes=options.get("max_bytes", DEFAULT_MAX_BYTES),
+            progress=options.get("progress"), poll_interval=options.get("poll_interval", 1.0),
+            timeout=options.get("timeout", 3600.0),
+        )
+
+    def _file_entry(self, projid: int, name: str, size: int | None, **extra: Any) -> dict:
+        return {"name": f"{projid}/{name}", "type": "file", "size": size, **extra}
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """List projects, a project's folder, or its extracted export.
+
+        Parameters
+        ----------
+        path : str
+            ``""`` (the projects you can see, and ``vault``), ``<id>``
+            (``objects.tsv``, ``export.zip``, ``export``), ``<id>/export``
+            (the extracted export; runs or reuses it), or a file (listed as
+            itself). The vault cannot be listed: its listing is empty.
+        detail : bool, optional
+            Return info dicts instead of names.
+        **kwargs
+            Ignored (fsspec compatibility).
+
+        Returns
+        -------
+        list
+            Entries as dicts (``name``, ``type``, ``size``...) or names.
+        """
+        projid, rest = self._split(path)
+        if projid is None:
+            if rest == "":
+                entries = [
+                    {"name": str(pid), "type": "directory", "size": 0, "title": row["title"]}
+                    for pid, row in self.projects().iterrows()
+                ]
+                entries.append({"name": "vault", "type": "directory", "size": 0})
+            elif rest == "vault":
+                entries = []
+            else:
+                entries = [self.info(rest)]
+        elif rest == "":
+            self.project(projid)  # NotFoundError for unknown projects
+            entries = [
+                self._file_entry(projid, "objects.tsv", None),
+                self._file_entry(projid, "export.zip", self._cached_zip_size(projid)),
+                {"name": f"{projid}/export", "type": "directory", "size": 0},
+            ]
+        elif rest == "export" or rest.startswith("export/"):
+            folder, _record = self._ensure_export(projid)
+            base = folder / rest[len("export/"):] if rest != "export" else folder
+            if base.is_file():
+                entries = [self._file_entry(projid, rest, base.stat().st_size)]
+            elif base.is_dir():
+                entries = []
+                for child in sorted(base.iterdir()):
+                    name = f"{projid}/{rest}/{child.name}"
+                    if child.is_dir():
+                        entries.append({"name": name, "type": "directory", "size": 0})
+                    else:
+                        entries.append({"name": name, "type": "file",
+                                        "size": child.stat().st_size})
+            else:
+                raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+        else:
+            entries = [self.info(f"{projid}/{rest}")]
+        return entries if detail else [e["name"] for e in entries]
+
+    def _cached_zip_size(self, projid: int) -> int | None:
+        try:
+            options = self._export_kwargs()
+            settings = self._export_settings(
+                projid, options.get("filters"), options.get("split_by", "none"),
+                options.get("with_images", "first"), options.get("with_types_row", True))
+        except AwimlError:
+            return None
+        entry = self._entry(settings)
+        if entry is not None and (entry / "export.zip").is_file():
+            return (entry / "export.zip").stat().st_size
+        return None
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Describe a project (EcoTaxa's fields) or one of its files, or an image.
+
+        Parameters
+        ----------
+        path : str
+            A path as listed by :meth:`ls`.
+        **kwargs
+            Ignored (fsspec compatibility).
+
+        Returns
+        -------
+        dict
+            fsspec's ``name``, ``type`` and ``size``; for a project also its
+            ``title``, ``instrument``, ``visible``, ``objcount``, ``pctvalidated``
+            and ``project`` (EcoTaxa's whole project object).
+        """
+        projid, rest = self._split(path)
+        if projid is None:
+            if rest in ("", "vault"):
+                return {"name": rest, "type": "directory", "size": 0}
+            return {"name": rest, "type": "file", "size": self._vault_size(rest)}
+        if rest == "":
+            meta = self.project(projid)
+            return {
+                "name": str(projid), "type": "directory", "size": 0,
+                **{k: meta.get(k) for k in ("title", "instrument", "visible", "objcount",
+                                            "pctvalidated")},
+                "project": meta,
+            }
+        if rest == "objects.tsv":
+            self.project(projid)
+            return self._file_entry(projid, rest, None)
+        if rest == "export.zip":
+            self.project(projid)
+            return self._file_entry(projid, rest, self._cached_zip_size(projid))
+        if rest == "export" or rest.startswith("export/"):
+            folder, _record = self._ensure_export(projid)
+            local = folder / rest[len("export/"):] if rest != "export" else folder
+            if local.is_dir():
+                return {"name": f"{projid}/{rest}", "type": "directory", "size": 0}
+            if local.is_file():
+                return self._file_entry(projid, rest, local.stat().st_size)
+            raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+        raise NotFoundError(
+            f"ecotaxa://{projid}/{rest} does not exist: a project folder holds objects.tsv, "
+            "export.zip and export/<file>"
+        )
+
+    def _vault_url(self, name: str) -> str:
+        return f"{self.api_url}/vault/{quote(name.removeprefix('vault/'), safe='/')}"
+
+    def _vault_size(self, name: str) -> int | None:
+        url = self._vault_url(name)
+        response = self._send("HEAD", url, headers={}, what=f"the image {name}")
+        with response:
+            self._raise_for_status(response, f"the image {name}", token_sent=False,
+                                   hint="Image names come from the img_file_name column.")
+            length = response.headers.get("Content-Length")
+        return int(length) if length and length.isdigit() else None
+
+    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode != "rb":
+            raise PermissionError("EcoTaxa is read-only: open files with mode 'rb'")
+        projid, rest = self._split(path)
+        if projid is None:
+            if not rest.startswith("vault/"):
+                raise IsADirectoryError(f"ecotaxa://{rest} is a folder, not a file")
+            what = f"the image {rest}"
+            response = self._send("GET", self._vault_url(rest), headers={}, what=what)
+            with response:
+                self._raise_for_status(response, what, token_sent=False,
+                                       hint="Image names come from the img_file_name column.")
+                return MemoryFile(None, path, response.content)
+        if rest == "objects.tsv":
+            table = self.query(projid, self.export_options.get("filters"))
+            buffer = io.StringIO()
+            table.to_csv(buffer, sep="\t", date_format="%Y-%m-%d")
+            return MemoryFile(None, path, buffer.getvalue().encode("utf-8"))
+        if rest == "export.zip":
+            zip_path, _record = self._ensure_zip(projid)
+            return open(zip_path, "rb")  # fsspec closes it
+        if rest.startswith("export/"):
+            folder, _record = self._ensure_export(projid)
+            local = folder / rest[len("export/"):]
+            if not local.is_file():
+                raise NotFoundError(f"ecotaxa://{projid}/{rest} is not a file of the export")
+            return open(local, "rb")  # fsspec closes it
+        self.info(path)  # raises NotFoundError naming the valid paths
+        raise IsADirectoryError(f"ecotaxa://{projid}/{rest} is a folder, not a file")
+
+    def invalidate_cache(self, path: str | None = None) -> None:
+        """Forget project descriptions remembered in memory (exports stay cached on disk).
+
+        Parameters
+        ----------
+        path : str, optional
+            Ignored; everything remembered is dropped.
+        """
+        with self._lock:
+            self._projects.clear()
+        super().invalidate_cache(path)
+
+    def remote_files(self, path: str) -> list[RemoteFile]:
+        """Files to copy for ``Workspace.fetch``: the extracted export, or one file.
+
+        ``ecotaxa://<id>`` (or ``ecotaxa://<id>/export``) runs or reuses the
+        export (with :attr:`export_options`), extracts it in the cache and
+        gives each TSV and image as ``ecotaxa/<id>/<path in the zip>``;
+        ``ecotaxa://<id>/export.zip`` gives the zip itself,
+        ``ecotaxa://<id>/objects.tsv`` the query table, and
+        ``ecotaxa://vault/<file>`` one image. Each file carries the project id
+        and title, the filters, the job id, EcoTaxa's object count
+        (``total_ids``), the export options and the API URL (never
+        credentials) for the manifest.
+
+        Parameters
+        ----------
+        path : str
+            A project, its export, or one file.
+
+        Returns
+        -------
+        list of RemoteFile
+            The files, in a stable order.
+        """
+        from fsspec.implementations.local import LocalFileSystem
+
+        projid, rest = self._split(path)
+        if projid is None:
+            if not rest.startswith("vault/"):
+                raise NotFoundError(
+                    f"ecotaxa://{rest}: fetch a project (ecotaxa://1234) or an image "
+                    "(ecotaxa://vault/<img_file_name>)"
+                )
+            url = self._vault_url(rest)
+            return [RemoteFile(
+                source=redact_url(url), name=f"ecotaxa/{rest}", url=url,
+                session=self._new_session(retries=0),
+                metadata={"api_url": redact_url(self.api_url)},
+            )]
+        local = LocalFileSystem()
+        if rest == "objects.tsv":
+            table_meta = self.project(projid)
+            filters = self.filters(self.export_options.get("filters"))
+            record = {"project_id": projid, "title": table_meta.get("title"), "filters": filters,
+                      "total_ids": self._count(projid, filters),
+                      "api_url": redact_url(self.api_url)}
+            return [RemoteFile(source=f"ecotaxa://{projid}/objects.tsv",
+                               name=f"ecotaxa/{projid}/objects.tsv", metadata=record,
+                               fs=self, path=f"{projid}/objects.tsv")]
+        if rest == "export.zip":
+            zip_path, record = self._ensure_zip(projid)
+            return [RemoteFile(source=f"ecotaxa://{projid}/export.zip",
+                               name=f"ecotaxa/{projid}/export.zip", size=zip_path.stat().st_size,
+                               metadata=_manifest_record(record), fs=local, path=str(zip_path))]
+        if rest not in ("", "export") and not rest.startswith("export/"):
+            self.info(path)
+        folder, record = self._ensure_export(projid)
+        base = folder / rest[len("export/"):] if rest.startswith("export/") else folder
+        if not base.exists():
+            raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+        found = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+        metadata = _manifest_record(record)
+        files = []
+        for file in found:
+            member = file.relative_to(folder).as_posix()
+            files.append(RemoteFile(
+                source=f"ecotaxa://{projid}/export/{member}",
+                name=f"ecotaxa/{projid}/{member}",
+                size=file.stat().st_size,
+                metadata=metadata,
+                fs=local,
+                path=str(file),
+            ))
+        return files
+
+
+def _no_auth(request: Any) -> Any:
+    """Add no credentials (keeps requests from sending ``~/.netrc`` passwords)."""
+    return request
+
+
+def _manifest_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("project_id", "title", "filters", "job_id", "total_ids", "export", "api_url")
+    return {k: record[k] for k in keys if k in record}
+
+
+def _what(record: Mapping[str, Any]) -> str:
+    return f"the export of project {record.get('project_id')} (EcoTaxa job {record.get('job_id')})"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), "utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,398 @@
+"""EcotaxaSource through its public API against the loopback EcoTaxa emulator."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import fsspec
+import pandas as pd
+import pytest
+import requests
+from conftest import assert_consistent, payload
+
+from awiml import EcotaxaSource, Workspace
+from awiml.archives.ecotaxa import read_tsv
+from awiml.errors import (
+    ArchiveUnavailableError,
+    AuthenticationError,
+    ExportError,
+    InvalidDataError,
+    NotFoundError,
+)
+from awiml.testing import Fault, Response
+
+PASSWORD = "Fr4m-Strait-pw!"
+PRIVATE = 7
+COPEPODA = ("living>Eukaryota>Opisthokonta>Holozoa>Metazoa>Arthropoda>Crustacea>"
+            "Multicrustacea>Hexanauplia>Copepoda")  # as in the sample project
+FAST_EXPORT = {"poll_interval": 0.005, "progress": False, "with_images": "none"}
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No real credentials, config or cache of the user leak into the tests."""
+    monkeypatch.setenv("AWIML_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("AWIML_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    for name in ("ECOTAXA_USER", "ECOTAXA_PASSWORD", "ECOTAXA_TOKEN", "AWIML_ECOTAXA_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _private_objects() -> tuple[pd.DataFrame, dict[str, bytes]]:
+    table = pd.DataFrame({
+        "object_id": ["net_a", "net_b", "net_c"],
+        "object_lat": [78.9, 79.1, 79.2],
+        "object_lon": [11.9, 5.4, 4.1],
+        "object_date": ["2021-07-01", "2021-07-02", "2021-07-03"],
+        "object_time": ["10:00:00", "11:30:00", "12:45:00"],
+        "object_depth_min": [0.0, 50.0, 100.0],
+        "object_depth_max": [50.0, 100.0, 200.0],
+        "object_annotation_status": ["validated", "validated", "predicted"],
+        "object_annotation_category": ["Copepoda", "Copepoda", "detritus"],
+        "object_annotation_hierarchy": [COPEPODA, COPEPODA, "not-living>detritus"],
+        "img_file_name": ["a.jpg", "b.jpg", "c.jpg"],
+        "object_area": [120.0, 340.5, 99.0],
+        "sample_id": ["haul1", "haul1", "haul2"],
+        "acq_id": ["acq1", "acq1", "acq2"],
+    })
+    images = {name: b"\xff\xd8\xff\xe0" + payload(3000, seed=i)
+              for i, name in enumerate(table["img_file_name"])}
+    return table, images
+
+
+@pytest.fixture
+def ecotaxa(awiml_ecotaxa_server):
+    """The plugin's emulator (public project 1, user alice) plus a private project of alice's."""
+    server = awiml_ecotaxa_server
+    server.job_steps = 2
+    server.add_user("alice", PASSWORD)  # a password that cannot occur by chance
+    table, images = _private_objects()
+    server.add_project(PRIVATE, "Fram Strait nets (private)", table, images, visible=False,
+                       members=["alice"], instrument="Zooscan")
+    return server
+
+
+def make_source(server, tmp_path, *args, **kwargs) -> EcotaxaSource:
+    kwargs.setdefault("cache", tmp_path / "cache")
+    kwargs.setdefault("export_options", FAST_EXPORT)
+    source = EcotaxaSource(*args, base_url=server.api_url, retries=2, skip_instance_cache=True,
+                           **kwargs)
+    source.retry_backoff = 0.01
+    return source
+
+
+@pytest.fixture
+def alice(ecotaxa, tmp_path) -> EcotaxaSource:
+    return make_source(ecotaxa, tmp_path, "alice", PASSWORD)
+
+
+def token_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "config" / "ecotaxa-tokens").glob("*.json"))
+
+
+# -- authentication -------------------------------------------------------------------------
+
+
+def test_login_is_lazy_and_the_token_is_cached_privately(ecotaxa, alice, tmp_path):
+    assert ecotaxa.hits("/api/login") == 0  # constructing logs in nobody
+    assert PRIVATE in alice.projects().index
+    assert ecotaxa.hits("/api/login") == 1
+    [file] = token_files(tmp_path)
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    token = json.loads(file.read_text())["token"]
+    assert token and token not in repr(alice) and PASSWORD not in repr(alice)
+    # A new source (a new session of the user) reuses the cached token.
+    again = make_source(ecotaxa, tmp_path, "alice", PASSWORD)
+    assert again.query(PRIVATE)["object_id"].tolist() == ["net_a", "net_b", "net_c"]
+    assert ecotaxa.hits("/api/login") == 1
+
+
+def test_wrong_password_names_the_user_not_the_password(ecotaxa, tmp_path):
+    source = make_source(ecotaxa, tmp_path, "alice", "not-the-password")
+    with pytest.raises(AuthenticationError, match=r"'alice'.*wrong user name or password") as info:
+        source.projects()
+    assert "not-the-password" not in str(info.value)
+    assert token_files(tmp_path) == []
+
+
+def test_expired_token_logs_in_again(ecotaxa, alice, tmp_path):
+    alice.project(PRIVATE)
+    old = json.loads(token_files(tmp_path)[0].read_text())["token"]
+    ecotaxa.expire_tokens()
+    assert len(alice.query(PRIVATE)) == 3
+    assert ecotaxa.hits("/api/login") == 2
+    assert json.loads(token_files(tmp_path)[0].read_text())["token"] != old
+
+
+def test_expired_token_without_credentials_says_what_to_set(ecotaxa, alice, tmp_path):
+    alice.project(PRIVATE)
+    token = json.loads(token_files(tmp_path)[0].read_text())["token"]
+    ecotaxa.expire_tokens()
+    only_token = make_source(ecotaxa, tmp_path, token=token)
+    with pytest.raises(AuthenticationError, match="ECOTAXA_USER") as info:
+        only_token.query(PRIVATE)
+    assert token not in str(info.value)
+
+
+def test_credentials_from_environment_and_netrc(ecotaxa, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECOTAXA_USER", "alice")
+    monkeypatch.setenv("ECOTAXA_PASSWORD", PASSWORD)
+    assert PRIVATE in make_source(ecotaxa, tmp_path, cache=False).projects().index
+    monkeypatch.delenv("ECOTAXA_USER")
+    monkeypatch.delenv("ECOTAXA_PASSWORD")
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login alice password {PASSWORD}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("AWIML_CONFIG_DIR", str(tmp_path / "other-config"))  # no cached token
+    assert PRIVATE in make_source(ecotaxa, tmp_path, cache=False).projects().index
+
+
+def test_remember_token_false_writes_nothing(ecotaxa, tmp_path):
+    source = make_source(ecotaxa, tmp_path, "alice", PASSWORD, remember_token=False)
+    assert PRIVATE in source.projects().index
+    assert token_files(tmp_path) == []
+
+
+def test_anonymous_public_works_private_and_unknown_are_clear(ecotaxa, tmp_path):
+    anonymous = make_source(ecotaxa, tmp_path)
+    assert list(anonymous.projects().index) == [1]
+    assert anonymous.count(1) == 400
+    with pytest.raises(AuthenticationError, match="private"):
+        anonymous.query(PRIVATE)
+    with pytest.raises(NotFoundError, match="project 999"):
+        anonymous.query(999)
+    with pytest.raises(AuthenticationError, match="logged-in EcoTaxa user"):
+        anonymous.export(1, **FAST_EXPORT)
+    assert ecotaxa.hits("/api/login") == 0
+
+
+# -- projects and queries -------------------------------------------------------------------
+
+
+def test_project_listing(alice):
+    projects = alice.projects()
+    assert list(projects.index) == [1, PRIVATE]
+    assert projects.loc[1, "objcount"] == 400
+    assert projects.loc[PRIVATE, "visible"] is False or not projects.loc[PRIVATE, "visible"]
+    assert list(projects.columns[:3]) == ["title", "instrument", "status"]
+    assert list(alice.projects(title="Fram").index) == [PRIVATE]
+
+
+def test_busy_server_is_retried_then_reported(ecotaxa, alice):
+    ecotaxa.inject(f"api/projects/{PRIVATE}", Fault.too_many_requests(retry_after=0))
+    assert alice.project(PRIVATE)["title"] == "Fram Strait nets (private)"  # GET: the session
+    ecotaxa.inject("api/object_set/*/query", Fault.status(503), times=None)
+    with pytest.raises(ArchiveUnavailableError, match=r"503 .*after 2 retries.*try again later"):
+        alice.query(PRIVATE)
+    assert ecotaxa.hits(f"/api/object_set/{PRIVATE}/query") == 3
+
+
+def test_query_pages_through_all_objects(ecotaxa, alice):
+    ecotaxa.clear_requests()
+    table = alice.query(1, page_size=70)
+    assert len(table) == table.attrs["ecotaxa"]["total_ids"] == 400
+    assert ecotaxa.hits("/api/object_set/1/query") == math.ceil(400 / 70)
+    assert table.index.is_unique and table.index.name == "objid"
+    assert table["object_id"].str.startswith("mltemplate_").all()
+    assert set(table["category"]) == {"Cladocera", "Copepoda", "Siphonophorae", "detritus"}
+    assert (table["status"] == "validated").all()
+    assert {"area", "mean"} <= set(table.columns)  # free columns by their names
+
+
+def test_query_values_filters_and_retry(ecotaxa, alice):
+    ecotaxa.inject("api/object_set/*/query", Fault.status(500))  # retried
+    table = alice.query(PRIVATE, {"taxa": ["Copepoda"], "depth": (0, 120)})
+    assert table["object_id"].tolist() == ["net_a", "net_b"]
+    first = table.iloc[0]
+    assert first["latitude"] == pytest.approx(78.9) and first["depth_max"] == 50.0
+    assert first["date"] == pd.Timestamp("2021-07-01") and first["time"] == "10:00:00"
+    assert first["area"] == 120.0 and first["category"] == "Copepoda"
+    assert len(alice.query(PRIVATE, {"status": "predicted"})) == 1
+    assert len(alice.query(PRIVATE, {"status": ["validated", "P"], "depth": (None, 60)})) == 1
+    assert alice.filters({"status": ["predicted", "validated"], "depth": (None, 60)}) == {
+        "statusfilter": "PV", "depthmin": "0", "depthmax": "60"}
+    with pytest.raises(InvalidDataError, match="cannot filter on the statuses"):
+        alice.filters({"status": ["validated", "dubious"]})
+    with pytest.raises(NotFoundError, match="no taxon named 'Krakenidae'"):
+        alice.query(PRIVATE, {"taxa": "Krakenidae"})
+    with pytest.raises(InvalidDataError, match="unknown field"):
+        alice.query(PRIVATE, fields=["no_such_column"])
+
+
+# -- exports --------------------------------------------------------------------------------
+
+
+def test_export_with_images_is_extracted_and_reused(ecotaxa, alice, tmp_path):
+    folder = alice.export(PRIVATE, with_images="first", poll_interval=0.005, progress=False)
+    [tsv] = folder.glob("*.tsv")
+    table = read_tsv(tsv)
+    assert table["object_id"].tolist() == ["net_a", "net_b", "net_c"]
+    _, images = _private_objects()
+    for name in table["img_file_name"]:
+        assert (folder / name).read_bytes() == images[Path(name).name]
+    assert alice.export(PRIVATE, with_images="first", progress=False) == folder
+    assert ecotaxa.hits("/api/object_set/export/general") == 1  # reused from the cache
+    target = alice.export(PRIVATE, with_images="first", progress=False, refresh=True,
+                          target=tmp_path / "mine", poll_interval=0.005)
+    assert target == tmp_path / "mine" and next(target.glob("*.tsv")).is_file()
+    assert ecotaxa.hits("/api/object_set/export/general") == 2
+
+
+def test_export_error_state_reports_the_servers_messages(ecotaxa, alice):
+    ecotaxa.next_export_outcome("E", errors=["No space left on the export disk"])
+    with pytest.raises(ExportError, match="No space left on the export disk") as info:
+        alice.export(1, **FAST_EXPORT)
+    assert info.value.state == "E" and info.value.job_id == 1
+    assert "job 1" in str(info.value)
+    assert alice.export(1, **FAST_EXPORT).is_dir()  # a new job
+    assert ecotaxa.hits("/api/object_set/export/general") == 2
+
+
+def test_export_question_points_to_the_web_ui_and_resumes_the_job(ecotaxa, alice):
+    ecotaxa.next_export_outcome("A", question={"message": "Overwrite the previous export?"})
+    with pytest.raises(ExportError, match=r"gui/job/show/1.*same job") as info:
+        alice.export(1, **FAST_EXPORT)
+    assert info.value.state == "A"
+    token = requests.post(f"{ecotaxa.api_url}/login", json={"username": "alice",
+                          "password": PASSWORD}, timeout=5).json()
+    requests.post(f"{ecotaxa.api_url}/jobs/1/answer", json={"overwrite": True},
+                  headers={"Authorization": f"Bearer {token}"}, timeout=5).raise_for_status()
+    assert alice.export(1, **FAST_EXPORT).is_dir()
+    assert ecotaxa.hits("/api/object_set/export/general") == 1
+
+
+def test_export_time_limit(ecotaxa, alice):
+    ecotaxa.job_steps = 10_000
+    with pytest.raises(ExportError, match=r"did not finish within 0\.05 s") as info:
+        alice.export(1, timeout=0.05, **FAST_EXPORT)
+    assert info.value.state in ("P", "R")
+
+
+def test_dropped_download_resumes_with_a_range_request(ecotaxa, alice):
+    ecotaxa.inject("api/jobs/*/file", Fault.drop_after(2000))
+    folder = alice.export(PRIVATE, with_images="all", poll_interval=0.005, progress=False)
+    assert len(list(folder.rglob("*.jpg"))) == 3
+    asked = [r for r in ecotaxa.requests if r.path == "/api/jobs/1/file"]
+    assert len(asked) == 2 and asked[1].header("range") == "bytes=2000-"
+
+
+def test_corrupt_zip_is_refused(ecotaxa, alice, tmp_path):
+    ecotaxa.inject("api/jobs/*/file", Fault.corrupt(offset=200), times=None)
+    with pytest.raises(InvalidDataError, match="corrupt"):
+        alice.export(PRIVATE, with_images="all", poll_interval=0.005, progress=False)
+    assert not list((tmp_path / "cache").rglob("*.tsv"))
+
+
+def _zip_with(member: zipfile.ZipInfo | str, data: bytes = b"owned\n") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("ecotaxa_export.tsv", '"object_id"\n"a"\n')
+        archive.writestr(member, data)
+    return buffer.getvalue()
+
+
+def _symlink(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+@pytest.mark.parametrize(
+    ("member", "problem"),
+    [
+        ("../escaped.txt", "'..'"),
+        ("images/../../escaped.txt", "'..'"),
+        ("/tmp/escaped.txt", "absolute path"),
+        ("C:/escaped.txt", "drive letter"),
+        (_symlink("images/link.jpg"), "symbolic link"),
+    ],
+)
+def test_unsafe_zip_members_are_refused(ecotaxa, alice, tmp_path, member, problem):
+    crafted = _zip_with(member, b"/etc/passwd" if isinstance(member, zipfile.ZipInfo) else b"x")
+    ecotaxa.route("GET", "/api/jobs/1/file",
+                  lambda request: Response(body=crafted, content_type="application/zip"))
+    with pytest.raises(InvalidDataError, match=f"unsafe.*{problem}"):
+        alice.export(1, **FAST_EXPORT)
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not list((tmp_path / "cache").rglob("ecotaxa_export.tsv"))  # nothing extracted
+
+
+def test_zip_bomb_guard(ecotaxa, alice, tmp_path):
+    with pytest.raises(InvalidDataError, match="limit"):
+        alice.export(PRIVATE, max_bytes=100, **FAST_EXPORT)
+    assert not list((tmp_path / "cache").rglob("*.tsv"))
+
+
+# -- fsspec and the workspace ---------------------------------------------------------------
+
+
+def test_fsspec_paths_and_pandas(ecotaxa, tmp_path):
+    options = {"base_url": ecotaxa.api_url, "username": "alice", "password": PASSWORD,
+               "cache": str(tmp_path / "cache"), "export_options": FAST_EXPORT,
+               "skip_instance_cache": True}
+    table = pd.read_csv(f"ecotaxa://{PRIVATE}/objects.tsv", sep="\t", storage_options=options)
+    assert table["object_id"].tolist() == ["net_a", "net_b", "net_c"]
+    fs = fsspec.filesystem("ecotaxa", **options)
+    assert fs.ls("", detail=False) == ["1", str(PRIVATE), "vault"]
+    assert fs.ls(f"ecotaxa://{PRIVATE}", detail=False) == [
+        f"{PRIVATE}/objects.tsv", f"{PRIVATE}/export.zip", f"{PRIVATE}/export"]
+    assert fs.info(f"{PRIVATE}")["title"] == "Fram Strait nets (private)"
+    with fsspec.open(f"ecotaxa://{PRIVATE}/export.zip", **options) as handle:
+        names = zipfile.ZipFile(handle).namelist()
+    assert any(name.endswith(".tsv") for name in names)
+    image = table["img_file_name"][0]
+    with fsspec.open(f"ecotaxa://vault/{image}", **options) as handle:
+        assert handle.read() == _private_objects()[1]["a.jpg"]
+    assert fs.info(f"vault/{image}")["size"] == len(_private_objects()[1]["a.jpg"])
+    with pytest.raises(NotFoundError):
+        fs.info("ecotaxa://999")
+
+
+def test_workspace_fetch_lands_tsv_and_images_with_metadata_and_no_secrets(ecotaxa, tmp_path):
+    ws = Workspace.create(tmp_path / "ws")
+    options = {"base_url": ecotaxa.api_url, "username": "alice", "password": PASSWORD,
+               "cache": str(tmp_path / "cache"),
+               "export_options": {**FAST_EXPORT, "with_images": "first"}}
+    fetched = ws.fetch(f"ecotaxa://{PRIVATE}", storage_options=options, progress=False)
+    paths = sorted(fetched["path"])
+    tsvs = [p for p in paths if p.endswith(".tsv")]
+    assert len(tsvs) == 1 and tsvs[0].startswith(f"ecotaxa/{PRIVATE}/")
+    assert len([p for p in paths if p.endswith(".jpg")]) == 3
+    assert_consistent(ws)
+    entry = ws.manifest().set_index("path").loc[tsvs[0]]
+    meta = entry["metadata"]
+    assert meta["project_id"] == PRIVATE and meta["job_id"] == 1 and meta["total_ids"] == 3
+    assert meta["title"] == "Fram Strait nets (private)"
+    assert meta["export"]["with_images"] == "first"
+    assert meta["api_url"] == ecotaxa.api_url
+    assert entry["source"].startswith(f"ecotaxa://{PRIVATE}/export/")
+    raw = (ws.raw / "MANIFEST").read_text()
+    token = json.loads(token_files(tmp_path)[0].read_text())["token"]
+    assert PASSWORD not in raw and token not in raw and "alice" not in raw
+    again = ws.fetch(f"ecotaxa://{PRIVATE}", storage_options=options, progress=False)
+    assert set(again["status"]) == {"present"}
+    assert ecotaxa.hits("/api/object_set/export/general") == 1
+    assert os.environ.get("ECOTAXA_PASSWORD") is None
+
+
+def test_workspace_fetch_query_table_and_one_image(ecotaxa, tmp_path):
+    ws = Workspace.create(tmp_path / "ws")
+    options = {"base_url": ecotaxa.api_url, "cache": False,
+               "export_options": {"filters": {"status": "V"}}}
+    image = make_source(ecotaxa, tmp_path).query(1)["img_file_name"].iloc[0]
+    ws.fetch(["ecotaxa://1/objects.tsv", f"ecotaxa://vault/{image}"], storage_options=options,
+             progress=False)
+    table = pd.read_csv(ws.raw / "ecotaxa/1/objects.tsv", sep="\t")
+    assert len(table) == 400
+    assert (ws.raw / "ecotaxa/vault" / image).read_bytes()[:2] == b"\xff\xd8"
+    meta = ws.manifest().set_index("path").loc["ecotaxa/1/objects.tsv", "metadata"]
+    assert meta["filters"] == {"statusfilter": "V"} and meta["total_ids"] == 400
+    assert ecotaxa.hits("/api/login") == 0
