@@ -41,6 +41,10 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/import_time.py
 	$(BIN)/python benchmarks/fetch_throughput.py
+	$(BIN)/python benchmarks/pangaea_parse.py
+	$(BIN)/python benchmarks/ecotaxa_tsv.py
+	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/modelstore.py
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache build dist *.egg-info

@@ -195,7 +195,8 @@ def read_tsv(
         (or ``"t"``), ``"float"`` (or ``"f"``), ``"int"``, ``"date"`` or
         ``"time"``. Values that do not fit raise :class:`InvalidDataError`.
         Use it to keep a column as text (``{"process_start_date": "text"}``)
-        or to read a column the file leaves untyped.
+        or to read a column the file leaves untyped. Columns the file does not
+        have are ignored, so one mapping can serve several files.
 
     Returns
     -------
@@ -405,7 +406,6 @@ class _Layout:
     cells: list[_Cell]
     data_line: int
     """1-based line number of the first data row."""
-    sample_rows: int
     whole: bool
     """Whether the sample is the whole file."""
 
@@ -567,7 +567,7 @@ def _sniff(raw: _Raw) -> _Layout:
     else:
         fmt = "import" if types is not None else "plain"
     data_line = 2 + (types is not None)
-    return _Layout(names, fmt, types, decimal, encoding, cells, data_line, len(body), whole)
+    return _Layout(names, fmt, types, decimal, encoding, cells, data_line, whole)
 
 
 def _check_header(names: list[str], name: str, text: str) -> None:
@@ -822,8 +822,8 @@ class _Reader:
             "skip_blank_lines": True,
         }
         if not everything:
-            # pandas parses a path in parallel only without usecols, so keep them all
-            # for large selections and let pandas skip the conversion of few.
+            # pandas then converts only these columns (and parses serially: it splits a
+            # file between threads only without usecols).
             options["usecols"] = [c.name for c in columns]
         source = self.raw.path if self.raw.path is not None else io.BytesIO(self.raw.data or b"")
         try:
@@ -839,7 +839,8 @@ class _Reader:
         except pd.errors.ParserError as error:
             raise self._parser_error(error) from None
         except ValueError as error:
-            # A value in a column read as "str" cannot fail; this is the parser.
+            # No value can fail a conversion here (only "str" dtypes are imposed): this
+            # is another tokenizer failure, which pandas reports as a ValueError.
             raise InvalidDataError(f"{self.name}: cannot parse the table: {error}") from None
         if list(frame.columns) != [c.name for c in columns]:
             frame = frame[[c.name for c in columns]]
