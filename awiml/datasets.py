@@ -4,7 +4,10 @@
   call types, generated on the spot, in the units and column labels of two
   different instruments;
 - :func:`plankton_images`: a labelled folder of plankton vignettes in the
-  layout of EcoTaxa's machine-learning template, as train and test tables.
+  layout of EcoTaxa's machine-learning template, as train and test tables;
+- :class:`ImageDataset`: labelled images with their object ids, taxonomy and
+  features, read from an unpacked EcoTaxa export or any table, with a
+  stratified train/test split (defined in :mod:`awiml.image_dataset`).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import InvalidDataError, NotFoundError
+from .image_dataset import ImageDataset
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CALL_CLASSES", "INSTRUMENTS", "plankton_images", "synthetic_calls"]
+__all__ = ["CALL_CLASSES", "INSTRUMENTS", "ImageDataset", "plankton_images", "synthetic_calls"]
 
 #: The call types :func:`synthetic_calls` knows.
 CALL_CLASSES: tuple[str, ...] = ("tone", "upsweep", "downsweep", "noise")

@@ -11,6 +11,15 @@ of awiml pieces, evaluates it, stores it with its provenance in the
 workspace's ModelStore, reloads it by alias and predicts, and verifies the
 manifest.
 
+Then the plankton path: a loopback EcoTaxa (:class:`awiml.testing.EcotaxaServer`)
+serves 400 real plankton vignettes in four classes (bundled with awiml, from
+EcoTaxa's machine-learning template); the demo logs in, lists and queries the
+project, fetches it into the same workspace (an asynchronous export job whose
+download drops and resumes), reads it as an
+:class:`~awiml.datasets.ImageDataset`, trains an image classifier on
+scikit-image features of the vignettes, evaluates it on a stratified held-out
+part, stores it, reloads it by alias and predicts.
+
 The demo is a program, not library code: it prints, and it uses
 :mod:`awiml.testing` for its offline archive.
 """
@@ -24,10 +33,13 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .archives.ecotaxa import EcotaxaSource
 from .archives.pangaea import PangaeaSource, read_text
 from .classify import evaluate
+from .datasets import ImageDataset
 from .store import ModelStore
 from .testing import Fault
+from .testing.ecotaxa import EcotaxaServer
 from .testing.pangaea import PangaeaServer
 from .workspace import Workspace
 
@@ -83,6 +95,25 @@ def zone_pipeline() -> Pipeline:
         ("units", ConvertUnits({"temperature": "K"})),
         ("fill", DropMissing(strategy="median")),
         ("classify", RandomForestClassifier(n_estimators=100, random_state=0)),
+    ])
+
+
+def plankton_pipeline() -> Pipeline:
+    """Build the demo's plankton classifier: scikit-image features, then a random forest.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Unfitted; it takes a list of image paths.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    from .features import ImageFeatures
+
+    return Pipeline([
+        ("features", ImageFeatures()),
+        ("classify", RandomForestClassifier(n_estimators=300, random_state=0)),
     ])
 
 
@@ -205,9 +236,90 @@ def run(workspace_path: str | Path | None = None, *, progress: bool = True) -> W
     if not verified.ok or not identical:
         raise SystemExit("demo failed: raw/ does not match its manifest")
 
+    plankton(workspace, first_step=14, progress=progress)
+
     print(f"\nDone in {time.perf_counter() - started:.1f} s. Workspace: {workspace.root}")
-    print("Next: EcoTaxa, O2A and HSM sources extend this demo.")
+    print("Next: O2A and HSM sources extend this demo.")
     return workspace
+
+
+def plankton(workspace: Workspace, *, first_step: int = 1, progress: bool = True) -> str:
+    """Run the demo's EcoTaxa part in ``workspace``; return the stored model's reference.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The workspace to fetch into and store the model in.
+    first_step : int, optional
+        Number of the first step printed.
+    progress : bool, optional
+        Show progress bars while exporting and fetching.
+
+    Returns
+    -------
+    str
+        The reference of the stored plankton classifier.
+    """
+    step = iter(range(first_step, first_step + 100))
+    user, password = "demo", "not-a-real-password"
+    with EcotaxaServer() as ecotaxa, tempfile.TemporaryDirectory() as cache:
+        (project,) = ecotaxa.add_sample_data()
+        ecotaxa.add_user(user, password)
+        source = EcotaxaSource(user, password, base_url=ecotaxa.api_url, cache=cache,
+                               remember_token=False)
+        _step(next(step), f"A loopback EcoTaxa serves real plankton vignettes at "
+                          f"{ecotaxa.api_url}")
+        _show(source.projects()[["title", "objcount", "pctvalidated"]].to_string())
+
+        _step(next(step), f"Query project {project}: validated objects per category")
+        objects = source.query(project, {"status": "V"})
+        _show(objects["category"].value_counts().to_string())
+
+        _step(next(step), f"Fetch ecotaxa://{project} into raw/: an export job, then its zip "
+                          "over a line that drops after 1 MB")
+        ecotaxa.inject("/api/jobs/*/file", Fault.drop_after(1_000_000))
+        options = {"base_url": ecotaxa.api_url, "username": user, "password": password,
+                   "cache": cache, "remember_token": False,
+                   "export_options": {"progress": progress, "poll_interval": 0.05}}
+        table = workspace.fetch(f"ecotaxa://{project}", storage_options=options,
+                                progress=progress)
+        ranges = [r.header("range") for r in ecotaxa.requests if r.path.endswith("/file")]
+        print(f"    {len(table)} files ({table['size'].sum() / 1e6:.1f} MB) in "
+              f"raw/ecotaxa/{project}/; zip requests: {len(ranges)}, Range headers: {ranges}")
+        entry = next(e for e in workspace.entries().values()
+                     if e.path.startswith(f"ecotaxa/{project}/") and e.path.endswith(".tsv"))
+        print(f"    manifest: job {entry.metadata['job_id']}, {entry.metadata['total_ids']} "
+              f"objects, project {entry.metadata['title']!r}")
+
+    _step(next(step), "Read the export as a labelled image dataset; hold out 20 %, stratified")
+    dataset = ImageDataset.from_export(workspace.raw / "ecotaxa" / str(project))
+    train, test = dataset.split(test_size=0.2, random_state=0)
+    print(f"    {dataset!r}")
+    print(f"    train {len(train)} images, test {len(test)} images")
+
+    _step(next(step), "Train on scikit-image features of the vignettes: "
+                      "ImageFeatures -> RandomForest")
+    model = plankton_pipeline()
+    started_fit = time.perf_counter()
+    model.fit(list(train.paths), train.labels)
+    fit_seconds = time.perf_counter() - started_fit
+    report = evaluate(model, list(test.paths), test.labels)
+    _show(report)
+
+    _step(next(step), "Store it with provenance as plankton@production, reload and predict")
+    store = ModelStore(workspace)
+    ref = store.save(model, "plankton", data=workspace.raw / "ecotaxa" / str(project),
+                     metrics=report, alias="production", training_time=fit_seconds,
+                     params={"split": "stratified 80/20, random_state=0"})
+    reloaded = store.load("plankton@production")
+    same = bool((reloaded.predict(list(test.paths)) == model.predict(list(test.paths))).all())
+    print(f"    saved {ref} with {len(store.info(ref)['data'])} data references; "
+          f"reloaded predictions identical: {same}")
+    verified = workspace.verify()
+    print(f"    {verified}")
+    if not same or not verified.ok or not store.verify().ok:
+        raise SystemExit("demo failed: the plankton model or raw/ does not check out")
+    return ref
 
 
 def main(argv: list[str] | None = None) -> None:

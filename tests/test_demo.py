@@ -29,6 +29,30 @@ def test_demo_fills_and_verifies_a_workspace(tmp_path, capsys):
     assert {d["path"] for d in stored["data"]} >= {"pangaea/889513/data.tab"}
 
 
+def test_demo_trains_and_stores_a_plankton_classifier_from_ecotaxa(tmp_path, capsys):
+    from awiml import ModelStore
+    from awiml.demo import plankton
+
+    workspace = Workspace.create(tmp_path / "w")
+    ref = plankton(workspace, progress=False)
+    out = capsys.readouterr().out
+    assert ref == "plankton@1"
+    assert "bytes=1000000-" in out  # the export zip was resumed after the drop
+    assert "reloaded predictions identical: True" in out
+    assert "400 images of 4 classes (Cladocera 100, Copepoda 100" in out
+    # scikit-image features + random forest on 4 balanced classes (chance 0.25): this
+    # split scores 0.74 and other seeds 0.7-0.85; 0.6 is a margin, not the target
+    accuracy = float(out.split("    accuracy")[1].split()[0])
+    assert accuracy >= 0.6
+    entries = [e for e in workspace.entries().values() if e.path.startswith("ecotaxa/1/")]
+    assert len(entries) == 402  # the TSV, 400 vignettes and the export job's log
+    tsv = next(e for e in entries if e.path.endswith(".tsv"))
+    assert tsv.metadata["total_ids"] == 400 and tsv.metadata["project_id"] == 1
+    assert "not-a-real-password" not in workspace.manifest_path.read_text()
+    info = ModelStore(workspace).info("plankton@production")
+    assert any(d["path"] == tsv.path and d["sha256"] == tsv.sha256 for d in info["data"])
+
+
 def test_demo_runs_as_a_module(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "awiml.demo", "--workspace", str(tmp_path / "w"),
