@@ -1290,7 +1290,8 @@ def extract(
         Where to cache: a :class:`~awiml.Workspace` (its ``features/`` folder)
         or any folder. ``None`` computes everything.
     progress : bool, default=True
-        Show a progress bar (``tqdm.auto``).
+        Show a progress bar (the Jupyter widget in a notebook with ipywidgets,
+        else a text bar).
     chunk_size : int, optional
         Files per task; by default about eight tasks per worker, from 1 to 64 files.
 
@@ -1363,12 +1364,12 @@ def extract(
                                            else os.fspath(folder))
             for chunk in chunks
         )
-        from tqdm.auto import tqdm
+        from ._progress import progress_bar
 
         out = None
         done = 0
-        with tqdm(total=len(paths), disable=not progress, unit="file",
-                  desc=type(extractor).__name__) as bar:
+        with progress_bar(enabled=bool(progress), total=len(paths), unit="file",
+                          desc=type(extractor).__name__) as bar:
             results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
             for chunk, rows in zip(chunks, results, strict=True):
                 for path, row in zip(chunk, rows, strict=True):

@@ -331,7 +331,8 @@ class Workspace:
         workers : int, optional
             Files fetched at the same time.
         progress : bool, optional
-            Show a progress bar (``tqdm.auto``, so it renders in Jupyter).
+            Show a progress bar (the Jupyter widget in a notebook with ipywidgets,
+            else a text bar).
         auth : tuple of str, optional
             User and password for HTTP Basic authentication. Without it,
             requests reads ``~/.netrc``.
@@ -380,7 +381,8 @@ class Workspace:
         0  ctd.tab  fetched
         """
         import pandas as pd
-        from tqdm.auto import tqdm
+
+        from ._progress import progress_bar
 
         items = [urls] if isinstance(urls, (str, RemoteFile)) else list(urls)
         checksums = _checksums_by_url(items, checksum)
@@ -409,11 +411,11 @@ class Workspace:
             else:
                 todo.append(remote)
 
-        bar = tqdm(
+        bar = progress_bar(
+            enabled=bool(progress and todo),
             total=sum(r.size for r in todo if r.size is not None),
             unit="B", unit_scale=True, unit_divisor=1024,
-            desc=f"fetch {len(todo)} file{'s' if len(todo) != 1 else ''}",
-            disable=not progress or not todo, leave=True,
+            desc=f"fetch {len(todo)} file{'s' if len(todo) != 1 else ''}", leave=True,
         )
         bar_lock = threading.Lock()
 

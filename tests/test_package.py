@@ -64,3 +64,19 @@ def test_redact_url_strips_secrets():
 
     assert redact_url("https://u:p@h.org:8443/x?token=abc&b=1") == "https://h.org:8443/x?token=***&b=1"
     assert redact_url("pangaea://10.1594/PANGAEA.889513") == "pangaea://10.1594/PANGAEA.889513"
+
+
+def test_silent_progress_bars_never_load_tqdm_notebook_code(tmp_path):
+    # tqdm.auto warns "IProgress not found" on import in Jupyter without ipywidgets,
+    # even for a disabled bar: a fetch with progress=False must not import it
+    code = (
+        "import sys, awiml\n"
+        f"ws = awiml.Workspace.create({str(tmp_path / 'w')!r})\n"
+        f"open({str(tmp_path / 'a.txt')!r}, 'w').write('a')\n"
+        f"ws.fetch({(tmp_path / 'a.txt').as_uri()!r}, progress=False)\n"
+        "assert 'tqdm.autonotebook' not in sys.modules, 'tqdm.auto imported'\n"
+        "assert 'tqdm.std' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
