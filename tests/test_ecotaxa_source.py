@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import math
 import os
 import stat
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -96,6 +98,34 @@ def token_files(tmp_path: Path) -> list[Path]:
     return sorted((tmp_path / "config" / "ecotaxa-tokens").glob("*.json"))
 
 
+@pytest.fixture
+def system_tmp(tmp_path, monkeypatch) -> Path:
+    """The system's temporary folder, made empty and private to the test."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def scratch_folders(system_tmp: Path) -> list[Path]:
+    """The temporary export folders of sources made with ``cache=False``."""
+    return sorted(system_tmp.glob("awiml-ecotaxa-*"))
+
+
+def later_export_zip() -> bytes:
+    """What EcoTaxa's next export job gives a minute later: the same table, a new stamp."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"ecotaxa_export_{PRIVATE}_20990101_0001.tsv",
+                         '"object_id"\n"[t]"\n"net_a"\n')
+    return buffer.getvalue()
+
+
+def serve_later_export(server, job_id: int = 2) -> None:
+    server.route("GET", f"/api/jobs/{job_id}/file",
+                 lambda request: Response(body=later_export_zip(), content_type="application/zip"))
+
+
 # -- authentication -------------------------------------------------------------------------
 
 
@@ -176,6 +206,19 @@ def test_anonymous_public_works_private_and_unknown_are_clear(ecotaxa, tmp_path)
 # -- projects and queries -------------------------------------------------------------------
 
 
+def test_public_names_stay_in_the_ecotaxa_module():
+    import awiml.archives.ecotaxa as ecotaxa
+
+    assert sorted(ecotaxa.__all__) == ["DEFAULT_API_URL", "DEFAULT_QUERY_FIELDS", "EcotaxaSource",
+                                       "QUERY_FIELDS", "read_tsv"]
+    assert ecotaxa.EcotaxaSource is EcotaxaSource and ecotaxa.read_tsv is read_tsv
+    assert ecotaxa.QUERY_FIELDS["category"] == "txo.display_name"
+    assert set(ecotaxa.DEFAULT_QUERY_FIELDS) <= set(ecotaxa.QUERY_FIELDS)
+    assert ecotaxa.DEFAULT_API_URL == "https://ecotaxa.obs-vlfr.fr/api"
+    assert fsspec.get_filesystem_class("ecotaxa") is EcotaxaSource
+
+
+
 def test_project_listing(alice):
     projects = alice.projects()
     assert list(projects.index) == [1, PRIVATE]
@@ -198,6 +241,7 @@ def test_query_pages_through_all_objects(ecotaxa, alice):
     ecotaxa.clear_requests()
     table = alice.query(1, page_size=70)
     assert len(table) == table.attrs["ecotaxa"]["total_ids"] == 400
+    assert table.attrs["ecotaxa"]["title"].startswith("EcoTaxa ML template")
     assert ecotaxa.hits("/api/object_set/1/query") == math.ceil(400 / 70)
     assert table.index.is_unique and table.index.name == "objid"
     assert table["object_id"].str.startswith("mltemplate_").all()
@@ -325,6 +369,25 @@ def test_unsafe_zip_members_are_refused(ecotaxa, alice, tmp_path, member, proble
     assert not list((tmp_path / "cache").rglob("ecotaxa_export.tsv"))  # nothing extracted
 
 
+def test_failed_download_in_export_says_how_export_resumes(ecotaxa, alice, tmp_path):
+    ecotaxa.inject("api/jobs/*/file", Fault.drop_after(2000))
+    ecotaxa.inject("api/jobs/*/file", Fault.status(503), times=3)
+    with pytest.raises(ArchiveUnavailableError) as info:
+        alice.export(PRIVATE, with_images="all", poll_interval=0.005, progress=False)
+    message = str(info.value)
+    assert "raw/" not in message and "fetch again" not in message
+    assert "job 1" in message and "export() again" in message
+    assert str(tmp_path / "cache") in message  # where the partial zip is kept
+    assert isinstance(info.value.__cause__, ArchiveUnavailableError)  # the transfer engine's
+    token = json.loads(token_files(tmp_path)[0].read_text())["token"]
+    assert PASSWORD not in message and token not in message
+    folder = alice.export(PRIVATE, with_images="all", poll_interval=0.005, progress=False)
+    assert len(list(folder.rglob("*.jpg"))) == 3
+    assert ecotaxa.hits("/api/object_set/export/general") == 1  # the same job...
+    asked = [r for r in ecotaxa.requests if r.path == "/api/jobs/1/file"]
+    assert asked[-1].header("range") == "bytes=2000-"  # ...and the same download, resumed
+
+
 def test_zip_bomb_guard(ecotaxa, alice, tmp_path):
     with pytest.raises(InvalidDataError, match="limit"):
         alice.export(PRIVATE, max_bytes=100, **FAST_EXPORT)
@@ -354,6 +417,74 @@ def test_fsspec_paths_and_pandas(ecotaxa, tmp_path):
     assert fs.info(f"vault/{image}")["size"] == len(_private_objects()[1]["a.jpg"])
     with pytest.raises(NotFoundError):
         fs.info("ecotaxa://999")
+
+
+def test_without_cache_one_export_serves_the_source_and_goes_with_it(ecotaxa, tmp_path,
+                                                                     system_tmp):
+    source = make_source(ecotaxa, tmp_path, "alice", PASSWORD, cache=False)
+    [tsv] = [n for n in source.ls(f"{PRIVATE}/export", detail=False) if n.endswith(".tsv")]
+    serve_later_export(ecotaxa)  # a second job would name its table after a later minute
+    assert source.info(tsv)["size"] > 0
+    with source.open(tsv) as handle:
+        assert b"net_c" in handle.read()
+    with source.open(f"{PRIVATE}/export.zip") as handle:
+        assert tsv.rsplit("/", 1)[-1] in zipfile.ZipFile(handle).namelist()
+    folder = source.export(PRIVATE, **FAST_EXPORT)
+    assert (folder / tsv.rsplit("/", 1)[-1]).is_file()
+    assert ecotaxa.hits("/api/object_set/export/general") == 1
+    [scratch] = scratch_folders(system_tmp)
+    assert folder.is_relative_to(scratch)
+    del source, handle
+    gc.collect()
+    assert scratch_folders(system_tmp) == []
+
+
+def test_closing_a_source_without_cache_deletes_its_temporary_folder(ecotaxa, tmp_path,
+                                                                     system_tmp):
+    source = make_source(ecotaxa, tmp_path, "alice", PASSWORD, cache=False)
+    source.ls(f"{PRIVATE}/export")
+    assert len(scratch_folders(system_tmp)) == 1
+    source.close()
+    assert scratch_folders(system_tmp) == []
+    source.ls(f"{PRIVATE}/export")  # still usable: a new folder and a new job
+    assert len(scratch_folders(system_tmp)) == 1
+    assert ecotaxa.hits("/api/object_set/export/general") == 2
+    source.close()
+    assert scratch_folders(system_tmp) == []
+
+
+def test_cached_export_serves_a_listing_and_a_later_open(ecotaxa, alice, tmp_path, system_tmp):
+    [tsv] = [n for n in alice.ls(f"{PRIVATE}/export", detail=False) if n.endswith(".tsv")]
+    serve_later_export(ecotaxa)
+    later = make_source(ecotaxa, tmp_path, "alice", PASSWORD)  # another session, same cache
+    with later.open(tsv) as handle:
+        assert b"net_c" in handle.read()
+    with fsspec.open(f"ecotaxa://{tsv}", base_url=ecotaxa.api_url, username="alice",
+                     password=PASSWORD, cache=str(tmp_path / "cache"),
+                     export_options=FAST_EXPORT, skip_instance_cache=True) as handle:
+        assert b"net_c" in handle.read()
+    assert ecotaxa.hits("/api/object_set/export/general") == 1
+    assert next((tmp_path / "cache" / "ecotaxa" / "exports").rglob("export.zip")).is_file()
+    assert scratch_folders(system_tmp) == []
+
+
+def test_workspace_fetch_without_cache_leaves_no_temporary_folder(ecotaxa, tmp_path,
+                                                                  system_tmp):
+    ws = Workspace.create(tmp_path / "ws")
+    options = {"base_url": ecotaxa.api_url, "username": "alice", "password": PASSWORD,
+               "cache": False, "export_options": {**FAST_EXPORT, "with_images": "first"}}
+    fetched = ws.fetch([f"ecotaxa://{PRIVATE}", f"ecotaxa://{PRIVATE}/export.zip"],
+                       storage_options=options, progress=False)
+    assert scratch_folders(system_tmp) == []
+    assert len([p for p in fetched["path"] if p.endswith(".jpg")]) == 3
+    assert f"ecotaxa/{PRIVATE}/export.zip" in set(fetched["path"])
+    assert ecotaxa.hits("/api/object_set/export/general") == 1  # one export for both
+    assert_consistent(ws)
+    # Without a cache, fetching again runs a new job (and leaves nothing behind either).
+    again = ws.fetch(f"ecotaxa://{PRIVATE}", storage_options=options, progress=False)
+    assert ecotaxa.hits("/api/object_set/export/general") == 2
+    assert again.set_index("path").loc[f"ecotaxa/{PRIVATE}/job_2.log", "status"] == "fetched"
+    assert scratch_folders(system_tmp) == []
 
 
 def test_workspace_fetch_lands_tsv_and_images_with_metadata_and_no_secrets(ecotaxa, tmp_path):

@@ -32,7 +32,8 @@ from typing import Any
 
 from ..errors import ExportError, InvalidDataError
 
-__all__ = ["check_zip", "extract_zip", "replace_dir", "show_progress", "wait_for_job"]
+__all__ = ["check_zip", "extract_zip", "human_size", "replace_dir", "show_progress",
+           "wait_for_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,12 +108,12 @@ def wait_for_job(
         The job ended in error (``E``, with EcoTaxa's messages), waits for an
         answer in the web interface (``A``), or did not finish in time.
     """
-    from tqdm.auto import tqdm
+    from .._progress import progress_bar
 
     deadline = time.monotonic() + timeout
-    with tqdm(total=100, desc=f"EcoTaxa job {job_id}", unit="%", leave=False,
-              disable=not show_progress(progress),
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}") as bar:
+    with progress_bar(enabled=show_progress(progress), total=100,
+                      desc=f"EcoTaxa job {job_id}", unit="%", leave=False,
+                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}") as bar:
         while True:
             job = get_job()
             state = str(job.get("state") or "?")
@@ -245,8 +246,8 @@ def check_zip(
             total = sum(info.file_size for info in members)
             if total > max_bytes:
                 raise InvalidDataError(
-                    f"{what} would unpack to {_human(total)}, more than the limit of "
-                    f"{_human(max_bytes)} (max_bytes=); nothing was extracted. If the export "
+                    f"{what} would unpack to {human_size(total)}, more than the limit of "
+                    f"{human_size(max_bytes)} (max_bytes=); nothing was extracted. If the export "
                     "is really this large, raise max_bytes, or export fewer objects or "
                     "images (filters=, with_images=)."
                 )
@@ -330,8 +331,9 @@ def extract_zip(
     free = shutil.disk_usage(dest.parent).free
     if needed > free:
         raise InvalidDataError(
-            f"{what} unpacks to {_human(needed)} but {dest.parent} has {_human(free)} free; "
-            "nothing was extracted. Free some space or choose another target=."
+            f"{what} unpacks to {human_size(needed)} but {dest.parent} has "
+            f"{human_size(free)} free; nothing was extracted. Free some space or choose "
+            "another target=."
         )
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
@@ -394,7 +396,24 @@ def replace_dir(new: Path, dest: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _human(nbytes: int) -> str:
+def human_size(nbytes: int) -> str:
+    """Write a number of bytes for people, in binary units.
+
+    Parameters
+    ----------
+    nbytes : int
+        The size in bytes.
+
+    Returns
+    -------
+    str
+        E.g. ``"512 B"`` or ``"1.5 MiB"``.
+
+    Examples
+    --------
+    >>> human_size(512), human_size(3 * 1024**2 // 2)
+    ('512 B', '1.5 MiB')
+    """
     size = float(nbytes)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(size) < 1024 or unit == "TiB":

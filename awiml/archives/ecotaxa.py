@@ -15,6 +15,13 @@ https://ecotaxa.obs-vlfr.fr/api/docs) with the shared awiml session:
   the zip (byte ranges honoured);
 - ``GET /vault/<file>`` serves one image, without login.
 
+The translation of filters, the query columns and the paging live in
+:mod:`awiml.archives._ecotaxa_query`, the job polling and safe unpacking of
+exports in :mod:`awiml.archives._ecotaxa_export`, and credentials and the
+token cache in :mod:`awiml.archives._ecotaxa_auth`; this module does the HTTP
+and the fsspec side, and keeps every public name (:data:`QUERY_FIELDS` and
+:data:`DEFAULT_QUERY_FIELDS` are re-exported here).
+
 Assumptions (from EcoTaxa's OpenAPI text and its source, ecotaxa/ecotaxa_back):
 tokens live about 30 days; an unknown or expired token answers ``401``, a
 project the user may not read ``403``, an unknown project ``404``; public
@@ -34,11 +41,13 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from fsspec.implementations.local import LocalFileSystem
 from fsspec.implementations.memory import MemoryFile
 
 from ..errors import (
@@ -50,6 +59,7 @@ from ..errors import (
     NotFoundError,
     redact_url,
 )
+from . import _ecotaxa_query as _query
 from ._ecotaxa_auth import TokenCache, find_credentials
 from .base import (
     DEFAULT_TIMEOUT,
@@ -81,43 +91,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://ecotaxa.obs-vlfr.fr/api"
 
 #: Friendly column names of :meth:`EcotaxaSource.query` and the EcoTaxa fields behind them.
-QUERY_FIELDS: Mapping[str, str] = {
-    "object_id": "obj.orig_id",
-    "latitude": "obj.latitude",
-    "longitude": "obj.longitude",
-    "date": "obj.objdate",
-    "time": "obj.objtime",
-    "depth_min": "obj.depth_min",
-    "depth_max": "obj.depth_max",
-    "status": "obj.classif_qual",
-    "category": "txo.display_name",
-    "img_file_name": "img.file_name",
-    "taxon_id": "obj.classif_id",
-    "taxon_name": "txo.name",
-    "img_width": "img.width",
-    "img_height": "img.height",
-    "sample_id": "sam.orig_id",
-    "acq_id": "acq.orig_id",
-}
+QUERY_FIELDS: Mapping[str, str] = _query.QUERY_FIELDS
 
 #: The columns :meth:`EcotaxaSource.query` returns by default (plus the project's free columns).
-DEFAULT_QUERY_FIELDS: tuple[str, ...] = (
-    "object_id", "latitude", "longitude", "date", "time", "depth_min", "depth_max",
-    "status", "category", "img_file_name",
-)
+DEFAULT_QUERY_FIELDS: tuple[str, ...] = _query.DEFAULT_QUERY_FIELDS
 
-_FLOAT_FIELDS = frozenset({"obj.latitude", "obj.longitude", "obj.depth_min", "obj.depth_max"})
-_STATUS_WORDS = {"V": "validated", "P": "predicted", "D": "dubious"}
-#: The status sets EcoTaxa's ``statusfilter`` accepts (ecotaxa_back's ObjectSetFilter).
-_STATUS_SETS: Mapping[str, frozenset[str]] = {
-    "V": frozenset("V"), "P": frozenset("P"), "D": frozenset("D"), "U": frozenset("U"),
-    "NV": frozenset("PDU"), "PV": frozenset("PV"), "UP": frozenset("UP"),
-    "PVD": frozenset("PVD"),
-}
-#: Depth in metres standing for "no lower limit" of a depth range (deeper than any ocean).
-_DEEPEST = 12000
-_STATUS_CODES = {"validated": "V", "predicted": "P", "dubious": "D", "unclassified": "U",
-                 "not_validated": "NV"}
 _SPLIT_BY = ("none", "sample", "acquisition", "taxon")
 _WITH_IMAGES = ("none", "first", "all")
 _EXPORT_KEYWORDS = frozenset({"filters", "split_by", "with_images", "with_types_row", "max_bytes",
@@ -140,45 +118,6 @@ def _detail(response: requests.Response) -> str:
         text = response.text
     text = " ".join(str(text).split())
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "Y" if value else "N"
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ",".join(_as_text(v) for v in value)
-    return str(value)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if isinstance(value, Iterable):
-        return list(value)
-    return [value]
-
-
-def _status_filter(status: Any) -> str:
-    """Turn one status or a collection of them into the ``statusfilter`` EcoTaxa knows."""
-    codes = set()
-    for item in _as_list(status):
-        text = str(item).strip()
-        code = _STATUS_CODES.get(text.casefold(), text.upper())
-        if code in _STATUS_SETS:
-            codes |= _STATUS_SETS[code]
-        else:
-            raise InvalidDataError(
-                f"unknown status {item!r}: use V/validated, P/predicted, D/dubious, "
-                "U/unclassified or NV/not_validated"
-            )
-    for code, members in _STATUS_SETS.items():
-        if members == codes:
-            return code
-    raise InvalidDataError(
-        f"EcoTaxa cannot filter on the statuses {sorted(codes)} together; it knows one status, "
-        "validated+predicted (PV), unclassified+predicted (UP), validated+predicted+dubious "
-        "(PVD) and not validated (NV). Query without a status filter and select in pandas."
-    )
 
 
 def project_id(project: int | str) -> int:
@@ -238,10 +177,16 @@ class EcotaxaSource(ArchiveFileSystem):
         The API root; defaults to ``$AWIML_ECOTAXA_URL``, else
         :data:`DEFAULT_API_URL`.
     cache : bool or path-like, optional
-        Where exports are kept and reused: ``True`` for
-        ``<awiml cache folder>/ecotaxa`` (``$AWIML_CACHE_DIR`` or the user
-        cache folder), a folder, or ``False`` for a new temporary folder per
-        export (nothing is reused).
+        Where exports are kept and reused. ``True``: in
+        ``<awiml cache folder>/ecotaxa/exports/`` (``$AWIML_CACHE_DIR`` or the
+        user cache folder). A folder ``<folder>``: in
+        ``<folder>/ecotaxa/exports/<server>/<project>/<hash of filters and
+        options>/`` (awiml adds ``ecotaxa/exports/...`` below the folder you
+        give). ``False``: in one temporary folder of this source
+        (``awiml-ecotaxa-*`` in the system's temporary folder), reused while
+        the source lives and deleted by :meth:`close`, when the source is
+        garbage-collected, or when Python exits; ``Workspace.fetch`` takes
+        it over and deletes it once the files are in ``raw/``.
     export_options : mapping, optional
         Keyword arguments of :meth:`export` (``filters``, ``split_by``,
         ``with_images``, ``with_types_row``, ``max_bytes``, ``timeout``,
@@ -344,6 +289,9 @@ class EcotaxaSource(ArchiveFileSystem):
             self._cache_root = Path(cache).expanduser() / "ecotaxa"
         else:
             self._cache_root = None
+        # With cache=False: the source's temporary folder, made on first use (see _exports_root).
+        self._scratch: _Scratch | None = None
+        self._scratch_ref: weakref.ref[_Scratch] | None = None
         unknown = set(export_options or {}) - _EXPORT_KEYWORDS
         if unknown:
             raise TypeError(
@@ -674,22 +622,7 @@ class EcotaxaSource(ArchiveFileSystem):
             return int(name)
         found = self._request("GET", "taxa/search", params={"query": name},
                               what=f"the taxon {name!r}")
-        found = found if isinstance(found, list) else []
-        wanted = name.casefold()
-        exact = [t for t in found if str(t.get("text", "")).casefold() == wanted
-                 or str(t.get("text", "")).split("<")[0].strip().casefold() == wanted]
-        if len(exact) == 1:
-            return int(exact[0]["id"])
-        shown = ", ".join(f"{t.get('text')} (id {t.get('id')})" for t in (exact or found)[:8])
-        if not exact:
-            raise NotFoundError(
-                f"EcoTaxa knows no taxon named {name!r}"
-                + (f"; close matches: {shown}" if shown else "")
-                + ". Give the exact name or the taxon id."
-            )
-        raise InvalidDataError(
-            f"the taxon name {name!r} is ambiguous in EcoTaxa: {shown}. Give the taxon id."
-        )
+        return _query.pick_taxon(name, found)
 
     def filters(self, filters: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Translate filters into EcoTaxa's ``ProjectFilters`` (all values are strings).
@@ -734,69 +667,9 @@ class EcotaxaSource(ArchiveFileSystem):
         ...                                     "depth": (0, 200)})
         {'statusfilter': 'V', 'depthmin': '0', 'depthmax': '200'}
         """
-        friendly = {"taxa", "status", "bbox", "depth", "dates"}
-        given = dict(filters or {})
-        out = {k: _as_text(v) for k, v in given.items() if k not in friendly and v is not None}
-        if given.get("taxa") is not None:
-            ids = [self._taxon_id(t) for t in _as_list(given["taxa"])]
-            out["taxo"] = ",".join(str(i) for i in ids)
-            out.setdefault("taxochild", "Y")
-        if given.get("status") is not None:
-            out["statusfilter"] = _status_filter(given["status"])
-        if given.get("bbox") is not None:
-            try:
-                min_lat, min_lon, max_lat, max_lon = (float(v) for v in given["bbox"])
-            except (TypeError, ValueError):
-                raise InvalidDataError(
-                    f"bbox must be (min_lat, min_lon, max_lat, max_lon), got {given['bbox']!r}"
-                ) from None
-            out.update(MapS=_as_text(min_lat), MapW=_as_text(min_lon),
-                       MapN=_as_text(max_lat), MapE=_as_text(max_lon))
-        for key, (low, high) in (("depth", ("depthmin", "depthmax")),
-                                 ("dates", ("fromdate", "todate"))):
-            if given.get(key) is None:
-                continue
-            try:
-                first, second = given[key]
-            except (TypeError, ValueError):
-                raise InvalidDataError(
-                    f"{key} must be a pair (from, to), got {given[key]!r}"
-                ) from None
-            if key == "depth":
-                # EcoTaxa applies a depth range only when both ends are given.
-                first = 0 if first is None else first
-                second = _DEEPEST if second is None else second
-            if first is not None:
-                out[low] = _as_text(first)
-            if second is not None:
-                out[high] = _as_text(second)
-        return out
+        return _query.translate_filters(filters, self._taxon_id)
 
     # -- query -----------------------------------------------------------------------------
-
-    def _query_columns(
-        self, meta: Mapping[str, Any], fields: Sequence[str] | None
-    ) -> list[tuple[str, str]]:
-        free = list((meta.get("obj_free_cols") or {}).keys())
-        free_names = {name: (f"free_{name}" if name in QUERY_FIELDS else name) for name in free}
-        if fields is None:
-            chosen = [(name, QUERY_FIELDS[name]) for name in DEFAULT_QUERY_FIELDS]
-            return chosen + [(free_names[name], f"fre.{name}") for name in free]
-        columns = []
-        for item in fields:
-            if item in QUERY_FIELDS:
-                columns.append((item, QUERY_FIELDS[item]))
-            elif item in free_names:
-                columns.append((free_names[item], f"fre.{item}"))
-            elif "." in item:
-                prefix, _, rest = item.partition(".")
-                columns.append((free_names.get(rest, rest) if prefix == "fre" else item, item))
-            else:
-                raise InvalidDataError(
-                    f"unknown field {item!r}: use one of {sorted(QUERY_FIELDS)}, a free column "
-                    f"of the project ({free}), or an EcoTaxa field such as 'obj.depth_min'"
-                )
-        return columns
 
     def _page(self, projid: int, fields: Sequence[str], api_filters: Mapping[str, str],
               start: int, size: int) -> Mapping[str, Any]:
@@ -807,9 +680,7 @@ class EcotaxaSource(ArchiveFileSystem):
             what=f"the objects of project {projid}",
             hint="List the projects you can see with EcotaxaSource(...).projects().",
         )
-        if not isinstance(reply, dict) or "object_ids" not in reply:
-            raise InvalidDataError(f"EcoTaxa's query reply for project {projid} has no object_ids")
-        return reply
+        return _query.check_page(reply, projid)
 
     def count(self, project: int | str, filters: Mapping[str, Any] | None = None) -> int:
         """Return how many objects of a project match the filters (EcoTaxa's ``total_ids``).
@@ -867,8 +738,10 @@ class EcotaxaSource(ArchiveFileSystem):
             ``"predicted"``, ``"dubious"`` or missing), ``category`` (display
             name), ``img_file_name`` (vault path, see ``ecotaxa://vault/...``)
             and the free columns by their names (``free_<name>`` if a name
-            clashes). ``attrs["ecotaxa"]`` holds the project id, the filters,
-            ``total_ids`` and the API URL.
+            clashes). ``attrs["ecotaxa"]`` holds the project id
+            (``project_id``), its ``title``, the filters as sent to EcoTaxa
+            (``filters``), EcoTaxa's count of matching objects
+            (``total_ids``) and the API URL (``api_url``).
 
         Examples
         --------
@@ -882,44 +755,17 @@ class EcotaxaSource(ArchiveFileSystem):
         >>> table.loc[1, "object_id"], table.loc[1, "category"], float(table.loc[1, "area"])
         ('mltemplate_1', 'Cladocera', 1983.0)
         """
-        import pandas as pd
-
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         projid = project_id(project)
         meta = self.project(projid)
-        columns = self._query_columns(meta, fields)
+        columns = _query.query_columns(meta, fields)
         api_filters = self.filters(filters)
-        names = [name for name, _ in columns]
         wanted = [field for _, field in columns]
-        ids: list[int] = []
-        rows: list[list[Any]] = []
-        total = 0
-        while True:
-            reply = self._page(projid, wanted, api_filters, len(ids), page_size)
-            page_ids = list(reply.get("object_ids") or [])
-            details = list(reply.get("details") or [])
-            if len(details) != len(page_ids):
-                raise InvalidDataError(
-                    f"EcoTaxa's query reply for project {projid} has {len(page_ids)} ids but "
-                    f"{len(details)} rows of details"
-                )
-            total = int(reply.get("total_ids", len(ids) + len(page_ids)))
-            ids += page_ids
-            rows += details
-            if not page_ids or len(ids) >= total:
-                break
-        if len(ids) != total:
-            logger.warning("project %s: EcoTaxa announced %d objects but %d were listed (did "
-                           "the project change while paging?)", projid, total, len(ids))
-        frame = pd.DataFrame(rows, columns=names, index=pd.Index(ids, name="objid"))
-        for name, field in columns:
-            if field in _FLOAT_FIELDS:
-                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
-        if "status" in frame and wanted[names.index("status")] == "obj.classif_qual":
-            frame["status"] = frame["status"].map(_STATUS_WORDS).astype("object")
-        if "date" in frame and wanted[names.index("date")] == "obj.objdate":
-            frame["date"] = pd.to_datetime(frame["date"], format="%Y-%m-%d", errors="coerce")
+        frame, total = _query.read_objects(
+            lambda start, size: self._page(projid, wanted, api_filters, start, size),
+            projid, columns, page_size,
+        )
         frame.attrs["ecotaxa"] = {
             "project_id": projid,
             "title": meta.get("title"),
@@ -961,7 +807,11 @@ class EcotaxaSource(ArchiveFileSystem):
         An export with the same project, filters and options already in the
         cache is reused without a new job; pass ``refresh=True`` for a fresh
         one (or delete the cache folder). A job that timed out or waits for an
-        answer is remembered, and the next call goes on with it.
+        answer is remembered, and the next call goes on with it; so is a
+        download that failed, whose partial zip stays in the cache and is
+        resumed. With ``cache=False`` all this holds within one source: its
+        temporary folder takes the place of the cache (see ``cache`` of
+        :class:`EcotaxaSource`).
 
         Parameters
         ----------
@@ -998,7 +848,9 @@ class EcotaxaSource(ArchiveFileSystem):
             The folder holding the extracted export: the TSV file(s)
             (``ecotaxa_export_<project>_....tsv``, read them with
             :func:`read_tsv`) and the images at the paths its
-            ``img_file_name`` column names.
+            ``img_file_name`` column names. With ``cache=False`` (and no
+            ``target``) it lies in the source's temporary folder and is
+            deleted with it; pass ``target`` to keep the files.
 
         Raises
         ------
@@ -1010,6 +862,10 @@ class EcotaxaSource(ArchiveFileSystem):
             No account was given, or EcoTaxa refused it or the project.
         InvalidDataError
             The zip is corrupt or unsafe; nothing was extracted.
+        ArchiveUnavailableError
+            EcoTaxa could not be reached, or the zip's download failed through
+            all retries; what was received is kept, and calling again resumes
+            it (the message says where it is kept).
 
         Examples
         --------
@@ -1048,14 +904,71 @@ class EcotaxaSource(ArchiveFileSystem):
             "with_types_row": bool(with_types_row),
         }
 
-    def _entry(self, settings: Mapping[str, Any]) -> Path | None:
-        """Return the cache folder of one export (project, filters, options), or ``None``."""
-        if self._cache_root is None:
+    def _exports_root(self, *, create: bool = True) -> Path | None:
+        """Return the folder that holds ``exports/``: the cache, or the temporary folder.
+
+        With ``cache=False`` the source keeps one temporary folder, made on
+        first use and removed by :meth:`close`, when the source is
+        garbage-collected, or at the latest when Python exits. ``remote_files``
+        hands it to ``Workspace.fetch`` (see :meth:`_release_scratch`); until
+        that fetch lets go of it, the source still finds it and takes it back
+        on its next use. ``create=False`` only looks: it returns ``None``
+        instead of making a folder, and takes nothing back.
+        """
+        if self._cache_root is not None:
+            return self._cache_root
+        with self._lock:
+            scratch = self._scratch or (self._scratch_ref() if self._scratch_ref else None)
+            if not create:
+                return None if scratch is None else scratch.path
+            if scratch is None:
+                scratch = _Scratch()
+                self._scratch_ref = weakref.ref(scratch)
+            self._scratch = scratch
+            return scratch.path
+
+    def _release_scratch(self) -> _Scratch | None:
+        """Let go of the temporary folder (``cache=False``) and return it, for a fetch to hold.
+
+        The files :meth:`remote_files` names live in it, and ``Workspace.fetch``
+        copies them after this source is done. A source that ``fsspec`` keeps
+        in its instance cache would hold the folder until Python exits; the
+        :class:`RemoteFile` objects hold it instead, so it is removed as soon
+        as the fetch has dropped them, once the files are in ``raw/``.
+        """
+        if self._cache_root is not None:
+            return None
+        with self._lock:
+            scratch, self._scratch = self._scratch, None
+        return scratch
+
+    def close(self) -> None:
+        """Delete the temporary folder of a source made with ``cache=False``.
+
+        Exports unpacked there (and folders :meth:`export` returned from it)
+        are gone afterwards; the source stays usable and makes a new folder
+        when it needs one. The folder is also deleted when the source is
+        garbage-collected, or when Python exits. Sources with a cache keep
+        it: this does nothing for them.
+        """
+        with self._lock:
+            scratch, self._scratch, self._scratch_ref = self._scratch, None, None
+        if scratch is not None:
+            scratch.remove()
+
+    def _entry(self, settings: Mapping[str, Any], *, create: bool = True) -> Path | None:
+        """Return the folder of one export (project, filters, options) in the cache.
+
+        With ``cache=False``, the same layout in the source's temporary folder;
+        ``None`` if that does not exist yet and ``create`` is false.
+        """
+        root = self._exports_root(create=create)
+        if root is None:
             return None
         key = json.dumps({"api_url": self.api_url, **settings}, sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:20]
         server = _safe(redact_url(self.api_url).split("://", 1)[-1])
-        return self._cache_root / "exports" / server / str(settings["project_id"]) / digest
+        return root / "exports" / server / str(settings["project_id"]) / digest
 
     def _export(
         self,
@@ -1077,9 +990,7 @@ class EcotaxaSource(ArchiveFileSystem):
         settings = self._export_settings(project, filters, split_by, with_images,
                                          with_types_row)
         entry = self._entry(settings)
-        temporary = entry is None
-        if entry is None:
-            entry = Path(tempfile.mkdtemp(prefix="awiml-ecotaxa-"))
+        assert entry is not None
         files = entry / "files"
         if target is None and not refresh and files.is_dir() and (entry / "export.json").is_file():
             return files, self._record(entry)
@@ -1096,10 +1007,6 @@ class EcotaxaSource(ArchiveFileSystem):
             extract_zip(zip_path, fresh, what=what, max_bytes=max_bytes)
             replace_dir(fresh, files)
             folder = files
-            if temporary:
-                zip_path.unlink(missing_ok=True)  # nothing is reused without a cache
-        if temporary and target is not None:
-            shutil.rmtree(entry, ignore_errors=True)
         return folder, record
 
     @staticmethod
@@ -1253,8 +1160,7 @@ class EcotaxaSource(ArchiveFileSystem):
     def _download_job_file(self, job_id: int, projid: int, entry: Path,
                            progress: bool | None) -> Path:
         """Download the job's zip with the transfer engine; return the verified partial file."""
-        from tqdm.auto import tqdm
-
+        from .._progress import progress_bar
         from ..transfer import RetryPolicy, download
         from ._ecotaxa_export import show_progress
 
@@ -1262,8 +1168,9 @@ class EcotaxaSource(ArchiveFileSystem):
         policy = RetryPolicy(retries=self.retries, backoff=self.retry_backoff,
                              max_backoff=30.0, timeout=self.timeout)
         partial_dir = entry / ".partial"
-        with tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
-                  desc=f"EcoTaxa export {projid}", disable=not show_progress(progress)) as bar:
+        with progress_bar(enabled=show_progress(progress), total=0, unit="B", unit_scale=True,
+                          unit_divisor=1024, leave=False,
+                          desc=f"EcoTaxa export {projid}") as bar:
 
             def grow(nbytes: int) -> None:
                 bar.total = nbytes
@@ -1289,8 +1196,34 @@ class EcotaxaSource(ArchiveFileSystem):
                         f"EcoTaxa no longer has the file of export job {job_id} (project "
                         f"{projid}); call export() again to run a new job."
                     ) from None
+                except ArchiveUnavailableError as exc:
+                    # The engine's message speaks of raw/ and fetching; say what holds here.
+                    raise ArchiveUnavailableError(
+                        self._download_failed(job_id, projid, partial_dir)
+                    ) from exc
                 return result.path
         raise AssertionError("unreachable")
+
+    def _download_failed(self, job_id: int, projid: int, partial_dir: Path) -> str:
+        """Say what a failed download of an export's zip leaves and how to go on."""
+        from ._ecotaxa_export import human_size
+
+        received = sum(p.stat().st_size for p in partial_dir.glob("*.part") if p.is_file())
+        if self._cache_root is not None:
+            kept = f"in the export cache ({partial_dir})"
+            again = "calling export() again"
+        else:
+            kept = f"in this source's temporary folder ({partial_dir}; cache=False)"
+            again = "calling export() again on this same source"
+        return (
+            f"EcoTaxa's export job {job_id} (project {projid}) finished, but its zip could not "
+            f"be downloaded from {redact_url(self.api_url)} (the error above says why). The "
+            f"{human_size(received)} received so far "
+            f"are kept {kept}, and {again} with the same project, filters and options (or "
+            "opening or fetching the same ecotaxa:// path with the same export_options) goes "
+            f"on with job {job_id} and resumes its download; nothing was unpacked. Check "
+            "EcoTaxa's status or your network first."
+        )
 
     # -- fsspec ----------------------------------------------------------------------------
 
@@ -1333,13 +1266,24 @@ class EcotaxaSource(ArchiveFileSystem):
             projid, filters, options.get("split_by", "none"), options.get("with_images", "first"),
             options.get("with_types_row", True),
         )
-        entry = self._entry(settings) or Path(tempfile.mkdtemp(prefix="awiml-ecotaxa-"))
+        entry = self._entry(settings)
+        assert entry is not None
         return self._export_zip(
             entry, settings, refresh=False,
             max_bytes=options.get("max_bytes", DEFAULT_MAX_BYTES),
             progress=options.get("progress"), poll_interval=options.get("poll_interval", 1.0),
             timeout=options.get("timeout", 3600.0),
         )
+
+    def _local_files(self) -> LocalFileSystem:
+        """Return the file system for ``RemoteFile`` objects naming exported files.
+
+        With ``cache=False`` it holds the source's temporary folder (see
+        :meth:`_release_scratch`), so the folder lives exactly as long as
+        the ``RemoteFile`` objects that need it.
+        """
+        scratch = self._release_scratch()
+        return LocalFileSystem() if scratch is None else _ScratchFiles(scratch)
 
     def _file_entry(self, projid: int, name: str, size: int | None, **extra: Any) -> dict:
         return {"name": f"{projid}/{name}", "type": "file", "size": size, **extra}
@@ -1411,7 +1355,7 @@ class EcotaxaSource(ArchiveFileSystem):
                 options.get("with_images", "first"), options.get("with_types_row", True))
         except AwimlError:
             return None
-        entry = self._entry(settings)
+        entry = self._entry(settings, create=False)
         if entry is not None and (entry / "export.zip").is_file():
             return (entry / "export.zip").stat().st_size
         return None
@@ -1532,6 +1476,12 @@ class EcotaxaSource(ArchiveFileSystem):
         (``total_ids``), the export options and the API URL (never
         credentials) for the manifest.
 
+        With ``cache=False`` the files lie in the source's temporary folder,
+        and the returned objects take it over: it is deleted once they are
+        all dropped, i.e. when ``Workspace.fetch`` has copied the files into
+        ``raw/`` and returned (or its error is discarded). Until then the
+        source still reuses the export; afterwards it makes a new one.
+
         Parameters
         ----------
         path : str
@@ -1542,8 +1492,6 @@ class EcotaxaSource(ArchiveFileSystem):
         list of RemoteFile
             The files, in a stable order.
         """
-        from fsspec.implementations.local import LocalFileSystem
-
         projid, rest = self._split(path)
         if projid is None:
             if not rest.startswith("vault/"):
@@ -1557,7 +1505,6 @@ class EcotaxaSource(ArchiveFileSystem):
                 session=self._new_session(retries=0),
                 metadata={"api_url": redact_url(self.api_url)},
             )]
-        local = LocalFileSystem()
         if rest == "objects.tsv":
             table_meta = self.project(projid)
             filters = self.filters(self.export_options.get("filters"))
@@ -1569,6 +1516,7 @@ class EcotaxaSource(ArchiveFileSystem):
                                fs=self, path=f"{projid}/objects.tsv")]
         if rest == "export.zip":
             zip_path, record = self._ensure_zip(projid)
+            local = self._local_files()
             return [RemoteFile(source=f"ecotaxa://{projid}/export.zip",
                                name=f"ecotaxa/{projid}/export.zip", size=zip_path.stat().st_size,
                                metadata=_manifest_record(record), fs=local, path=str(zip_path))]
@@ -1580,6 +1528,7 @@ class EcotaxaSource(ArchiveFileSystem):
             raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
         found = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
         metadata = _manifest_record(record)
+        local = self._local_files()
         files = []
         for file in found:
             member = file.relative_to(folder).as_posix()
@@ -1592,6 +1541,33 @@ class EcotaxaSource(ArchiveFileSystem):
                 path=str(file),
             ))
         return files
+
+
+class _Scratch:
+    """A temporary folder (``awiml-ecotaxa-*``), deleted once nothing holds this object.
+
+    Deletion runs through :func:`weakref.finalize`: when the last reference
+    goes, on :meth:`remove`, or when Python exits, whichever comes first.
+    """
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="awiml-ecotaxa-"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path),
+                                           ignore_errors=True)
+
+    def remove(self) -> None:
+        """Delete the folder now (once; later calls do nothing)."""
+        self._finalizer()
+
+
+class _ScratchFiles(LocalFileSystem):
+    """The local file system, holding a :class:`_Scratch` folder alive while it is used."""
+
+    cachable = False  # one per hand-over, never shared through fsspec's instance cache
+
+    def __init__(self, scratch: _Scratch, **storage_options: Any) -> None:
+        super().__init__(**storage_options)
+        self.scratch = scratch
 
 
 def _no_auth(request: Any) -> Any:
