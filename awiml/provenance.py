@@ -161,15 +161,21 @@ def git_state(code_dir: str | os.PathLike[str]) -> dict[str, Any]:
     folder = Path(code_dir)
     if not folder.is_dir():
         return _unknown(f"{folder.name or folder} is not a folder")
-    try:
-        status = _git(folder, "status", "--porcelain=v2", "--branch", "-z",
-                      "--untracked-files=normal")
-    except FileNotFoundError:
-        return _unknown("git is not installed")
-    except subprocess.TimeoutExpired:
-        return _commit_only(folder)
-    except OSError as exc:
-        return _unknown(f"git could not run ({exc.strerror or exc})")
+    # the remotes are read beside `git status`: two short processes at once, not in turn
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        remotes = pool.submit(_remote_urls, folder)
+        try:
+            status = _git(folder, "status", "--porcelain=v2", "--branch", "-z",
+                          "--untracked-files=normal")
+        except FileNotFoundError:
+            return _unknown("git is not installed")
+        except subprocess.TimeoutExpired:
+            return _commit_only(folder)
+        except OSError as exc:
+            return _unknown(f"git could not run ({exc.strerror or exc})")
+        urls = remotes.result()
     if status.returncode != 0:
         message = status.stderr.strip().splitlines()
         reason = "not a git repository"
@@ -212,7 +218,7 @@ def git_state(code_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "status": "git",
         "commit": commit,
         "branch": branch,
-        "remote": _remote_url(folder, upstream),
+        "remote": _preferred_remote(urls, upstream),
         "dirty": bool(changed),
         "changed": changed[:MAX_LISTED_FILES],
         "changed_count": len(changed),
@@ -238,23 +244,28 @@ def _commit_only(folder: Path) -> dict[str, Any]:
         "status": "git",
         "commit": head.stdout.strip() or None,
         "branch": branch.stdout.strip() or None,
-        "remote": _remote_url(folder, None),
+        "remote": _preferred_remote(_remote_urls(folder), None),
         "dirty": None,
         "reason": reason,
     }
 
 
-def _remote_url(folder: Path, upstream: str | None) -> str | None:
-    """Return the redacted URL of the upstream's remote, else ``origin``, else the first."""
+def _remote_urls(folder: Path) -> dict[str, str]:
+    """Return the URL of each remote by name, in configuration order (empty on failure)."""
     try:
         result = _git(folder, "config", "--get-regexp", r"^remote\..*\.url$")
     except (OSError, subprocess.TimeoutExpired):
-        return None
+        return {}
     urls: dict[str, str] = {}
     for line in result.stdout.splitlines():
         key, _, url = line.partition(" ")
         name = key[len("remote."):-len(".url")]
         urls.setdefault(name, url.strip())
+    return urls
+
+
+def _preferred_remote(urls: dict[str, str], upstream: str | None) -> str | None:
+    """Return the redacted URL of the upstream's remote, else ``origin``, else the first."""
     if not urls:
         return None
     preferred = upstream.split("/", 1)[0] if upstream else None

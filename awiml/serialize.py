@@ -981,7 +981,7 @@ def _dump_keras_classifier(model: Any, folder: Path, *, keras_archive: bool
 
 
 def load_model(folder: str | Path, saved: Mapping[str, Any], *,
-               trusted: Iterable[str] = (), contents: Mapping[str, bytes] | None = None) -> Any:
+               trusted: Iterable[str] = (), contents: Mapping[str, Any] | None = None) -> Any:
     """Load a model written by :func:`dump_model`, never executing code from its files.
 
     Parameters
@@ -994,10 +994,11 @@ def load_model(folder: str | Path, saved: Mapping[str, Any], *,
         Extra fully qualified type, function or Keras class names to accept
         beyond :data:`TRUSTED_TYPES` and :data:`KERAS_LAYERS`. Pass only names
         you have reviewed, for a file whose origin you trust.
-    contents : dict of str to bytes, optional
-        Files already read into memory, by their name in ``saved["files"]``;
-        skops files among them are parsed from these bytes instead of being
-        read again (the store hashes them meanwhile).
+    contents : dict of str to bytes or binary file, optional
+        Files already read into memory or opened, by their name in
+        ``saved["files"]``; skops files among them are parsed from these
+        instead of being opened again (the store hashes the same open files
+        meanwhile).
 
     Returns
     -------
@@ -1131,14 +1132,22 @@ def _audit_schema(found: set[tuple[str, str, str | None]], trusted: frozenset[st
     return refused, accepted
 
 
-def _load_skops(path: Path, trusted: frozenset[str], content: bytes | None = None) -> Any:
+def _load_skops(path: Path, trusted: frozenset[str], content: Any = None) -> Any:
+    import contextlib
     import io
 
     import skops.io
     from skops.io.exceptions import UntrustedTypesFoundException
 
+    if content is None:
+        opened: Any = open(path, "rb")
+    elif isinstance(content, (bytes, bytearray, memoryview)):
+        opened = io.BytesIO(content)
+    else:  # the caller's open binary file: read from its start, leave it open
+        content.seek(0)
+        opened = contextlib.nullcontext(content)
     # one open file (or buffer) for the audit and for skops: what is checked is what is loaded
-    with (open(path, "rb") if content is None else io.BytesIO(content)) as handle:
+    with opened as handle:
         try:
             with zipfile.ZipFile(handle) as archive:
                 found = _read_schema(archive)
@@ -1472,7 +1481,7 @@ def _load_keras(architecture: Path, weights: Path, trusted: frozenset[str]) -> A
 
 
 def _load_keras_classifier(folder: Path, files: Mapping[str, Any],
-                           trusted: frozenset[str], contents: Mapping[str, bytes]) -> Any:
+                           trusted: frozenset[str], contents: Mapping[str, Any]) -> Any:
     from .classify import KerasClassifier
 
     state_path = _file(folder, files, "classifier")

@@ -76,11 +76,13 @@ missing files.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
 import hashlib
 import json
 import logging
 import math
+import mmap
 import os
 import re
 import secrets
@@ -765,12 +767,22 @@ class ModelStore:
         # digest matched; on a mismatch it is dropped and the damaged file is named.
         from concurrent.futures import ThreadPoolExecutor
 
-        # skops files are read into memory once: hashed there in one call, parsed from there.
-        contents = {path: _read_all(folder / path) for path in needed if path.endswith(".skops")}
-        with ThreadPoolExecutor(max_workers=min(len(needed), 4) or 1) as pool:
-            digests = {path: pool.submit(_digest_of_bytes, contents[path]) if path in contents
-                       else pool.submit(_digest_in_background, folder / path)
-                       for path in needed}
+        # Each file is hashed from a memory map of the open file (one call that holds no
+        # GIL, no copy); skops files are parsed from that same open file.
+        with contextlib.ExitStack() as opened, \
+                ThreadPoolExecutor(max_workers=min(len(needed), 4) or 1) as pool:
+            contents: dict[str, Any] = {}
+            digests = {}
+            for path in needed:
+                handle = opened.enter_context(open(folder / path, "rb"))
+                mapped = _map_read_only(handle)
+                if mapped is None:
+                    digests[path] = pool.submit(_digest_in_background, folder / path)
+                else:
+                    opened.callback(mapped.close)
+                    digests[path] = pool.submit(_digest_of_buffer, mapped)
+                if path.endswith(".skops"):
+                    contents[path] = handle
 
             def check_digests() -> None:
                 for path in sorted(digests):
@@ -1492,14 +1504,17 @@ def _digest_in_background(path: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _read_all(path: Path) -> bytes:
-    with open(path, "rb", buffering=0) as handle:
-        return handle.read()
-
-
-def _digest_of_bytes(content: bytes) -> str:
-    """``"sha256:<hex>"`` of ``content``: one call, which releases the GIL throughout."""
+def _digest_of_buffer(content: Any) -> str:
+    """``"sha256:<hex>"`` of a buffer: one call, which releases the GIL throughout."""
     return f"sha256:{hashlib.sha256(content).hexdigest()}"
+
+
+def _map_read_only(handle: Any) -> mmap.mmap | None:
+    """Memory-map an open file for reading; None where that cannot be done (empty file...)."""
+    try:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
 
 
 def _fsync_file(path: Path) -> None:
