@@ -12,6 +12,8 @@ routes.
   connection, a stall, a wrong ``Content-Length``, a corrupted byte, ...).
 * :class:`Response` is what a dynamic route handler returns.
 * :class:`RequestRecord` is one request as the server saw it.
+* :class:`ArchiveEmulator` is the base of the archive emulators: a
+  :class:`FileServer` whose ``base_url`` outlives :meth:`~FileServer.stop`.
 * :class:`PangaeaServer` emulates PANGAEA's web services (DOI content
   negotiation, search, Elasticsearch, linked files) on top of
   :class:`FileServer`.
@@ -35,7 +37,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submodules=["ecotaxa", "pangaea", "plugin", "server"],
     submod_attrs={
-        "server": ["Fault", "FileServer", "RequestRecord", "Response"],
+        "server": ["ArchiveEmulator", "Fault", "FileServer", "RequestRecord", "Response"],
         "pangaea": ["PangaeaServer"],
         "ecotaxa": ["EcotaxaServer"],
     },

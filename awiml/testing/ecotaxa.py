@@ -99,7 +99,13 @@ from typing import TYPE_CHECKING, Any
 from . import _ecotaxa_data as data
 from . import _ecotaxa_export as export
 from . import _ecotaxa_query as query
-from .server import FileServer, RequestRecord, Response, _http_date, _parse_range
+from .server import (
+    ArchiveEmulator,
+    RequestRecord,
+    Response,
+    _http_date,
+    _parse_range,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,7 +136,7 @@ class _User:
     digest: bytes
 
 
-class EcotaxaServer(FileServer):
+class EcotaxaServer(ArchiveEmulator):
     r"""A loopback emulator of EcoTaxa's REST API, for offline tests.
 
     Register users with :meth:`add_user`, projects with :meth:`add_project`
@@ -202,7 +208,6 @@ class EcotaxaServer(FileServer):
         super().__init__(range_support=range_support, host=host, port=port)
         self.job_steps = int(job_steps)
         self._et_lock = threading.RLock()
-        self._et_last_url: str | None = None
         self._et_users: dict[str, _User] = {}
         self._et_tokens: dict[str, str] = {}
         self._et_projects: dict[int, data.Project] = {}
@@ -231,41 +236,6 @@ class EcotaxaServer(FileServer):
         ]
 
     # -- life cycle ------------------------------------------------------------------- #
-
-    def __enter__(self) -> EcotaxaServer:
-        self.start()
-        return self
-
-    def start(self) -> EcotaxaServer:
-        """Start listening; see :meth:`FileServer.start`.
-
-        Returns
-        -------
-        EcotaxaServer
-            This server.
-        """
-        super().start()
-        self._et_last_url = super().base_url
-        return self
-
-    @property
-    def base_url(self) -> str:
-        """URL of the server without a trailing slash, e.g. ``http://127.0.0.1:41234``.
-
-        It keeps naming the last address after :meth:`~FileServer.stop`, where
-        connections are now refused: a client configured with it sees EcoTaxa
-        unreachable.
-
-        Raises
-        ------
-        RuntimeError
-            If the server was never started.
-        """
-        if self.running:
-            return super().base_url
-        if self._et_last_url is None:
-            raise RuntimeError("EcotaxaServer was never started; call start() or use a with block")
-        return self._et_last_url
 
     @property
     def api_url(self) -> str:

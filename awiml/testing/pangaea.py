@@ -132,7 +132,7 @@ from typing import Any
 from ..archives.pangaea_model import DatasetMetadata, dataset_id, normalize_doi
 from ..archives.pangaea_panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
 from ..errors import AwimlError
-from .server import FileServer, RequestRecord, Response
+from .server import ArchiveEmulator, RequestRecord, Response
 
 __all__ = ["PangaeaServer"]
 
@@ -196,7 +196,7 @@ class _BadRequest(Exception):
     """A malformed query parameter: answered with 400."""
 
 
-class PangaeaServer(FileServer):
+class PangaeaServer(ArchiveEmulator):
     r"""A loopback emulator of PANGAEA's web services, for offline tests.
 
     Register datasets with :meth:`add_dataset` (from a text export, a panmd
@@ -265,48 +265,12 @@ class PangaeaServer(FileServer):
         if token is not None and (not isinstance(token, str) or not token):
             raise TypeError("token must be a non-empty str or None")
         self._pg_token = token
-        self._pg_last_url: str | None = None
         self._pg_datasets: dict[int, _Dataset] = {}
         self._pg_collections: dict[int, tuple[str, ...]] = {}
         self._pg_lock = threading.Lock()
         self.route("GET", SEARCH_PATH, self._pg_search)
         self.route("GET", ES_PATH, self._pg_es)
         self.route("POST", ES_PATH, self._pg_es)
-
-    def __enter__(self) -> PangaeaServer:
-        self.start()
-        return self
-
-    def start(self) -> PangaeaServer:
-        """Start listening; see :meth:`FileServer.start`.
-
-        Returns
-        -------
-        PangaeaServer
-            This server.
-        """
-        super().start()
-        self._pg_last_url = super().base_url
-        return self
-
-    @property
-    def base_url(self) -> str:
-        """URL of the server without a trailing slash, e.g. ``http://127.0.0.1:41234``.
-
-        Unlike :attr:`FileServer.base_url`, it keeps naming the last address
-        after :meth:`~FileServer.stop`, where connections are now refused: a
-        client configured with it sees PANGAEA unreachable.
-
-        Raises
-        ------
-        RuntimeError
-            If the server was never started.
-        """
-        if self.running:
-            return super().base_url
-        if self._pg_last_url is None:
-            raise RuntimeError("PangaeaServer was never started; call start() or use a with block")
-        return self._pg_last_url
 
     def __repr__(self) -> str:
         state = super().base_url if self.running else "stopped"

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 __all__ = ["Fault", "FileServer", "RequestRecord", "Response"]
@@ -1287,3 +1287,58 @@ def _open_file(path: Path) -> tuple[BinaryIO, int, str, float] | None:
         return None
     etag = f'"{info.st_size:x}-{info.st_mtime_ns:x}"'
     return file, info.st_size, etag, info.st_mtime
+
+
+_Emulator = TypeVar("_Emulator", bound="ArchiveEmulator")
+
+
+class ArchiveEmulator(FileServer):
+    """Base of the archive emulators: a :class:`FileServer` that remembers its address.
+
+    Unlike :attr:`FileServer.base_url`, :attr:`base_url` keeps naming the last
+    address after :meth:`~FileServer.stop`, where connections are now refused:
+    a client configured with it sees the archive unreachable, which is what
+    tests of outages need.
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to :class:`FileServer`.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._last_url: str | None = None
+
+    def __enter__(self: _Emulator) -> _Emulator:
+        return self.start()
+
+    def start(self: _Emulator) -> _Emulator:
+        """Start listening; see :meth:`FileServer.start`.
+
+        Returns
+        -------
+        ArchiveEmulator
+            This server.
+        """
+        super().start()
+        self._last_url = FileServer.base_url.fget(self)  # type: ignore[attr-defined]
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """URL of the server without a trailing slash, e.g. ``http://127.0.0.1:41234``.
+
+        It keeps naming the last address after :meth:`~FileServer.stop`.
+
+        Raises
+        ------
+        RuntimeError
+            If the server was never started.
+        """
+        if self.running:
+            return super().base_url
+        if self._last_url is None:
+            raise RuntimeError(f"{type(self).__name__} was never started; call start() or use "
+                               "a with block")
+        return self._last_url
