@@ -97,6 +97,7 @@ scikit-learn moves a class.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -723,7 +724,8 @@ def _framework_versions(kind: str) -> dict[str, str]:
 # --------------------------------------------------------------------------- dump
 
 
-def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False) -> dict[str, Any]:
+def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False,
+               digests: dict[str, str] | None = None) -> dict[str, Any]:
     """Write ``model`` into the empty ``folder``: architecture as JSON, state without pickle.
 
     Parameters
@@ -739,6 +741,10 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False) -
         people who want to open it with Keras directly; awiml loads from the
         architecture and weights files). It costs the weights' size once more
         on disk and about the time of a ``keras.Model.save``.
+    digests : dict, optional
+        Filled with ``{file name: "sha256:<hex>"}`` for the files whose bytes
+        passed through awiml while they were written (the skops files), so a
+        caller that needs their checksums need not read them again.
 
     Returns
     -------
@@ -777,7 +783,8 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False) -
     if any(folder.iterdir()):
         raise ValueError(f"{folder} is not empty; dump_model writes into an empty folder")
     if kind == "sklearn":
-        files, untrusted = {"estimator": "model.skops"}, _dump_skops(model, folder / "model.skops")
+        files = {"estimator": "model.skops"}
+        untrusted = _dump_skops(model, folder / "model.skops", digests)
         architecture = _describe_estimator(model)
         params = _flat_params(model)
     elif kind == "keras":
@@ -786,7 +793,8 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False) -
         architecture = _keras_summary(model)
         params = _keras_params(model)
     else:
-        files, untrusted = _dump_keras_classifier(model, folder, keras_archive=keras_archive)
+        files, untrusted = _dump_keras_classifier(model, folder, keras_archive=keras_archive,
+                                                  digests=digests)
         classifier = model.steps[-1][1] if _is_sklearn_pipeline(model) else model
         architecture = {
             "pipeline": _describe_estimator(model),
@@ -812,12 +820,40 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False) -
     }
 
 
-def _dump_skops(obj: Any, path: Path) -> list[str]:
-    """Write ``obj`` with skops; return the types the default policy would refuse."""
+class _HashingWriter:
+    """A binary file that hashes what is written to it, beside the write itself.
+
+    skops hands its whole archive to one ``write`` call; the SHA-256 runs in a
+    second thread meanwhile (both release the GIL), so the digest costs no time.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            hashing = pool.submit(self.sha256.update, data)
+            written = self.handle.write(data)
+            hashing.result()
+        return written
+
+
+def _dump_skops(obj: Any, path: Path, digests: dict[str, str] | None = None) -> list[str]:
+    """Write ``obj`` with skops; return the types the default policy would refuse.
+
+    With ``digests``, record the file's ``"sha256:<hex>"`` under its name.
+    """
     import skops.io
 
     try:
-        skops.io.dump(obj, path)
+        with open(path, "wb") as handle:
+            writer = _HashingWriter(handle)
+            skops.io.dump(obj, writer)  # type: ignore[arg-type]
+        if digests is not None:
+            digests[path.name] = f"sha256:{writer.sha256.hexdigest()}"
     except TypeError as exc:  # skops' "cannot persist this type"; other errors propagate
         path.unlink(missing_ok=True)
         where = _unstorable(obj)
@@ -934,7 +970,8 @@ def _keras_params(model: Any) -> dict[str, Any]:
         return {}
 
 
-def _dump_keras_classifier(model: Any, folder: Path, *, keras_archive: bool
+def _dump_keras_classifier(model: Any, folder: Path, *, keras_archive: bool,
+                           digests: dict[str, str] | None = None
                            ) -> tuple[dict[str, str], list[str]]:
     """Write a (Pipeline ending in a) KerasClassifier: steps, network and sklearn side."""
     from sklearn.pipeline import Pipeline
@@ -948,7 +985,7 @@ def _dump_keras_classifier(model: Any, folder: Path, *, keras_archive: bool
         params["steps"] = [*model.steps[:-1], (name, "passthrough")]
         head = Pipeline(**params)
         files["steps"] = "steps.skops"
-        untrusted = _dump_skops(head, folder / "steps.skops")
+        untrusted = _dump_skops(head, folder / "steps.skops", digests)
     else:
         name, classifier = None, model
     check_is_fitted(classifier)

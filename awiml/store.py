@@ -414,7 +414,8 @@ class ModelStore:
         number: int | None = None
         published = False
         try:
-            saved = dump_model(model, tmp, keras_archive=keras_archive)
+            known: dict[str, str] = {}
+            saved = dump_model(model, tmp, keras_archive=keras_archive, digests=known)
             model_files = _relative_files(tmp)
             roles = {path: role for role, path in saved.get("files", {}).items()}
             for path in model_files:
@@ -429,7 +430,7 @@ class ModelStore:
                 for figure_name, content in figure_bytes.items():
                     (tmp / "figures" / figure_name).write_bytes(content)
                     files[f"figures/{figure_name}"] = {"role": "figure"}
-            for path, facts in _seal_all(tmp, list(files)).items():
+            for path, facts in _seal_all(tmp, list(files), known).items():
                 files[path].update(facts)
 
             provenance = provenance_job.result()
@@ -1461,22 +1462,27 @@ def _seal(path: Path) -> dict[str, Any]:
     return {"size": size, "sha256": f"sha256:{digest.hexdigest()}"}
 
 
-def _seal_all(folder: Path, paths: builtins.list[str]) -> dict[str, dict[str, Any]]:
+def _seal_all(folder: Path, paths: builtins.list[str],
+              known: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """:func:`_seal` every file below ``folder``; large ones hash and sync in parallel.
 
-    Hashing reads the page cache and costs CPU, ``fsync`` waits for the disk: run
-    side by side in threads (both release the GIL) they take the longer of the two,
-    not their sum.
+    ``known`` holds digests taken while files were written (by relative path):
+    those files are only synced. Hashing reads the page cache and costs CPU,
+    ``fsync`` waits for the disk: run side by side in threads (both release the
+    GIL) they take the longer of the two, not their sum.
     """
+    known = dict(known or {})
     sizes = {path: (folder / path).stat().st_size for path in paths}
-    if sum(sizes.values()) < _PARALLEL_BYTES:
+    if sum(sizes.values()) < _PARALLEL_BYTES:  # small: hashing again costs nothing
         return {path: _seal(folder / path) for path in paths}
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(2 * len(paths), 4)) as pool:
-        digests = {path: pool.submit(_digest_in_background, folder / path) for path in paths}
+        digests = {path: pool.submit(_digest_in_background, folder / path)
+                   for path in paths if path not in known}
         synced = [pool.submit(_fsync_file, folder / path) for path in paths]
-        facts = {path: {"size": sizes[path], "sha256": digests[path].result()}
+        facts = {path: {"size": sizes[path],
+                        "sha256": known[path] if path in known else digests[path].result()}
                  for path in paths}
         for future in synced:
             future.result()

@@ -756,3 +756,13 @@ def test_unstorable_attribute_is_named(data, tmp_path):
 def test_model_kind_rejects_other_objects():
     with pytest.raises(TypeError, match="cannot store"):
         model_kind({"weights": [1, 2]})
+
+
+def test_dump_model_reports_the_digest_of_the_skops_file_it_wrote(tmp_path):
+    from awiml.transfer import file_checksum
+
+    X, y = make_classification(60, 4, random_state=0)
+    digests: dict[str, str] = {}
+    saved = dump_model(LogisticRegression().fit(X, y), tmp_path, digests=digests)
+    assert saved["files"] == {"estimator": "model.skops"}
+    assert digests == {"model.skops": file_checksum(tmp_path / "model.skops")}

@@ -860,3 +860,18 @@ def test_importing_the_store_loads_no_heavy_module():
             "'tensorflow', 'jax') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == ""
+
+
+def test_large_files_are_sealed_with_digests_taken_while_writing(store, iris, monkeypatch):
+    import awiml.store
+    from awiml.transfer import file_checksum
+
+    X, y = iris
+    forest = RandomForestClassifier(20, random_state=0).fit(X, y)
+    monkeypatch.setattr(awiml.store, "_PARALLEL_BYTES", 0)  # take the large-file path
+    ref = store.save(forest, "forest")
+    folder = store.path / "forest" / "versions" / "1"
+    recorded = store.info(ref)["files"]["model.skops"]["sha256"]
+    assert recorded == file_checksum(folder / "model.skops")
+    assert store.verify(ref).ok
+    np.testing.assert_array_equal(store.load(ref).predict(X), forest.predict(X))
