@@ -98,6 +98,7 @@ scikit-learn moves a class.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import numbers
@@ -820,25 +821,64 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False,
     }
 
 
-class _HashingWriter:
-    """A binary file that hashes what is written to it, beside the write itself.
+class _ViewReader(io.RawIOBase):
+    """A read-only, seekable file over a buffer, without copying it (for :mod:`zipfile`)."""
 
-    skops hands its whole archive to one ``write`` call; the SHA-256 runs in a
-    second thread meanwhile (both release the GIL), so the digest costs no time.
+    def __init__(self, view: Any) -> None:
+        super().__init__()
+        self.view = memoryview(view).cast("B")
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: len(self.view)}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer: Any) -> int:
+        count = max(0, min(len(buffer), len(self.view) - self.pos))
+        buffer[:count] = self.view[self.pos:self.pos + count]
+        self.pos += count
+        return count
+
+
+class _InspectingWriter:
+    """A binary file that hashes and reads what is written to it, beside the write itself.
+
+    skops hands its whole archive to one ``write`` call. While that call writes
+    to disk (in a thread, without the GIL), a second thread computes the SHA-256
+    and this thread reads the skops schema from the same bytes in memory, so
+    neither the digest nor the audit reads the file again.
     """
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
         self.sha256 = hashlib.sha256()
+        self.writes = 0
+        self.schema: set[tuple[str, str, str | None]] | None = None
 
     def write(self, data: Any) -> int:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=1) as pool:
+        self.writes += 1
+        with ThreadPoolExecutor(max_workers=2) as pool:
             hashing = pool.submit(self.sha256.update, data)
-            written = self.handle.write(data)
+            writing = pool.submit(self.handle.write, data)
+            try:
+                with zipfile.ZipFile(_ViewReader(data)) as archive:
+                    self.schema = _read_schema(archive)
+            except (zipfile.BadZipFile, KeyError, ValueError, EOFError):
+                self.schema = None  # not a whole archive in one piece: read the file later
             hashing.result()
-        return written
+            return writing.result()
 
 
 def _dump_skops(obj: Any, path: Path, digests: dict[str, str] | None = None) -> list[str]:
@@ -850,7 +890,7 @@ def _dump_skops(obj: Any, path: Path, digests: dict[str, str] | None = None) -> 
 
     try:
         with open(path, "wb") as handle:
-            writer = _HashingWriter(handle)
+            writer = _InspectingWriter(handle)
             skops.io.dump(obj, writer)  # type: ignore[arg-type]
         if digests is not None:
             digests[path.name] = f"sha256:{writer.sha256.hexdigest()}"
@@ -861,8 +901,10 @@ def _dump_skops(obj: Any, path: Path, digests: dict[str, str] | None = None) -> 
             f"skops cannot store {where or type(obj).__name__} ({type(exc).__name__}: {exc}); "
             "fitted state must be arrays, numbers, strings, lists, dicts or estimators"
         ) from exc
-    with zipfile.ZipFile(path) as archive:
-        found = _read_schema(archive)
+    found = writer.schema if writer.writes == 1 else None
+    if found is None:
+        with zipfile.ZipFile(path) as archive:
+            found = _read_schema(archive)
     return sorted(_audit_schema(found, frozenset())[0])
 
 

@@ -9,10 +9,12 @@ For the same moderately sized models, in the same run, best of N:
   and ``skops.io.load`` (with the trusted types skops asks for).
 
 A ratio of 1.00 means as fast as the framework alone; the target is <= 1.3.
-Rows marked "(info)" are not judged: ``keras.Model.save`` followed by an
+Each timed save starts without the files of the previous run (removed untimed),
+so that no contender writes into a page cache the others filled.
+Rows marked "(info)" are not judged: the framework's save followed by an
 ``fsync`` shows what the store's durability (every file synced to disk before
-the version is published) costs on this disk, since Keras alone leaves the
-file in the page cache.
+the version is published) costs on this disk, since the frameworks alone leave
+the file in the page cache.
 
 Run: ``KERAS_BACKEND=torch python benchmarks/modelstore.py [--repeat 5] [--quick]``
 """
@@ -94,6 +96,9 @@ class Scratch:
         self.current = root
 
     def fresh(self) -> Path:
+        """Remove the last run's files (untimed) and make an empty folder for the next."""
+        if self.current != self.root and self.current.parent == self.root:
+            shutil.rmtree(self.current, ignore_errors=True)
         self.count += 1
         self.current = self.root / f"run{self.count}"
         self.current.mkdir()
@@ -146,6 +151,11 @@ def measure(kind: str, model, X, repeat: int, root: Path) -> list[tuple[str, flo
         def save_plain():
             skops.io.dump(model, scratch.current / "model.skops")
 
+        def save_plain_synced():
+            skops.io.dump(model, scratch.current / "model.skops")
+            with open(scratch.current / "model.skops", "rb") as handle:
+                os.fsync(handle.fileno())
+
         def load_plain():
             return skops.io.load(plain_dir / "model.skops", trusted=trusted)
 
@@ -161,17 +171,24 @@ def measure(kind: str, model, X, repeat: int, root: Path) -> list[tuple[str, flo
     names = [plain_name, "awiml.serialize dump_model / load_model"]
     saves = {names[0]: (scratch.fresh, save_plain), names[1]: (scratch.fresh, save_awiml)}
     loads = {names[0]: (None, load_plain), names[1]: (None, load_awiml)}
-    if kind.startswith("keras"):
-        synced = "keras.Model.save + fsync (info)"
-        names.append(synced)
-        saves[synced] = (scratch.fresh, save_plain_synced)
-        loads[synced] = (None, load_plain)
+    synced = ("keras.Model.save" if kind.startswith("keras") else "skops.io.dump") \
+        + " + fsync (info)"
+    names.append(synced)
+    saves[synced] = (scratch.fresh, save_plain_synced)
+    loads[synced] = (None, load_plain)
     if store_class is not None:
         store = store_class(root / f"{kind}-store")
         refs = []
         stored = "awiml.ModelStore save / load"
         names.append(stored)
-        saves[stored] = (None, lambda: refs.append(store.save(model, f"bench-{kind}")))
+
+        def drop_last_version():
+            # like the scratch folders: each run starts without the last run's files
+            if refs:
+                store.delete(refs[-1], force=True)
+
+        saves[stored] = (drop_last_version,
+                         lambda: refs.append(store.save(model, f"bench-{kind}")))
         loads[stored] = (None, lambda: store.load(refs[-1]))
 
     # one copy of each format to load from, and a check that every loader gets the model back
