@@ -527,3 +527,34 @@ def test_workspace_fetch_query_table_and_one_image(ecotaxa, tmp_path):
     meta = ws.manifest().set_index("path").loc["ecotaxa/1/objects.tsv", "metadata"]
     assert meta["filters"] == {"statusfilter": "V"} and meta["total_ids"] == 400
     assert ecotaxa.hits("/api/login") == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
+                    reason="needs RLIMIT_FSIZE (Linux)")
+def test_unwritable_download_in_export_keeps_its_class_and_says_what_to_fix(ecotaxa, tmp_path):
+    import subprocess
+    import sys
+
+    # A child process that may not write files over 1,000 bytes: the zip download fails
+    # locally (a TransferError from the transfer engine), not on the line.
+    code = f"""
+import resource, signal
+from awiml import EcotaxaSource
+from awiml.errors import TransferError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+source = EcotaxaSource("alice", {PASSWORD!r}, base_url={ecotaxa.api_url!r},
+                       cache={str(tmp_path / "cache")!r}, remember_token=False)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+try:
+    source.export({PRIVATE}, with_images="all", poll_interval=0.005, progress=False)
+except TransferError as exc:
+    print(type(exc).__name__, "|", exc, "|", type(exc.__cause__).__name__)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    name, message, cause = proc.stdout.strip().split(" | ")
+    assert name == "TransferError" and cause == "TransferError"
+    assert "job 1" in message and "export() again" in message
+    assert "free disk space" in message and "raw/" not in message
+    assert PASSWORD not in message

@@ -57,6 +57,7 @@ from ..errors import (
     ExportError,
     InvalidDataError,
     NotFoundError,
+    TransferError,
     redact_url,
 )
 from . import _ecotaxa_query as _query
@@ -1196,15 +1197,17 @@ class EcotaxaSource(ArchiveFileSystem):
                         f"EcoTaxa no longer has the file of export job {job_id} (project "
                         f"{projid}); call export() again to run a new job."
                     ) from None
-                except ArchiveUnavailableError as exc:
-                    # The engine's message speaks of raw/ and fetching; say what holds here.
-                    raise ArchiveUnavailableError(
-                        self._download_failed(job_id, projid, partial_dir)
+                except (ArchiveUnavailableError, TransferError) as exc:
+                    # The engine's message speaks of raw/ and fetching; say what holds here
+                    # (the same class, so callers catch a lost line or a full disk as before).
+                    raise type(exc)(
+                        self._download_failed(job_id, projid, partial_dir, exc)
                     ) from exc
                 return result.path
         raise AssertionError("unreachable")
 
-    def _download_failed(self, job_id: int, projid: int, partial_dir: Path) -> str:
+    def _download_failed(self, job_id: int, projid: int, partial_dir: Path,
+                         cause: Exception) -> str:
         """Say what a failed download of an export's zip leaves and how to go on."""
         from ._ecotaxa_export import human_size
 
@@ -1221,8 +1224,10 @@ class EcotaxaSource(ArchiveFileSystem):
             f"{human_size(received)} received so far "
             f"are kept {kept}, and {again} with the same project, filters and options (or "
             "opening or fetching the same ecotaxa:// path with the same export_options) goes "
-            f"on with job {job_id} and resumes its download; nothing was unpacked. Check "
-            "EcoTaxa's status or your network first."
+            f"on with job {job_id} and resumes its download; nothing was unpacked. "
+            + ("Check EcoTaxa's status or your network first."
+               if isinstance(cause, ArchiveUnavailableError)
+               else "First fix what the error above names (free disk space, write permission).")
         )
 
     # -- fsspec ----------------------------------------------------------------------------
