@@ -1497,14 +1497,19 @@ _BACKGROUND_CHUNK = 32 * 1024 * 1024
 def _digest_in_background(path: Path) -> str:
     """``"sha256:<hex>"`` of a file, for a thread that runs beside busy Python code.
 
-    Reading and hashing release the GIL, but each chunk needs it back once; beside a
-    parser that holds it, every switch can wait a whole switch interval. Large chunks
-    keep the number of switches, and so that wait, small.
+    The file is hashed from a memory map in one call, which holds the GIL only at
+    its start and end and allocates nothing. Where a file cannot be mapped, large
+    chunks keep the number of GIL switches (each of which can wait a whole switch
+    interval beside a parser that holds it) small.
     """
-    digest = hashlib.sha256()
-    buffer = bytearray(min(_BACKGROUND_CHUNK, max(path.stat().st_size, 1)))
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
+        mapped = _map_read_only(handle)
+        if mapped is not None:
+            with mapped:
+                return _digest_of_buffer(mapped)
+        digest = hashlib.sha256()
+        buffer = bytearray(min(_BACKGROUND_CHUNK, max(path.stat().st_size, 1)))
+        view = memoryview(buffer)
         while count := handle.readinto(view):
             digest.update(view[:count])
     return f"sha256:{digest.hexdigest()}"
