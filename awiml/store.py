@@ -787,11 +787,8 @@ class ModelStore:
 
             def check_digests() -> None:
                 for path in sorted(digests):
-                    got, want = digests[path].result(), needed[path].get("sha256")
-                    if got != want:
-                        problem = (f"has sha256 {got.partition(':')[2][:16]}…, recorded "
-                                   f"{str(want).partition(':')[2][:16]}…")
-                        self._raise_problem(name, number, folder, path, problem)
+                    problem = _digest_problem(digests[path].result(), needed[path])
+                    self._raise_problem(name, number, folder, path, problem)
 
             try:
                 model = load_model(folder, record["model"], trusted=trusted, contents=contents)
@@ -1443,11 +1440,16 @@ def _check_file(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | 
     problem = _check_size(folder, relative, entry)
     if problem is not None:
         return problem
-    digest = file_checksum(folder / relative)
-    if digest != entry.get("sha256"):
-        return f"has sha256 {digest.partition(':')[2][:16]}…, recorded " \
-               f"{str(entry.get('sha256')).partition(':')[2][:16]}…"
-    return None
+    return _digest_problem(file_checksum(folder / relative), entry)
+
+
+def _digest_problem(digest: str, entry: Mapping[str, Any]) -> str | None:
+    """Return None when ``digest`` is the recorded sha256, else what differs."""
+    want = entry.get("sha256")
+    if digest == want:
+        return None
+    return (f"has sha256 {digest.partition(':')[2][:16]}…, recorded "
+            f"{str(want).partition(':')[2][:16]}…")
 
 
 def _seal(path: Path) -> dict[str, Any]:
