@@ -102,6 +102,7 @@ import io
 import json
 import math
 import numbers
+import os
 import re
 import shutil
 import struct
@@ -726,7 +727,7 @@ def _framework_versions(kind: str) -> dict[str, str]:
 
 
 def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False,
-               digests: dict[str, str] | None = None) -> dict[str, Any]:
+               digests: dict[str, str] | None = None, durable: bool = False) -> dict[str, Any]:
     """Write ``model`` into the empty ``folder``: architecture as JSON, state without pickle.
 
     Parameters
@@ -746,6 +747,11 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False,
         Filled with ``{file name: "sha256:<hex>"}`` for the files whose bytes
         passed through awiml while they were written (the skops files), so a
         caller that needs their checksums need not read them again.
+    durable : bool, default=False
+        Flush the files named in ``digests`` to disk (``fsync``) before
+        returning, in the thread that writes them, beside the hashing. A
+        caller that syncs every file anyway (:class:`~awiml.store.ModelStore`)
+        then need not sync those again.
 
     Returns
     -------
@@ -785,7 +791,7 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False,
         raise ValueError(f"{folder} is not empty; dump_model writes into an empty folder")
     if kind == "sklearn":
         files = {"estimator": "model.skops"}
-        untrusted = _dump_skops(model, folder / "model.skops", digests)
+        untrusted = _dump_skops(model, folder / "model.skops", digests, durable)
         architecture = _describe_estimator(model)
         params = _flat_params(model)
     elif kind == "keras":
@@ -795,7 +801,7 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False,
         params = _keras_params(model)
     else:
         files, untrusted = _dump_keras_classifier(model, folder, keras_archive=keras_archive,
-                                                  digests=digests)
+                                                  digests=digests, durable=durable)
         classifier = model.steps[-1][1] if _is_sklearn_pipeline(model) else model
         architecture = {
             "pipeline": _describe_estimator(model),
@@ -854,13 +860,15 @@ class _InspectingWriter:
     """A binary file that hashes and reads what is written to it, beside the write itself.
 
     skops hands its whole archive to one ``write`` call. While that call writes
-    to disk (in a thread, without the GIL), a second thread computes the SHA-256
-    and this thread reads the skops schema from the same bytes in memory, so
-    neither the digest nor the audit reads the file again.
+    to disk (without the GIL), a thread computes the SHA-256 of the same bytes.
+    Then, while the hash goes on and (with ``durable``) a second thread waits
+    for the disk (``fsync``), this thread reads the skops schema from memory,
+    so neither the digest nor the audit reads the file again.
     """
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, durable: bool = False) -> None:
         self.handle = handle
+        self.durable = durable
         self.sha256 = hashlib.sha256()
         self.writes = 0
         self.schema: set[tuple[str, str, str | None]] | None = None
@@ -871,27 +879,39 @@ class _InspectingWriter:
         self.writes += 1
         with ThreadPoolExecutor(max_workers=2) as pool:
             hashing = pool.submit(self.sha256.update, data)
-            writing = pool.submit(self.handle.write, data)
+            count = self.handle.write(data)  # releases the GIL, like the hash
+            syncing = None
+            if self.durable and self.writes == 1:  # later pieces are synced by the caller
+                self.handle.flush()
+                syncing = pool.submit(os.fsync, self.handle.fileno())
+            # parsed only now: beside the write, the parse would slow it (two cores)
             try:
                 with zipfile.ZipFile(_ViewReader(data)) as archive:
                     self.schema = _read_schema(archive)
             except (zipfile.BadZipFile, KeyError, ValueError, EOFError):
                 self.schema = None  # not a whole archive in one piece: read the file later
             hashing.result()
-            return writing.result()
+            if syncing is not None:
+                syncing.result()
+            return count
 
 
-def _dump_skops(obj: Any, path: Path, digests: dict[str, str] | None = None) -> list[str]:
+def _dump_skops(obj: Any, path: Path, digests: dict[str, str] | None = None,
+                durable: bool = False) -> list[str]:
     """Write ``obj`` with skops; return the types the default policy would refuse.
 
-    With ``digests``, record the file's ``"sha256:<hex>"`` under its name.
+    With ``digests``, record the file's ``"sha256:<hex>"`` under its name; with
+    ``durable``, sync the file to disk before returning.
     """
     import skops.io
 
     try:
         with open(path, "wb") as handle:
-            writer = _InspectingWriter(handle)
+            writer = _InspectingWriter(handle, durable)
             skops.io.dump(obj, writer)  # type: ignore[arg-type]
+            if durable and writer.writes != 1:  # written in pieces: sync what the writer did not
+                handle.flush()
+                os.fsync(handle.fileno())
         if digests is not None:
             digests[path.name] = f"sha256:{writer.sha256.hexdigest()}"
     except TypeError as exc:  # skops' "cannot persist this type"; other errors propagate
@@ -1013,7 +1033,7 @@ def _keras_params(model: Any) -> dict[str, Any]:
 
 
 def _dump_keras_classifier(model: Any, folder: Path, *, keras_archive: bool,
-                           digests: dict[str, str] | None = None
+                           digests: dict[str, str] | None = None, durable: bool = False
                            ) -> tuple[dict[str, str], list[str]]:
     """Write a (Pipeline ending in a) KerasClassifier: steps, network and sklearn side."""
     from sklearn.pipeline import Pipeline
@@ -1027,7 +1047,7 @@ def _dump_keras_classifier(model: Any, folder: Path, *, keras_archive: bool,
         params["steps"] = [*model.steps[:-1], (name, "passthrough")]
         head = Pipeline(**params)
         files["steps"] = "steps.skops"
-        untrusted = _dump_skops(head, folder / "steps.skops", digests)
+        untrusted = _dump_skops(head, folder / "steps.skops", digests, durable)
     else:
         name, classifier = None, model
     check_is_fitted(classifier)

@@ -415,7 +415,8 @@ class ModelStore:
         published = False
         try:
             known: dict[str, str] = {}
-            saved = dump_model(model, tmp, keras_archive=keras_archive, digests=known)
+            saved = dump_model(model, tmp, keras_archive=keras_archive, digests=known,
+                               durable=True)
             model_files = _relative_files(tmp)
             roles = {path: role for role, path in saved.get("files", {}).items()}
             for path in model_files:
@@ -430,7 +431,8 @@ class ModelStore:
                 for figure_name, content in figure_bytes.items():
                     (tmp / "figures" / figure_name).write_bytes(content)
                     files[f"figures/{figure_name}"] = {"role": "figure"}
-            for path, facts in _seal_all(tmp, list(files), known).items():
+            # the files dump_model hashed it also synced (durable=True)
+            for path, facts in _seal_all(tmp, list(files), known, synced=known).items():
                 files[path].update(facts)
 
             provenance = provenance_job.result()
@@ -1452,41 +1454,49 @@ def _digest_problem(digest: str, entry: Mapping[str, Any]) -> str | None:
             f"{str(want).partition(':')[2][:16]}…")
 
 
-def _seal(path: Path) -> dict[str, Any]:
-    """Hash a finished file, flush it to disk and make it read-only; return size and sha256."""
+def _seal(path: Path, sync: bool = True) -> dict[str, Any]:
+    """Hash a finished file, flush it to disk and make it read-only; return size and sha256.
+
+    With ``sync=False`` the file is known to be on disk already and is not synced again.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK_SIZE):
             digest.update(chunk)
-        os.fsync(handle.fileno())
+        if sync:
+            os.fsync(handle.fileno())
         size = os.fstat(handle.fileno()).st_size
     _make_read_only(path)
     return {"size": size, "sha256": f"sha256:{digest.hexdigest()}"}
 
 
 def _seal_all(folder: Path, paths: builtins.list[str],
-              known: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+              known: Mapping[str, str] | None = None,
+              synced: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
     """:func:`_seal` every file below ``folder``; large ones hash and sync in parallel.
 
     ``known`` holds digests taken while files were written (by relative path):
-    those files are only synced. Hashing reads the page cache and costs CPU,
+    those files are not hashed again; the files in ``synced`` are already on
+    disk and are not synced again. Hashing reads the page cache and costs CPU,
     ``fsync`` waits for the disk: run side by side in threads (both release the
     GIL) they take the longer of the two, not their sum.
     """
     known = dict(known or {})
+    on_disk = set(synced)
     sizes = {path: (folder / path).stat().st_size for path in paths}
     if sum(sizes.values()) < _PARALLEL_BYTES:  # small: hashing again costs nothing
-        return {path: _seal(folder / path) for path in paths}
+        return {path: _seal(folder / path, sync=path not in on_disk) for path in paths}
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(2 * len(paths), 4)) as pool:
         digests = {path: pool.submit(_digest_in_background, folder / path)
                    for path in paths if path not in known}
-        synced = [pool.submit(_fsync_file, folder / path) for path in paths]
+        syncing = [pool.submit(_fsync_file, folder / path)
+                   for path in paths if path not in on_disk]
         facts = {path: {"size": sizes[path],
                         "sha256": known[path] if path in known else digests[path].result()}
                  for path in paths}
-        for future in synced:
+        for future in syncing:
             future.result()
     for path in paths:
         _make_read_only(folder / path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -766,3 +767,25 @@ def test_dump_model_reports_the_digest_of_the_skops_file_it_wrote(tmp_path):
     saved = dump_model(LogisticRegression().fit(X, y), tmp_path, digests=digests)
     assert saved["files"] == {"estimator": "model.skops"}
     assert digests == {"model.skops": file_checksum(tmp_path / "model.skops")}
+
+
+def test_durable_dump_syncs_the_skops_file_once(tmp_path, monkeypatch):
+    synced: list[int] = []  # inode numbers
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    X, y = make_classification(60, 4, random_state=0)
+    model = LogisticRegression().fit(X, y)
+    monkeypatch.setattr(os, "fsync", spy)
+    plain, durable = tmp_path / "plain", tmp_path / "durable"
+    plain.mkdir()
+    durable.mkdir()
+    dump_model(model, plain)
+    assert synced == []  # not asked for: left to the page cache, as skops.io.dump does
+    digests: dict[str, str] = {}
+    dump_model(model, durable, digests=digests, durable=True)
+    assert synced == [(durable / "model.skops").stat().st_ino]
+    assert list(digests) == ["model.skops"]

@@ -875,3 +875,29 @@ def test_large_files_are_sealed_with_digests_taken_while_writing(store, iris, mo
     assert recorded == file_checksum(folder / "model.skops")
     assert store.verify(ref).ok
     np.testing.assert_array_equal(store.load(ref).predict(X), forest.predict(X))
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["small", "large"])
+def test_every_file_of_a_version_reaches_the_disk_once(store, iris, monkeypatch, parallel):
+    import awiml.store
+
+    if parallel:  # the path large models take: hashing and syncing side by side
+        monkeypatch.setattr(awiml.store, "_PARALLEL_BYTES", 0)
+    synced: list[int] = []  # inode numbers
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    X, y = iris
+    model = Pipeline([("scale", StandardScaler()),
+                      ("forest", RandomForestClassifier(5, random_state=0))]).fit(X, y)
+    monkeypatch.setattr(os, "fsync", spy)
+    ref = store.save(model, "iris", figures={"note.png": b"\x89PNG fake"})
+    folder = store.path / "iris" / "versions" / ref.partition("@")[2]
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert {p.relative_to(folder).as_posix() for p in files} >= {
+        "model.skops", "version.json", "MODEL_CARD.md", "figures/note.png"}
+    for path in files:
+        assert synced.count(path.stat().st_ino) == 1, path.name
