@@ -389,12 +389,11 @@ class ModelStore:
         started, ended, duration, timing_source = _training_time(training_time, model)
         training = _training_history(model)
         # git runs as subprocesses: collect provenance beside the serializer's work
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor, wait
 
-        background = ThreadPoolExecutor(max_workers=1)
+        background = ThreadPoolExecutor(max_workers=2)  # later also the sealing
         provenance_job = background.submit(collect_provenance, code_dir=code_dir,
                                            started=started, ended=ended)
-        background.shutdown(wait=False)
 
         model_dir = self.path / name
         versions_dir = model_dir / "versions"
@@ -413,6 +412,7 @@ class ModelStore:
         tmp.mkdir()
         number: int | None = None
         published = False
+        sealing = None
         try:
             known: dict[str, str] = {}
             saved = dump_model(model, tmp, keras_archive=keras_archive, digests=known,
@@ -431,9 +431,9 @@ class ModelStore:
                 for figure_name, content in figure_bytes.items():
                     (tmp / "figures" / figure_name).write_bytes(content)
                     files[f"figures/{figure_name}"] = {"role": "figure"}
-            # the files dump_model hashed it also synced (durable=True)
-            for path, facts in _seal_all(tmp, list(files), known, synced=known).items():
-                files[path].update(facts)
+            # hashing and syncing (the files dump_model hashed it also synced) run in the
+            # background while the version number is claimed and the card is written
+            sealing = background.submit(_seal_all, tmp, list(files), known, synced=known)
 
             provenance = provenance_job.result()
             if duration is not None:
@@ -457,9 +457,12 @@ class ModelStore:
                 "training": training,
                 "version": number,
             }
-            card = model_card(record, aliases=[alias] if alias else [])
+            card = model_card(record, aliases=[alias] if alias else [])  # needs no digests
             (tmp / "MODEL_CARD.md").write_text(card, encoding="utf-8")
-            record["files"]["MODEL_CARD.md"] = {"role": "card", **_seal(tmp / "MODEL_CARD.md")}
+            card_facts = _seal(tmp / "MODEL_CARD.md")
+            for path, facts in sealing.result().items():
+                files[path].update(facts)
+            record["files"]["MODEL_CARD.md"] = {"role": "card", **card_facts}
             (tmp / "version.json").write_text(_dumps(record), encoding="utf-8")
             _seal(tmp / "version.json")
             _fsync_dir(tmp)
@@ -473,8 +476,16 @@ class ModelStore:
                 ) from exc
             published = True
             _fsync_dir(versions_dir)
+        except OSError as exc:
+            if not published and not isinstance(exc, AwimlError):
+                exc.add_note(f"saving {name!r} in {self.path} failed, so no version was "
+                             f"published and the others are untouched; {_os_advice(exc)}")
+            raise
         finally:
+            background.shutdown(wait=False)
             if not published:
+                if sealing is not None:  # let it finish before its files are removed
+                    wait([sealing])
                 _force_rmtree(tmp)
                 if number is not None:  # never visible: hand the number back
                     (model_dir / ".claims" / str(number)).unlink(missing_ok=True)
@@ -1452,6 +1463,15 @@ def _digest_problem(digest: str, entry: Mapping[str, Any]) -> str | None:
         return None
     return (f"has sha256 {digest.partition(':')[2][:16]}…, recorded "
             f"{str(want).partition(':')[2][:16]}…")
+
+
+def _os_advice(exc: OSError) -> str:
+    """Say what to do about a failed write, by its errno."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space (or quota) there and save again"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "check that you may write there and save again"
+    return "fix the cause named above and save again"
 
 
 def _seal(path: Path, sync: bool = True) -> dict[str, Any]:

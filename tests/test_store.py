@@ -901,3 +901,25 @@ def test_every_file_of_a_version_reaches_the_disk_once(store, iris, monkeypatch,
         "model.skops", "version.json", "MODEL_CARD.md", "figures/note.png"}
     for path in files:
         assert synced.count(path.stat().st_ino) == 1, path.name
+
+
+def test_failure_while_sealing_in_the_background_leaves_no_version(store, logreg, monkeypatch):
+    import awiml.store
+
+    store.save(logreg, "iris")
+
+    def disk_full(folder, paths, known=None, synced=()):
+        time.sleep(0.05)  # still busy while the card is written
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(awiml.store, "_seal_all", disk_full)
+    with pytest.raises(OSError, match="No space left") as failure:
+        store.save(logreg, "iris", alias="production")
+    monkeypatch.undo()
+    assert "no version was published" in str(failure.value.__notes__)
+    assert "free some space" in str(failure.value.__notes__)
+    versions = store.path / "iris" / "versions"
+    assert sorted(p.name for p in versions.iterdir()) == ["1"]
+    assert not (store.path / "iris" / "aliases" / "production").exists()
+    assert store.save(logreg, "iris") == "iris@2"  # the claimed number was handed back
+    assert store.verify().ok
