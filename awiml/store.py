@@ -1508,19 +1508,25 @@ def _seal_all(folder: Path, paths: builtins.list[str],
         return {path: _seal(folder / path, sync=path not in on_disk) for path in paths}
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(2 * len(paths), 4)) as pool:
+    # small files are sealed here, in turn, while threads hash and sync the large ones
+    large = [path for path in paths if sizes[path] >= _PARALLEL_BYTES // 4]
+    facts: dict[str, dict[str, Any]] = {}
+    with ThreadPoolExecutor(max_workers=min(2 * len(large), 4)) as pool:
         digests = {path: pool.submit(_digest_in_background, folder / path)
-                   for path in paths if path not in known}
+                   for path in large if path not in known}
         syncing = [pool.submit(_fsync_file, folder / path)
-                   for path in paths if path not in on_disk]
-        facts = {path: {"size": sizes[path],
-                        "sha256": known[path] if path in known else digests[path].result()}
-                 for path in paths}
+                   for path in large if path not in on_disk]
+        for path in paths:
+            if path not in large:
+                facts[path] = _seal(folder / path, sync=path not in on_disk)
+        for path in large:
+            facts[path] = {"size": sizes[path],
+                           "sha256": known[path] if path in known else digests[path].result()}
         for future in syncing:
             future.result()
-    for path in paths:
+    for path in large:
         _make_read_only(folder / path)
-    return facts
+    return {path: facts[path] for path in paths}
 
 
 _BACKGROUND_CHUNK = 32 * 1024 * 1024
