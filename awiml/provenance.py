@@ -9,8 +9,9 @@ and model card. It has five parts:
     :func:`~awiml.errors.redact_url`), whether tracked files differ from the
     commit (``dirty``) and which (``changed``, truncated), and untracked files
     (``untracked``, truncated). Found by running ``git`` without a shell, with a
-    timeout, with repository hooks such as ``core.fsmonitor`` switched off and
-    without taking git's optional locks (safe on shared file systems). No git,
+    timeout, at a lower scheduling priority (:data:`GIT_NICENESS`), with
+    repository hooks such as ``core.fsmonitor`` switched off and without
+    taking git's optional locks (safe on shared file systems). No git,
     no repository, or a repository git refuses (another owner) gives
     ``{"commit": None, "status": "unknown", "reason": ...}``; it is never an
     error.
@@ -51,7 +52,8 @@ from typing import Any
 from ._version import __version__
 from .errors import redact_url
 
-__all__ = ["GIT_TIMEOUT", "KEY_PACKAGES", "MAX_LISTED_FILES", "collect_provenance", "git_state"]
+__all__ = ["GIT_NICENESS", "GIT_TIMEOUT", "KEY_PACKAGES", "MAX_LISTED_FILES",
+           "collect_provenance", "git_state"]
 
 #: Distributions whose installed versions are recorded (those not installed are left out).
 KEY_PACKAGES = (
@@ -74,6 +76,9 @@ MAX_LISTED_FILES = 50
 
 #: Seconds one ``git`` call may take before the code is recorded as unknown.
 GIT_TIMEOUT = 10.0
+
+#: How much lower than awiml's own the scheduling priority of ``git`` is (``nice``).
+GIT_NICENESS = 10
 
 _SLURM = {
     "SLURM_JOB_ID": "slurm_job_id",
@@ -283,18 +288,40 @@ def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
         if key in os.environ
     }
     env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"})
-    return subprocess.run(
+    with subprocess.Popen(
         ["git", "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", *args],
         cwd=folder,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         text=True,
         encoding="utf-8",
         errors="replace",
-        timeout=GIT_TIMEOUT,
         env=env,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    ) as process:
+        _lower_priority(process.pid)
+        try:
+            out, err = process.communicate(timeout=GIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def _lower_priority(pid: int) -> None:
+    """Renice a git process by :data:`GIT_NICENESS`, so it runs on otherwise idle CPU.
+
+    Provenance is collected while the model is serialised; on a machine with
+    few cores, git at the same priority would slow the serialisation down.
+    Where priorities cannot be changed (Windows, a restricted container), git
+    runs as it is.
+    """
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, pid)
+        os.setpriority(os.PRIO_PROCESS, pid, min(current + GIT_NICENESS, 19))
+    except (AttributeError, OSError):  # no such call here, or the process already ended
+        pass
 
 
 def _unknown(reason: str) -> dict[str, Any]:

@@ -255,3 +255,20 @@ def test_timing_unknown_and_invalid(tmp_path):
 def test_result_is_json_ready(tmp_path):
     prov = collect_provenance(code_dir=tmp_path, started=0, ended=1)
     assert json.loads(json.dumps(prov, allow_nan=False)) == prov
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="no process priorities here")
+def test_git_runs_at_a_lower_priority(tmp_path, monkeypatch):
+    # a stand-in git that writes down its own niceness (in its working directory)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "git"
+    fake.write_text(f"#!{sys.executable}\nimport os, time\ntime.sleep(0.1)\n"
+                    "open('niceness', 'w').write(str(os.nice(0)))\n")
+    fake.chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    provenance.git_state(work)
+    expected = min(os.nice(0) + provenance.GIT_NICENESS, 19)
+    assert int((work / "niceness").read_text()) == expected
