@@ -600,11 +600,30 @@ def test_rows_with_the_wrong_number_of_fields(tmp_path):
     rows[1100] = "b\t1\t2\t3"
     message = error(write(tmp_path, header + rows))
     assert "line 1104 has more fields than the header row has columns (3)" in message
-    # ... and the last row of a truncated file is checked.
+    # ... the last row of a truncated file is checked ...
     rows[1100] = "b\t1\t2"
     message = error(write(tmp_path, [*header, *rows, "c\t1"], end=b""))
-    assert "the last row has 2 fields, but the header row has 3" in message
+    assert "the last row (line 1204) has 2 fields, but the header row has 3" in message
     assert "truncated" in message
+    message = error(write(tmp_path, [*header, *rows, "c\t1", "", ""]))
+    assert "the last row (line 1204) has 2 fields" in message
+    # ... and so is every row in between, which pandas would fill with missing values.
+    rows[1100] = "b\t1"
+    message = error(write(tmp_path, header + rows))
+    assert "line 1104 has 2 fields, but the header row has 3" in message
+    assert "truncated" not in message
+
+
+def test_values_spanning_lines_are_one_row_when_counting_fields(tmp_path):
+    header = ['"object_id"\t"object_lat"\t"object_comment"', '"[t]"\t"[f]"\t"[t]"']
+    rows = [f'"o{i}"\t1.0\t"fine"' for i in range(1200)]
+    rows[1100] = '"o1100"\t1.0\t"two\nlines, one\twith a TAB and ""quotes"""'
+    frame = read_tsv(write(tmp_path, header + rows))
+    assert len(frame) == 1200
+    assert frame["object_comment"].iloc[1100] == 'two\nlines, one\twith a TAB and "quotes"'
+    rows[1150] = '"o1150"\t"short\nbut on two lines"'
+    message = error(write(tmp_path, header + rows))
+    assert "line 1154 has 2 fields, but the header row has 3" in message
 
 
 def test_malformed_quoting(tmp_path):

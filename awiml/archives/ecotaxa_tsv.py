@@ -19,7 +19,9 @@ two dialects:
 :func:`read_tsv` reads a sample of the first rows in Python to learn the
 layout (quoting, types row, decimal separator) and decide each column's type,
 then hands the whole table to a single :func:`pandas.read_csv` call (C engine;
-a local path is parsed by several threads where pandas can). Only the columns
+a local path is parsed by several threads where pandas can). Meanwhile a
+thread counts the fields of every row beyond the sample, since pandas fills a
+row with too few fields with missing values without a word. Only the columns
 that need it are fixed afterwards, with vectorised operations on their
 distinct values: dates, times, decimal commas, integer ranks.
 
@@ -147,9 +149,6 @@ _SAMPLE_BYTES = 1 << 20
 
 _SAMPLE_ROWS = 1000
 """At most this many data rows are tokenised in Python to decide the types."""
-
-_TAIL_BYTES = 1 << 16
-"""How much of the end of the file is read to check its last row."""
 
 _NA_WORDS = sorted(
     {"".join(c) for w in ("nan", "na") for c in itertools.product(*((x, x.upper()) for x in w))}
@@ -783,9 +782,20 @@ class _Reader:
         return f"line {self.line_of(row)} (data row {row + 1})"
 
     def read(self) -> pd.DataFrame:
+        checking = None
         if not self.layout.whole:
-            self._check_last_row()
-        frame = self._read_csv(self.selected)
+            # pandas parses without the GIL for the most part: count the fields beside it
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                checking = pool.submit(self._check_row_lengths)
+                try:
+                    frame = self._read_csv(self.selected)
+                finally:
+                    checking.exception()  # wait for the count, whatever pandas did
+            checking.result()  # pandas read the table: raise if the count found a short row
+        else:
+            frame = self._read_csv(self.selected)
         retext = [
             column
             for column in self.selected
@@ -864,27 +874,52 @@ class _Reader:
             )
         return InvalidDataError(f"{self.name}: cannot parse the table: {message}")
 
-    def _check_last_row(self) -> None:
-        """Raise if the last row has fewer fields than the header: a truncated file."""
-        if self.raw.path is not None:
-            with open(self.raw.path, "rb") as handle:
-                handle.seek(max(0, self.raw.size - _TAIL_BYTES))
-                tail = handle.read()
-        else:
-            tail = (self.raw.data or b"")[-_TAIL_BYTES:]
-        body = tail.rstrip(b"\r\n")
-        start = body.rfind(b"\n") + 1
-        if start == 0 or tail[start:].count(b'"') % 2:
-            return  # one long line, or a quoted value that spans lines: not checkable here
-        text = body[start:].decode(self.encoding, errors="replace")
-        rows, _, _ = _tokenise(text, 1)
-        found, expected = len(rows[0]), len(self.layout.names)
-        if found < expected:
-            raise InvalidDataError(
-                f"{self.name}: the last row has {found} fields, but the header row has "
-                f"{expected}: the file seems truncated (cut off during the download or the "
-                "export?). Download or export it again."
-            )
+    def _check_row_lengths(self) -> None:
+        """Raise if a row beyond the tokenised sample has fewer fields than the header.
+
+        pandas fills the missing fields of a short row with missing values and
+        says nothing, so every line is counted here (rows with too many fields
+        pandas reports itself). The count works on bytes: TABs per record,
+        where a record goes on past a line break while a double quote is open
+        (its quotes on the line are odd in number). TABs inside quoted values
+        only raise the count, so a row is never called short wrongly; a stray
+        quote in an unquoted value may hide a short row after it.
+        """
+        expected = len(self.layout.names) - 1
+        handle: Any = (
+            open(self.raw.path, "rb", buffering=1 << 20)
+            if self.raw.path is not None
+            else io.BytesIO(self.raw.data or b"")
+        )
+        with handle:
+            short: tuple[int, int] | None = None
+            start, tabs, open_quote = 0, 0, False
+            for number, line in enumerate(handle, start=1):
+                if not open_quote:
+                    if number < self.layout.data_line or not line.strip(b"\r\n"):
+                        continue
+                    if short is not None:  # a short row followed by more rows
+                        break
+                    start, tabs = number, 0
+                tabs += line.count(b"\t")
+                if line.count(b'"') % 2:
+                    open_quote = not open_quote
+                if not open_quote and tabs < expected:
+                    short = (start, tabs + 1)
+            else:
+                if short is not None:
+                    raise InvalidDataError(
+                        f"{self.name}: the last row (line {short[0]}) has {short[1]} fields, "
+                        f"but the header row has {expected + 1}: the file seems truncated "
+                        "(cut off during the download or the export?). Download or export "
+                        "it again."
+                    )
+                return
+        raise InvalidDataError(
+            f"{self.name}: line {short[0]} has {short[1]} fields, but the header row has "
+            f"{expected + 1}. A field is missing (or a TAB was lost); fix the file (or "
+            "export it again) so that every row has one field per column."
+        )
 
     def _quoted_numbers(self, frame: pd.DataFrame) -> list[_Column]:
         """Columns empty in the sample whose first value, read as a number, was quoted."""
