@@ -966,15 +966,19 @@ def _dump_keras(model: Any, folder: Path, *, keras_archive: bool,
         "weights": f"{stem}model.weights.h5",
         "keras_archive": f"{stem}model.keras",
     }
+    from ._keras_skipsets import lend_skipsets
+
     (folder / names["architecture"]).write_text(model.to_json(), encoding="utf-8")
     if keras_archive:
         archive = folder / names["keras_archive"]
-        model.save(archive)
+        with lend_skipsets():
+            model.save(archive)
         # the archive holds the very weights file save_weights writes: copy it out once
         _copy_zip_member(archive, "model.weights.h5", folder / names["weights"])
     else:
         del names["keras_archive"]
-        model.save_weights(folder / names["weights"])
+        with lend_skipsets():
+            model.save_weights(folder / names["weights"])
     return {f"{role}{k}": v for k, v in names.items()}
 
 
@@ -1555,6 +1559,8 @@ def _keras_object_from_config(config: Any, path: Path, trusted: frozenset[str]) 
 
 
 def _load_keras(architecture: Path, weights: Path, trusted: frozenset[str]) -> Any:
+    from ._keras_skipsets import lend_skipsets
+
     try:
         config = json.loads(architecture.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -1572,7 +1578,8 @@ def _load_keras(architecture: Path, weights: Path, trusted: frozenset[str]) -> A
             # a compiled model's weights file carries the optimizer's variables, which an
             # inference-ready model has not built yet: Keras warns and skips them
             warnings.filterwarnings("ignore", message=".*[Ss]kipping variable loading")
-            model.load_weights(weights)
+            with lend_skipsets():
+                model.load_weights(weights)
     except Exception as exc:
         raise InvalidDataError(f"{weights}: cannot load the weights "
                                f"({type(exc).__name__}: {exc})") from exc
