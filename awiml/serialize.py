@@ -46,7 +46,8 @@ out: every child index points forward inside the array (so a walk always ends
 at a leaf), every feature index is below the number of features the owning
 estimator checks its input against, k-NN index arrays stay within the
 training data, and libsvm's support-vector arrays agree in size. A model that
-fails a check raises :class:`awiml.errors.InvalidDataError`.
+fails a check raises :class:`awiml.errors.InvalidDataError`. The checks
+live in the private module ``awiml._model_checks``.
 
 *Keras.* The architecture JSON is walked before anything is built: every
 ``class_name``/``module``/``registered_name`` must name a built-in Keras class
@@ -90,7 +91,9 @@ does with it:
 - awiml's own pieces: their ``__init__`` follows the estimator contract;
   ``HarmoniseColumns`` keeps a ``_Matcher`` of plain lists and dicts.
 
-The test suite checks that every entry names an existing class (not a
+The lists live in the private module ``awiml._trust_policy``; this module
+binds :data:`TRUSTED_TYPES` and :data:`KERAS_LAYERS` again, as the same
+objects. The test suite checks that every entry names an existing class (not a
 function, except ``check_array``) so that the list cannot rot silently when
 scikit-learn moves a class.
 """
@@ -103,7 +106,6 @@ import json
 import math
 import numbers
 import os
-import re
 import shutil
 import struct
 import warnings
@@ -112,6 +114,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._model_checks import _check_structures
+from ._trust_policy import (
+    _AWIML_BUILDERS,
+    _KERAS_BACKEND_OPTIMIZER,
+    _KERAS_DATA_MARKERS,
+    _SKOPS_CALLING_LOADERS,
+    _SKOPS_DATA_LOADERS,
+)
+from ._trust_policy import KERAS_LAYERS as _POLICY_KERAS_LAYERS
+from ._trust_policy import TRUSTED_TYPES as _POLICY_TRUSTED_TYPES
 from .errors import InvalidDataError, NotFoundError, UntrustedModelError
 
 __all__ = [
@@ -128,190 +140,12 @@ __all__ = [
 FORMAT = 1
 
 
-def _names(module: str, classes: str) -> list[str]:
-    return [f"{module}.{name}" for name in classes.split()]
-
-
-_SKLEARN_ESTIMATORS = [
-    *_names("sklearn.calibration", "CalibratedClassifierCV"),
-    *_names("sklearn.cluster._kmeans", "KMeans MiniBatchKMeans"),
-    *_names("sklearn.compose._column_transformer", "ColumnTransformer"),
-    *_names("sklearn.compose._target", "TransformedTargetRegressor"),
-    *_names("sklearn.covariance._elliptic_envelope", "EllipticEnvelope"),
-    *_names("sklearn.cross_decomposition._pls", "CCA PLSCanonical PLSRegression PLSSVD"),
-    *_names("sklearn.decomposition._factor_analysis", "FactorAnalysis"),
-    *_names("sklearn.decomposition._fastica", "FastICA"),
-    *_names("sklearn.decomposition._incremental_pca", "IncrementalPCA"),
-    *_names("sklearn.decomposition._kernel_pca", "KernelPCA"),
-    *_names("sklearn.decomposition._nmf", "MiniBatchNMF NMF"),
-    *_names("sklearn.decomposition._pca", "PCA"),
-    *_names("sklearn.decomposition._truncated_svd", "TruncatedSVD"),
-    *_names("sklearn.discriminant_analysis",
-            "LinearDiscriminantAnalysis QuadraticDiscriminantAnalysis"),
-    *_names("sklearn.dummy", "DummyClassifier DummyRegressor"),
-    *_names("sklearn.ensemble._bagging", "BaggingClassifier BaggingRegressor"),
-    *_names("sklearn.ensemble._forest",
-            "ExtraTreesClassifier ExtraTreesRegressor RandomForestClassifier "
-            "RandomForestRegressor RandomTreesEmbedding"),
-    *_names("sklearn.ensemble._gb", "GradientBoostingClassifier GradientBoostingRegressor"),
-    *_names("sklearn.ensemble._hist_gradient_boosting.gradient_boosting",
-            "HistGradientBoostingClassifier HistGradientBoostingRegressor"),
-    *_names("sklearn.ensemble._iforest", "IsolationForest"),
-    *_names("sklearn.ensemble._stacking", "StackingClassifier StackingRegressor"),
-    *_names("sklearn.ensemble._voting", "VotingClassifier VotingRegressor"),
-    *_names("sklearn.ensemble._weight_boosting", "AdaBoostClassifier AdaBoostRegressor"),
-    *_names("sklearn.feature_selection._from_model", "SelectFromModel"),
-    *_names("sklearn.feature_selection._rfe", "RFE RFECV"),
-    *_names("sklearn.feature_selection._variance_threshold", "VarianceThreshold"),
-    *_names("sklearn.impute._base", "MissingIndicator SimpleImputer"),
-    *_names("sklearn.impute._knn", "KNNImputer"),
-    *_names("sklearn.isotonic", "IsotonicRegression"),
-    *_names("sklearn.kernel_approximation", "Nystroem RBFSampler"),
-    *_names("sklearn.kernel_ridge", "KernelRidge"),
-    *_names("sklearn.linear_model._base", "LinearRegression"),
-    *_names("sklearn.linear_model._bayes", "ARDRegression BayesianRidge"),
-    *_names("sklearn.linear_model._coordinate_descent", "ElasticNet ElasticNetCV Lasso LassoCV"),
-    *_names("sklearn.linear_model._glm.glm", "GammaRegressor PoissonRegressor TweedieRegressor"),
-    *_names("sklearn.linear_model._huber", "HuberRegressor"),
-    *_names("sklearn.linear_model._logistic", "LogisticRegression LogisticRegressionCV"),
-    *_names("sklearn.linear_model._perceptron", "Perceptron"),
-    *_names("sklearn.linear_model._quantile", "QuantileRegressor"),
-    *_names("sklearn.linear_model._ridge", "Ridge RidgeCV RidgeClassifier RidgeClassifierCV"),
-    *_names("sklearn.linear_model._stochastic_gradient", "SGDClassifier SGDRegressor"),
-    *_names("sklearn.mixture._gaussian_mixture", "GaussianMixture"),
-    *_names("sklearn.multiclass", "OneVsOneClassifier OneVsRestClassifier"),
-    *_names("sklearn.multioutput", "MultiOutputClassifier MultiOutputRegressor"),
-    *_names("sklearn.naive_bayes",
-            "BernoulliNB CategoricalNB ComplementNB GaussianNB MultinomialNB"),
-    *_names("sklearn.neighbors._classification", "KNeighborsClassifier"),
-    *_names("sklearn.neighbors._lof", "LocalOutlierFactor"),
-    *_names("sklearn.neighbors._nearest_centroid", "NearestCentroid"),
-    *_names("sklearn.neighbors._regression", "KNeighborsRegressor"),
-    *_names("sklearn.neighbors._unsupervised", "NearestNeighbors"),
-    *_names("sklearn.neural_network._multilayer_perceptron", "MLPClassifier MLPRegressor"),
-    *_names("sklearn.pipeline", "FeatureUnion Pipeline"),
-    *_names("sklearn.preprocessing._data",
-            "Binarizer MaxAbsScaler MinMaxScaler Normalizer PowerTransformer "
-            "QuantileTransformer RobustScaler StandardScaler"),
-    *_names("sklearn.preprocessing._discretization", "KBinsDiscretizer"),
-    *_names("sklearn.preprocessing._encoders", "OneHotEncoder OrdinalEncoder"),
-    *_names("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
-    *_names("sklearn.preprocessing._label", "LabelBinarizer LabelEncoder"),
-    *_names("sklearn.preprocessing._polynomial", "PolynomialFeatures SplineTransformer"),
-    *_names("sklearn.preprocessing._target_encoder", "TargetEncoder"),
-    *_names("sklearn.random_projection", "GaussianRandomProjection SparseRandomProjection"),
-    *_names("sklearn.svm._classes", "LinearSVC LinearSVR NuSVC NuSVR OneClassSVM SVC SVR"),
-    *_names("sklearn.tree._classes",
-            "DecisionTreeClassifier DecisionTreeRegressor ExtraTreeClassifier "
-            "ExtraTreeRegressor"),
-]
-
-_SKLEARN_INTERNALS = [
-    # tree structures: content checked after loading (see _check_structures)
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    # distance metrics that hold no user data (Minkowski's weights are checked)
-    *_names("sklearn.metrics._dist_metrics",
-            "EuclideanDistance64 EuclideanDistance32 ManhattanDistance64 ManhattanDistance32 "
-            "ChebyshevDistance64 ChebyshevDistance32 MinkowskiDistance64 MinkowskiDistance32"),
-    # losses and links of the gradient-boosting, GLM, SGD and HGB models
-    *_names("sklearn._loss.link",
-            "HalfLogitLink IdentityLink Interval LogitLink LogLink MultinomialLogit"),
-    *_names("sklearn._loss.loss",
-            "AbsoluteError ExponentialLoss HalfBinomialLoss HalfGammaLoss HalfMultinomialLoss "
-            "HalfPoissonLoss HalfSquaredError HalfTweedieLoss HalfTweedieLossIdentity HuberLoss "
-            "PinballLoss"),
-    *_names("sklearn._loss._loss",
-            "CyAbsoluteError CyExponentialLoss CyHalfBinomialLoss CyHalfGammaLoss "
-            "CyHalfMultinomialLoss CyHalfPoissonLoss CyHalfSquaredError CyHalfTweedieLoss "
-            "CyHalfTweedieLossIdentity CyHuberLoss CyPinballLoss"),
-    *_names("sklearn.linear_model._sgd_fast",
-            "EpsilonInsensitive Hinge ModifiedHuber SquaredEpsilonInsensitive SquaredHinge"),
-    *_names("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer SGDOptimizer"),
-    "sklearn.utils._bunch.Bunch",
-    # HistGradientBoosting with categorical features: FunctionTransformer(partial(check_array))
-    "functools.partial",
-    "sklearn.utils.validation.check_array",
-]
-
-_NUMPY = [
-    "numpy.ndarray",
-    "numpy.dtype",
-    *_names("numpy",
-            "bool bool_ float16 float32 float64 longdouble complex64 complex128 "
-            "int8 int16 int32 int64 uint8 uint16 uint32 uint64 intc uintc "
-            "str_ bytes_ datetime64 timedelta64"),
-    "numpy.random.mtrand.RandomState",
-    "numpy.random._generator.Generator",
-]
-
-_SCIPY = [
-    # awiml.features.Spectrogram keeps its transform: plain Python over NumPy arrays,
-    # no __setstate__ of its own
-    "scipy.signal._short_time_fft.ShortTimeFFT",
-]
-
-_PYTHON = [
-    *_names("builtins", "bool bytes bytearray complex dict float int list set slice str tuple"),
-    "collections.OrderedDict",
-]
-
-_AWIML = [
-    *_names("awiml.preprocess", "ConvertUnits DropMissing HarmoniseColumns QualityFilter"),
-    # HarmoniseColumns' compiled mapping: lists and dicts of str, no __setstate__
-    "awiml.preprocess._Matcher",
-    *_names("awiml.features", "ImageFeatures ImageTensor Spectrogram"),
-]
+# The reviewed lists live in awiml._trust_policy; they are bound here again, as the same
+# objects, so that their documentation (the #: comments) appears as awiml.serialize's.
 
 #: Exact names of the types awiml loads from a skops file without being told.
 #: See the module documentation for how the list was reviewed.
-TRUSTED_TYPES: tuple[str, ...] = tuple(
-    sorted(set(_SKLEARN_ESTIMATORS + _SKLEARN_INTERNALS + _NUMPY + _SCIPY + _PYTHON
-               + _AWIML))
-)
-
-_KERAS_LAYERS = (
-    "Activation ActivityRegularization AdaptiveAveragePooling1D AdaptiveAveragePooling2D "
-    "AdaptiveAveragePooling3D AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D "
-    "Add AdditiveAttention AlphaDropout Attention AugMix AutoContrast Average "
-    "AveragePooling1D AveragePooling2D AveragePooling3D BatchNormalization Bidirectional "
-    "CategoryEncoding CenterCrop Concatenate ContrastLimitedAdaptiveHistogramEqualization "
-    "Conv1D Conv1DTranspose Conv2D Conv2DTranspose Conv3D Conv3DTranspose ConvLSTM1D "
-    "ConvLSTM2D ConvLSTM3D Cropping1D Cropping2D Cropping3D CutMix Dense DepthwiseConv1D "
-    "DepthwiseConv2D Discretization Dot Dropout ELU EinsumDense Embedding Equalization "
-    "Flatten GRU GRUCell GaussianDropout GaussianNoise GlobalAveragePooling1D "
-    "GlobalAveragePooling2D GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D "
-    "GlobalMaxPooling3D GroupNormalization GroupQueryAttention HashedCrossing Hashing "
-    "Identity InputLayer LSTM LSTMCell LayerNormalization LeakyReLU Masking "
-    "MaxNumBoundingBoxes MaxPooling1D MaxPooling2D MaxPooling3D Maximum MelSpectrogram "
-    "Minimum MixUp MultiHeadAttention Multiply Normalization PReLU Permute Pipeline "
-    "RMSNormalization RNN RandAugment RandomBrightness RandomColorDegeneration "
-    "RandomColorJitter RandomContrast RandomCrop RandomElasticTransform RandomErasing "
-    "RandomFlip RandomGaussianBlur RandomGrayscale RandomHue RandomInvert RandomPerspective "
-    "RandomPosterization RandomRotation RandomSaturation RandomSharpness RandomShear "
-    "RandomTranslation RandomZoom ReLU RepeatVector Rescaling Reshape Resizing "
-    "ReversibleEmbedding STFTSpectrogram SeparableConv1D SeparableConv2D SimpleRNN "
-    "SimpleRNNCell Softmax Solarization SpatialDropout1D SpatialDropout2D SpatialDropout3D "
-    "SpectralNormalization StackedRNNCells Subtract TimeDistributed UnitNormalization "
-    "UpSampling1D UpSampling2D UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D"
-)
-_KERAS_ACTIVATIONS = (
-    "celu elu exponential gelu glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh "
-    "leaky_relu linear log_sigmoid log_softmax mish relu relu6 selu sigmoid silu soft_shrink "
-    "softmax softplus softsign sparse_plus sparse_sigmoid sparsemax squareplus swish tanh "
-    "tanh_shrink threshold"
-)
-_KERAS_METRIC_FUNCTIONS = (
-    "binary_accuracy binary_crossentropy binary_focal_crossentropy categorical_accuracy "
-    "categorical_crossentropy categorical_focal_crossentropy categorical_hinge "
-    "concordance_correlation hinge kl_divergence mean_absolute_error "
-    "mean_absolute_percentage_error mean_squared_error mean_squared_logarithmic_error "
-    "pearson_correlation poisson sparse_categorical_accuracy sparse_categorical_crossentropy "
-    "sparse_top_k_categorical_accuracy squared_hinge top_k_categorical_accuracy"
-)
+TRUSTED_TYPES: tuple[str, ...] = _POLICY_TRUSTED_TYPES
 
 #: Exact ``module.name`` of the Keras classes and functions a saved architecture may use,
 #: as Keras writes them in ``model.to_json()``. Deliberately absent: ``Lambda``,
@@ -319,70 +153,7 @@ _KERAS_METRIC_FUNCTIONS = (
 #: foreign code), ``StringLookup``, ``IntegerLookup``, ``TextVectorization`` (they read
 #: files named in their config), the abstract bases (``keras.Layer``, ``keras.layers.Wrapper``,
 #: ``keras.Loss``...) and the (de)serialization helpers (``keras.losses.get``...).
-KERAS_LAYERS: frozenset[str] = frozenset([
-    "keras.Sequential",
-    "keras.Model",
-    "keras.src.models.functional.Functional",
-    *_names("keras", "DTypePolicy FloatDTypePolicy"),
-    *_names("keras.dtype_policies",
-            "DTypePolicyMap QuantizedDTypePolicy QuantizedFloat8DTypePolicy Int4DTypePolicy"),
-    *_names("keras.layers", _KERAS_LAYERS),
-    *_names("keras.initializers",
-            "Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity LecunNormal "
-            "LecunUniform Ones Orthogonal RandomNormal RandomUniform STFT TruncatedNormal "
-            "VarianceScaling Zeros"),
-    *_names("keras.regularizers", "L1 L1L2 L2 OrthogonalRegularizer"),
-    *_names("keras.constraints", "MaxNorm MinMaxNorm NonNeg UnitNorm"),
-    *_names("keras.optimizers",
-            "Adadelta Adafactor Adagrad Adam AdamW Adamax Ftrl Lamb Lion LossScaleOptimizer "
-            "Muon Nadam RMSprop SGD ScheduleFreeAdamW"),
-    *_names("keras.optimizers.schedules",
-            "CosineDecay CosineDecayRestarts ExponentialDecay InverseTimeDecay "
-            "PiecewiseConstantDecay PolynomialDecay"),
-    *_names("keras.losses",
-            "BinaryCrossentropy BinaryFocalCrossentropy CTC CategoricalCrossentropy "
-            "CategoricalFocalCrossentropy CategoricalGeneralizedCrossEntropy CategoricalHinge "
-            "Circle CosineSimilarity Dice Hinge Huber KLDivergence LogCosh MeanAbsoluteError "
-            "MeanAbsolutePercentageError MeanSquaredError MeanSquaredLogarithmicError Poisson "
-            "SparseCategoricalCrossentropy SquaredHinge Tversky"),
-    *_names("keras.metrics",
-            "AUC Accuracy BinaryAccuracy BinaryCrossentropy BinaryIoU CategoricalAccuracy "
-            "CategoricalCrossentropy CategoricalHinge ConcordanceCorrelation CosineSimilarity "
-            "F1Score FBetaScore FalseNegatives FalsePositives Hinge IoU KLDivergence "
-            "LogCoshError Mean MeanAbsoluteError MeanAbsolutePercentageError MeanIoU "
-            "MeanMetricWrapper MeanSquaredError MeanSquaredLogarithmicError OneHotIoU "
-            "OneHotMeanIoU PearsonCorrelation Poisson Precision PrecisionAtRecall R2Score "
-            "Recall RecallAtPrecision RootMeanSquaredError SensitivityAtSpecificity "
-            "SparseCategoricalAccuracy SparseCategoricalCrossentropy "
-            "SparseTopKCategoricalAccuracy SpecificityAtSensitivity SquaredHinge Sum "
-            "TopKCategoricalAccuracy TrueNegatives TruePositives"),
-    *_names("keras.activations", _KERAS_ACTIVATIONS),
-    *_names("keras.losses", "circle cosine_similarity ctc dice huber log_cosh tversky "
-            "categorical_generalized_cross_entropy"),
-    *_names("keras.metrics", _KERAS_METRIC_FUNCTIONS),
-])
-
-#: Keras config markers for plain data, which build no object of the file's choosing.
-_KERAS_DATA_MARKERS = frozenset(
-    {"__keras_tensor__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__", "__tensor__"}
-)
-#: Keras writes optimizers of the running backend under their backend module.
-_KERAS_BACKEND_OPTIMIZER = re.compile(
-    r"keras\.src\.backend\.(?:torch|jax|tensorflow|numpy|openvino)\.optimizers\.\w+"
-)
-
-#: skops loaders that build data or objects of the (checked) type they name.
-_SKOPS_DATA_LOADERS = frozenset({
-    "BytearrayNode", "BytesNode", "DTypeNode", "DefaultDictNode", "DictNode", "FunctionNode",
-    "ListNode", "LossNode", "MaskedArrayNode", "NdArrayNode", "ObjectNode", "PartialNode",
-    "RandomGeneratorNode", "RandomStateNode", "SetNode", "SliceNode", "TreeNode", "TupleNode",
-    "TypeNode",
-})
-#: skops loaders that call what the file names with arguments from the file.
-_SKOPS_CALLING_LOADERS = frozenset({"ConstructorFromReduceNode", "MethodNode", "OperatorFuncNode"})
-
-#: awiml's own KerasClassifier builders, restored by name (no import of file-chosen code).
-_AWIML_BUILDERS = ("awiml.classify.build_mlp", "awiml.classify.build_cnn")
+KERAS_LAYERS: frozenset[str] = _POLICY_KERAS_LAYERS
 
 _KERAS_CLASSIFIER = "awiml.classify.KerasClassifier"
 
@@ -1272,198 +1043,6 @@ def _load_skops(path: Path, trusted: frozenset[str], content: Any = None) -> Any
                                    ) from exc
     _check_structures(obj, path)
     return obj
-
-
-def _check_structures(root: Any, path: Path) -> None:
-    """Check the index arrays that scikit-learn's compiled code uses without bounds checks."""
-    import numpy as np
-    from sklearn.base import BaseEstimator
-    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-    from sklearn.neighbors._ball_tree import BallTree
-    from sklearn.neighbors._kd_tree import KDTree
-    from sklearn.svm._base import BaseLibSVM
-    from sklearn.tree._tree import Tree
-
-    def fail(what: str) -> None:
-        raise InvalidDataError(f"{path}: inconsistent model structure: {what}; the file is "
-                               "corrupt or was crafted, refusing to use it")
-
-    seen: set[int] = set()
-    stack: list[tuple[Any, Any]] = [(root, None)]
-    while stack:
-        obj, owner = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, BaseEstimator):
-            _check_ensemble(obj, fail)
-            if isinstance(obj, BaseLibSVM):
-                _check_libsvm(obj, fail)
-            owner = obj
-        if isinstance(obj, Tree):
-            _check_tree(obj, owner, fail)
-        elif isinstance(obj, TreePredictor):
-            _check_predictor(obj, owner, fail)
-        elif isinstance(obj, (KDTree, BallTree)):
-            _check_binary_tree(obj, fail)
-        if isinstance(obj, (list, tuple, set, frozenset)):
-            stack.extend((v, owner) for v in obj)
-        elif isinstance(obj, dict):
-            stack.extend((v, owner) for v in obj.values())
-        elif isinstance(obj, np.ndarray):
-            if obj.dtype == object:
-                stack.extend((v, owner) for v in obj.ravel())
-        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
-            stack.extend((v, owner) for v in vars(obj).values())
-
-
-def _n_features(owner: Any) -> int | None:
-    n = getattr(owner, "n_features_in_", None)
-    return int(n) if isinstance(n, numbers.Integral) else None
-
-
-def _check_ensemble(est: Any, fail) -> None:
-    """Sub-estimators of an ensemble see the ensemble's (checked) input or a subset of it."""
-    import numpy as np
-
-    subs = getattr(est, "estimators_", None)
-    n = _n_features(est)
-    if subs is None or n is None or isinstance(subs, dict):
-        return
-    subs = list(np.asarray(subs, dtype=object).ravel()) if isinstance(subs, np.ndarray) else \
-        list(subs) if isinstance(subs, (list, tuple)) else []
-    features = getattr(est, "estimators_features_", None)
-    for i, sub in enumerate(subs):
-        m = _n_features(sub)
-        if m is None:
-            continue
-        if m > n:
-            fail(f"{type(est).__name__} sub-estimator {i} expects {m} features, the "
-                 f"ensemble only {n}")
-        if features is not None and i < len(features):
-            f = np.asarray(features[i])
-            if f.ndim != 1 or len(f) != m or (len(f) and (f.min() < 0 or f.max() >= n)):
-                fail(f"{type(est).__name__} feature subset {i} does not fit {n} features")
-
-
-def _check_tree(tree: Any, owner: Any, fail) -> None:
-    import numpy as np
-
-    n = int(tree.node_count)
-    if n < 1 or n > int(tree.capacity):
-        fail(f"decision tree with {n} nodes in room for {tree.capacity}")
-    left = tree.children_left
-    right = tree.children_right
-    limit = int(tree.n_features)
-    owner_n = _n_features(owner)
-    if owner_n is not None:
-        limit = min(limit, owner_n)
-    inner = left != -1
-    if (right[~inner] != -1).any():
-        fail("decision tree leaf with a right child")
-    idx = np.flatnonzero(inner)
-    if len(idx):
-        lc, rc, feature = left[idx], right[idx], tree.feature[idx]
-        if ((lc <= idx) | (rc <= idx) | (lc >= n) | (rc >= n) | (feature < 0)
-                | (feature >= limit)).any():
-            fail("decision tree node with a child or feature index out of range")
-
-
-def _check_predictor(predictor: Any, owner: Any, fail) -> None:
-    import numpy as np
-    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
-
-    nodes = predictor.nodes
-    if not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE \
-            or nodes.ndim != 1 or len(nodes) < 1:
-        fail("HistGradientBoosting predictor without a valid node array")
-    n = len(nodes)
-    idx = np.arange(n)
-    inner = nodes["is_leaf"] == 0
-    left, right, feature = nodes["left"], nodes["right"], nodes["feature_idx"]
-    limit = _n_features(owner)
-    if inner.any() and not (
-        (left[inner] > idx[inner]).all() and (right[inner] > idx[inner]).all()
-        and (left[inner] < n).all() and (right[inner] < n).all()
-        and (feature[inner] >= 0).all()
-        and (limit is None or (feature[inner] < limit).all())
-    ):
-        fail("HistGradientBoosting node with a child or feature index out of range")
-    categorical = inner & (nodes["is_categorical"] != 0)
-    if categorical.any():
-        bitsets = [np.asarray(predictor.raw_left_cat_bitsets),
-                   np.asarray(predictor.binned_left_cat_bitsets)]
-        if not all(b.ndim == 2 and b.shape[1] == 8 for b in bitsets) or \
-                (nodes["bitset_idx"][categorical] >= min(len(b) for b in bitsets)).any():
-            fail("HistGradientBoosting categorical split without its bitset")
-        mapper = getattr(owner, "_bin_mapper", None)
-        is_cat = getattr(mapper, "is_categorical_", None)
-        if is_cat is None or limit is None or len(is_cat) != limit or \
-                not np.asarray(is_cat, dtype=bool)[feature[categorical]].all():
-            fail("HistGradientBoosting categorical split on a non-categorical feature")
-
-
-def _check_binary_tree(tree: Any, fail) -> None:
-    import numpy as np
-
-    data, idx_array, node_data, node_bounds = (np.asarray(a) for a in tree.get_arrays())
-    if data.ndim != 2 or idx_array.ndim != 1 or node_data.ndim != 1 or node_bounds.ndim != 3:
-        fail("neighbors tree arrays of the wrong dimensions")
-    n_samples, n_features = data.shape
-    n_nodes = len(node_data)
-    if len(idx_array) != n_samples or (n_samples and (
-            idx_array.min() < 0 or idx_array.max() >= n_samples)):
-        fail("neighbors tree index outside the training data")
-    if n_nodes < 1 or node_bounds.shape[1:] != (n_nodes, n_features):
-        fail("neighbors tree node arrays of mismatched sizes")
-    start, end = node_data["idx_start"], node_data["idx_end"]
-    if (start < 0).any() or (end < start).any() or (end > n_samples).any():
-        fail("neighbors tree node covering samples outside the training data")
-    inner = np.flatnonzero(node_data["is_leaf"] == 0)
-    if len(inner) and 2 * inner.max() + 2 >= n_nodes:
-        fail("neighbors tree node whose children are missing")
-    weights = getattr(tree, "sample_weight", None)
-    if weights is not None and len(np.asarray(weights)) not in (n_samples, 1, 0):
-        fail("neighbors tree sample weights of the wrong length")
-    metric = getattr(tree, "dist_metric", None)
-    if metric is not None and type(metric).__name__.startswith("Minkowski"):
-        w = np.asarray(metric.__getstate__()[1])
-        if w.size not in (0, 1, n_features):
-            fail("Minkowski weights of the wrong length")
-
-
-def _check_libsvm(svm: Any, fail) -> None:
-    import numpy as np
-
-    if not hasattr(svm, "support_"):
-        return  # not fitted
-    n_support = np.asarray(getattr(svm, "_n_support", []))
-    support = np.asarray(svm.support_)
-    vectors = np.asarray(svm.support_vectors_)
-    dual = np.asarray(svm._dual_coef_)
-    intercept = np.asarray(svm._intercept_)
-    n_sv = len(support)
-    n_class = len(n_support)
-    if n_support.ndim != 1 or (n_support < 0).any() or dual.ndim != 2 or dual.shape[1] != n_sv:
-        fail("libsvm model arrays of mismatched sizes")
-    if vectors.ndim != 2 or (vectors.shape[0] not in (0, n_sv)):
-        fail("libsvm support vectors of the wrong shape")
-    shape_fit = getattr(svm, "shape_fit_", None)
-    if n_sv and shape_fit and (support.min() < 0 or support.max() >= shape_fit[0]):
-        fail("libsvm support index outside the training data")
-    n_features = _n_features(svm)
-    if vectors.shape[0] and n_features is not None and vectors.shape[1] != n_features:
-        fail("libsvm support vectors with the wrong number of features")
-    if svm._impl in ("c_svc", "nu_svc"):
-        pairs = n_class * (n_class - 1) // 2
-        if n_class < 2 or int(n_support.sum()) != n_sv or dual.shape[0] != n_class - 1 or \
-                intercept.shape != (pairs,):
-            fail("libsvm classifier arrays of mismatched sizes")
-        for name in ("_probA", "_probB"):
-            if np.asarray(getattr(svm, name, [])).size not in (0, pairs):
-                fail("libsvm probability arrays of mismatched sizes")
-    elif dual.shape[0] != 1 or intercept.size != 1:
-        fail("libsvm regression arrays of mismatched sizes")
 
 
 # ------------------------------------------------------------ Keras

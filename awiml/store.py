@@ -78,27 +78,42 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
-import hashlib
 import json
 import logging
-import math
-import mmap
 import os
 import re
 import secrets
-import shutil
 import socket
-import stat
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path, PurePath, PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from filelock import SoftFileLock, Timeout
 
+from . import _store_files
+from ._model_card import model_card
+from ._store_record import (
+    _NAME,
+    _comparable,
+    _doi_of,
+    _dumps,
+    _entry_reference,
+    _field_order,
+    _figures,
+    _is_workspace_root,
+    _key_metric,
+    _local_references,
+    _looks_like_url_or_doi,
+    _metrics,
+    _scalar_metrics,
+    _tags,
+    _to_json,
+    _training_history,
+    _training_time,
+    _utc_now,
+)
 from ._version import __version__
 from .errors import (
     AwimlError,
@@ -108,7 +123,6 @@ from .errors import (
     redact_url,
 )
 from .manifest import ManifestEntry
-from .transfer import CHUNK_SIZE, file_checksum
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,20 +139,12 @@ LAYOUT_VERSION = 1
 #: Seconds after which a temporary folder of an unfinished save counts as abandoned.
 STALE_AFTER = 3600.0
 
-#: Files of one version larger than this in total are hashed in parallel threads.
-_PARALLEL_BYTES = 4 * 1024 * 1024
-
 #: Seconds to wait for a name's lock (alias changes, deletes) before giving up.
 LOCK_TIMEOUT = 60.0
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _NUMBER = re.compile(r"[1-9][0-9]{0,17}")
 _RESERVED_ALIASES = frozenset({"latest"})
 _METADATA_ROLES = frozenset({"metadata", "card", "figure"})
-_KEY_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "macro_f1", "f1", "roc_auc", "r2",
-                "rmse", "mae", "loss")
-_SECRET_WORDS = frozenset({"password", "passwd", "secret", "token", "apikey", "credential",
-                           "credentials", "auth", "authorization"})
 _GITIGNORE = """\
 # awiml ModelStore: keep the metadata (version.json, MODEL_CARD.md, architecture.json,
 # classifier.json, figures, aliases) in git, and the weights out of it.
@@ -433,7 +439,8 @@ class ModelStore:
                     files[f"figures/{figure_name}"] = {"role": "figure"}
             # hashing and syncing (the files dump_model hashed it also synced) run in the
             # background while the version number is claimed and the card is written
-            sealing = background.submit(_seal_all, tmp, list(files), known, synced=known)
+            sealing = background.submit(_store_files._seal_all, tmp, list(files), known,
+                                        synced=known)
 
             provenance = provenance_job.result()
             if duration is not None:
@@ -459,13 +466,13 @@ class ModelStore:
             }
             card = model_card(record, aliases=[alias] if alias else [])  # needs no digests
             (tmp / "MODEL_CARD.md").write_text(card, encoding="utf-8")
-            card_facts = _seal(tmp / "MODEL_CARD.md")
+            card_facts = _store_files._seal(tmp / "MODEL_CARD.md")
             for path, facts in sealing.result().items():
                 files[path].update(facts)
             record["files"]["MODEL_CARD.md"] = {"role": "card", **card_facts}
             (tmp / "version.json").write_text(_dumps(record), encoding="utf-8")
-            _seal(tmp / "version.json")
-            _fsync_dir(tmp)
+            _store_files._seal(tmp / "version.json")
+            _store_files._fsync_dir(tmp)
             final = versions_dir / str(number)
             try:
                 os.rename(tmp, final)
@@ -475,18 +482,19 @@ class ModelStore:
                     f"({exc.strerror or exc}). Is another tool writing into {versions_dir}?"
                 ) from exc
             published = True
-            _fsync_dir(versions_dir)
+            _store_files._fsync_dir(versions_dir)
         except OSError as exc:
             if not published and not isinstance(exc, AwimlError):
+                advice = _store_files._os_advice(exc)
                 exc.add_note(f"saving {name!r} in {self.path} failed, so no version was "
-                             f"published and the others are untouched; {_os_advice(exc)}")
+                             f"published and the others are untouched; {advice}")
             raise
         finally:
             background.shutdown(wait=False)
             if not published:
                 if sealing is not None:  # let it finish before its files are removed
                     wait([sealing])
-                _force_rmtree(tmp)
+                _store_files._force_rmtree(tmp)
                 if number is not None:  # never visible: hand the number back
                     (model_dir / ".claims" / str(number)).unlink(missing_ok=True)
         ref = f"{name}@{number}"
@@ -626,7 +634,7 @@ class ModelStore:
                 os.replace(tmp, aliases / alias)
             finally:
                 tmp.unlink(missing_ok=True)
-            _fsync_dir(aliases)
+            _store_files._fsync_dir(aliases)
         return f"{name}@{number}"
 
     def _resolve_version_of(self, name: str, version: int | str) -> int:
@@ -774,7 +782,8 @@ class ModelStore:
                   and not str(entry.get("role")).endswith("keras_archive")}
         # Sizes and paths first: cheap, and nothing is read before they are right.
         for path in sorted(needed):
-            self._raise_problem(name, number, folder, path, _check_size(folder, path, needed[path]))
+            self._raise_problem(name, number, folder, path,
+                                _store_files._check_size(folder, path, needed[path]))
         # The sha256 check runs in threads while the loader parses the same files
         # (both release the GIL). Parsing runs no code from the files: the trusted-types
         # audit and Keras' safe mode see to that. The model is handed out only once every
@@ -789,18 +798,18 @@ class ModelStore:
             digests = {}
             for path in needed:
                 handle = opened.enter_context(open(folder / path, "rb"))
-                mapped = _map_read_only(handle)
+                mapped = _store_files._map_read_only(handle)
                 if mapped is None:
-                    digests[path] = pool.submit(_digest_in_background, folder / path)
+                    digests[path] = pool.submit(_store_files._digest_in_background, folder / path)
                 else:
                     opened.callback(mapped.close)
-                    digests[path] = pool.submit(_digest_of_buffer, mapped)
+                    digests[path] = pool.submit(_store_files._digest_of_buffer, mapped)
                 if path.endswith(".skops"):
                     contents[path] = handle
 
             def check_digests() -> None:
                 for path in sorted(digests):
-                    problem = _digest_problem(digests[path].result(), needed[path])
+                    problem = _store_files._digest_problem(digests[path].result(), needed[path])
                     self._raise_problem(name, number, folder, path, problem)
 
             try:
@@ -1027,8 +1036,9 @@ class ModelStore:
                 found["unreadable"].append(f"{label}: {exc}")
                 continue
             files = record["files"]
-            problems = _map_files(lambda p, f=folder, e=files: _check_file(f, p, e[p]), folder,
-                                  list(files))
+            problems = _store_files._map_files(
+                lambda p, f=folder, e=files: _store_files._check_file(f, p, e[p]), folder,
+                list(files))
             for path, problem in sorted(problems.items()):
                 if problem is None:
                     checked += 1
@@ -1095,270 +1105,10 @@ class ModelStore:
             versions_dir = self.path / name / "versions"
             doomed = versions_dir / f".deleted-{_host_tag()}-{os.getpid()}-{secrets.token_hex(6)}"
             os.rename(versions_dir / str(number), doomed)
-            _fsync_dir(versions_dir)
-        _force_rmtree(doomed)
+            _store_files._fsync_dir(versions_dir)
+        _store_files._force_rmtree(doomed)
         logger.info("deleted %s@%s (and aliases %s)", name, number, pointing)
         return pointing
-
-
-# ---------------------------------------------------------------------- the model card
-
-
-def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
-    """Render a version record as a Markdown model card.
-
-    Parameters
-    ----------
-    record : mapping
-        The content of a ``version.json``.
-    aliases : iterable of str, optional
-        Aliases to mention as set when the version was created.
-
-    Returns
-    -------
-    str
-        Markdown: summary, notes, model and architecture, training data,
-        metrics, figures, parameters, code, environment, hardware, training
-        time, files and how to load the model.
-    """
-    name, number = record.get("name"), record.get("version")
-    saved = record.get("model") or {}
-    prov = record.get("provenance") or {}
-    code = prov.get("code") or {}
-    env = prov.get("environment") or {}
-    hw = prov.get("hardware") or {}
-    timing = prov.get("timing") or {}
-    aliases = list(aliases)
-    out = [f"# {name}, version {number}", ""]
-    summary = [
-        ("Reference", f"`{name}@{number}`"),
-        ("Kind", record.get("kind")),
-        ("Created", record.get("created")),
-        ("Created by", prov.get("user")),
-        ("Aliases at creation", ", ".join(aliases) or None),
-        ("Classes", _short(", ".join(map(str, saved["classes"])), 300)
-         if saved.get("classes") else None),
-        ("awiml", record.get("awiml_version")),
-    ]
-    out += _table(("", ""), [(k, v) for k, v in summary if v is not None])
-    if record.get("notes"):
-        out += ["## Notes", "", str(record["notes"]), ""]
-
-    out += ["## Model", ""]
-    out += _architecture_lines(saved.get("architecture") or {})
-    hyper = saved.get("params") or {}
-    if hyper:
-        flat = _flatten(hyper)
-        rows = [(k, _cell(v)) for k, v in list(flat.items())[:60]]
-        out += ["### Hyper-parameters", "", *_table(("parameter", "value"), rows)]
-        if len(flat) > 60:
-            out += [f"... and {len(flat) - 60} more in `version.json`.", ""]
-    if saved.get("untrusted_types"):
-        out += ["Loading needs `trusted=` for these types, outside awiml's policy: "
-                + ", ".join(f"`{t}`" for t in saved["untrusted_types"]), ""]
-
-    out += ["## Training data", ""]
-    data = record.get("data") or []
-    if data:
-        rows = [(
-            r.get("path") or r.get("name") or "",
-            r.get("source") or "",
-            r.get("doi") or "",
-            _short_hash(r.get("sha256")),
-        ) for r in data]
-        out += _table(("file (in raw/)", "source", "DOI", "sha256"), rows)
-    else:
-        out += ["Not recorded.", ""]
-
-    out += ["## Metrics", ""]
-    metrics = record.get("metrics") or {}
-    scalars = _scalar_metrics(metrics)
-    if scalars:
-        out += _table(("metric", "value"), [(k, _number(v)) for k, v in scalars.items()])
-    per_class = metrics.get("per_class") if isinstance(metrics, dict) else None
-    if isinstance(per_class, list) and per_class and all(isinstance(r, dict) for r in per_class):
-        keys = list(per_class[0])
-        out += ["### Per class", ""]
-        out += _table(keys, [[_number(r.get(k)) for k in keys] for r in per_class])
-    if not scalars and not per_class:
-        out += ["Not recorded.", ""]
-    figures = sorted(p for p, e in (record.get("files") or {}).items()
-                     if e.get("role") == "figure")
-    if figures:
-        out += ["## Figures", ""]
-        for path in figures:
-            out += [f"![{PurePosixPath(path).stem}]({path})", ""]
-
-    if record.get("params"):
-        out += ["## Run parameters", ""]
-        out += _table(("parameter", "value"),
-                      [(k, _cell(v)) for k, v in _flatten(record["params"]).items()])
-    if record.get("tags"):
-        out += ["## Tags", ""]
-        out += _table(("tag", "value"),
-                      [(k, _cell(v)) for k, v in _flatten(record["tags"]).items()])
-
-    out += ["## Code", ""]
-    if code.get("status") == "git":
-        changed = code.get("changed_count", 0)
-        rows = [
-            ("Commit", f"`{code.get('commit')}`" if code.get("commit") else "none yet"),
-            ("Branch", code.get("branch") or "(detached)"),
-            ("Remote", code.get("remote") or "none"),
-            ("Uncommitted changes", f"yes, {changed} file(s)" if code.get("dirty") else "no"),
-        ]
-        out += _table(("", ""), rows)
-        if code.get("changed"):
-            out += ["Changed files: " + ", ".join(f"`{c}`" for c in code["changed"]), ""]
-    else:
-        out += [f"Unknown ({code.get('reason', 'not recorded')}).", ""]
-
-    out += ["## Environment", ""]
-    rows = [("Python", f"{env.get('python', '?')} ({env.get('python_implementation', '?')})"),
-            ("Platform", env.get("platform")), ("Keras backend", env.get("keras_backend"))]
-    rows += [(package, version) for package, version in (env.get("packages") or {}).items()]
-    out += _table(("", ""), [(k, v) for k, v in rows if v is not None])
-
-    out += ["## Hardware", ""]
-    gpus = hw.get("gpus") or []
-    rows = [
-        ("Host", hw.get("hostname")),
-        ("CPU", hw.get("cpu_model")),
-        ("CPUs", f"{hw.get('cpu_usable')} usable of {hw.get('cpu_count')}"
-         if hw.get("cpu_count") else None),
-        ("Memory", _bytes(hw.get("memory_total_bytes"))),
-        ("GPU", ", ".join(f"{g.get('name')} ({_bytes(g.get('memory_bytes'))})" for g in gpus)
-         or "none used"),
-        ("Slurm job", hw.get("slurm_job_id")),
-        ("Slurm cluster", hw.get("slurm_cluster")),
-    ]
-    out += _table(("", ""), [(k, v) for k, v in rows if v is not None])
-
-    out += ["## Training time", ""]
-    training = record.get("training") or {}
-    rows = [
-        ("Started", timing.get("started")),
-        ("Ended", timing.get("ended")),
-        ("Duration", _duration(timing.get("duration_seconds"))),
-        ("Epochs", training.get("epochs")),
-    ]
-    rows = [(k, v) for k, v in rows if v is not None]
-    out += _table(("", ""), rows) if rows else ["Not recorded.", ""]
-
-    out += ["## Files", ""]
-    files = record.get("files") or {}
-    out += _table(("file", "role", "size", "sha256"), [
-        (f"`{p}`", e.get("role"), _bytes(e.get("size")), _short_hash(e.get("sha256")))
-        for p, e in sorted(files.items())
-    ])
-    out += [
-        "## Load", "",
-        "```python",
-        "import awiml",
-        f'model = awiml.ModelStore("path/to/store").load("{name}@{number}")',
-        "```", "",
-        f"Files are checked against `version.json` before loading. Written by awiml "
-        f"{record.get('awiml_version')}.", "",
-    ]
-    return "\n".join(out)
-
-
-def _architecture_lines(arch: Mapping[str, Any]) -> list[str]:
-    if "pipeline" in arch or "keras" in arch:
-        out = []
-        if arch.get("pipeline"):
-            out += _estimator_lines(arch["pipeline"])
-        if arch.get("keras"):
-            out += ["### Keras network", "", *_keras_lines(arch["keras"])]
-        return out
-    if "layers" in arch:
-        return _keras_lines(arch)
-    if "class" in arch:
-        return _estimator_lines(arch)
-    return ["Architecture: see `version.json`.", ""]
-
-
-def _estimator_lines(arch: Mapping[str, Any]) -> list[str]:
-    out = [f"Estimator: `{arch.get('class')}`", ""]
-    steps = (arch.get("params") or {}).get("steps")
-    if isinstance(steps, list):
-        rows = []
-        for i, step in enumerate(steps, start=1):
-            if isinstance(step, list) and len(step) == 2:
-                label, inner = step
-                cls = inner.get("class") if isinstance(inner, dict) else inner
-                rows.append((i, label, f"`{cls}`"))
-        out += _table(("step", "name", "class"), rows)
-    return out
-
-
-def _keras_lines(arch: Mapping[str, Any]) -> list[str]:
-    layers = arch.get("layers") or []
-    title = f"Keras `{arch.get('class')}` `{arch.get('name', '')}`"
-    if isinstance(arch.get("total_params"), int):
-        title += f", {arch['total_params']:,} parameters"
-    out = [title, ""]
-    rows = [(layer.get("name"), f"`{layer.get('class')}`", layer.get("params"))
-            for layer in layers[:80] if isinstance(layer, dict)]
-    out += _table(("layer", "class", "parameters"), rows)
-    if len(layers) > 80:
-        out += [f"... and {len(layers) - 80} more layers in `version.json`.", ""]
-    return out
-
-
-def _table(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> list[str]:
-    header = [_cell(h) for h in header]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return [*lines, ""]
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        value = json.dumps(value, sort_keys=True)
-    text = _short(str(value), 200)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return value
-
-
-def _short_hash(value: Any) -> str:
-    if not isinstance(value, str):
-        return ""
-    algorithm, _, digest = value.partition(":")
-    return f"`{algorithm}:{digest[:12]}…`" if digest else f"`{value}`"
-
-
-def _bytes(value: Any) -> str | None:
-    if not isinstance(value, (int, float)):
-        return None
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return None  # pragma: no cover
-
-
-def _duration(seconds: Any) -> str | None:
-    if not isinstance(seconds, (int, float)):
-        return None
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    text = f"{minutes} min {secs} s"
-    return f"{hours} h {text}" if hours else text
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1388,10 +1138,6 @@ class _NameLock:
 
 _VERSION_COLUMNS = frozenset({"version", "created", "kind", "aliases", "commit", "dirty", "user",
                               "host"})
-
-
-def _is_workspace_root(path: Path) -> bool:
-    return (path / ".awiml" / "workspace.json").is_file()
 
 
 def _check_name(name: Any, what: str) -> None:
@@ -1430,204 +1176,6 @@ def _relative_files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-def _size_and_hash(path: Path) -> dict[str, Any]:
-    return {"size": path.stat().st_size, "sha256": file_checksum(path)}
-
-
-def _check_size(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
-    """Return None when the file exists with the recorded size, "missing", or what differs."""
-    parts = PurePosixPath(relative).parts
-    if not parts or relative.startswith("/") or ".." in parts:
-        return "is not a relative path inside the version folder"
-    try:
-        size = (folder / relative).stat().st_size
-    except FileNotFoundError:
-        return "missing"
-    if size != entry.get("size"):
-        return f"has {size} bytes, {entry.get('size')} were recorded"
-    return None
-
-
-def _check_file(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
-    """Return None when the file is as recorded, "missing", or what differs."""
-    problem = _check_size(folder, relative, entry)
-    if problem is not None:
-        return problem
-    return _digest_problem(file_checksum(folder / relative), entry)
-
-
-def _digest_problem(digest: str, entry: Mapping[str, Any]) -> str | None:
-    """Return None when ``digest`` is the recorded sha256, else what differs."""
-    want = entry.get("sha256")
-    if digest == want:
-        return None
-    return (f"has sha256 {digest.partition(':')[2][:16]}…, recorded "
-            f"{str(want).partition(':')[2][:16]}…")
-
-
-def _os_advice(exc: OSError) -> str:
-    """Say what to do about a failed write, by its errno."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "free some space (or quota) there and save again"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "check that you may write there and save again"
-    return "fix the cause named above and save again"
-
-
-def _seal(path: Path, sync: bool = True) -> dict[str, Any]:
-    """Hash a finished file, flush it to disk and make it read-only; return size and sha256.
-
-    With ``sync=False`` the file is known to be on disk already and is not synced again.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
-        if sync:
-            os.fsync(handle.fileno())
-        size = os.fstat(handle.fileno()).st_size
-    _make_read_only(path)
-    return {"size": size, "sha256": f"sha256:{digest.hexdigest()}"}
-
-
-def _seal_all(folder: Path, paths: builtins.list[str],
-              known: Mapping[str, str] | None = None,
-              synced: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
-    """:func:`_seal` every file below ``folder``; large ones hash and sync in parallel.
-
-    ``known`` holds digests taken while files were written (by relative path):
-    those files are not hashed again; the files in ``synced`` are already on
-    disk and are not synced again. Hashing reads the page cache and costs CPU,
-    ``fsync`` waits for the disk: run side by side in threads (both release the
-    GIL) they take the longer of the two, not their sum.
-    """
-    known = dict(known or {})
-    on_disk = set(synced)
-    sizes = {path: (folder / path).stat().st_size for path in paths}
-    if sum(sizes.values()) < _PARALLEL_BYTES:  # small: hashing again costs nothing
-        return {path: _seal(folder / path, sync=path not in on_disk) for path in paths}
-    from concurrent.futures import ThreadPoolExecutor
-
-    # small files are sealed here, in turn, while threads hash and sync the large ones
-    large = [path for path in paths if sizes[path] >= _PARALLEL_BYTES // 4]
-    facts: dict[str, dict[str, Any]] = {}
-    with ThreadPoolExecutor(max_workers=min(2 * len(large), 4)) as pool:
-        digests = {path: pool.submit(_digest_in_background, folder / path)
-                   for path in large if path not in known}
-        syncing = [pool.submit(_fsync_file, folder / path)
-                   for path in large if path not in on_disk]
-        for path in paths:
-            if path not in large:
-                facts[path] = _seal(folder / path, sync=path not in on_disk)
-        for path in large:
-            facts[path] = {"size": sizes[path],
-                           "sha256": known[path] if path in known else digests[path].result()}
-        for future in syncing:
-            future.result()
-    for path in large:
-        _make_read_only(folder / path)
-    return {path: facts[path] for path in paths}
-
-
-_BACKGROUND_CHUNK = 32 * 1024 * 1024
-
-
-def _digest_in_background(path: Path) -> str:
-    """``"sha256:<hex>"`` of a file, for a thread that runs beside busy Python code.
-
-    The file is hashed from a memory map in one call, which holds the GIL only at
-    its start and end and allocates nothing. Where a file cannot be mapped, large
-    chunks keep the number of GIL switches (each of which can wait a whole switch
-    interval beside a parser that holds it) small.
-    """
-    with open(path, "rb", buffering=0) as handle:
-        mapped = _map_read_only(handle)
-        if mapped is not None:
-            with mapped:
-                return _digest_of_buffer(mapped)
-        digest = hashlib.sha256()
-        buffer = bytearray(min(_BACKGROUND_CHUNK, max(path.stat().st_size, 1)))
-        view = memoryview(buffer)
-        while count := handle.readinto(view):
-            digest.update(view[:count])
-    return f"sha256:{digest.hexdigest()}"
-
-
-def _digest_of_buffer(content: Any) -> str:
-    """``"sha256:<hex>"`` of a buffer: one call, which releases the GIL throughout."""
-    return f"sha256:{hashlib.sha256(content).hexdigest()}"
-
-
-def _map_read_only(handle: Any) -> mmap.mmap | None:
-    """Memory-map an open file for reading; None where that cannot be done (empty file...)."""
-    try:
-        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _make_read_only(path: Path) -> None:
-    path.chmod(stat.S_IMODE(path.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-
-
-def _map_files(func: Any, folder: Path, paths: builtins.list[str]) -> dict[str, Any]:
-    """Return ``{path: func(path)}`` for files relative to ``folder``, in threads when large.
-
-    Hashing releases the GIL, so the weights files of one version hash (and sync) at once.
-    """
-    sizes = 0
-    for path in paths:
-        try:
-            sizes += (folder / path).stat().st_size
-        except OSError:
-            pass
-    if len(paths) < 2 or sizes < _PARALLEL_BYTES:
-        return {path: func(path) for path in paths}
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(len(paths), 4)) as pool:
-        return dict(zip(paths, pool.map(func, paths), strict=True))
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync a directory; the rename is still atomic
-    finally:
-        os.close(fd)
-
-
-def _force_rmtree(folder: Path) -> None:
-    """Remove a folder whose files or folders may be read-only; ignore what is already gone."""
-
-    def retry(func: Any, path: str, _exc: Any) -> None:
-        try:
-            parent = os.path.dirname(path)
-            os.chmod(parent, stat.S_IMODE(os.stat(parent).st_mode) | stat.S_IWUSR | stat.S_IXUSR)
-            func(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            logger.warning("could not remove %s: %s", path, exc)
-
-    if not folder.exists():
-        return
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(folder, onexc=retry)
-    else:  # pragma: no cover - Python 3.10 and 3.11
-        shutil.rmtree(folder, onerror=retry)
-
-
 def _host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:40] or "host"
 
@@ -1654,7 +1202,7 @@ def _clean_stale(versions_dir: Path) -> None:
             dead = host == _host_tag() and pid != os.getpid() and not _pid_alive(pid)
         if dead or age > STALE_AFTER:
             logger.info("removing %s, left by an unfinished save or delete", path)
-            _force_rmtree(path)
+            _store_files._force_rmtree(path)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -1669,290 +1217,3 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def _is_secret_key(key: str) -> bool:
-    lowered = key.lower()
-    words = set(re.split(r"[^a-z0-9]+", lowered))
-    return bool(words & _SECRET_WORDS) or lowered.replace("-", "_") in {
-        "api_key", "access_key", "private_key", "secret_key", "access_token"}
-
-
-def _to_json(value: Any, where: str, *, secret_keys: bool = False) -> Any:
-    """Return ``value`` as plain JSON data, or raise TypeError naming where it failed."""
-    import numbers
-
-    if value is None or isinstance(value, (bool, str)):
-        return redact_url(value) if isinstance(value, str) and "://" in value else value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # NumPy scalar or 0-d array
-        return _to_json(value.item(), where, secret_keys=secret_keys)
-    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # NumPy array
-        return _to_json(value.tolist(), where, secret_keys=secret_keys)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, PurePath):
-        return value.as_posix()
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, (str, int, float, bool)):
-                raise TypeError(f"{where}: the key {key!r} is not a str or number")
-            text = str(key)
-            if secret_keys and _is_secret_key(text):
-                out[text] = "***"
-                continue
-            out[text] = _to_json(item, f"{where}[{text!r}]", secret_keys=secret_keys)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_to_json(v, f"{where}[{i}]", secret_keys=secret_keys)
-                for i, v in enumerate(value)]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_to_json(v, where, secret_keys=secret_keys) for v in value), key=str)
-    raise TypeError(
-        f"{where}: a {type(value).__module__}.{type(value).__qualname__} cannot be stored as "
-        "JSON; give numbers, strings, lists or dicts"
-    )
-
-
-def _tags(tags: Any) -> Any:
-    if tags is None:
-        return {}
-    if isinstance(tags, str):
-        return {tags: True}
-    if isinstance(tags, Mapping):
-        return _to_json(dict(tags), "tags", secret_keys=True)
-    return {str(_to_json(t, "tags")): True for t in tags}
-
-
-def _metrics(metrics: Any) -> dict[str, Any]:
-    if metrics is None:
-        return {}
-    if hasattr(metrics, "to_dict") and not isinstance(metrics, Mapping):
-        metrics = metrics.to_dict()
-    if not isinstance(metrics, Mapping):
-        raise TypeError(f"metrics must be a dict or have to_dict(), not {type(metrics).__name__}")
-    return _to_json(dict(metrics), "metrics")
-
-
-def _scalar_metrics(metrics: Any) -> dict[str, float]:
-    if not isinstance(metrics, dict):
-        return {}
-    return {k: v for k, v in sorted(metrics.items(), key=lambda kv: _metric_order(kv[0]))
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def _metric_order(key: str) -> tuple[int, str]:
-    return (_KEY_METRICS.index(key) if key in _KEY_METRICS else len(_KEY_METRICS), key)
-
-
-def _key_metric(metrics: Any) -> tuple[str | None, float | None]:
-    scalars = {k: v for k, v in _scalar_metrics(metrics).items() if k != "n_samples"}
-    for key, value in scalars.items():
-        return key, value
-    return None, None
-
-
-def _figures(figures: Mapping[str, Any] | None, metrics: Any) -> dict[str, bytes]:
-    """Return figure file name to PNG (or other) bytes, from ``figures`` or a report's plots."""
-    if figures is None:
-        figures = {}
-        if callable(getattr(metrics, "figure", None)):  # an awiml EvaluationReport
-            figures["confusion.png"] = metrics.figure()
-            curves = getattr(metrics, "learning_curves", None)
-            curves = curves() if callable(curves) else None
-            if curves is not None:
-                figures["learning_curves.png"] = curves
-    out = {}
-    for name, figure in figures.items():
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise ValueError(f"figures: {name!r} is not a plain file name (e.g. 'confusion.png')")
-        if "." not in name:
-            name += ".png"
-        if isinstance(figure, (bytes, bytearray, memoryview)):
-            out[name] = bytes(figure)
-        elif isinstance(figure, (str, os.PathLike)):
-            out[name] = Path(figure).read_bytes()
-        elif callable(getattr(figure, "savefig", None)):
-            import io
-
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format=name.rsplit(".", 1)[1], dpi=100)
-            out[name] = buffer.getvalue()
-        else:
-            raise TypeError(f"figures[{name!r}]: give PNG bytes, a path or a matplotlib Figure, "
-                            f"not {type(figure).__name__}")
-    return out
-
-
-def _final_step(model: Any) -> Any:
-    for _ in range(10):
-        steps = getattr(model, "steps", None)
-        if isinstance(steps, list) and steps:
-            model = steps[-1][1]
-        else:
-            break
-    return model
-
-
-def _training_time(training_time: Any, model: Any
-                   ) -> tuple[Any, Any, float | None, str | None]:
-    """Return ``(started, ended, duration seconds, source)`` of the training run."""
-    if training_time is not None:
-        if isinstance(training_time, (tuple, list)):
-            if len(training_time) != 2:
-                raise ValueError("training_time must be seconds or a (start, end) pair")
-            return training_time[0], training_time[1], None, "argument"
-        if isinstance(training_time, bool) or not isinstance(training_time, (int, float)) \
-                or not math.isfinite(training_time) or training_time < 0:
-            raise ValueError(f"training_time must be seconds (>= 0) or a (start, end) pair, "
-                             f"not {training_time!r}")
-        return None, None, float(training_time), "argument"
-    for candidate in (model, _final_step(model)):
-        started = getattr(candidate, "fit_started_", None)
-        ended = getattr(candidate, "fit_ended_", None)
-        if started is not None and ended is not None:
-            return started, ended, None, "model"
-    return None, None, None, None
-
-
-def _training_history(model: Any) -> dict[str, Any]:
-    """Return epochs and per-epoch metrics of a Keras model or KerasClassifier, if any."""
-    final = _final_step(model)
-    history = getattr(final, "history_", None)
-    if not isinstance(history, Mapping):
-        keras_history = getattr(final, "history", None)  # a Keras model after fit()
-        history = getattr(keras_history, "history", None)
-    if not isinstance(history, Mapping) or not history:
-        return {}
-    try:
-        history = _to_json(dict(history), "history")
-    except TypeError:
-        return {}
-    epochs = getattr(final, "n_iter_", None)
-    if not isinstance(epochs, int):
-        epochs = max((len(v) for v in history.values() if isinstance(v, list)), default=None)
-    return {"epochs": epochs, "history": history}
-
-
-def _looks_like_url_or_doi(text: str) -> bool:
-    return "://" in text or text.lower().startswith(("doi:", "10.", "hdl:"))
-
-
-def _doi_of(source: str, metadata: Mapping[str, Any]) -> dict[str, str]:
-    doi = metadata.get("doi") or metadata.get("DOI")
-    if not doi:
-        match = re.search(r"(?:doi:|doi\.org/|doi\.pangaea\.de/)(10\.\d{4,9}/[^\s?#]+)",
-                          source, re.IGNORECASE)
-        if match is None and source.startswith("10."):
-            return {"doi": source}
-        doi = match.group(1) if match else None
-    return {"doi": str(doi)} if doi else {}
-
-
-def _entry_reference(entry: ManifestEntry) -> dict[str, Any]:
-    ref: dict[str, Any] = {
-        "path": entry.path,
-        "source": redact_url(entry.source),
-        "size": entry.size,
-        "sha256": entry.sha256,
-        "retrieved": entry.retrieved,
-        **_doi_of(entry.source, entry.metadata),
-    }
-    for key in ("citation", "license"):
-        value = entry.metadata.get(key)
-        if isinstance(value, str) and value:
-            ref[key] = value
-    return ref
-
-
-def _local_references(path: Path) -> list[dict[str, Any]]:
-    """Return references for an existing file or folder (manifest entries inside a raw/)."""
-    from .workspace import Workspace
-
-    path = path.resolve()
-    for root in path.parents:
-        if _is_workspace_root(root) and (root / "raw") in (path, *path.parents):
-            entries = Workspace(root).entries()
-            relative = path.relative_to(root / "raw").as_posix()
-            if path.is_dir():
-                prefix = "" if relative == "." else relative + "/"
-                found = [e for p, e in entries.items() if p.startswith(prefix)]
-                if not found:
-                    raise NotFoundError(f"data: {path} holds no file recorded in {root}/raw/"
-                                        "MANIFEST; fetch the data with Workspace.fetch first")
-                return [_entry_reference(e) for e in found]
-            if relative in entries:
-                return [_entry_reference(entries[relative])]
-            raise NotFoundError(
-                f"data: {path} is in raw/ but not recorded in {root}/raw/MANIFEST; run "
-                "Workspace.verify() and fetch it again with Workspace.fetch"
-            )
-    if path.is_dir():
-        raise NotFoundError(f"data: {path} is a folder outside any workspace's raw/; give its "
-                            "files, or fetch them into a workspace first")
-    return [{"name": path.name, "source": None, **_size_and_hash(path)}]
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        if not value and prefix:
-            out[prefix] = {}
-        return out
-    return {prefix: value}
-
-
-def _comparable(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Flatten what :meth:`ModelStore.diff` compares into ``field -> value``."""
-    prov = record.get("provenance") or {}
-    code = prov.get("code") or {}
-    env = prov.get("environment") or {}
-    saved = record.get("model") or {}
-    out: dict[str, Any] = {"kind": record.get("kind")}
-    for key in ("commit", "branch", "dirty", "remote"):
-        out[f"code.{key}"] = code.get(key)
-    for ref in record.get("data") or []:
-        label = ref.get("path") or ref.get("name") or ref.get("source") or "?"
-        out[f"data:{label}"] = ref.get("sha256") or ref.get("source")
-    flat_sections = {
-        "params": record.get("params"),
-        "tags": record.get("tags"),
-        "metrics": _scalar_metrics(record.get("metrics")),
-        "model.params": saved.get("params"),
-        "model.architecture": saved.get("architecture"),
-        "model.classes": {"": saved.get("classes")},
-        "model.framework_versions": saved.get("framework_versions"),
-        "environment.packages": env.get("packages"),
-        "environment": {"python": env.get("python"), "keras_backend": env.get("keras_backend"),
-                        "platform": env.get("platform")},
-        "hardware": {k: v for k, v in (prov.get("hardware") or {}).items()},
-    }
-    for section, value in flat_sections.items():
-        for key, item in _flatten(value or {}).items():
-            label = f"{section}.{key}" if key else section
-            out[label] = json.dumps(item, sort_keys=True) if isinstance(item, list) else item
-    return out
-
-
-_FIELD_ORDER = ("kind", "code.", "data:", "params.", "tags.", "metrics.", "model.",
-                "environment", "hardware")
-
-
-def _field_order(key: str) -> tuple[int, str]:
-    for index, prefix in enumerate(_FIELD_ORDER):
-        if key.startswith(prefix):
-            return index, key
-    return len(_FIELD_ORDER), key

@@ -719,6 +719,14 @@ def test_policy_leaves_out_dangerous_names():
         assert name not in KERAS_LAYERS
 
 
+def test_policy_lists_are_the_reviewed_module_objects():
+    # the lists live in awiml._trust_policy; awiml.serialize binds the same objects
+    from awiml import _trust_policy
+
+    assert TRUSTED_TYPES is _trust_policy.TRUSTED_TYPES
+    assert KERAS_LAYERS is _trust_policy.KERAS_LAYERS
+
+
 def test_keras_allow_list_names_exist():
     from keras.src import api_export
 

@@ -481,17 +481,17 @@ def test_failed_save_leaves_no_version_and_the_next_save_continues(store, iris, 
 
 
 def test_failure_just_before_publishing_leaves_no_version(store, logreg, monkeypatch):
-    import awiml.store
+    import awiml._store_files
 
     store.save(logreg, "iris")
-    real = awiml.store._fsync_dir
+    real = awiml._store_files._fsync_dir
 
     def crash(folder):
         if folder.name.startswith(".tmp-"):
             raise OSError("power cut")
         real(folder)
 
-    monkeypatch.setattr(awiml.store, "_fsync_dir", crash)
+    monkeypatch.setattr(awiml._store_files, "_fsync_dir", crash)
     with pytest.raises(OSError, match="power cut"):
         store.save(logreg, "iris")
     monkeypatch.undo()
@@ -506,8 +506,8 @@ def test_killed_save_is_invisible_and_cleaned_up(store, logreg, tmp_path):
         import os
         from sklearn.datasets import load_iris
         from sklearn.linear_model import LogisticRegression
-        import awiml.store
-        awiml.store._fsync_dir = lambda folder: os._exit(9)  # killed before the rename
+        import awiml._store_files, awiml.store
+        awiml._store_files._fsync_dir = lambda folder: os._exit(9)  # killed before the rename
         X, y = load_iris(return_X_y=True)
         awiml.store.ModelStore({str(store.path)!r}).save(
             LogisticRegression(max_iter=1000).fit(X, y), "iris")
@@ -863,12 +863,12 @@ def test_importing_the_store_loads_no_heavy_module():
 
 
 def test_large_files_are_sealed_with_digests_taken_while_writing(store, iris, monkeypatch):
-    import awiml.store
+    import awiml._store_files
     from awiml.transfer import file_checksum
 
     X, y = iris
     forest = RandomForestClassifier(20, random_state=0).fit(X, y)
-    monkeypatch.setattr(awiml.store, "_PARALLEL_BYTES", 0)  # take the large-file path
+    monkeypatch.setattr(awiml._store_files, "_PARALLEL_BYTES", 0)  # take the large-file path
     ref = store.save(forest, "forest")
     folder = store.path / "forest" / "versions" / "1"
     recorded = store.info(ref)["files"]["model.skops"]["sha256"]
@@ -879,10 +879,10 @@ def test_large_files_are_sealed_with_digests_taken_while_writing(store, iris, mo
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["small", "large"])
 def test_every_file_of_a_version_reaches_the_disk_once(store, iris, monkeypatch, parallel):
-    import awiml.store
+    import awiml._store_files
 
     if parallel:  # the path large models take: hashing and syncing side by side
-        monkeypatch.setattr(awiml.store, "_PARALLEL_BYTES", 0)
+        monkeypatch.setattr(awiml._store_files, "_PARALLEL_BYTES", 0)
     synced: list[int] = []  # inode numbers
     real_fsync = os.fsync
 
@@ -904,7 +904,7 @@ def test_every_file_of_a_version_reaches_the_disk_once(store, iris, monkeypatch,
 
 
 def test_failure_while_sealing_in_the_background_leaves_no_version(store, logreg, monkeypatch):
-    import awiml.store
+    import awiml._store_files
 
     store.save(logreg, "iris")
 
@@ -912,7 +912,7 @@ def test_failure_while_sealing_in_the_background_leaves_no_version(store, logreg
         time.sleep(0.05)  # still busy while the card is written
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(awiml.store, "_seal_all", disk_full)
+    monkeypatch.setattr(awiml._store_files, "_seal_all", disk_full)
     with pytest.raises(OSError, match="No space left") as failure:
         store.save(logreg, "iris", alias="production")
     monkeypatch.undo()

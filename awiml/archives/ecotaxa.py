@@ -16,11 +16,14 @@ https://ecotaxa.obs-vlfr.fr/api/docs) with the shared awiml session:
 - ``GET /vault/<file>`` serves one image, without login.
 
 The translation of filters, the query columns and the paging live in
-:mod:`awiml.archives._ecotaxa_query`, the job polling and safe unpacking of
-exports in :mod:`awiml.archives._ecotaxa_export`, and credentials and the
-token cache in :mod:`awiml.archives._ecotaxa_auth`; this module does the HTTP
-and the fsspec side, and keeps every public name (:data:`QUERY_FIELDS` and
-:data:`DEFAULT_QUERY_FIELDS` are re-exported here).
+:mod:`awiml.archives._ecotaxa_query`; running, resuming and caching export
+jobs in :mod:`awiml.archives._ecotaxa_jobs` (a mixin of
+:class:`EcotaxaSource`); the job polling and safe unpacking of exports in
+:mod:`awiml.archives._ecotaxa_export`; and credentials and the token cache
+in :mod:`awiml.archives._ecotaxa_auth`. This module does the HTTP requests,
+the checks of the user's options and the fsspec side, and keeps every public
+name and its documentation, :meth:`EcotaxaSource.export` included
+(:data:`QUERY_FIELDS` and :data:`DEFAULT_QUERY_FIELDS` are re-exported here).
 
 Assumptions (from EcoTaxa's OpenAPI text and its source, ecotaxa/ecotaxa_back):
 tokens live about 30 days; an unknown or expired token answers ``401``, a
@@ -31,14 +34,9 @@ needs a logged-in user.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import os
-import re
-import shutil
-import tempfile
 import threading
 import time
 import weakref
@@ -54,14 +52,13 @@ from ..errors import (
     ArchiveUnavailableError,
     AuthenticationError,
     AwimlError,
-    ExportError,
     InvalidDataError,
     NotFoundError,
-    TransferError,
     redact_url,
 )
 from . import _ecotaxa_query as _query
 from ._ecotaxa_auth import TokenCache, find_credentials
+from ._ecotaxa_jobs import DEFAULT_MAX_BYTES, ExportJobs, Scratch, ScratchFiles
 from .base import (
     DEFAULT_TIMEOUT,
     RETRY_STATUSES,
@@ -101,13 +98,6 @@ _SPLIT_BY = ("none", "sample", "acquisition", "taxon")
 _WITH_IMAGES = ("none", "first", "all")
 _EXPORT_KEYWORDS = frozenset({"filters", "split_by", "with_images", "with_types_row", "max_bytes",
                               "poll_interval", "timeout", "progress"})
-#: Largest total uncompressed size of an export that :meth:`EcotaxaSource.export` unpacks.
-DEFAULT_MAX_BYTES = 100 * 1024**3
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _safe(part: str) -> str:
-    return _UNSAFE.sub("_", part).strip("._") or "_"
 
 
 def _detail(response: requests.Response) -> str:
@@ -160,7 +150,7 @@ def project_id(project: int | str) -> int:
     )
 
 
-class EcotaxaSource(ArchiveFileSystem):
+class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     r"""EcoTaxa projects as a read-only filesystem, with queries and exports.
 
     Parameters
@@ -290,9 +280,9 @@ class EcotaxaSource(ArchiveFileSystem):
             self._cache_root = Path(cache).expanduser() / "ecotaxa"
         else:
             self._cache_root = None
-        # With cache=False: the source's temporary folder, made on first use (see _exports_root).
-        self._scratch: _Scratch | None = None
-        self._scratch_ref: weakref.ref[_Scratch] | None = None
+        # With cache=False: the temporary folder, made on first use (ExportJobs._exports_root).
+        self._scratch: Scratch | None = None
+        self._scratch_ref: weakref.ref[Scratch] | None = None
         unknown = set(export_options or {}) - _EXPORT_KEYWORDS
         if unknown:
             raise TypeError(
@@ -892,6 +882,7 @@ class EcotaxaSource(ArchiveFileSystem):
 
     def _export_settings(self, project: int | str, filters: Mapping[str, Any] | None,
                          split_by: str, with_images: str, with_types_row: bool) -> dict[str, Any]:
+        """Check export options; return the settings naming one export (and its cache folder)."""
         if split_by not in _SPLIT_BY:
             raise ValueError(f"split_by must be one of {_SPLIT_BY}, got {split_by!r}")
         if with_images not in _WITH_IMAGES:
@@ -905,44 +896,6 @@ class EcotaxaSource(ArchiveFileSystem):
             "with_types_row": bool(with_types_row),
         }
 
-    def _exports_root(self, *, create: bool = True) -> Path | None:
-        """Return the folder that holds ``exports/``: the cache, or the temporary folder.
-
-        With ``cache=False`` the source keeps one temporary folder, made on
-        first use and removed by :meth:`close`, when the source is
-        garbage-collected, or at the latest when Python exits. ``remote_files``
-        hands it to ``Workspace.fetch`` (see :meth:`_release_scratch`); until
-        that fetch lets go of it, the source still finds it and takes it back
-        on its next use. ``create=False`` only looks: it returns ``None``
-        instead of making a folder, and takes nothing back.
-        """
-        if self._cache_root is not None:
-            return self._cache_root
-        with self._lock:
-            scratch = self._scratch or (self._scratch_ref() if self._scratch_ref else None)
-            if not create:
-                return None if scratch is None else scratch.path
-            if scratch is None:
-                scratch = _Scratch()
-                self._scratch_ref = weakref.ref(scratch)
-            self._scratch = scratch
-            return scratch.path
-
-    def _release_scratch(self) -> _Scratch | None:
-        """Let go of the temporary folder (``cache=False``) and return it, for a fetch to hold.
-
-        The files :meth:`remote_files` names live in it, and ``Workspace.fetch``
-        copies them after this source is done. A source that ``fsspec`` keeps
-        in its instance cache would hold the folder until Python exits; the
-        :class:`RemoteFile` objects hold it instead, so it is removed as soon
-        as the fetch has dropped them, once the files are in ``raw/``.
-        """
-        if self._cache_root is not None:
-            return None
-        with self._lock:
-            scratch, self._scratch = self._scratch, None
-        return scratch
-
     def close(self) -> None:
         """Delete the temporary folder of a source made with ``cache=False``.
 
@@ -952,283 +905,11 @@ class EcotaxaSource(ArchiveFileSystem):
         garbage-collected, or when Python exits. Sources with a cache keep
         it: this does nothing for them.
         """
-        with self._lock:
-            scratch, self._scratch, self._scratch_ref = self._scratch, None, None
-        if scratch is not None:
-            scratch.remove()
-
-    def _entry(self, settings: Mapping[str, Any], *, create: bool = True) -> Path | None:
-        """Return the folder of one export (project, filters, options) in the cache.
-
-        With ``cache=False``, the same layout in the source's temporary folder;
-        ``None`` if that does not exist yet and ``create`` is false.
-        """
-        root = self._exports_root(create=create)
-        if root is None:
-            return None
-        key = json.dumps({"api_url": self.api_url, **settings}, sort_keys=True)
-        digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-        server = _safe(redact_url(self.api_url).split("://", 1)[-1])
-        return root / "exports" / server / str(settings["project_id"]) / digest
-
-    def _export(
-        self,
-        project: int | str,
-        filters: Mapping[str, Any] | None,
-        *,
-        split_by: str = "none",
-        with_images: str = "first",
-        with_types_row: bool = True,
-        target: str | os.PathLike[str] | None = None,
-        refresh: bool = False,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        progress: bool | None = None,
-        poll_interval: float = 1.0,
-        timeout: float = 3600.0,
-    ) -> tuple[Path, dict[str, Any]]:
-        from ._ecotaxa_export import extract_zip, replace_dir
-
-        settings = self._export_settings(project, filters, split_by, with_images,
-                                         with_types_row)
-        entry = self._entry(settings)
-        assert entry is not None
-        files = entry / "files"
-        if target is None and not refresh and files.is_dir() and (entry / "export.json").is_file():
-            return files, self._record(entry)
-        zip_path, record = self._export_zip(
-            entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
-            poll_interval=poll_interval, timeout=timeout,
-        )
-        what = _what(record)
-        if target is not None:
-            folder = extract_zip(zip_path, Path(target), what=what, max_bytes=max_bytes)
-        else:
-            fresh = entry / f".files.{os.getpid()}.{threading.get_ident()}.new"
-            shutil.rmtree(fresh, ignore_errors=True)
-            extract_zip(zip_path, fresh, what=what, max_bytes=max_bytes)
-            replace_dir(fresh, files)
-            folder = files
-        return folder, record
-
-    @staticmethod
-    def _record(entry: Path) -> dict[str, Any]:
-        try:
-            return json.loads((entry / "export.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            return {}
-
-    def _export_zip(
-        self,
-        entry: Path,
-        settings: Mapping[str, Any],
-        *,
-        refresh: bool,
-        max_bytes: int,
-        progress: bool | None,
-        poll_interval: float,
-        timeout: float,
-    ) -> tuple[Path, dict[str, Any]]:
-        """Make sure ``entry/export.zip`` holds a checked export; return it and its record."""
-        from filelock import SoftFileLock, Timeout
-
-        entry.mkdir(parents=True, exist_ok=True)
-        lock = SoftFileLock(entry / ".lock", timeout=max(timeout, 60.0))
-        try:
-            lock.acquire()
-        except Timeout:
-            raise ExportError(
-                f"another process is exporting project {settings['project_id']} with the same "
-                f"options (lock file {entry / '.lock'}); wait for it, or delete the lock file "
-                "if no such process runs"
-            ) from None
-        try:
-            return self._export_zip_locked(
-                entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
-                poll_interval=poll_interval, timeout=timeout,
-            )
-        finally:
-            lock.release()
-
-    def _export_zip_locked(
-        self,
-        entry: Path,
-        settings: Mapping[str, Any],
-        *,
-        refresh: bool,
-        max_bytes: int,
-        progress: bool | None,
-        poll_interval: float,
-        timeout: float,
-    ) -> tuple[Path, dict[str, Any]]:
-        from ._ecotaxa_export import check_zip, wait_for_job
-
-        zip_path = entry / "export.zip"
-        record_path = entry / "export.json"
-        if not refresh and zip_path.is_file() and record_path.is_file():
-            return zip_path, self._record(entry)
-        projid = int(settings["project_id"])
-        meta = self.project(projid)
-        job_id = None if refresh else self._pending_job(entry)
-        if job_id is None:
-            shutil.rmtree(entry / ".partial", ignore_errors=True)  # from an older job
-            job_id = self._start_export(settings)
-            _write_json(entry / "job.json", {"job_id": job_id})
-        what = f"the export of project {projid}"
-        job_page = f"{self._site}/gui/job/show/{job_id}"
-        try:
-            wait_for_job(
-                lambda: self._request("GET", f"jobs/{job_id}/", what=f"export job {job_id}"),
-                job_id, what=what, job_page=job_page, poll_interval=poll_interval,
-                timeout=timeout, progress=progress,
-            )
-        except ExportError as exc:
-            if exc.state == "E":
-                (entry / "job.json").unlink(missing_ok=True)
-            raise
-        except NotFoundError:
-            (entry / "job.json").unlink(missing_ok=True)
-            raise
-        record = {
-            "project_id": projid,
-            "title": meta.get("title"),
-            "filters": dict(settings["filters"]),
-            "job_id": job_id,
-            "total_ids": self._count(projid, settings["filters"]),
-            "export": {k: settings[k] for k in ("split_by", "with_images", "with_types_row")},
-            "api_url": redact_url(self.api_url),
-        }
-        downloaded = self._download_job_file(job_id, projid, entry, progress)
-        try:
-            check_zip(downloaded, what=_what(record), max_bytes=max_bytes)
-            os.replace(downloaded, zip_path)
-        finally:
-            downloaded.unlink(missing_ok=True)
-        shutil.rmtree(entry / ".partial", ignore_errors=True)
-        record["size"] = zip_path.stat().st_size
-        _write_json(record_path, record)
-        (entry / "job.json").unlink(missing_ok=True)
-        return zip_path, record
+        self._remove_scratch()
 
     def _count(self, projid: int, api_filters: Mapping[str, str]) -> int:
         reply = self._page(projid, ["obj.objid"], api_filters, 0, 1)
         return int(reply.get("total_ids", len(reply["object_ids"])))
-
-    def _pending_job(self, entry: Path) -> int | None:
-        """Return the job an earlier call started and did not finish, if still usable."""
-        try:
-            job_id = int(json.loads((entry / "job.json").read_text("utf-8"))["job_id"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        try:
-            job = self._request("GET", f"jobs/{job_id}/", what=f"export job {job_id}")
-        except (NotFoundError, AuthenticationError):
-            job = {}
-        if job.get("state") in ("P", "R", "A", "F"):
-            logger.info("going on with EcoTaxa export job %s started earlier", job_id)
-            return job_id
-        (entry / "job.json").unlink(missing_ok=True)
-        return None
-
-    def _start_export(self, settings: Mapping[str, Any]) -> int:
-        projid = int(settings["project_id"])
-        body = {
-            "filters": dict(settings["filters"]),
-            "request": {
-                "project_id": projid,
-                "split_by": settings["split_by"],
-                "with_images": settings["with_images"],
-                "with_types_row": settings["with_types_row"],
-                "with_internal_ids": False,
-                "only_annotations": False,
-                "out_to_ftp": False,
-            },
-        }
-        reply = self._request(
-            "POST", "object_set/export/general", payload=body, idempotent=False,
-            what=f"the export of project {projid}",
-            hint="List the projects you can see with EcotaxaSource(...).projects().",
-        )
-        errors = [str(e) for e in reply.get("errors") or []]
-        if errors or reply.get("job_id") is None:
-            raise ExportError(
-                f"EcoTaxa did not start the export of project {projid}: "
-                f"{'; '.join(errors) or 'no job id in the reply'}. Check the filters and options."
-            )
-        for warning in reply.get("warnings") or []:
-            logger.warning("EcoTaxa, export of project %s: %s", projid, warning)
-        return int(reply["job_id"])
-
-    def _download_job_file(self, job_id: int, projid: int, entry: Path,
-                           progress: bool | None) -> Path:
-        """Download the job's zip with the transfer engine; return the verified partial file."""
-        from .._progress import progress_bar
-        from ..transfer import RetryPolicy, download
-        from ._ecotaxa_export import show_progress
-
-        url = f"{self.api_url}/jobs/{job_id}/file"
-        policy = RetryPolicy(retries=self.retries, backoff=self.retry_backoff,
-                             max_backoff=30.0, timeout=self.timeout)
-        partial_dir = entry / ".partial"
-        with progress_bar(enabled=show_progress(progress), total=0, unit="B", unit_scale=True,
-                          unit_divisor=1024, leave=False,
-                          desc=f"EcoTaxa export {projid}") as bar:
-
-            def grow(nbytes: int) -> None:
-                bar.total = nbytes
-                bar.refresh()
-
-            for attempt in (1, 2):
-                token = self._current_token()
-                remote = RemoteFile(
-                    source=url, name=f"ecotaxa/{projid}/export.zip", url=url,
-                    session=self._new_session(token=token, retries=0),
-                )
-                try:
-                    result = download(remote, partial_dir, policy=policy, progress=bar.update,
-                                      on_size=grow)
-                except AuthenticationError:
-                    if attempt == 1 and token and self._credentials.can_login:
-                        self._forget_token(token)  # expired while the job ran: log in again
-                        continue
-                    raise
-                except NotFoundError:
-                    (entry / "job.json").unlink(missing_ok=True)
-                    raise NotFoundError(
-                        f"EcoTaxa no longer has the file of export job {job_id} (project "
-                        f"{projid}); call export() again to run a new job."
-                    ) from None
-                except (ArchiveUnavailableError, TransferError) as exc:
-                    # The engine's message speaks of raw/ and fetching; say what holds here
-                    # (the same class, so callers catch a lost line or a full disk as before).
-                    raise type(exc)(
-                        self._download_failed(job_id, projid, partial_dir, exc)
-                    ) from exc
-                return result.path
-        raise AssertionError("unreachable")
-
-    def _download_failed(self, job_id: int, projid: int, partial_dir: Path,
-                         cause: Exception) -> str:
-        """Say what a failed download of an export's zip leaves and how to go on."""
-        from ._ecotaxa_export import human_size
-
-        received = sum(p.stat().st_size for p in partial_dir.glob("*.part") if p.is_file())
-        if self._cache_root is not None:
-            kept = f"in the export cache ({partial_dir})"
-            again = "calling export() again"
-        else:
-            kept = f"in this source's temporary folder ({partial_dir}; cache=False)"
-            again = "calling export() again on this same source"
-        return (
-            f"EcoTaxa's export job {job_id} (project {projid}) finished, but its zip could not "
-            f"be downloaded from {redact_url(self.api_url)} (the error above says why). The "
-            f"{human_size(received)} received so far "
-            f"are kept {kept}, and {again} with the same project, filters and options (or "
-            "opening or fetching the same ecotaxa:// path with the same export_options) goes "
-            f"on with job {job_id} and resumes its download; nothing was unpacked. "
-            + ("Check EcoTaxa's status or your network first."
-               if isinstance(cause, ArchiveUnavailableError)
-               else "First fix what the error above names (free disk space, write permission).")
-        )
 
     # -- fsspec ----------------------------------------------------------------------------
 
@@ -1288,7 +969,7 @@ class EcotaxaSource(ArchiveFileSystem):
         the ``RemoteFile`` objects that need it.
         """
         scratch = self._release_scratch()
-        return LocalFileSystem() if scratch is None else _ScratchFiles(scratch)
+        return LocalFileSystem() if scratch is None else ScratchFiles(scratch)
 
     def _file_entry(self, projid: int, name: str, size: int | None, **extra: Any) -> dict:
         return {"name": f"{projid}/{name}", "type": "file", "size": size, **extra}
@@ -1548,33 +1229,6 @@ class EcotaxaSource(ArchiveFileSystem):
         return files
 
 
-class _Scratch:
-    """A temporary folder (``awiml-ecotaxa-*``), deleted once nothing holds this object.
-
-    Deletion runs through :func:`weakref.finalize`: when the last reference
-    goes, on :meth:`remove`, or when Python exits, whichever comes first.
-    """
-
-    def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="awiml-ecotaxa-"))
-        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path),
-                                           ignore_errors=True)
-
-    def remove(self) -> None:
-        """Delete the folder now (once; later calls do nothing)."""
-        self._finalizer()
-
-
-class _ScratchFiles(LocalFileSystem):
-    """The local file system, holding a :class:`_Scratch` folder alive while it is used."""
-
-    cachable = False  # one per hand-over, never shared through fsspec's instance cache
-
-    def __init__(self, scratch: _Scratch, **storage_options: Any) -> None:
-        super().__init__(**storage_options)
-        self.scratch = scratch
-
-
 def _no_auth(request: Any) -> Any:
     """Add no credentials (keeps requests from sending ``~/.netrc`` passwords)."""
     return request
@@ -1583,13 +1237,3 @@ def _no_auth(request: Any) -> Any:
 def _manifest_record(record: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("project_id", "title", "filters", "job_id", "total_ids", "export", "api_url")
     return {k: record[k] for k in keys if k in record}
-
-
-def _what(record: Mapping[str, Any]) -> str:
-    return f"the export of project {record.get('project_id')} (EcoTaxa job {record.get('job_id')})"
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), "utf-8")
-    os.replace(tmp, path)

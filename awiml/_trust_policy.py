@@ -1,0 +1,285 @@
+"""The reviewed trust policy: the exact names that loading a saved model may build.
+
+This module's one job is to hold the reviewed lists that
+:mod:`awiml.serialize` checks a saved model against before anything in it is
+built:
+
+- :data:`TRUSTED_TYPES`, the types a skops file may hold (scikit-learn
+  estimators and their internals, NumPy, SciPy, Python and awiml types);
+- :data:`KERAS_LAYERS`, the Keras classes and functions an architecture may
+  name;
+- which skops loaders only build data (``_SKOPS_DATA_LOADERS``) and which
+  call what the file names (``_SKOPS_CALLING_LOADERS``), the Keras config
+  markers for plain data and the awiml builders restored by name.
+
+The public names are re-exported, as the same objects and with their
+documentation, from :mod:`awiml.serialize`, whose module documentation tells
+how the lists were reviewed; change a list only after the same review. The
+test suite checks that every entry names an existing class or function. This
+module holds data only and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["KERAS_LAYERS", "TRUSTED_TYPES"]
+
+
+def _names(module: str, classes: str) -> list[str]:
+    """Return ``module.name`` for each space-separated name in ``classes``.
+
+    Examples
+    --------
+    >>> _names("keras.regularizers", "L1 L2")
+    ['keras.regularizers.L1', 'keras.regularizers.L2']
+    """
+    return [f"{module}.{name}" for name in classes.split()]
+
+
+_SKLEARN_ESTIMATORS = [
+    *_names("sklearn.calibration", "CalibratedClassifierCV"),
+    *_names("sklearn.cluster._kmeans", "KMeans MiniBatchKMeans"),
+    *_names("sklearn.compose._column_transformer", "ColumnTransformer"),
+    *_names("sklearn.compose._target", "TransformedTargetRegressor"),
+    *_names("sklearn.covariance._elliptic_envelope", "EllipticEnvelope"),
+    *_names("sklearn.cross_decomposition._pls", "CCA PLSCanonical PLSRegression PLSSVD"),
+    *_names("sklearn.decomposition._factor_analysis", "FactorAnalysis"),
+    *_names("sklearn.decomposition._fastica", "FastICA"),
+    *_names("sklearn.decomposition._incremental_pca", "IncrementalPCA"),
+    *_names("sklearn.decomposition._kernel_pca", "KernelPCA"),
+    *_names("sklearn.decomposition._nmf", "MiniBatchNMF NMF"),
+    *_names("sklearn.decomposition._pca", "PCA"),
+    *_names("sklearn.decomposition._truncated_svd", "TruncatedSVD"),
+    *_names("sklearn.discriminant_analysis",
+            "LinearDiscriminantAnalysis QuadraticDiscriminantAnalysis"),
+    *_names("sklearn.dummy", "DummyClassifier DummyRegressor"),
+    *_names("sklearn.ensemble._bagging", "BaggingClassifier BaggingRegressor"),
+    *_names("sklearn.ensemble._forest",
+            "ExtraTreesClassifier ExtraTreesRegressor RandomForestClassifier "
+            "RandomForestRegressor RandomTreesEmbedding"),
+    *_names("sklearn.ensemble._gb", "GradientBoostingClassifier GradientBoostingRegressor"),
+    *_names("sklearn.ensemble._hist_gradient_boosting.gradient_boosting",
+            "HistGradientBoostingClassifier HistGradientBoostingRegressor"),
+    *_names("sklearn.ensemble._iforest", "IsolationForest"),
+    *_names("sklearn.ensemble._stacking", "StackingClassifier StackingRegressor"),
+    *_names("sklearn.ensemble._voting", "VotingClassifier VotingRegressor"),
+    *_names("sklearn.ensemble._weight_boosting", "AdaBoostClassifier AdaBoostRegressor"),
+    *_names("sklearn.feature_selection._from_model", "SelectFromModel"),
+    *_names("sklearn.feature_selection._rfe", "RFE RFECV"),
+    *_names("sklearn.feature_selection._variance_threshold", "VarianceThreshold"),
+    *_names("sklearn.impute._base", "MissingIndicator SimpleImputer"),
+    *_names("sklearn.impute._knn", "KNNImputer"),
+    *_names("sklearn.isotonic", "IsotonicRegression"),
+    *_names("sklearn.kernel_approximation", "Nystroem RBFSampler"),
+    *_names("sklearn.kernel_ridge", "KernelRidge"),
+    *_names("sklearn.linear_model._base", "LinearRegression"),
+    *_names("sklearn.linear_model._bayes", "ARDRegression BayesianRidge"),
+    *_names("sklearn.linear_model._coordinate_descent", "ElasticNet ElasticNetCV Lasso LassoCV"),
+    *_names("sklearn.linear_model._glm.glm", "GammaRegressor PoissonRegressor TweedieRegressor"),
+    *_names("sklearn.linear_model._huber", "HuberRegressor"),
+    *_names("sklearn.linear_model._logistic", "LogisticRegression LogisticRegressionCV"),
+    *_names("sklearn.linear_model._perceptron", "Perceptron"),
+    *_names("sklearn.linear_model._quantile", "QuantileRegressor"),
+    *_names("sklearn.linear_model._ridge", "Ridge RidgeCV RidgeClassifier RidgeClassifierCV"),
+    *_names("sklearn.linear_model._stochastic_gradient", "SGDClassifier SGDRegressor"),
+    *_names("sklearn.mixture._gaussian_mixture", "GaussianMixture"),
+    *_names("sklearn.multiclass", "OneVsOneClassifier OneVsRestClassifier"),
+    *_names("sklearn.multioutput", "MultiOutputClassifier MultiOutputRegressor"),
+    *_names("sklearn.naive_bayes",
+            "BernoulliNB CategoricalNB ComplementNB GaussianNB MultinomialNB"),
+    *_names("sklearn.neighbors._classification", "KNeighborsClassifier"),
+    *_names("sklearn.neighbors._lof", "LocalOutlierFactor"),
+    *_names("sklearn.neighbors._nearest_centroid", "NearestCentroid"),
+    *_names("sklearn.neighbors._regression", "KNeighborsRegressor"),
+    *_names("sklearn.neighbors._unsupervised", "NearestNeighbors"),
+    *_names("sklearn.neural_network._multilayer_perceptron", "MLPClassifier MLPRegressor"),
+    *_names("sklearn.pipeline", "FeatureUnion Pipeline"),
+    *_names("sklearn.preprocessing._data",
+            "Binarizer MaxAbsScaler MinMaxScaler Normalizer PowerTransformer "
+            "QuantileTransformer RobustScaler StandardScaler"),
+    *_names("sklearn.preprocessing._discretization", "KBinsDiscretizer"),
+    *_names("sklearn.preprocessing._encoders", "OneHotEncoder OrdinalEncoder"),
+    *_names("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
+    *_names("sklearn.preprocessing._label", "LabelBinarizer LabelEncoder"),
+    *_names("sklearn.preprocessing._polynomial", "PolynomialFeatures SplineTransformer"),
+    *_names("sklearn.preprocessing._target_encoder", "TargetEncoder"),
+    *_names("sklearn.random_projection", "GaussianRandomProjection SparseRandomProjection"),
+    *_names("sklearn.svm._classes", "LinearSVC LinearSVR NuSVC NuSVR OneClassSVM SVC SVR"),
+    *_names("sklearn.tree._classes",
+            "DecisionTreeClassifier DecisionTreeRegressor ExtraTreeClassifier "
+            "ExtraTreeRegressor"),
+]
+
+_SKLEARN_INTERNALS = [
+    # tree structures: content checked after loading (see awiml._model_checks)
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    # distance metrics that hold no user data (Minkowski's weights are checked)
+    *_names("sklearn.metrics._dist_metrics",
+            "EuclideanDistance64 EuclideanDistance32 ManhattanDistance64 ManhattanDistance32 "
+            "ChebyshevDistance64 ChebyshevDistance32 MinkowskiDistance64 MinkowskiDistance32"),
+    # losses and links of the gradient-boosting, GLM, SGD and HGB models
+    *_names("sklearn._loss.link",
+            "HalfLogitLink IdentityLink Interval LogitLink LogLink MultinomialLogit"),
+    *_names("sklearn._loss.loss",
+            "AbsoluteError ExponentialLoss HalfBinomialLoss HalfGammaLoss HalfMultinomialLoss "
+            "HalfPoissonLoss HalfSquaredError HalfTweedieLoss HalfTweedieLossIdentity HuberLoss "
+            "PinballLoss"),
+    *_names("sklearn._loss._loss",
+            "CyAbsoluteError CyExponentialLoss CyHalfBinomialLoss CyHalfGammaLoss "
+            "CyHalfMultinomialLoss CyHalfPoissonLoss CyHalfSquaredError CyHalfTweedieLoss "
+            "CyHalfTweedieLossIdentity CyHuberLoss CyPinballLoss"),
+    *_names("sklearn.linear_model._sgd_fast",
+            "EpsilonInsensitive Hinge ModifiedHuber SquaredEpsilonInsensitive SquaredHinge"),
+    *_names("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer SGDOptimizer"),
+    "sklearn.utils._bunch.Bunch",
+    # HistGradientBoosting with categorical features: FunctionTransformer(partial(check_array))
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
+]
+
+_NUMPY = [
+    "numpy.ndarray",
+    "numpy.dtype",
+    *_names("numpy",
+            "bool bool_ float16 float32 float64 longdouble complex64 complex128 "
+            "int8 int16 int32 int64 uint8 uint16 uint32 uint64 intc uintc "
+            "str_ bytes_ datetime64 timedelta64"),
+    "numpy.random.mtrand.RandomState",
+    "numpy.random._generator.Generator",
+]
+
+_SCIPY = [
+    # awiml.features.Spectrogram keeps its transform: plain Python over NumPy arrays,
+    # no __setstate__ of its own
+    "scipy.signal._short_time_fft.ShortTimeFFT",
+]
+
+_PYTHON = [
+    *_names("builtins", "bool bytes bytearray complex dict float int list set slice str tuple"),
+    "collections.OrderedDict",
+]
+
+_AWIML = [
+    *_names("awiml.preprocess", "ConvertUnits DropMissing HarmoniseColumns QualityFilter"),
+    # HarmoniseColumns' compiled mapping: lists and dicts of str, no __setstate__
+    "awiml.preprocess._Matcher",
+    *_names("awiml.features", "ImageFeatures ImageTensor Spectrogram"),
+]
+
+# Published (and documented) as awiml.serialize.TRUSTED_TYPES.
+TRUSTED_TYPES: tuple[str, ...] = tuple(
+    sorted(set(_SKLEARN_ESTIMATORS + _SKLEARN_INTERNALS + _NUMPY + _SCIPY + _PYTHON
+               + _AWIML))
+)
+
+_KERAS_LAYERS = (
+    "Activation ActivityRegularization AdaptiveAveragePooling1D AdaptiveAveragePooling2D "
+    "AdaptiveAveragePooling3D AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D "
+    "Add AdditiveAttention AlphaDropout Attention AugMix AutoContrast Average "
+    "AveragePooling1D AveragePooling2D AveragePooling3D BatchNormalization Bidirectional "
+    "CategoryEncoding CenterCrop Concatenate ContrastLimitedAdaptiveHistogramEqualization "
+    "Conv1D Conv1DTranspose Conv2D Conv2DTranspose Conv3D Conv3DTranspose ConvLSTM1D "
+    "ConvLSTM2D ConvLSTM3D Cropping1D Cropping2D Cropping3D CutMix Dense DepthwiseConv1D "
+    "DepthwiseConv2D Discretization Dot Dropout ELU EinsumDense Embedding Equalization "
+    "Flatten GRU GRUCell GaussianDropout GaussianNoise GlobalAveragePooling1D "
+    "GlobalAveragePooling2D GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D "
+    "GlobalMaxPooling3D GroupNormalization GroupQueryAttention HashedCrossing Hashing "
+    "Identity InputLayer LSTM LSTMCell LayerNormalization LeakyReLU Masking "
+    "MaxNumBoundingBoxes MaxPooling1D MaxPooling2D MaxPooling3D Maximum MelSpectrogram "
+    "Minimum MixUp MultiHeadAttention Multiply Normalization PReLU Permute Pipeline "
+    "RMSNormalization RNN RandAugment RandomBrightness RandomColorDegeneration "
+    "RandomColorJitter RandomContrast RandomCrop RandomElasticTransform RandomErasing "
+    "RandomFlip RandomGaussianBlur RandomGrayscale RandomHue RandomInvert RandomPerspective "
+    "RandomPosterization RandomRotation RandomSaturation RandomSharpness RandomShear "
+    "RandomTranslation RandomZoom ReLU RepeatVector Rescaling Reshape Resizing "
+    "ReversibleEmbedding STFTSpectrogram SeparableConv1D SeparableConv2D SimpleRNN "
+    "SimpleRNNCell Softmax Solarization SpatialDropout1D SpatialDropout2D SpatialDropout3D "
+    "SpectralNormalization StackedRNNCells Subtract TimeDistributed UnitNormalization "
+    "UpSampling1D UpSampling2D UpSampling3D ZeroPadding1D ZeroPadding2D ZeroPadding3D"
+)
+_KERAS_ACTIVATIONS = (
+    "celu elu exponential gelu glu hard_shrink hard_sigmoid hard_silu hard_swish hard_tanh "
+    "leaky_relu linear log_sigmoid log_softmax mish relu relu6 selu sigmoid silu soft_shrink "
+    "softmax softplus softsign sparse_plus sparse_sigmoid sparsemax squareplus swish tanh "
+    "tanh_shrink threshold"
+)
+_KERAS_METRIC_FUNCTIONS = (
+    "binary_accuracy binary_crossentropy binary_focal_crossentropy categorical_accuracy "
+    "categorical_crossentropy categorical_focal_crossentropy categorical_hinge "
+    "concordance_correlation hinge kl_divergence mean_absolute_error "
+    "mean_absolute_percentage_error mean_squared_error mean_squared_logarithmic_error "
+    "pearson_correlation poisson sparse_categorical_accuracy sparse_categorical_crossentropy "
+    "sparse_top_k_categorical_accuracy squared_hinge top_k_categorical_accuracy"
+)
+
+# Published (and documented, with what is deliberately absent and why) as
+# awiml.serialize.KERAS_LAYERS.
+KERAS_LAYERS: frozenset[str] = frozenset([
+    "keras.Sequential",
+    "keras.Model",
+    "keras.src.models.functional.Functional",
+    *_names("keras", "DTypePolicy FloatDTypePolicy"),
+    *_names("keras.dtype_policies",
+            "DTypePolicyMap QuantizedDTypePolicy QuantizedFloat8DTypePolicy Int4DTypePolicy"),
+    *_names("keras.layers", _KERAS_LAYERS),
+    *_names("keras.initializers",
+            "Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity LecunNormal "
+            "LecunUniform Ones Orthogonal RandomNormal RandomUniform STFT TruncatedNormal "
+            "VarianceScaling Zeros"),
+    *_names("keras.regularizers", "L1 L1L2 L2 OrthogonalRegularizer"),
+    *_names("keras.constraints", "MaxNorm MinMaxNorm NonNeg UnitNorm"),
+    *_names("keras.optimizers",
+            "Adadelta Adafactor Adagrad Adam AdamW Adamax Ftrl Lamb Lion LossScaleOptimizer "
+            "Muon Nadam RMSprop SGD ScheduleFreeAdamW"),
+    *_names("keras.optimizers.schedules",
+            "CosineDecay CosineDecayRestarts ExponentialDecay InverseTimeDecay "
+            "PiecewiseConstantDecay PolynomialDecay"),
+    *_names("keras.losses",
+            "BinaryCrossentropy BinaryFocalCrossentropy CTC CategoricalCrossentropy "
+            "CategoricalFocalCrossentropy CategoricalGeneralizedCrossEntropy CategoricalHinge "
+            "Circle CosineSimilarity Dice Hinge Huber KLDivergence LogCosh MeanAbsoluteError "
+            "MeanAbsolutePercentageError MeanSquaredError MeanSquaredLogarithmicError Poisson "
+            "SparseCategoricalCrossentropy SquaredHinge Tversky"),
+    *_names("keras.metrics",
+            "AUC Accuracy BinaryAccuracy BinaryCrossentropy BinaryIoU CategoricalAccuracy "
+            "CategoricalCrossentropy CategoricalHinge ConcordanceCorrelation CosineSimilarity "
+            "F1Score FBetaScore FalseNegatives FalsePositives Hinge IoU KLDivergence "
+            "LogCoshError Mean MeanAbsoluteError MeanAbsolutePercentageError MeanIoU "
+            "MeanMetricWrapper MeanSquaredError MeanSquaredLogarithmicError OneHotIoU "
+            "OneHotMeanIoU PearsonCorrelation Poisson Precision PrecisionAtRecall R2Score "
+            "Recall RecallAtPrecision RootMeanSquaredError SensitivityAtSpecificity "
+            "SparseCategoricalAccuracy SparseCategoricalCrossentropy "
+            "SparseTopKCategoricalAccuracy SpecificityAtSensitivity SquaredHinge Sum "
+            "TopKCategoricalAccuracy TrueNegatives TruePositives"),
+    *_names("keras.activations", _KERAS_ACTIVATIONS),
+    *_names("keras.losses", "circle cosine_similarity ctc dice huber log_cosh tversky "
+            "categorical_generalized_cross_entropy"),
+    *_names("keras.metrics", _KERAS_METRIC_FUNCTIONS),
+])
+
+#: Keras config markers for plain data, which build no object of the file's choosing.
+_KERAS_DATA_MARKERS = frozenset(
+    {"__keras_tensor__", "__numpy__", "__bytes__", "__ellipsis__", "__slice__", "__tensor__"}
+)
+#: Keras writes optimizers of the running backend under their backend module.
+_KERAS_BACKEND_OPTIMIZER = re.compile(
+    r"keras\.src\.backend\.(?:torch|jax|tensorflow|numpy|openvino)\.optimizers\.\w+"
+)
+
+#: skops loaders that build data or objects of the (checked) type they name.
+_SKOPS_DATA_LOADERS = frozenset({
+    "BytearrayNode", "BytesNode", "DTypeNode", "DefaultDictNode", "DictNode", "FunctionNode",
+    "ListNode", "LossNode", "MaskedArrayNode", "NdArrayNode", "ObjectNode", "PartialNode",
+    "RandomGeneratorNode", "RandomStateNode", "SetNode", "SliceNode", "TreeNode", "TupleNode",
+    "TypeNode",
+})
+#: skops loaders that call what the file names with arguments from the file.
+_SKOPS_CALLING_LOADERS = frozenset({"ConstructorFromReduceNode", "MethodNode", "OperatorFuncNode"})
+
+#: awiml's own KerasClassifier builders, restored by name (no import of file-chosen code).
+_AWIML_BUILDERS = ("awiml.classify.build_mlp", "awiml.classify.build_cnn")
