@@ -639,3 +639,14 @@ def test_malformed_quoting(tmp_path):
         write(tmp_path, ['"object_id"\t"object_comment"', '"a"\t"x\ty\nz ""q"""', '"b"\t""'])
     )
     assert df["object_comment"].tolist()[0] == 'x\ty\nz "q"' and len(df) == 2
+
+
+def test_blank_lines_and_crlf_when_counting_fields(tmp_path):
+    header = ["object_id\tobject_lat\tobject_lon", "[t]\t[f]\t[f]"]
+    rows = [f"o{i}\t1\t2" for i in range(1200)]
+    rows[600] = ""  # pandas skips blank lines, and so does the count
+    frame = read_tsv(write(tmp_path, [line + "\r" for line in header + rows]))
+    assert len(frame) == 1199
+    rows[1150] = "o1150\t1"
+    message = error(write(tmp_path, [line + "\r" for line in header + rows]))
+    assert "line 1153 has 2 fields, but the header row has 3" in message

@@ -892,17 +892,25 @@ class _Reader:
             else io.BytesIO(self.raw.data or b"")
         )
         with handle:
+            for _ in range(self.layout.data_line - 1):  # the header and the types row
+                handle.readline()
             short: tuple[int, int] | None = None
             start, tabs, open_quote = 0, 0, False
-            for number, line in enumerate(handle, start=1):
+            for number, line in enumerate(handle, start=self.layout.data_line):
+                line_tabs = line.count(b"\t")
+                odd_quotes = line.count(b'"') % 2
                 if not open_quote:
-                    if number < self.layout.data_line or not line.strip(b"\r\n"):
+                    if line_tabs >= expected and not odd_quotes:  # a whole row on one line
+                        if short is not None:  # a short row followed by more rows
+                            break
                         continue
-                    if short is not None:  # a short row followed by more rows
+                    if not line.strip(b"\r\n"):
+                        continue
+                    if short is not None:
                         break
                     start, tabs = number, 0
-                tabs += line.count(b"\t")
-                if line.count(b'"') % 2:
+                tabs += line_tabs
+                if odd_quotes:
                     open_quote = not open_quote
                 if not open_quote and tabs < expected:
                     short = (start, tabs + 1)
