@@ -58,22 +58,31 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import warnings
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._concat import concat_tables
+from ._table_helpers import (
+    _FLAG_SUFFIX,
+    _as_list,
+    _column_info,
+    _flag_columns,
+    _is_number_column,
+    _names,
+    _require_columns,
+    _unit_of,
+)
 from .archives.pangaea_text import QUALITY_FLAGS
 from .errors import InvalidDataError
 from .units import convert, parse_unit, split_label
 
 __all__ = ["ConvertUnits", "DropMissing", "HarmoniseColumns", "QualityFilter", "concat_tables"]
 
-_FLAG_SUFFIX = "_flag"
 _NO_FLAG = ""
 
 
@@ -200,69 +209,6 @@ class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
                 f"({self.n_features_in_}), got {len(features)}"
             )
         return features
-
-
-def _names(labels: Iterable[Any], limit: int = 12) -> str:
-    """Quote labels for a message: ``'a', 'b', 'c'`` (at most ``limit``, then ``...``)."""
-    labels = list(labels)
-    text = ", ".join(repr(label) for label in labels[:limit])
-    return text + (f", ... ({len(labels)} in all)" if len(labels) > limit else "")
-
-
-def _flag_columns(frame: pd.DataFrame) -> dict[Hashable, Hashable]:
-    """Map each quality-flag column (``<col>_flag`` next to ``<col>``) to its data column."""
-    labels = set(frame.columns)
-    return {
-        label: label[: -len(_FLAG_SUFFIX)]
-        for label in frame.columns
-        if isinstance(label, str)
-        and label.endswith(_FLAG_SUFFIX)
-        and label[: -len(_FLAG_SUFFIX)] in labels
-    }
-
-
-def _column_info(frame: pd.DataFrame) -> Mapping[Any, Any]:
-    info = frame.attrs.get("columns")
-    return info if isinstance(info, Mapping) else {}
-
-
-def _unit_of(frame: pd.DataFrame, label: Any) -> str | None:
-    """Return a column's unit: from ``attrs["units"]``, ``attrs["columns"]`` or its label."""
-    units = frame.attrs.get("units")
-    if isinstance(units, Mapping) and isinstance(units.get(label), str) and units[label]:
-        return units[label]
-    info = _column_info(frame).get(label)
-    if isinstance(info, Mapping) and isinstance(info.get("unit"), str) and info["unit"]:
-        return info["unit"]
-    if isinstance(label, str):
-        return split_label(label)[1]
-    return None
-
-
-def _as_list(value: Any, what: str, owner: str) -> list[Any] | None:
-    """``None``, a label, or a list/tuple of labels, as a list (or ``None``)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple, pd.Index, np.ndarray)):
-        return list(value)
-    raise TypeError(f"{owner}: {what} must be a label or a list of labels, not {value!r}")
-
-
-def _require_columns(frame: pd.DataFrame, wanted: Iterable[Any], owner: str) -> None:
-    missing = [label for label in wanted if label not in frame.columns]
-    if missing:
-        raise InvalidDataError(
-            f"{owner}: the table has no column {_names(missing)}; its columns are "
-            f"{_names(frame.columns)}"
-        )
-
-
-def _is_number_column(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
-        series.dtype
-    )
 
 
 # --------------------------------------------------------------------------- #
@@ -1339,226 +1285,3 @@ class DropMissing(_TableTransformer):
                     "hold none; leave them out or use strategy='constant'"
                 )
         return list(wanted)
-
-
-# --------------------------------------------------------------------------- #
-# concat_tables
-# --------------------------------------------------------------------------- #
-
-
-def concat_tables(
-    tables: Mapping[str, pd.DataFrame] | Iterable[tuple[str, pd.DataFrame]],
-    *,
-    source: str = "source",
-    harmonise: HarmoniseColumns | Mapping[str, Any] | None = None,
-    to: Literal["pandas", "xarray"] = "pandas",
-) -> Any:
-    """Stack several tables into one, keeping where each row came from.
-
-    Parameters
-    ----------
-    tables : dict or iterable of (name, DataFrame)
-        The tables, each with a distinct name: a DOI, file name or
-        instrument, written into the ``source`` column of its rows.
-    source : str, default "source"
-        Name of the provenance column, the first column of the result (a
-        categorical of the names, in the order given).
-    harmonise : HarmoniseColumns or dict, optional
-        Harmonise each table first with (a clone of) this transformer; a
-        dict is the ``mapping`` of a :class:`HarmoniseColumns`.
-    to : {"pandas", "xarray"}, default "pandas"
-        Return a :class:`pandas.DataFrame`, or an :class:`xarray.Dataset`
-        with one variable per column along the dimension ``row``.
-
-    Returns
-    -------
-    pandas.DataFrame or xarray.Dataset
-        The union of the columns (missing where a table lacks one), rows in
-        table order with a new index. ``attrs["units"]`` holds the unit of
-        each column, ``attrs["columns"]`` the column metadata (from the first
-        table that has it), ``attrs["sources"]`` for each name the number of
-        rows and, where known, the DOI and citation. In a Dataset each
-        variable carries ``units`` and ``long_name`` where known, time stamps
-        are UTC without zone, and text and flags are strings (``""`` for
-        missing).
-
-    Raises
-    ------
-    InvalidDataError
-        A column is in different units in two tables (convert one first
-        with :class:`ConvertUnits`), or a table already has a ``source``
-        column.
-
-    Warns
-    -----
-    UserWarning
-        A column has a unit in some tables and none in others; the result
-        takes the known unit.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> a = pd.DataFrame({"Depth water [m]": [11.0], "Temp [°C]": [14.4]})
-    >>> b = pd.DataFrame({"Depth (m)": [10.0], "Chl a": [0.6]})
-    >>> out = concat_tables({"tsg": a, "pigments": b}, harmonise={"depth": ["depth water"]})
-    >>> out
-         source  depth  Temp [°C]  Chl a
-    0       tsg   11.0       14.4    NaN
-    1  pigments   10.0        NaN    0.6
-    >>> out.attrs["units"]["depth"]
-    'm'
-    """
-    if not isinstance(source, str) or not source:
-        raise TypeError(f"concat_tables: source must be a column name (str), not {source!r}")
-    if to not in ("pandas", "xarray"):
-        raise ValueError(f"concat_tables: to must be 'pandas' or 'xarray', not {to!r}")
-    items = list(tables.items()) if isinstance(tables, Mapping) else list(tables)
-    if not items:
-        raise ValueError("concat_tables: no tables given")
-    names: list[Any] = []
-    for item in items:
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], pd.DataFrame)):
-            raise TypeError(
-                "concat_tables: tables must be a dict {name: DataFrame} or a list of "
-                f"(name, DataFrame) pairs, got an item {type(item).__name__}"
-            )
-        names.append(item[0])
-    repeated = pd.Index(names)[pd.Index(names).duplicated()].unique().tolist()
-    if repeated:
-        raise ValueError(
-            f"concat_tables: the names {_names(repeated)} are given more than once; each table "
-            "needs its own name, so that its rows can be told apart"
-        )
-    if harmonise is not None:
-        if isinstance(harmonise, Mapping):
-            harmonise = HarmoniseColumns(harmonise)
-        if not isinstance(harmonise, HarmoniseColumns):
-            raise TypeError(
-                "concat_tables: harmonise must be a HarmoniseColumns or its mapping (dict), not "
-                f"{type(harmonise).__name__}"
-            )
-        items = [(name, clone(harmonise).fit_transform(table)) for name, table in items]
-    for name, table in items:
-        if source in table.columns:
-            raise InvalidDataError(
-                f"concat_tables: table {name!r} already has a column {source!r}; pass another "
-                "name with source=..."
-            )
-    units, info = _merge_units(items)
-    frames = []
-    for name, table in items:
-        frame = table.copy(deep=False)
-        frame.attrs = {}
-        frame.insert(0, source, name)
-        frames.append(frame)
-    out = pd.concat(frames, ignore_index=True, sort=False)
-    out[source] = pd.Categorical(out[source], categories=names)
-    for column in out.columns:
-        dtypes = [t[column].dtype for _, t in items if column in t.columns]
-        if dtypes and all(isinstance(d, pd.CategoricalDtype) for d in dtypes):
-            if all(d == dtypes[0] for d in dtypes) and out[column].dtype != dtypes[0]:
-                out[column] = out[column].astype(dtypes[0])
-    sources = {}
-    for name, table in items:
-        meta = table.attrs.get("pangaea")
-        record: dict[str, Any] = {"rows": len(table)}
-        if isinstance(meta, Mapping):
-            record.update({k: meta[k] for k in ("doi", "citation") if meta.get(k)})
-        sources[name] = record
-    out.attrs = {"units": units, "columns": info, "sources": sources}
-    if to == "xarray":
-        return _to_xarray(out, source)
-    return out
-
-
-def _same_unit(a: str, b: str) -> bool:
-    try:
-        return parse_unit(a) == parse_unit(b)
-    except InvalidDataError:
-        return " ".join(a.split()) == " ".join(b.split())
-
-
-def _merge_units(
-    items: list[tuple[Any, pd.DataFrame]],
-) -> tuple[dict[Any, str | None], dict[Any, Any]]:
-    """Merge the units and metadata of the columns of all tables; refuse conflicting units."""
-    units: dict[Any, tuple[str | None, Any]] = {}
-    unknown: dict[Any, list[Any]] = {}
-    info: dict[Any, Any] = {}
-    for name, table in items:
-        flags = _flag_columns(table)
-        meta = _column_info(table)
-        for column in table.columns:
-            if column in meta and column not in info:
-                info[column] = meta[column]
-            if column in flags:
-                continue
-            unit = _unit_of(table, column)
-            known, first = units.get(column, (None, None))
-            if unit is None:
-                unknown.setdefault(column, []).append(name)
-                units.setdefault(column, (None, None))
-            elif known is None:
-                units[column] = (unit, name)
-            elif not _same_unit(known, unit):
-                raise InvalidDataError(
-                    f"concat_tables: column {column!r} is in {known!r} in table {first!r} but in "
-                    f"{unit!r} in table {name!r}; convert one first, e.g. with "
-                    f"ConvertUnits({{{column!r}: {known!r}}})"
-                )
-    partly = {column: tables for column, tables in unknown.items() if units[column][0] is not None}
-    if partly:
-        detail = "; ".join(
-            f"{column!r} ({units[column][0]!r}) has no unit in {_names(tables)}"
-            for column, tables in partly.items()
-        )
-        warnings.warn(f"concat_tables: {detail}; taking the known unit", UserWarning, stacklevel=3)
-    merged = {column: unit for column, (unit, _) in units.items()}
-    for column, unit in merged.items():
-        if unit is not None and column in info and isinstance(info[column], Mapping):
-            info[column] = {**info[column], "unit": unit}
-    return merged, info
-
-
-def _to_xarray(table: pd.DataFrame, source: str) -> Any:
-    import xarray as xr
-
-    units = table.attrs.get("units", {})
-    info = table.attrs.get("columns", {})
-    variables = {}
-    used: set[str] = set()
-    for column in table.columns:
-        series = table[column]
-        attrs: dict[str, Any] = {}
-        if isinstance(series.dtype, pd.DatetimeTZDtype):
-            values = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-            attrs["timezone"] = "UTC"
-        elif isinstance(series.dtype, pd.CategoricalDtype) or (
-            pd.api.types.is_string_dtype(series) and not _holds_arrays(series)
-        ):
-            values = series.astype(object).where(series.notna(), "").astype(str).to_numpy()
-        else:
-            values = series.to_numpy()
-        name = re.sub(r"/", "_", str(column))
-        base, count = name, 1
-        while name in used:
-            count += 1
-            name = f"{base}_{count}"
-        used.add(name)
-        if name != column:
-            attrs["label"] = str(column)
-        if units.get(column):
-            attrs["units"] = units[column]
-        entry = info.get(column)
-        if isinstance(entry, Mapping) and entry.get("long_name"):
-            attrs["long_name"] = entry["long_name"]
-        variables[name] = ("row", values, attrs)
-    dataset = xr.Dataset(variables, coords={"row": np.arange(len(table))})
-    dataset.attrs["source_column"] = source
-    dataset.attrs["sources"] = [str(name) for name in table.attrs.get("sources", {})]
-    return dataset
-
-
-def _holds_arrays(series: pd.Series) -> bool:
-    first = series.first_valid_index()
-    return first is not None and np.ndim(series.loc[first]) > 0
