@@ -797,3 +797,15 @@ def test_durable_dump_syncs_the_skops_file_once(tmp_path, monkeypatch):
     dump_model(model, durable, digests=digests, durable=True)
     assert synced == [(durable / "model.skops").stat().st_ino]
     assert list(digests) == ["model.skops"]
+
+
+def test_awiml_names_in_the_policy_are_defined_where_they_say():
+    # saved models record these dotted names: moving a class breaks loading stored models
+    from awiml._trust_policy import _AWIML_BUILDERS
+
+    own = [name for name in TRUSTED_TYPES if name.startswith("awiml.")] + list(_AWIML_BUILDERS)
+    assert len(own) >= 8
+    for name in own:
+        module, _, attribute = name.rpartition(".")
+        obj = getattr(importlib.import_module(module), attribute)
+        assert f"{obj.__module__}.{obj.__qualname__}" == name
