@@ -56,10 +56,34 @@ def _cache_key(extractor: Any) -> tuple[str, dict[str, Any]]:
     record = {
         "extractor": f"{cls.__module__}.{cls.__qualname__}",
         "params": extractor.get_params(deep=False),
+        "versions": _computing_versions(),
     }
     text = json.dumps(record, sort_keys=True, default=plain)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return f"{cls.__name__}-{digest}", json.loads(text)
+
+
+# Distributions whose versions key the feature cache: awiml and what computes features.
+_CACHE_PACKAGES = ("awiml", "numpy", "scipy", "scikit-image", "pillow")
+
+
+def _computing_versions() -> dict[str, str]:
+    """Return the installed versions of ``_CACHE_PACKAGES`` (those not installed are left out).
+
+    An upgrade of any of them may change the features an extractor computes,
+    so features cached before it are not reused after it.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from ._version import __version__
+
+    found = {"awiml": __version__}
+    for name in _CACHE_PACKAGES[1:]:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
 
 
 def _cache_folder(extractor: Any, cache: Any) -> Path | None:
@@ -215,10 +239,11 @@ def extract(
     and renamed, so a crash never leaves half a file), where ``<sha256>`` is
     the file's SHA-256 (:func:`awiml.transfer.file_checksum`) and ``<hash>``
     hashes the extractor's module, class name and ``get_params()`` (JSON,
-    sorted keys); ``params.json`` in that folder records them. A file seen
-    before with the same parameters is read, not computed. The key does not
-    include the awiml version: after an upgrade that changes an extractor,
-    clear the cache.
+    sorted keys) and the installed versions of awiml, NumPy, SciPy,
+    scikit-image and Pillow; ``params.json`` in that folder records them. A
+    file seen before with the same parameters and versions is read, not
+    computed; after an upgrade of any of those packages, features are
+    computed again into a new folder (the old one may be deleted).
 
     Parameters
     ----------

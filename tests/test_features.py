@@ -416,6 +416,26 @@ def test_cache_hit_needs_no_recomputation(vignettes, workspace):
     assert not np.array_equal(changed, first)
 
 
+def test_an_upgrade_computes_the_features_again(vignettes, workspace, monkeypatch):
+    import json
+
+    import awiml._extract
+
+    paths = list(vignettes["path"][:4])
+    CountingFeatures.measured = 0
+    extract(CountingFeatures(), paths, cache=workspace, progress=False)
+    (folder,) = workspace.features.glob("CountingFeatures-*")
+    versions = json.loads((folder / "params.json").read_text())["versions"]
+    assert set(versions) >= {"awiml", "numpy", "scipy", "scikit-image"}
+    real = awiml._extract._computing_versions
+    monkeypatch.setattr(awiml._extract, "_computing_versions",
+                        lambda: {**real(), "scikit-image": "99.0"})
+    CountingFeatures.measured = 0
+    extract(CountingFeatures(), paths, cache=workspace, progress=False)
+    assert CountingFeatures.measured == 4  # not taken from the old folder
+    assert len(list(workspace.features.glob("CountingFeatures-*"))) == 2
+
+
 def test_cache_in_a_plain_folder_and_parallel_writers(vignettes, tmp_path):
     paths = list(vignettes["path"][:12])
     once = extract(ImageFeatures(), paths, cache=tmp_path / "c", n_jobs=2, chunk_size=3,
