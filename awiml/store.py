@@ -697,8 +697,11 @@ class ModelStore:
         """Resolve a reference to ``(name, version number)`` or raise NotFoundError."""
         if not isinstance(ref, str):
             raise TypeError(f"a model reference is a str like 'name@3', not {type(ref).__name__}")
-        name, _, selector = ref.partition("@")
+        name, at, selector = ref.partition("@")
         self._require_name(name)
+        if at and not selector:  # "name@" is a slip, not "the latest" (delete trusts it)
+            raise ValueError(f"{ref!r} names no version after '@': use 'name', 'name@3', "
+                             "'name@latest' or 'name@alias'")
         selector = selector or "latest"
         versions = self._versions(name)
         aliases = self._aliases(name)

@@ -456,6 +456,11 @@ def test_delete_refuses_an_aliased_version_unless_forced(store, logreg):
         store.delete("iris@2")
     with pytest.raises(ValueError, match="one version"):
         store.delete("iris")
+    with pytest.raises(ValueError, match="names no version after '@'"):
+        store.delete("iris@")  # a slip, never "the latest"
+    with pytest.raises(ValueError, match="names no version after '@'"):
+        store.load("iris@")
+    assert store.versions("iris")["version"].tolist()[-1] == 4
 
 
 # --------------------------------------------------------------------------- crashes
