@@ -24,7 +24,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _reports_errors(command: F) -> F:
-    """Print awiml's errors as one clear line and exit with status 1, without a traceback."""
+    """Print the errors a user can cause as one clear line and exit with status 1.
+
+    These are awiml's errors, a ``ValueError`` for something mistyped (a model
+    reference, a name) and an ``OSError`` from the file system (no permission,
+    disk full), each with its notes; anything else keeps its traceback.
+    """
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -32,7 +37,7 @@ def _reports_errors(command: F) -> F:
 
         try:
             return command(*args, **kwargs)
-        except AwimlError as exc:
+        except (AwimlError, ValueError, OSError) as exc:
             click.echo(f"error: {exc}", err=True)
             for note in getattr(exc, "__notes__", []):
                 click.echo(f"note: {note}", err=True)

@@ -132,3 +132,7 @@ def test_models_commands(tmp_path):
     assert bad.exit_code == 1
     missing = CliRunner().invoke(main, ["models", "show", "-w", root, "nope@1"])
     assert missing.exit_code == 1 and missing.output.startswith("error: ")
+    for slip in ("iris@", "../x@1", "iris@-1"):  # mistyped references: one line, no traceback
+        mistyped = CliRunner().invoke(main, ["models", "show", "-w", root, slip])
+        assert mistyped.exit_code == 1, slip
+        assert mistyped.output.startswith("error: ") and "Traceback" not in mistyped.output
