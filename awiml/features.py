@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._extract import extract
+from ._extract import _is_int, extract
 from ._images import _border, _check_image_container, _describe, _grey, _image_items, _load_image
 from .errors import AwimlError, InvalidDataError, NotFoundError
 
@@ -106,10 +106,6 @@ _THRESHOLDS = ("triangle", "otsu", "li", "yen", "isodata", "mean")
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _bad_param(estimator: BaseEstimator, name: str, value: Any, expected: str) -> InvalidDataError:
