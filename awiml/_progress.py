@@ -1,4 +1,4 @@
-"""Progress bars: tqdm's notebook widget where it can render, its text bar elsewhere."""
+"""Progress bars (tqdm's notebook widget where it can render, its text bar elsewhere) and sizes."""
 
 from __future__ import annotations
 
@@ -36,3 +36,29 @@ def progress_bar(*, enabled: bool = True, **kwargs: Any) -> Any:
     else:
         from tqdm.std import tqdm
     return tqdm(disable=not enabled or kwargs.pop("disable", False), **kwargs)
+
+
+def human_size(nbytes: int) -> str:
+    """Write a number of bytes for people, in binary units.
+
+    Parameters
+    ----------
+    nbytes : int
+        The size in bytes.
+
+    Returns
+    -------
+    str
+        E.g. ``"512 B"`` or ``"1.5 MiB"``.
+
+    Examples
+    --------
+    >>> human_size(512), human_size(3 * 1024**2 // 2)
+    ('512 B', '1.5 MiB')
+    """
+    size = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"

@@ -34,6 +34,7 @@ import requests
 import urllib3
 from filelock import SoftFileLock, Timeout
 
+from ._progress import human_size
 from .archives.base import RETRY_STATUSES, RemoteFile, http_session
 from .errors import (
     ArchiveUnavailableError,
@@ -391,7 +392,7 @@ def download(
         except _Cancelled:
             raise TransferError(
                 f"fetching {redact_url(remote.source)} was interrupted; the "
-                f"{_human(partial.size())} received are kept and resumed when you fetch again"
+                f"{human_size(partial.size())} received are kept and resumed when you fetch again"
             ) from None
     finally:
         lock.release()
@@ -433,7 +434,7 @@ def _download_locked(
                 raise ArchiveUnavailableError(
                     f"could not fetch {redact_url(remote.source)} after {attempt} attempts: "
                     f"{retry.reason}. Nothing was written to raw/; the "
-                    f"{_human(partial.size())} received so far are kept and resumed when you "
+                    f"{human_size(partial.size())} received so far are kept and resumed when you "
                     "fetch again. Check the archive's status or your network, then retry."
                 ) from None
             if retry.wait is not None:
@@ -472,8 +473,8 @@ def _local_error(exc: OSError, remote: RemoteFile, partial: _Partial) -> Transfe
         free = shutil.disk_usage(where).free
         return TransferError(
             f"disk full while fetching {redact_url(remote.source)} into {where} "
-            f"({_human(received)} received, {_human(free)} free); the partial file was removed "
-            "and raw/ is unchanged. Free some space (or quota) and fetch again."
+            f"({human_size(received)} received, {human_size(free)} free); the partial file was "
+            "removed and raw/ is unchanged. Free some space (or quota) and fetch again."
         )
     return TransferError(
         f"could not write {partial.path} while fetching {redact_url(remote.source)}: {exc}. "
@@ -677,8 +678,8 @@ def _check_free_space(partial: _Partial, remote: RemoteFile, needed: int) -> Non
     free = shutil.disk_usage(partial.path.parent).free
     if needed > free:
         raise TransferError(
-            f"not enough space to fetch {redact_url(remote.source)}: it needs {_human(needed)} "
-            f"but {partial.path.parent} has {_human(free)} free. Free some space and fetch "
+            f"not enough space to fetch {redact_url(remote.source)}: it needs {human_size(needed)} "
+            f"but {partial.path.parent} has {human_size(free)} free. Free some space and fetch "
             "again; raw/ is unchanged."
         )
 
@@ -697,11 +698,3 @@ def _total_from_content_range(value: str | None) -> int | None:
     except (IndexError, ValueError):
         return None
 
-
-def _human(nbytes: int) -> str:
-    size = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"

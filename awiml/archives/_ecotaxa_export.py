@@ -30,10 +30,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._progress import human_size
 from ..errors import ExportError, InvalidDataError
 
-__all__ = ["check_zip", "extract_zip", "human_size", "replace_dir", "show_progress",
-           "wait_for_job"]
+__all__ = ["check_zip", "extract_zip", "replace_dir", "show_progress", "wait_for_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -394,29 +394,3 @@ def replace_dir(new: Path, dest: Path) -> None:
     os.rename(new, dest)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def human_size(nbytes: int) -> str:
-    """Write a number of bytes for people, in binary units.
-
-    Parameters
-    ----------
-    nbytes : int
-        The size in bytes.
-
-    Returns
-    -------
-    str
-        E.g. ``"512 B"`` or ``"1.5 MiB"``.
-
-    Examples
-    --------
-    >>> human_size(512), human_size(3 * 1024**2 // 2)
-    ('512 B', '1.5 MiB')
-    """
-    size = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"

@@ -413,7 +413,7 @@ class ExportJobs:
     def _download_failed(self, job_id: int, projid: int, partial_dir: Path,
                          cause: Exception) -> str:
         """Say what a failed download of an export's zip leaves and how to go on."""
-        from ._ecotaxa_export import human_size
+        from .._progress import human_size
 
         received = sum(p.stat().st_size for p in partial_dir.glob("*.part") if p.is_file())
         if self._cache_root is not None:

@@ -1006,13 +1006,7 @@ class _Reader:
         bad = np.flatnonzero(text.notna().to_numpy() & numbers.isna().to_numpy())
         if bad.size:
             row = int(bad[0])
-            raise InvalidDataError(
-                f"{self.name}: {self.where(row)}: {text.iloc[row]!r} in column {column.name!r} "
-                f"is not {what}, but {column.why}"
-                + (f" ({bad.size} such values)" if bad.size > 1 else "")
-                + f". Fix the file, or pass types={{{column.name!r}: 'text'}} to read the "
-                "column as text."
-            )
+            raise self._value_error(row, text.iloc[row], column, what, bad.size)
         return numbers
 
     def _float(self, series: pd.Series, column: _Column) -> pd.Series:
@@ -1077,10 +1071,16 @@ class _Reader:
     ) -> None:
         bad_rows = np.flatnonzero((codes >= 0) & np.append(failed, False)[codes])
         row = int(bad_rows[0])
-        raise InvalidDataError(
-            f"{self.name}: {self.where(row)}: {uniques[codes[row]]!r} in column "
-            f"{column.name!r} is not {what}, but {column.why}"
-            + (f" ({bad_rows.size} such values)" if bad_rows.size > 1 else "")
+        raise self._value_error(row, uniques[codes[row]], column, what, bad_rows.size)
+
+    def _value_error(
+        self, row: int, value: Any, column: _Column, what: str, count: int
+    ) -> InvalidDataError:
+        """Say which value (the first of ``count``) does not fit its column, and what to do."""
+        return InvalidDataError(
+            f"{self.name}: {self.where(row)}: {value!r} in column {column.name!r} is not "
+            f"{what}, but {column.why}"
+            + (f" ({count} such values)" if count > 1 else "")
             + f". Fix the file, or pass types={{{column.name!r}: 'text'}} to read the "
             "column as text."
         )
