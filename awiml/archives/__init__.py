@@ -1,37 +1,11 @@
-"""Archive sources: one fsspec filesystem per data archive.
+"""Archive sources: one fsspec filesystem per data archive, and what they share.
 
 Each source derives from :class:`ArchiveFileSystem` and talks to its archive
-over real HTTP or SFTP through the shared session made by :func:`http_session`.
+over real HTTP through the session made by :func:`http_session`; every file
+it hands out is copied by the one download engine (:func:`download`).
+Subpackages: :mod:`awiml.archives.pangaea`, :mod:`awiml.archives.ecotaxa`.
 Names resolve lazily, so importing this package stays cheap.
 """
-
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(
-    __name__,
-    submodules=[
-        "base",
-        "cache",
-        "ecotaxa",
-        "pangaea",
-        "pangaea_model",
-        "pangaea_panmd",
-        "pangaea_text",
-    ],
-    submod_attrs={
-        "base": [
-            "DEFAULT_TIMEOUT",
-            "RETRY_STATUSES",
-            "ArchiveFileSystem",
-            "AwimlSession",
-            "RemoteFile",
-            "expand_fsspec_path",
-            "http_session",
-            "netrc_credentials",
-        ],
-        "cache": ["ArchiveCache", "default_cache_dir"],
-        "ecotaxa": ["EcotaxaSource", "read_tsv"],
-        "pangaea": ["PangaeaSource", "read_text"],
-        "pangaea_model": ["DatasetMetadata", "Event", "Parameter", "dataset_id", "normalize_doi"],
-    },
-)
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -129,8 +129,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..archives.pangaea_model import DatasetMetadata, dataset_id, normalize_doi
-from ..archives.pangaea_panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
+from ..archives.pangaea.model import DatasetMetadata, dataset_id, normalize_doi
+from ..archives.pangaea.panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
 from ..errors import AwimlError
 from .server import ArchiveEmulator, RequestRecord, Response
 
@@ -892,7 +892,7 @@ def _check_files(files: Mapping[str, bytes | os.PathLike[str]] | None) -> dict[s
 
 
 def _metadata_from_text(text: bytes, ident: int) -> DatasetMetadata:
-    from ..archives.pangaea_text import read_metadata
+    from ..archives.pangaea.text import read_metadata
 
     meta = _with_column_types(read_metadata(text), text)
     extra = dict(meta.extra)
@@ -917,7 +917,7 @@ def _with_column_types(meta: DatasetMetadata, text: bytes) -> DatasetMetadata:
 
     import pandas as pd
 
-    from ..archives.pangaea_text import read_text
+    from ..archives.pangaea.text import read_text
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,0 +1,261 @@
+"""EcoTaxa credentials: where they come from and the on-disk token cache.
+
+Credentials are looked up in this order: the arguments of
+:class:`~awiml.archives.ecotaxa.EcotaxaSource`, the environment variables
+``ECOTAXA_USER``, ``ECOTAXA_PASSWORD`` and ``ECOTAXA_TOKEN``, then the entry of
+the API host in ``~/.netrc``.
+
+Tokens obtained by logging in are kept in awiml's user configuration folder
+(``$AWIML_CONFIG_DIR``, else platformdirs' ``user_config_dir("awiml")``, e.g.
+``~/.config/awiml`` on Linux), one small JSON file per API URL and user name in
+``ecotaxa-tokens/``, created with mode ``0600`` inside a ``0700`` folder. A
+token is reused until it is :data:`TOKEN_MAX_AGE` seconds old (EcoTaxa's
+tokens live about 30 days) or EcoTaxa refuses it. Token values are never
+logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..base import netrc_credentials
+
+__all__ = ["TOKEN_MAX_AGE", "Credentials", "TokenCache", "config_dir", "find_credentials"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a cached token is reused: a little under EcoTaxa's 30 days.
+TOKEN_MAX_AGE = 29 * 24 * 3600
+
+
+def config_dir() -> Path:
+    """Return awiml's configuration folder: ``$AWIML_CONFIG_DIR`` or the platform's.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not created).
+
+    Examples
+    --------
+    >>> config_dir().is_absolute()
+    True
+    """
+    override = os.environ.get("AWIML_CONFIG_DIR")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("awiml", appauthor=False))
+
+
+class Credentials:
+    """User name, password and token for one EcoTaxa server.
+
+    Parameters
+    ----------
+    username : str or None
+        The EcoTaxa login (an e-mail address on the real server).
+    password : str or None
+        The password; never shown by ``repr``.
+    token : str or None
+        A bearer token given by the user; never shown by ``repr``.
+    origin : str
+        Where the user name and password came from (``"arguments"``,
+        ``"environment"``, ``"~/.netrc"`` or ``"none"``), for messages.
+    """
+
+    __slots__ = ("origin", "password", "token", "username")
+
+    def __init__(
+        self,
+        username: str | None,
+        password: str | None,
+        token: str | None,
+        origin: str,
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.token = token
+        self.origin = origin
+
+    @property
+    def can_login(self) -> bool:
+        """Whether a user name and a password are at hand."""
+        return bool(self.username) and self.password is not None
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(username={self.username!r}, password={'set' if self.password else 'none'}"
+            f", token={'set' if self.token else 'none'}, origin={self.origin!r})"
+        )
+
+
+def find_credentials(
+    api_url: str,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+) -> Credentials:
+    """Find credentials in the arguments, the environment or ``~/.netrc``.
+
+    Parameters
+    ----------
+    api_url : str
+        The API root; its host names the ``~/.netrc`` entry.
+    username, password, token : str, optional
+        Explicit values, which win.
+
+    Returns
+    -------
+    Credentials
+        What was found; any part may be ``None``.
+
+    Examples
+    --------
+    >>> find_credentials("http://127.0.0.1:1/api", "alice", "pw").origin
+    'arguments'
+    """
+    token = token or os.environ.get("ECOTAXA_TOKEN") or None
+    env_user = os.environ.get("ECOTAXA_USER") or None
+    user = username or env_user
+    if password is None and (username is None or env_user in (None, username)):
+        password = os.environ.get("ECOTAXA_PASSWORD")
+        origin = "environment"
+    else:
+        origin = "arguments"
+    if user and password is not None:
+        return Credentials(user, password, token, origin)
+    host = urlsplit(api_url).hostname or ""
+    found = netrc_credentials(host) if host else None
+    if found is not None and found[0] and (user is None or found[0] == user):
+        return Credentials(found[0], found[1], token, "~/.netrc")
+    return Credentials(user, None, token, "none")
+
+
+class TokenCache:
+    """Tokens kept on disk per API URL and user name, readable by the user only.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        The configuration folder; :func:`config_dir` by default.
+    max_age : float, optional
+        Seconds a token is reused.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cache = TokenCache(tempfile.mkdtemp())
+    >>> cache.put("https://ecotaxa.example/api", "alice", "t0k3n")
+    >>> cache.get("https://ecotaxa.example/api", "alice")
+    't0k3n'
+    >>> oct(cache.path("https://ecotaxa.example/api", "alice").stat().st_mode & 0o777)
+    '0o600'
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *,
+                 max_age: float = TOKEN_MAX_AGE) -> None:
+        self.folder = Path(root if root is not None else config_dir()) / "ecotaxa-tokens"
+        self.max_age = max_age
+
+    def path(self, api_url: str, username: str) -> Path:
+        """Return the file that holds the token of ``username`` at ``api_url``.
+
+        Parameters
+        ----------
+        api_url : str
+            The API root.
+        username : str
+            The EcoTaxa login.
+
+        Returns
+        -------
+        pathlib.Path
+            The file (it may not exist).
+        """
+        key = hashlib.sha256(f"{api_url.rstrip('/')}\n{username}".encode()).hexdigest()[:32]
+        return self.folder / f"{key}.json"
+
+    def get(self, api_url: str, username: str) -> str | None:
+        """Return the cached token, or ``None`` when missing, unreadable or too old.
+
+        Parameters
+        ----------
+        api_url : str
+            The API root.
+        username : str
+            The EcoTaxa login.
+
+        Returns
+        -------
+        str or None
+            The token.
+        """
+        file = self.path(api_url, username)
+        try:
+            record = json.loads(file.read_text("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            logger.warning("ignoring the unreadable EcoTaxa token file %s (%s)", file,
+                           type(exc).__name__)
+            return None
+        if not isinstance(record, dict) or record.get("api_url") != api_url.rstrip("/") or (
+            record.get("username") != username
+        ):
+            return None
+        created = record.get("created")
+        if not isinstance(created, (int, float)) or time.time() - created > self.max_age:
+            logger.info("the cached EcoTaxa token of %s is too old; logging in again", username)
+            return None
+        token = record.get("token")
+        return token if isinstance(token, str) and token else None
+
+    def put(self, api_url: str, username: str, token: str) -> None:
+        """Store ``token`` atomically in a file only the user may read (mode ``0600``).
+
+        Parameters
+        ----------
+        api_url : str
+            The API root.
+        username : str
+            The EcoTaxa login.
+        token : str
+            The token EcoTaxa gave at login.
+        """
+        file = self.path(api_url, username)
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            record = {"api_url": api_url.rstrip("/"), "username": username,
+                      "created": time.time(), "token": token}
+            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                os.fchmod(handle.fileno(), 0o600)  # also when the file existed before
+                json.dump(record, handle)
+            os.replace(tmp, file)
+        except OSError as exc:
+            # Not fatal: the next session logs in again.
+            logger.warning("could not keep the EcoTaxa token in %s (%s)", self.folder,
+                           type(exc).__name__)
+
+    def drop(self, api_url: str, username: str) -> None:
+        """Forget the token of ``username`` at ``api_url``.
+
+        Parameters
+        ----------
+        api_url : str
+            The API root.
+        username : str
+            The EcoTaxa login.
+        """
+        with contextlib.suppress(OSError):
+            self.path(api_url, username).unlink()

@@ -1,0 +1,488 @@
+"""EcoTaxa export jobs for :class:`~awiml.archives.ecotaxa.EcotaxaSource`, and their cache.
+
+:class:`ExportJobs`, a mixin of ``EcotaxaSource``, holds the machinery behind
+``EcotaxaSource.export``: it starts an export job (``POST
+/object_set/export/general``) or goes on with one an earlier call left
+unfinished, waits for it, downloads its zip with awiml's transfer engine
+(resuming with HTTP Range), and keeps the checked zip and its record in the
+export cache. ``<cache>/ecotaxa/exports/<server>/<project>/<hash of filters
+and options>/`` holds ``export.zip``, ``export.json`` (the record),
+``files/`` (the extracted export), ``job.json`` (a job not yet downloaded)
+and ``.partial/`` (a download not yet done). With ``cache=False`` the same
+layout lives in a temporary folder of the source (:class:`Scratch`).
+
+The HTTP requests, the login and the checks of the user's options stay with
+the source (this module never imports :mod:`awiml.archives.ecotaxa`); the
+job polling, zip checks and safe extraction are in
+:mod:`awiml.archives._ecotaxa_export`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fsspec.implementations.local import LocalFileSystem
+
+from ...errors import (
+    ArchiveUnavailableError,
+    AuthenticationError,
+    ExportError,
+    NotFoundError,
+    TransferError,
+    redact_url,
+)
+from ..base import RemoteFile
+
+if TYPE_CHECKING:
+    import requests
+
+    from ._auth import Credentials
+
+__all__ = ["DEFAULT_MAX_BYTES", "ExportJobs", "Scratch", "ScratchFiles"]
+
+# The source's logger: these messages are EcotaxaSource's, as before the split.
+logger = logging.getLogger("awiml.archives.ecotaxa")
+
+#: Largest total uncompressed size of an export that :meth:`EcotaxaSource.export` unpacks.
+DEFAULT_MAX_BYTES = 100 * 1024**3
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(part: str) -> str:
+    return _UNSAFE.sub("_", part).strip("._") or "_"
+
+
+class ExportJobs:
+    """The export jobs of :class:`~awiml.archives.ecotaxa.EcotaxaSource`, and their cache.
+
+    A mixin: it holds no state of its own. ``EcotaxaSource.__init__`` sets the
+    attributes below, and the source supplies the HTTP requests, the login and
+    the checked export settings (see ``EcotaxaSource._export_settings``); the
+    public entry point is ``EcotaxaSource.export``.
+
+    Attributes
+    ----------
+    api_url : str
+        The API root in use.
+    retries : int
+        Retries of failed requests.
+    retry_backoff : float
+        Base wait in seconds between retries.
+    timeout : tuple of float
+        Connect and read timeouts of each HTTP request.
+    """
+
+    api_url: str
+    retries: int
+    retry_backoff: float
+    timeout: tuple[float, float]
+    _credentials: Credentials
+    #: ``<cache>/ecotaxa``, or ``None`` with ``cache=False`` (then :class:`Scratch` is used).
+    _cache_root: Path | None
+    #: The temporary folder of a source made with ``cache=False`` while it holds it.
+    _scratch: Scratch | None
+    #: The same folder while a ``Workspace.fetch`` holds it (see :meth:`_release_scratch`).
+    _scratch_ref: weakref.ref[Scratch] | None
+    _lock: threading.RLock
+
+    if TYPE_CHECKING:  # supplied by EcotaxaSource
+
+        @property
+        def _site(self) -> str: ...
+
+        def project(self, project: int | str) -> dict[str, Any]: ...
+
+        def _export_settings(self, project: int | str, filters: Mapping[str, Any] | None,
+                             split_by: str, with_images: str,
+                             with_types_row: bool) -> dict[str, Any]: ...
+
+        def _count(self, projid: int, api_filters: Mapping[str, str]) -> int: ...
+
+        def _request(self, method: str, route: str, *, what: str,
+                     params: Mapping[str, Any] | None = None, payload: Any = None,
+                     idempotent: bool = True, hint: str = "") -> Any: ...
+
+        def _current_token(self) -> str | None: ...
+
+        def _forget_token(self, token: str) -> None: ...
+
+        def _new_session(self, *, retries: int,
+                         token: str | None = None) -> requests.Session: ...
+
+    def _exports_root(self, *, create: bool = True) -> Path | None:
+        """Return the folder that holds ``exports/``: the cache, or the temporary folder.
+
+        With ``cache=False`` the source keeps one temporary folder, made on
+        first use and removed by :meth:`close`, when the source is
+        garbage-collected, or at the latest when Python exits. ``remote_files``
+        hands it to ``Workspace.fetch`` (see :meth:`_release_scratch`); until
+        that fetch lets go of it, the source still finds it and takes it back
+        on its next use. ``create=False`` only looks: it returns ``None``
+        instead of making a folder, and takes nothing back.
+        """
+        if self._cache_root is not None:
+            return self._cache_root
+        with self._lock:
+            scratch = self._scratch or (self._scratch_ref() if self._scratch_ref else None)
+            if not create:
+                return None if scratch is None else scratch.path
+            if scratch is None:
+                scratch = Scratch()
+                self._scratch_ref = weakref.ref(scratch)
+            self._scratch = scratch
+            return scratch.path
+
+    def _release_scratch(self) -> Scratch | None:
+        """Let go of the temporary folder (``cache=False``) and return it, for a fetch to hold.
+
+        The files :meth:`remote_files` names live in it, and ``Workspace.fetch``
+        copies them after this source is done. A source that ``fsspec`` keeps
+        in its instance cache would hold the folder until Python exits; the
+        :class:`RemoteFile` objects hold it instead, so it is removed as soon
+        as the fetch has dropped them, once the files are in ``raw/``.
+        """
+        if self._cache_root is not None:
+            return None
+        with self._lock:
+            scratch, self._scratch = self._scratch, None
+        return scratch
+
+    def _remove_scratch(self) -> None:
+        """Delete the temporary folder of a source made with ``cache=False``, if any."""
+        with self._lock:
+            scratch, self._scratch, self._scratch_ref = self._scratch, None, None
+        if scratch is not None:
+            scratch.remove()
+
+    def _entry(self, settings: Mapping[str, Any], *, create: bool = True) -> Path | None:
+        """Return the folder of one export (project, filters, options) in the cache.
+
+        With ``cache=False``, the same layout in the source's temporary folder;
+        ``None`` if that does not exist yet and ``create`` is false.
+        """
+        root = self._exports_root(create=create)
+        if root is None:
+            return None
+        key = json.dumps({"api_url": self.api_url, **settings}, sort_keys=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+        server = _safe(redact_url(self.api_url).split("://", 1)[-1])
+        return root / "exports" / server / str(settings["project_id"]) / digest
+
+    def _export(
+        self,
+        project: int | str,
+        filters: Mapping[str, Any] | None,
+        *,
+        split_by: str = "none",
+        with_images: str = "first",
+        with_types_row: bool = True,
+        target: str | os.PathLike[str] | None = None,
+        refresh: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        progress: bool | None = None,
+        poll_interval: float = 1.0,
+        timeout: float = 3600.0,
+    ) -> tuple[Path, dict[str, Any]]:
+        from ._export import extract_zip, replace_dir
+
+        settings = self._export_settings(project, filters, split_by, with_images,
+                                         with_types_row)
+        entry = self._entry(settings)
+        assert entry is not None
+        files = entry / "files"
+        if target is None and not refresh and files.is_dir() and (entry / "export.json").is_file():
+            return files, self._record(entry)
+        zip_path, record = self._export_zip(
+            entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
+            poll_interval=poll_interval, timeout=timeout,
+        )
+        what = _what(record)
+        if target is not None:
+            folder = extract_zip(zip_path, Path(target), what=what, max_bytes=max_bytes)
+        else:
+            fresh = entry / f".files.{os.getpid()}.{threading.get_ident()}.new"
+            shutil.rmtree(fresh, ignore_errors=True)
+            extract_zip(zip_path, fresh, what=what, max_bytes=max_bytes)
+            replace_dir(fresh, files)
+            folder = files
+        return folder, record
+
+    @staticmethod
+    def _record(entry: Path) -> dict[str, Any]:
+        try:
+            return json.loads((entry / "export.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _export_zip(
+        self,
+        entry: Path,
+        settings: Mapping[str, Any],
+        *,
+        refresh: bool,
+        max_bytes: int,
+        progress: bool | None,
+        poll_interval: float,
+        timeout: float,
+    ) -> tuple[Path, dict[str, Any]]:
+        """Make sure ``entry/export.zip`` holds a checked export; return it and its record."""
+        from filelock import SoftFileLock, Timeout
+
+        entry.mkdir(parents=True, exist_ok=True)
+        lock = SoftFileLock(entry / ".lock", timeout=max(timeout, 60.0))
+        try:
+            lock.acquire()
+        except Timeout:
+            raise ExportError(
+                f"another process is exporting project {settings['project_id']} with the same "
+                f"options (lock file {entry / '.lock'}); wait for it, or delete the lock file "
+                "if no such process runs"
+            ) from None
+        try:
+            return self._export_zip_locked(
+                entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
+                poll_interval=poll_interval, timeout=timeout,
+            )
+        finally:
+            lock.release()
+
+    def _export_zip_locked(
+        self,
+        entry: Path,
+        settings: Mapping[str, Any],
+        *,
+        refresh: bool,
+        max_bytes: int,
+        progress: bool | None,
+        poll_interval: float,
+        timeout: float,
+    ) -> tuple[Path, dict[str, Any]]:
+        from ._export import check_zip, wait_for_job
+
+        zip_path = entry / "export.zip"
+        record_path = entry / "export.json"
+        if not refresh and zip_path.is_file() and record_path.is_file():
+            return zip_path, self._record(entry)
+        projid = int(settings["project_id"])
+        meta = self.project(projid)
+        job_id = None if refresh else self._pending_job(entry)
+        if job_id is None:
+            shutil.rmtree(entry / ".partial", ignore_errors=True)  # from an older job
+            job_id = self._start_export(settings)
+            _write_json(entry / "job.json", {"job_id": job_id})
+        what = f"the export of project {projid}"
+        job_page = f"{self._site}/gui/job/show/{job_id}"
+        try:
+            wait_for_job(
+                lambda: self._request("GET", f"jobs/{job_id}/", what=f"export job {job_id}"),
+                job_id, what=what, job_page=job_page, poll_interval=poll_interval,
+                timeout=timeout, progress=progress,
+            )
+        except ExportError as exc:
+            if exc.state == "E":
+                (entry / "job.json").unlink(missing_ok=True)
+            raise
+        except NotFoundError:
+            (entry / "job.json").unlink(missing_ok=True)
+            raise
+        record = {
+            "project_id": projid,
+            "title": meta.get("title"),
+            "filters": dict(settings["filters"]),
+            "job_id": job_id,
+            "total_ids": self._count(projid, settings["filters"]),
+            "export": {k: settings[k] for k in ("split_by", "with_images", "with_types_row")},
+            "api_url": redact_url(self.api_url),
+        }
+        downloaded = self._download_job_file(job_id, projid, entry, progress)
+        try:
+            check_zip(downloaded, what=_what(record), max_bytes=max_bytes)
+            os.replace(downloaded, zip_path)
+        finally:
+            downloaded.unlink(missing_ok=True)
+        shutil.rmtree(entry / ".partial", ignore_errors=True)
+        record["size"] = zip_path.stat().st_size
+        _write_json(record_path, record)
+        (entry / "job.json").unlink(missing_ok=True)
+        return zip_path, record
+
+    def _pending_job(self, entry: Path) -> int | None:
+        """Return the job an earlier call started and did not finish, if still usable."""
+        try:
+            job_id = int(json.loads((entry / "job.json").read_text("utf-8"))["job_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        try:
+            job = self._request("GET", f"jobs/{job_id}/", what=f"export job {job_id}")
+        except (NotFoundError, AuthenticationError):
+            job = {}
+        if job.get("state") in ("P", "R", "A", "F"):
+            logger.info("going on with EcoTaxa export job %s started earlier", job_id)
+            return job_id
+        (entry / "job.json").unlink(missing_ok=True)
+        return None
+
+    def _start_export(self, settings: Mapping[str, Any]) -> int:
+        projid = int(settings["project_id"])
+        body = {
+            "filters": dict(settings["filters"]),
+            "request": {
+                "project_id": projid,
+                "split_by": settings["split_by"],
+                "with_images": settings["with_images"],
+                "with_types_row": settings["with_types_row"],
+                "with_internal_ids": False,
+                "only_annotations": False,
+                "out_to_ftp": False,
+            },
+        }
+        reply = self._request(
+            "POST", "object_set/export/general", payload=body, idempotent=False,
+            what=f"the export of project {projid}",
+            hint="List the projects you can see with EcotaxaSource(...).projects().",
+        )
+        errors = [str(e) for e in reply.get("errors") or []]
+        if errors or reply.get("job_id") is None:
+            raise ExportError(
+                f"EcoTaxa did not start the export of project {projid}: "
+                f"{'; '.join(errors) or 'no job id in the reply'}. Check the filters and options."
+            )
+        for warning in reply.get("warnings") or []:
+            logger.warning("EcoTaxa, export of project %s: %s", projid, warning)
+        return int(reply["job_id"])
+
+    def _download_job_file(self, job_id: int, projid: int, entry: Path,
+                           progress: bool | None) -> Path:
+        """Download the job's zip with the transfer engine; return the verified partial file."""
+        from ..._progress import progress_bar
+        from ..transfer import RetryPolicy, download
+        from ._export import show_progress
+
+        url = f"{self.api_url}/jobs/{job_id}/file"
+        policy = RetryPolicy(retries=self.retries, backoff=self.retry_backoff,
+                             max_backoff=30.0, timeout=self.timeout)
+        partial_dir = entry / ".partial"
+        with progress_bar(enabled=show_progress(progress), total=0, unit="B", unit_scale=True,
+                          unit_divisor=1024, leave=False,
+                          desc=f"EcoTaxa export {projid}") as bar:
+
+            def grow(nbytes: int) -> None:
+                bar.total = nbytes
+                bar.refresh()
+
+            for attempt in (1, 2):
+                token = self._current_token()
+                remote = RemoteFile(
+                    source=url, name=f"ecotaxa/{projid}/export.zip", url=url,
+                    session=self._new_session(token=token, retries=0),
+                )
+                try:
+                    result = download(remote, partial_dir, policy=policy, progress=bar.update,
+                                      on_size=grow)
+                except AuthenticationError:
+                    if attempt == 1 and token and self._credentials.can_login:
+                        self._forget_token(token)  # expired while the job ran: log in again
+                        continue
+                    raise
+                except NotFoundError:
+                    (entry / "job.json").unlink(missing_ok=True)
+                    raise NotFoundError(
+                        f"EcoTaxa no longer has the file of export job {job_id} (project "
+                        f"{projid}); call export() again to run a new job."
+                    ) from None
+                except (ArchiveUnavailableError, TransferError) as exc:
+                    # The engine's message speaks of raw/ and fetching; say what holds here
+                    # (the same class, so callers catch a lost line or a full disk as before).
+                    raise type(exc)(
+                        self._download_failed(job_id, projid, partial_dir, exc)
+                    ) from exc
+                return result.path
+        raise AssertionError("unreachable")
+
+    def _download_failed(self, job_id: int, projid: int, partial_dir: Path,
+                         cause: Exception) -> str:
+        """Say what a failed download of an export's zip leaves and how to go on."""
+        from ..._progress import human_size
+
+        received = sum(p.stat().st_size for p in partial_dir.glob("*.part") if p.is_file())
+        if self._cache_root is not None:
+            kept = f"in the export cache ({partial_dir})"
+            again = "calling export() again"
+        else:
+            kept = f"in this source's temporary folder ({partial_dir}; cache=False)"
+            again = "calling export() again on this same source"
+        return (
+            f"EcoTaxa's export job {job_id} (project {projid}) finished, but its zip could not "
+            f"be downloaded from {redact_url(self.api_url)} (the error above says why). The "
+            f"{human_size(received)} received so far "
+            f"are kept {kept}, and {again} with the same project, filters and options (or "
+            "opening or fetching the same ecotaxa:// path with the same export_options) goes "
+            f"on with job {job_id} and resumes its download; nothing was unpacked. "
+            + ("Check EcoTaxa's status or your network first."
+               if isinstance(cause, ArchiveUnavailableError)
+               else "First fix what the error above names (free disk space, write permission).")
+        )
+
+    # -- fsspec ----------------------------------------------------------------------------
+
+
+
+class Scratch:
+    """A temporary folder (``awiml-ecotaxa-*``), deleted once nothing holds this object.
+
+    Deletion runs through :func:`weakref.finalize`: when the last reference
+    goes, on :meth:`remove`, or when Python exits, whichever comes first.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The folder.
+    """
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="awiml-ecotaxa-"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path),
+                                           ignore_errors=True)
+
+    def remove(self) -> None:
+        """Delete the folder now (once; later calls do nothing)."""
+        self._finalizer()
+
+
+class ScratchFiles(LocalFileSystem):
+    """The local file system, holding a :class:`Scratch` folder alive while it is used.
+
+    Parameters
+    ----------
+    scratch : Scratch
+        The folder to hold.
+    **storage_options
+        Passed to :class:`~fsspec.implementations.local.LocalFileSystem`.
+    """
+
+    cachable = False  # one per hand-over, never shared through fsspec's instance cache
+
+    def __init__(self, scratch: Scratch, **storage_options: Any) -> None:
+        super().__init__(**storage_options)
+        self.scratch = scratch
+
+
+def _what(record: Mapping[str, Any]) -> str:
+    return f"the export of project {record.get('project_id')} (EcoTaxa job {record.get('job_id')})"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), "utf-8")
+    os.replace(tmp, path)

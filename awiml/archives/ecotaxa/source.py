@@ -1,0 +1,1239 @@
+"""EcoTaxa as an fsspec filesystem: projects, object queries, exports and images.
+
+:class:`EcotaxaSource` talks to EcoTaxa's REST API (FastAPI, documented at
+https://ecotaxa.obs-vlfr.fr/api/docs) with the shared awiml session:
+
+- ``POST /login`` (JSON user name and password) answers a bearer token, sent
+  as ``Authorization: Bearer <token>`` on later calls;
+- ``GET /projects/search`` and ``GET /projects/{id}`` describe projects;
+- ``POST /object_set/{id}/query`` pages through objects
+  (``window_start``/``window_size`` until ``total_ids``);
+- ``GET /taxa/search`` resolves taxon names to ids;
+- ``POST /object_set/export/general`` starts an export job, ``GET
+  /jobs/{id}/`` reports its state (``P`` pending, ``R`` running, ``A`` asking
+  a question, ``E`` error, ``F`` finished) and ``GET /jobs/{id}/file`` serves
+  the zip (byte ranges honoured);
+- ``GET /vault/<file>`` serves one image, without login.
+
+The translation of filters, the query columns and the paging live in
+:mod:`awiml.archives._ecotaxa_query`; running, resuming and caching export
+jobs in :mod:`awiml.archives._ecotaxa_jobs` (a mixin of
+:class:`EcotaxaSource`); the job polling and safe unpacking of exports in
+:mod:`awiml.archives._ecotaxa_export`; and credentials and the token cache
+in :mod:`awiml.archives._ecotaxa_auth`. This module does the HTTP requests,
+the checks of the user's options and the fsspec side, and keeps every public
+name and its documentation, :meth:`EcotaxaSource.export` included
+(:data:`QUERY_FIELDS` and :data:`DEFAULT_QUERY_FIELDS` are re-exported here).
+
+Assumptions (from EcoTaxa's OpenAPI text and its source, ecotaxa/ecotaxa_back):
+tokens live about 30 days; an unknown or expired token answers ``401``, a
+project the user may not read ``403``, an unknown project ``404``; public
+("visible") projects can be listed and queried anonymously, while an export
+needs a logged-in user.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from fsspec.implementations.local import LocalFileSystem
+from fsspec.implementations.memory import MemoryFile
+
+from ...errors import (
+    ArchiveUnavailableError,
+    AuthenticationError,
+    AwimlError,
+    InvalidDataError,
+    NotFoundError,
+    redact_url,
+)
+from . import _query
+from ._auth import TokenCache, find_credentials
+from ._jobs import DEFAULT_MAX_BYTES, ExportJobs, Scratch, ScratchFiles
+from ..base import (
+    DEFAULT_TIMEOUT,
+    RETRY_STATUSES,
+    ArchiveFileSystem,
+    RemoteFile,
+    http_session,
+)
+from ..cache import default_cache_dir
+from .tsv import read_tsv
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import requests
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_QUERY_FIELDS",
+    "QUERY_FIELDS",
+    "EcotaxaSource",
+    "read_tsv",
+]
+
+logger = logging.getLogger(__name__)
+
+#: EcoTaxa's public API root. ``EcotaxaSource(base_url=...)`` or the
+#: ``AWIML_ECOTAXA_URL`` environment variable point awiml at another server
+#: (e.g. the loopback emulator :class:`awiml.testing.EcotaxaServer`).
+DEFAULT_API_URL = "https://ecotaxa.obs-vlfr.fr/api"
+
+#: Friendly column names of :meth:`EcotaxaSource.query` and the EcoTaxa fields behind them.
+QUERY_FIELDS: Mapping[str, str] = _query.QUERY_FIELDS
+
+#: The columns :meth:`EcotaxaSource.query` returns by default (plus the project's free columns).
+DEFAULT_QUERY_FIELDS: tuple[str, ...] = _query.DEFAULT_QUERY_FIELDS
+
+_SPLIT_BY = ("none", "sample", "acquisition", "taxon")
+_WITH_IMAGES = ("none", "first", "all")
+_EXPORT_KEYWORDS = frozenset({"filters", "split_by", "with_images", "with_types_row", "max_bytes",
+                              "poll_interval", "timeout", "progress"})
+
+
+def _detail(response: requests.Response) -> str:
+    """EcoTaxa's ``detail`` message of an error reply, short."""
+    try:
+        body = response.json()
+        text = body.get("detail", body) if isinstance(body, dict) else body
+    except ValueError:
+        text = response.text
+    text = " ".join(str(text).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def project_id(project: int | str) -> int:
+    """Return the numeric id of a project given as an int, a string or an ``ecotaxa://`` URL.
+
+    Parameters
+    ----------
+    project : int or str
+        ``1234``, ``"1234"`` or ``"ecotaxa://1234"``.
+
+    Returns
+    -------
+    int
+        The project id.
+
+    Raises
+    ------
+    InvalidDataError
+        If no id can be read from ``project``.
+
+    Examples
+    --------
+    >>> project_id("ecotaxa://1234/export.zip")
+    1234
+    """
+    if isinstance(project, bool):
+        raise InvalidDataError(f"{project!r} is not an EcoTaxa project id")
+    if isinstance(project, int):
+        return project
+    text = str(project).strip()
+    if text.startswith("ecotaxa://"):
+        text = text[len("ecotaxa://"):]
+    head = text.strip("/").split("/", 1)[0]
+    if head.isdigit():
+        return int(head)
+    raise InvalidDataError(
+        f"{project!r} is not an EcoTaxa project id: give the number shown in the project's "
+        "URL (e.g. 1234 for https://ecotaxa.obs-vlfr.fr/prj/1234)"
+    )
+
+
+class EcotaxaSource(ExportJobs, ArchiveFileSystem):
+    r"""EcoTaxa projects as a read-only filesystem, with queries and exports.
+
+    Parameters
+    ----------
+    username, password : str, optional
+        An EcoTaxa account. Without them, ``ECOTAXA_USER`` and
+        ``ECOTAXA_PASSWORD``, then the ``~/.netrc`` entry of the API host
+        (``machine ecotaxa.obs-vlfr.fr login ... password ...``). awiml logs
+        in when a call first needs it and keeps the token (see Notes).
+    token : str, optional
+        A bearer token instead of a password (also ``ECOTAXA_TOKEN``). With a
+        user name and password at hand as well, an expired token is replaced
+        by logging in again.
+    base_url : str, optional
+        The API root; defaults to ``$AWIML_ECOTAXA_URL``, else
+        :data:`DEFAULT_API_URL`.
+    cache : bool or path-like, optional
+        Where exports are kept and reused. ``True``: in
+        ``<awiml cache folder>/ecotaxa/exports/`` (``$AWIML_CACHE_DIR`` or the
+        user cache folder). A folder ``<folder>``: in
+        ``<folder>/ecotaxa/exports/<server>/<project>/<hash of filters and
+        options>/`` (awiml adds ``ecotaxa/exports/...`` below the folder you
+        give). ``False``: in one temporary folder of this source
+        (``awiml-ecotaxa-*`` in the system's temporary folder), reused while
+        the source lives and deleted by :meth:`close`, when the source is
+        garbage-collected, or when Python exits; ``Workspace.fetch`` takes
+        it over and deletes it once the files are in ``raw/``.
+    export_options : mapping, optional
+        Keyword arguments of :meth:`export` (``filters``, ``split_by``,
+        ``with_images``, ``with_types_row``, ``max_bytes``, ``timeout``,
+        ``poll_interval``, ``progress``) used for ``ecotaxa://`` paths and by
+        ``Workspace.fetch``; ``filters`` also applies to ``objects.tsv``.
+    remember_token : bool, optional
+        Keep the token from logging in on disk for later sessions (see
+        Notes); ``False`` logs in once per source and writes nothing.
+    timeout : tuple of float, optional
+        Connect and read timeouts of each HTTP request in seconds.
+    retries : int, optional
+        Retries of failed requests (429 and 5xx, honouring ``Retry-After``).
+    **storage_options
+        Passed to :class:`fsspec.spec.AbstractFileSystem`.
+
+    Attributes
+    ----------
+    api_url : str
+        The API root in use.
+    export_options : dict
+        The ``export_options`` given.
+    remember_token : bool
+        Whether tokens are kept on disk.
+    retry_backoff : float
+        Base wait in seconds between retries (doubling each time).
+
+    Notes
+    -----
+    Paths, with or without the ``ecotaxa://`` protocol:
+
+    - ``ecotaxa://`` lists the projects you can see, as folders;
+    - ``ecotaxa://1234`` is project 1234's folder;
+    - ``ecotaxa://1234/objects.tsv``: the result of :meth:`query` with the
+      default columns, as tab-separated text (no export job needed; works
+      anonymously for public projects);
+    - ``ecotaxa://1234/export.zip``: the export zip, made by an export job or
+      reused from the cache;
+    - ``ecotaxa://1234/export/<member>``: one file of the extracted export,
+      e.g. ``export/ecotaxa_export_1234_....tsv`` or an image;
+    - ``ecotaxa://vault/0000/0123.jpg``: one image of EcoTaxa's vault, as
+      named by the ``img_file_name`` column of :meth:`query`.
+
+    ``Workspace.fetch("ecotaxa://1234", storage_options={...})`` runs (or
+    reuses) the export and copies its TSV file(s) and images into
+    ``raw/ecotaxa/1234/``, recording the project id and title, the filters,
+    the job id, EcoTaxa's object count (``total_ids``), the export options and
+    the API URL in the manifest.
+
+    Tokens from logging in are kept, one per API URL and user name, in files
+    readable by the user only (mode ``0600``) in ``ecotaxa-tokens/`` of awiml's
+    configuration folder (``$AWIML_CONFIG_DIR``, else
+    ``platformdirs.user_config_dir("awiml")``, e.g. ``~/.config/awiml``), and
+    reused for 29 days or until EcoTaxa refuses them. Passwords and tokens are
+    never logged, shown, or written to error messages or manifests.
+
+    Examples
+    --------
+    Against the loopback emulator that ships with awiml:
+
+    >>> from awiml.testing import EcotaxaServer
+    >>> with EcotaxaServer() as server:
+    ...     [projid] = server.add_sample_data()
+    ...     source = EcotaxaSource(base_url=server.api_url, cache=False)
+    ...     copepods = source.query(projid, {"taxa": ["Copepoda"]})
+    ...     with source.open(f"vault/{copepods['img_file_name'].iloc[0]}") as image:
+    ...         head = image.read(2)
+    >>> len(copepods), head
+    (100, b'\xff\xd8')
+    """
+
+    protocol = "ecotaxa"
+    root_marker = ""
+    #: Base wait in seconds between retries of a failed request.
+    retry_backoff: float = 0.5
+
+    def __init__(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        cache: bool | str | os.PathLike[str] = True,
+        export_options: Mapping[str, Any] | None = None,
+        remember_token: bool = True,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int = 5,
+        **storage_options: Any,
+    ) -> None:
+        super().__init__(timeout=timeout, retries=retries, **storage_options)
+        self.api_url = (base_url or os.environ.get("AWIML_ECOTAXA_URL") or DEFAULT_API_URL)
+        self.api_url = self.api_url.rstrip("/")
+        self._credentials = find_credentials(self.api_url, username, password, token)
+        self._token: str | None = self._credentials.token
+        self.remember_token = bool(remember_token)
+        self._session = self._new_session(retries=retries)
+        if cache is True:
+            self._cache_root: Path | None = default_cache_dir() / "ecotaxa"
+        elif cache:
+            self._cache_root = Path(cache).expanduser() / "ecotaxa"
+        else:
+            self._cache_root = None
+        # With cache=False: the temporary folder, made on first use (ExportJobs._exports_root).
+        self._scratch: Scratch | None = None
+        self._scratch_ref: weakref.ref[Scratch] | None = None
+        unknown = set(export_options or {}) - _EXPORT_KEYWORDS
+        if unknown:
+            raise TypeError(
+                f"export_options has unknown keys {sorted(unknown)}; use "
+                f"{sorted(_EXPORT_KEYWORDS)}"
+            )
+        self.export_options = dict(export_options or {})
+        self._lock = threading.RLock()
+        self._projects: dict[int, dict[str, Any]] = {}
+
+    def __repr__(self) -> str:
+        user = self._credentials.username
+        return (
+            f"EcotaxaSource(api_url={redact_url(self.api_url)!r}, user={user!r}, "
+            f"token={'set' if self._token else 'none'})"
+        )
+
+    # -- HTTP and authentication -----------------------------------------------------------
+
+    @property
+    def _host(self) -> str:
+        return urlsplit(self.api_url).hostname or self.api_url
+
+    @property
+    def _site(self) -> str:
+        """The web interface's root: the API root without its ``/api``."""
+        return self.api_url[: -len("/api")] if self.api_url.endswith("/api") else self.api_url
+
+    def _how_to_log_in(self) -> str:
+        return (
+            "Give an EcoTaxa account: EcotaxaSource(username=..., password=...), the "
+            "ECOTAXA_USER and ECOTAXA_PASSWORD environment variables, or "
+            f"'machine {self._host} login <user> password <password>' in ~/.netrc "
+            "(or a fresh token in ECOTAXA_TOKEN)."
+        )
+
+    def _new_session(self, *, retries: int, token: str | None = None) -> requests.Session:
+        """Make an awiml session that never sends ``~/.netrc`` passwords as Basic auth.
+
+        requests adds the ``~/.netrc`` entry of a host as HTTP Basic credentials
+        when a session has no ``auth``; EcoTaxa wants the password only in
+        ``POST /login``, so the session gets an authenticator that adds nothing.
+        """
+        session = http_session(token=token, retries=retries, timeout=self.timeout)
+        session.auth = _no_auth
+        return session
+
+    def _token_cache(self) -> TokenCache | None:
+        return TokenCache() if self.remember_token else None
+
+    def _current_token(self) -> str | None:
+        """Return the token to send, logging in first when needed and possible."""
+        with self._lock:
+            if self._token:
+                return self._token
+            creds = self._credentials
+            if not creds.can_login:
+                return None
+            assert creds.username is not None
+            tokens = self._token_cache()
+            cached = tokens.get(self.api_url, creds.username) if tokens else None
+            if cached:
+                logger.debug("reusing the cached EcoTaxa token of %s", creds.username)
+                self._token = cached
+                return cached
+            self._token = self._login()
+            return self._token
+
+    def _forget_token(self, token: str) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+            user, cache = self._credentials.username, self._token_cache()
+            if user and cache is not None and cache.get(self.api_url, user) == token:
+                cache.drop(self.api_url, user)
+
+    def _login(self) -> str:
+        creds = self._credentials
+        assert creds.username is not None and creds.password is not None
+        logger.info("logging in to EcoTaxa at %s as %s", redact_url(self.api_url),
+                    creds.username)
+        response = self._send("POST", f"{self.api_url}/login", headers={},
+                              payload={"username": creds.username, "password": creds.password},
+                              what="logging in")
+        with response:
+            if response.status_code in (401, 403):
+                raise AuthenticationError(
+                    f"EcoTaxa at {redact_url(self.api_url)} refused the login of "
+                    f"{creds.username!r} ({response.status_code}): wrong user name or password. "
+                    f"Check the credentials (taken from {creds.origin}). "
+                    + self._how_to_log_in()
+                )
+            self._raise_for_status(response, "logging in", token_sent=False)
+            try:
+                token = response.json()
+            except ValueError:
+                token = None
+        if isinstance(token, dict):
+            token = token.get("token") or token.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise InvalidDataError(
+                f"EcoTaxa at {redact_url(self.api_url)} answered the login without a token; "
+                "is base_url the API root (ending in /api)?"
+            )
+        tokens = self._token_cache()
+        if tokens is not None:
+            tokens.put(self.api_url, creds.username, token)
+        return token
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        what: str,
+        params: Mapping[str, Any] | None = None,
+        payload: Any = None,
+        idempotent: bool = True,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Send one request; retry POSTs EcoTaxa did not process (GETs retry in the adapter)."""
+        import requests
+
+        failures = 0
+        while True:
+            try:
+                response = self._session.request(
+                    method, url, headers=dict(headers), params=params, json=payload,
+                    stream=stream, timeout=self.timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if method != "GET" and idempotent and failures < self.retries:
+                    failures += 1
+                    time.sleep(self.retry_backoff * 2 ** (failures - 1))
+                    continue
+                raise ArchiveUnavailableError(
+                    f"EcoTaxa at {redact_url(self.api_url)} could not be reached for {what} "
+                    f"({type(exc).__name__}). Check your network and base_url; exports made "
+                    "before are reused from the cache."
+                ) from None
+            status = response.status_code
+            retry = method != "GET" and status in RETRY_STATUSES and failures < self.retries and (
+                idempotent or status in (429, 503)
+            )
+            if not retry:
+                return response
+            wait = self.retry_backoff * 2**failures
+            after = response.headers.get("Retry-After", "")
+            if after.isdigit():
+                wait = float(after)
+            response.close()
+            if wait > 300:
+                raise ArchiveUnavailableError(
+                    f"EcoTaxa answered {status} for {what} and asks to wait {wait:.0f} s. "
+                    "Try again later."
+                )
+            failures += 1
+            logger.warning("EcoTaxa answered %s for %s; retry %d of %d in %.1f s", status, what,
+                           failures, self.retries, wait)
+            time.sleep(wait)
+
+    def _raise_for_status(
+        self, response: requests.Response, what: str, *, token_sent: bool, hint: str = ""
+    ) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = _detail(response)
+        response.close()
+        where = redact_url(self.api_url)
+        if status == 401:
+            if token_sent:
+                again = (
+                    "awiml logged in again and the new token was refused too; check the account."
+                    if self._credentials.can_login
+                    else self._how_to_log_in()
+                )
+                raise AuthenticationError(
+                    f"EcoTaxa at {where} refused the token for {what} (401: {detail}): it "
+                    f"expired or is invalid. {again}"
+                )
+            raise AuthenticationError(
+                f"{what} needs a logged-in EcoTaxa user (401: {detail}). " + self._how_to_log_in()
+            )
+        if status == 403:
+            user = self._credentials.username
+            if token_sent:
+                raise AuthenticationError(
+                    f"EcoTaxa refuses {what} to {user or 'this token'!s} (403: {detail}): the "
+                    "project is private and the account is not a member. Ask a project manager "
+                    "for access, or use an account that has it."
+                )
+            raise AuthenticationError(
+                f"EcoTaxa refuses {what} to anonymous users (403: {detail}): the project is "
+                "private. Log in as a member. " + self._how_to_log_in()
+            )
+        if status in (404, 410):
+            raise NotFoundError(
+                f"{what}: EcoTaxa at {where} has no such item ({status}: {detail}). {hint}".rstrip()
+            )
+        if status == 429 or status >= 500:
+            raise ArchiveUnavailableError(
+                f"EcoTaxa at {where} answered {status} for {what} after {self.retries} retries "
+                f"({detail}). The server is busy or failing; try again later."
+            )
+        raise InvalidDataError(
+            f"EcoTaxa refused {what} ({status}: {detail}); check the arguments."
+        )
+
+    def _request(
+        self,
+        method: str,
+        route: str,
+        *,
+        what: str,
+        params: Mapping[str, Any] | None = None,
+        payload: Any = None,
+        idempotent: bool = True,
+        hint: str = "",
+    ) -> Any:
+        """Call the API with the current token (logging in again once on 401); return JSON."""
+        url = f"{self.api_url}/{route.lstrip('/')}"
+        relogged = False
+        while True:
+            token = self._current_token()
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            response = self._send(method, url, headers=headers, params=params, payload=payload,
+                                  what=what, idempotent=idempotent)
+            if (response.status_code == 401 and token and not relogged
+                    and self._credentials.can_login):
+                response.close()
+                logger.info("EcoTaxa refused the token for %s; logging in again", what)
+                self._forget_token(token)
+                relogged = True
+                continue
+            with response:
+                self._raise_for_status(response, what, token_sent=bool(token), hint=hint)
+                try:
+                    return response.json()
+                except ValueError:
+                    raise InvalidDataError(
+                        f"EcoTaxa answered {what} with something other than JSON; is "
+                        f"base_url ({redact_url(self.api_url)}) the API root?"
+                    ) from None
+
+    # -- projects --------------------------------------------------------------------------
+
+    def project(self, project: int | str) -> dict[str, Any]:
+        """Return EcoTaxa's description of one project.
+
+        Parameters
+        ----------
+        project : int or str
+            The project id (see :func:`project_id`).
+
+        Returns
+        -------
+        dict
+            EcoTaxa's project object: ``projid``, ``title``, ``instrument``,
+            ``visible``, ``objcount``, ``pctvalidated``, ``obj_free_cols``...
+        """
+        projid = project_id(project)
+        with self._lock:
+            if projid in self._projects:
+                return self._projects[projid]
+        found = self._request(
+            "GET", f"projects/{projid}", what=f"project {projid}",
+            hint="List the projects you can see with EcotaxaSource(...).projects().",
+        )
+        with self._lock:
+            self._projects[projid] = found
+        return found
+
+    def projects(self, title: str | None = None) -> pd.DataFrame:
+        """List the projects you can see: public ones, and those you are a member of.
+
+        Parameters
+        ----------
+        title : str, optional
+            Keep projects whose title contains this text.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per project, indexed by ``projid``, with ``title``,
+            ``instrument``, ``status``, ``visible``, ``objcount``,
+            ``pctvalidated``, ``pctclassified`` first and EcoTaxa's other
+            fields after them.
+
+        Examples
+        --------
+        >>> from awiml.testing import EcotaxaServer
+        >>> with EcotaxaServer() as server:
+        ...     _ = server.add_sample_data()
+        ...     projects = EcotaxaSource(base_url=server.api_url, cache=False).projects()
+        >>> list(projects.index), int(projects.loc[1, "objcount"])
+        ([1], 400)
+        """
+        import pandas as pd
+
+        params: dict[str, Any] = {"not_granted": "false"}
+        if title:
+            params["title_filter"] = title
+        found = self._request("GET", "projects/search", params=params, what="the project list")
+        if not isinstance(found, list):
+            raise InvalidDataError("EcoTaxa's project list is not a list; is base_url right?")
+        first = ["projid", "title", "instrument", "status", "visible", "objcount",
+                 "pctvalidated", "pctclassified"]
+        frame = pd.DataFrame(found)
+        if frame.empty:
+            frame = pd.DataFrame(columns=first)
+        columns = [c for c in first if c in frame] + [c for c in frame if c not in first]
+        frame = frame[columns].set_index("projid").sort_index()
+        with self._lock:
+            for row in found:
+                if isinstance(row, dict) and "projid" in row:
+                    self._projects.setdefault(int(row["projid"]), row)
+        return frame
+
+    # -- filters ---------------------------------------------------------------------------
+
+    def _taxon_id(self, taxon: int | str) -> int:
+        if isinstance(taxon, int) and not isinstance(taxon, bool):
+            return taxon
+        name = str(taxon).strip()
+        if name.isdigit():
+            return int(name)
+        found = self._request("GET", "taxa/search", params={"query": name},
+                              what=f"the taxon {name!r}")
+        return _query.pick_taxon(name, found)
+
+    def filters(self, filters: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Translate filters into EcoTaxa's ``ProjectFilters`` (all values are strings).
+
+        Parameters
+        ----------
+        filters : mapping, optional
+            EcoTaxa's own keys (``statusfilter``, ``taxo``, ``taxochild``,
+            ``MapN``/``MapS``/``MapE``/``MapW``, ``depthmin``, ``depthmax``,
+            ``fromdate``, ``todate``, ``samples``...), passed on as text (lists
+            joined by commas, booleans as ``"Y"``/``"N"``), and these friendlier
+            keys:
+
+            ``taxa``
+                Taxon names or ids (a list, or a comma-separated string); names
+                are resolved through ``/taxa/search``; descendants are
+                included unless ``taxochild="N"`` is given.
+            ``status``
+                ``"V"``/``"validated"``, ``"P"``/``"predicted"``,
+                ``"D"``/``"dubious"``, ``"U"``/``"unclassified"``,
+                ``"NV"``/``"not_validated"``, or a list of them that
+                EcoTaxa can combine (validated and predicted; unclassified
+                and predicted; validated, predicted and dubious).
+            ``bbox``
+                ``(min_lat, min_lon, max_lat, max_lon)`` in degrees (EcoTaxa
+                does not handle boxes across the date line).
+            ``depth``
+                ``(min, max)`` in metres (either may be ``None``); EcoTaxa
+                keeps objects whose minimum and maximum depth both lie in
+                the range.
+            ``dates``
+                ``(from, to)`` as ``"YYYY-MM-DD"`` (either may be ``None``).
+
+        Returns
+        -------
+        dict of str to str
+            The filters as EcoTaxa expects them.
+
+        Examples
+        --------
+        >>> EcotaxaSource(cache=False).filters({"status": "validated",
+        ...                                     "depth": (0, 200)})
+        {'statusfilter': 'V', 'depthmin': '0', 'depthmax': '200'}
+        """
+        return _query.translate_filters(filters, self._taxon_id)
+
+    # -- query -----------------------------------------------------------------------------
+
+    def _page(self, projid: int, fields: Sequence[str], api_filters: Mapping[str, str],
+              start: int, size: int) -> Mapping[str, Any]:
+        params = {"fields": ",".join(fields), "order_field": "obj.objid",
+                  "window_start": start, "window_size": size}
+        reply = self._request(
+            "POST", f"object_set/{projid}/query", params=params, payload=dict(api_filters),
+            what=f"the objects of project {projid}",
+            hint="List the projects you can see with EcotaxaSource(...).projects().",
+        )
+        return _query.check_page(reply, projid)
+
+    def count(self, project: int | str, filters: Mapping[str, Any] | None = None) -> int:
+        """Return how many objects of a project match the filters (EcoTaxa's ``total_ids``).
+
+        Parameters
+        ----------
+        project : int or str
+            The project id.
+        filters : mapping, optional
+            As for :meth:`filters`.
+
+        Returns
+        -------
+        int
+            The number of matching objects.
+        """
+        projid = project_id(project)
+        reply = self._page(projid, ["obj.objid"], self.filters(filters), 0, 1)
+        return int(reply.get("total_ids", len(reply["object_ids"])))
+
+    def query(
+        self,
+        project: int | str,
+        filters: Mapping[str, Any] | None = None,
+        fields: Sequence[str] | None = None,
+        *,
+        page_size: int = 5000,
+    ) -> pd.DataFrame:
+        """Return the objects of a project (metadata, classification, image names).
+
+        No export job is needed, and public projects need no login. Pages of
+        ``page_size`` objects are fetched until EcoTaxa's ``total_ids``.
+
+        Parameters
+        ----------
+        project : int or str
+            The project id.
+        filters : mapping, optional
+            Which objects; see :meth:`filters` (e.g. ``{"status": "V",
+            "taxa": ["Copepoda"]}``).
+        fields : sequence of str, optional
+            Columns, by friendly name (the keys of :data:`QUERY_FIELDS`), free
+            column name, or EcoTaxa field (``"obj.depth_min"``, ``"fre.area"``).
+            By default :data:`DEFAULT_QUERY_FIELDS` and every free column.
+        page_size : int, optional
+            Objects per request.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per object, indexed by EcoTaxa's internal ``objid``, with
+            friendly column names: ``object_id`` (the original id),
+            ``latitude``, ``longitude``, ``date`` (datetime), ``time``,
+            ``depth_min``, ``depth_max``, ``status`` (``"validated"``,
+            ``"predicted"``, ``"dubious"`` or missing), ``category`` (display
+            name), ``img_file_name`` (vault path, see ``ecotaxa://vault/...``)
+            and the free columns by their names (``free_<name>`` if a name
+            clashes). ``attrs["ecotaxa"]`` holds the project id
+            (``project_id``), its ``title``, the filters as sent to EcoTaxa
+            (``filters``), EcoTaxa's count of matching objects
+            (``total_ids``) and the API URL (``api_url``).
+
+        Examples
+        --------
+        >>> from awiml.testing import EcotaxaServer
+        >>> with EcotaxaServer() as server:
+        ...     [projid] = server.add_sample_data()
+        ...     source = EcotaxaSource(base_url=server.api_url, cache=False)
+        ...     table = source.query(projid, {"status": "V"}, ["object_id", "category", "area"])
+        >>> len(table), list(table.columns)
+        (400, ['object_id', 'category', 'area'])
+        >>> table.loc[1, "object_id"], table.loc[1, "category"], float(table.loc[1, "area"])
+        ('mltemplate_1', 'Cladocera', 1983.0)
+        """
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        projid = project_id(project)
+        meta = self.project(projid)
+        columns = _query.query_columns(meta, fields)
+        api_filters = self.filters(filters)
+        wanted = [field for _, field in columns]
+        frame, total = _query.read_objects(
+            lambda start, size: self._page(projid, wanted, api_filters, start, size),
+            projid, columns, page_size,
+        )
+        frame.attrs["ecotaxa"] = {
+            "project_id": projid,
+            "title": meta.get("title"),
+            "filters": api_filters,
+            "total_ids": total,
+            "api_url": redact_url(self.api_url),
+        }
+        return frame
+
+    # -- export ----------------------------------------------------------------------------
+
+    def export(
+        self,
+        project: int | str,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        split_by: str = "none",
+        with_images: str = "first",
+        with_types_row: bool = True,
+        target: str | os.PathLike[str] | None = None,
+        refresh: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        progress: bool | None = None,
+        poll_interval: float = 1.0,
+        timeout: float = 3600.0,
+    ) -> Path:
+        """Export a project (TSV and images), extract it safely and return its folder.
+
+        EcoTaxa makes the export in a background job. This method starts it,
+        polls it (with a progress bar from EcoTaxa's ``progress_pct`` and
+        ``progress_msg``), downloads the zip through awiml's transfer engine
+        (resuming a dropped connection with HTTP Range), checks every
+        member's CRC, and extracts it: members with ``..``, absolute paths or
+        drive letters, links, and archives unpacking to more than
+        ``max_bytes`` or the free disk space are refused. Extraction goes to a
+        temporary folder that is renamed into place, so a failure leaves
+        nothing half-written.
+
+        An export with the same project, filters and options already in the
+        cache is reused without a new job; pass ``refresh=True`` for a fresh
+        one (or delete the cache folder). A job that timed out or waits for an
+        answer is remembered, and the next call goes on with it; so is a
+        download that failed, whose partial zip stays in the cache and is
+        resumed. With ``cache=False`` all this holds within one source: its
+        temporary folder takes the place of the cache (see ``cache`` of
+        :class:`EcotaxaSource`).
+
+        Parameters
+        ----------
+        project : int or str
+            The project id. Exports need a logged-in user.
+        filters : mapping, optional
+            Which objects; see :meth:`filters`.
+        split_by : {"none", "sample", "acquisition", "taxon"}, optional
+            One TSV for all objects, or one per group (EcoTaxa's ``split_by``).
+        with_images : {"first", "none", "all"}, optional
+            Include no image, the first image of each object, or all of them.
+        with_types_row : bool, optional
+            Whether the TSV has EcoTaxa's second row of ``[t]``/``[f]`` types.
+        target : path-like, optional
+            Extract here (a folder that does not exist yet, or is empty)
+            instead of the cache.
+        refresh : bool, optional
+            Run a new export job even if the cache holds a matching one.
+        max_bytes : int, optional
+            Refuse archives unpacking to more than this many bytes (default
+            100 GiB), a guard against zip bombs.
+        progress : bool, optional
+            Show progress bars; by default only when standard error is a
+            terminal.
+        poll_interval : float, optional
+            Seconds between two looks at the job.
+        timeout : float, optional
+            Seconds to wait for the job before giving up (it keeps running on
+            the server, and the next call waits for it again).
+
+        Returns
+        -------
+        pathlib.Path
+            The folder holding the extracted export: the TSV file(s)
+            (``ecotaxa_export_<project>_....tsv``, read them with
+            :func:`read_tsv`) and the images at the paths its
+            ``img_file_name`` column names. With ``cache=False`` (and no
+            ``target``) it lies in the source's temporary folder and is
+            deleted with it; pass ``target`` to keep the files.
+
+        Raises
+        ------
+        ExportError
+            The job failed (state ``E``, with EcoTaxa's messages), waits for
+            an answer in the web interface (state ``A``), or did not finish in
+            ``timeout`` seconds.
+        AuthenticationError
+            No account was given, or EcoTaxa refused it or the project.
+        InvalidDataError
+            The zip is corrupt or unsafe; nothing was extracted.
+        ArchiveUnavailableError
+            EcoTaxa could not be reached, or the zip's download failed through
+            all retries; what was received is kept, and calling again resumes
+            it (the message says where it is kept).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from awiml.testing import EcotaxaServer
+        >>> with EcotaxaServer(job_steps=0) as server:
+        ...     [projid] = server.add_sample_data()
+        ...     _ = server.add_user("alice", "secret")
+        ...     source = EcotaxaSource("alice", "secret", base_url=server.api_url,
+        ...                            cache=tempfile.mkdtemp(), remember_token=False)
+        ...     folder = source.export(projid, {"taxa": "Siphonophorae"}, progress=False)
+        >>> sorted(p.suffix for p in folder.iterdir())
+        ['', '.log', '.tsv']
+        >>> len(list(folder.rglob("*.jpg")))
+        100
+        """
+        folder, _record = self._export(
+            project, filters, split_by=split_by, with_images=with_images,
+            with_types_row=with_types_row, target=target, refresh=refresh, max_bytes=max_bytes,
+            progress=progress, poll_interval=poll_interval, timeout=timeout,
+        )
+        return folder
+
+    def _export_settings(self, project: int | str, filters: Mapping[str, Any] | None,
+                         split_by: str, with_images: str, with_types_row: bool) -> dict[str, Any]:
+        """Check export options; return the settings naming one export (and its cache folder)."""
+        if split_by not in _SPLIT_BY:
+            raise ValueError(f"split_by must be one of {_SPLIT_BY}, got {split_by!r}")
+        if with_images not in _WITH_IMAGES:
+            raise ValueError(f"with_images must be one of {_WITH_IMAGES}, got {with_images!r}")
+        projid = project_id(project)
+        return {
+            "project_id": projid,
+            "filters": self.filters(filters),
+            "split_by": split_by,
+            "with_images": with_images,
+            "with_types_row": bool(with_types_row),
+        }
+
+    def close(self) -> None:
+        """Delete the temporary folder of a source made with ``cache=False``.
+
+        Exports unpacked there (and folders :meth:`export` returned from it)
+        are gone afterwards; the source stays usable and makes a new folder
+        when it needs one. The folder is also deleted when the source is
+        garbage-collected, or when Python exits. Sources with a cache keep
+        it: this does nothing for them.
+        """
+        self._remove_scratch()
+
+    def _count(self, projid: int, api_filters: Mapping[str, str]) -> int:
+        reply = self._page(projid, ["obj.objid"], api_filters, 0, 1)
+        return int(reply.get("total_ids", len(reply["object_ids"])))
+
+    # -- fsspec ----------------------------------------------------------------------------
+
+    @classmethod
+    def _strip_protocol(cls, path: str | list[str]) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        if path.startswith("ecotaxa://"):
+            path = path[len("ecotaxa://"):]
+        elif path.startswith("ecotaxa:"):
+            path = path[len("ecotaxa:"):]
+        return path.strip("/")
+
+    def _split(self, path: str) -> tuple[int | None, str]:
+        """Return ``(project id, rest)``; ``(None, "vault/...")`` for images, ``(None, "")``."""
+        path = self._strip_protocol(path)
+        if not path or path == "vault" or path.startswith("vault/"):
+            return None, path
+        head, _, rest = path.partition("/")
+        if not head.isdigit():
+            raise NotFoundError(
+                f"ecotaxa://{path}: paths start with a project id or 'vault', e.g. "
+                "ecotaxa://1234/objects.tsv or ecotaxa://vault/0000/0123.jpg"
+            )
+        return int(head), rest
+
+    def _export_kwargs(self) -> dict[str, Any]:
+        return dict(self.export_options)
+
+    def _ensure_export(self, projid: int) -> tuple[Path, dict[str, Any]]:
+        options = self._export_kwargs()
+        filters = options.pop("filters", None)
+        return self._export(projid, filters, **options)
+
+    def _ensure_zip(self, projid: int) -> tuple[Path, dict[str, Any]]:
+        options = self._export_kwargs()
+        filters = options.pop("filters", None)
+        settings = self._export_settings(
+            projid, filters, options.get("split_by", "none"), options.get("with_images", "first"),
+            options.get("with_types_row", True),
+        )
+        entry = self._entry(settings)
+        assert entry is not None
+        return self._export_zip(
+            entry, settings, refresh=False,
+            max_bytes=options.get("max_bytes", DEFAULT_MAX_BYTES),
+            progress=options.get("progress"), poll_interval=options.get("poll_interval", 1.0),
+            timeout=options.get("timeout", 3600.0),
+        )
+
+    def _local_files(self) -> LocalFileSystem:
+        """Return the file system for ``RemoteFile`` objects naming exported files.
+
+        With ``cache=False`` it holds the source's temporary folder (see
+        :meth:`_release_scratch`), so the folder lives exactly as long as
+        the ``RemoteFile`` objects that need it.
+        """
+        scratch = self._release_scratch()
+        return LocalFileSystem() if scratch is None else ScratchFiles(scratch)
+
+    def _file_entry(self, projid: int, name: str, size: int | None, **extra: Any) -> dict:
+        return {"name": f"{projid}/{name}", "type": "file", "size": size, **extra}
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """List projects, a project's folder, or its extracted export.
+
+        Parameters
+        ----------
+        path : str
+            ``""`` (the projects you can see, and ``vault``), ``<id>``
+            (``objects.tsv``, ``export.zip``, ``export``), ``<id>/export``
+            (the extracted export; runs or reuses it), or a file (listed as
+            itself). The vault cannot be listed: its listing is empty.
+        detail : bool, optional
+            Return info dicts instead of names.
+        **kwargs
+            Ignored (fsspec compatibility).
+
+        Returns
+        -------
+        list
+            Entries as dicts (``name``, ``type``, ``size``...) or names.
+        """
+        projid, rest = self._split(path)
+        if projid is None:
+            if rest == "":
+                entries = [
+                    {"name": str(pid), "type": "directory", "size": 0, "title": row["title"]}
+                    for pid, row in self.projects().iterrows()
+                ]
+                entries.append({"name": "vault", "type": "directory", "size": 0})
+            elif rest == "vault":
+                entries = []
+            else:
+                entries = [self.info(rest)]
+        elif rest == "":
+            self.project(projid)  # NotFoundError for unknown projects
+            entries = [
+                self._file_entry(projid, "objects.tsv", None),
+                self._file_entry(projid, "export.zip", self._cached_zip_size(projid)),
+                {"name": f"{projid}/export", "type": "directory", "size": 0},
+            ]
+        elif rest == "export" or rest.startswith("export/"):
+            folder, _record = self._ensure_export(projid)
+            base = folder / rest[len("export/"):] if rest != "export" else folder
+            if base.is_file():
+                entries = [self._file_entry(projid, rest, base.stat().st_size)]
+            elif base.is_dir():
+                entries = []
+                for child in sorted(base.iterdir()):
+                    name = f"{projid}/{rest}/{child.name}"
+                    if child.is_dir():
+                        entries.append({"name": name, "type": "directory", "size": 0})
+                    else:
+                        entries.append({"name": name, "type": "file",
+                                        "size": child.stat().st_size})
+            else:
+                raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+        else:
+            entries = [self.info(f"{projid}/{rest}")]
+        return entries if detail else [e["name"] for e in entries]
+
+    def _cached_zip_size(self, projid: int) -> int | None:
+        try:
+            options = self._export_kwargs()
+            settings = self._export_settings(
+                projid, options.get("filters"), options.get("split_by", "none"),
+                options.get("with_images", "first"), options.get("with_types_row", True))
+        except AwimlError:
+            return None
+        entry = self._entry(settings, create=False)
+        if entry is not None and (entry / "export.zip").is_file():
+            return (entry / "export.zip").stat().st_size
+        return None
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Describe a project (EcoTaxa's fields) or one of its files, or an image.
+
+        Parameters
+        ----------
+        path : str
+            A path as listed by :meth:`ls`.
+        **kwargs
+            Ignored (fsspec compatibility).
+
+        Returns
+        -------
+        dict
+            fsspec's ``name``, ``type`` and ``size``; for a project also its
+            ``title``, ``instrument``, ``visible``, ``objcount``, ``pctvalidated``
+            and ``project`` (EcoTaxa's whole project object).
+        """
+        projid, rest = self._split(path)
+        if projid is None:
+            if rest in ("", "vault"):
+                return {"name": rest, "type": "directory", "size": 0}
+            return {"name": rest, "type": "file", "size": self._vault_size(rest)}
+        if rest == "":
+            meta = self.project(projid)
+            return {
+                "name": str(projid), "type": "directory", "size": 0,
+                **{k: meta.get(k) for k in ("title", "instrument", "visible", "objcount",
+                                            "pctvalidated")},
+                "project": meta,
+            }
+        if rest == "objects.tsv":
+            self.project(projid)
+            return self._file_entry(projid, rest, None)
+        if rest == "export.zip":
+            self.project(projid)
+            return self._file_entry(projid, rest, self._cached_zip_size(projid))
+        if rest == "export" or rest.startswith("export/"):
+            folder, _record = self._ensure_export(projid)
+            local = folder / rest[len("export/"):] if rest != "export" else folder
+            if local.is_dir():
+                return {"name": f"{projid}/{rest}", "type": "directory", "size": 0}
+            if local.is_file():
+                return self._file_entry(projid, rest, local.stat().st_size)
+            raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+        raise NotFoundError(
+            f"ecotaxa://{projid}/{rest} does not exist: a project folder holds objects.tsv, "
+            "export.zip and export/<file>"
+        )
+
+    def _vault_url(self, name: str) -> str:
+        return f"{self.api_url}/vault/{quote(name.removeprefix('vault/'), safe='/')}"
+
+    def _vault_size(self, name: str) -> int | None:
+        url = self._vault_url(name)
+        response = self._send("HEAD", url, headers={}, what=f"the image {name}")
+        with response:
+            self._raise_for_status(response, f"the image {name}", token_sent=False,
+                                   hint="Image names come from the img_file_name column.")
+            length = response.headers.get("Content-Length")
+        return int(length) if length and length.isdigit() else None
+
+    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode != "rb":
+            raise PermissionError("EcoTaxa is read-only: open files with mode 'rb'")
+        projid, rest = self._split(path)
+        if projid is None:
+            if not rest.startswith("vault/"):
+                raise IsADirectoryError(f"ecotaxa://{rest} is a folder, not a file")
+            what = f"the image {rest}"
+            response = self._send("GET", self._vault_url(rest), headers={}, what=what)
+            with response:
+                self._raise_for_status(response, what, token_sent=False,
+                                       hint="Image names come from the img_file_name column.")
+                return MemoryFile(None, path, response.content)
+        if rest == "objects.tsv":
+            table = self.query(projid, self.export_options.get("filters"))
+            buffer = io.StringIO()
+            table.to_csv(buffer, sep="\t", date_format="%Y-%m-%d")
+            return MemoryFile(None, path, buffer.getvalue().encode("utf-8"))
+        if rest == "export.zip":
+            zip_path, _record = self._ensure_zip(projid)
+            return open(zip_path, "rb")  # fsspec closes it
+        if rest.startswith("export/"):
+            folder, _record = self._ensure_export(projid)
+            local = folder / rest[len("export/"):]
+            if not local.is_file():
+                raise NotFoundError(f"ecotaxa://{projid}/{rest} is not a file of the export")
+            return open(local, "rb")  # fsspec closes it
+        self.info(path)  # raises NotFoundError naming the valid paths
+        raise IsADirectoryError(f"ecotaxa://{projid}/{rest} is a folder, not a file")
+
+    def invalidate_cache(self, path: str | None = None) -> None:
+        """Forget project descriptions remembered in memory (exports stay cached on disk).
+
+        Parameters
+        ----------
+        path : str, optional
+            Ignored; everything remembered is dropped.
+        """
+        with self._lock:
+            self._projects.clear()
+        super().invalidate_cache(path)
+
+    def remote_files(self, path: str) -> list[RemoteFile]:
+        """Files to copy for ``Workspace.fetch``: the extracted export, or one file.
+
+        ``ecotaxa://<id>`` (or ``ecotaxa://<id>/export``) runs or reuses the
+        export (with :attr:`export_options`), extracts it in the cache and
+        gives each TSV and image as ``ecotaxa/<id>/<path in the zip>``;
+        ``ecotaxa://<id>/export.zip`` gives the zip itself,
+        ``ecotaxa://<id>/objects.tsv`` the query table, and
+        ``ecotaxa://vault/<file>`` one image. Each file carries the project id
+        and title, the filters, the job id, EcoTaxa's object count
+        (``total_ids``), the export options and the API URL (never
+        credentials) for the manifest.
+
+        With ``cache=False`` the files lie in the source's temporary folder,
+        and the returned objects take it over: it is deleted once they are
+        all dropped, i.e. when ``Workspace.fetch`` has copied the files into
+        ``raw/`` and returned (or its error is discarded). Until then the
+        source still reuses the export; afterwards it makes a new one.
+
+        Parameters
+        ----------
+        path : str
+            A project, its export, or one file.
+
+        Returns
+        -------
+        list of RemoteFile
+            The files, in a stable order.
+        """
+        projid, rest = self._split(path)
+        if projid is None:
+            if not rest.startswith("vault/"):
+                raise NotFoundError(
+                    f"ecotaxa://{rest}: fetch a project (ecotaxa://1234) or an image "
+                    "(ecotaxa://vault/<img_file_name>)"
+                )
+            url = self._vault_url(rest)
+            return [RemoteFile(
+                source=redact_url(url), name=f"ecotaxa/{rest}", url=url,
+                session=self._new_session(retries=0),
+                metadata={"api_url": redact_url(self.api_url)},
+            )]
+        if rest == "objects.tsv":
+            table_meta = self.project(projid)
+            filters = self.filters(self.export_options.get("filters"))
+            record = {"project_id": projid, "title": table_meta.get("title"), "filters": filters,
+                      "total_ids": self._count(projid, filters),
+                      "api_url": redact_url(self.api_url)}
+            return [RemoteFile(source=f"ecotaxa://{projid}/objects.tsv",
+                               name=f"ecotaxa/{projid}/objects.tsv", metadata=record,
+                               fs=self, path=f"{projid}/objects.tsv")]
+        if rest == "export.zip":
+            zip_path, record = self._ensure_zip(projid)
+            local = self._local_files()
+            return [RemoteFile(source=f"ecotaxa://{projid}/export.zip",
+                               name=f"ecotaxa/{projid}/export.zip", size=zip_path.stat().st_size,
+                               metadata=_manifest_record(record), fs=local, path=str(zip_path))]
+        if rest not in ("", "export") and not rest.startswith("export/"):
+            self.info(path)
+        folder, record = self._ensure_export(projid)
+        base = folder / rest[len("export/"):] if rest.startswith("export/") else folder
+        if not base.exists():
+            raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+        found = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+        metadata = _manifest_record(record)
+        local = self._local_files()
+        files = []
+        for file in found:
+            member = file.relative_to(folder).as_posix()
+            files.append(RemoteFile(
+                source=f"ecotaxa://{projid}/export/{member}",
+                name=f"ecotaxa/{projid}/{member}",
+                size=file.stat().st_size,
+                metadata=metadata,
+                fs=local,
+                path=str(file),
+            ))
+        return files
+
+
+def _no_auth(request: Any) -> Any:
+    """Add no credentials (keeps requests from sending ``~/.netrc`` passwords)."""
+    return request
+
+
+def _manifest_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("project_id", "title", "filters", "job_id", "total_ids", "export", "api_url")
+    return {k: record[k] for k in keys if k in record}

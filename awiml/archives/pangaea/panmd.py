@@ -1,0 +1,1017 @@
+"""PANGAEA's panmd metadata records: parse them into, and write them from, :class:`DatasetMetadata`.
+
+A panmd record is the XML document PANGAEA serves for a dataset under the media
+type ``application/vnd.pangaea.metadata+xml`` (namespace
+``http://www.pangaea.de/MetaData``, conventionally with the prefix ``md:``). It
+is the second carrier of a dataset's metadata besides the header of the
+tab-delimited text export, and :func:`parse_panmd` maps it onto the same
+:class:`~awiml.archives.pangaea_model.DatasetMetadata`, using the text header's
+conventions wherever the two overlap (coverage keys such as ``"MEDIAN
+LATITUDE"``, ``"Name (short name)"`` for terms). :func:`write_panmd` is its
+inverse; the loopback emulator :class:`awiml.testing.pangaea.PangaeaServer`
+uses it to serve metadata for datasets that only have a text file.
+
+How the record maps onto the model
+----------------------------------
+=====================  ==================================================================
+model field            panmd source
+=====================  ==================================================================
+``doi``                ``md:citation/md:URI`` (``https://doi.org/...`` or
+                       ``https://doi.pangaea.de/...``), else the ``id="dataset<n>"`` of
+                       ``md:citation``
+``title``, ``year``    ``md:citation/md:title``, ``md:citation/md:year``
+``authors``            ``md:citation/md:author``: ``"lastName, firstName"``
+``citation``           composed, see below
+``abstract``           ``md:abstract``
+``keywords``           ``md:keywords/md:keyword`` (the auto-generated
+                       ``md:techKeyword`` entries are not keywords and are skipped)
+``related``            ``md:citation/md:supplementTo`` as ``"Supplement to: ..."``, then
+                       each ``md:reference`` as ``"<relationType>: <reference>"``
+``projects``           ``md:project``: ``"name (label) (URI: uri)"``, as in the text header
+``coverage``           ``md:extent``: ``"SOUTH-BOUND LATITUDE"`` ... ``"EAST-BOUND
+                       LONGITUDE"``, ``"MEDIAN LATITUDE"``/``"MEDIAN LONGITUDE"`` (panmd's
+                       ``meanLatitude``/``meanLongitude``), ``"DATE/TIME START"``/``"END"``
+                       and, per ``md:elevation``, ``"MINIMUM <name>"``/``"MAXIMUM <name>"``
+                       with the unit (``"54.6 m"``); values keep the record's text
+``events``             ``md:event``; ``latitude2``/``longitude2``/``dateTime2`` become the
+                       ``*_end`` fields; ``md:attribute`` children become ``attributes``
+``parameters``         ``md:matrixColumn`` in ``col`` order; ``geocode`` is
+                       ``source="geocode"``; ``type`` and ``format`` are the column's
+                       attributes; ``pi`` is ``md:PI`` as ``"lastName, firstName"``
+                       followed, as in the text export, by its contact in parentheses:
+                       ``"Grobe, Hannes (https://orcid.org/..., hannes.grobe@awi.de,
+                       http://...)"`` (ORCID, e-mail, URI; each only when present)
+``license``            ``md:license/md:label`` (e.g. ``"CC-BY-3.0"``), else its name
+``size``               ``md:size`` and its unit: ``"31115 data points"``, ``"3 datasets"``
+``comment``            the record's own ``md:comment``
+``login_option``       ``md:technicalInfo`` entry ``loginOption`` (``"unrestricted"``,
+                       ``"access rights needed"``...); ``restricted`` is true when it is
+                       present and not ``"unrestricted"``
+``parent``             ``md:citation/md:parentURI``
+``children``           technicalInfo ``collectionChilds`` (``"D547797,D547799"``)
+``last_modified``      technicalInfo ``lastModified``, else ``xmlLastModified``
+``extra``              every other technicalInfo entry (``status``, ``mimeType``,
+                       ``collectionType``, ``filename``...), plus ``topoType`` from
+                       ``md:extent``, ``dateTime`` (publication stamp) from
+                       ``md:citation`` and, as the text parser has it, ``License``: the
+                       licence's full name and label (``"Creative Commons Attribution
+                       3.0 Unported (CC-BY-3.0)"``)
+=====================  ==================================================================
+
+Terms (campaign, basis, device, method, location) are written as the text export
+writes them: ``"name (optionalName) (URI: uri)"``, each part only when present.
+These conventions follow :func:`awiml.archives.pangaea_text.read_metadata`, so a
+dataset's text header and its panmd record give the same values where both say
+the same thing (one difference remains: the text parser keeps a "Related to" or
+"Further details" reference without its relation type).
+
+The citation is composed the way PANGAEA writes it in the text export, as a best
+effort: ``"Last, First; Last, First (YYYY): Title. Source, PANGAEA,
+https://doi.org/10.1594/PANGAEA.<id>"``, where ``Source`` is
+``md:citation/md:source`` (e.g. the Alfred Wegener Institute) and is left out
+when absent. The ``Supplement to`` reference is not appended (it is in
+``related``).
+
+Safety
+------
+Records are parsed with the standard library's :mod:`xml.etree.ElementTree`.
+Documents that contain a document type declaration (``<!DOCTYPE``) or an entity
+declaration (``<!ENTITY``) are refused before parsing: panmd never uses them, and
+entity definitions are how "billion laughs" expansion and external-entity attacks
+are mounted. Undefined entity references then fail as malformed XML.
+
+Lossless round trip
+-------------------
+``parse_panmd(write_panmd(meta)) == meta`` holds for every
+:class:`DatasetMetadata`. Where panmd cannot carry a value exactly (a citation
+that does not follow the pattern above, a coverage key without a panmd element,
+an ``extra`` entry the writer had to add for pangaeapy...), :func:`write_panmd`
+adds a technicalInfo entry ``key="awiml:<field>"`` holding that field's exact
+value as JSON, and :func:`parse_panmd` lets such entries win. PANGAEA's own
+records never contain ``awiml:`` keys, and other readers (pangaeapy) ignore them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ...errors import InvalidDataError
+from .model import DatasetMetadata, Event, Parameter, dataset_id, normalize_doi
+
+__all__ = ["MEDIA_TYPE", "NAMESPACE", "compose_citation", "parse_panmd", "write_panmd"]
+
+#: XML namespace of panmd records.
+NAMESPACE = "http://www.pangaea.de/MetaData"
+
+#: Media type under which PANGAEA serves panmd records (``Accept`` header).
+MEDIA_TYPE = "application/vnd.pangaea.metadata+xml"
+
+_NS = {"md": NAMESPACE}
+_OVERRIDE = "awiml:"
+_DOI_URL = "https://doi.org/"
+_ORCID_URL = "https://orcid.org/"
+
+#: loginOption values and the ``loginOption_num`` PANGAEA pairs them with
+#: (seen in real records: 1 = unrestricted, 3 = access rights needed).
+_LOGIN_NUMBERS = {"unrestricted": "1", "access rights needed": "3"}
+
+_BOUNDS = (
+    ("westBoundLongitude", "WEST-BOUND LONGITUDE"),
+    ("eastBoundLongitude", "EAST-BOUND LONGITUDE"),
+    ("southBoundLatitude", "SOUTH-BOUND LATITUDE"),
+    ("northBoundLatitude", "NORTH-BOUND LATITUDE"),
+    ("meanLongitude", "MEDIAN LONGITUDE"),
+    ("meanLatitude", "MEDIAN LATITUDE"),
+)
+_TEMPORAL = (("minDateTime", "DATE/TIME START"), ("maxDateTime", "DATE/TIME END"))
+_TEXT_ORDER = (
+    "MEDIAN LATITUDE",
+    "MEDIAN LONGITUDE",
+    "SOUTH-BOUND LATITUDE",
+    "WEST-BOUND LONGITUDE",
+    "NORTH-BOUND LATITUDE",
+    "EAST-BOUND LONGITUDE",
+)
+
+_TERM_URI = re.compile(r"^(?P<rest>.*\S) \(URI: (?P<uri>[^()\s]+)\)$")
+_TERM_OPTIONAL = re.compile(r"^(?P<name>.*\S) \((?P<optional>[^()]+)\)$")
+_SIZE = re.compile(r"^(?P<number>\d+(?:\.\d+)?)\s+(?P<unit>\S.*)$")
+_AMOUNT = re.compile(r"^(?P<number>[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?:\s+(?P<unit>\S.*))?$")
+_FORBIDDEN = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+_DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_RELATION = re.compile(r"^(?P<type>[A-Z][A-Za-z ]{2,40}?): (?P<text>.+)$", re.DOTALL)
+_CHILD = re.compile(r"^[A-Za-z]?(\d+)$")
+_CONTACT = re.compile(r"^(?P<name>[^()]*?) \((?P<contact>[^()]*)\)$")
+_URI_IN_TEXT = re.compile(r"(?:https?://|hdl:|doi:)[^\s()]+")
+
+
+# --------------------------------------------------------------------------- #
+# Reading
+# --------------------------------------------------------------------------- #
+
+
+def parse_panmd(xml: bytes | str) -> DatasetMetadata:
+    """Parse a panmd metadata record into :class:`DatasetMetadata`.
+
+    Parameters
+    ----------
+    xml : bytes or str
+        The record, as served for ``Accept: application/vnd.pangaea.metadata+xml``.
+        Bytes are decoded by their byte order mark or XML declaration (UTF-8 by
+        default). A record wrapped in another document (an OAI-PMH reply) is
+        found inside it.
+
+    Returns
+    -------
+    DatasetMetadata
+        The metadata; see the module documentation for the mapping.
+
+    Raises
+    ------
+    InvalidDataError
+        If the record is not well-formed XML, declares a DTD or entities, is
+        not a panmd record, or holds a value of the wrong kind (a year or a
+        coordinate that is not a number...); the message names the element.
+
+    Examples
+    --------
+    >>> record = (
+    ...     '<md:MetaData xmlns:md="http://www.pangaea.de/MetaData"><md:citation>'
+    ...     "<md:author><md:lastName>Boebel</md:lastName><md:firstName>Olaf</md:firstName>"
+    ...     "</md:author><md:year>2018</md:year><md:title>Thermosalinograph PS103</md:title>"
+    ...     "<md:URI>https://doi.org/10.1594/PANGAEA.889513</md:URI></md:citation>"
+    ...     "</md:MetaData>"
+    ... )
+    >>> meta = parse_panmd(record)
+    >>> meta.doi, meta.authors, meta.year
+    ('10.1594/PANGAEA.889513', ('Boebel, Olaf',), 2018)
+    >>> meta.citation
+    'Boebel, Olaf (2018): Thermosalinograph PS103. PANGAEA, https://doi.org/10.1594/PANGAEA.889513'
+    """
+    root = _root(xml)
+    citation = root.find("md:citation", _NS)
+    info = _technical_info(root)
+
+    doi = _citation_doi(citation)
+    title = _text(citation, "md:title")
+    authors = tuple(_person(a) for a in _findall(citation, "md:author"))
+    year = _year(citation)
+    source = _text(citation, "md:source")
+
+    last_modified_key = "lastModified" if "lastModified" in info else "xmlLastModified"
+    consumed = {"loginOption", "loginOption_num", "collectionChilds", last_modified_key}
+    extra: dict[str, str] = {}
+    published = _text(citation, "md:dateTime")
+    if published is not None:
+        extra["dateTime"] = published
+    topo = _text(root, "md:extent/md:topoType")
+    if topo is not None:
+        extra["topoType"] = topo
+    licence_label = _text(root, "md:license/md:label")
+    licence_name = _text(root, "md:license/md:name")
+    if licence_label and licence_name:
+        extra["License"] = f"{licence_name} ({licence_label})"
+    for key, value in info.items():
+        if key not in consumed and not key.startswith(_OVERRIDE):
+            extra[key] = value
+
+    login_option = info.get("loginOption")
+    values: dict[str, Any] = {
+        "doi": doi,
+        "title": title,
+        "citation": compose_citation(authors, year, title, source, doi),
+        "authors": authors,
+        "year": year,
+        "abstract": _text(root, "md:abstract"),
+        "keywords": tuple(
+            t for t in (_clean(k.text) for k in root.findall("md:keywords/md:keyword", _NS)) if t
+        ),
+        "related": _related(root, citation),
+        "projects": tuple(_project_text(p) for p in root.findall("md:project", _NS)),
+        "coverage": _coverage(root),
+        "events": tuple(_event(e) for e in root.findall("md:event", _NS)),
+        "parameters": _parameters(root),
+        "license": _text(root, "md:license/md:label") or _text(root, "md:license/md:name"),
+        "size": _size(root),
+        "comment": _text(root, "md:comment"),
+        "restricted": login_option is not None and login_option.lower() != "unrestricted",
+        "login_option": login_option,
+        "parent": _parent(citation),
+        "children": _children(info.get("collectionChilds")),
+        "last_modified": info.get(last_modified_key),
+        "extra": extra,
+    }
+    for key, raw in info.items():
+        if key.startswith(_OVERRIDE):
+            name = key[len(_OVERRIDE) :]
+            if name in values:
+                values[name] = _decode_override(name, raw)
+    return DatasetMetadata(**values)
+
+
+def _root(xml: bytes | str) -> ET.Element:
+    text = _decode(xml)
+    if _FORBIDDEN.search(text):
+        raise InvalidDataError(
+            "panmd record refused: it contains a <!DOCTYPE> or <!ENTITY> declaration. "
+            "PANGAEA's records never do, and DTD entities allow entity-expansion attacks."
+        )
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as error:
+        raise InvalidDataError(f"panmd record is not well-formed XML: {error}") from None
+    wanted = f"{{{NAMESPACE}}}MetaData"
+    if root.tag != wanted:
+        inner = root.find(f".//{wanted}")
+        if inner is None:
+            raise InvalidDataError(
+                f"not a panmd record: the root element is <{root.tag}>, expected <md:MetaData> "
+                f"in the namespace {NAMESPACE}"
+            )
+        root = inner
+    return root
+
+
+def _decode(xml: bytes | str) -> str:
+    if isinstance(xml, str):
+        return xml
+    if not isinstance(xml, (bytes, bytearray, memoryview)):
+        raise TypeError(f"panmd record must be bytes or str, not {type(xml).__name__}")
+    data = bytes(xml)
+    encoding = "utf-8"
+    for bom, name in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            encoding = name
+            break
+    else:
+        declared = _DECLARED_ENCODING.match(data[:200])
+        if declared:
+            encoding = declared.group(1).decode("ascii")
+    try:
+        return data.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as error:
+        raise InvalidDataError(f"panmd record cannot be decoded as {encoding}: {error}") from None
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    return text or None
+
+
+def _text(parent: ET.Element | None, path: str) -> str | None:
+    if parent is None:
+        return None
+    element = parent.find(path, _NS)
+    return None if element is None else _clean(element.text)
+
+
+def _findall(parent: ET.Element | None, path: str) -> list[ET.Element]:
+    return [] if parent is None else parent.findall(path, _NS)
+
+
+def _number(text: str | None, what: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidDataError(f"panmd {what}: {text!r} is not a number") from None
+
+
+def _person(element: ET.Element) -> str:
+    last = _text(element, "md:lastName")
+    first = _text(element, "md:firstName")
+    return ", ".join(p for p in (last, first) if p)
+
+
+def _contact_person(element: ET.Element) -> str:
+    """``"Last, First (orcid URL, e-mail, URI)"`` as the text export writes a PI."""
+    name = _person(element)
+    contact = []
+    orcid = _text(element, "md:orcid")
+    if orcid:
+        contact.append(orcid if "://" in orcid else _ORCID_URL + orcid)
+    for tag in ("md:eMail", "md:URI"):
+        value = _text(element, tag)
+        if value:
+            contact.append(value)
+    return f"{name} ({', '.join(contact)})" if contact else name
+
+
+def _year(citation: ET.Element | None) -> int | None:
+    text = _text(citation, "md:year")
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidDataError(f"panmd <md:citation>/<md:year>: {text!r} is not a year") from None
+
+
+def _pangaea_doi(uri: str | None) -> str | None:
+    if uri is None:
+        return None
+    try:
+        return normalize_doi(uri)
+    except InvalidDataError:
+        return None
+
+
+def _citation_doi(citation: ET.Element | None) -> str | None:
+    doi = _pangaea_doi(_text(citation, "md:URI"))
+    if doi is None and citation is not None:
+        match = re.fullmatch(r"dataset(\d+)", citation.get("id", ""))
+        if match:
+            doi = normalize_doi(int(match.group(1)))
+    return doi
+
+
+def _parent(citation: ET.Element | None) -> str | None:
+    uri = _text(citation, "md:parentURI")
+    if uri is None:
+        return None
+    doi = _pangaea_doi(uri)
+    if doi is None:
+        raise InvalidDataError(f"panmd <md:citation>/<md:parentURI>: {uri!r} is not a PANGAEA DOI")
+    return doi
+
+
+def _children(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    children = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        match = _CHILD.match(item)
+        if match is None:
+            raise InvalidDataError(
+                f"panmd technicalInfo collectionChilds: {item!r} is not a dataset id like D547797"
+            )
+        children.append(normalize_doi(int(match.group(1))))
+    return tuple(children)
+
+
+def compose_citation(
+    authors: Iterable[str],
+    year: int | None,
+    title: str | None,
+    source: str | None = None,
+    doi: str | None = None,
+) -> str | None:
+    """Compose a dataset citation the way PANGAEA's text export writes it.
+
+    The pattern is ``"Last, First; Last, First (YYYY): Title. Source, PANGAEA,
+    https://doi.org/<doi>"``; parts that are missing are left out. It is a best
+    effort: PANGAEA's own citations can add a version or a supplement note.
+
+    Parameters
+    ----------
+    authors : iterable of str
+        Authors as ``"Last, First"``.
+    year : int or None
+        Publication year.
+    title : str or None
+        Dataset title.
+    source : str, optional
+        Publisher or institution named before "PANGAEA", e.g. ``"Alfred
+        Wegener Institute, Helmholtz Centre for Polar and Marine Research,
+        Bremerhaven"``.
+    doi : str, optional
+        Canonical DOI ``10.1594/PANGAEA.<id>``.
+
+    Returns
+    -------
+    str or None
+        The citation, or ``None`` when there are neither authors nor a title.
+
+    Examples
+    --------
+    >>> compose_citation(["Boebel, Olaf", "Rohardt, Gerd"], 2018, "Thermosalinograph PS103",
+    ...                  "Alfred Wegener Institute", "10.1594/PANGAEA.889513")
+    'Boebel, Olaf; Rohardt, Gerd (2018): Thermosalinograph PS103. Alfred Wegener Institute, \
+PANGAEA, https://doi.org/10.1594/PANGAEA.889513'
+    """
+    names = "; ".join(authors)
+    if not (names or title):
+        return None
+    head = names
+    if year is not None:
+        head = f"{head} ({year})" if head else f"({year})"
+    text = f"{head}: {title}" if head and title else head or title or ""
+    if not text.endswith((".", "?", "!")):
+        text += "."
+    tail = [p for p in (source, "PANGAEA", _DOI_URL + doi if doi else None) if p]
+    return f"{text} {', '.join(tail)}"
+
+
+def _reference_text(element: ET.Element) -> str:
+    authors = [_person(a) for a in _findall(element, "md:author")]
+    year = _text(element, "md:year")
+    title = _text(element, "md:title")
+    if year is None:
+        status = _text(element, "md:prepubStatus")
+        year = status if status else None
+    names = "; ".join(a for a in authors if a)
+    head = f"{names} ({year})" if names and year is not None else names
+    text = f"{head}: {title}" if head and title else head or title or ""
+    if not names and year is not None:
+        text = f"{text} ({year})" if text else f"({year})"
+    uri = _text(element, "md:URI")
+    source = _text(element, "md:source")
+    tail = [
+        p
+        for p in (
+            source.rstrip(".") if source else None,
+            _text(element, "md:volume"),
+            _text(element, "md:pages"),
+            uri if uri and (title is None or uri not in title) else None,
+        )
+        if p
+    ]
+    if tail:
+        if text and not text.endswith((".", "?", "!")):
+            text += "."
+        text = f"{text} {', '.join(tail)}" if text else ", ".join(tail)
+    return text
+
+
+def _related(root: ET.Element, citation: ET.Element | None) -> tuple[str, ...]:
+    related = []
+    if citation is not None:
+        for supplement in citation.findall("md:supplementTo", _NS):
+            related.append(f"Supplement to: {_reference_text(supplement)}")
+    for reference in root.findall("md:reference", _NS):
+        text = _reference_text(reference)
+        kind = reference.get("relationType")
+        related.append(f"{kind}: {text}" if kind else text)
+    return tuple(related)
+
+
+def _term_text(element: ET.Element | None) -> str | None:
+    """``"name (optionalName) (URI: uri)"`` as the text export writes a term."""
+    if element is None:
+        return None
+    name = _text(element, "md:name") or _text(element, "md:label")
+    if name is None:
+        return None
+    optional = _text(element, "md:optionalName")
+    if optional:
+        name = f"{name} ({optional})"
+    uri = _text(element, "md:URI")
+    if uri:
+        name = f"{name} (URI: {uri})"
+    return name
+
+
+def _project_text(element: ET.Element) -> str:
+    label = _text(element, "md:label")
+    name = _text(element, "md:name") or label or ""
+    if label and label != name:
+        name = f"{name} ({label})"
+    uri = _text(element, "md:URI")
+    return f"{name} (URI: {uri})" if uri else name
+
+
+def _coverage(root: ET.Element) -> dict[str, str]:
+    extent = root.find("md:extent", _NS)
+    coverage: dict[str, str] = {}
+    if extent is None:
+        return coverage
+    for tag, key in sorted(_BOUNDS, key=lambda b: _TEXT_ORDER.index(b[1])):
+        value = _text(extent, f"md:geographic/md:{tag}")
+        if value is not None:
+            coverage[key] = value
+    for tag, key in _TEMPORAL:
+        value = _text(extent, f"md:temporal/md:{tag}")
+        if value is not None:
+            coverage[key] = value
+    for elevation in extent.findall("md:elevation", _NS):
+        name = elevation.get("name") or "ELEVATION"
+        if "," not in name:
+            name = name.upper()
+        unit = elevation.get("unit")
+        for tag, word in (("min", "MINIMUM"), ("max", "MAXIMUM")):
+            value = _text(elevation, f"md:{tag}")
+            if value is not None:
+                coverage[f"{word} {name}"] = f"{value} {unit}" if unit else value
+    return coverage
+
+
+def _event(element: ET.Element) -> Event:
+    label = _text(element, "md:label") or ""
+    where = f"event {label!r}"
+
+    def number(tag: str) -> float | None:
+        return _number(_text(element, f"md:{tag}"), f"{where}: <md:{tag}>")
+
+    attributes = {
+        a.get("name", ""): _clean(a.text) or "" for a in element.findall("md:attribute", _NS)
+    }
+    device = element.find("md:device", _NS)
+    if device is None:
+        device = element.find("md:method", _NS)
+    return Event(
+        label=label,
+        latitude=number("latitude"),
+        longitude=number("longitude"),
+        latitude_end=number("latitude2"),
+        longitude_end=number("longitude2"),
+        datetime=_text(element, "md:dateTime"),
+        datetime_end=_text(element, "md:dateTime2"),
+        elevation=number("elevation"),
+        location=_term_text(element.find("md:location", _NS)),
+        campaign=_term_text(element.find("md:campaign", _NS)),
+        basis=_term_text(element.find("md:basis", _NS)),
+        device=_term_text(device),
+        comment=_text(element, "md:comment"),
+        attributes=attributes,
+    )
+
+
+def _parameters(root: ET.Element) -> tuple[Parameter, ...]:
+    columns = []
+    for position, column in enumerate(root.findall("md:matrixColumn", _NS)):
+        col = column.get("col")
+        try:
+            order = int(col) if col is not None else position
+        except ValueError:
+            raise InvalidDataError(
+                f"panmd <md:matrixColumn> number {position + 1}: col={col!r} is not an integer"
+            ) from None
+        parameter = column.find("md:parameter", _NS)
+        name = _text(parameter, "md:name")
+        if name is None:
+            raise InvalidDataError(
+                f"panmd <md:matrixColumn col={col!r}> has no <md:parameter>/<md:name>"
+            )
+        pi = column.find("md:PI", _NS)
+        columns.append(
+            (
+                order,
+                position,
+                Parameter(
+                    name=name,
+                    short_name=_text(parameter, "md:shortName") or name,
+                    unit=_text(parameter, "md:unit"),
+                    geocode=column.get("source") == "geocode",
+                    pi=_contact_person(pi) if pi is not None else None,
+                    method=_term_text(column.find("md:method", _NS)),
+                    comment=_text(column, "md:comment"),
+                    type=column.get("type"),
+                    format=column.get("format"),
+                ),
+            )
+        )
+    columns.sort(key=lambda item: (item[0], item[1]))
+    return tuple(item[2] for item in columns)
+
+
+def _size(root: ET.Element) -> str | None:
+    element = root.find("md:size", _NS)
+    if element is None:
+        return None
+    value = _clean(element.text)
+    unit = element.get("unit")
+    if value is None:
+        return None
+    return f"{value} {unit}" if unit else value
+
+
+def _technical_info(root: ET.Element) -> dict[str, str]:
+    info: dict[str, str] = {}
+    for entry in root.findall("md:technicalInfo/md:entry", _NS):
+        key = entry.get("key")
+        if key:
+            info[key] = entry.get("value", "")
+    return info
+
+
+def _decode_override(name: str, raw: str) -> Any:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidDataError(
+            f"panmd technicalInfo entry {_OVERRIDE}{name} holds no valid JSON: {raw[:80]!r}"
+        ) from None
+    return getattr(DatasetMetadata.from_dict({name: value}), name)
+
+
+# --------------------------------------------------------------------------- #
+# Writing
+# --------------------------------------------------------------------------- #
+
+
+def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> bytes:
+    """Write :class:`DatasetMetadata` as a panmd record (UTF-8 XML).
+
+    The record follows the element order and conventions of PANGAEA's own
+    records, so that :func:`parse_panmd` reads it back to the same metadata and
+    pangaeapy's ``PanDataSet`` loads it (parameters, short names, events,
+    licence, collection children, login option). Two entries are added where
+    the metadata lacks them, because pangaeapy needs them: a technicalInfo
+    ``status`` (``"published"``; pangaeapy ignores records without one) and,
+    for a collection, ``collectionType`` (``"collection"``). Values panmd cannot
+    hold exactly travel in ``awiml:<field>`` entries, see the module
+    documentation.
+
+    Parameters
+    ----------
+    meta : DatasetMetadata
+        The metadata.
+    dataset_id : int, optional
+        The dataset id, for metadata without a DOI (or to check it): the
+        record's DOI becomes ``10.1594/PANGAEA.<dataset_id>``, and
+        :func:`parse_panmd` reads back ``meta`` with that DOI.
+
+    Returns
+    -------
+    bytes
+        The record, UTF-8 encoded, with an XML declaration.
+
+    Raises
+    ------
+    ValueError
+        If ``dataset_id`` disagrees with ``meta.doi``.
+
+    Examples
+    --------
+    >>> from awiml.archives.pangaea_model import Parameter
+    >>> meta = DatasetMetadata(
+    ...     title="Thermosalinograph PS103",
+    ...     authors=("Boebel, Olaf",),
+    ...     year=2018,
+    ...     parameters=(Parameter("Temperature, water", "Temp", "°C"),),
+    ... )
+    >>> record = write_panmd(meta, dataset_id=889513)
+    >>> record.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    True
+    >>> again = parse_panmd(record)
+    >>> again.doi, again.parameters[0].label
+    ('10.1594/PANGAEA.889513', 'Temp [°C]')
+    >>> again == dataclasses.replace(meta, doi="10.1594/PANGAEA.889513")
+    True
+    """
+    if dataset_id is not None:
+        doi = normalize_doi(dataset_id)
+        if meta.doi is not None and meta.doi != doi:
+            raise ValueError(
+                f"dataset_id {dataset_id} disagrees with the metadata's DOI {meta.doi}"
+            )
+        meta = dataclasses.replace(meta, doi=doi)
+    root = _build(meta)
+    record = _serialise(root)
+    parsed = parse_panmd(record)
+    differing = [
+        f.name for f in dataclasses.fields(meta) if getattr(parsed, f.name) != getattr(meta, f.name)
+    ]
+    if not differing:
+        return record
+    info = root.find("md:technicalInfo")
+    if info is None:
+        info = _sub(root, "md:technicalInfo")
+    exported = meta.to_dict()
+    for name in differing:
+        value = json.dumps(exported[name], ensure_ascii=False, separators=(",", ":"))
+        _sub(info, "md:entry", key=_OVERRIDE + name, value=value)
+    return _serialise(root)
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, {k: v for k, v in attributes.items() if v is not None})
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _serialise(root: ET.Element) -> bytes:
+    ET.indent(root, space="")
+    body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
+
+
+def _number_text(value: float) -> str:
+    return repr(float(value)) if not isinstance(value, int) else str(value)
+
+
+def _build(meta: DatasetMetadata) -> ET.Element:
+    # Tags carry their "md:" prefix literally and the root declares it, so the
+    # output uses PANGAEA's prefix without touching ElementTree's global registry.
+    root = ET.Element("md:MetaData", {"xmlns:md": NAMESPACE})
+    number = dataset_id(meta.doi) if meta.doi else None
+    extra = dict(meta.extra)
+    related = list(meta.related)
+
+    citation = _sub(root, "md:citation", id=f"dataset{number}" if number else None)
+    for author in meta.authors:
+        _write_person(citation, "md:author", author)
+    if meta.year is not None:
+        _sub(citation, "md:year", str(meta.year))
+    if meta.title is not None:
+        _sub(citation, "md:title", meta.title)
+    source = _citation_source(meta)
+    if source:
+        _sub(citation, "md:source", source)
+    if meta.doi:
+        _sub(citation, "md:URI", _DOI_URL + meta.doi)
+    if "dateTime" in extra:
+        _sub(citation, "md:dateTime", extra.pop("dateTime"))
+    if meta.parent:
+        _sub(citation, "md:parentURI", _DOI_URL + normalize_doi(meta.parent))
+    if related and related[0].startswith("Supplement to: "):
+        _write_reference(citation, "md:supplementTo", related.pop(0)[len("Supplement to: ") :])
+
+    if meta.abstract is not None:
+        _sub(root, "md:abstract", meta.abstract)
+    for item in related:
+        match = _RELATION.match(item)
+        if match:
+            reference = _write_reference(root, "md:reference", match.group("text"))
+            reference.set("relationType", match.group("type"))
+        else:
+            _write_reference(root, "md:reference", item)
+
+    _write_extent(root, meta.coverage, extra.pop("topoType", None))
+    for index, project in enumerate(meta.projects, start=1):
+        _write_project(root, project, index)
+    for event in meta.events:
+        _write_event(root, event)
+    if meta.size is not None:
+        match = _SIZE.match(meta.size)
+        if match:
+            _sub(root, "md:size", match.group("number"), unit=match.group("unit"))
+        else:
+            _sub(root, "md:size", meta.size)
+    if meta.license is not None:
+        licence = _sub(root, "md:license")
+        _sub(licence, "md:label", meta.license)
+        full = extra.get("License")
+        if full is not None and full.endswith(f" ({meta.license})"):
+            _sub(licence, "md:name", extra.pop("License")[: -len(meta.license) - 3])
+    if meta.comment is not None:
+        _sub(root, "md:comment", meta.comment)
+    for col, parameter in enumerate(meta.parameters):
+        _write_parameter(root, col, parameter)
+    if meta.keywords:
+        keywords = _sub(root, "md:keywords")
+        for keyword in meta.keywords:
+            _sub(keywords, "md:keyword", keyword)
+
+    info = _sub(root, "md:technicalInfo")
+    if meta.last_modified is not None:
+        _sub(info, "md:entry", key="lastModified", value=meta.last_modified)
+    extra.setdefault("status", "published")
+    if meta.children:
+        extra.setdefault("collectionType", "collection")
+    for key, value in extra.items():
+        if key in ("lastModified", "loginOption", "loginOption_num", "collectionChilds"):
+            continue  # written from the model's own fields; a clash travels as awiml:extra
+        _sub(info, "md:entry", key=key, value=str(value))
+    if meta.children:
+        childs = ",".join(f"D{dataset_id(child)}" for child in meta.children)
+        _sub(info, "md:entry", key="collectionChilds", value=childs)
+    if meta.login_option is not None:
+        _sub(info, "md:entry", key="loginOption", value=meta.login_option)
+        code = _LOGIN_NUMBERS.get(meta.login_option.lower())
+        if code:
+            _sub(info, "md:entry", key="loginOption_num", value=code)
+    elif meta.restricted:
+        _sub(info, "md:entry", key="loginOption", value="access rights needed")
+        _sub(info, "md:entry", key="loginOption_num", value="3")
+    return root
+
+
+def _write_person(parent: ET.Element, tag: str, person: str) -> None:
+    element = _sub(parent, tag)
+    last, sep, first = person.partition(", ")
+    _sub(element, "md:lastName", last)
+    if sep:
+        _sub(element, "md:firstName", first)
+
+
+def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
+    """Write ``"Last, First (orcid URL, e-mail, URI)"`` with its contact elements."""
+    match = _CONTACT.match(text)
+    contact: dict[str, str] = {}
+    if match:
+        for part in (p.strip() for p in match.group("contact").split(",")):
+            if part.startswith(_ORCID_URL):
+                kind, value = "md:orcid", part[len(_ORCID_URL) :]
+            elif "@" in part and "://" not in part:
+                kind, value = "md:eMail", part
+            elif "://" in part or part.startswith(("hdl:", "doi:")):
+                kind, value = "md:URI", part
+            else:
+                contact = {}
+                break
+            if kind in contact:
+                contact = {}
+                break
+            contact[kind] = value
+    if not contact:
+        _write_person(parent, tag, text)
+        return
+    assert match is not None
+    element = _sub(parent, tag)
+    last, sep, first = match.group("name").partition(", ")
+    _sub(element, "md:lastName", last)
+    if sep:
+        _sub(element, "md:firstName", first)
+    for kind in ("md:eMail", "md:URI", "md:orcid"):
+        if kind in contact:
+            _sub(element, kind, contact[kind])
+
+
+def _citation_source(meta: DatasetMetadata) -> str | None:
+    """Return the publisher between the title and "PANGAEA" in the citation, if any."""
+    if not meta.citation or not meta.title:
+        return None
+    start = meta.citation.find(meta.title)
+    if start < 0:
+        return None
+    rest = meta.citation[start + len(meta.title) :].lstrip(".").strip()
+    match = re.match(r"(.*?),\s*PANGAEA\b", rest)
+    return match.group(1).strip() or None if match else None
+
+
+def _write_reference(parent: ET.Element, tag: str, text: str) -> ET.Element:
+    element = _sub(parent, tag)
+    _sub(element, "md:title", text)
+    uri = _URI_IN_TEXT.search(text)
+    if uri:
+        _sub(element, "md:URI", uri.group(0).rstrip(".,;"))
+    return element
+
+
+def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | None) -> None:
+    by_key = dict(coverage)
+    geographic = [(tag, by_key.pop(key)) for tag, key in _BOUNDS if key in by_key]
+    temporal = [(tag, by_key.pop(key)) for tag, key in _TEMPORAL if key in by_key]
+    elevations: dict[str, dict[str, tuple[str, str | None]]] = {}
+    for key in list(by_key):
+        word, _, name = key.partition(" ")
+        if word in ("MINIMUM", "MAXIMUM") and name:
+            amount = _AMOUNT.match(str(by_key[key]).strip())
+            if amount:
+                tag = "min" if word == "MINIMUM" else "max"
+                elevations.setdefault(name, {})[tag] = (amount["number"], amount["unit"])
+                del by_key[key]
+    if not (geographic or temporal or elevations or topo):
+        return
+    extent = _sub(parent, "md:extent")
+    if geographic:
+        element = _sub(extent, "md:geographic")
+        for tag, value in geographic:
+            _sub(element, f"md:{tag}", str(value))
+    if temporal:
+        element = _sub(extent, "md:temporal")
+        for tag, value in temporal:
+            _sub(element, f"md:{tag}", str(value))
+    for name, bounds in elevations.items():
+        units = {unit for _, unit in bounds.values()}
+        unit = units.pop() if len(units) == 1 else None
+        element = _sub(extent, "md:elevation", name=name, unit=unit)
+        for tag in ("min", "max"):
+            if tag in bounds:
+                _sub(element, f"md:{tag}", bounds[tag][0])
+    if topo is not None:
+        _sub(extent, "md:topoType", topo)
+
+
+def _write_term(parent: ET.Element, tag: str, text: str | None) -> None:
+    """Write ``"name (optional) (URI: uri)"`` as a panmd term element."""
+    if text is None:
+        return
+    element = _sub(parent, tag)
+    uri = None
+    match = _TERM_URI.match(text)
+    if match:
+        text, uri = match.group("rest"), match.group("uri")
+    optional = None
+    match = _TERM_OPTIONAL.match(text)
+    if match:
+        text, optional = match.group("name"), match.group("optional")
+    _sub(element, "md:name", text)
+    if optional is not None:
+        _sub(element, "md:optionalName", optional)
+    if uri is not None:
+        _sub(element, "md:URI", uri)
+
+
+def _write_project(parent: ET.Element, text: str, index: int) -> None:
+    element = _sub(parent, "md:project", id=f"project{index}")  # pangaeapy needs the id
+    uri = None
+    match = _TERM_URI.match(text)
+    if match:
+        text, uri = match.group("rest"), match.group("uri")
+    label = None
+    match = _TERM_OPTIONAL.match(text)
+    if match:
+        text, label = match.group("name"), match.group("optional")
+    _sub(element, "md:label", label if label is not None else text)
+    _sub(element, "md:name", text)
+    if uri is not None:
+        _sub(element, "md:URI", uri)
+
+
+def _write_event(parent: ET.Element, event: Event) -> None:
+    element = _sub(parent, "md:event")
+    _sub(element, "md:label", event.label)
+    for tag, value in (
+        ("md:latitude", event.latitude),
+        ("md:longitude", event.longitude),
+        ("md:latitude2", event.latitude_end),
+        ("md:longitude2", event.longitude_end),
+        ("md:elevation", event.elevation),
+    ):
+        if value is not None:
+            _sub(element, tag, _number_text(value))
+    if event.datetime is not None:
+        _sub(element, "md:dateTime", event.datetime)
+    if event.datetime_end is not None:
+        _sub(element, "md:dateTime2", event.datetime_end)
+    for name, value in event.attributes.items():
+        _sub(element, "md:attribute", str(value), name=name)
+    _write_term(element, "md:location", event.location)
+    _write_term(element, "md:campaign", event.campaign)
+    _write_term(element, "md:basis", event.basis)
+    _write_term(element, "md:device", event.device)
+    if event.comment is not None:
+        _sub(element, "md:comment", event.comment)
+
+
+def _write_parameter(parent: ET.Element, col: int, parameter: Parameter) -> None:
+    element = _sub(
+        parent,
+        "md:matrixColumn",
+        col=str(col),
+        source="geocode" if parameter.geocode else "data",
+        type=parameter.type,
+        format=parameter.format,
+    )
+    described = _sub(element, "md:parameter")
+    _sub(described, "md:name", parameter.name)
+    _sub(described, "md:shortName", parameter.short_name)
+    if parameter.unit is not None:
+        _sub(described, "md:unit", parameter.unit)
+    if parameter.pi is not None:
+        _write_contact_person(element, "md:PI", parameter.pi)
+    _write_term(element, "md:method", parameter.method)
+    if parameter.comment is not None:
+        _sub(element, "md:comment", parameter.comment)
+    _sub(element, "md:caption", parameter.label)

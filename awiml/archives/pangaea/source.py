@@ -1,0 +1,922 @@
+"""PANGAEA as an fsspec filesystem, plus search, metadata and typed reading.
+
+:class:`PangaeaSource` talks to PANGAEA's public web services over HTTP:
+
+- ``https://doi.pangaea.de/10.1594/PANGAEA.<id>`` with content negotiation:
+  ``Accept: text/tab-separated-values`` for the data table (401 for restricted
+  data without a valid token, 406 for datasets without a table),
+  ``application/vnd.pangaea.metadata+xml`` for the panmd record,
+  ``text/x-bibliography`` for the citation; ``?format=textfile`` also gives
+  the table (used for downloads, which cannot set headers);
+- ``https://download.pangaea.de/dataset/<id>/files/<name>`` for linked files;
+- ``https://www.pangaea.de/advanced/search.php`` for search
+  (``q``, ``count`` up to 500, ``offset``, ``minlat``/``minlon``/``maxlat``/
+  ``maxlon``, ``mindate``/``maxdate``), answering JSON with ``totalCount``
+  and ``results``;
+- ``https://ws.pangaea.de/es/pangaea/panmd/_search``, PANGAEA's Elasticsearch
+  index, to learn which search hits are restricted (and their size) without
+  fetching each record; ``search.php``'s own snippet tells collections.
+
+Assumptions (from PANGAEA's public documentation and observed replies): the
+panmd record is public even for restricted datasets; a restricted table needs
+``Authorization: Bearer <token>``, the token users copy from their account page
+(https://www.pangaea.de/user/); rate limiting answers 429 with ``Retry-After``,
+and files being recalled from tape answer 503.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from fsspec.implementations.memory import MemoryFile
+
+from ...errors import (
+    ArchiveUnavailableError,
+    AuthenticationError,
+    InvalidDataError,
+    NotFoundError,
+    redact_url,
+)
+from ..base import DEFAULT_TIMEOUT, ArchiveFileSystem, RemoteFile, http_session, netrc_credentials
+from ..cache import ArchiveCache, default_cache_dir
+from .model import DatasetMetadata, dataset_id, normalize_doi
+from .panmd import parse_panmd
+from .text import events_frame, read_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import requests
+    import xarray as xr
+
+__all__ = ["DEFAULT_ENDPOINTS", "PangaeaSource", "read_text"]
+
+logger = logging.getLogger(__name__)
+
+#: PANGAEA's public services. ``PangaeaSource(base_url=...)`` or the
+#: ``AWIML_PANGAEA_URL`` environment variable put all four on one other server
+#: (e.g. the loopback emulator :class:`awiml.testing.PangaeaServer`).
+DEFAULT_ENDPOINTS: Mapping[str, str] = {
+    "doi": "https://doi.pangaea.de",
+    "download": "https://download.pangaea.de",
+    "search": "https://www.pangaea.de/advanced/search.php",
+    "es": "https://ws.pangaea.de/es/pangaea/panmd/_search",
+}
+
+TSV = "text/tab-separated-values"
+PANMD = "application/vnd.pangaea.metadata+xml"
+BIBLIOGRAPHY = "text/x-bibliography"
+TOKEN_PAGE = "https://www.pangaea.de/user/"
+
+#: The files each dataset folder offers through fsspec.
+DATASET_FILES = ("data.tab", "metadata.xml", "citation.txt")
+
+_SEARCH_PAGE = 500
+
+
+def endpoints_for(base_url: str | None) -> dict[str, str]:
+    """Return the four service URLs, all below ``base_url`` when given.
+
+    Parameters
+    ----------
+    base_url : str or None
+        One server that serves PANGAEA's paths (an emulator or a proxy), or
+        ``None`` for PANGAEA itself.
+
+    Returns
+    -------
+    dict of str to str
+        Keys ``doi``, ``download``, ``search`` and ``es``.
+
+    Examples
+    --------
+    >>> endpoints_for("http://127.0.0.1:8000")["search"]
+    'http://127.0.0.1:8000/advanced/search.php'
+    """
+    if not base_url:
+        return dict(DEFAULT_ENDPOINTS)
+    base = base_url.rstrip("/")
+    return {
+        "doi": base,
+        "download": base,
+        "search": f"{base}/advanced/search.php",
+        "es": f"{base}/es/pangaea/panmd/_search",
+    }
+
+
+def _find_token(token: str | None) -> str | None:
+    """Find the token: the argument, ``$PANGAEA_TOKEN`` or ``~/.netrc`` (host pangaea.de)."""
+    if token:
+        return token
+    if os.environ.get("PANGAEA_TOKEN"):
+        return os.environ["PANGAEA_TOKEN"]
+    for host in ("pangaea.de", "www.pangaea.de", "doi.pangaea.de"):
+        found = netrc_credentials(host)
+        if found and found[1]:
+            return found[1]
+    return None
+
+
+class PangaeaSource(ArchiveFileSystem):
+    """PANGAEA datasets as a read-only filesystem, with search and typed reading.
+
+    Parameters
+    ----------
+    token : str, optional
+        PANGAEA bearer token for restricted datasets. Without it, the
+        ``PANGAEA_TOKEN`` environment variable, then the password of the
+        ``pangaea.de`` entry in ``~/.netrc``. Get yours from your account page
+        at https://www.pangaea.de/user/. It is only sent to PANGAEA's own
+        hosts and never logged, recorded or shown in errors.
+    cache : bool or path-like, optional
+        Where to keep downloaded tables and metadata as plain files, keyed by
+        dataset and version: ``True`` for awiml's user cache folder
+        (``$AWIML_CACHE_DIR`` or the platform's), a folder (e.g. inside a
+        workspace), or ``False`` for none. With a cache, datasets read before
+        can be read again while PANGAEA cannot be reached.
+    base_url : str, optional
+        Serve all four services from one other server, e.g. the loopback
+        emulator. Defaults to ``$AWIML_PANGAEA_URL``, else PANGAEA itself.
+    timeout : tuple of float, optional
+        Connect and read timeouts in seconds.
+    retries : int, optional
+        Retries of failed requests (429 and 5xx honour ``Retry-After``).
+    **storage_options
+        Passed to :class:`fsspec.spec.AbstractFileSystem`.
+
+    Notes
+    -----
+    Paths name datasets by id or DOI, with the protocol or without:
+
+    - ``pangaea://889513`` (or ``pangaea://10.1594/PANGAEA.889513``): the
+      dataset folder; for a collection, its children are sub-folders;
+    - ``pangaea://889513/data.tab``: the tab-delimited text export;
+    - ``pangaea://889513/metadata.xml``: the panmd record;
+    - ``pangaea://889513/citation.txt``: the citation;
+    - ``pangaea://611408/files/<name>``: a linked binary file.
+
+    ``Workspace.fetch("pangaea://889513")`` copies ``data.tab`` and
+    ``metadata.xml`` into ``raw/pangaea/889513/`` and records the DOI,
+    citation and licence in the manifest.
+
+    Examples
+    --------
+    Against the loopback emulator that ships with awiml:
+
+    >>> from awiml.testing import PangaeaServer
+    >>> with PangaeaServer() as server:
+    ...     _ = server.add_sample_data()
+    ...     source = PangaeaSource(base_url=server.base_url, cache=False)
+    ...     table = source.read("10.1594/PANGAEA.889513")
+    >>> table.attrs["columns"]["Temp"]["unit"]
+    '°C'
+    """
+
+    protocol = "pangaea"
+    root_marker = ""
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        cache: bool | str | os.PathLike[str] = True,
+        base_url: str | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int = 5,
+        **storage_options: Any,
+    ) -> None:
+        super().__init__(timeout=timeout, retries=retries, **storage_options)
+        self.endpoints = endpoints_for(base_url or os.environ.get("AWIML_PANGAEA_URL"))
+        self._token = _find_token(token)
+        self._session = http_session(retries=retries, timeout=timeout)
+        if cache is True:
+            self._cache: ArchiveCache | None = ArchiveCache(default_cache_dir(), "pangaea")
+        elif cache:
+            self._cache = ArchiveCache(cache, "pangaea")
+        else:
+            self._cache = None
+        self._own_hosts = {urlsplit(url).netloc for url in self.endpoints.values()}
+        self._metadata_memo: dict[int, tuple[DatasetMetadata, str, bool]] = {}
+        self._memo_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        where = self.endpoints["doi"]
+        return f"PangaeaSource(base_url={where!r}, token={'set' if self._token else 'none'})"
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _is_own(self, url: str) -> bool:
+        host = urlsplit(url).netloc
+        return host in self._own_hosts or host == "pangaea.de" or host.endswith(".pangaea.de")
+
+    def _headers(self, url: str, accept: str | None) -> dict[str, str]:
+        headers = {}
+        if accept:
+            headers["Accept"] = accept
+        if self._token and self._is_own(url):
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _get(
+        self,
+        url: str,
+        *,
+        accept: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        what: str,
+        stream: bool = False,
+    ) -> requests.Response:
+        """GET with the shared session; turn failures into errors that say what to do."""
+        import requests
+
+        try:
+            response = self._session.get(
+                url,
+                headers=self._headers(url, accept),
+                params=params,
+                stream=stream,
+                timeout=self.timeout,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ArchiveUnavailableError(
+                f"PANGAEA could not be reached for {what} ({redact_url(url)}: "
+                f"{type(exc).__name__}). Check your network; datasets read before are served "
+                "from the cache."
+            ) from None
+        status = response.status_code
+        if status in (401, 403):
+            response.close()
+            if self._token:
+                raise AuthenticationError(
+                    f"PANGAEA refused the token for {what} ({status}). It may have expired or "
+                    f"not grant access to this dataset: copy a fresh one from {TOKEN_PAGE}."
+                )
+            raise AuthenticationError(
+                f"{what} is restricted: PANGAEA needs a token ({status}). Copy yours from "
+                f"{TOKEN_PAGE} and pass PangaeaSource(token=...), set PANGAEA_TOKEN, or put it "
+                "as the password of 'machine pangaea.de' in ~/.netrc."
+            )
+        if status in (404, 410):
+            response.close()
+            raise NotFoundError(
+                f"{what} does not exist at PANGAEA ({status}); check the DOI or id."
+            )
+        if status == 429 or status >= 500:
+            response.close()
+            hint = " PANGAEA may be recalling the data from tape." if status == 503 else ""
+            raise ArchiveUnavailableError(
+                f"PANGAEA answered {status} for {what} after {self.retries} retries.{hint} "
+                "Try again later."
+            )
+        if status >= 400 and status != 406:
+            response.close()
+            raise InvalidDataError(
+                f"PANGAEA refused the request for {what} ({status} {response.reason}); "
+                "check the identifier and arguments."
+            )
+        return response
+
+    # -- metadata --------------------------------------------------------------------------
+
+    def _dataset_url(self, ident: int) -> str:
+        return f"{self.endpoints['doi']}/{normalize_doi(ident)}"
+
+    def _metadata_and_version(self, ident: int) -> tuple[DatasetMetadata, str, bool]:
+        """Return (metadata, version stamp, online?) with the cache as offline fallback."""
+        with self._memo_lock:
+            if ident in self._metadata_memo:
+                return self._metadata_memo[ident]
+        what = f"dataset doi:{normalize_doi(ident)}"
+        try:
+            response = self._get(self._dataset_url(ident), accept=PANMD, what=what)
+        except ArchiveUnavailableError:
+            cached = self._cache.latest(str(ident), "metadata.xml") if self._cache else None
+            if cached is None:
+                raise
+            logger.warning(
+                "PANGAEA unreachable; using the cached metadata of %s from %s", what, cached.parent
+            )
+            found = (parse_panmd(cached.read_bytes()), cached.parent.name, False)
+            with self._memo_lock:  # remembered, so one read does not wait twice
+                self._metadata_memo[ident] = found
+            return found
+        with response:
+            xml = response.content
+        meta = parse_panmd(xml)
+        version = (
+            meta.last_modified
+            or response.headers.get("Last-Modified")
+            or ("sha256-" + hashlib.sha256(xml).hexdigest()[:16])
+        )
+        if self._cache is not None:
+            self._cache.put(str(ident), version, "metadata.xml", xml)
+        with self._memo_lock:
+            self._metadata_memo[ident] = (meta, version, True)
+        return meta, version, True
+
+    def metadata(self, doi: str | int) -> DatasetMetadata:
+        """Return the metadata of a dataset, from its panmd record.
+
+        Parameters
+        ----------
+        doi : str or int
+            Any identifier form (see :func:`~awiml.archives.pangaea_model.dataset_id`).
+
+        Returns
+        -------
+        DatasetMetadata
+            Title, citation, licence, parameters, events, restriction, children...
+        """
+        return self._metadata_and_version(dataset_id(doi))[0]
+
+    def invalidate_cache(self, path: str | None = None) -> None:
+        """Forget metadata remembered in memory (the file cache keeps its versions).
+
+        Parameters
+        ----------
+        path : str, optional
+            Ignored; all remembered metadata is dropped.
+        """
+        with self._memo_lock:
+            self._metadata_memo.clear()
+        super().invalidate_cache(path)
+
+    def children(self, doi: str | int) -> list[str]:
+        """Return the DOIs of the datasets in a collection (empty for a plain dataset).
+
+        Parameters
+        ----------
+        doi : str or int
+            The collection.
+
+        Returns
+        -------
+        list of str
+            Canonical DOIs of the children.
+        """
+        return list(self.metadata(doi).children)
+
+    def citation(self, doi: str | int) -> str:
+        """Return the citation of a dataset as PANGAEA formats it.
+
+        Parameters
+        ----------
+        doi : str or int
+            The dataset.
+
+        Returns
+        -------
+        str
+            The citation text.
+        """
+        ident = dataset_id(doi)
+        what = f"the citation of doi:{normalize_doi(ident)}"
+        with self._get(self._dataset_url(ident), accept=BIBLIOGRAPHY, what=what) as response:
+            return response.text.strip()
+
+    # -- data ------------------------------------------------------------------------------
+
+    def _text(self, ident: int) -> bytes:
+        """Return the tab-delimited export, from the cache when this version is there."""
+        meta, version, online = self._metadata_and_version(ident)
+        doi = normalize_doi(ident)
+        if meta.is_collection:
+            raise InvalidDataError(
+                f"doi:{doi} is a collection of {len(meta.children)} datasets and has no table "
+                "of its own; read its children (PangaeaSource.children) or read() it to get "
+                "one table per child."
+            )
+        if self._cache is not None:
+            cached = self._cache.get(str(ident), version, "data.tab")
+            if cached is None and not online:
+                cached = self._cache.latest(str(ident), "data.tab")
+            if cached is not None:
+                return cached.read_bytes()
+        if not online:
+            raise ArchiveUnavailableError(
+                f"PANGAEA cannot be reached and the table of doi:{doi} is not cached; "
+                "read it once while online."
+            )
+        response = self._get(self._dataset_url(ident), accept=TSV, what=f"dataset doi:{doi}")
+        with response:
+            if response.status_code == 406:
+                raise InvalidDataError(
+                    f"doi:{doi} has no data table (PANGAEA answered 406): it holds metadata "
+                    "or binary files only. List them with PangaeaSource.files()."
+                )
+            data = response.content
+        if self._cache is not None:
+            self._cache.put(str(ident), version, "data.tab", data)
+        return data
+
+    def read(
+        self, doi: str | int, *, on_mismatch: str = "raise"
+    ) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """Read a dataset's table into a typed DataFrame.
+
+        Parameters
+        ----------
+        doi : str or int
+            The dataset (any identifier form).
+        on_mismatch : {"raise", "warn"}, optional
+            What to do when the table's header disagrees with the metadata
+            (see :func:`read_text`).
+
+        Returns
+        -------
+        pandas.DataFrame or dict of str to pandas.DataFrame
+            Columns named by PANGAEA's short names, dates as UTC timestamps,
+            quality flags in ``<column>_flag`` columns, per-column metadata in
+            ``df.attrs["columns"]`` and dataset metadata in
+            ``df.attrs["pangaea"]``. For a collection, a dict from each
+            child's DOI to its table.
+
+        Raises
+        ------
+        AuthenticationError
+            The dataset is restricted and no valid token was given.
+        InvalidDataError
+            The dataset has no table, or its table is malformed (the message
+            names the line).
+        NotFoundError
+            No such dataset.
+        """
+        ident = dataset_id(doi)
+        meta = self.metadata(ident)
+        if meta.is_collection:
+            return {child: self.read(child, on_mismatch=on_mismatch) for child in meta.children}
+        buffer = io.BytesIO(self._text(ident))
+        buffer.name = f"doi:{normalize_doi(ident)}"  # named in parse errors and warnings
+        return read_text(buffer, metadata=meta, on_mismatch=on_mismatch)
+
+    def events(self, doi: str | int) -> pd.DataFrame:
+        """Return a dataset's events (stations, casts, tracks) as a table.
+
+        Parameters
+        ----------
+        doi : str or int
+            The dataset.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per event.
+        """
+        return events_frame(self.metadata(doi))
+
+    def to_xarray(self, doi: str | int, *, on_mismatch: str = "raise") -> xr.Dataset:
+        """Read a dataset into an :class:`xarray.Dataset` with CF-style attributes.
+
+        Parameters
+        ----------
+        doi : str or int
+            The dataset.
+        on_mismatch : {"raise", "warn"}, optional
+            As for :meth:`read`.
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per column along the dimension ``obs``; each carries
+            ``units`` (UDUNITS spelling where known), ``long_name``,
+            ``pangaea_unit``, ``pangaea_short_name`` and, where given,
+            ``comment``, ``method`` and ``pi``; flag columns are linked by
+            ``ancillary_variables``. Global attributes: ``title``,
+            ``references`` (the DOI URL), ``citation``, ``license``,
+            ``source`` and ``Conventions``.
+        """
+        from ._xarray import frame_to_xarray
+
+        table = self.read(doi, on_mismatch=on_mismatch)
+        if isinstance(table, dict):
+            raise InvalidDataError(
+                f"doi:{normalize_doi(doi)} is a collection; call to_xarray on each child "
+                f"({', '.join(table)})."
+            )
+        return frame_to_xarray(table)
+
+    def files(self, doi: str | int) -> pd.DataFrame:
+        """List the binary files linked from a dataset's table.
+
+        Parameters
+        ----------
+        doi : str or int
+            A dataset whose table has a URL column (type ``uri``, e.g. ``URL file``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``name``, ``url``, ``size`` (approximate bytes: PANGAEA lists
+            sizes rounded, e.g. in kByte, so fetching never checks against them),
+            ``format`` and ``path`` (the ``pangaea://<id>/files/<name>`` path that
+            ``Workspace.fetch`` and ``fsspec.open`` take). Empty when the dataset
+            links no files.
+        """
+        import pandas as pd
+
+        ident = dataset_id(doi)
+        meta = self.metadata(ident)
+        columns = ["name", "url", "size", "format", "path"]
+        url_params = [
+            p
+            for p in meta.parameters
+            if (p.type == "uri") or p.short_name.lower() in ("url file", "url", "url image")
+        ]
+        if not url_params or meta.is_collection:
+            return pd.DataFrame(columns=columns)
+        table = self.read(ident, on_mismatch="warn")
+        url_column = _column_for(table, url_params[0].short_name)
+        name_column = next((c for c in table.columns if c.lower() in ("file name", "file")), None)
+        size_column = next((c for c in table.columns if c.lower().startswith("file size")), None)
+        format_column = next((c for c in table.columns if c.lower() == "file format"), None)
+        rows = []
+        for _, row in table.iterrows():
+            url = row[url_column]
+            if not isinstance(url, str) or not url:
+                continue
+            name = str(row[name_column]) if name_column else url.rstrip("/").rsplit("/", 1)[-1]
+            size = None
+            if size_column is not None and row[size_column] == row[size_column]:
+                unit = table.attrs["columns"].get(size_column, {}).get("unit") or ""
+                factor = {"kByte": 1024, "kB": 1000, "MByte": 1024**2, "Byte": 1}.get(unit, 1)
+                size = round(float(row[size_column]) * factor)
+            rows.append(
+                {
+                    "name": name,
+                    "url": url,
+                    "size": size,
+                    "format": row[format_column] if format_column else None,
+                    "path": f"pangaea://{ident}/files/{name}",
+                }
+            )
+        return pd.DataFrame(rows, columns=columns)
+
+    def search(
+        self,
+        query: str = "",
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        limit: int = 100,
+    ) -> pd.DataFrame:
+        """Search PANGAEA and return one row per dataset found.
+
+        Parameters
+        ----------
+        query : str
+            PANGAEA's query syntax, e.g. ``"PS103 thermosalinograph"``.
+        bbox : tuple of float, optional
+            ``(min_lat, min_lon, max_lat, max_lon)`` in degrees.
+        start, end : str, optional
+            ISO dates bounding the data's time coverage.
+        limit : int, optional
+            Most rows to return; pages of up to 500 are fetched as needed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``doi``, ``title``, ``citation``, ``restricted``,
+            ``collection``, ``size`` and ``score``, in PANGAEA's order, with
+            ``attrs["total"]`` the number of hits PANGAEA reports.
+        """
+        from ._search import search
+
+        return search(self, query, bbox=bbox, start=start, end=end, limit=limit)
+
+    def to_pandataset(self, doi: str | int) -> Any:
+        """Return a :class:`pangaeapy.PanDataSet` for a dataset, loaded through this source.
+
+        pangaeapy's own requests (to PANGAEA's fixed URLs) are answered
+        through this source's endpoints, session and token for the time of
+        the call, so the bridge works against the emulator and behind the same
+        retries. pangaeapy keeps its term database in a ``pangaeapy`` folder
+        beside awiml's archive caches (in the user cache folder when this
+        source has no cache).
+
+        Parameters
+        ----------
+        doi : str or int
+            The dataset.
+
+        Returns
+        -------
+        pangaeapy.PanDataSet
+            pangaeapy's object for the dataset.
+        """
+        from pangaeapy import PanDataSet
+
+        ident = dataset_id(doi)
+        # pangaeapy needs a folder for its term database: beside awiml's archive folders.
+        cachedir = (self._cache.root.parent if self._cache else default_cache_dir()) / "pangaeapy"
+        with self._route_pangaeapy():
+            return PanDataSet(ident, cachedir=cachedir, auth_token=self._token)
+
+    @contextmanager
+    def _route_pangaeapy(self) -> Iterator[None]:
+        import pangaeapy.pandataset as pandataset
+
+        prefixes = {
+            "https://doi.pangaea.de": self.endpoints["doi"],
+            "https://download.pangaea.de": self.endpoints["download"],
+            "https://ws.pangaea.de/es/pangaea/panmd/_search": self.endpoints["es"],
+        }
+        original = pandataset.get_request
+
+        def routed(
+            url: str,
+            accepted_type: str | None = None,
+            auth_token: str | None = None,
+            timeout: float = 10,
+            num_retries: int = 1,
+        ) -> Any:
+            for prefix, target in prefixes.items():
+                if url.startswith(prefix):
+                    url = target + url[len(prefix) :]
+                    break
+            headers = self._headers(url, accepted_type)
+            return self._session.get(url, headers=headers, timeout=(self.timeout[0], timeout))
+
+        with _PANGAEAPY_LOCK:
+            pandataset.get_request = routed
+            try:
+                yield
+            finally:
+                pandataset.get_request = original
+
+    # -- fsspec ----------------------------------------------------------------------------
+
+    @classmethod
+    def _strip_protocol(cls, path: str | list[str]) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        if path.startswith("pangaea://"):
+            path = path[len("pangaea://") :]
+        path = path.strip("/")
+        match = re.match(r"(?i)^(?:doi:)?10\.1594/PANGAEA\.(\d+)(/.*)?$", path)
+        if match:
+            path = match.group(1) + (match.group(2) or "")
+        return path
+
+    def _split(self, path: str) -> tuple[int, str]:
+        path = self._strip_protocol(path)
+        head, _, rest = path.partition("/")
+        try:
+            ident = dataset_id(head)
+        except InvalidDataError:
+            raise NotFoundError(
+                f"pangaea://{path}: paths start with a dataset id or DOI, e.g. "
+                "pangaea://889513/data.tab"
+            ) from None
+        return ident, rest
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """List a dataset folder (or a collection's children, or linked files).
+
+        Parameters
+        ----------
+        path : str
+            ``<id>``, ``<id>/files``, or a file path (listed as itself).
+        detail : bool, optional
+            Return info dicts (``name``, ``type``, ``size``) instead of names.
+        **kwargs
+            Ignored (fsspec compatibility).
+
+        Returns
+        -------
+        list
+            Entries as dicts or names.
+        """
+        ident, rest = self._split(path)
+        if rest:
+            entries = self._ls_files(ident) if rest == "files" else [self._file_info(ident, rest)]
+        else:
+            meta = self.metadata(ident)
+            if meta.is_collection:
+                entries = [
+                    {"name": f"{dataset_id(c)}", "type": "directory", "size": 0}
+                    for c in meta.children
+                ]
+                entries.append(self._file_info(ident, "metadata.xml"))
+            else:
+                entries = [self._file_info(ident, name) for name in DATASET_FILES]
+                if self._links_files(meta):
+                    entries.append({"name": f"{ident}/files", "type": "directory", "size": 0})
+        return entries if detail else [e["name"] for e in entries]
+
+    def _links_files(self, meta: DatasetMetadata) -> bool:
+        return any(
+            p.type == "uri" or p.short_name.lower() in ("url file", "url") for p in meta.parameters
+        )
+
+    def _ls_files(self, ident: int) -> list[dict[str, Any]]:
+        """List linked files; ``size`` is PANGAEA's rounded listing, so only approximate."""
+        return [
+            {"name": f"{ident}/files/{row.name}", "type": "file", "size": row.size, "url": row.url}
+            for row in self.files(ident).itertuples()
+        ]
+
+    def _file_info(self, ident: int, rest: str) -> dict[str, Any]:
+        if rest in DATASET_FILES:
+            return {"name": f"{ident}/{rest}", "type": "file", "size": None}
+        if rest.startswith("files/"):
+            wanted = rest[len("files/") :]
+            for entry in self._ls_files(ident):
+                if entry["name"] == f"{ident}/{rest}":
+                    return entry
+            raise NotFoundError(
+                f"doi:{normalize_doi(ident)} links no file named {wanted!r}; list them with "
+                "PangaeaSource.files()"
+            )
+        raise NotFoundError(
+            f"pangaea://{ident}/{rest} does not exist: a dataset folder holds "
+            f"{', '.join(DATASET_FILES)} and files/<name>"
+        )
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """Describe a dataset (its metadata) or one of its files.
+
+        Parameters
+        ----------
+        path : str
+            A dataset id or DOI, or a file path below it.
+        **kwargs
+            Ignored (fsspec compatibility).
+
+        Returns
+        -------
+        dict
+            fsspec's ``name``, ``type`` and ``size``; for a dataset also
+            ``doi``, ``title``, ``citation``, ``license``, ``restricted``,
+            ``collection``, ``children``, ``parameters`` (short name, unit)
+            and ``metadata`` (the full :class:`DatasetMetadata`).
+        """
+        ident, rest = self._split(path)
+        if rest == "files":
+            return {"name": f"{ident}/files", "type": "directory", "size": 0}
+        if rest:
+            return self._file_info(ident, rest)
+        meta = self.metadata(ident)
+        return {
+            "name": str(ident),
+            "type": "directory",
+            "size": 0,
+            "doi": meta.doi,
+            "title": meta.title,
+            "citation": meta.citation,
+            "license": meta.license,
+            "restricted": meta.restricted,
+            "collection": meta.is_collection,
+            "children": list(meta.children),
+            "parameters": [(p.short_name, p.unit) for p in meta.parameters],
+            "metadata": meta,
+        }
+
+    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if mode != "rb":
+            raise PermissionError("PANGAEA is read-only: open files with mode 'rb'")
+        ident, rest = self._split(path)
+        if rest == "data.tab":
+            data = self._text(ident)
+        elif rest == "metadata.xml":
+            data = self._metadata_xml(ident)
+        elif rest == "citation.txt":
+            data = (self.citation(ident) + "\n").encode()
+        elif rest.startswith("files/"):
+            entry = self._file_info(ident, rest)
+            response = self._get(
+                entry["url"], what=f"file {rest} of doi:{normalize_doi(ident)}", stream=True
+            )
+            # Stream binary files instead of holding them in memory.
+            response.raw.decode_content = True
+            return response.raw
+        else:
+            self._file_info(ident, rest)  # raises NotFoundError with the valid names
+            raise AssertionError("unreachable")
+        return MemoryFile(None, path, data)
+
+    def _metadata_xml(self, ident: int) -> bytes:
+        if self._cache is not None:
+            _meta, version, _online = self._metadata_and_version(ident)
+            cached = self._cache.get(str(ident), version, "metadata.xml")
+            if cached is not None:
+                return cached.read_bytes()
+        what = f"dataset doi:{normalize_doi(ident)}"
+        with self._get(self._dataset_url(ident), accept=PANMD, what=what) as response:
+            return response.content
+
+    def remote_files(self, path: str) -> list[RemoteFile]:
+        """Files to copy for ``Workspace.fetch``: table and metadata, or linked files.
+
+        ``pangaea://<id>`` gives ``pangaea/<id>/data.tab`` and
+        ``pangaea/<id>/metadata.xml``; a collection gives those of each child
+        below ``pangaea/<collection id>/<child id>/``; ``pangaea://<id>/files``
+        gives every linked file; a single file path gives that file. Each
+        entry carries the DOI, citation and licence for the manifest.
+
+        Parameters
+        ----------
+        path : str
+            A dataset, its ``files`` folder, or one file.
+
+        Returns
+        -------
+        list of RemoteFile
+            The files, each with an HTTP URL the transfer engine streams.
+        """
+        ident, rest = self._split(path)
+        return self._remote_files(ident, rest, prefix=f"pangaea/{ident}")
+
+    def _remote_files(self, ident: int, rest: str, *, prefix: str) -> list[RemoteFile]:
+        meta = self.metadata(ident)
+        if meta.is_collection and not rest:
+            found = []
+            for child in meta.children:
+                child_id = dataset_id(child)
+                found += self._remote_files(child_id, "", prefix=f"{prefix}/{child_id}")
+            return found
+        record = {
+            "doi": meta.doi or normalize_doi(ident),
+            "citation": meta.citation,
+            "license": meta.license,
+            "title": meta.title,
+        }
+        record = {k: v for k, v in record.items() if v}
+        source = f"pangaea://{ident}"
+        doi_url = self._dataset_url(ident)
+        session = self._transfer_session(doi_url)
+        # How each dataset file is asked for: its URL and the Accept header, if any.
+        requests_for = {
+            "data.tab": (f"{doi_url}?format=textfile", {}),
+            "metadata.xml": (doi_url, {"Accept": PANMD}),
+            "citation.txt": (doi_url, {"Accept": BIBLIOGRAPHY}),
+        }
+        # (collections without ``rest`` were expanded into their children above)
+        wanted = ["data.tab", "metadata.xml"] if not rest else [rest]
+        wanted = [w for w in wanted if w in requests_for
+                  and not (w == "data.tab" and meta.is_collection)]
+        files = []
+        for file_name in wanted:
+            url, headers = requests_for[file_name]
+            files.append(
+                RemoteFile(
+                    source=f"{source}/{file_name}",
+                    name=f"{prefix}/{file_name}",
+                    metadata=record,
+                    url=url,
+                    headers=headers,
+                    session=session,
+                )
+            )
+        if rest == "files" or rest.startswith("files/"):
+            listing = self._ls_files(ident) if rest == "files" else [self._file_info(ident, rest)]
+            if not listing:
+                raise NotFoundError(
+                    f"doi:{normalize_doi(ident)} links no files; fetch pangaea://{ident} for "
+                    "its table and metadata instead"
+                )
+            for entry in listing:
+                name = entry["name"].split("/files/", 1)[1]
+                # The listed size is rounded (kByte), so it is kept as metadata only.
+                files.append(
+                    RemoteFile(
+                        source=f"{source}/files/{name}",
+                        name=f"{prefix}/files/{name}",
+                        metadata={**record, "listed_size": entry.get("size")},
+                        url=entry["url"],
+                        session=self._transfer_session(entry["url"]),
+                    )
+                )
+        if not files:
+            self._file_info(ident, rest)  # raises NotFoundError naming the valid paths
+            raise NotFoundError(
+                f"pangaea://{ident}/{rest}: nothing to fetch, doi:{normalize_doi(ident)} is a "
+                f"collection without a table of its own; fetch pangaea://{ident} for its children"
+            )
+        return files
+
+    def _transfer_session(self, url: str) -> requests.Session:
+        """Make a session for the transfer engine: no adapter retries, token for own hosts."""
+        token = self._token if self._is_own(url) else None
+        return http_session(token=token, retries=0, timeout=self.timeout)
+
+
+_PANGAEAPY_LOCK = threading.Lock()
+
+
+def _column_for(table: pd.DataFrame, short_name: str) -> str:
+    if short_name in table.columns:
+        return short_name
+    lowered = {c.lower(): c for c in table.columns}
+    if short_name.lower() in lowered:
+        return lowered[short_name.lower()]
+    raise InvalidDataError(f"the table has no column {short_name!r} (columns: {list(table)})")

@@ -1,0 +1,1384 @@
+"""Read PANGAEA's tab-delimited text format, fast and strictly.
+
+A PANGAEA text export (``?format=textfile``, ``text/tab-separated-values``)
+is an optional metadata block ::
+
+    /* DATA DESCRIPTION:
+    Citation:<TAB>Boebel, Olaf; Rohardt, Gerd (2018): Continuous ... https://doi.org/...
+    Parameter(s):<TAB>DATE/TIME (Date/Time) * GEOCODE * PI: Rohardt, Gerd (...)
+    <TAB>Temperature, water [°C] (Temp) * PI: ... * METHOD/DEVICE: Thermosalinograph (TSG)
+    */
+
+followed by a header row of column labels (``Short name [unit]``) and
+tab-separated data rows. Data-warehouse extracts have no metadata block: their
+first line is the header row.
+
+:func:`read_text` parses the block in Python and hands the table to a single
+:func:`pandas.read_csv` call (C engine), after one vectorised pass over the raw
+bytes with NumPy that checks the field count of every line and finds the
+quality flags. :func:`read_metadata` reads the block only. Both produce the
+shared :class:`~awiml.archives.pangaea_model.DatasetMetadata`.
+
+What the parser assumes about the format
+----------------------------------------
+* Text is UTF-8 (a byte-order mark is allowed). Bytes that are not valid
+  UTF-8 are read as ISO-8859-1, or as its Windows-1252 superset where the file
+  uses one of the characters only Windows-1252 has (``‰``, ``€``...).
+* Fields are separated by single TABs; there is no quoting: a ``"`` is an
+  ordinary character. Every row has exactly as many fields as the header row.
+* Only an empty cell is a missing value (``"NA"`` or ``"nan"`` stay text); a
+  cell that is nothing but a quality flag is a missing value with a flag.
+* Times are UTC: PANGAEA stores and exports them in UTC without a zone
+  designator. Partial ISO 8601 values (``1984``, ``2016-12``,
+  ``2016-12-16T18:20``) mean the start of that year, month or minute. A value
+  with a designator (``Z``, ``+02:00``) is converted to UTC.
+* A quality flag (:data:`QUALITY_FLAGS`) is the first character of a value in
+  a numeric column. Date/time and text columns carry none: there such a
+  character is part of the value.
+* The metadata block starts with ``/*`` on the first line and ends at the
+  first line that starts with ``*/``; every line in between is ``Key:<TAB>``
+  or a continuation starting with a TAB. Fields inside a value are separated
+  by ``" * "``, and each continuation line of ``Event(s)`` and ``Parameter(s)``
+  is one event or parameter. Old exports write ``Geocode`` and ``METHOD:``
+  for today's ``GEOCODE`` and ``METHOD/DEVICE:``; both are read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any, BinaryIO, Literal, TextIO
+
+import numpy as np
+import pandas as pd
+
+from ...errors import InvalidDataError, NotFoundError
+from .model import DatasetMetadata, Event, Parameter, normalize_doi
+
+__all__ = ["QUALITY_FLAGS", "events_frame", "read_metadata", "read_text"]
+
+#: PANGAEA's quality flags: the one-character prefix of a value and its meaning.
+#: See https://wiki.pangaea.de/wiki/Quality_flag.
+QUALITY_FLAGS: dict[str, str] = {
+    "?": "questionable",
+    "/": "not valid",
+    "*": "unknown",
+    "#": "individual definition (flagged by the data provider)",
+    "<": "below detection limit (the value is the limit)",
+    ">": "above detection limit (the value is the limit)",
+}
+
+#: What :func:`read_text` and :func:`read_metadata` read: a path, bytes or a file object.
+Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | TextIO
+
+_FLAG_CHARS = tuple(QUALITY_FLAGS)
+_FLAG_CODES = np.full(256, -1, dtype=np.int8)
+for _code, _char in enumerate(_FLAG_CHARS):
+    _FLAG_CODES[ord(_char)] = _code
+_IS_FLAG = _FLAG_CODES >= 0
+_FLAG_BYTES = np.frombuffer("".join(_FLAG_CHARS).encode("ascii"), np.uint8)
+_TAB, _NL, _SPACE = 9, 10, 32
+
+_SCAN_CHUNK = 1 << 20
+"""Bytes per piece of the NumPy pass over the table (fits in the CPU cache)."""
+
+_PARALLEL_MIN = 8 << 20
+"""Tables at least this large are scanned by several threads."""
+
+_DECODE_CHUNK = 1 << 24
+"""Bytes per step when checking that a buffer is valid UTF-8."""
+
+_BOM = codecs.BOM_UTF8
+_KEY_LINE = re.compile(r"^([A-Za-z][^\t:]*):(?:\t| |$)(.*)$")
+_CITATION = re.compile(r"^(?P<authors>.*?) \((?P<year>\d{4})[a-z]?\): (?P<rest>.*)$")
+_DOI_TAIL = re.compile(r"[,.]?\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)10\.\S+\s*$", re.IGNORECASE)
+_PANGAEA_DOI = re.compile(r"10\.1594/PANGAEA\.\d+", re.IGNORECASE)
+_LABEL = re.compile(r"^(?P<short>.*?) \[(?P<unit>[^\[\]]*)\](?: \((?P<comment>.*)\))?$")
+_NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?)?Z?$")
+_PARSER_LINE = re.compile(r"line (\d+)")
+_ZONE = re.compile(r"T[\d:.]*(?:Z|[+-]\d\d(?::?\d\d)?)$")
+_DATE_BYTES = "S32"
+"""How date columns are read: as fixed-width bytes (longer values are read again as text)."""
+
+
+# --------------------------------------------------------------------------- #
+# Public API
+# --------------------------------------------------------------------------- #
+
+
+def read_text(
+    source: Source,
+    *,
+    metadata: DatasetMetadata | None = None,
+    on_mismatch: Literal["raise", "warn"] = "raise",
+) -> pd.DataFrame:
+    r"""Read a PANGAEA tab-delimited text file into a typed DataFrame.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or file-like
+        A path, the file's bytes, or a binary or text file object. UTF-8
+        (with or without byte-order mark) or, for old exports, ISO-8859-1;
+        the encoding is detected.
+    metadata : DatasetMetadata, optional
+        Metadata from elsewhere, e.g. the panmd XML record. The table is then
+        cross-checked against its parameters instead of the file's own
+        ``/* DATA DESCRIPTION: */`` block, its parameter types are used
+        (``"string"`` columns stay text, ``"datetime"`` columns become
+        timestamps, ``"numeric"`` columns must be numbers) and it goes into
+        ``df.attrs["pangaea"]``.
+    on_mismatch : {"raise", "warn"}, default "raise"
+        What to do when the header row does not match the parameters (number
+        of columns, or a label other than ``"<short name> [<unit>]"``):
+        raise :class:`~awiml.errors.InvalidDataError`, or emit a
+        :class:`UserWarning` and name the columns after the file's header row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per data column, named by PANGAEA's short names; a short
+        name that occurs again gets ``_2``, ``_3``... (as in pangaeapy).
+        ``Date/Time`` and any column declared ``datetime`` are
+        ``datetime64[ns, UTC]`` (``datetime64[us, UTC]`` if a date lies
+        outside 1677-2262); so is any other column whose first value is an
+        ISO 8601 date (``YYYY-MM...``) and whose values all parse as one.
+        Numeric columns are ``float64``, integers included, so that a
+        column's type does not depend on which values happen to be in it.
+        Text stays text (pandas' ``str`` dtype). Empty cells are missing.
+        A numeric column with quality-flagged values (``?12.5``, ``<0.01``) is
+        followed by a ``"<column>_flag"`` column, a categorical of the flag
+        characters of :data:`QUALITY_FLAGS`, missing where a value has no
+        flag; the values themselves are numbers without the prefix. A prefix
+        counts as a flag only in a column whose values are all numbers once
+        the prefixes are removed, so ``-1.5`` and ``CTD/Rosette`` are left
+        alone. ``df.attrs["pangaea"]`` is ``metadata.to_dict()`` and
+        ``df.attrs["columns"]`` maps each data column to its ``unit``,
+        ``long_name``, ``short_name``, ``pi``, ``method``, ``geocode`` and
+        ``comment``; both are JSON-ready.
+
+    Raises
+    ------
+    InvalidDataError
+        The file is malformed: a row with the wrong number of fields, a
+        truncated file, a header block without ``*/``, binary content, a
+        header row that does not match the parameters (with
+        ``on_mismatch="raise"``), a value in a ``datetime`` or ``numeric``
+        column that is neither. The message names the file and the line.
+    NotFoundError
+        ``source`` is a path that does not exist.
+
+    See Also
+    --------
+    read_metadata : The metadata block only, without the table.
+    events_frame : The events of a dataset as a table.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> path = files("awiml") / "data" / "PANGAEA_889513_PS103_surf_oce_tsg.tab"
+    >>> df = read_text(path)
+    >>> list(df.columns)
+    ['Date/Time', 'Latitude', 'Longitude', 'Depth water', 'Temp', 'Sal']
+    >>> str(df["Date/Time"].dtype), df.attrs["columns"]["Temp"]["unit"]
+    ('datetime64[ns, UTC]', '°C')
+
+    Quality flags move into their own column:
+
+    >>> text = b"Depth water [m]\tTemp [\xc2\xb0C]\n10\t?4.5\n20\t-1.9\n"
+    >>> df = read_text(text)
+    >>> df["Temp"].tolist(), df["Temp_flag"].tolist()
+    ([4.5, -1.9], ['?', nan])
+    """
+    if on_mismatch not in ("raise", "warn"):
+        raise ValueError(f"on_mismatch must be 'raise' or 'warn', not {on_mismatch!r}")
+    raw, layout = _open(source)
+    if metadata is None:
+        meta = _metadata_from_layout(raw.data, layout, raw.name)
+    else:
+        if not isinstance(metadata, DatasetMetadata):
+            raise TypeError(f"metadata must be a DatasetMetadata, not {type(metadata).__name__}")
+        meta = metadata
+    columns = _match_columns(layout, meta, raw.name, on_mismatch, metadata is not None)
+    table = _Table(raw, layout, columns)
+    frame = table.read()
+    frame.attrs["pangaea"] = meta.to_dict()
+    frame.attrs["columns"] = {column.name: column.describe() for column in columns}
+    return frame
+
+
+def read_metadata(source: Source) -> DatasetMetadata:
+    """Read only the ``/* DATA DESCRIPTION: */`` block of a PANGAEA text file.
+
+    Reading stops at the line after ``*/``, so this is fast on files of any
+    size.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or file-like
+        As for :func:`read_text`.
+
+    Returns
+    -------
+    DatasetMetadata
+        DOI, citation (with title, authors and year taken from it), abstract,
+        keywords, references, projects, coverage, events, parameters, licence,
+        size and comment. Keys that are not modelled go into ``extra``. A
+        file without a metadata block (a data-warehouse extract) gives
+        metadata whose parameters come from its header row.
+
+    Raises
+    ------
+    InvalidDataError
+        The header block is malformed or not closed by ``*/`` (the message
+        names the line), or the file is binary.
+    NotFoundError
+        ``source`` is a path that does not exist.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> meta = read_metadata(files("awiml") / "data" / "PANGAEA_889513_PS103_surf_oce_tsg.tab")
+    >>> meta.doi, meta.year, meta.authors
+    ('10.1594/PANGAEA.889513', 2018, ('Boebel, Olaf', 'Rohardt, Gerd'))
+    >>> [p.label for p in meta.parameters][-2:]
+    ['Temp [°C]', 'Sal']
+    """
+    raw, layout = _open(source, header_only=True)
+    return _metadata_from_layout(raw.data, layout, raw.name)
+
+
+def events_frame(
+    metadata_or_df: DatasetMetadata | pd.DataFrame | Mapping[str, Any],
+) -> pd.DataFrame:
+    """Return the events (stations, casts, tracks) of a dataset as a table.
+
+    Parameters
+    ----------
+    metadata_or_df : DatasetMetadata, pandas.DataFrame or Mapping
+        The metadata, a table from :func:`read_text` (its
+        ``attrs["pangaea"]`` is used) or the dictionary of
+        :meth:`DatasetMetadata.to_dict`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per event, in metadata order. Columns: ``label``,
+        ``latitude``, ``longitude``, ``latitude_end``, ``longitude_end``
+        (float, missing for point events), ``datetime``, ``datetime_end``
+        (``datetime64[ns, UTC]``; values that are not ISO 8601 become NaT),
+        ``elevation`` (metres), ``location``, ``campaign``, ``basis``,
+        ``device``, ``comment``, then one column per other event attribute
+        (e.g. ``Recovery``).
+
+    Raises
+    ------
+    InvalidDataError
+        A DataFrame without ``attrs["pangaea"]``.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> meta = read_metadata(files("awiml") / "data" / "PANGAEA_889513_PS103_surf_oce_tsg.tab")
+    >>> events = events_frame(meta)
+    >>> track = events.iloc[0]
+    >>> track["label"], float(track["latitude"]), float(track["latitude_end"])
+    ('PS103-track', -33.9068, -53.1447)
+    >>> str(events["datetime"].dtype)
+    'datetime64[ns, UTC]'
+    """
+    if isinstance(metadata_or_df, DatasetMetadata):
+        meta = metadata_or_df
+    elif isinstance(metadata_or_df, pd.DataFrame):
+        stored = metadata_or_df.attrs.get("pangaea")
+        if not isinstance(stored, Mapping):
+            raise InvalidDataError(
+                "this DataFrame has no PANGAEA metadata in attrs['pangaea']; pass the table "
+                "straight from read_text(), or the DatasetMetadata itself"
+            )
+        meta = DatasetMetadata.from_dict(stored)
+    elif isinstance(metadata_or_df, Mapping):
+        meta = DatasetMetadata.from_dict(metadata_or_df)
+    else:
+        raise TypeError(
+            "events_frame() takes a DatasetMetadata, a DataFrame from read_text() or a "
+            f"metadata dictionary, not {type(metadata_or_df).__name__}"
+        )
+    fixed = [f.name for f in fields(Event) if f.name != "attributes"]
+    rows = []
+    extra: dict[str, None] = {}
+    for event in meta.events:
+        row = {name: getattr(event, name) for name in fixed}
+        for key, value in dict(event.attributes).items():
+            if key not in row:
+                row[key] = value
+                extra[key] = None
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=[*fixed, *extra])
+    for name in ("latitude", "longitude", "latitude_end", "longitude_end", "elevation"):
+        table[name] = pd.to_numeric(table[name], errors="coerce").astype("float64")
+    for name in ("datetime", "datetime_end"):
+        table[name] = _utc(pd.to_datetime(table[name], format="ISO8601", utc=True, errors="coerce"))
+    return table
+
+
+# --------------------------------------------------------------------------- #
+# Bytes in: loading, encoding, layout
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class _Raw:
+    """A file's content as UTF-8 bytes, with the name to use in messages."""
+
+    data: bytes | bytearray
+    name: str
+    owned: bool
+    """Whether ``data`` is a private bytearray that may be modified."""
+
+
+def _load(source: Source, *, header_only: bool = False) -> _Raw:
+    """Read ``source`` (all of it, or the header block and header row) into a :class:`_Raw`."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = source if isinstance(source, (bytes, bytearray)) else bytes(source)
+        raw = _Raw(data, "<bytes>", owned=False)
+    elif isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if isinstance(path, str) and "\n" in path:
+            raise InvalidDataError(
+                "read_text() got a str with line breaks: a str is taken as a path. Pass the "
+                "content as bytes (text.encode()) or as io.StringIO(text)."
+            )
+        name = os.fsdecode(path)
+        try:
+            with open(path, "rb") as handle:
+                data = _read_prefix(handle) if header_only else _read_all(handle)
+        except FileNotFoundError:
+            raise NotFoundError(f"{name}: no such file") from None
+        except IsADirectoryError:
+            raise InvalidDataError(f"{name} is a directory, not a PANGAEA text file") from None
+        raw = _Raw(data, name, owned=isinstance(data, bytearray))
+    elif hasattr(source, "read_bytes") and not hasattr(source, "read"):
+        # An importlib.resources Traversable or similar path-like object.
+        name = str(source)
+        data = source.read_bytes()
+        raw = _Raw(data, name, owned=False)
+    elif hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        name = name if isinstance(name, str) else f"<{type(source).__name__}>"
+        data = _read_prefix(source) if header_only else source.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8", errors="surrogateescape")
+        elif not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"{name}: read() returned {type(data).__name__}, not bytes or str")
+        raw = _Raw(data, name, owned=False)
+    else:
+        raise TypeError(
+            "source must be a path, bytes or a file object, not " + type(source).__name__
+        )
+    return _prepare(raw)
+
+
+def _read_all(handle: BinaryIO) -> bytearray:
+    """Read an open binary file into a new bytearray (one copy, no intermediate bytes)."""
+    try:
+        size = os.fstat(handle.fileno()).st_size
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        size = 0
+    buffer = bytearray(size)
+    filled = handle.readinto(buffer) if size else 0
+    del buffer[filled:]
+    rest = handle.read()
+    if rest:
+        buffer += rest
+    return buffer
+
+
+def _read_prefix(handle: Any) -> bytes:
+    """Read the header block (up to the ``*/`` line) and the next line, no further."""
+    readline = getattr(handle, "readline", None)
+    if readline is None:
+        return handle.read()
+    first = readline()
+    lines = [first]
+    text = isinstance(first, str)
+    start, close = ("/*", "*/") if text else (b"/*", b"*/")
+    bom = "\ufeff" if text else _BOM
+    if first.lstrip(bom).startswith(start):
+        while True:
+            line = readline()
+            lines.append(line)
+            if not line or line.startswith(close):
+                break
+        lines.append(readline())
+    joined = "".join(lines) if text else b"".join(lines)
+    return joined.encode("utf-8", errors="surrogateescape") if text else joined
+
+
+def _prepare(raw: _Raw) -> _Raw:
+    """Drop a byte-order mark, reject binary data, turn old Mac line breaks into LF."""
+    data = raw.data
+    if data[:3] == _BOM:
+        data = data[3:]
+        raw.owned = isinstance(data, bytearray)
+    _reject_binary(data, raw.name)
+    if b"\n" not in data and b"\r" in data:
+        data = bytearray(data.replace(b"\r", b"\n"))
+        raw.owned = True
+    raw.data = data
+    return raw
+
+
+def _transcode(raw: _Raw) -> None:
+    """Re-encode a file that is not UTF-8 from ISO-8859-1 (or Windows-1252) to UTF-8."""
+    data = raw.data
+    # Bytes 0x80-0x9F are control characters in ISO-8859-1 but letters and
+    # signs in Windows-1252 ("‰", "€"): a file that has them is Windows-1252.
+    encoding = "windows-1252" if re.search(rb"[\x80-\x9f]", data) else "iso-8859-1"
+    try:
+        text = bytes(data).decode(encoding)
+    except UnicodeDecodeError:  # one of the five bytes Windows-1252 leaves undefined
+        text = bytes(data).decode("iso-8859-1")
+    raw.data = bytearray(text.encode("utf-8"))
+    raw.owned = True
+
+
+def _open(source: Source, *, header_only: bool = False) -> tuple[_Raw, _Layout]:
+    """Load ``source`` and find its parts; switch to ISO-8859-1 if the header is not UTF-8."""
+    raw = _load(source, header_only=header_only)
+    layout = _locate(raw.data, raw.name)
+    head = memoryview(raw.data)[: layout.header_end]
+    if not _is_utf8(head):
+        _transcode(raw)
+        layout = _locate(raw.data, raw.name)
+    return raw, layout
+
+
+def _is_utf8(data: bytes | bytearray | memoryview) -> bool:
+    """Whether ``data`` is valid UTF-8 (checked in pieces, so no big string is built)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), _DECODE_CHUNK):
+            decoder.decode(view[start : start + _DECODE_CHUNK], final=False)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _reject_binary(data: bytes | bytearray, name: str) -> None:
+    """Raise if ``data`` contains NUL bytes: it is then binary, compressed or UTF-16."""
+    nul = data.find(b"\x00")
+    if nul < 0:
+        return
+    line = data.count(b"\n", 0, nul) + 1
+    if data[:2] == b"\x1f\x8b":
+        hint = " It is gzip-compressed: decompress it first (gzip.open())."
+    elif data[:4] == b"PK\x03\x04":
+        hint = " It is a ZIP archive (a PANGAEA collection?): unpack it first."
+    elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        hint = " It is UTF-16 text: re-encode it as UTF-8."
+    else:
+        hint = " Is it a binary file rather than PANGAEA's tab-delimited text?"
+    raise InvalidDataError(f"{name}: line {line} contains a NUL byte (offset {nul}).{hint}")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the parts of a text file are."""
+
+    has_block: bool
+    block_end: int
+    """Offset of the ``*/`` line (0 without a block)."""
+    table_start: int
+    """Offset of the header row."""
+    table_end: int
+    """Offset after the last non-empty line (trailing line breaks excluded)."""
+    header_line: int
+    """1-based line number of the header row."""
+    labels: tuple[str, ...]
+    header_end: int
+    """Offset just after the header row's line break (or ``table_end``)."""
+
+
+def _locate(data: bytes | bytearray, name: str) -> _Layout:
+    """Find the metadata block, the header row and the end of the table."""
+    has_block = data.startswith(b"/*")
+    if has_block:
+        close = data.find(b"\n*/")
+        if close < 0:
+            _raise_unclosed(data, name)
+        block_end = close + 1
+        after = data.find(b"\n", block_end)
+        table_start = len(data) if after < 0 else after + 1
+        header_line = data.count(b"\n", 0, table_start) + 1
+    else:
+        block_end = table_start = 0
+        header_line = 1
+    end = len(data)
+    while end > table_start and data[end - 1] in b"\r\n":
+        end -= 1
+    if end <= table_start and not has_block:
+        raise InvalidDataError(f"{name}: the file is empty (no header row, no data)")
+    if end <= table_start:
+        raise InvalidDataError(
+            f"{name}: no column header row after the '*/' on line {header_line - 1}: the file "
+            "ends there. Is it truncated, or a metadata-only export?"
+        )
+    newline = data.find(b"\n", table_start, end)
+    row_end = end if newline < 0 else newline
+    header_end = end if newline < 0 else newline + 1
+    labels = tuple(
+        label.strip()
+        for label in bytes(data[table_start:row_end]).decode("utf-8", "replace").split("\t")
+    )
+    return _Layout(has_block, block_end, table_start, end, header_line, labels, header_end)
+
+
+def _raise_unclosed(data: bytes | bytearray, name: str) -> None:
+    """Raise the error for a metadata block without ``*/``, naming the first foreign line."""
+    start, number = 0, 1
+    while True:
+        newline = data.find(b"\n", start)
+        stop = len(data) if newline < 0 else newline
+        if number > 1:
+            line = bytes(data[start:stop]).decode("utf-8", "replace").rstrip("\r")
+            if not (line.startswith("\t") or not line.strip() or _KEY_LINE.match(line)):
+                raise InvalidDataError(
+                    f"{name}: line {number} is not part of the '/* DATA DESCRIPTION:' block "
+                    "opened on line 1 (it is neither 'Key:<TAB>value' nor a continuation "
+                    "starting with a TAB), and the block has no closing '*/' line before it. "
+                    "Add the missing '*/' line, or fetch the file again if it is damaged."
+                )
+        if newline < 0:
+            if start == len(data):
+                number -= 1  # the last line break ends the file
+            raise InvalidDataError(
+                f"{name}: the file ends on line {number} inside the '/* DATA DESCRIPTION:' "
+                "block opened on line 1 ('*/' and the table are missing): it seems truncated. "
+                "Fetch it again."
+            )
+        start, number = newline + 1, number + 1
+
+
+# --------------------------------------------------------------------------- #
+# The metadata block
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class _Entry:
+    key: str
+    lines: list[str]
+
+
+def _metadata_from_layout(data: bytes | bytearray, layout: _Layout, name: str) -> DatasetMetadata:
+    """Parse the metadata block, or build minimal metadata from the header row."""
+    if not layout.has_block:
+        return DatasetMetadata(parameters=tuple(_parameter_from_label(lb) for lb in layout.labels))
+    text = bytes(data[: layout.block_end]).decode("utf-8")
+    return _build_metadata(_entries(text, name))
+
+
+def _entries(text: str, name: str) -> list[_Entry]:
+    """Split the block into ``Key: value`` entries with their continuation lines."""
+    entries: list[_Entry] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if number == 1:
+            continue  # "/* DATA DESCRIPTION:"
+        if line.startswith("\t"):
+            if not entries:
+                raise InvalidDataError(
+                    f"{name}: line {number} continues a header entry, but no 'Key:' line "
+                    "comes before it in the '/* DATA DESCRIPTION:' block"
+                )
+            entries[-1].lines.append(line.strip())
+            continue
+        if not line.strip():
+            continue
+        match = _KEY_LINE.match(line)
+        if match is None:
+            raise InvalidDataError(
+                f"{name}: line {number} of the '/* DATA DESCRIPTION:' block is neither "
+                f"'Key:<TAB>value' nor a continuation line starting with a TAB: {line[:80]!r}"
+            )
+        entries.append(_Entry(match.group(1).strip(), [match.group(2).strip()]))
+    return entries
+
+
+_KEYS = {
+    "citation": "citation",
+    "related to": "related",
+    "supplement to": "related",
+    "further details": "related",
+    "project(s)": "projects",
+    "projects": "projects",
+    "project": "projects",
+    "abstract": "abstract",
+    "keyword(s)": "keywords",
+    "keywords": "keywords",
+    "coverage": "coverage",
+    "event(s)": "events",
+    "events": "events",
+    "event": "events",
+    "comment": "comment",
+    "parameter(s)": "parameters",
+    "parameters": "parameters",
+    "license": "license",
+    "licence": "license",
+    "size": "size",
+}
+
+
+def _build_metadata(entries: list[_Entry]) -> DatasetMetadata:
+    """Turn header entries into :class:`DatasetMetadata`."""
+    values: dict[str, Any] = {}
+    related: list[str] = []
+    projects: list[str] = []
+    keywords: list[str] = []
+    coverage: dict[str, str] = {}
+    events: list[Event] = []
+    parameters: list[Parameter] = []
+    extra: dict[str, str] = {}
+    for entry in entries:
+        kind = _KEYS.get(entry.key.lower())
+        lines = [line for line in entry.lines if line]
+        if kind == "citation" and lines:
+            citation = entry.lines[0].rstrip().removesuffix(",").rstrip()
+            values.update(_parse_citation(citation))
+            related.extend(line for line in entry.lines[1:] if line)
+        elif kind == "related":
+            related.extend(lines)
+        elif kind == "projects":
+            projects.extend(lines)
+        elif kind == "keywords":
+            keywords.extend(k.strip() for line in lines for k in line.split(";") if k.strip())
+        elif kind == "coverage":
+            for line in lines:
+                coverage.update(_key_values(line.split(" * ")))
+        elif kind == "events":
+            events.extend(_parse_event(line) for line in lines)
+        elif kind == "parameters":
+            parameters.extend(_parse_parameter(line) for line in lines)
+        elif kind in ("abstract", "comment"):
+            values[kind] = "\n".join(lines) or None
+        elif kind == "size":
+            values["size"] = " ".join(lines) or None
+        elif kind == "license":
+            text = " ".join(lines)
+            label = re.search(r"\(([^()\s]+)\)\s*$", text)
+            values["license"] = label.group(1) if label else (text or None)
+            if label:
+                extra[entry.key] = text
+        else:
+            extra[entry.key] = "\n".join(entry.lines)
+    return DatasetMetadata(
+        **values,
+        keywords=tuple(keywords),
+        related=tuple(related),
+        projects=tuple(projects),
+        coverage=coverage,
+        events=tuple(events),
+        parameters=tuple(parameters),
+        extra=extra,
+    )
+
+
+def _parse_citation(citation: str) -> dict[str, Any]:
+    """Take DOI, authors, year and title out of a citation line."""
+    out: dict[str, Any] = {"citation": citation}
+    dois = _PANGAEA_DOI.findall(citation)
+    if dois:
+        out["doi"] = normalize_doi(dois[-1])
+    match = _CITATION.match(citation)
+    if match is None:
+        return out
+    out["authors"] = tuple(a.strip() for a in match.group("authors").split(";") if a.strip())
+    out["year"] = int(match.group("year"))
+    rest = _DOI_TAIL.sub("", match.group("rest")).strip()
+    if rest.endswith("PANGAEA"):
+        # "<title>. <publisher>, PANGAEA": the title ends at the last ". ".
+        cut = rest.rfind(". ")
+        title = rest[:cut] if cut > 0 else None
+    else:
+        title = rest.rstrip(". ") or None
+    out["title"] = title
+    return out
+
+
+def _key_values(parts: list[str]) -> dict[str, str]:
+    """Turn ``["KEY: value", ...]`` into a dict; a part without ``": "`` continues the last."""
+    result: dict[str, str] = {}
+    last = None
+    for part in parts:
+        key, sep, value = part.partition(": ")
+        if sep and key.strip():
+            last = key.strip()
+            result[last] = value.strip()
+        elif last is not None:
+            result[last] = f"{result[last]} * {part.strip()}"
+    return result
+
+
+_EVENT_NUMBERS = {
+    "LATITUDE": "latitude",
+    "LATITUDE START": "latitude",
+    "LONGITUDE": "longitude",
+    "LONGITUDE START": "longitude",
+    "LATITUDE END": "latitude_end",
+    "LONGITUDE END": "longitude_end",
+    "ELEVATION": "elevation",
+}
+_EVENT_TEXTS = {
+    "DATE/TIME": "datetime",
+    "DATE/TIME START": "datetime",
+    "DATE/TIME END": "datetime_end",
+    "LOCATION": "location",
+    "CAMPAIGN": "campaign",
+    "BASIS": "basis",
+    "METHOD/DEVICE": "device",
+    "DEVICE": "device",
+    "METHOD": "device",
+    "COMMENT": "comment",
+}
+
+
+def _parse_event(line: str) -> Event:
+    """``LABEL * KEY: value * ...`` to an :class:`Event`."""
+    label, *parts = line.split(" * ")
+    values: dict[str, Any] = {}
+    attributes: dict[str, str] = {}
+    for key, value in _key_values(parts).items():
+        upper = key.upper()
+        if upper in _EVENT_NUMBERS:
+            number = _NUMBER.match(value)
+            if number:
+                values[_EVENT_NUMBERS[upper]] = float(number.group())
+                continue
+        elif upper in _EVENT_TEXTS:
+            values[_EVENT_TEXTS[upper]] = value
+            continue
+        attributes[key] = value
+    return Event(label=label.strip(), attributes=attributes, **values)
+
+
+def _parse_parameter(line: str) -> Parameter:
+    """``LONG NAME [unit] (Short) * GEOCODE * PI: ... * METHOD/DEVICE: ... * COMMENT: ...``."""
+    head, *parts = line.split(" * ")
+    name, unit, short = _split_caption(head.strip())
+    values: dict[str, Any] = {}
+    last: str | None = None
+    for part in parts:
+        text = part.strip()
+        key, sep, value = text.partition(":")
+        upper = key.strip().upper()
+        if text.upper() == "GEOCODE":
+            values["geocode"], last = True, None
+        elif sep and upper == "PI":
+            values["pi"], last = value.strip(), "pi"
+        elif sep and upper in ("METHOD/DEVICE", "METHOD", "DEVICE"):
+            values["method"], last = value.strip(), "method"
+        elif sep and upper == "COMMENT":
+            values["comment"], last = value.strip(), "comment"
+        elif last is not None:
+            values[last] = f"{values[last]} * {text}"
+        else:
+            values["comment"] = f"{values['comment']} * {text}" if "comment" in values else text
+            last = "comment"
+    return Parameter(name=name, short_name=short, unit=unit, **values)
+
+
+def _split_caption(head: str) -> tuple[str, str | None, str]:
+    """``"Temperature, water [°C] (Temp)"`` to ``("Temperature, water", "°C", "Temp")``."""
+    short = None
+    if head.endswith(")"):
+        start = _matching_open(head, "(", ")")
+        if start > 0:
+            short, head = head[start + 1 : -1].strip(), head[:start].rstrip()
+    unit = None
+    if head.endswith("]"):
+        start = _matching_open(head, "[", "]")
+        if start > 0:
+            unit, head = head[start + 1 : -1].strip() or None, head[:start].rstrip()
+    return head, unit, short or head
+
+
+def _matching_open(text: str, opening: str, closing: str) -> int:
+    """Index of the bracket that opens the one closing ``text`` (-1 if unbalanced)."""
+    depth = 0
+    for index in range(len(text) - 1, -1, -1):
+        char = text[index]
+        if char == closing:
+            depth += 1
+        elif char == opening:
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
+
+
+def _parameter_from_label(label: str) -> Parameter:
+    """Make a parameter known only from its column label ``Short name [unit]``."""
+    short, unit, _ = _split_label(label)
+    return Parameter(name=short, short_name=short, unit=unit, geocode=short in _GEOCODE_NAMES)
+
+
+def _split_label(label: str) -> tuple[str, str | None, str | None]:
+    """Split ``"Age model [ka] (consistent with...)"`` into short name, unit and comment."""
+    match = _LABEL.match(label)
+    if match is None:
+        return label, None, None
+    return match.group("short"), match.group("unit") or None, match.group("comment")
+
+
+_GEOCODE_NAMES = frozenset(
+    {"Date/Time", "Latitude", "Longitude", "Depth water", "Elevation", "Altitude", "Depth"}
+)
+
+
+# --------------------------------------------------------------------------- #
+# Columns: header row against parameters
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One data column: its DataFrame name and what is known about it."""
+
+    name: str
+    short_name: str
+    unit: str | None
+    parameter: Parameter | None
+    declared: bool
+    """Whether ``parameter`` describes this column for sure (not only by position)."""
+
+    @property
+    def kind(self) -> str | None:
+        """``"datetime"``, ``"string"``, ``"numeric"`` or ``None`` (infer from the values)."""
+        parameter = self.parameter
+        if parameter is None or not self.declared:
+            return "datetime" if self.short_name == "Date/Time" else None
+        declared_type = (parameter.type or "").lower()  # panmd writes "dateTime"
+        if declared_type in ("datetime", "date"):
+            return "datetime"
+        if declared_type in ("string", "uri"):
+            return "string"
+        if parameter.short_name == "Date/Time" or parameter.name.upper() == "DATE/TIME":
+            return "datetime"
+        if declared_type == "numeric":
+            return "numeric"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Return the JSON-ready entry of ``df.attrs["columns"]``."""
+        p = self.parameter
+        return {
+            "unit": p.unit if p is not None else self.unit,
+            "long_name": p.name if p is not None else None,
+            "short_name": p.short_name if p is not None else self.short_name,
+            "pi": p.pi if p is not None else None,
+            "method": p.method if p is not None else None,
+            "geocode": bool(p.geocode) if p is not None else self.short_name in _GEOCODE_NAMES,
+            "comment": p.comment if p is not None else None,
+        }
+
+
+def _normalise(label: str) -> str:
+    return " ".join(label.split())
+
+
+def _label_matches(label: str, parameter: Parameter) -> bool:
+    """Whether a header label is the parameter's ``Short [unit]``, maybe with ``" (comment)"``."""
+    label, expected = _normalise(label), _normalise(parameter.label)
+    return label == expected or label.startswith(expected + " (")
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Name repeated short names as pangaeapy does: ``X``, ``X_2``, ``X_3``..."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            out.append(f"{name}_{seen[name]}")
+        else:
+            seen[name] = 1
+            out.append(name)
+    return out
+
+
+def _match_columns(
+    layout: _Layout, meta: DatasetMetadata, name: str, on_mismatch: str, external: bool
+) -> list[_Column]:
+    """Cross-check the header row against the parameters and name the columns."""
+    labels = layout.labels
+    parameters = meta.parameters if layout.has_block or external else ()
+    if not parameters:
+        shorts = [_split_label(label)[0] or f"column_{i + 1}" for i, label in enumerate(labels)]
+        units = [_split_label(label)[1] for label in labels]
+        names = _unique(shorts)
+        return [_Column(n, s, u, None, False) for n, s, u in zip(names, shorts, units, strict=True)]
+    differences = []
+    if len(labels) != len(parameters):
+        differences.append(
+            f"the file has {len(labels)} columns, the metadata {len(parameters)} parameters"
+        )
+    for index, (label, parameter) in enumerate(zip(labels, parameters, strict=False), start=1):
+        if not _label_matches(label, parameter):
+            differences.append(f"column {index}: file {label!r}, metadata {parameter.label!r}")
+    if not differences:
+        names = _unique([p.short_name for p in parameters])
+        return [
+            _Column(n, p.short_name, p.unit, p, True)
+            for n, p in zip(names, parameters, strict=True)
+        ]
+    source = (
+        "parameters of the given metadata (metadata=, e.g. a panmd record)"
+        if external
+        else "Parameter(s) in the file's header"
+    )
+    shown = "; ".join(differences[:8])
+    if len(differences) > 8:
+        shown += f"; and {len(differences) - 8} more"
+    if on_mismatch == "raise":
+        raise InvalidDataError(
+            f"{name}: the column header on line {layout.header_line} does not match the "
+            f"{source}: {shown}. If the file's own header is right, read it with "
+            "on_mismatch='warn' (columns are then named after the file's header row)."
+        )
+    positional = len(labels) == len(parameters)
+    note = (
+        " Column descriptions in df.attrs['columns'] come from the parameters in the same position."
+        if positional
+        else ""
+    )
+    warnings.warn(
+        f"{name}: the column header on line {layout.header_line} does not match the {source}: "
+        f"{shown}. Using the file's header names.{note}",
+        UserWarning,
+        stacklevel=3,
+    )
+    shorts = [_split_label(label)[0] or f"column_{i + 1}" for i, label in enumerate(labels)]
+    names = _unique(shorts)
+    return [
+        _Column(
+            names[i],
+            shorts[i],
+            _split_label(labels[i])[1],
+            parameters[i] if positional else None,
+            False,
+        )
+        for i in range(len(labels))
+    ]
+
+
+# --------------------------------------------------------------------------- #
+# The table
+# --------------------------------------------------------------------------- #
+
+
+class _Reader:
+    """A minimal binary file object over part of a buffer, without copying it first."""
+
+    def __init__(self, data: bytes | bytearray, start: int, end: int) -> None:
+        self._view = memoryview(data)
+        self._pos = start
+        self._end = end
+
+    def read(self, size: int | None = -1) -> bytes:
+        start = self._pos
+        stop = self._end if size is None or size < 0 else min(self._end, start + size)
+        self._pos = stop
+        return bytes(self._view[start:stop])
+
+    def __iter__(self) -> Any:
+        return iter(self.read().splitlines(keepends=True))
+
+
+@dataclass
+class _Scan:
+    """What one pass over the table's bytes found."""
+
+    fields: np.ndarray
+    """Number of fields of each line (line 0 is the header row)."""
+    flag_rows: np.ndarray
+    """Data row (0-based) of each cell that starts with a flag character."""
+    flag_cols: np.ndarray
+    flag_codes: np.ndarray
+    """Index into :data:`QUALITY_FLAGS` of each flag."""
+    flag_offsets: np.ndarray
+    """Offset of each flag character in the buffer."""
+
+
+def _scan_piece(
+    arr: np.ndarray, start: int, stop: int
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Separators and flag prefixes in ``arr[start:stop]``.
+
+    Returns the number of separators (TAB or line break), the indices among
+    them of the line breaks, the indices of those followed by a flag
+    character, and the offsets (in ``arr``) of these flag characters.
+    """
+    piece = arr[start:stop]
+    mask = piece == _TAB
+    mask |= piece == _NL
+    positions = np.flatnonzero(mask)
+    newlines = np.flatnonzero(piece[positions] == _NL)
+    following = positions + (start + 1)
+    if following.size and following[-1] >= arr.size:
+        following = following[:-1]
+    flagged = np.flatnonzero(_IS_FLAG[arr[following]])
+    return positions.size, newlines, flagged, following[flagged]
+
+
+def _scan(data: bytes | bytearray, start: int, end: int) -> _Scan:
+    """Count the fields of every line and find flag prefixes, in one vectorised pass.
+
+    ``data[start:end]`` is the table: the header row, then the data rows.
+    """
+    arr = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
+    bounds = [(a, min(arr.size, a + _SCAN_CHUNK)) for a in range(0, arr.size, _SCAN_CHUNK)]
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if arr.size >= _PARALLEL_MIN and workers > 1:
+        with ThreadPoolExecutor(max_workers=min(4, workers)) as pool:
+            pieces = list(pool.map(lambda bound: _scan_piece(arr, *bound), bounds))
+    else:
+        pieces = [_scan_piece(arr, a, b) for a, b in bounds]
+    counts = np.array([piece[0] for piece in pieces], dtype=np.int64)
+    firsts = np.cumsum(counts) - counts
+    total = int(counts.sum())
+    newline_idx = np.concatenate(
+        [np.empty(0, np.int64)] + [p[1] + f for p, f in zip(pieces, firsts, strict=True)]
+    ).astype(np.int64)
+    flagged_idx = np.concatenate(
+        [np.empty(0, np.int64)] + [p[2] + f for p, f in zip(pieces, firsts, strict=True)]
+    ).astype(np.int64)
+    flag_offsets = np.concatenate([np.empty(0, np.int64)] + [p[3] for p in pieces])
+    # Fields per line = separators up to and including its line break; the
+    # last line has none (trailing line breaks were cut off), hence ``total``.
+    fields_per_line = np.diff(np.append(newline_idx, total), prepend=-1)
+    empty = np.empty(0, np.int64)
+    if not (flagged_idx.size and newline_idx.size):
+        return _Scan(fields_per_line, empty, empty, empty, empty)
+    in_data = flagged_idx >= newline_idx[0]  # flags in the header row are not flags
+    flagged_idx, flag_offsets = flagged_idx[in_data], flag_offsets[in_data].astype(np.int64)
+    line = np.searchsorted(newline_idx, flagged_idx, side="left")
+    at_newline = newline_idx[np.minimum(line, newline_idx.size - 1)] == flagged_idx
+    previous = np.where(line > 0, newline_idx[np.maximum(line - 1, 0)], -1)
+    rows = np.where(at_newline, line, line - 1)  # line 0 is the header row
+    cols = np.where(at_newline, 0, flagged_idx - previous)
+    codes = _FLAG_CODES[arr[flag_offsets]].astype(np.int64)
+    return _Scan(fields_per_line, rows, cols, codes, flag_offsets + start)
+
+
+class _Table:
+    """Parse the data part of a text file into a typed DataFrame."""
+
+    def __init__(self, raw: _Raw, layout: _Layout, columns: list[_Column]) -> None:
+        self.raw = raw
+        self.layout = layout
+        self.columns = columns
+        self.name = raw.name
+
+    def line_of_row(self, row: int) -> int:
+        """Return the 1-based file line number of data row ``row`` (0-based)."""
+        return self.layout.header_line + 1 + row
+
+    def read(self) -> pd.DataFrame:
+        scan = _scan(self.raw.data, self.layout.table_start, self.layout.table_end)
+        self._check_fields(scan.fields)
+        flags = self._blank_flags(scan)
+        try:
+            frame = self._read_csv()
+        except UnicodeDecodeError:
+            # The header was UTF-8 (or ASCII) but the data rows are not: an old
+            # ISO-8859-1 export. Undo the blanking, re-encode, start again.
+            for _rows, codes, offsets in flags.values():
+                np.frombuffer(self.raw.data, np.uint8)[offsets] = _FLAG_BYTES[codes]
+            _transcode(self.raw)
+            self.layout = _locate(self.raw.data, self.name)
+            return self.read()
+        return self._finish(frame, flags)
+
+    def _check_fields(self, per_line: np.ndarray) -> None:
+        expected = len(self.columns)
+        bad = np.flatnonzero(per_line != expected)
+        if not bad.size:
+            return
+        first = int(bad[0])
+        line = self.layout.header_line + first
+        found = int(per_line[first])
+        message = (
+            f"{self.name}: line {line} has {found} field{'s' if found != 1 else ''}, but the "
+            f"column header on line {self.layout.header_line} has {expected}"
+        )
+        if first == per_line.size - 1 and found < expected:
+            if self.raw.data[-1:] in (b"\n", b"\r"):
+                message += ". It is the last line: the file may be truncated. Fetch it again."
+            else:
+                message += (
+                    ". It is the last line and has no line break: the file seems truncated. "
+                    "Fetch it again."
+                )
+        else:
+            if bad.size > 1:
+                more = ", ".join(str(self.layout.header_line + int(i)) for i in bad[1:6])
+                message += f" (also wrong: line{'s' if bad.size > 2 else ''} {more}"
+                message += ", ...)" if bad.size > 6 else ")"
+            message += (
+                ". A value may contain a TAB, or a field is missing; PANGAEA's text format "
+                "has no quoting, so the row cannot be read without shifting columns."
+            )
+        raise InvalidDataError(message)
+
+    def _blank_flags(self, scan: _Scan) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Replace flag characters by spaces in the buffer so that pandas reads numbers.
+
+        Returns, per column index, the rows, flag codes and offsets of the blanked cells.
+        """
+        flags: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        if not scan.flag_rows.size:
+            return flags
+        keep = np.array([c.kind not in ("datetime", "string") for c in self.columns])
+        selected = keep[scan.flag_cols]
+        rows, cols = scan.flag_rows[selected], scan.flag_cols[selected]
+        codes, offsets = scan.flag_codes[selected], scan.flag_offsets[selected]
+        if not rows.size:
+            return flags
+        if not self.raw.owned:
+            self.raw.data = bytearray(self.raw.data)
+            self.raw.owned = True
+        np.frombuffer(self.raw.data, np.uint8)[offsets] = _SPACE
+        order = np.argsort(cols, kind="stable")
+        rows, cols, codes, offsets = rows[order], cols[order], codes[order], offsets[order]
+        splits = np.flatnonzero(np.diff(cols)) + 1
+        for r, c, k, o in zip(
+            np.split(rows, splits),
+            np.split(cols, splits),
+            np.split(codes, splits),
+            np.split(offsets, splits),
+            strict=True,
+        ):
+            flags[int(c[0])] = (r, k, o)
+        return flags
+
+    def _read_csv(self, as_text: frozenset[str] = frozenset()) -> pd.DataFrame:
+        names = [c.name for c in self.columns]
+        # Dates come as fixed-width bytes: no Python string per value, and NumPy
+        # parses them directly (see _dates for values that do not fit).
+        dtype = {c.name: _DATE_BYTES for c in self.columns if c.kind == "datetime"}
+        dtype.update({c.name: "str" for c in self.columns if c.kind == "string"})
+        dtype.update(dict.fromkeys(as_text, "str"))
+        # Only empty cells are missing. A cell that was only a flag is now " ".
+        # Date columns keep "" (NumPy reads it as NaT, faster than with NaN).
+        na_values = {
+            c.name: [""] if c.kind == "string" else ["", " "]
+            for c in self.columns
+            if c.kind != "datetime"
+        }
+        reader = _Reader(self.raw.data, self.layout.table_start, self.layout.table_end)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                frame = pd.read_csv(
+                    reader,
+                    sep="\t",
+                    engine="c",
+                    header=0,
+                    names=names,
+                    index_col=False,
+                    dtype=dtype or None,
+                    quoting=csv.QUOTE_NONE,
+                    keep_default_na=False,
+                    na_values=na_values,
+                    skip_blank_lines=False,
+                    encoding="utf-8",
+                )
+        except pd.errors.ParserError as error:
+            match = _PARSER_LINE.search(str(error))
+            where = (
+                f"line {self.layout.header_line + int(match.group(1)) - 1}"
+                if match
+                else f"the table starting on line {self.layout.header_line}"
+            )
+            raise InvalidDataError(f"{self.name}: cannot parse {where}: {error}") from None
+        mixed = frozenset(
+            name for name in names if frame[name].dtype == object and name not in as_text
+        )
+        if mixed:
+            # low_memory parsing saw numbers in one part and text in another: read as text.
+            return self._read_csv(as_text | mixed)
+        return frame
+
+    def _finish(
+        self, frame: pd.DataFrame, flags: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> pd.DataFrame:
+        inserts = []
+        for index, column in enumerate(self.columns):
+            name = column.name
+            series = original = frame[name]
+            flagged = flags.get(index)
+            numeric = series.dtype.kind in "iuf"
+            kind = column.kind
+            if flagged is not None and not numeric:
+                if kind == "numeric":
+                    self._raise_not_numeric(series, column)
+                series = self._restore(series, flagged)
+                flagged = None
+            if kind == "datetime":
+                series = self._dates(series, column, strict=True)
+            elif kind == "numeric" and not numeric and series.dtype.kind != "b":
+                self._raise_not_numeric(series, column)
+            elif not numeric and series.dtype.kind not in "bM" and kind != "string":
+                first = series.first_valid_index()
+                if first is not None and _ISO_DATE.match(str(series.iloc[first])):
+                    series = self._dates(series, column, strict=False)
+            if series.dtype.kind in "iu":
+                series = series.astype("float64")
+            if series is not original:
+                frame[name] = series
+            if flagged is not None:
+                rows, codes, _ = flagged
+                full = np.full(len(frame), -1, dtype=np.int8)
+                full[rows] = codes
+                inserts.append(
+                    (name, pd.Categorical.from_codes(full, categories=list(_FLAG_CHARS)))
+                )
+        for name, categorical in inserts:
+            frame.insert(frame.columns.get_loc(name) + 1, f"{name}_flag", categorical)
+        return frame
+
+    def _restore(
+        self, series: pd.Series, flagged: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> pd.Series:
+        """Put blanked flag characters back into a column that turned out to be text."""
+        rows, codes, _ = flagged
+        current = series.iloc[rows]
+        prefix = [_FLAG_CHARS[c] for c in codes]
+        restored = [
+            p + (v[1:] if isinstance(v, str) else "")
+            for p, v in zip(prefix, current.tolist(), strict=True)
+        ]
+        series = series.copy()
+        series.iloc[rows] = restored
+        return series
+
+    def _dates(self, series: pd.Series, column: _Column, *, strict: bool) -> pd.Series:
+        """ISO 8601 text to UTC timestamps (or, if not ``strict`` and it fails, unchanged)."""
+        if series.dtype.kind == "M":
+            return _utc(series.dt.tz_localize("UTC") if series.dt.tz is None else series)
+        if series.dtype.kind == "S":
+            values = series.to_numpy()
+            width = values.dtype.itemsize
+            if values.size and (values.view(np.uint8).reshape(values.size, width)[:, -1]).any():
+                # A value fills all the bytes: it may have been cut. Read it as text.
+                series = self._read_csv(as_text=frozenset({column.name}))[column.name]
+            else:
+                fast = _numpy_dates(values, series.index, series.name)
+                if fast is not None:
+                    return fast
+                series = pd.Series(
+                    [v.decode("utf-8", "replace") for v in values.tolist()],
+                    index=series.index,
+                    name=series.name,
+                    dtype="str",
+                )
+        text = series if series.dtype.kind == "O" else series.astype("str")
+        fast = _numpy_dates(text.to_numpy(dtype=object), text.index, text.name)
+        if fast is not None:
+            return fast
+        # pandas, like NumPy, would read "now" and "today" as the current time.
+        words = text.str.strip().str.lower().isin(["now", "today"]).to_numpy()
+        if not words.any():
+            try:
+                return _utc(pd.to_datetime(text, format="ISO8601", utc=True))
+            except (ValueError, TypeError, OverflowError):
+                pass
+        if not strict:
+            return series
+        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        present = text.notna().to_numpy() & (text.to_numpy(dtype=object) != "")
+        bad = np.flatnonzero(present & (parsed.isna().to_numpy() | words))
+        row = int(bad[0]) if bad.size else 0
+        raise InvalidDataError(
+            f"{self.name}: line {self.line_of_row(row)}: {series.iloc[row]!r} in column "
+            f"{column.name!r} is not an ISO 8601 date/time (expected e.g. 2016-12-16T18:20)"
+        )
+
+    def _raise_not_numeric(self, series: pd.Series, column: _Column) -> None:
+        values = pd.to_numeric(series, errors="coerce")
+        bad = np.flatnonzero(series.notna().to_numpy() & values.isna().to_numpy())
+        row = int(bad[0]) if bad.size else 0
+        raise InvalidDataError(
+            f"{self.name}: line {self.line_of_row(row)}: {series.iloc[row]!r} in column "
+            f"{column.name!r} is not a number, but the metadata declares the column numeric"
+        )
+
+
+def _numpy_dates(values: np.ndarray, index: pd.Index, name: Any) -> pd.Series | None:
+    """Parse ISO 8601 values with NumPy (faster than pandas); ``None`` if it cannot.
+
+    ``values`` are fixed-width bytes or an object array of ``str`` (missing
+    values NaN). NumPy reads partial dates (``1984``, ``2016-12``) like pandas.
+    Columns with zone designators (``Z``, ``+02:00``, which PANGAEA does not
+    write) go to pandas, and so do the words ``now`` and ``today``, which
+    NumPy would accept. Empty strings and missing values become NaT.
+    """
+    edges = [*values[:20].tolist(), *values[-20:].tolist()]
+    for value in edges:
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        if isinstance(text, str) and _ZONE.search(text.strip()):
+            return None
+    parsed = _numpy_parse(values)
+    if parsed is None and values.dtype == object:
+        missing = pd.isna(values)
+        if not missing.any():
+            return None
+        values = values.copy()
+        values[missing] = "NaT"
+        parsed = _numpy_parse(values)
+    if parsed is None:
+        return None
+    recent = np.flatnonzero(parsed >= np.datetime64("today", "us") - np.timedelta64(2, "D"))
+    for value in values[recent].tolist():
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        if text.strip().lower() in ("now", "today"):
+            return None
+    finite = parsed[~np.isnat(parsed)]
+    if not finite.size or (_NS_MIN <= finite.min() and finite.max() <= _NS_MAX):
+        parsed = parsed.astype("datetime64[ns]")
+    stamps = pd.DatetimeIndex(parsed).tz_localize("UTC")
+    return pd.Series(stamps, index=index, name=name)
+
+
+def _numpy_parse(values: np.ndarray) -> np.ndarray | None:
+    """``values.astype("datetime64[us]")``, or ``None`` if NumPy refuses.
+
+    NumPy converts a value with a zone designator to UTC correctly but warns
+    (``UserWarning``); the caller sends such columns to pandas first.
+    """
+    try:
+        return values.astype("datetime64[us]")
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+_NS_MIN = np.datetime64(pd.Timestamp.min.ceil("us").to_datetime64(), "us")
+_NS_MAX = np.datetime64(pd.Timestamp.max.floor("us").to_datetime64(), "us")
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """UTC timestamps in nanoseconds where they fit (1677-2262), else as they are."""
+    try:
+        return values.astype("datetime64[ns, UTC]")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+        return values

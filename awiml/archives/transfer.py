@@ -1,0 +1,700 @@
+"""The transfer engine: copy one remote file to a verified local file.
+
+One engine serves every archive. :func:`download` streams a
+:class:`~awiml.archives.base.RemoteFile` into a *partial file* beside its final
+place, resumes it where the server supports HTTP Range (checking with
+``If-Range`` that the file did not change), retries transient errors (dropped
+connections, timeouts, 429 honouring ``Retry-After``, 5xx) with exponential
+backoff and a bounded count, and verifies the size and, where the archive
+publishes one, the checksum. Only a complete, verified file ever leaves the
+partial folder; moving it into ``raw/`` and recording it is the workspace's job.
+
+Checksums are strings with their algorithm, ``"sha256:<hex>"``, so the format
+can grow (any :mod:`hashlib` algorithm works).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import urllib3
+from filelock import SoftFileLock, Timeout
+
+from .._progress import human_size
+from .base import RETRY_STATUSES, RemoteFile, http_session
+from ..errors import (
+    ArchiveUnavailableError,
+    AuthenticationError,
+    AwimlError,
+    ChecksumMismatchError,
+    NotFoundError,
+    TransferError,
+    redact_url,
+)
+
+__all__ = [
+    "CHUNK_SIZE",
+    "DownloadResult",
+    "RetryPolicy",
+    "download",
+    "file_checksum",
+    "parse_checksum",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Bytes read and written at a time while streaming.
+CHUNK_SIZE = 1024 * 1024
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a transfer is retried.
+
+    Parameters
+    ----------
+    retries : int
+        Retries after failed attempts that received nothing; attempts that
+        received data before breaking off count against ``max_resumes``
+        instead, so one file takes at most ``retries + max_resumes + 1``
+        attempts.
+    backoff : float
+        Base wait in seconds; retry ``n`` waits ``backoff * 2**n`` seconds
+        (with up to 25 % random jitter), at most ``max_backoff``. A resume
+        after an attempt that made progress waits ``backoff``.
+    max_backoff : float
+        Upper bound of one backoff wait in seconds.
+    max_resumes : int
+        Attempts that received data before the connection broke do not count
+        as retries (the next attempt resumes where it stopped), up to this
+        many per file.
+    max_retry_after : float
+        Longest ``Retry-After`` the engine will honour; a server asking for
+        a longer pause fails the transfer with a message saying when to try
+        again.
+    timeout : tuple of float
+        Connect and read timeouts of each HTTP request in seconds.
+
+    Examples
+    --------
+    >>> RetryPolicy(retries=3, backoff=0.1).wait(2)
+    0.4
+    """
+
+    retries: int = 5
+    backoff: float = 1.0
+    max_backoff: float = 60.0
+    max_resumes: int = 100
+    max_retry_after: float = 300.0
+    timeout: tuple[float, float] = (10.0, 60.0)
+
+    def wait(self, attempt: int, *, jitter: bool = False) -> float:
+        """Return the backoff in seconds before retry number ``attempt`` (from 0).
+
+        Parameters
+        ----------
+        attempt : int
+            How many retries came before this one.
+        jitter : bool, optional
+            Shorten the wait by up to 25 % at random, so parallel workers
+            do not retry in lock step.
+
+        Returns
+        -------
+        float
+            Seconds to sleep.
+        """
+        base = min(self.max_backoff, self.backoff * (2**attempt))
+        return base * (1 - 0.25 * random.random()) if jitter else base
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """A complete, verified partial file, ready to be moved into place.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The verified temporary file (in the partial folder).
+    size : int
+        Its size in bytes.
+    sha256 : str
+        Its SHA-256 digest as ``"sha256:<hex>"``.
+    verified_checksum : str or None
+        The published checksum it was checked against, if any.
+    attempts : int
+        How many attempts the transfer took.
+    resumed : bool
+        Whether any attempt resumed a partial transfer.
+    """
+
+    path: Path
+    size: int
+    sha256: str
+    verified_checksum: str | None
+    attempts: int
+    resumed: bool
+
+
+def parse_checksum(checksum: str) -> tuple[str, str]:
+    """Split ``"<algorithm>:<hex>"`` into a :mod:`hashlib` name and a lower-case digest.
+
+    Parameters
+    ----------
+    checksum : str
+        For example ``"sha256:9f86d08..."``. A bare 64-digit hex string is
+        taken as SHA-256.
+
+    Returns
+    -------
+    tuple of str
+        ``(algorithm, hexdigest)``.
+
+    Raises
+    ------
+    ValueError
+        If the algorithm is unknown to :mod:`hashlib` or the digest is not hex.
+
+    Examples
+    --------
+    >>> parse_checksum("SHA256:ABCD")
+    ('sha256', 'abcd')
+    """
+    algorithm, sep, digest = checksum.partition(":")
+    if not sep:
+        algorithm, digest = "sha256", checksum
+    algorithm = algorithm.strip().lower().replace("-", "")
+    digest = digest.strip().lower()
+    if algorithm not in hashlib.algorithms_available:
+        raise ValueError(
+            f"unknown checksum algorithm {algorithm!r} in {checksum!r}; "
+            "write it as '<algorithm>:<hex digest>', e.g. 'sha256:...' or 'md5:...'"
+        )
+    try:
+        int(digest, 16)
+    except ValueError:
+        raise ValueError(f"checksum {checksum!r} has no hexadecimal digest") from None
+    return algorithm, digest
+
+
+def file_checksum(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Hash a file in chunks and return ``"<algorithm>:<hex>"``.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to hash.
+    algorithm : str, optional
+        Any :mod:`hashlib` algorithm.
+
+    Returns
+    -------
+    str
+        The checksum with its algorithm.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = p.write_bytes(b"test")
+    >>> file_checksum(p)
+    'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'
+    """
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+    return f"{algorithm}:{digest.hexdigest()}"
+
+
+class _Retry(Exception):
+    """An attempt failed in a way worth retrying; carries the reason and an optional wait."""
+
+    def __init__(self, reason: str, wait: float | None = None, *, restart: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+        self.restart = restart
+
+
+class _Cancelled(Exception):
+    """The caller asked the transfer to stop (raised from the progress callback)."""
+
+
+class _Partial:
+    """The partial file of one transfer and what is known about its source."""
+
+    def __init__(self, partial_dir: Path, remote: RemoteFile) -> None:
+        key = hashlib.sha256(f"{remote.source}\n{remote.name}".encode()).hexdigest()[:40]
+        self.path = partial_dir / f"{key}.part"
+        self.meta_path = partial_dir / f"{key}.json"
+        self.lock_path = partial_dir / f"{key}.lock"
+        self.source = remote.source
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def validator(self) -> dict[str, Any]:
+        try:
+            meta = json.loads(self.meta_path.read_text("utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return meta if meta.get("source") == self.source else {}
+
+    def remember(self, etag: str | None, last_modified: str | None, total: int | None) -> None:
+        data = {"source": self.source, "etag": etag, "last_modified": last_modified, "total": total}
+        tmp = self.meta_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data), "utf-8")
+        os.replace(tmp, self.meta_path)
+
+    def discard(self) -> None:
+        for path in (self.path, self.meta_path):
+            path.unlink(missing_ok=True)
+
+
+class _Hasher:
+    """Running SHA-256 (for the manifest) and the published algorithm (for verification)."""
+
+    def __init__(self, checksum: str | None) -> None:
+        self.sha256 = hashlib.sha256()
+        self.expected = parse_checksum(checksum) if checksum else None
+        self.other = (
+            hashlib.new(self.expected[0])
+            if self.expected and self.expected[0] != "sha256"
+            else None
+        )
+
+    def update(self, chunk: bytes) -> None:
+        self.sha256.update(chunk)
+        if self.other is not None:
+            self.other.update(chunk)
+
+    def digest_of_expected_algorithm(self) -> str:
+        assert self.expected is not None
+        return (self.other or self.sha256).hexdigest()
+
+
+def download(
+    remote: RemoteFile,
+    partial_dir: str | os.PathLike[str],
+    *,
+    policy: RetryPolicy | None = None,
+    progress: ProgressCallback | None = None,
+    on_size: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    lock_timeout: float = 30.0,
+) -> DownloadResult:
+    """Stream ``remote`` into a verified file in ``partial_dir``.
+
+    Parameters
+    ----------
+    remote : RemoteFile
+        What to copy: an ``http(s)`` URL (streamed with Range resume) or a
+        path on any fsspec filesystem (streamed with ``seek`` resume).
+    partial_dir : path-like
+        Folder for partial files, on the same file system as the final place
+        so the caller can publish the result by an atomic rename. A partial
+        file left there by an interrupted run is resumed.
+    policy : RetryPolicy, optional
+        Retry and timeout settings.
+    progress : callable, optional
+        Called with the number of bytes received (negative when a restart
+        discards bytes already counted).
+    on_size : callable, optional
+        Called once with the file's size in bytes when the server announces it
+        and ``remote.size`` was unknown, e.g. to grow a progress bar's total.
+    cancel : threading.Event, optional
+        When set (e.g. on Ctrl-C), the transfer stops after the chunk in
+        flight or at once while waiting to retry, keeps its partial file for
+        a later resume, and raises :class:`~awiml.errors.TransferError`.
+    lock_timeout : float, optional
+        Seconds to wait while another process downloads the same file.
+
+    Returns
+    -------
+    DownloadResult
+        The verified partial file. The caller moves it into place.
+
+    Raises
+    ------
+    NotFoundError
+        The server answered 404 or 410, or the path does not exist.
+    AuthenticationError
+        The server answered 401 or 403.
+    ChecksumMismatchError
+        The size or the published checksum did not match, also after one
+        fresh download.
+    ArchiveUnavailableError
+        Transient errors persisted after all retries.
+    TransferError
+        The local disk is full or not writable, or the reply was unusable.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, fsspec
+    >>> src = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = src.write_text("hello")
+    >>> remote = RemoteFile(source=src.as_uri(), name="a.txt",
+    ...                     fs=fsspec.filesystem("file"), path=str(src))
+    >>> download(remote, tempfile.mkdtemp()).sha256[:15]
+    'sha256:2cf24dba'
+    """
+    policy = policy or RetryPolicy()
+    partial_dir = Path(partial_dir)
+    partial_dir.mkdir(parents=True, exist_ok=True)
+    partial = _Partial(partial_dir, remote)
+    lock = SoftFileLock(partial.lock_path, timeout=lock_timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TransferError(
+            f"another process is fetching {remote.source} (lock file {partial.lock_path}); "
+            "wait for it to finish, or delete the lock file if no such process runs"
+        ) from None
+    try:
+        reported = remote.size is not None
+
+        def size_once(nbytes: int) -> None:
+            nonlocal reported
+            if not reported and on_size is not None:
+                on_size(nbytes)
+            reported = True
+
+        stop = cancel or threading.Event()
+
+        def advance(nbytes: int) -> None:
+            if stop.is_set():
+                raise _Cancelled
+            if progress is not None:
+                progress(nbytes)
+
+        try:
+            return _download_locked(remote, partial, policy, advance, size_once, stop)
+        except _Cancelled:
+            raise TransferError(
+                f"fetching {redact_url(remote.source)} was interrupted; the "
+                f"{human_size(partial.size())} received are kept and resumed when you fetch again"
+            ) from None
+    finally:
+        lock.release()
+
+
+def _download_locked(
+    remote: RemoteFile,
+    partial: _Partial,
+    policy: RetryPolicy,
+    progress: ProgressCallback,
+    on_size: ProgressCallback,
+    stop: threading.Event,
+) -> DownloadResult:
+    attempt_once = _http_attempt if remote.url else _fsspec_attempt
+    session = (remote.session or http_session(retries=0)) if remote.url else None
+    checksum_retried = False
+    resumed = False
+    attempt = failures = resumes = 0
+    while True:
+        attempt += 1
+        offset = partial.size()
+        resumed = resumed or offset > 0
+        try:
+            hasher, total = attempt_once(remote, partial, policy, progress, session, on_size)
+            return _verify(remote, partial, hasher, total, attempt, resumed)
+        except _Retry as retry:
+            if retry.restart:
+                progress(-partial.size())
+                partial.discard()
+            # An attempt that moved the file forward before the connection broke
+            # does not use up a retry (up to max_resumes of them): long transfers
+            # over flaky lines get there in the end.
+            made_progress = partial.size() > offset and resumes < policy.max_resumes
+            if made_progress:
+                resumes += 1
+            else:
+                failures += 1
+            if failures > policy.retries:
+                raise ArchiveUnavailableError(
+                    f"could not fetch {redact_url(remote.source)} after {attempt} attempts: "
+                    f"{retry.reason}. Nothing was written to raw/; the "
+                    f"{human_size(partial.size())} received so far are kept and resumed when you "
+                    "fetch again. Check the archive's status or your network, then retry."
+                ) from None
+            if retry.wait is not None:
+                wait = retry.wait
+            else:
+                wait = policy.wait(0 if made_progress else failures - 1, jitter=True)
+            if made_progress:
+                logger.warning("fetching %s broke off (%s); resuming in %.1f s",
+                               redact_url(remote.source), retry.reason, wait)
+            else:
+                logger.warning("fetching %s failed (%s); retry %d of %d in %.1f s",
+                               redact_url(remote.source), retry.reason, failures,
+                               policy.retries, wait)
+            if stop.wait(wait):
+                raise _Cancelled from None
+        except ChecksumMismatchError:
+            progress(-partial.size())
+            partial.discard()
+            if checksum_retried:
+                raise
+            checksum_retried = True
+            logger.warning("checksum mismatch for %s; downloading it once more",
+                           redact_url(remote.source))
+        except OSError as exc:
+            if isinstance(exc, AwimlError):
+                raise
+            raise _local_error(exc, remote, partial) from exc
+
+
+def _local_error(exc: OSError, remote: RemoteFile, partial: _Partial) -> TransferError:
+    """Turn a local write error into an error that says what to do."""
+    where = partial.path.parent
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        received = partial.size()
+        partial.discard()
+        free = shutil.disk_usage(where).free
+        return TransferError(
+            f"disk full while fetching {redact_url(remote.source)} into {where} "
+            f"({human_size(received)} received, {human_size(free)} free); the partial file was "
+            "removed and raw/ is unchanged. Free some space (or quota) and fetch again."
+        )
+    return TransferError(
+        f"could not write {partial.path} while fetching {redact_url(remote.source)}: {exc}. "
+        "Check that the workspace is writable; raw/ is unchanged."
+    )
+
+
+def _verify(
+    remote: RemoteFile,
+    partial: _Partial,
+    hasher: _Hasher,
+    total: int | None,
+    attempts: int,
+    resumed: bool,
+) -> DownloadResult:
+    size = partial.size()
+    for expected, what in ((total, "the server announced"), (remote.size, "the archive lists")):
+        if expected is not None and size != expected:
+            raise _Retry(f"received {size} bytes but {what} {expected}", restart=size > expected)
+    verified = None
+    if hasher.expected is not None:
+        algorithm, digest = hasher.expected
+        actual = hasher.digest_of_expected_algorithm()
+        if actual != digest:
+            raise ChecksumMismatchError(
+                f"{redact_url(remote.source)}: {algorithm} checksum is {actual} but the archive "
+                f"publishes {digest}. The file was downloaded twice with the same result and "
+                "nothing was written to raw/; report it to the archive, or fetch without the "
+                "checksum if you trust the copy."
+            )
+        verified = f"{algorithm}:{digest}"
+    return DownloadResult(
+        path=partial.path,
+        size=size,
+        sha256=f"sha256:{hasher.sha256.hexdigest()}",
+        verified_checksum=verified,
+        attempts=attempts,
+        resumed=resumed,
+    )
+
+
+def _rehash(partial: _Partial, remote: RemoteFile) -> _Hasher:
+    """Start a hasher that has already seen the bytes of the partial file."""
+    hasher = _Hasher(remote.checksum)
+    if partial.path.exists():
+        with open(partial.path, "rb") as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                hasher.update(chunk)
+    return hasher
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP date)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds)
+
+
+def _http_attempt(
+    remote: RemoteFile,
+    partial: _Partial,
+    policy: RetryPolicy,
+    progress: ProgressCallback,
+    session: requests.Session | None,
+    on_size: ProgressCallback,
+) -> tuple[_Hasher, int | None]:
+    assert remote.url is not None and session is not None
+    offset = partial.size()
+    validator = partial.validator()
+    headers = {**remote.headers, "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        if validator.get("etag") or validator.get("last_modified"):
+            headers["If-Range"] = validator.get("etag") or validator["last_modified"]
+    source = redact_url(remote.source)
+    try:
+        response = session.get(remote.url, headers=headers, stream=True, timeout=policy.timeout)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise _Retry(f"{type(exc).__name__} before the reply") from None
+    except requests.RequestException as exc:
+        raise TransferError(f"{source}: the request failed ({type(exc).__name__}); "
+                            "check the URL.") from None
+    with response:
+        status = response.status_code
+        if status in RETRY_STATUSES:
+            wait = _retry_after(response.headers.get("Retry-After"))
+            if wait is not None and wait > policy.max_retry_after:
+                raise ArchiveUnavailableError(
+                    f"{source}: the server answered {status} and asks to wait {wait:.0f} s "
+                    f"(more than {policy.max_retry_after:.0f} s). Try again later; "
+                    "nothing was written to raw/."
+                )
+            raise _Retry(f"HTTP {status} {response.reason}", wait)
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"{source}: the server answered {status} {response.reason}. Give credentials "
+                "(auth=(user, password), token=..., or an entry for the host in ~/.netrc) that "
+                "may read this file."
+            )
+        if status in (404, 410):
+            raise NotFoundError(
+                f"{source}: the server answered {status} {response.reason}; check the URL or "
+                "identifier."
+            )
+        if status == 416 and offset:
+            total = _total_from_content_range(response.headers.get("Content-Range"))
+            if total == offset:
+                return _rehash(partial, remote), total
+            raise _Retry("the server refused to resume (416)", 0.0, restart=True)
+        if status not in (200, 206):
+            raise TransferError(
+                f"{source}: unexpected reply {status} {response.reason}; check the URL."
+            )
+        if status == 206:
+            start = _start_from_content_range(response.headers.get("Content-Range"))
+            if start != offset:
+                raise _Retry("the server resumed at the wrong offset", 0.0, restart=True)
+            total = _total_from_content_range(response.headers.get("Content-Range"))
+        else:
+            if offset:
+                logger.info("%s: server sent the whole file; restarting from byte 0", source)
+                progress(-offset)
+                partial.discard()
+                offset = 0
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+        _check_free_space(partial, remote, (total or 0) - offset)
+        if total is not None:
+            on_size(total)
+        partial.remember(
+            response.headers.get("ETag"), response.headers.get("Last-Modified"), total
+        )
+        hasher = _rehash(partial, remote) if offset else _Hasher(remote.checksum)
+        encoding = response.headers.get("Content-Encoding", "identity").lower()
+        decode = encoding not in ("", "identity")
+        with open(partial.path, "ab" if offset else "wb") as out:
+            while True:
+                try:
+                    # read1 hands over what has arrived, so bytes received before a
+                    # dropped connection reach the partial file and are resumed.
+                    chunk = response.raw.read1(CHUNK_SIZE, decode_content=decode)
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    # A decoded (compressed) body cannot be resumed by byte offset.
+                    raise _Retry(
+                        f"connection lost mid-transfer ({type(exc).__name__})", restart=decode
+                    ) from None
+                if not chunk:
+                    break
+                out.write(chunk)
+                hasher.update(chunk)
+                progress(len(chunk))
+    return hasher, total
+
+
+def _fsspec_attempt(
+    remote: RemoteFile,
+    partial: _Partial,
+    policy: RetryPolicy,
+    progress: ProgressCallback,
+    session: requests.Session | None,
+    on_size: ProgressCallback,
+) -> tuple[_Hasher, int | None]:
+    assert remote.fs is not None and remote.path is not None
+    offset = partial.size()
+    total = remote.size
+    if offset and total is not None and offset > total:
+        partial.discard()
+        offset = 0
+    _check_free_space(partial, remote, (total or 0) - offset)
+    hasher = _rehash(partial, remote) if offset else _Hasher(remote.checksum)
+    try:
+        with remote.fs.open(remote.path, "rb") as source:
+            if offset:
+                source.seek(offset)
+            with open(partial.path, "ab" if offset else "wb") as out:
+                while chunk := source.read(CHUNK_SIZE):
+                    out.write(chunk)
+                    hasher.update(chunk)
+                    progress(len(chunk))
+    except FileNotFoundError as exc:
+        if exc.filename == str(partial.path):
+            raise
+        raise NotFoundError(f"{remote.source} does not exist; check the path.") from None
+    except (ConnectionError, TimeoutError) as exc:
+        raise _Retry(f"{type(exc).__name__}: {exc}") from None
+    return hasher, total
+
+
+def _check_free_space(partial: _Partial, remote: RemoteFile, needed: int) -> None:
+    """Fail before writing when the file cannot fit on the disk."""
+    if needed <= 0:
+        return
+    free = shutil.disk_usage(partial.path.parent).free
+    if needed > free:
+        raise TransferError(
+            f"not enough space to fetch {redact_url(remote.source)}: it needs {human_size(needed)} "
+            f"but {partial.path.parent} has {human_size(free)} free. Free some space and fetch "
+            "again; raw/ is unchanged."
+        )
+
+
+def _start_from_content_range(value: str | None) -> int | None:
+    try:
+        return int(value.split()[1].split("-")[0]) if value else None
+    except (IndexError, ValueError):
+        return None
+
+
+def _total_from_content_range(value: str | None) -> int | None:
+    try:
+        total = value.rsplit("/", 1)[1] if value else "*"
+        return None if total == "*" else int(total)
+    except (IndexError, ValueError):
+        return None
+

@@ -1,0 +1,130 @@
+"""Read images and check image inputs for the image extractors of :mod:`awiml.features`.
+
+Plain functions shared by :class:`~awiml.features.ImageFeatures` and
+:class:`~awiml.features.ImageTensor`: read an image file (anything Pillow
+reads, or ``.npy``), turn what ``fit`` and ``transform`` get (a stack, a list
+of arrays or paths, a pandas column) into a list of images, name an image in
+error messages, and convert it to grey levels. Pillow and SciPy are imported
+inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidDataError, NotFoundError
+
+_LUMINANCE = np.array([0.2125, 0.7154, 0.0721])  # ITU-R BT.709, as skimage.color.rgb2gray
+
+
+def _read_image(path: Any) -> np.ndarray:
+    """Read an image file (anything Pillow reads, or .npy) into an array."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"{path} does not exist; check the path")
+    if path.suffix.lower() == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise InvalidDataError(f"{path} could not be read as an image: {exc}") from None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("L", "RGB", "RGBA", "I", "I;16", "F"):
+                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            return np.asarray(image)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise InvalidDataError(
+            f"{path} could not be read as an image ({exc}); the file may be corrupt or "
+            "truncated: fetch it again"
+        ) from None
+
+
+def _image_items(X: Any, owner: str) -> list[Any]:
+    """Return the images of X: a stack (n, h, w[, c]), or a sequence of arrays/paths."""
+    from scipy import sparse
+
+    if isinstance(X, (str, os.PathLike)):
+        raise InvalidDataError(
+            f"{owner} takes a list of images or paths; got the single path {X!r}: pass [{X!r}]"
+        )
+    if sparse.issparse(X):
+        raise InvalidDataError(
+            f"{owner} takes a list of images or paths; sparse matrices are not supported, "
+            "convert them with .toarray() (one dense image each)"
+        )
+    if isinstance(X, np.ndarray):
+        if X.dtype != object and X.ndim not in (3, 4):
+            raise InvalidDataError(
+                f"{owner} takes a stack of images of shape (n, height, width[, channels]) or "
+                f"a list of images; got an array of shape {X.shape}. For a single image pass "
+                "[image]."
+            )
+        return list(X)
+    if hasattr(X, "columns"):
+        raise InvalidDataError(
+            f"{owner} takes a list of images or paths, not a table; pass one column, e.g. "
+            "df['path']"
+        )
+    if hasattr(X, "to_numpy"):
+        return list(X.to_numpy())
+    try:
+        return list(X)
+    except TypeError:
+        raise InvalidDataError(
+            f"{owner} takes a list of images or paths; got {type(X).__name__}"
+        ) from None
+
+
+def _check_image_container(X: Any, owner: str) -> None:
+    """Check what ``fit`` got without reading it (and without consuming an iterator)."""
+    from scipy import sparse
+
+    if isinstance(X, (str, os.PathLike, np.ndarray)) or hasattr(X, "columns") or (
+        sparse.issparse(X)
+    ):
+        _image_items(X, owner)
+    elif not isinstance(X, Iterable):
+        raise InvalidDataError(f"{owner} takes a list of images or paths; got {type(X).__name__}")
+
+
+def _describe(item: Any, index: int) -> str:
+    """Name an image in messages: its path, or ``image <index>``."""
+    return str(item) if isinstance(item, (str, os.PathLike)) else f"image {index}"
+
+
+def _load_image(item: Any, index: int) -> np.ndarray:
+    """Return an image as an array: read it if it is a path, else check it is numeric."""
+    if isinstance(item, (str, os.PathLike)):
+        return _read_image(item)
+    image = np.asarray(item)
+    if image.dtype == object or image.dtype.kind not in "biuf":
+        raise InvalidDataError(
+            f"image {index} is not a numeric array (dtype {image.dtype}); give arrays or paths"
+        )
+    return image
+
+
+def _grey(image: np.ndarray, where: str) -> np.ndarray:
+    """Grey levels as float64, in the image's own units (0-255 for 8-bit images)."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        return image.astype(np.float64)
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        return image[..., :3].astype(np.float64) @ _LUMINANCE
+    raise InvalidDataError(
+        f"{where} has shape {image.shape}; expected a grey (height, width) or RGB(A) "
+        "(height, width, 3 or 4) image"
+    )
+
+
+def _border(image: np.ndarray) -> np.ndarray:
+    """Return the pixels along the four edges, shape (n, ...), channel axis kept."""
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])

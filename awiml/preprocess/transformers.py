@@ -1,0 +1,1287 @@
+"""Clean archive tables: harmonise column labels, convert units, apply quality flags.
+
+Raw data comes in several files that each spell things their own way: one
+thermosalinograph file says ``Temp [°C]``, another instrument's says
+``TEMP``; one cruise gives depth in metres, another pressure in decibar; some
+values carry PANGAEA quality flags. The pieces here turn such tables into one
+consistent table:
+
+* :class:`HarmoniseColumns` renames columns to canonical names and records
+  the unit found for each;
+* :class:`ConvertUnits` converts columns to the units you ask for;
+* :class:`QualityFilter` masks or drops values by their quality flags;
+* :class:`DropMissing` drops or fills missing values;
+* :func:`concat_tables` stacks several cleaned tables, keeping a column that
+  says where each row came from.
+
+The classes follow scikit-learn's estimator contract (``__init__`` only
+stores its arguments, ``fit`` checks them and learns attributes ending in
+``_``), so they work with :func:`sklearn.base.clone`, in a
+:class:`~sklearn.pipeline.Pipeline` or :class:`~sklearn.compose.ColumnTransformer`
+and under :class:`~sklearn.model_selection.GridSearchCV`.
+
+Tables in, tables out
+---------------------
+``X`` is a :class:`pandas.DataFrame`, usually one from
+:func:`awiml.archives.pangaea.read_text`, and ``transform`` returns a new
+DataFrame (the input is never modified). A 2-D numeric array is accepted too
+and validated as scikit-learn validates arrays; it is read as a table with the
+columns ``x0, x1, ...``, or with the labels seen by ``fit`` if that was given a
+DataFrame.
+
+Columns are found by name, not by position: the table given to ``transform``
+may come from another file, with more columns or in another order, as long
+as the columns a transformer works on are there. ``n_features_in_`` and
+``feature_names_in_`` describe the table seen by ``fit`` and are checked only
+for arrays, whose columns have no names (a different number of columns is
+then an error). ``get_feature_names_out()`` gives the output columns for the
+table seen by ``fit``.
+
+Units travel with the table, in ``X.attrs``. A column's unit is looked up in
+``X.attrs["units"][column]`` (written by these transformers), then
+``X.attrs["columns"][column]["unit"]`` (written by ``read_text``), then a
+unit in the label itself (``"Temp [°C]"``, see :func:`awiml.units.split_label`).
+
+Rows and pipelines
+------------------
+A scikit-learn pipeline passes ``y`` alongside ``X`` and cannot drop rows
+from it. A transformer that drops rows (:class:`QualityFilter` with
+``action="drop"``, :class:`DropMissing` with ``strategy="drop"``) therefore
+belongs before the pipeline, on the table that still holds the label column.
+Inside a pipeline, mask and impute instead. ``fit_transform(X, y)`` raises
+an error if it would drop rows while ``y`` is given, since ``X`` and ``y``
+would no longer line up; at prediction time nothing can catch this, so the
+pipeline would return fewer predictions than rows.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from .concat import concat_tables
+from ._columns import (
+    _FLAG_SUFFIX,
+    _as_list,
+    _column_info,
+    _flag_columns,
+    _is_number_column,
+    _names,
+    _require_columns,
+    _unit_of,
+)
+from ..archives.pangaea.text import QUALITY_FLAGS
+from ..errors import InvalidDataError
+from ..units import convert, parse_unit, split_label
+
+__all__ = ["ConvertUnits", "DropMissing", "HarmoniseColumns", "QualityFilter", "concat_tables"]
+
+_NO_FLAG = ""
+
+
+# --------------------------------------------------------------------------- #
+# Shared machinery
+# --------------------------------------------------------------------------- #
+
+
+class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+    """Base of the table transformers: DataFrame in, DataFrame out.
+
+    scikit-learn's automatic output wrapping is switched off: it would rename
+    the output columns to ``get_feature_names_out()``, which describes the
+    table seen by ``fit``, while these transformers name their output after
+    the table they are given.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_wrap_output_keys", None)
+        super().__init_subclass__(**kwargs)
+
+    def set_output(self, *, transform: str | None = None) -> _TableTransformer:
+        """Choose the output container (these transformers always return DataFrames).
+
+        Parameters
+        ----------
+        transform : {"default", "pandas"} or None, default None
+            ``"default"`` and ``"pandas"`` both give a
+            :class:`pandas.DataFrame`; ``None`` leaves the setting unchanged.
+            Polars is not offered: units and provenance live in
+            ``DataFrame.attrs``, which polars does not have.
+
+        Returns
+        -------
+        self
+            The transformer.
+        """
+        if transform is None:
+            return self
+        if transform not in ("default", "pandas"):
+            raise ValueError(
+                f"{type(self).__name__} returns pandas DataFrames (units and provenance live in "
+                f"DataFrame.attrs); set_output(transform={transform!r}) is not supported, "
+                "use 'pandas' or 'default'"
+            )
+        if not hasattr(self, "_sklearn_output_config"):
+            self._sklearn_output_config = {}
+        self._sklearn_output_config["transform"] = transform
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
+        """Fit to ``X``, then transform it.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            The table.
+        y : array-like, optional
+            Targets. Not used, except that rows may not be dropped while
+            ``y`` is given (see the module documentation).
+        **fit_params : dict
+            Passed to ``fit``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The transformed table.
+        """
+        out = self.fit(X, y, **fit_params).transform(X)
+        n_rows = len(self._table(X, reset=False)) if y is not None else len(out)
+        if len(out) != n_rows:
+            raise ValueError(
+                f"{type(self).__name__} dropped {n_rows - len(out)} of {n_rows} rows, "
+                "but was given y, which keeps all rows: inside a Pipeline, X and y would no "
+                "longer line up. In a Pipeline, mask or impute instead (QualityFilter("
+                "action='mask'), DropMissing(strategy='median')); drop rows before the "
+                "Pipeline, on the table that still holds the label column."
+            )
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def _table(self, X: Any, *, reset: bool) -> pd.DataFrame:
+        """Return ``X`` as a DataFrame; record (``reset``) or check its shape for arrays."""
+        if isinstance(X, pd.DataFrame):
+            duplicated = X.columns[X.columns.duplicated()].unique().tolist()
+            if duplicated:
+                raise InvalidDataError(
+                    f"{type(self).__name__}: the table has several columns labelled "
+                    f"{_names(duplicated)}; labels must be unique"
+                )
+            if reset:
+                validate_data(self, X, skip_check_array=True, reset=True)
+            return X
+        if isinstance(X, pd.Series):
+            raise ValueError(
+                f"{type(self).__name__} expects a table (pandas DataFrame), got a Series; "
+                "use series.to_frame()"
+            )
+        array = check_array(X, dtype="numeric", ensure_all_finite="allow-nan", estimator=self)
+        validate_data(self, array, skip_check_array=True, reset=reset)
+        names = getattr(self, "feature_names_in_", None)
+        if reset or names is None:
+            names = [f"x{i}" for i in range(array.shape[1])]
+        return pd.DataFrame(array, columns=list(names), copy=False)
+
+    def _feature_names_in(self, input_features: Any) -> list[Any]:
+        """Return the fit table's labels, or ``input_features`` once checked against them."""
+        check_is_fitted(self, "n_features_in_")
+        names_in = getattr(self, "feature_names_in_", None)
+        if input_features is None:
+            if names_in is not None:
+                return list(names_in)
+            return [f"x{i}" for i in range(self.n_features_in_)]
+        features = list(input_features)
+        if names_in is not None and features != list(names_in):
+            raise ValueError("input_features is not equal to feature_names_in_")
+        if len(features) != self.n_features_in_:
+            raise ValueError(
+                f"input_features should have length equal to number of features "
+                f"({self.n_features_in_}), got {len(features)}"
+            )
+        return features
+
+
+# --------------------------------------------------------------------------- #
+# HarmoniseColumns
+# --------------------------------------------------------------------------- #
+
+
+def _tolerant_key(label: str) -> str:
+    """Drop unit, case, spaces and punctuation from a label: ``"Temp [°C]"`` -> ``"temp"``."""
+    name = split_label(label)[0]
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(char for char in folded if char.isalnum())
+
+
+class _Matcher:
+    """The compiled mapping of :class:`HarmoniseColumns`: label -> canonical name."""
+
+    def __init__(self, mapping: Any, targets: Any, owner: str) -> None:
+        if mapping is None:
+            mapping = {}
+        if not isinstance(mapping, Mapping):
+            raise TypeError(
+                f"{owner}: mapping must be a dict such as {{'temperature': ['Temp', 'TEMP']}} "
+                f"or {{'Temp': 'temperature'}}, not {type(mapping).__name__}"
+            )
+        if targets is not None and (
+            isinstance(targets, str) or not isinstance(targets, (list, tuple, set, frozenset))
+        ):
+            raise TypeError(f"{owner}: targets must be a list of canonical names, not {targets!r}")
+        pairs: list[tuple[str, str]] = []  # (canonical, alias)
+        for key, value in mapping.items():
+            if isinstance(value, str):
+                canonical, aliases = value, [key]
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                canonical, aliases = key, sorted(value, key=str)
+            else:
+                raise TypeError(
+                    f"{owner}: mapping[{key!r}] must be a canonical name (str) or a list of "
+                    f"aliases, not {value!r}"
+                )
+            for name in (canonical, *aliases):
+                if not isinstance(name, str) or not name.strip():
+                    raise TypeError(
+                        f"{owner}: names in mapping must be non-empty strings, got {name!r}"
+                    )
+            pairs.append((canonical, canonical))
+            pairs.extend((canonical, alias) for alias in aliases)
+        for target in targets or ():
+            if not isinstance(target, str) or not target.strip():
+                raise TypeError(f"{owner}: targets must be non-empty strings, got {target!r}")
+            pairs.append((target, target))
+        self.canonical: list[str] = list(dict.fromkeys(canonical for canonical, _ in pairs))
+        self.targets: list[str] = list(dict.fromkeys(targets or ()))
+        self.alias: dict[str, str] = {}
+        self.tolerant: dict[str, tuple[str, str]] = {}
+        for canonical, alias in pairs:
+            other = self.alias.setdefault(alias, canonical)
+            if other != canonical:
+                raise ValueError(
+                    f"{owner}: mapping gives {alias!r} for both {other!r} and {canonical!r}"
+                )
+            key = _tolerant_key(alias)
+            if not key:
+                continue
+            other_canonical, other_alias = self.tolerant.setdefault(key, (canonical, alias))
+            if other_canonical != canonical:
+                raise ValueError(
+                    f"{owner}: mapping gives {other_alias!r} for {other_canonical!r} and "
+                    f"{alias!r} for {canonical!r}, which are the same name once case, spaces, "
+                    "punctuation and units are ignored"
+                )
+
+    def match(self, label: Any, info: Any) -> tuple[str | None, str]:
+        """Return ``(canonical name or None, how)`` for one column label."""
+        text = label if isinstance(label, str) else str(label)
+        if text in self.canonical:
+            return text, "exact"
+        if text in self.alias:
+            return self.alias[text], "alias"
+        key = _tolerant_key(text)
+        if key in self.tolerant:
+            return self.tolerant[key][0], "tolerant"
+        if isinstance(info, Mapping):
+            for field in ("short_name", "long_name"):
+                name = info.get(field)
+                if not isinstance(name, str) or not name:
+                    continue
+                if name in self.alias:
+                    return self.alias[name], "metadata"
+                key = _tolerant_key(name)
+                if key in self.tolerant:
+                    return self.tolerant[key][0], "metadata"
+        return None, "unmatched"
+
+
+class _Plan:
+    """How one table is harmonised: renames, drops, units and the report rows."""
+
+    def __init__(self) -> None:
+        self.rename: dict[Any, Any] = {}
+        self.drop: list[Any] = []
+        self.units: dict[Any, str | None] = {}
+        self.rows: list[tuple[Any, Any, str | None, str]] = []
+        self.names_out: list[Any] = []
+
+
+class HarmoniseColumns(_TableTransformer):
+    """Rename the columns of tables from different files to the same canonical names.
+
+    Each column label is matched against the canonical names and their
+    aliases, in this order:
+
+    1. ``"exact"``: the label is a canonical name;
+    2. ``"alias"``: the label is one of the aliases, exactly;
+    3. ``"tolerant"``: the label equals a canonical name or alias once case,
+       spaces, punctuation and a unit suffix are ignored, so ``Temp [°C]``,
+       ``TEMP`` and ``temperature (deg C)`` all match ``{"temperature":
+       ["temp", "temperature"]}``;
+    4. ``"metadata"``: the PANGAEA short or long name that ``read_text``
+       recorded for the column (``X.attrs["columns"][label]``) matches, as in
+       2 or 3; this finds a column whose header was renamed by hand.
+
+    Quality-flag columns (``<label>_flag``) follow their data column. The
+    matching is done again on every call, so a transformer fitted on one
+    instrument's file transforms another's with other labels.
+
+    Parameters
+    ----------
+    mapping : dict, optional
+        Canonical names and their aliases, as ``{canonical: [alias, ...]}``
+        or ``{alias: canonical}`` (a string value), mixed freely. Every
+        canonical name is an alias of itself.
+    targets : list of str, optional
+        Canonical names that must be present: a table without them is an
+        error naming the missing names and the columns that were seen.
+        Targets need not be in ``mapping``.
+    unknown : {"keep", "drop", "error"}, default "keep"
+        What to do with columns that match nothing: pass them through
+        unchanged, leave them out, or raise an error listing them.
+
+    Attributes
+    ----------
+    report_rows_ : list of list
+        The rows of ``report_`` as plain lists.
+    report_ : pandas.DataFrame
+        What ``fit`` matched: one row per column seen (``label``, output
+        ``name`` or missing if dropped, ``unit`` found, and ``how``: ``exact``,
+        ``alias``, ``tolerant``, ``metadata``, ``flag`` or ``unmatched``), then
+        one row per canonical name that no column matched (``how`` =
+        ``missing``).
+    n_features_in_ : int
+        Number of columns of the table seen by ``fit``.
+    feature_names_in_ : numpy.ndarray of str
+        Labels of the table seen by ``fit`` (if they are all strings). Tables
+        given to ``transform`` may have other labels; that is the point.
+
+    See Also
+    --------
+    ConvertUnits : Convert the harmonised columns to common units.
+    concat_tables : Stack harmonised tables.
+
+    Notes
+    -----
+    ``transform`` returns the columns in the order of its input, renamed. The
+    unit found for each data column (see the module documentation) is
+    recorded in ``out.attrs["units"]`` (``{name: unit text or None}``) and
+    ``out.attrs["columns"]`` is re-keyed by the new names, each renamed
+    column's entry gaining its original ``"label"``. Two columns of one table
+    matching the same canonical name is an error naming both.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> harmonise = HarmoniseColumns({"temperature": ["temp"], "salinity": ["sal", "PSAL"]})
+    >>> ship = pd.DataFrame({"Temp [°C]": [14.4], "Sal": [35.0], "Station": ["A"]})
+    >>> out = harmonise.fit_transform(ship)
+    >>> list(out.columns)
+    ['temperature', 'salinity', 'Station']
+    >>> out.attrs["units"]
+    {'temperature': '°C', 'salinity': None, 'Station': None}
+    >>> print(harmonise.report_.to_string(index=False))
+        label        name unit       how
+    Temp [°C] temperature   °C  tolerant
+          Sal    salinity None  tolerant
+      Station     Station None unmatched
+
+    Another instrument's file, other labels, same result:
+
+    >>> glider = pd.DataFrame({"TEMP (deg C)": [1.5], "PSAL": [34.1]})
+    >>> list(harmonise.transform(glider).columns)
+    ['temperature', 'salinity']
+    """
+
+    def __init__(
+        self,
+        mapping: Mapping[str, Any] | None = None,
+        *,
+        targets: Sequence[str] | None = None,
+        unknown: Literal["keep", "drop", "error"] = "keep",
+    ) -> None:
+        self.mapping = mapping
+        self.targets = targets
+        self.unknown = unknown
+
+    def fit(self, X: Any, y: Any = None) -> HarmoniseColumns:
+        """Check the mapping and match the columns of ``X``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+            The fitted transformer.
+
+        Raises
+        ------
+        InvalidDataError
+            Two columns match one canonical name, a target is missing, or
+            (``unknown="error"``) a column matches nothing.
+        """
+        if self.unknown not in ("keep", "drop", "error"):
+            raise ValueError(
+                f"HarmoniseColumns: unknown must be 'keep', 'drop' or 'error', not {self.unknown!r}"
+            )
+        matcher = _Matcher(self.mapping, self.targets, "HarmoniseColumns")
+        frame = self._table(X, reset=True)
+        plan = self._plan(frame, matcher)
+        self._matcher = matcher
+        self._names_out = plan.names_out
+        matched = {row[1] for row in plan.rows if row[3] not in ("unmatched", "flag")}
+        rows = plan.rows + [
+            (None, name, None, "missing") for name in matcher.canonical if name not in matched
+        ]
+        # Plain lists (not a DataFrame) so the fitted state stores safely with skops.
+        self.report_rows_ = [list(row) for row in rows]
+        return self
+
+    @property
+    def report_(self) -> pd.DataFrame:
+        """What ``fit`` matched, as a table (see the class Attributes)."""
+        check_is_fitted(self, "report_rows_")
+        return pd.DataFrame(
+            self.report_rows_, columns=["label", "name", "unit", "how"], dtype=object
+        )
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        """Rename the columns of ``X`` to their canonical names.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table, possibly from another file than the one seen by ``fit``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table with renamed columns and ``attrs["units"]``.
+
+        Raises
+        ------
+        InvalidDataError
+            As for :meth:`fit`.
+        """
+        check_is_fitted(self, "_matcher")
+        frame = self._table(X, reset=False)
+        plan = self._plan(frame, self._matcher)
+        out = frame.drop(columns=plan.drop) if plan.drop else frame.copy(deep=False)
+        if plan.rename:
+            out = out.rename(columns=plan.rename)
+        info = _column_info(frame)
+        entries: dict[Any, Any] = {}
+        for label in frame.columns:
+            if label in plan.drop:
+                continue
+            new = plan.rename.get(label, label)
+            entry = dict(info[label]) if isinstance(info.get(label), Mapping) else {}
+            if plan.units.get(new):
+                entry["unit"] = plan.units[new]
+            if new != label:
+                entry.setdefault("label", label)
+            if entry:
+                entries[new] = entry
+        out.attrs["units"] = dict(plan.units)
+        out.attrs["columns"] = entries
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the output column names.
+
+        Parameters
+        ----------
+        input_features : list of str, optional
+            Column labels. Unlike most transformers these need not be the ones
+            seen by ``fit``: the mapping is applied to them.
+
+        Returns
+        -------
+        numpy.ndarray of object
+            The canonical names (and kept labels) for ``input_features``, or
+            for the table seen by ``fit`` if ``input_features`` is ``None``.
+        """
+        check_is_fitted(self, "_matcher")
+        if input_features is None:
+            return np.asarray(self._names_out, dtype=object)
+        plan = self._plan(pd.DataFrame(columns=list(input_features)), self._matcher)
+        return np.asarray(plan.names_out, dtype=object)
+
+    def _plan(self, frame: pd.DataFrame, matcher: _Matcher) -> _Plan:
+        plan = _Plan()
+        flags = _flag_columns(frame)
+        info = _column_info(frame)
+        found: dict[str, Any] = {}
+        unmatched: list[Any] = []
+        hows: dict[Any, str] = {}
+        for label in frame.columns:
+            if label in flags:
+                continue
+            canonical, how = matcher.match(label, info.get(label))
+            hows[label] = how
+            if canonical is None:
+                unmatched.append(label)
+                continue
+            if canonical in found:
+                raise InvalidDataError(
+                    f"HarmoniseColumns: columns {found[canonical]!r} and {label!r} both match "
+                    f"{canonical!r}; rename one, or make the mapping more specific"
+                )
+            found[canonical] = label
+            if canonical != label:
+                plan.rename[label] = canonical
+        if unmatched and self.unknown == "error":
+            raise InvalidDataError(
+                f"HarmoniseColumns: columns {_names(unmatched)} match no canonical name "
+                f"(known: {_names(matcher.canonical)}); add them to the mapping or pass "
+                "unknown='keep' or 'drop'"
+            )
+        missing = [target for target in matcher.targets if target not in found]
+        if missing:
+            raise InvalidDataError(
+                f"HarmoniseColumns: no column matches {_names(missing)}; the table has columns "
+                f"{_names(frame.columns)}. Add their labels to the mapping, e.g. "
+                f"{{{missing[0]!r}: ['<label>']}}"
+            )
+        dropped = set(unmatched) if self.unknown == "drop" else set()
+        for label in frame.columns:
+            parent = flags.get(label)
+            if parent is not None:
+                if parent in dropped:
+                    plan.drop.append(label)
+                    plan.rows.append((label, None, None, "flag"))
+                    continue
+                new = f"{plan.rename.get(parent, parent)}{_FLAG_SUFFIX}"
+                if new != label:
+                    plan.rename[label] = new
+                plan.rows.append((label, new, None, "flag"))
+                plan.names_out.append(new)
+                continue
+            if label in dropped:
+                plan.drop.append(label)
+                plan.rows.append((label, None, _unit_of(frame, label), "unmatched"))
+                continue
+            new = plan.rename.get(label, label)
+            unit = _unit_of(frame, label)
+            plan.units[new] = unit
+            plan.rows.append((label, new, unit, hows[label]))
+            plan.names_out.append(new)
+        clashes = pd.Index(plan.names_out)
+        clashes = clashes[clashes.duplicated()].unique().tolist()
+        if clashes:
+            raise InvalidDataError(
+                f"HarmoniseColumns: renaming would give several columns named {_names(clashes)}; "
+                "rename the clashing columns first"
+            )
+        return plan
+
+
+# --------------------------------------------------------------------------- #
+# ConvertUnits
+# --------------------------------------------------------------------------- #
+
+
+_LABEL_UNIT = re.compile(r"\[[^\[\]]*\](?=(?:\s*\([^()]*\))?\s*$)")
+_LABEL_PAREN_UNIT = re.compile(r"\([^()]*\)(?=\s*$)")
+
+
+def _relabel(label: Any, unit: str) -> Any:
+    """Replace the unit in a label (``"Temp [°C]"`` -> ``"Temp [K]"``); other labels unchanged."""
+    if not isinstance(label, str) or split_label(label)[1] is None:
+        return label
+    if _LABEL_UNIT.search(label):
+        return _LABEL_UNIT.sub(lambda _: f"[{unit}]", label, count=1)
+    return _LABEL_PAREN_UNIT.sub(lambda _: f"({unit})", label, count=1)
+
+
+class ConvertUnits(_TableTransformer):
+    """Convert columns to the units you ask for.
+
+    Parameters
+    ----------
+    target_units : dict
+        ``{column: unit}``, e.g. ``{"temperature": "K", "pressure": "Pa"}``.
+        A key is a column label or a label without its unit (``"Temp"`` for
+        ``"Temp [°C]"``). Units are read by :func:`awiml.units.parse_unit`.
+        Other columns pass through unchanged.
+    source_units : dict, optional
+        ``{column: unit}`` for columns whose unit the table does not say, or
+        says wrongly; this comes first. Otherwise a column's unit is found
+        in ``X.attrs["units"]``, ``X.attrs["columns"][column]["unit"]`` or its
+        label; in ``transform``, a column for which the table says nothing
+        is taken to be in the unit it had in ``fit`` (``source_units_``).
+
+    Attributes
+    ----------
+    source_units_ : dict
+        The unit each converted column had in the table seen by ``fit``.
+    n_features_in_ : int
+        Number of columns of the table seen by ``fit``.
+    feature_names_in_ : numpy.ndarray of str
+        Labels of the table seen by ``fit`` (if they are all strings).
+
+    See Also
+    --------
+    awiml.units.convert : The conversion of the numbers.
+    HarmoniseColumns : Finds the units of the columns it renames.
+
+    Notes
+    -----
+    Temperatures are absolute (14.40 °C is 287.55 K); values may be numbers
+    or, in an object column, one array of numbers per row (a waveform per
+    recording), each converted as a whole. Missing values stay missing.
+    ``float32`` stays ``float32``; other numbers become ``float64``. A label
+    with a unit in it gets the new unit (``"Temp [°C]"`` becomes
+    ``"Temp [K]"``), and ``out.attrs["units"]`` and
+    ``out.attrs["columns"][column]["unit"]`` are set to the targets.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"temperature": [14.40, -1.8], "pressure [dbar]": [10.0, 0.5]})
+    >>> table.attrs["units"] = {"temperature": "°C"}
+    >>> convert = ConvertUnits({"temperature": "K", "pressure": "Pa"})
+    >>> out = convert.fit_transform(table)
+    >>> out.round(2).to_dict(orient="list")
+    {'temperature': [287.55, 271.35], 'pressure [Pa]': [100000.0, 5000.0]}
+    >>> out.attrs["units"]
+    {'temperature': 'K', 'pressure [Pa]': 'Pa'}
+    """
+
+    def __init__(
+        self, target_units: Mapping[str, str], *, source_units: Mapping[str, str] | None = None
+    ) -> None:
+        self.target_units = target_units
+        self.source_units = source_units
+
+    def fit(self, X: Any, y: Any = None) -> ConvertUnits:
+        """Check the units and find the unit of each column to convert.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table with the columns named in ``target_units``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+            The fitted transformer.
+
+        Raises
+        ------
+        InvalidDataError
+            A column is missing, has no unit or one that cannot be read, or
+            cannot be converted to its target (the message names the column
+            and both units).
+        """
+        targets = self._check_params()
+        frame = self._table(X, reset=True)
+        plan = self._plan(frame, targets, learned={})
+        self.source_units_ = {key: source for key, (_, source, _) in plan.items()}
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        """Convert the columns of ``X``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table with the columns named in ``target_units``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table with converted columns and updated ``attrs``.
+
+        Raises
+        ------
+        InvalidDataError
+            As for :meth:`fit`, or a column holds values that are not numbers.
+        """
+        check_is_fitted(self, "source_units_")
+        targets = self._check_params()
+        frame = self._table(X, reset=False)
+        plan = self._plan(frame, targets, learned=self.source_units_)
+        out = frame.copy(deep=False)
+        units = dict(out.attrs["units"]) if isinstance(out.attrs.get("units"), Mapping) else {}
+        info = {k: dict(v) if isinstance(v, Mapping) else v for k, v in _column_info(out).items()}
+        renames = {}
+        for key, (label, source, target) in plan.items():
+            what = f"column {key!r}"
+            out[label] = _convert_series(frame[label], source, target, what)
+            new = _relabel(label, target)
+            if new != label:
+                if new in frame.columns:
+                    raise InvalidDataError(
+                        f"ConvertUnits: converting column {label!r} to {target!r} would name it "
+                        f"{new!r}, but the table already has such a column"
+                    )
+                renames[label] = new
+            units.pop(label, None)
+            units[new] = target
+            entry = info.pop(label, None)
+            entry = dict(entry) if isinstance(entry, Mapping) else {}
+            entry["unit"] = target
+            info[new] = entry
+        if renames:
+            out = out.rename(columns=renames)
+        out.attrs["units"] = units
+        out.attrs["columns"] = info
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the output column names (labels with a unit in them get the new unit).
+
+        Parameters
+        ----------
+        input_features : list of str, optional
+            Must equal ``feature_names_in_`` if given.
+
+        Returns
+        -------
+        numpy.ndarray of object
+            The output column names.
+        """
+        names = self._feature_names_in(input_features)
+        targets = self._check_params()
+        out = []
+        for label in names:
+            key = _target_key(label, targets)
+            out.append(label if key is None else _relabel(label, targets[key]))
+        return np.asarray(out, dtype=object)
+
+    def _check_params(self) -> dict[Any, str]:
+        if not isinstance(self.target_units, Mapping):
+            raise TypeError(
+                "ConvertUnits: target_units must be a dict such as {'temperature': 'K'}, "
+                f"not {self.target_units!r}"
+            )
+        if self.source_units is not None and not isinstance(self.source_units, Mapping):
+            raise TypeError(
+                "ConvertUnits: source_units must be a dict such as {'temperature': 'degC'}, "
+                f"not {self.source_units!r}"
+            )
+        given = (("target_units", self.target_units), ("source_units", self.source_units))
+        for what, units in given:
+            for key, unit in (units or {}).items():
+                if not isinstance(unit, str):
+                    raise TypeError(
+                        f"ConvertUnits: {what}[{key!r}] must be a unit as text, not {unit!r}"
+                    )
+        for key, unit in self.target_units.items():
+            try:
+                parse_unit(unit)
+            except InvalidDataError as error:
+                raise InvalidDataError(
+                    f"ConvertUnits: the target unit of column {key!r} is not valid: {error}"
+                ) from None
+        return dict(self.target_units)
+
+    def _plan(
+        self, frame: pd.DataFrame, targets: dict[Any, str], learned: Mapping[Any, str]
+    ) -> dict[Any, tuple[Any, str, str]]:
+        """Return ``{key: (label, source unit, target unit)}`` for each column to convert."""
+        given = self.source_units or {}
+        plan = {}
+        for key, target in targets.items():
+            label = _find_label(frame, key)
+            source = given.get(key, given.get(label))
+            if not source:
+                source = _unit_of(frame, label) or learned.get(key)
+            if not source:
+                raise InvalidDataError(
+                    f"ConvertUnits: column {key!r} has no unit (none in source_units, "
+                    "X.attrs['units'], X.attrs['columns'] or its label); pass "
+                    f"source_units={{{key!r}: '<unit>'}}"
+                )
+            try:
+                parse_unit(source)
+            except InvalidDataError as error:
+                raise InvalidDataError(
+                    f"ConvertUnits: column {key!r} is in {source!r}, which awiml cannot read as "
+                    f"a unit ({error}); pass source_units={{{key!r}: '<unit>'}}"
+                ) from None
+            convert(np.empty(0), source, target, what=f"column {key!r}")  # compatible?
+            plan[key] = (label, source, target)
+        return plan
+
+
+def _target_key(label: Any, targets: Mapping[Any, str]) -> Any:
+    """Return the key of ``targets`` naming ``label`` (itself, or its name without unit)."""
+    if label in targets:
+        return label
+    if isinstance(label, str):
+        name, unit = split_label(label)
+        if unit is not None and name in targets:
+            return name
+    return None
+
+
+def _find_label(frame: pd.DataFrame, key: Any) -> Any:
+    if key in frame.columns:
+        return key
+    candidates = [label for label in frame.columns if _target_key(label, {key: ""}) is not None]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise InvalidDataError(
+            f"ConvertUnits: columns {_names(candidates)} all match {key!r}; name one exactly"
+        )
+    raise InvalidDataError(
+        f"ConvertUnits: the table has no column {key!r}; its columns are {_names(frame.columns)}"
+    )
+
+
+def _convert_series(series: pd.Series, source: str, target: str, what: str) -> pd.Series:
+    """Convert a column of numbers, or of one array of numbers per row."""
+    if _is_number_column(series):
+        dtype = np.float32 if series.dtype == np.float32 else np.float64
+        values = series.to_numpy(dtype=dtype, na_value=np.nan)
+        return pd.Series(convert(values, source, target, what=what), index=series.index)
+    if series.dtype != object:
+        raise InvalidDataError(
+            f"cannot convert {what}: it holds {series.dtype} values, not numbers"
+        )
+    cells = series.to_numpy()
+    arrays: list[np.ndarray] = []
+    positions: list[int] = []
+    for position, cell in enumerate(cells):
+        if cell is None or (np.ndim(cell) == 0 and pd.isna(cell)):
+            continue
+        array = np.asarray(cell)
+        if array.dtype.kind not in "iuf":
+            raise InvalidDataError(
+                f"cannot convert {what}: row {series.index[position]!r} holds "
+                f"{type(cell).__name__} {cell!r:.60}, not numbers"
+            )
+        arrays.append(array)
+        positions.append(position)
+    out = np.empty(len(cells), dtype=object)
+    out[:] = [None if cell is None else cell for cell in cells]
+    if arrays:
+        flat = np.concatenate([a.ravel().astype(np.float64) for a in arrays])
+        converted = convert(flat, source, target, what=what)
+        ends = np.cumsum([a.size for a in arrays])
+        for position, array, chunk in zip(
+            positions, arrays, np.split(converted, ends[:-1]), strict=True
+        ):
+            dtype = np.float32 if array.dtype == np.float32 else np.float64
+            value = chunk.reshape(array.shape).astype(dtype, copy=False)
+            out[position] = value if array.ndim else dtype(value)
+    return pd.Series(out, index=series.index, dtype=object)
+
+
+# --------------------------------------------------------------------------- #
+# QualityFilter
+# --------------------------------------------------------------------------- #
+
+
+class QualityFilter(_TableTransformer):
+    """Mask or drop values by their PANGAEA quality flags.
+
+    ``read_text`` puts the quality flag of a value (``?``, ``/``, ``*``,
+    ``#``, ``<``, ``>``; see :data:`awiml.archives.pangaea_text.QUALITY_FLAGS`)
+    into a ``<column>_flag`` column; a missing flag means the value is not
+    flagged. A value passes if its flag is in ``accept``, ``""`` standing for
+    "no flag".
+
+    Parameters
+    ----------
+    accept : str or tuple of str, default ("",)
+        The flags that pass. ``("", "<")`` also keeps values below the
+        detection limit (the value is the limit); ``("", "?")`` keeps
+        questionable values.
+    columns : list of str, optional
+        The data columns whose flags count (a listed column without a flag
+        column has no flagged values). Default: every column with a flag
+        column, in the table at hand.
+    action : {"mask", "drop"}, default "mask"
+        ``"mask"`` sets each value that does not pass to missing (NaN) and
+        keeps every row, so it is safe inside a
+        :class:`~sklearn.pipeline.Pipeline`. ``"drop"`` drops the rows in
+        which any of the columns has a value that does not pass; the row
+        labels of the others are kept (``y.loc[out.index]`` realigns a
+        target). Use it on a table that still holds the label column, before
+        the pipeline (see the module documentation).
+    drop_flag_columns : bool, default True
+        Leave the flag columns of ``columns`` out of the output.
+
+    Attributes
+    ----------
+    flag_columns_ : dict
+        ``{column: flag column or None}`` in the table seen by ``fit``.
+    n_features_in_ : int
+        Number of columns of the table seen by ``fit``.
+    feature_names_in_ : numpy.ndarray of str
+        Labels of the table seen by ``fit`` (if they are all strings).
+
+    See Also
+    --------
+    DropMissing : Then drop or fill the masked values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> flags = pd.Categorical(["?", None, "<"], categories=["?", "/", "*", "#", "<", ">"])
+    >>> table = pd.DataFrame({"chl": [0.6, 0.5, 0.001], "chl_flag": flags})
+    >>> QualityFilter().fit_transform(table)["chl"].tolist()
+    [nan, 0.5, nan]
+    >>> QualityFilter(accept=("", "<"), action="drop").fit_transform(table)
+         chl
+    1  0.500
+    2  0.001
+    """
+
+    def __init__(
+        self,
+        accept: str | Sequence[str] = ("",),
+        columns: Sequence[str] | None = None,
+        *,
+        action: Literal["mask", "drop"] = "mask",
+        drop_flag_columns: bool = True,
+    ) -> None:
+        self.accept = accept
+        self.columns = columns
+        self.action = action
+        self.drop_flag_columns = drop_flag_columns
+
+    def fit(self, X: Any, y: Any = None) -> QualityFilter:
+        """Check the parameters and find the flag columns.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table, with ``<column>_flag`` columns.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+            The fitted transformer.
+        """
+        self._check_params()
+        frame = self._table(X, reset=True)
+        self.flag_columns_ = self._select(frame)
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        """Mask or drop the values of ``X`` whose flags do not pass.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The filtered table.
+        """
+        check_is_fitted(self, "flag_columns_")
+        accept = self._check_params()
+        frame = self._table(X, reset=False)
+        selected = self._select(frame)
+        rejected: dict[Any, np.ndarray] = {}
+        for column, flag in selected.items():
+            if flag is None:
+                continue
+            codes = frame[flag].astype(object)
+            codes = codes.where(codes.notna(), _NO_FLAG)
+            bad = ~codes.isin(accept).to_numpy()
+            if bad.any():
+                rejected[column] = bad
+        if self.action == "mask":
+            out = frame.copy(deep=False)
+            for column, bad in rejected.items():
+                out[column] = frame[column].mask(bad)
+        elif rejected:
+            out = frame[~np.logical_or.reduce(list(rejected.values()))]
+        else:
+            out = frame.copy(deep=False)
+        if self.drop_flag_columns:
+            flags = [flag for flag in selected.values() if flag is not None]
+            if flags:
+                out = out.drop(columns=flags)
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the output column names (without the dropped flag columns).
+
+        Parameters
+        ----------
+        input_features : list of str, optional
+            Must equal ``feature_names_in_`` if given.
+
+        Returns
+        -------
+        numpy.ndarray of object
+            The output column names.
+        """
+        names = self._feature_names_in(input_features)
+        dropped = set(self.flag_columns_.values()) if self.drop_flag_columns else set()
+        return np.asarray([name for name in names if name not in dropped], dtype=object)
+
+    def _check_params(self) -> tuple[str, ...]:
+        accept = (self.accept,) if isinstance(self.accept, str) else self.accept
+        if not isinstance(accept, (list, tuple, set, frozenset)):
+            raise TypeError(f"QualityFilter: accept must be a tuple of flags, not {self.accept!r}")
+        valid = (_NO_FLAG, *QUALITY_FLAGS)
+        bad = [flag for flag in accept if flag not in valid]
+        if bad:
+            raise ValueError(
+                f"QualityFilter: accept holds {_names(bad)}, which are not quality flags; use "
+                f"'' (no flag) and {_names(QUALITY_FLAGS)}"
+            )
+        if self.action not in ("mask", "drop"):
+            raise ValueError(f"QualityFilter: action must be 'mask' or 'drop', not {self.action!r}")
+        if not isinstance(self.drop_flag_columns, (bool, np.bool_)):
+            raise TypeError(
+                f"QualityFilter: drop_flag_columns must be True or False, not "
+                f"{self.drop_flag_columns!r}"
+            )
+        _as_list(self.columns, "columns", "QualityFilter")
+        return tuple(accept)
+
+    def _select(self, frame: pd.DataFrame) -> dict[Any, Any]:
+        """Return ``{data column: its flag column or None}`` for the columns whose flags count."""
+        flags = _flag_columns(frame)
+        if self.columns is None:
+            return {column: flag for flag, column in flags.items()}
+        selected = {}
+        wanted = _as_list(self.columns, "columns", "QualityFilter") or []
+        for label in wanted:
+            if label in flags:  # a flag column was named: use its data column
+                label = flags[label]
+            _require_columns(frame, [label], "QualityFilter")
+            flag = f"{label}{_FLAG_SUFFIX}" if isinstance(label, str) else None
+            selected[label] = flag if flag in flags else None
+        return selected
+
+
+# --------------------------------------------------------------------------- #
+# DropMissing
+# --------------------------------------------------------------------------- #
+
+
+class DropMissing(_TableTransformer):
+    """Drop rows with missing values, or fill the missing values.
+
+    Parameters
+    ----------
+    columns : list of str, optional
+        The columns to look at. Default: every column except quality-flag
+        columns (whose missing values mean "no flag"); for the filling
+        strategies, only the columns of numbers (list text columns to fill
+        them with a text ``fill_value``).
+    how : {"any", "all"}, default "any"
+        With ``strategy="drop"``: drop a row if any (or all) of ``columns``
+        are missing in it. Not used by the other strategies.
+    strategy : {"drop", "mean", "median", "constant"}, default "drop"
+        ``"drop"`` removes rows (row labels of the others are kept); use it
+        to clean a table before a :class:`~sklearn.pipeline.Pipeline`, not
+        inside one (see the module documentation). The others fill missing
+        values with the mean or median learned by ``fit``, or with
+        ``fill_value``, and keep every row, so they are safe in a pipeline.
+    fill_value : scalar, optional
+        The value for ``strategy="constant"``; default 0.
+
+    Attributes
+    ----------
+    fill_values_ : dict
+        The fill value of each column, learned by ``fit`` (not set for
+        ``strategy="drop"``).
+    statistics_ : pandas.Series
+        The same, indexed by column.
+    n_features_in_ : int
+        Number of columns of the table seen by ``fit``.
+    feature_names_in_ : numpy.ndarray of str
+        Labels of the table seen by ``fit`` (if they are all strings).
+
+    See Also
+    --------
+    sklearn.impute.SimpleImputer : The same filling for arrays.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"temperature": [1.0, None, 3.0], "salinity": [34.0, 35.0, None]})
+    >>> DropMissing().fit_transform(train)
+       temperature  salinity
+    0          1.0      34.0
+    >>> fill = DropMissing(strategy="median").fit(train)
+    >>> fill.statistics_.to_dict()
+    {'temperature': 2.0, 'salinity': 34.5}
+    >>> fill.transform(pd.DataFrame({"temperature": [float("nan")], "salinity": [33.0]}))
+       temperature  salinity
+    0          2.0      33.0
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[str] | None = None,
+        *,
+        how: Literal["any", "all"] = "any",
+        strategy: Literal["drop", "mean", "median", "constant"] = "drop",
+        fill_value: Any = None,
+    ) -> None:
+        self.columns = columns
+        self.how = how
+        self.strategy = strategy
+        self.fill_value = fill_value
+
+    def fit(self, X: Any, y: Any = None) -> DropMissing:
+        """Check the parameters and learn the fill values.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+            The fitted transformer.
+
+        Raises
+        ------
+        InvalidDataError
+            A column is missing, holds no numbers for ``"mean"`` or
+            ``"median"``, or has no values at all to learn from.
+        """
+        self._check_params()
+        frame = self._table(X, reset=True)
+        if hasattr(self, "fill_values_"):
+            del self.fill_values_
+        if self.strategy == "drop":
+            self._columns(frame)
+            return self
+        columns = self._columns(frame)
+        if self.strategy == "constant":
+            fill = 0 if self.fill_value is None else self.fill_value
+            self.fill_values_ = dict.fromkeys(columns, fill)
+            return self
+        stats = {}
+        empty = []
+        for column in columns:
+            series = frame[column]
+            value = series.mean() if self.strategy == "mean" else series.median()
+            if pd.isna(value):
+                empty.append(column)
+            stats[column] = value
+        if empty:
+            raise InvalidDataError(
+                f"DropMissing: columns {_names(empty)} have no values in the table given to fit, "
+                f"so there is no {self.strategy} to learn; leave them out (columns=...) or use "
+                "strategy='constant'"
+            )
+        self.fill_values_ = {column: float(value) for column, value in stats.items()}
+        return self
+
+    @property
+    def statistics_(self) -> pd.Series:
+        """The fill value of each column, indexed by column."""
+        check_is_fitted(self, "fill_values_")
+        dtype = object if self.strategy == "constant" else np.float64
+        return pd.Series(self.fill_values_, index=list(self.fill_values_), dtype=dtype)
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        """Drop the rows with missing values of ``X``, or fill them.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table with the columns seen by ``fit``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table without missing values in ``columns``.
+        """
+        check_is_fitted(self, "n_features_in_")
+        self._check_params()
+        frame = self._table(X, reset=False)
+        if self.strategy == "drop":
+            columns = self._columns(frame)
+            if not columns:
+                return frame.copy(deep=False)
+            return frame.dropna(subset=columns, how=self.how)
+        statistics = self.statistics_
+        _require_columns(frame, statistics.index, "DropMissing")
+        out = frame.copy(deep=False)
+        for column, value in statistics.items():
+            series = frame[column]
+            if series.isna().any():
+                if _is_number_column(series) and series.dtype.kind == "f":
+                    value = series.dtype.type(value)
+                out[column] = series.fillna(value)
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the output column names (the input names).
+
+        Parameters
+        ----------
+        input_features : list of str, optional
+            Must equal ``feature_names_in_`` if given.
+
+        Returns
+        -------
+        numpy.ndarray of object
+            The output column names.
+        """
+        return np.asarray(self._feature_names_in(input_features), dtype=object)
+
+    def _check_params(self) -> None:
+        if self.strategy not in ("drop", "mean", "median", "constant"):
+            raise ValueError(
+                "DropMissing: strategy must be 'drop', 'mean', 'median' or 'constant', not "
+                f"{self.strategy!r}"
+            )
+        if self.how not in ("any", "all"):
+            raise ValueError(f"DropMissing: how must be 'any' or 'all', not {self.how!r}")
+        if self.fill_value is not None and self.strategy != "constant":
+            raise ValueError(
+                f"DropMissing: fill_value is used only with strategy='constant', not "
+                f"{self.strategy!r}"
+            )
+        _as_list(self.columns, "columns", "DropMissing")
+
+    def _columns(self, frame: pd.DataFrame) -> list[Any]:
+        wanted = _as_list(self.columns, "columns", "DropMissing")
+        if wanted is None:
+            flags = _flag_columns(frame)
+            numbers_only = self.strategy != "drop"
+            return [
+                label
+                for label in frame.columns
+                if label not in flags and (not numbers_only or _is_number_column(frame[label]))
+            ]
+        _require_columns(frame, wanted, "DropMissing")
+        if self.strategy in ("mean", "median"):
+            bad = [label for label in wanted if not _is_number_column(frame[label])]
+            if bad:
+                kinds = ", ".join(f"{label!r} ({frame[label].dtype})" for label in bad)
+                raise InvalidDataError(
+                    f"DropMissing: strategy={self.strategy!r} needs numbers, but columns {kinds} "
+                    "hold none; leave them out or use strategy='constant'"
+                )
+        return list(wanted)

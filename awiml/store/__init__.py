@@ -1,0 +1,13 @@
+"""The ModelStore: versioned models with their provenance, in a plain folder.
+
+- :class:`ModelStore` (``modelstore.py``): save, load, versions, aliases, verify;
+- ``serialize.py``: models to files and back without pickle, under a trust
+  policy (``_trust_policy.py``);
+- ``provenance.py``: the code, environment, machine and time of a training run;
+- ``card.py``: the Markdown model card; private helpers: a version's record
+  (``_record``), sealing its files (``_seal``), post-load checks
+  (``_model_checks``), a Keras work-around (``_keras_skipsets``).
+"""
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

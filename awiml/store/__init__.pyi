@@ -1,0 +1,7 @@
+from . import provenance as provenance
+from . import serialize as serialize
+from .card import model_card as model_card
+from .modelstore import LAYOUT_VERSION as LAYOUT_VERSION
+from .modelstore import ModelStore as ModelStore
+from .modelstore import ModelStoreError as ModelStoreError
+from .modelstore import StoreVerifyReport as StoreVerifyReport

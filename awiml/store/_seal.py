@@ -1,0 +1,231 @@
+"""The files of a stored version: seal, hash, check, sync and remove them.
+
+This module has one job: the file-level work of :class:`awiml.store.ModelStore`.
+It seals finished files (sha256, ``fsync``, read-only), large ones in threads
+beside each other, checks files against the size and sha256 a ``version.json``
+records, syncs folders so a rename survives a crash, and removes version
+folders whose files are read-only. It knows nothing of names, versions or
+aliases.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import hashlib
+import logging
+import mmap
+import os
+import shutil
+import stat
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..archives.transfer import CHUNK_SIZE, file_checksum
+
+# the store's logger: these messages are about the store's folders
+logger = logging.getLogger("awiml.store")
+
+#: Files of one version larger than this in total are hashed in parallel threads.
+_PARALLEL_BYTES = 4 * 1024 * 1024
+
+
+def _size_and_hash(path: Path) -> dict[str, Any]:
+    return {"size": path.stat().st_size, "sha256": file_checksum(path)}
+
+
+def _check_size(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
+    """Return None when the file exists with the recorded size, "missing", or what differs."""
+    parts = PurePosixPath(relative).parts
+    if not parts or relative.startswith("/") or ".." in parts:
+        return "is not a relative path inside the version folder"
+    try:
+        size = (folder / relative).stat().st_size
+    except FileNotFoundError:
+        return "missing"
+    if size != entry.get("size"):
+        return f"has {size} bytes, {entry.get('size')} were recorded"
+    return None
+
+
+def _check_file(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
+    """Return None when the file is as recorded, "missing", or what differs."""
+    problem = _check_size(folder, relative, entry)
+    if problem is not None:
+        return problem
+    return _digest_problem(file_checksum(folder / relative), entry)
+
+
+def _digest_problem(digest: str, entry: Mapping[str, Any]) -> str | None:
+    """Return None when ``digest`` is the recorded sha256, else what differs."""
+    want = entry.get("sha256")
+    if digest == want:
+        return None
+    return (f"has sha256 {digest.partition(':')[2][:16]}…, recorded "
+            f"{str(want).partition(':')[2][:16]}…")
+
+
+def _os_advice(exc: OSError) -> str:
+    """Say what to do about a failed write, by its errno."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space (or quota) there and save again"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "check that you may write there and save again"
+    return "fix the cause named above and save again"
+
+
+def _seal(path: Path, sync: bool = True) -> dict[str, Any]:
+    """Hash a finished file, flush it to disk and make it read-only; return size and sha256.
+
+    With ``sync=False`` the file is known to be on disk already and is not synced again.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            digest.update(chunk)
+        if sync:
+            os.fsync(handle.fileno())
+        size = os.fstat(handle.fileno()).st_size
+    _make_read_only(path)
+    return {"size": size, "sha256": f"sha256:{digest.hexdigest()}"}
+
+
+def _seal_all(folder: Path, paths: builtins.list[str],
+              known: Mapping[str, str] | None = None,
+              synced: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """:func:`_seal` every file below ``folder``; large ones hash and sync in parallel.
+
+    ``known`` holds digests taken while files were written (by relative path):
+    those files are not hashed again; the files in ``synced`` are already on
+    disk and are not synced again. Hashing reads the page cache and costs CPU,
+    ``fsync`` waits for the disk: run side by side in threads (both release the
+    GIL) they take the longer of the two, not their sum.
+    """
+    known = dict(known or {})
+    on_disk = set(synced)
+    sizes = {path: (folder / path).stat().st_size for path in paths}
+    if sum(sizes.values()) < _PARALLEL_BYTES:  # small: hashing again costs nothing
+        return {path: _seal(folder / path, sync=path not in on_disk) for path in paths}
+    from concurrent.futures import ThreadPoolExecutor
+
+    # small files are sealed here, in turn, while threads hash and sync the large ones
+    large = [path for path in paths if sizes[path] >= _PARALLEL_BYTES // 4]
+    facts: dict[str, dict[str, Any]] = {}
+    with ThreadPoolExecutor(max_workers=min(2 * len(large), 4)) as pool:
+        digests = {path: pool.submit(_digest_in_background, folder / path)
+                   for path in large if path not in known}
+        syncing = [pool.submit(_fsync_file, folder / path)
+                   for path in large if path not in on_disk]
+        for path in paths:
+            if path not in large:
+                facts[path] = _seal(folder / path, sync=path not in on_disk)
+        for path in large:
+            facts[path] = {"size": sizes[path],
+                           "sha256": known[path] if path in known else digests[path].result()}
+        for future in syncing:
+            future.result()
+    for path in large:
+        _make_read_only(folder / path)
+    return {path: facts[path] for path in paths}
+
+
+_BACKGROUND_CHUNK = 32 * 1024 * 1024
+
+
+def _digest_in_background(path: Path) -> str:
+    """``"sha256:<hex>"`` of a file, for a thread that runs beside busy Python code.
+
+    The file is hashed from a memory map in one call, which holds the GIL only at
+    its start and end and allocates nothing. Where a file cannot be mapped, large
+    chunks keep the number of GIL switches (each of which can wait a whole switch
+    interval beside a parser that holds it) small.
+    """
+    with open(path, "rb", buffering=0) as handle:
+        mapped = _map_read_only(handle)
+        if mapped is not None:
+            with mapped:
+                return _digest_of_buffer(mapped)
+        digest = hashlib.sha256()
+        buffer = bytearray(min(_BACKGROUND_CHUNK, max(path.stat().st_size, 1)))
+        view = memoryview(buffer)
+        while count := handle.readinto(view):
+            digest.update(view[:count])
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _digest_of_buffer(content: Any) -> str:
+    """``"sha256:<hex>"`` of a buffer: one call, which releases the GIL throughout."""
+    return f"sha256:{hashlib.sha256(content).hexdigest()}"
+
+
+def _map_read_only(handle: Any) -> mmap.mmap | None:
+    """Memory-map an open file for reading; None where that cannot be done (empty file...)."""
+    try:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _make_read_only(path: Path) -> None:
+    path.chmod(stat.S_IMODE(path.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _map_files(func: Any, folder: Path, paths: builtins.list[str]) -> dict[str, Any]:
+    """Return ``{path: func(path)}`` for files relative to ``folder``, in threads when large.
+
+    Hashing releases the GIL, so the weights files of one version hash (and sync) at once.
+    """
+    sizes = 0
+    for path in paths:
+        try:
+            sizes += (folder / path).stat().st_size
+        except OSError:
+            pass
+    if len(paths) < 2 or sizes < _PARALLEL_BYTES:
+        return {path: func(path) for path in paths}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(paths), 4)) as pool:
+        return dict(zip(paths, pool.map(func, paths), strict=True))
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def _force_rmtree(folder: Path) -> None:
+    """Remove a folder whose files or folders may be read-only; ignore what is already gone."""
+
+    def retry(func: Any, path: str, _exc: Any) -> None:
+        try:
+            parent = os.path.dirname(path)
+            os.chmod(parent, stat.S_IMODE(os.stat(parent).st_mode) | stat.S_IWUSR | stat.S_IXUSR)
+            func(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.warning("could not remove %s: %s", path, exc)
+
+    if not folder.exists():
+        return
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=retry)
+    else:  # pragma: no cover - Python 3.10 and 3.11
+        shutil.rmtree(folder, onerror=retry)
+

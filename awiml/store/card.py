@@ -1,0 +1,278 @@
+"""The Markdown model card of a stored version.
+
+This module has one job: render a version record (the content of a
+``version.json`` written by :class:`awiml.store.ModelStore`) as the
+human-readable ``MODEL_CARD.md`` beside it, with the summary, notes, model and
+architecture, training data, metrics, figures, parameters, code, environment,
+hardware, training time, files and how to load the model. It reads only the
+record and writes nothing; :func:`awiml.store.model_card` is its public name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from ._record import _flatten, _scalar_metrics
+
+__all__ = ["model_card"]
+
+
+def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
+    """Render a version record as a Markdown model card.
+
+    Parameters
+    ----------
+    record : mapping
+        The content of a ``version.json``.
+    aliases : iterable of str, optional
+        Aliases to mention as set when the version was created.
+
+    Returns
+    -------
+    str
+        Markdown: summary, notes, model and architecture, training data,
+        metrics, figures, parameters, code, environment, hardware, training
+        time, files and how to load the model.
+    """
+    name, number = record.get("name"), record.get("version")
+    saved = record.get("model") or {}
+    prov = record.get("provenance") or {}
+    code = prov.get("code") or {}
+    env = prov.get("environment") or {}
+    hw = prov.get("hardware") or {}
+    timing = prov.get("timing") or {}
+    aliases = list(aliases)
+    out = [f"# {name}, version {number}", ""]
+    summary = [
+        ("Reference", f"`{name}@{number}`"),
+        ("Kind", record.get("kind")),
+        ("Created", record.get("created")),
+        ("Created by", prov.get("user")),
+        ("Aliases at creation", ", ".join(aliases) or None),
+        ("Classes", _short(", ".join(map(str, saved["classes"])), 300)
+         if saved.get("classes") else None),
+        ("awiml", record.get("awiml_version")),
+    ]
+    out += _table(("", ""), [(k, v) for k, v in summary if v is not None])
+    if record.get("notes"):
+        out += ["## Notes", "", str(record["notes"]), ""]
+
+    out += ["## Model", ""]
+    out += _architecture_lines(saved.get("architecture") or {})
+    hyper = saved.get("params") or {}
+    if hyper:
+        flat = _flatten(hyper)
+        rows = [(k, _cell(v)) for k, v in list(flat.items())[:60]]
+        out += ["### Hyper-parameters", "", *_table(("parameter", "value"), rows)]
+        if len(flat) > 60:
+            out += [f"... and {len(flat) - 60} more in `version.json`.", ""]
+    if saved.get("untrusted_types"):
+        out += ["Loading needs `trusted=` for these types, outside awiml's policy: "
+                + ", ".join(f"`{t}`" for t in saved["untrusted_types"]), ""]
+
+    out += ["## Training data", ""]
+    data = record.get("data") or []
+    if data:
+        rows = [(
+            r.get("path") or r.get("name") or "",
+            r.get("source") or "",
+            r.get("doi") or "",
+            _short_hash(r.get("sha256")),
+        ) for r in data]
+        out += _table(("file (in raw/)", "source", "DOI", "sha256"), rows)
+    else:
+        out += ["Not recorded.", ""]
+
+    out += ["## Metrics", ""]
+    metrics = record.get("metrics") or {}
+    scalars = _scalar_metrics(metrics)
+    if scalars:
+        out += _table(("metric", "value"), [(k, _number(v)) for k, v in scalars.items()])
+    per_class = metrics.get("per_class") if isinstance(metrics, dict) else None
+    if isinstance(per_class, list) and per_class and all(isinstance(r, dict) for r in per_class):
+        keys = list(per_class[0])
+        out += ["### Per class", ""]
+        out += _table(keys, [[_number(r.get(k)) for k in keys] for r in per_class])
+    if not scalars and not per_class:
+        out += ["Not recorded.", ""]
+    figures = sorted(p for p, e in (record.get("files") or {}).items()
+                     if e.get("role") == "figure")
+    if figures:
+        out += ["## Figures", ""]
+        for path in figures:
+            out += [f"![{PurePosixPath(path).stem}]({path})", ""]
+
+    if record.get("params"):
+        out += ["## Run parameters", ""]
+        out += _table(("parameter", "value"),
+                      [(k, _cell(v)) for k, v in _flatten(record["params"]).items()])
+    if record.get("tags"):
+        out += ["## Tags", ""]
+        out += _table(("tag", "value"),
+                      [(k, _cell(v)) for k, v in _flatten(record["tags"]).items()])
+
+    out += ["## Code", ""]
+    if code.get("status") == "git":
+        changed = code.get("changed_count", 0)
+        rows = [
+            ("Commit", f"`{code.get('commit')}`" if code.get("commit") else "none yet"),
+            ("Branch", code.get("branch") or "(detached)"),
+            ("Remote", code.get("remote") or "none"),
+            ("Uncommitted changes", f"yes, {changed} file(s)" if code.get("dirty") else "no"),
+        ]
+        out += _table(("", ""), rows)
+        if code.get("changed"):
+            out += ["Changed files: " + ", ".join(f"`{c}`" for c in code["changed"]), ""]
+    else:
+        out += [f"Unknown ({code.get('reason', 'not recorded')}).", ""]
+
+    out += ["## Environment", ""]
+    rows = [("Python", f"{env.get('python', '?')} ({env.get('python_implementation', '?')})"),
+            ("Platform", env.get("platform")), ("Keras backend", env.get("keras_backend"))]
+    rows += [(package, version) for package, version in (env.get("packages") or {}).items()]
+    out += _table(("", ""), [(k, v) for k, v in rows if v is not None])
+
+    out += ["## Hardware", ""]
+    gpus = hw.get("gpus") or []
+    rows = [
+        ("Host", hw.get("hostname")),
+        ("CPU", hw.get("cpu_model")),
+        ("CPUs", f"{hw.get('cpu_usable')} usable of {hw.get('cpu_count')}"
+         if hw.get("cpu_count") else None),
+        ("Memory", _bytes(hw.get("memory_total_bytes"))),
+        ("GPU", ", ".join(f"{g.get('name')} ({_bytes(g.get('memory_bytes'))})" for g in gpus)
+         or "none used"),
+        ("Slurm job", hw.get("slurm_job_id")),
+        ("Slurm cluster", hw.get("slurm_cluster")),
+    ]
+    out += _table(("", ""), [(k, v) for k, v in rows if v is not None])
+
+    out += ["## Training time", ""]
+    training = record.get("training") or {}
+    rows = [
+        ("Started", timing.get("started")),
+        ("Ended", timing.get("ended")),
+        ("Duration", _duration(timing.get("duration_seconds"))),
+        ("Epochs", training.get("epochs")),
+    ]
+    rows = [(k, v) for k, v in rows if v is not None]
+    out += _table(("", ""), rows) if rows else ["Not recorded.", ""]
+
+    out += ["## Files", ""]
+    files = record.get("files") or {}
+    out += _table(("file", "role", "size", "sha256"), [
+        (f"`{p}`", e.get("role"), _bytes(e.get("size")), _short_hash(e.get("sha256")))
+        for p, e in sorted(files.items())
+    ])
+    out += [
+        "## Load", "",
+        "```python",
+        "import awiml",
+        f'model = awiml.ModelStore("path/to/store").load("{name}@{number}")',
+        "```", "",
+        f"Files are checked against `version.json` before loading. Written by awiml "
+        f"{record.get('awiml_version')}.", "",
+    ]
+    return "\n".join(out)
+
+
+def _architecture_lines(arch: Mapping[str, Any]) -> list[str]:
+    if "pipeline" in arch or "keras" in arch:
+        out = []
+        if arch.get("pipeline"):
+            out += _estimator_lines(arch["pipeline"])
+        if arch.get("keras"):
+            out += ["### Keras network", "", *_keras_lines(arch["keras"])]
+        return out
+    if "layers" in arch:
+        return _keras_lines(arch)
+    if "class" in arch:
+        return _estimator_lines(arch)
+    return ["Architecture: see `version.json`.", ""]
+
+
+def _estimator_lines(arch: Mapping[str, Any]) -> list[str]:
+    out = [f"Estimator: `{arch.get('class')}`", ""]
+    steps = (arch.get("params") or {}).get("steps")
+    if isinstance(steps, list):
+        rows = []
+        for i, step in enumerate(steps, start=1):
+            if isinstance(step, list) and len(step) == 2:
+                label, inner = step
+                cls = inner.get("class") if isinstance(inner, dict) else inner
+                rows.append((i, label, f"`{cls}`"))
+        out += _table(("step", "name", "class"), rows)
+    return out
+
+
+def _keras_lines(arch: Mapping[str, Any]) -> list[str]:
+    layers = arch.get("layers") or []
+    title = f"Keras `{arch.get('class')}` `{arch.get('name', '')}`"
+    if isinstance(arch.get("total_params"), int):
+        title += f", {arch['total_params']:,} parameters"
+    out = [title, ""]
+    rows = [(layer.get("name"), f"`{layer.get('class')}`", layer.get("params"))
+            for layer in layers[:80] if isinstance(layer, dict)]
+    out += _table(("layer", "class", "parameters"), rows)
+    if len(layers) > 80:
+        out += [f"... and {len(layers) - 80} more layers in `version.json`.", ""]
+    return out
+
+
+def _table(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> list[str]:
+    header = [_cell(h) for h in header]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, sort_keys=True)
+    text = _short(str(value), 200)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value
+
+
+def _short_hash(value: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    algorithm, _, digest = value.partition(":")
+    return f"`{algorithm}:{digest[:12]}…`" if digest else f"`{value}`"
+
+
+def _bytes(value: Any) -> str | None:
+    if not isinstance(value, (int, float)):
+        return None
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return None  # pragma: no cover
+
+
+def _duration(seconds: Any) -> str | None:
+    if not isinstance(seconds, (int, float)):
+        return None
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{minutes} min {secs} s"
+    return f"{hours} h {text}" if hours else text
+

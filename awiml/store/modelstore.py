@@ -1,0 +1,1222 @@
+"""ModelStore: versioned, verifiable models on a plain shared folder, with their provenance.
+
+A store is a folder (a workspace's ``model/``, or any path) on a local disk
+or a network share (NFS, SMB); no server or database runs. Every save makes a
+new immutable *version* of a named model; *aliases* such as ``production``
+name versions; every file is recorded with its size and sha256 and checked
+before a model is deserialised.
+
+**On-disk layout**::
+
+    <store>/
+      .gitignore                  keeps weights and bookkeeping out of git
+      <name>/
+        versions/
+          1/
+            version.json          what the version is (see below)
+            MODEL_CARD.md         the human-readable summary
+            figures/<file>.png    evaluation figures, when given
+            model.skops ...       the serializer's files (see awiml.serialize):
+                                  model.skops | steps.skops, architecture.json,
+                                  model.weights.h5, model.keras, classifier.json
+          2/ ...
+          .tmp-<host>-<pid>-<hex>/      a save in progress (never listed nor loaded)
+          .deleted-<host>-<pid>-<hex>/  a delete in progress
+        aliases/
+          production              one line: the version number, e.g. "3"
+        .claims/
+          1 2 ...                 one file per version number ever handed out
+        .lock                     short-lived soft lock of alias changes and deletes
+
+``version.json`` is JSON with sorted keys and an indent, so it diffs well:
+``name``, ``version``, ``created`` (UTC), ``awiml_version``, ``layout_version``,
+``kind`` (``"sklearn"``, ``"keras"`` or ``"sklearn+keras"``), ``files``
+(every file of the version, relative path to ``role``, ``size`` and
+``sha256``), ``model`` (what :func:`awiml.serialize.dump_model` returned:
+architecture, hyper-parameters, classes, framework versions, file roles),
+``data`` (training data: workspace path below ``raw/``, source, DOI, sha256,
+size), ``metrics``, ``params``, ``tags``, ``notes``, ``training`` (epochs and
+per-epoch history, when the model has one) and ``provenance`` (code commit,
+branch, remote, dirty flag, environment, hardware, timing, user; see
+:mod:`awiml.provenance`). Every path in it is relative, so a store (or a whole
+workspace) can be copied or rsynced elsewhere and still loads.
+
+The metadata (``version.json``, ``MODEL_CARD.md``, ``architecture.json``,
+``classifier.json``, figures, aliases) is plain text a project can keep under
+git; ``.gitignore`` keeps the weights (``*.skops``, ``*.h5``, ``*.keras``,
+``*.npy``...) and the bookkeeping out of it. A clone without the weights lists
+and compares versions but loads none: :meth:`ModelStore.verify` names the
+missing files.
+
+**Safety on shared file systems.**
+
+- A version is written under ``versions/.tmp-...`` and published by one
+  atomic ``rename`` to ``versions/<N>``, with its files already read-only
+  and flushed to disk: readers see a complete version or none. A crash leaves
+  only the temporary folder, which listing and loading ignore and a later
+  save removes (after an hour, or at once when its process is known dead).
+- Version numbers are claimed by creating ``.claims/<N>`` with
+  ``O_CREAT | O_EXCL``; on a collision the next number is tried. Exclusive
+  create is atomic on local file systems and on NFSv3 and later, so two
+  processes, on one host or many, never get the same number. Numbers are
+  never reused, not after a delete either. A save that fails hands its number
+  back; one killed part-way leaves a gap.
+- An alias is one small file, replaced atomically (write a temporary file,
+  then ``os.replace``). Alias changes and deletes take the name's soft lock
+  (:class:`filelock.SoftFileLock`, an exclusively created file, which works on
+  NFS), so an alias never points at a version being deleted. Saves never wait
+  for the lock except to set the alias they were asked to set.
+- Loading checks the size and sha256 of every file it reads against
+  ``version.json`` before anything is deserialised, and deserialises without
+  running code from the files (:func:`awiml.serialize.load_model`).
+  :meth:`ModelStore.verify` checks every file, the card, figures and the
+  ``model.keras`` archive (which loading does not read) included.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import errno
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from filelock import SoftFileLock, Timeout
+
+from . import _seal as _store_files
+from .card import model_card
+from ._record import (
+    _NAME,
+    _comparable,
+    _doi_of,
+    _dumps,
+    _entry_reference,
+    _field_order,
+    _figures,
+    _is_workspace_root,
+    _key_metric,
+    _local_references,
+    _looks_like_url_or_doi,
+    _metrics,
+    _scalar_metrics,
+    _tags,
+    _to_json,
+    _training_history,
+    _training_time,
+    _utc_now,
+)
+from .._version import __version__
+from ..errors import (
+    AwimlError,
+    ChecksumMismatchError,
+    ModelStoreError,
+    NotFoundError,
+    redact_url,
+)
+from ..workspace.manifest import ManifestEntry
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..workspace.workspace import Workspace
+
+__all__ = ["LAYOUT_VERSION", "ModelStore", "ModelStoreError", "StoreVerifyReport", "model_card"]
+
+logger = logging.getLogger(__name__)
+
+#: Version of the on-disk layout, recorded in every ``version.json``.
+LAYOUT_VERSION = 1
+
+#: Seconds after which a temporary folder of an unfinished save counts as abandoned.
+STALE_AFTER = 3600.0
+
+#: Seconds to wait for a name's lock (alias changes, deletes) before giving up.
+LOCK_TIMEOUT = 60.0
+
+_NUMBER = re.compile(r"[1-9][0-9]{0,17}")
+_RESERVED_ALIASES = frozenset({"latest"})
+_METADATA_ROLES = frozenset({"metadata", "card", "figure"})
+_GITIGNORE = """\
+# awiml ModelStore: keep the metadata (version.json, MODEL_CARD.md, architecture.json,
+# classifier.json, figures, aliases) in git, and the weights out of it.
+*.skops
+*.h5
+*.hdf5
+*.keras
+*.npy
+*.npz
+*.pkl
+*.pickle
+*.joblib
+*.pt
+*.safetensors
+# bookkeeping of saves and locks in progress
+.claims/
+.lock
+.lock.*
+.tmp-*/
+.deleted-*/
+aliases/.*.tmp
+"""
+
+
+@dataclass
+class StoreVerifyReport:
+    """What :meth:`ModelStore.verify` found.
+
+    Parameters
+    ----------
+    versions : list of str
+        The references checked (``"name@N"``).
+    checked : int
+        Files hashed and found as recorded.
+    missing : list of str
+        Recorded files not on disk, as ``"name@N: path"``.
+    changed : list of str
+        Files with another size or sha256 than recorded.
+    extra : list of str
+        Files in a version folder that ``version.json`` does not list
+        (reported only; they do not make the report fail).
+    unreadable : list of str
+        Versions whose ``version.json`` cannot be read.
+    dangling_aliases : list of str
+        Aliases naming a version that does not exist, as ``"name@alias -> N"``.
+    """
+
+    versions: list[str] = field(default_factory=list)
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    dangling_aliases: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every recorded file is present and unchanged and every alias resolves."""
+        return not (self.missing or self.changed or self.unreadable or self.dangling_aliases)
+
+    def __str__(self) -> str:
+        count = f"{len(self.versions)} version{'s' if len(self.versions) != 1 else ''}"
+        if self.ok:
+            head = f"store verified: {count}, {self.checked} files as recorded"
+        else:
+            head = f"store differs from its records ({count}, {self.checked} files as recorded):"
+        lines = [head]
+        for label, items in (("missing", self.missing), ("changed", self.changed),
+                             ("unreadable", self.unreadable),
+                             ("dangling alias", self.dangling_aliases),
+                             ("extra (ignored)", self.extra)):
+            lines += [f"  {label}: {item}" for item in items]
+        return "\n".join(lines)
+
+
+class ModelStore:
+    """Versioned models with their architecture, weights and provenance, in a plain folder.
+
+    Parameters
+    ----------
+    path_or_workspace : Workspace or path-like
+        A :class:`~awiml.workspace.Workspace` (the store is its ``model/``
+        folder), the root folder of a workspace (same), or any folder (created
+        on the first save). When the store belongs to a workspace, ``data=``
+        of :meth:`save` may name files in the workspace's ``raw/``.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The store's folder.
+    workspace : Workspace or None
+        The workspace the store belongs to, if any.
+
+    See Also
+    --------
+    awiml.serialize.dump_model : How each kind of model is written.
+    awiml.provenance.collect_provenance : What is recorded about code, machine and time.
+
+    Notes
+    -----
+    The module documentation describes the on-disk layout and why concurrent
+    saves, from processes on one host or many sharing an NFS folder, are safe.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> store = ModelStore(tempfile.mkdtemp())
+    >>> model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    >>> store.save(model, "toy", metrics={"accuracy": 1.0}, alias="production")
+    'toy@1'
+    >>> store.load("toy@production").predict([[0.9]])
+    array([1])
+    >>> store.versions("toy")[["version", "kind", "aliases", "accuracy"]]
+       version     kind     aliases  accuracy
+    0        1  sklearn  production       1.0
+    """
+
+    def __init__(self, path_or_workspace: Workspace | str | os.PathLike[str]) -> None:
+        from ..workspace.workspace import Workspace
+
+        workspace: Workspace | None = None
+        if isinstance(path_or_workspace, Workspace):
+            workspace = path_or_workspace
+            path = workspace.model
+        else:
+            path = Path(path_or_workspace).expanduser().absolute()
+            if _is_workspace_root(path):
+                workspace = Workspace(path)
+                path = workspace.model
+            elif path.name == "model" and _is_workspace_root(path.parent):
+                workspace = Workspace(path.parent)
+        self.path: Path = Path(path)
+        self.workspace = workspace
+
+    def __repr__(self) -> str:
+        return f"ModelStore({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    # ------------------------------------------------------------------ save
+
+    def save(
+        self,
+        model: Any,
+        name: str,
+        *,
+        data: Any = None,
+        metrics: Any = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | Iterable[str] | None = None,
+        alias: str | None = None,
+        notes: str | None = None,
+        training_time: float | tuple[Any, Any] | None = None,
+        figures: Mapping[str, Any] | None = None,
+        code_dir: str | os.PathLike[str] | None = None,
+        keras_archive: bool = False,
+    ) -> str:
+        """Store ``model`` as the next version of ``name``, with its provenance.
+
+        Parameters
+        ----------
+        model : object
+            A fitted scikit-learn estimator or Pipeline, a built Keras 3 model,
+            an :class:`~awiml.classify.KerasClassifier` or a Pipeline ending in
+            one (see :func:`awiml.serialize.model_kind`).
+        name : str
+            The model's name: letters, digits, ``_``, ``.`` and ``-``, starting
+            with a letter or digit, at most 100 characters.
+        data : object or list of objects, optional
+            The training data. Each item may be a
+            :class:`~awiml.workspace.Workspace` (all files of its ``raw/``), a
+            :class:`~awiml.manifest.ManifestEntry`, a path to a file or folder
+            in a workspace's ``raw/`` (absolute, relative to the working
+            directory, or relative to the store's workspace ``raw/``), which
+            is looked up in that workspace's manifest for its source, DOI and
+            sha256; a path to another local file (recorded by file name, size
+            and sha256 only); a URL or DOI string; or a dict recorded as given.
+        metrics : dict or object with ``to_dict()``, optional
+            Evaluation results, e.g. ``{"accuracy": 0.93}`` or an
+            :class:`~awiml.classify.EvaluationReport` (whose confusion matrix
+            and learning curves then become the version's figures, unless
+            ``figures`` is given).
+        params : dict, optional
+            JSON-able parameters of the training run (the model's own
+            hyper-parameters are recorded anyway).
+        tags : dict or list of str, optional
+            JSON-able labels, e.g. ``{"cruise": "PS103"}``. In ``params``,
+            ``tags`` and ``data`` dicts, values under secret-looking keys
+            (``password``, ``token``, ``api_key``...) are stored as ``***``.
+        alias : str, optional
+            Also point this alias at the new version.
+        notes : str, optional
+            Free text for the model card.
+        training_time : float or (start, end), optional
+            The training duration in seconds, or its start and end (datetimes,
+            epoch seconds or ISO strings). Without it, the model's
+            ``fit_started_``/``fit_ended_`` attributes are used when present.
+        figures : dict of str to bytes, path or matplotlib Figure, optional
+            Evaluation figures by file name (``{"confusion.png": png_bytes}``);
+            a Figure is saved as PNG. Stored in ``figures/`` and shown in the
+            model card.
+        code_dir : path-like, optional
+            A folder in the git working tree of the training code, for the
+            commit and dirty state. Defaults to the current working directory.
+        keras_archive : bool, default=False
+            For Keras networks, also keep the usual ``model.keras`` archive
+            beside the architecture and weights files, for people who open
+            it with Keras directly. awiml never loads from it; it costs the
+            weights' size again on disk and about the time of a
+            ``keras.Model.save``.
+
+        Returns
+        -------
+        str
+            The new version's reference, ``"name@N"``.
+
+        Raises
+        ------
+        TypeError
+            If ``model`` is of no supported kind, or ``params``, ``tags`` or
+            ``metrics`` hold values that are not JSON-able (the message names
+            the key).
+        ValueError
+            If ``name`` or ``alias`` is not a valid name.
+        awiml.errors.NotFoundError
+            If a ``data`` item names nothing that exists.
+
+        Notes
+        -----
+        Nothing of the new version is visible until it is complete: a failure
+        (or a crash) part-way leaves no version behind.
+        """
+        from .provenance import collect_provenance
+        from .serialize import dump_model
+
+        _check_name(name, "model name")
+        if alias is not None:
+            _check_alias(alias)
+        record_params = _to_json(dict(params or {}), "params", secret_keys=True)
+        record_tags = _tags(tags)
+        record_metrics = _metrics(metrics)
+        record_data = self._data_references(data)
+        figure_bytes = _figures(figures, metrics)
+        if notes is not None and not isinstance(notes, str):
+            raise TypeError(f"notes must be a str, not {type(notes).__name__}")
+        started, ended, duration, timing_source = _training_time(training_time, model)
+        training = _training_history(model)
+        # git runs as subprocesses: collect provenance beside the serializer's work
+        from concurrent.futures import ThreadPoolExecutor, wait
+
+        background = ThreadPoolExecutor(max_workers=2)  # later also the sealing
+        provenance_job = background.submit(collect_provenance, code_dir=code_dir,
+                                           started=started, ended=ended)
+
+        model_dir = self.path / name
+        versions_dir = model_dir / "versions"
+        try:
+            for folder in (versions_dir, model_dir / "aliases", model_dir / ".claims"):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ModelStoreError(
+                f"cannot create {model_dir}: {exc.strerror or exc}. Check the path and your "
+                "write permission."
+            ) from exc
+        self._write_gitignore()
+        _clean_stale(versions_dir)
+
+        tmp = versions_dir / f".tmp-{_host_tag()}-{os.getpid()}-{secrets.token_hex(6)}"
+        tmp.mkdir()
+        number: int | None = None
+        published = False
+        sealing = None
+        try:
+            known: dict[str, str] = {}
+            saved = dump_model(model, tmp, keras_archive=keras_archive, digests=known,
+                               durable=True)
+            model_files = _relative_files(tmp)
+            roles = {path: role for role, path in saved.get("files", {}).items()}
+            for path in model_files:
+                if path in ("version.json", "MODEL_CARD.md") or path.startswith("figures/"):
+                    raise ModelStoreError(
+                        f"the serializer wrote {path!r}, a name the store reserves; this is a "
+                        "bug in awiml.serialize"
+                    )
+            files = {path: {"role": roles.get(path, "model")} for path in model_files}
+            if figure_bytes:
+                (tmp / "figures").mkdir()
+                for figure_name, content in figure_bytes.items():
+                    (tmp / "figures" / figure_name).write_bytes(content)
+                    files[f"figures/{figure_name}"] = {"role": "figure"}
+            # hashing and syncing (the files dump_model hashed it also synced) run in the
+            # background while the version number is claimed and the card is written
+            sealing = background.submit(_store_files._seal_all, tmp, list(files), known,
+                                        synced=known)
+
+            provenance = provenance_job.result()
+            if duration is not None:
+                provenance["timing"]["duration_seconds"] = duration
+            provenance["timing"]["source"] = timing_source
+            number = self._claim(name)
+            record = {
+                "awiml_version": __version__,
+                "created": _utc_now(),
+                "data": record_data,
+                "files": files,
+                "kind": saved["kind"],
+                "layout_version": LAYOUT_VERSION,
+                "metrics": record_metrics,
+                "model": _to_json(saved, "the serializer's description"),
+                "name": name,
+                "notes": notes,
+                "params": record_params,
+                "provenance": provenance,
+                "tags": record_tags,
+                "training": training,
+                "version": number,
+            }
+            card = model_card(record, aliases=[alias] if alias else [])  # needs no digests
+            (tmp / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+            card_facts = _store_files._seal(tmp / "MODEL_CARD.md")
+            for path, facts in sealing.result().items():
+                files[path].update(facts)
+            record["files"]["MODEL_CARD.md"] = {"role": "card", **card_facts}
+            (tmp / "version.json").write_text(_dumps(record), encoding="utf-8")
+            _store_files._seal(tmp / "version.json")
+            _store_files._fsync_dir(tmp)
+            final = versions_dir / str(number)
+            try:
+                os.rename(tmp, final)
+            except OSError as exc:
+                raise ModelStoreError(
+                    f"could not publish {name}@{number}: {final} exists or cannot be created "
+                    f"({exc.strerror or exc}). Is another tool writing into {versions_dir}?"
+                ) from exc
+            published = True
+            _store_files._fsync_dir(versions_dir)
+        except OSError as exc:
+            if not published and not isinstance(exc, AwimlError):
+                advice = _store_files._os_advice(exc)
+                exc.add_note(f"saving {name!r} in {self.path} failed, so no version was "
+                             f"published and the others are untouched; {advice}")
+            raise
+        finally:
+            background.shutdown(wait=False)
+            if not published:
+                if sealing is not None:  # let it finish before its files are removed
+                    wait([sealing])
+                _store_files._force_rmtree(tmp)
+                if number is not None:  # never visible: hand the number back
+                    (model_dir / ".claims" / str(number)).unlink(missing_ok=True)
+        ref = f"{name}@{number}"
+        logger.info("saved %s in %s", ref, self.path)
+        if alias is not None:
+            try:
+                self.alias(name, alias, number)
+            except AwimlError as exc:
+                exc.add_note(f"{ref} was saved; only the alias {alias!r} was not set")
+                raise
+        return ref
+
+    def _write_gitignore(self) -> None:
+        target = self.path / ".gitignore"
+        if target.exists():
+            return
+        tmp = self.path / f".gitignore.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp.write_text(_GITIGNORE, encoding="utf-8")
+        try:
+            os.link(tmp, target)  # never replaces a .gitignore written meanwhile
+        except OSError:
+            if not target.exists():
+                os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _claim(self, name: str) -> int:
+        """Claim the next free version number of ``name`` with an exclusive create."""
+        model_dir = self.path / name
+        claims = model_dir / ".claims"
+        versions = model_dir / "versions"
+        number = max([0, *_numbers(claims), *_numbers(versions)]) + 1
+        info = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                           "claimed": _utc_now()})
+        for _ in range(100_000):
+            try:
+                fd = os.open(claims / str(number), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                number += 1
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(info + "\n")
+            if (versions / str(number)).exists():  # published without a claim (copied store)
+                number += 1
+                continue
+            return number
+        raise ModelStoreError(f"could not claim a version number in {claims}")  # pragma: no cover
+
+    def _data_references(self, data: Any) -> builtins.list[dict[str, Any]]:
+        from ..workspace.workspace import Workspace
+
+        if data is None:
+            return []
+        items = [data] if isinstance(data, (str, os.PathLike, Mapping, ManifestEntry,
+                                            Workspace)) else list(data)
+        refs: builtins.list[dict[str, Any]] = []
+        for item in items:
+            if isinstance(item, Workspace):
+                refs += [_entry_reference(e) for e in item.entries().values()]
+            elif isinstance(item, ManifestEntry):
+                refs.append(_entry_reference(item))
+            elif isinstance(item, Mapping):
+                refs.append(_to_json(dict(item), "data", secret_keys=True))
+            elif isinstance(item, (str, os.PathLike)):
+                refs += self._path_references(item)
+            else:
+                raise TypeError(
+                    f"data: cannot record a {type(item).__name__}; give a Workspace, a "
+                    "ManifestEntry, a path in a workspace's raw/, a URL or DOI, or a dict"
+                )
+        unique: dict[str, dict[str, Any]] = {}
+        for ref in refs:
+            unique.setdefault(_dumps(ref), ref)
+        return sorted(unique.values(), key=lambda r: (str(r.get("path", r.get("name", ""))),
+                                                      str(r.get("source", ""))))
+
+    def _path_references(self, item: str | os.PathLike[str]) -> builtins.list[dict[str, Any]]:
+        text = os.fspath(item)
+        candidates = [Path(text).expanduser().absolute()]
+        if self.workspace is not None and not Path(text).is_absolute():
+            relative = PurePosixPath(Path(text).as_posix())
+            if relative.parts and relative.parts[0] == "raw":
+                relative = PurePosixPath(*relative.parts[1:])
+            candidates.append(self.workspace.raw / relative)
+        for path in candidates:
+            if path.exists():
+                return _local_references(path)
+        if isinstance(item, str) and (_looks_like_url_or_doi(text)):
+            return [{"source": redact_url(text), **_doi_of(text, {})}]
+        where = "" if self.workspace is None else f" nor in {self.workspace.raw}"
+        raise NotFoundError(
+            f"data: {text} does not exist (relative to {Path.cwd()}{where}). Give an existing "
+            "path, a URL or DOI, a ManifestEntry or a Workspace."
+        )
+
+    # ------------------------------------------------------------------ aliases
+
+    def alias(self, name: str, alias: str, version: int | str) -> str:
+        """Point ``alias`` of model ``name`` at a version.
+
+        Parameters
+        ----------
+        name : str
+            The model.
+        alias : str
+            The symbolic name, e.g. ``"production"``; a valid name that is not
+            a number and not ``"latest"``.
+        version : int or str
+            A version number, or a reference resolving to one of ``name``'s
+            versions (``"3"``, ``"name@3"``, ``"staging"``, ``"name@latest"``).
+
+        Returns
+        -------
+        str
+            The reference the alias now resolves to, ``"name@N"``.
+
+        Raises
+        ------
+        awiml.errors.NotFoundError
+            If the version does not exist; nothing changes.
+        ValueError
+            If the alias is not a valid alias name.
+        """
+        _check_name(name, "model name")
+        _check_alias(alias)
+        self._require_name(name)
+        with self._lock(name):
+            number = self._resolve_version_of(name, version)
+            aliases = self.path / name / "aliases"
+            aliases.mkdir(parents=True, exist_ok=True)
+            tmp = aliases / f".{alias}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            try:
+                with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+                    handle.write(f"{number}\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, aliases / alias)
+            finally:
+                tmp.unlink(missing_ok=True)
+            _store_files._fsync_dir(aliases)
+        return f"{name}@{number}"
+
+    def _resolve_version_of(self, name: str, version: int | str) -> int:
+        if isinstance(version, bool):
+            raise TypeError("version must be an int or a reference, not a bool")
+        if isinstance(version, int):
+            ref = f"{name}@{version}"
+        elif isinstance(version, str):
+            ref = version if "@" in version else f"{name}@{version}"
+        else:
+            raise TypeError(f"version must be an int or a str, not {type(version).__name__}")
+        ref_name, number = self._resolve(ref)
+        if ref_name != name:
+            raise ValueError(f"{version!r} names a version of {ref_name!r}, not of {name!r}")
+        return number
+
+    def _lock(self, name: str) -> _NameLock:
+        return _NameLock(self.path / name / ".lock")
+
+    def _aliases(self, name: str) -> dict[str, int | None]:
+        """Return every alias of ``name`` and the number it holds (None if unreadable)."""
+        folder = self.path / name / "aliases"
+        out: dict[str, int | None] = {}
+        try:
+            entries = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return out
+        for entry in entries:
+            if entry.startswith(".") or not _NAME.fullmatch(entry):
+                continue
+            try:
+                text = (folder / entry).read_text(encoding="utf-8").strip()
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            out[entry] = int(text) if _NUMBER.fullmatch(text) else None
+        return out
+
+    # ------------------------------------------------------------------ lookups
+
+    def _names(self) -> builtins.list[str]:
+        try:
+            entries = sorted(os.listdir(self.path))
+        except FileNotFoundError:
+            return []
+        return [e for e in entries if _NAME.fullmatch(e) and (self.path / e / "versions").is_dir()]
+
+    def _require_name(self, name: str) -> None:
+        _check_name(name, "model name")
+        names = self._names()
+        if name not in names:
+            listing = ", ".join(names) if names else "none (the store is empty)"
+            raise NotFoundError(f"no model named {name!r} in the store {self.path}; models: "
+                                f"{listing}")
+
+    def _versions(self, name: str) -> builtins.list[int]:
+        folder = self.path / name / "versions"
+        return sorted(n for n in _numbers(folder) if (folder / str(n) / "version.json").is_file())
+
+    def _resolve(self, ref: str) -> tuple[str, int]:
+        """Resolve a reference to ``(name, version number)`` or raise NotFoundError."""
+        if not isinstance(ref, str):
+            raise TypeError(f"a model reference is a str like 'name@3', not {type(ref).__name__}")
+        name, at, selector = ref.partition("@")
+        self._require_name(name)
+        if at and not selector:  # "name@" is a slip, not "the latest" (delete trusts it)
+            raise ValueError(f"{ref!r} names no version after '@': use 'name', 'name@3', "
+                             "'name@latest' or 'name@alias'")
+        selector = selector or "latest"
+        versions = self._versions(name)
+        aliases = self._aliases(name)
+        if selector == "latest":
+            if not versions:
+                raise NotFoundError(f"{name} has no versions in {self.path}")
+            return name, versions[-1]
+        if _NUMBER.fullmatch(selector):
+            number = int(selector)
+            if number in versions:
+                return name, number
+            raise NotFoundError(f"{name} has no version {number}; {_describe(versions, aliases)}")
+        if selector in aliases:
+            number = aliases[selector]
+            if number is not None and number in versions:
+                return name, number
+            raise NotFoundError(
+                f"the alias {name}@{selector} names version {number}, which does not exist; "
+                f"point it at another version with alias(). {_describe(versions, aliases)}"
+            )
+        if not _NAME.fullmatch(selector):
+            raise ValueError(f"{ref!r} is not a model reference: use 'name', 'name@3', "
+                             "'name@latest' or 'name@alias'")
+        raise NotFoundError(f"{name} has no alias {selector!r}; {_describe(versions, aliases)}")
+
+    def _record(self, name: str, number: int) -> dict[str, Any]:
+        path = self.path / name / "versions" / str(number) / "version.json"
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFoundError(f"{name}@{number}: {path} is missing") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ChecksumMismatchError(
+                f"{name}@{number}: {path} is not valid JSON ({exc}); the version is damaged. "
+                "Restore it from a copy, or delete it."
+            ) from None
+        if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+            raise ChecksumMismatchError(f"{name}@{number}: {path} is not a version record")
+        return record
+
+    # ------------------------------------------------------------------ load
+
+    def load(self, ref: str, *, trusted: Iterable[str] = ()) -> Any:
+        """Load a stored model after checking its files, without running code from them.
+
+        Parameters
+        ----------
+        ref : str
+            ``"name@3"``, ``"name@production"`` (an alias), ``"name@latest"``
+            or ``"name"`` (the latest version).
+        trusted : iterable of str, optional
+            Extra type names to accept beyond awiml's trusted-types policy
+            (see :func:`awiml.serialize.load_model`); only for reviewed types
+            from a file whose origin you trust.
+
+        Returns
+        -------
+        object
+            The fitted model.
+
+        Raises
+        ------
+        awiml.errors.NotFoundError
+            If the name, version or alias does not exist (the message lists
+            what does), or a file of the version is missing.
+        awiml.errors.ChecksumMismatchError
+            If a file's size or sha256 differs from ``version.json``; the
+            message names the file and no model is returned. (The digests
+            are computed while the files are parsed, which runs no code
+            from them.)
+        awiml.serialize.UntrustedModelError
+            If a file names types outside the trusted policy.
+        """
+        from .serialize import load_model
+
+        name, number = self._resolve(ref)
+        folder = self.path / name / "versions" / str(number)
+        record = self._record(name, number)
+        needed = {path: entry for path, entry in record["files"].items()
+                  if entry.get("role") not in _METADATA_ROLES
+                  and not str(entry.get("role")).endswith("keras_archive")}
+        # Sizes and paths first: cheap, and nothing is read before they are right.
+        for path in sorted(needed):
+            self._raise_problem(name, number, folder, path,
+                                _store_files._check_size(folder, path, needed[path]))
+        # The sha256 check runs in threads while the loader parses the same files
+        # (both release the GIL). Parsing runs no code from the files: the trusted-types
+        # audit and Keras' safe mode see to that. The model is handed out only once every
+        # digest matched; on a mismatch it is dropped and the damaged file is named.
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Each file is hashed from a memory map of the open file (one call that holds no
+        # GIL, no copy); skops files are parsed from that same open file.
+        with contextlib.ExitStack() as opened, \
+                ThreadPoolExecutor(max_workers=min(len(needed), 4) or 1) as pool:
+            contents: dict[str, Any] = {}
+            digests = {}
+            for path in needed:
+                handle = opened.enter_context(open(folder / path, "rb"))
+                mapped = _store_files._map_read_only(handle)
+                if mapped is None:
+                    digests[path] = pool.submit(_store_files._digest_in_background, folder / path)
+                else:
+                    opened.callback(mapped.close)
+                    digests[path] = pool.submit(_store_files._digest_of_buffer, mapped)
+                if path.endswith(".skops"):
+                    contents[path] = handle
+
+            def check_digests() -> None:
+                for path in sorted(digests):
+                    problem = _store_files._digest_problem(digests[path].result(), needed[path])
+                    self._raise_problem(name, number, folder, path, problem)
+
+            try:
+                model = load_model(folder, record["model"], trusted=trusted, contents=contents)
+            except BaseException:
+                check_digests()  # a damaged file explains a failed load best
+                raise
+            check_digests()
+        return model
+
+    @staticmethod
+    def _raise_problem(name: str, number: int, folder: Path, path: str,
+                       problem: str | None) -> None:
+        """Raise the error for a stored file that is not as recorded (``None``: no problem)."""
+        if problem is None:
+            return
+        if problem == "missing":
+            raise NotFoundError(
+                f"{name}@{number}: {folder / path} is missing. Weights are kept out of git "
+                "by the store's .gitignore: copy the store folder from where the model "
+                "was saved (e.g. with rsync)."
+            )
+        raise ChecksumMismatchError(
+            f"{name}@{number}: {folder / path} {problem}; it was changed or damaged "
+            "after saving, so it is not loaded. Restore it from a copy, or save the "
+            "model again."
+        )
+
+    # ------------------------------------------------------------------ tables
+
+    def list(self) -> pd.DataFrame:
+        """Return one row per model name.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``name``, ``latest`` (version number), ``versions``
+            (count), ``aliases`` (``"production=3, staging=4"``), ``kind`` and
+            ``created`` of the latest version, and its key ``metric`` and
+            ``value`` (accuracy, balanced accuracy, F1... the first recorded).
+        """
+        import pandas as pd
+
+        rows = []
+        for name in self._names():
+            versions = self._versions(name)
+            if not versions:
+                continue
+            latest = versions[-1]
+            try:
+                record = self._record(name, latest)
+            except AwimlError:
+                record = {}
+            metric, value = _key_metric(record.get("metrics"))
+            aliases = self._aliases(name)
+            rows.append({
+                "name": name,
+                "latest": latest,
+                "versions": len(versions),
+                "aliases": ", ".join(f"{a}={n}" for a, n in aliases.items()),
+                "kind": record.get("kind"),
+                "created": record.get("created"),
+                "metric": metric,
+                "value": value,
+            })
+        columns = ["name", "latest", "versions", "aliases", "kind", "created", "metric", "value"]
+        table = pd.DataFrame(rows, columns=columns)
+        table["created"] = pd.to_datetime(table["created"], utc=True)
+        return table
+
+    def versions(self, name: str) -> pd.DataFrame:
+        """Return one row per version of ``name``.
+
+        Parameters
+        ----------
+        name : str
+            The model.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``version``, ``created``, ``kind``, ``aliases``, one
+            column per numeric metric (``accuracy``...), ``commit`` (first 12
+            hex digits, or None when unknown), ``dirty``, ``user`` and
+            ``host``; oldest first.
+
+        Raises
+        ------
+        awiml.errors.NotFoundError
+            If there is no model ``name``.
+        """
+        import pandas as pd
+
+        self._require_name(name)
+        by_version: dict[int, builtins.list[str]] = {}
+        for alias, number in self._aliases(name).items():
+            if number is not None:
+                by_version.setdefault(number, []).append(alias)
+        rows, metric_names = [], []
+        for number in self._versions(name):
+            try:
+                record = self._record(name, number)
+            except AwimlError:
+                record = {}
+            prov = record.get("provenance") or {}
+            code = prov.get("code") or {}
+            row = {
+                "version": number,
+                "created": record.get("created"),
+                "kind": record.get("kind"),
+                "aliases": ", ".join(by_version.get(number, [])),
+            }
+            for key, value in _scalar_metrics(record.get("metrics")).items():
+                column = f"metric.{key}" if key in _VERSION_COLUMNS else key
+                if column not in metric_names:
+                    metric_names.append(column)
+                row[column] = value
+            commit = code.get("commit")
+            row.update({
+                "commit": commit[:12] if isinstance(commit, str) else None,
+                "dirty": code.get("dirty"),
+                "user": prov.get("user"),
+                "host": (prov.get("hardware") or {}).get("hostname"),
+            })
+            rows.append(row)
+        columns = ["version", "created", "kind", "aliases", *metric_names, "commit", "dirty",
+                   "user", "host"]
+        table = pd.DataFrame(rows, columns=columns)
+        table["created"] = pd.to_datetime(table["created"], utc=True)
+        return table
+
+    def info(self, ref: str) -> dict[str, Any]:
+        """Return everything recorded about one version.
+
+        Parameters
+        ----------
+        ref : str
+            A model reference (see :meth:`load`).
+
+        Returns
+        -------
+        dict
+            The content of ``version.json`` plus ``ref`` (``"name@N"``),
+            ``aliases`` (those now pointing at it) and ``path`` (the version's
+            folder, absolute, on this machine).
+        """
+        name, number = self._resolve(ref)
+        record = self._record(name, number)
+        record["ref"] = f"{name}@{number}"
+        record["aliases"] = sorted(a for a, n in self._aliases(name).items() if n == number)
+        record["path"] = str(self.path / name / "versions" / str(number))
+        return record
+
+    def diff(self, ref_a: str, ref_b: str) -> pd.DataFrame:
+        """Show what differs between two versions.
+
+        Parameters
+        ----------
+        ref_a, ref_b : str
+            Model references (see :meth:`load`); they may name different models.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``field``, ``a``, ``b``: one row per difference in kind,
+            code (commit, branch, dirty, remote), training data (one row per
+            file whose sha256 differs or that only one version used, ``a``
+            and ``b`` being the sha256 values), run parameters, tags,
+            metrics, the model's hyper-parameters and architecture, framework
+            and package versions, Keras backend and hardware. No rows when
+            the two versions agree on all of these. ``table.attrs`` holds
+            the two resolved references.
+        """
+        import pandas as pd
+
+        resolved = [self._resolve(ref) for ref in (ref_a, ref_b)]
+        flat = [_comparable(self._record(*r)) for r in resolved]
+        rows = []
+        for key in sorted(set(flat[0]) | set(flat[1]), key=_field_order):
+            a, b = flat[0].get(key), flat[1].get(key)
+            if a != b:
+                rows.append({"field": key, "a": a, "b": b})
+        table = pd.DataFrame(rows, columns=["field", "a", "b"], dtype=object)
+        table.attrs["a"], table.attrs["b"] = (f"{n}@{v}" for n, v in resolved)
+        return table
+
+    # ------------------------------------------------------------------ verify, delete
+
+    def verify(self, ref: str | None = None) -> StoreVerifyReport:
+        """Re-hash stored files and compare them with their records.
+
+        Parameters
+        ----------
+        ref : str, optional
+            ``None`` checks every version of every model; a bare name checks
+            every version of that model; ``"name@N"`` or ``"name@alias"``
+            checks one version.
+
+        Returns
+        -------
+        StoreVerifyReport
+            Missing and changed files, unreadable records and dangling
+            aliases; ``report.ok`` is True when there are none.
+        """
+        if ref is None:
+            names = self._names()
+            targets = [(n, v) for n in names for v in self._versions(n)]
+        elif "@" not in ref:
+            self._require_name(ref)
+            names = [ref]
+            targets = [(ref, v) for v in self._versions(ref)]
+        else:
+            targets = [self._resolve(ref)]
+            names = [targets[0][0]]
+        found: dict[str, builtins.list[str]] = {key: [] for key in
+                                       ("missing", "changed", "extra", "unreadable")}
+        checked = 0
+        for name, number in targets:
+            label = f"{name}@{number}"
+            folder = self.path / name / "versions" / str(number)
+            try:
+                record = self._record(name, number)
+            except AwimlError as exc:
+                found["unreadable"].append(f"{label}: {exc}")
+                continue
+            files = record["files"]
+            problems = _store_files._map_files(
+                lambda p, f=folder, e=files: _store_files._check_file(f, p, e[p]), folder,
+                list(files))
+            for path, problem in sorted(problems.items()):
+                if problem is None:
+                    checked += 1
+                elif problem == "missing":
+                    found["missing"].append(f"{label}: {path}")
+                else:
+                    found["changed"].append(f"{label}: {path} ({problem})")
+            listed = {*record["files"], "version.json"}
+            found["extra"] += [f"{label}: {p}" for p in _relative_files(folder)
+                               if p not in listed]
+        dangling = []
+        for name in names:
+            versions = set(self._versions(name))
+            dangling += [f"{name}@{alias} -> {number}"
+                         for alias, number in self._aliases(name).items()
+                         if number not in versions]
+        return StoreVerifyReport(versions=[f"{n}@{v}" for n, v in targets], checked=checked,
+                                 dangling_aliases=dangling, **found)
+
+    def delete(self, ref: str, *, force: bool = False) -> builtins.list[str]:
+        """Delete one version.
+
+        Parameters
+        ----------
+        ref : str
+            ``"name@N"`` or ``"name@alias"``; a bare name is refused (delete
+            versions one by one).
+        force : bool, default=False
+            Also delete the aliases that point at the version. Without it, a
+            version that an alias names is not deleted.
+
+        Returns
+        -------
+        list of str
+            The aliases removed with the version (empty unless ``force``).
+
+        Raises
+        ------
+        ModelStoreError
+            If an alias points at the version and ``force`` is False; the
+            message names the aliases.
+        awiml.errors.NotFoundError
+            If the version does not exist.
+
+        Notes
+        -----
+        The version's number is never handed out again.
+        """
+        if not isinstance(ref, str) or "@" not in ref:
+            raise ValueError(f"delete needs one version, 'name@N' or 'name@alias', not {ref!r}")
+        name = ref.partition("@")[0]
+        self._require_name(name)
+        with self._lock(name):
+            name, number = self._resolve(ref)
+            pointing = sorted(a for a, n in self._aliases(name).items() if n == number)
+            if pointing and not force:
+                raise ModelStoreError(
+                    f"{name}@{number} is named by the alias(es) {', '.join(pointing)}; point "
+                    f"them elsewhere with alias() first, or delete with force=True to remove "
+                    "them too"
+                )
+            for alias in pointing:
+                (self.path / name / "aliases" / alias).unlink(missing_ok=True)
+            versions_dir = self.path / name / "versions"
+            doomed = versions_dir / f".deleted-{_host_tag()}-{os.getpid()}-{secrets.token_hex(6)}"
+            os.rename(versions_dir / str(number), doomed)
+            _store_files._fsync_dir(versions_dir)
+        _store_files._force_rmtree(doomed)
+        logger.info("deleted %s@%s (and aliases %s)", name, number, pointing)
+        return pointing
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+class _NameLock:
+    """One model name's soft lock, with an error that says how to clear a stale one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = SoftFileLock(path, timeout=LOCK_TIMEOUT)
+
+    def __enter__(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.lock.acquire()
+        except Timeout:
+            raise ModelStoreError(
+                f"the model {self.path.parent.name!r} is locked by another process "
+                f"({self.path}). Wait for it to finish; if no awiml process runs on any host, "
+                "delete that file."
+            ) from None
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+_VERSION_COLUMNS = frozenset({"version", "created", "kind", "aliases", "commit", "dirty", "user",
+                              "host"})
+
+
+def _check_name(name: Any, what: str) -> None:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a valid {what}: use letters, digits, '_', '.' and '-', starting "
+            "with a letter or digit, at most 100 characters (no '@' or '/')"
+        )
+
+
+def _check_alias(alias: Any) -> None:
+    _check_name(alias, "alias")
+    if alias in _RESERVED_ALIASES or alias.isdigit():
+        raise ValueError(f"{alias!r} cannot be an alias: numbers and 'latest' already name "
+                         "versions")
+
+
+def _describe(versions: list[int], aliases: Mapping[str, int | None]) -> str:
+    shown = ", ".join(map(str, versions[-20:]))
+    if len(versions) > 20:
+        shown = f"{len(versions)} versions, the last 20: {shown}"
+    text = f"versions: {shown or 'none'}"
+    if aliases:
+        text += "; aliases: " + ", ".join(f"{a} -> {n}" for a, n in aliases.items())
+    return text
+
+
+def _numbers(folder: Path) -> list[int]:
+    try:
+        return [int(e) for e in os.listdir(folder) if _NUMBER.fullmatch(e)]
+    except FileNotFoundError:
+        return []
+
+
+def _relative_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:40] or "host"
+
+
+def _clean_stale(versions_dir: Path) -> None:
+    """Remove what crashed saves and deletes left in ``versions_dir`` (best effort)."""
+    now = time.time()
+    try:
+        entries = os.listdir(versions_dir)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if not entry.startswith((".tmp-", ".deleted-")):
+            continue
+        path = versions_dir / entry
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        parts = entry.split("-")
+        dead = False
+        if len(parts) >= 4 and parts[-2].isdigit():
+            host, pid = "-".join(parts[1:-2]), int(parts[-2])
+            dead = host == _host_tag() and pid != os.getpid() and not _pid_alive(pid)
+        if dead or age > STALE_AFTER:
+            logger.info("removing %s, left by an unfinished save or delete", path)
+            _store_files._force_rmtree(path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    except OSError as exc:
+        return exc.errno != errno.ESRCH
+    return True
+
+

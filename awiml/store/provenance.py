@@ -1,0 +1,474 @@
+"""Provenance: which code, environment and machine produced a model, and when.
+
+:func:`collect_provenance` returns a JSON-ready dict that the
+:class:`~awiml.store.ModelStore` writes into every version's ``version.json``
+and model card. It has five parts:
+
+``code``
+    The git commit, branch, remote URL (credentials removed with
+    :func:`~awiml.errors.redact_url`), whether tracked files differ from the
+    commit (``dirty``) and which (``changed``, truncated), and untracked files
+    (``untracked``, truncated). Found by running ``git`` without a shell, with a
+    timeout, at a lower scheduling priority (:data:`GIT_NICENESS`), with
+    repository hooks such as ``core.fsmonitor`` switched off and without
+    taking git's optional locks (safe on shared file systems). No git,
+    no repository, or a repository git refuses (another owner) gives
+    ``{"commit": None, "status": "unknown", "reason": ...}``; it is never an
+    error.
+``environment``
+    Python version and implementation, platform, the installed versions of key
+    packages (read from :mod:`importlib.metadata`; nothing heavy is imported) and
+    the Keras backend.
+``hardware``
+    Host name, CPU model, logical CPUs (and those usable by this process, which
+    a batch scheduler may restrict), total memory, and GPUs when PyTorch is
+    already imported and reports CUDA devices (PyTorch is never imported just
+    for this). On a Slurm cluster, the job id, cluster and partition.
+``timing``
+    Start, end (UTC, ISO 8601) and duration in seconds of the training run,
+    when known.
+``user``
+    The login name, when the system knows one.
+
+Environment variables are never copied wholesale (they may hold tokens or
+passwords). Only these are read, by name: ``KERAS_BACKEND``,
+``SLURM_JOB_ID``, ``SLURM_CLUSTER_NAME`` and ``SLURM_JOB_PARTITION``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import getpass
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+from ..errors import redact_url
+
+__all__ = ["GIT_NICENESS", "GIT_TIMEOUT", "KEY_PACKAGES", "MAX_LISTED_FILES",
+           "collect_provenance", "git_state"]
+
+#: Distributions whose installed versions are recorded (those not installed are left out).
+KEY_PACKAGES = (
+    "awiml",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "keras",
+    "torch",
+    "tensorflow",
+    "jax",
+    "h5py",
+    "skops",
+    "xarray",
+)
+
+#: At most this many changed or untracked files are listed; the rest are counted.
+MAX_LISTED_FILES = 50
+
+#: Seconds one ``git`` call may take before the code is recorded as unknown.
+GIT_TIMEOUT = 10.0
+
+#: How much lower than awiml's own the scheduling priority of ``git`` is (``nice``).
+GIT_NICENESS = 10
+
+_SLURM = {
+    "SLURM_JOB_ID": "slurm_job_id",
+    "SLURM_CLUSTER_NAME": "slurm_cluster",
+    "SLURM_JOB_PARTITION": "slurm_partition",
+}
+
+
+def collect_provenance(
+    *,
+    code_dir: str | os.PathLike[str] | None = None,
+    started: _dt.datetime | float | str | None = None,
+    ended: _dt.datetime | float | str | None = None,
+) -> dict[str, Any]:
+    """Record the code, environment, machine, user and timing of a training run.
+
+    Parameters
+    ----------
+    code_dir : path-like, optional
+        A folder inside the git working tree of the training code. Defaults to
+        the current working directory.
+    started, ended : datetime, float or str, optional
+        When training started and ended: a :class:`~datetime.datetime` (naive
+        means local time), seconds since the epoch, or an ISO 8601 string.
+
+    Returns
+    -------
+    dict
+        JSON-ready, with the keys ``code``, ``environment``, ``hardware``,
+        ``timing``, ``user`` and ``awiml_version`` (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        If ``started`` or ``ended`` cannot be read as a time, or ``ended`` is
+        before ``started``.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> prov = collect_provenance(code_dir=tempfile.mkdtemp(), started=0.0, ended=90.5)
+    >>> prov["code"]["status"], prov["timing"]["duration_seconds"]
+    ('unknown', 90.5)
+    >>> _ = json.dumps(prov)  # JSON-ready
+    """
+    start = _as_utc(started, "started")
+    end = _as_utc(ended, "ended")
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"ended ({_iso(end)}) is before started ({_iso(start)})")
+    timing = {
+        "started": _iso(start),
+        "ended": _iso(end),
+        "duration_seconds": (
+            round((end - start).total_seconds(), 6) if start is not None and end is not None
+            else None
+        ),
+    }
+    return {
+        "awiml_version": __version__,
+        "code": git_state(code_dir if code_dir is not None else os.getcwd()),
+        "environment": _environment(),
+        "hardware": _hardware(),
+        "timing": timing,
+        "user": _user(),
+    }
+
+
+def git_state(code_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the git commit, branch, remote and dirty state of the tree holding ``code_dir``.
+
+    Parameters
+    ----------
+    code_dir : path-like
+        Any folder inside the working tree.
+
+    Returns
+    -------
+    dict
+        ``status`` is ``"git"`` with ``commit``, ``branch`` (``None`` when
+        detached), ``remote`` (redacted), ``dirty``, ``changed`` and
+        ``untracked``; or ``"unknown"`` with ``commit: None`` and a ``reason``.
+        When ``git status`` times out (a huge work tree), ``dirty`` is ``None``
+        and ``reason`` says why.
+    """
+    folder = Path(code_dir)
+    if not folder.is_dir():
+        return _unknown(f"{folder.name or folder} is not a folder")
+    # the remotes are read beside `git status`: two short processes at once, not in turn
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        remotes = pool.submit(_remote_urls, folder)
+        try:
+            status = _git(folder, "status", "--porcelain=v2", "--branch", "-z",
+                          "--untracked-files=normal")
+        except FileNotFoundError:
+            return _unknown("git is not installed")
+        except subprocess.TimeoutExpired:
+            return _commit_only(folder)
+        except OSError as exc:
+            return _unknown(f"git could not run ({exc.strerror or exc})")
+        urls = remotes.result()
+    if status.returncode != 0:
+        message = status.stderr.strip().splitlines()
+        reason = "not a git repository"
+        if message and "not a git repository" not in message[0].lower():
+            reason = "git refused: " + message[0].removeprefix("fatal: ")[:200]
+        return _unknown(reason)
+
+    commit: str | None = None
+    branch: str | None = None
+    upstream: str | None = None
+    changed: list[str] = []
+    untracked: list[str] = []
+    records = status.stdout.split("\0")
+    i = 0
+    while i < len(records):
+        record = records[i]
+        i += 1
+        if record.startswith("# branch.oid "):
+            oid = record.split(" ", 2)[2]
+            commit = None if oid == "(initial)" else oid
+        elif record.startswith("# branch.head "):
+            head = record.split(" ", 2)[2]
+            branch = None if head == "(detached)" else head
+        elif record.startswith("# branch.upstream "):
+            upstream = record.split(" ", 2)[2]
+        elif record.startswith("1 "):
+            fields = record.split(" ", 8)
+            changed.append(f"{fields[1]} {fields[8]}")
+        elif record.startswith("2 "):
+            fields = record.split(" ", 9)
+            changed.append(f"{fields[1]} {fields[9]}")
+            i += 1  # the original path of a rename or copy follows as its own record
+        elif record.startswith("u "):
+            fields = record.split(" ", 10)
+            changed.append(f"{fields[1]} {fields[10]}")
+        elif record.startswith("? "):
+            untracked.append(record[2:])
+
+    state: dict[str, Any] = {
+        "status": "git",
+        "commit": commit,
+        "branch": branch,
+        "remote": _preferred_remote(urls, upstream),
+        "dirty": bool(changed),
+        "changed": changed[:MAX_LISTED_FILES],
+        "changed_count": len(changed),
+        "untracked": untracked[:MAX_LISTED_FILES],
+        "untracked_count": len(untracked),
+    }
+    if commit is None:
+        state["reason"] = "the repository has no commit yet"
+    return state
+
+
+def _commit_only(folder: Path) -> dict[str, Any]:
+    """Return commit, branch and remote when ``git status`` is too slow (a huge work tree)."""
+    reason = f"git status took longer than {GIT_TIMEOUT:g} s; the dirty state is unknown"
+    try:
+        head = _git(folder, "rev-parse", "--verify", "-q", "HEAD")
+        branch = _git(folder, "symbolic-ref", "--short", "-q", "HEAD")
+    except (OSError, subprocess.TimeoutExpired):
+        return _unknown(reason)
+    if head.returncode != 0:
+        return _unknown(reason)
+    return {
+        "status": "git",
+        "commit": head.stdout.strip() or None,
+        "branch": branch.stdout.strip() or None,
+        "remote": _preferred_remote(_remote_urls(folder), None),
+        "dirty": None,
+        "reason": reason,
+    }
+
+
+def _remote_urls(folder: Path) -> dict[str, str]:
+    """Return the URL of each remote by name, in configuration order (empty on failure)."""
+    try:
+        result = _git(folder, "config", "--get-regexp", r"^remote\..*\.url$")
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    urls: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        key, _, url = line.partition(" ")
+        name = key[len("remote."):-len(".url")]
+        urls.setdefault(name, url.strip())
+    return urls
+
+
+def _preferred_remote(urls: dict[str, str], upstream: str | None) -> str | None:
+    """Return the redacted URL of the upstream's remote, else ``origin``, else the first."""
+    if not urls:
+        return None
+    preferred = upstream.split("/", 1)[0] if upstream else None
+    for name in (preferred, "origin"):
+        if name in urls:
+            return redact_url(urls[name])
+    return redact_url(next(iter(urls.values())))
+
+
+def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        # Only what git needs to find itself and its configuration; never the caller's secrets.
+        key: os.environ[key]
+        for key in ("PATH", "HOME", "USER", "SYSTEMROOT", "XDG_CONFIG_HOME")
+        if key in os.environ
+    }
+    env.update({"LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"})
+    with subprocess.Popen(
+        ["git", "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", *args],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=env,
+    ) as process:
+        _lower_priority(process.pid)
+        try:
+            out, err = process.communicate(timeout=GIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def _lower_priority(pid: int) -> None:
+    """Renice a git process by :data:`GIT_NICENESS`, so it runs on otherwise idle CPU.
+
+    Provenance is collected while the model is serialised; on a machine with
+    few cores, git at the same priority would slow the serialisation down.
+    Where priorities cannot be changed (Windows, a restricted container), git
+    runs as it is.
+    """
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, pid)
+        os.setpriority(os.PRIO_PROCESS, pid, min(current + GIT_NICENESS, 19))
+    except (AttributeError, OSError):  # no such call here, or the process already ended
+        pass
+
+
+def _unknown(reason: str) -> dict[str, Any]:
+    return {"status": "unknown", "commit": None, "reason": reason}
+
+
+@functools.lru_cache(maxsize=1)
+def _static_environment() -> dict[str, Any]:
+    packages = {}
+    for name in KEY_PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "packages": packages,
+    }
+
+
+def _environment() -> dict[str, Any]:
+    env = dict(_static_environment())
+    env["packages"] = dict(env["packages"])
+    backend = os.environ.get("KERAS_BACKEND") or None
+    keras = sys.modules.get("keras")
+    if keras is not None:  # once Keras is imported, its own answer is the truth
+        try:
+            backend = str(keras.backend.backend())
+        except Exception:  # provenance never fails a save
+            pass
+    env["keras_backend"] = backend
+    return env
+
+
+@functools.lru_cache(maxsize=1)
+def _static_hardware() -> dict[str, Any]:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    return {
+        "hostname": socket.gethostname(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_usable": usable,
+        "memory_total_bytes": _memory_total(),
+    }
+
+
+def _hardware() -> dict[str, Any]:
+    hardware = dict(_static_hardware())
+    hardware["gpus"] = _gpus()
+    for variable, key in _SLURM.items():
+        value = os.environ.get(variable)
+        if value:
+            hardware[key] = value
+    return hardware
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Processor", "cpu model") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    if sys.platform == "darwin":
+        try:
+            result = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True, text=True, timeout=5, check=False,
+                stdin=subprocess.DEVNULL,
+            )
+            if result.returncode == 0 and result.stdout.strip():
+                return result.stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return platform.processor() or None
+
+
+def _memory_total() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gpus() -> list[dict[str, Any]]:
+    torch = sys.modules.get("torch")  # never import torch just to look
+    if torch is None:
+        return []
+    try:
+        if not torch.cuda.is_available():
+            return []
+        gpus = []
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            gpus.append({"name": str(props.name), "memory_bytes": int(props.total_memory)})
+        return gpus
+    except Exception:  # provenance never fails a save
+        return []
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser() or None
+    except Exception:  # no passwd entry in some containers
+        return None
+
+
+def _as_utc(value: _dt.datetime | float | str | None, label: str) -> _dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        moment = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = _dt.datetime.fromtimestamp(float(value), tz=_dt.timezone.utc)
+    elif isinstance(value, str):
+        try:
+            moment = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"{label}={value!r} is not an ISO 8601 time (e.g. '2026-01-31T12:00:00Z')"
+            ) from None
+    else:
+        raise ValueError(
+            f"{label} must be a datetime, seconds since the epoch or an ISO 8601 string, "
+            f"not {type(value).__name__}"
+        )
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # naive means local time
+    return moment.astimezone(_dt.timezone.utc)
+
+
+def _iso(moment: _dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

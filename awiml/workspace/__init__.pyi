@@ -1,0 +1,9 @@
+from . import manifest as manifest
+from .manifest import MANIFEST_COLUMNS as MANIFEST_COLUMNS
+from .manifest import ManifestEntry as ManifestEntry
+from .manifest import read_manifest as read_manifest
+from .manifest import write_manifest as write_manifest
+from .workspace import LAYOUT as LAYOUT
+from .workspace import FetchError as FetchError
+from .workspace import VerifyReport as VerifyReport
+from .workspace import Workspace as Workspace

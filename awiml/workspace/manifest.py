@@ -1,0 +1,204 @@
+"""The workspace manifest: what is in ``raw/`` and where it came from.
+
+``raw/MANIFEST`` is a JSON Lines file: one JSON object per file in ``raw/``,
+sorted by path, keys in a fixed order, so it diffs well under git. Each line
+holds:
+
+``path``
+    Path relative to ``raw/``, with ``/`` separators.
+``source``
+    The URL, DOI or archive path the file was copied from (never with
+    credentials).
+``size``
+    Size in bytes.
+``sha256``
+    ``"sha256:<hex>"`` of the file as written.
+``retrieved``
+    UTC time of retrieval, ISO 8601.
+``awiml_version``
+    The awiml version that fetched it.
+``published_checksum``
+    The archive's own checksum the file was verified against (only when the
+    archive publishes one).
+``metadata``
+    Source-specific metadata (DOI, licence, citation, job id...).
+
+The file is always replaced whole by an atomic rename while holding the
+workspace's soft lock, so readers never see half a manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidDataError
+
+__all__ = ["MANIFEST_COLUMNS", "ManifestEntry", "read_manifest", "write_manifest"]
+
+#: Column order of the manifest, as written and as returned by ``Workspace.manifest()``.
+MANIFEST_COLUMNS = (
+    "path",
+    "source",
+    "size",
+    "sha256",
+    "retrieved",
+    "awiml_version",
+    "published_checksum",
+    "metadata",
+)
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One file recorded in ``raw/MANIFEST``.
+
+    Parameters
+    ----------
+    path : str
+        Path relative to ``raw/`` with ``/`` separators.
+    source : str
+        Where the file came from (URL, DOI, archive path), without credentials.
+    size : int
+        Size in bytes.
+    sha256 : str
+        ``"sha256:<hex>"`` of the content.
+    retrieved : str
+        UTC retrieval time, ISO 8601.
+    awiml_version : str
+        Version of awiml that wrote the entry.
+    published_checksum : str or None
+        The archive's checksum that was verified, if any.
+    metadata : Mapping
+        Source-specific metadata.
+
+    Examples
+    --------
+    >>> e = ManifestEntry("a.tab", "https://example.org/a.tab", 4, "sha256:00",
+    ...                   "2026-01-01T00:00:00Z", "0.1.0")
+    >>> ManifestEntry.from_json(e.to_json()) == e
+    True
+    """
+
+    path: str
+    source: str
+    size: int
+    sha256: str
+    retrieved: str
+    awiml_version: str
+    published_checksum: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Return the entry as one line of JSON, keys in :data:`MANIFEST_COLUMNS` order."""
+        record = {name: getattr(self, name) for name in MANIFEST_COLUMNS}
+        if record["published_checksum"] is None:
+            del record["published_checksum"]
+        record["metadata"] = dict(sorted(self.metadata.items()))
+        return json.dumps(record, ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_json(cls, line: str) -> ManifestEntry:
+        """Parse one manifest line.
+
+        Parameters
+        ----------
+        line : str
+            A JSON object as written by :meth:`to_json`.
+
+        Returns
+        -------
+        ManifestEntry
+            The entry.
+
+        Raises
+        ------
+        ValueError
+            If the line is not JSON or lacks a required key.
+        """
+        record = json.loads(line)
+        if not isinstance(record, dict):
+            raise ValueError("a manifest line must be a JSON object")
+        missing = [k for k in MANIFEST_COLUMNS[:6] if k not in record]
+        if missing:
+            raise ValueError(f"missing keys {missing}")
+        return cls(
+            path=str(record["path"]),
+            source=str(record["source"]),
+            size=int(record["size"]),
+            sha256=str(record["sha256"]),
+            retrieved=str(record["retrieved"]),
+            awiml_version=str(record["awiml_version"]),
+            published_checksum=record.get("published_checksum"),
+            metadata=dict(record.get("metadata") or {}),
+        )
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, ManifestEntry]:
+    """Read a manifest file into a mapping from relative path to entry.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``MANIFEST`` file. A missing file is an empty manifest.
+
+    Returns
+    -------
+    dict of str to ManifestEntry
+        Entries keyed by their ``path``.
+
+    Raises
+    ------
+    InvalidDataError
+        If a line cannot be parsed; the message names the file and line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return {}
+    entries: dict[str, ManifestEntry] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = ManifestEntry.from_json(line)
+        except (ValueError, TypeError) as exc:
+            raise InvalidDataError(
+                f"{path}, line {number}: not a valid manifest entry ({exc}). Repair or remove "
+                "that line (the files in raw/ are untouched), then run Workspace.verify()."
+            ) from None
+        entries[entry.path] = entry
+    return entries
+
+
+def write_manifest(
+    path: str | os.PathLike[str],
+    entries: Iterable[ManifestEntry],
+    *,
+    tmp_dir: str | os.PathLike[str] | None = None,
+) -> None:
+    """Write entries sorted by path, replacing the file atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``MANIFEST`` file to write.
+    entries : iterable of ManifestEntry
+        All entries; the file holds exactly these afterwards.
+    tmp_dir : path-like, optional
+        Where to write the new version before the rename; must be on the same
+        file system. Defaults to the manifest's folder.
+    """
+    path = Path(path)
+    lines = [entry.to_json() for entry in sorted(entries, key=lambda e: e.path)]
+    tmp = Path(tmp_dir or path.parent) / f".{path.name}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,769 @@
+"""The project workspace: folder layout, manifest, fetch and verify.
+
+A workspace is a plain folder, on a local disk or a mounted network share::
+
+    project/
+      raw/        read-only input data, as fetched; raw/MANIFEST records each file
+      src/        the project's own code
+      lib/        third-party code and helpers
+      features/   extracted features (caches keyed by input checksum and parameters)
+      interim/    intermediate, cleaned data
+      model/      the ModelStore
+      .awiml/     awiml's bookkeeping: workspace.json, locks, partial downloads
+
+Writers coordinate through :class:`filelock.SoftFileLock` files in ``.awiml/``:
+a soft lock is an exclusively created marker file, which works on NFS and SMB
+shares where ``flock``/``fcntl`` locks are missing or unreliable. A lock left
+by a crashed process on the same host is broken automatically (its PID is
+gone); one left from another host must be deleted by hand, and the error that
+reports it names the file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import logging
+import os
+import stat
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from filelock import SoftFileLock, Timeout
+
+from .._version import __version__
+from ..archives.base import RemoteFile, expand_fsspec_path, http_session
+from ..errors import (
+    AwimlError,
+    NotFoundError,
+    RawFileConflictError,
+    TransferError,
+    WorkspaceError,
+    redact_url,
+)
+from .manifest import MANIFEST_COLUMNS, ManifestEntry, read_manifest, write_manifest
+from ..archives.transfer import DownloadResult, RetryPolicy, download, file_checksum, parse_checksum
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["LAYOUT", "FetchError", "VerifyReport", "Workspace"]
+
+logger = logging.getLogger(__name__)
+
+#: The folders of a workspace and what each is for.
+LAYOUT: Mapping[str, str] = {
+    "raw": "read-only input data as fetched from the archives; MANIFEST records each file",
+    "src": "the project's own code (scripts, notebooks)",
+    "lib": "third-party code and helpers the project depends on",
+    "features": "extracted features and their caches",
+    "interim": "intermediate, cleaned data",
+    "model": "the ModelStore: model architectures, weights and provenance",
+}
+
+_META_DIR = ".awiml"
+_MARKER = "workspace.json"
+_LAYOUT_VERSION = 1
+
+
+class FetchError(TransferError):
+    """Several files of one :meth:`Workspace.fetch` call failed.
+
+    Parameters
+    ----------
+    message : str
+        The summary.
+    failures : dict of str to Exception
+        Each failed source and its error.
+    results : pandas.DataFrame or None
+        The files that were fetched or already present.
+    """
+
+    def __init__(
+        self, message: str, failures: Mapping[str, BaseException], results: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.failures = dict(failures)
+        self.results = results
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :meth:`Workspace.verify` found in ``raw/``.
+
+    Parameters
+    ----------
+    checked : int
+        Files hashed and found as recorded.
+    missing : list of str
+        In the manifest but not on disk.
+    extra : list of str
+        On disk but not in the manifest.
+    changed : list of str
+        On disk with another size or checksum than recorded.
+    """
+
+    checked: int
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether ``raw/`` agrees with the manifest exactly."""
+        return not (self.missing or self.extra or self.changed)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"raw/ matches its manifest ({self.checked} files verified)"
+        lines = [f"raw/ differs from its manifest ({self.checked} files as recorded):"]
+        for label, paths in (("missing", self.missing), ("extra", self.extra),
+                             ("changed", self.changed)):
+            lines += [f"  {label}: {p}" for p in paths]
+        return "\n".join(lines)
+
+
+class Workspace:
+    """A project folder with read-only ``raw/`` data and a manifest of where it came from.
+
+    Parameters
+    ----------
+    path : path-like
+        The workspace folder. It must exist with the full layout; use
+        :meth:`create` (or ``awiml init PATH``) to make one.
+
+    Raises
+    ------
+    WorkspaceError
+        If the folder or parts of its layout are missing; the message lists them.
+
+    See Also
+    --------
+    Workspace.create : make a new workspace, or complete an existing one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ws = Workspace.create(tempfile.mkdtemp())
+    >>> sorted(p.name for p in ws.root.iterdir() if not p.name.startswith("."))
+    ['README.md', 'features', 'interim', 'lib', 'model', 'raw', 'src']
+    >>> ws.manifest().empty
+    True
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        root = Path(path).expanduser().absolute()
+        if not root.is_dir():
+            raise WorkspaceError(
+                f"{root} is not a workspace: the folder does not exist. "
+                f"Create one with Workspace.create({str(root)!r}) or `awiml init {root}`."
+            )
+        missing = [name + "/" for name in LAYOUT if not (root / name).is_dir()]
+        if not (root / _META_DIR / _MARKER).is_file():
+            missing.append(f"{_META_DIR}/{_MARKER}")
+        if missing:
+            raise WorkspaceError(
+                f"{root} is not a complete awiml workspace: missing {', '.join(missing)}. "
+                f"Run `awiml init {root}` (or Workspace.create) to add them; existing files "
+                "are kept."
+            )
+        self.root = root
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str]) -> Workspace:
+        """Create a workspace, or add what is missing to an existing folder.
+
+        Existing files and folders are never modified.
+
+        Parameters
+        ----------
+        path : path-like
+            The folder; created with its parents if needed.
+
+        Returns
+        -------
+        Workspace
+            The opened workspace.
+        """
+        root = Path(path).expanduser().absolute()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for name in LAYOUT:
+                (root / name).mkdir(exist_ok=True)
+            meta = root / _META_DIR
+            (meta / "downloads").mkdir(parents=True, exist_ok=True)
+            marker = meta / _MARKER
+            if not marker.exists():
+                record = {
+                    "layout_version": _LAYOUT_VERSION,
+                    "created": _utc_now(),
+                    "created_by": f"awiml {__version__}",
+                }
+                marker.write_text(json.dumps(record, indent=2) + "\n", "utf-8")
+            readme = root / "README.md"
+            if not readme.exists():
+                readme.write_text(_workspace_readme(root.name), "utf-8")
+        except OSError as exc:
+            raise WorkspaceError(
+                f"could not create the workspace {root}: {exc.strerror or exc}. "
+                "Check the path and your write permission."
+            ) from exc
+        return cls(root)
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.root)
+
+    @property
+    def raw(self) -> Path:
+        """The read-only input data folder."""
+        return self.root / "raw"
+
+    @property
+    def src(self) -> Path:
+        """The project's own code."""
+        return self.root / "src"
+
+    @property
+    def lib(self) -> Path:
+        """Third-party code and helpers."""
+        return self.root / "lib"
+
+    @property
+    def features(self) -> Path:
+        """Extracted features and their caches."""
+        return self.root / "features"
+
+    @property
+    def interim(self) -> Path:
+        """Intermediate, cleaned data."""
+        return self.root / "interim"
+
+    @property
+    def model(self) -> Path:
+        """The ModelStore folder."""
+        return self.root / "model"
+
+    @property
+    def manifest_path(self) -> Path:
+        """The manifest file, ``raw/MANIFEST``."""
+        return self.raw / "MANIFEST"
+
+    @property
+    def _meta(self) -> Path:
+        return self.root / _META_DIR
+
+    def entries(self) -> dict[str, ManifestEntry]:
+        """Return the manifest as a mapping from path (relative to ``raw/``) to entry.
+
+        Returns
+        -------
+        dict of str to ManifestEntry
+            Every recorded file.
+        """
+        return read_manifest(self.manifest_path)
+
+    def manifest(self) -> pd.DataFrame:
+        """Return the manifest as a table, one row per file in ``raw/``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns as in :data:`awiml.manifest.MANIFEST_COLUMNS`; ``retrieved``
+            is a timezone-aware timestamp.
+        """
+        import pandas as pd
+
+        rows = [
+            {name: getattr(entry, name) for name in MANIFEST_COLUMNS}
+            for entry in self.entries().values()
+        ]
+        table = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+        table["size"] = table["size"].astype("int64")
+        table["retrieved"] = pd.to_datetime(table["retrieved"], utc=True)
+        return table.sort_values("path", ignore_index=True)
+
+    def _lock(self, timeout: float = 60.0) -> _WorkspaceLock:
+        return _WorkspaceLock(self._meta / "manifest.lock", timeout)
+
+    def fetch(
+        self,
+        urls: str | RemoteFile | Iterable[str | RemoteFile],
+        *,
+        subdir: str | None = None,
+        checksum: str | Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        workers: int = 4,
+        progress: bool = True,
+        auth: tuple[str, str] | None = None,
+        token: str | None = None,
+        policy: RetryPolicy | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        r"""Copy files from any archive into ``raw/`` and record them in the manifest.
+
+        Each URL may be ``https://...``, ``file://...`` or a local path, or
+        any fsspec URL whose protocol awiml or another package registers
+        (awiml's archive sources, such as ``pangaea://``, as they land).
+        A directory stands for every file below it. Files stream to a
+        partial file under ``.awiml/downloads``, are verified, then renamed
+        into ``raw/`` and made read-only, so ``raw/`` only ever holds
+        complete files.
+
+        Parameters
+        ----------
+        urls : str, RemoteFile or iterable of them
+            What to fetch.
+        subdir : str, optional
+            Folder below ``raw/`` to put the files in.
+        checksum : str or mapping, optional
+            The published checksum (``"sha256:<hex>"``, ``"md5:<hex>"``...) of
+            a single URL, or a mapping from URL to checksum.
+        metadata : mapping, optional
+            Extra metadata recorded with every file (e.g. ``{"licence": "CC-BY-4.0"}``).
+        workers : int, optional
+            Files fetched at the same time.
+        progress : bool, optional
+            Show a progress bar (the Jupyter widget in a notebook with ipywidgets,
+            else a text bar).
+        auth : tuple of str, optional
+            User and password for HTTP Basic authentication. Without it,
+            requests reads ``~/.netrc``.
+        token : str, optional
+            A bearer token for HTTP.
+        policy : RetryPolicy, optional
+            Retries, backoff and timeouts.
+        storage_options : mapping, optional
+            Arguments for the fsspec filesystem of non-HTTP URLs, e.g.
+            ``{"token": ...}`` for a restricted ``pangaea://`` dataset.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per file with ``path``, ``source``, ``size``, ``sha256``,
+            ``status`` (``"fetched"`` or ``"present"``, for files skipped
+            because ``raw/`` already held them with the same content) and
+            ``attempts``.
+
+        Raises
+        ------
+        AwimlError
+            When one file fails, its error (:class:`~awiml.errors.NotFoundError`,
+            :class:`~awiml.errors.AuthenticationError`,
+            :class:`~awiml.errors.ChecksumMismatchError`,
+            :class:`~awiml.errors.RawFileConflictError`...); when several
+            fail, a :class:`FetchError` listing them all. Either way, every
+            other file was fetched and recorded first.
+
+        Notes
+        -----
+        ``raw/`` is never overwritten: fetching different content to a path
+        that already exists raises :class:`~awiml.errors.RawFileConflictError`
+        and keeps the old file; fetch the new version with another ``subdir``.
+        A file recorded with the same source and size is skipped without
+        downloading; :meth:`verify` re-hashes everything.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> src = pathlib.Path(tempfile.mkdtemp()) / "ctd.tab"
+        >>> _ = src.write_text("depth\\ttemp\\n1\\t4.2\\n")
+        >>> ws = Workspace.create(tempfile.mkdtemp())
+        >>> ws.fetch(src.as_uri(), progress=False)[["path", "status"]]
+              path   status
+        0  ctd.tab  fetched
+        """
+        import pandas as pd
+
+        from .._progress import progress_bar
+
+        items = [urls] if isinstance(urls, (str, RemoteFile)) else list(urls)
+        checksums = _checksums_by_url(items, checksum)
+        policy = policy or RetryPolicy()
+        session = http_session(auth=auth, token=token, retries=0, pool_size=max(workers, 1))
+        failures: dict[str, BaseException] = {}
+        remotes: list[RemoteFile] = []
+        for item in items:
+            try:
+                resolved = _resolve(item, session, storage_options or {})
+            except AwimlError as exc:
+                failures[_label(item)] = exc
+                continue
+            key = item.source if isinstance(item, RemoteFile) else item
+            for remote in resolved:
+                remotes.append(_place(remote, subdir, checksums.get(key), metadata))
+        _check_unique_names(remotes)
+
+        entries = self.entries()
+        rows: list[dict[str, Any]] = []
+        todo: list[RemoteFile] = []
+        for remote in remotes:
+            entry = entries.get(remote.name)
+            if entry is not None and _already_present(self.raw / remote.name, entry, remote):
+                rows.append(_row(entry, "present", 0))
+            else:
+                todo.append(remote)
+
+        bar = progress_bar(
+            enabled=bool(progress and todo),
+            total=sum(r.size for r in todo if r.size is not None),
+            unit="B", unit_scale=True, unit_divisor=1024,
+            desc=f"fetch {len(todo)} file{'s' if len(todo) != 1 else ''}", leave=True,
+        )
+        bar_lock = threading.Lock()
+
+        def advance(nbytes: int) -> None:
+            with bar_lock:
+                bar.update(nbytes)
+
+        def grow(nbytes: int) -> None:
+            with bar_lock:
+                bar.total += nbytes
+                bar.refresh()
+
+        partial_dir = self._meta / "downloads"
+        cancel = threading.Event()
+        executor = cf.ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="fetch")
+        try:
+            futures = {
+                executor.submit(download, r, partial_dir, policy=policy, progress=advance,
+                                on_size=grow, cancel=cancel): r
+                for r in todo
+            }
+            pending = set(futures)
+            while pending:
+                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                finished: list[tuple[RemoteFile, DownloadResult]] = []
+                for future in done:
+                    remote = futures[future]
+                    try:
+                        finished.append((remote, future.result()))
+                    except AwimlError as exc:
+                        failures[remote.source] = exc
+                if finished:
+                    rows += self._commit(finished, failures)
+        except BaseException:
+            # Ctrl-C or another surprise: running transfers stop after their current
+            # chunk and keep their partial files; queued ones never start.
+            cancel.set()
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            executor.shutdown(wait=True)
+            bar.close()
+
+        table = pd.DataFrame(rows, columns=["path", "source", "size", "sha256", "status",
+                                            "attempts"])
+        table = table.sort_values("path", ignore_index=True)
+        _raise_failures(failures, table)
+        return table
+
+    def _commit(
+        self,
+        finished: Sequence[tuple[RemoteFile, DownloadResult]],
+        failures: dict[str, BaseException],
+    ) -> list[dict[str, Any]]:
+        """Move verified downloads into ``raw/`` and record them, under the workspace lock."""
+        rows = []
+        with self._lock():
+            entries = self.entries()
+            changed = False
+            for remote, result in finished:
+                dest = self.raw / remote.name
+                entry = entries.get(remote.name)
+                try:
+                    status = self._place_file(dest, entry, remote, result)
+                except AwimlError as exc:
+                    failures[remote.source] = exc
+                    continue
+                if status == "present" and entry is not None:
+                    rows.append(_row(entry, "present", result.attempts))
+                    continue
+                entry = ManifestEntry(
+                    path=remote.name,
+                    source=remote.source,
+                    size=result.size,
+                    sha256=result.sha256,
+                    retrieved=_utc_now(),
+                    awiml_version=__version__,
+                    published_checksum=result.verified_checksum,
+                    metadata=dict(remote.metadata),
+                )
+                entries[remote.name] = entry
+                changed = True
+                rows.append(_row(entry, status, result.attempts))
+            if changed:
+                write_manifest(self.manifest_path, entries.values(), tmp_dir=self._meta)
+        return rows
+
+    def _place_file(
+        self,
+        dest: Path,
+        entry: ManifestEntry | None,
+        remote: RemoteFile,
+        result: DownloadResult,
+    ) -> str:
+        """Publish one verified download at ``dest``; return ``"fetched"`` or ``"present"``.
+
+        ``"present"`` means the recorded file already had this content. A file
+        on disk with the same content but no record is adopted (``"fetched"``,
+        and the caller records it). Anything else is a conflict.
+        """
+        on_disk = file_checksum(dest) if dest.exists() else None
+        recorded = entry.sha256 if entry is not None else None
+        agrees = recorded in (None, result.sha256)
+        if on_disk is not None and on_disk == result.sha256 and agrees:
+            result.path.unlink(missing_ok=True)
+            if entry is not None:
+                return "present"
+            _make_read_only(dest)  # an unrecorded file with the right content is adopted
+            return "fetched"
+        if on_disk is not None or not agrees:
+            result.path.unlink(missing_ok=True)
+            raise RawFileConflictError(_conflict_message(dest, entry, on_disk, remote, result))
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(result.path, dest)
+            _make_read_only(dest)
+        except OSError as exc:
+            raise TransferError(
+                f"could not move {remote.source} into {dest}: {exc.strerror or exc}. "
+                "Check that raw/ is writable for you; the verified copy stays in "
+                f"{result.path.parent} and the next fetch reuses it."
+            ) from exc
+        return "fetched"
+
+    def verify(self) -> VerifyReport:
+        """Re-hash ``raw/`` and compare it with the manifest.
+
+        Returns
+        -------
+        VerifyReport
+            Missing, extra and changed files; ``report.ok`` is ``True`` when
+            everything matches.
+        """
+        entries = self.entries()
+        on_disk = {
+            path.relative_to(self.raw).as_posix()
+            for path in self.raw.rglob("*")
+            if path.is_file() and path != self.manifest_path
+        }
+        missing = sorted(set(entries) - on_disk)
+        extra = sorted(on_disk - set(entries))
+        changed = []
+        checked = 0
+        for name in sorted(set(entries) & on_disk):
+            entry = entries[name]
+            path = self.raw / name
+            if path.stat().st_size != entry.size or file_checksum(path) != entry.sha256:
+                changed.append(name)
+            else:
+                checked += 1
+        return VerifyReport(checked=checked, missing=missing, extra=extra, changed=changed)
+
+
+class _WorkspaceLock:
+    """The workspace's soft lock, with an error that says how to clear a stale one."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.lock = SoftFileLock(path, timeout=timeout)
+        self.path = path
+
+    def __enter__(self) -> None:
+        try:
+            self.lock.acquire()
+        except Timeout:
+            raise WorkspaceError(
+                f"the workspace is locked by another process ({self.path}). Wait for it to "
+                "finish; if no awiml process runs on any host, delete that file."
+            ) from None
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def _make_read_only(path: Path) -> None:
+    path.chmod(stat.S_IMODE(path.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _label(item: str | RemoteFile) -> str:
+    return item.source if isinstance(item, RemoteFile) else redact_url(item)
+
+
+def _checksums_by_url(
+    items: Sequence[str | RemoteFile], checksum: str | Mapping[str, str] | None
+) -> dict[str, str]:
+    if checksum is None:
+        return {}
+    if isinstance(checksum, str):
+        if len(items) != 1:
+            raise ValueError(
+                "checksum= as a single string needs exactly one URL; pass a mapping "
+                "{url: checksum} for several"
+            )
+        item = items[0]
+        checksum = {item.source if isinstance(item, RemoteFile) else item: checksum}
+    for value in checksum.values():
+        parse_checksum(value)
+    return dict(checksum)
+
+
+def _resolve(
+    item: str | RemoteFile, session: Any, storage_options: Mapping[str, Any]
+) -> list[RemoteFile]:
+    """Expand a URL into the files it stands for."""
+    if isinstance(item, RemoteFile):
+        return [item]
+    if not isinstance(item, str) or not item:
+        raise NotFoundError(f"cannot fetch {item!r}: give a URL, a path or a RemoteFile")
+    scheme = urlsplit(item).scheme.lower()
+    if scheme in ("http", "https"):
+        name = unquote(urlsplit(item).path.rstrip("/").rsplit("/", 1)[-1])
+        if not name:
+            raise NotFoundError(
+                f"{redact_url(item)} names no file; give the URL of a file, or pass a "
+                "RemoteFile with a name"
+            )
+        return [RemoteFile(source=redact_url(item), name=name, url=item, session=session)]
+    import fsspec.core
+
+    try:
+        fs, path = fsspec.core.url_to_fs(item, **storage_options)
+    except (ValueError, ImportError) as exc:
+        raise NotFoundError(
+            f"cannot fetch {redact_url(item)}: {exc}. Is the protocol spelled right, and is "
+            "the package that provides it installed?"
+        ) from None
+    try:
+        if hasattr(fs, "remote_files"):
+            return list(fs.remote_files(path))
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        return expand_fsspec_path(fs, path, protocol=protocol)
+    except FileNotFoundError as exc:
+        if isinstance(exc, AwimlError):
+            raise
+        raise NotFoundError(f"{redact_url(item)} does not exist; check the path.") from None
+
+
+def _place(
+    remote: RemoteFile,
+    subdir: str | None,
+    checksum: str | None,
+    metadata: Mapping[str, Any] | None,
+) -> RemoteFile:
+    name = PurePosixPath(subdir, remote.name).as_posix() if subdir else remote.name
+    parts = PurePosixPath(name).parts
+    if not parts or name.startswith("/") or ".." in parts or "\\" in name or (
+        parts[0] == "MANIFEST" and len(parts) == 1
+    ):
+        raise WorkspaceError(
+            f"cannot store {remote.source} as raw/{name}: the name must be a relative path "
+            "inside raw/ (no '..', no leading '/', not MANIFEST)"
+        )
+    changes: dict[str, Any] = {"name": name}
+    if checksum is not None:
+        changes["checksum"] = checksum
+    if metadata:
+        changes["metadata"] = {**remote.metadata, **metadata}
+    return replace(remote, **changes)
+
+
+def _check_unique_names(remotes: Sequence[RemoteFile]) -> None:
+    seen: dict[str, str] = {}
+    for remote in remotes:
+        other = seen.setdefault(remote.name, remote.source)
+        if other != remote.source:
+            raise WorkspaceError(
+                f"{other} and {remote.source} would both be stored as raw/{remote.name}; "
+                "fetch them in separate calls with different subdir= values"
+            )
+
+
+def _already_present(path: Path, entry: ManifestEntry, remote: RemoteFile) -> bool:
+    """Whether a recorded file can be kept without downloading it again."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    if entry.source != remote.source or size != entry.size:
+        return False
+    if remote.size is not None and remote.size != entry.size:
+        return False
+    if remote.checksum:
+        algorithm, digest = parse_checksum(remote.checksum)
+        known = {entry.sha256}
+        if entry.published_checksum:
+            known.add(entry.published_checksum)
+        return f"{algorithm}:{digest}" in known
+    return True
+
+
+def _row(entry: ManifestEntry, status: str, attempts: int) -> dict[str, Any]:
+    return {
+        "path": entry.path,
+        "source": entry.source,
+        "size": entry.size,
+        "sha256": entry.sha256,
+        "status": status,
+        "attempts": attempts,
+    }
+
+
+def _conflict_message(
+    dest: Path,
+    entry: ManifestEntry | None,
+    on_disk: str | None,
+    remote: RemoteFile,
+    result: DownloadResult,
+) -> str:
+    where = f"raw/{remote.name}"
+    if on_disk is None and entry is not None:
+        held = f"is recorded with {entry.sha256} (from {entry.source}) but is missing on disk"
+    elif entry is not None and on_disk != entry.sha256:
+        held = f"holds {on_disk}, which differs from its manifest record {entry.sha256}"
+    else:
+        origin = f" (from {entry.source}, {entry.retrieved})" if entry else " (not in MANIFEST)"
+        held = f"already holds {on_disk}{origin}"
+    return (
+        f"{where} {held}; {remote.source} now gives {result.sha256}. raw/ is never "
+        "overwritten: fetch the new version with another subdir=, or restore the recorded "
+        f"file. Nothing in {dest.parent} was changed."
+    )
+
+
+def _raise_failures(failures: Mapping[str, BaseException], table: Any) -> None:
+    if not failures:
+        return
+    kept = f"{len(table)} other file(s) were fetched or already present and are recorded."
+    if len(failures) == 1:
+        error = next(iter(failures.values()))
+        if table is not None and len(table):
+            error.add_note(kept)
+        raise error
+    lines = [f"{len(failures)} files could not be fetched. {kept}"]
+    lines += [f"- {source}: {error}" for source, error in failures.items()]
+    raise FetchError("\n".join(lines), failures, table)
+
+
+def _workspace_readme(name: str) -> str:
+    lines = [f"# {name}", "", "An awiml workspace. Folders:", ""]
+    lines += [f"- `{folder}/`: {purpose}" for folder, purpose in LAYOUT.items()]
+    lines += [
+        "",
+        "Files in `raw/` are read-only and recorded in `raw/MANIFEST` (JSON Lines: source,",
+        "size, sha256, retrieval time). Add data with `awiml fetch URL --workspace .` and",
+        "check it with `Workspace(path).verify()`.",
+        "",
+    ]
+    return "\n".join(lines)
