@@ -57,7 +57,7 @@ def main() -> None:
 @_reports_errors
 def init(path: str) -> None:
     """Create a workspace at PATH (or add the parts an existing folder lacks)."""
-    from .workspace.workspace import Workspace
+    from .workspace import Workspace
 
     workspace = Workspace.create(path)
     click.echo(f"workspace ready at {workspace.root}")
@@ -90,8 +90,8 @@ def fetch(
 
     Logins for HTTP come from ~/.netrc; a bearer token from $AWIML_HTTP_TOKEN.
     """
-    from .archives.transfer import RetryPolicy
-    from .workspace.workspace import Workspace
+    from .archives import RetryPolicy
+    from .workspace import Workspace
 
     if checksum is not None and len(urls) != 1:
         raise click.UsageError("--checksum needs exactly one URL")
@@ -122,7 +122,7 @@ def fetch(
 @_reports_errors
 def manifest(path: str, as_json: bool) -> None:
     """Show the manifest of the workspace at PATH: what raw/ holds and where it came from."""
-    from .workspace.workspace import Workspace
+    from .workspace import Workspace
 
     workspace = Workspace(path)
     entries = workspace.entries()
@@ -143,7 +143,7 @@ def manifest(path: str, as_json: bool) -> None:
 @_reports_errors
 def verify(path: str) -> None:
     """Re-hash raw/ of the workspace at PATH against its manifest; exit 1 if they differ."""
-    from .workspace.workspace import Workspace
+    from .workspace import Workspace
 
     report = Workspace(path).verify()
     click.echo(str(report))
@@ -157,8 +157,8 @@ def models() -> None:
 
 
 def _store(workspace_path: str) -> Any:
-    from .store.modelstore import ModelStore
-    from .workspace.workspace import Workspace
+    from .store import ModelStore
+    from .workspace import Workspace
 
     return ModelStore(Workspace(workspace_path))
 
@@ -187,7 +187,7 @@ def models_list(workspace_path: str, name: str | None) -> None:
 @_reports_errors
 def models_show(workspace_path: str, ref: str) -> None:
     """Show the model card of REF (name, name@3, name@production, name@latest)."""
-    from .store.modelstore import model_card
+    from .store import model_card
 
     store = _store(workspace_path)
     info = store.info(ref)

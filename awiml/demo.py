@@ -33,15 +33,15 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .archives.ecotaxa.source import EcotaxaSource
-from .archives.pangaea.source import PangaeaSource, read_text
-from .classify.networks import evaluate
-from .datasets.calls import ImageDataset
-from .store.modelstore import ModelStore
+from .archives.ecotaxa import EcotaxaSource
+from .archives.pangaea import PangaeaSource, read_text
+from .classify import evaluate
+from .datasets import ImageDataset
+from .store import ModelStore
 from .testing import Fault
 from .testing.ecotaxa import EcotaxaServer
 from .testing.pangaea import PangaeaServer
-from .workspace.workspace import Workspace
+from .workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +86,7 @@ def zone_pipeline() -> Pipeline:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import Pipeline
 
-    from .preprocess.transformers import ConvertUnits, DropMissing, HarmoniseColumns, QualityFilter
+    from .preprocess import ConvertUnits, DropMissing, HarmoniseColumns, QualityFilter
 
     return Pipeline([
         ("quality", QualityFilter()),
@@ -109,7 +109,7 @@ def plankton_pipeline() -> Pipeline:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import Pipeline
 
-    from .features.spectrogram import ImageFeatures
+    from .features import ImageFeatures
 
     return Pipeline([
         ("features", ImageFeatures()),

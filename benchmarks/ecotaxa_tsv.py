@@ -13,7 +13,7 @@ real rows of the EcoTaxa files in tests/data/ecotaxa:
 
 Then times, best of N runs, in the same process, the contenders taking turns:
 
-* ``awiml.archives.ecotaxa_tsv.read_tsv(path)``: types row used and dropped, text
+* ``awiml.archives.ecotaxa.tsv.read_tsv(path)``: types row used and dropped, text
   columns kept as text, floats (decimal commas included), ``Int64`` ranks, dates to
   ``datetime64[ns]``, times normalised to ``HH:MM:SS``;
 * bare ``pandas.read_csv(path, sep="\\t")``, which does none of that (it reads the
@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from awiml.archives.ecotaxa_tsv import read_tsv
+from awiml.archives.ecotaxa.tsv import read_tsv
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "ecotaxa"
 TARGET = 1.5

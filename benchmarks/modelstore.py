@@ -3,7 +3,7 @@
 For the same moderately sized models, in the same run, best of N:
 
 - two Keras CNNs (~1.1 M and ~8.4 M parameters): ``awiml.ModelStore`` and
-  ``awiml.serialize.dump_model``/``load_model`` against ``keras.Model.save`` and
+  ``awiml.store.serialize.dump_model``/``load_model`` against ``keras.Model.save`` and
   ``keras.saving.load_model``;
 - a random forest (200 trees, 20 000 rows): the same against ``skops.io.dump``
   and ``skops.io.load`` (with the trusted types skops asks for).
@@ -117,7 +117,7 @@ def measure(kind: str, model, X, repeat: int, root: Path) -> list[tuple[str, flo
     """Return rows (what, save seconds, load seconds) for ``kind`` "keras<n>" or "sklearn"."""
     import numpy as np
 
-    from awiml.serialize import dump_model, load_model
+    from awiml.store.serialize import dump_model, load_model
 
     scratch = Scratch(root / kind)
     scratch.root.mkdir()
@@ -168,7 +168,7 @@ def measure(kind: str, model, X, repeat: int, root: Path) -> list[tuple[str, flo
         return load_model(awiml_dir, saved)
 
     store_class, missing = _model_store()
-    names = [plain_name, "awiml.serialize dump_model / load_model"]
+    names = [plain_name, "awiml.store.serialize dump_model / load_model"]
     saves = {names[0]: (scratch.fresh, save_plain), names[1]: (scratch.fresh, save_awiml)}
     loads = {names[0]: (None, load_plain), names[1]: (None, load_awiml)}
     synced = ("keras.Model.save" if kind.startswith("keras") else "skops.io.dump") \

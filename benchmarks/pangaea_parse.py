@@ -5,7 +5,7 @@ dataset (doi:10.1594/PANGAEA.889513): its metadata block and header row, then it
 4482 data rows repeated, with a ``?`` quality flag on every 997th Temp value. Then
 times, best of N runs, in the same process:
 
-* ``awiml.archives.pangaea_text.read_text(path)``: metadata, field-count check of
+* ``awiml.archives.pangaea.text.read_text(path)``: metadata, field-count check of
   every line, flags into ``Temp_flag``, dates to UTC timestamps, floats;
 * bare ``pandas.read_csv`` of the table part from an in-memory buffer, no dates
   parsed, flagged values left as text. Target: awiml / this <= 1.5;
@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from awiml.archives.pangaea_text import read_text
+from awiml.archives.pangaea.text import read_text
 
 SAMPLE = "PANGAEA_889513_PS103_surf_oce_tsg.tab"
 DATASET = 889513

@@ -12,8 +12,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import pytest
 
 from awiml import Workspace
+from awiml.archives.transfer import RetryPolicy
 from awiml.testing import FileServer
-from awiml.transfer import RetryPolicy
 
 DATA = Path(__file__).parent / "data"
 PANGAEA_TAB = DATA / "pangaea" / "PANGAEA_889513_PS103_surf_oce_tsg.tab"

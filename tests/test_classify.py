@@ -24,8 +24,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import awiml
-from awiml import classify
 from awiml.classify import EvaluationReport, KerasClassifier, build_cnn, build_mlp, evaluate
+from awiml.classify import networks as classify
 
 # Keras' torch backend calls np.array(tensor) the NumPy 1 way; not ours to fix, and noisy.
 pytestmark = pytest.mark.filterwarnings(

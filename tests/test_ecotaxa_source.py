@@ -210,7 +210,7 @@ def test_public_names_stay_in_the_ecotaxa_module():
     import awiml.archives.ecotaxa as ecotaxa
 
     assert sorted(ecotaxa.__all__) == ["DEFAULT_API_URL", "DEFAULT_QUERY_FIELDS", "EcotaxaSource",
-                                       "QUERY_FIELDS", "read_tsv"]
+                                       "FIELD_KINDS", "QUERY_FIELDS", "read_tsv", "source", "tsv"]
     assert ecotaxa.EcotaxaSource is EcotaxaSource and ecotaxa.read_tsv is read_tsv
     assert ecotaxa.QUERY_FIELDS["category"] == "txo.display_name"
     assert set(ecotaxa.DEFAULT_QUERY_FIELDS) <= set(ecotaxa.QUERY_FIELDS)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from awiml.archives.ecotaxa_tsv import FIELD_KINDS, read_tsv
+from awiml.archives.ecotaxa.tsv import FIELD_KINDS, read_tsv
 from awiml.errors import InvalidDataError, NotFoundError
 
 ECOTAXA = Path(__file__).parent / "data" / "ecotaxa"

@@ -22,6 +22,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 import awiml
+from awiml.archives.transfer import file_checksum
 from awiml.datasets import plankton_images, synthetic_calls
 from awiml.errors import AwimlError, InvalidDataError, NotFoundError
 from awiml.features import (
@@ -32,7 +33,6 @@ from awiml.features import (
     Spectrogram,
     extract,
 )
-from awiml.transfer import file_checksum
 
 FS = 8000
 TEMPLATE = Path(awiml.__file__).parent / "data" / "ecotaxa_ml_template"
@@ -419,7 +419,7 @@ def test_cache_hit_needs_no_recomputation(vignettes, workspace):
 def test_an_upgrade_computes_the_features_again(vignettes, workspace, monkeypatch):
     import json
 
-    import awiml._extract
+    import awiml.features.extraction
 
     paths = list(vignettes["path"][:4])
     CountingFeatures.measured = 0
@@ -427,8 +427,8 @@ def test_an_upgrade_computes_the_features_again(vignettes, workspace, monkeypatc
     (folder,) = workspace.features.glob("CountingFeatures-*")
     versions = json.loads((folder / "params.json").read_text())["versions"]
     assert set(versions) >= {"awiml", "numpy", "scipy", "scikit-image"}
-    real = awiml._extract._computing_versions
-    monkeypatch.setattr(awiml._extract, "_computing_versions",
+    real = awiml.features.extraction._computing_versions
+    monkeypatch.setattr(awiml.features.extraction, "_computing_versions",
                         lambda: {**real(), "scikit-image": "99.0"})
     CountingFeatures.measured = 0
     extract(CountingFeatures(), paths, cache=workspace, progress=False)

@@ -16,6 +16,7 @@ import pytest
 from conftest import PANGAEA_TAB, assert_consistent, payload, raw_files, sha256
 
 from awiml import __version__
+from awiml.archives.transfer import RetryPolicy
 from awiml.errors import (
     ArchiveUnavailableError,
     AuthenticationError,
@@ -27,7 +28,6 @@ from awiml.errors import (
     WorkspaceError,
 )
 from awiml.testing import Fault, Response
-from awiml.transfer import RetryPolicy
 from awiml.workspace import FetchError
 
 

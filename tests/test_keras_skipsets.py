@@ -1,4 +1,4 @@
-"""awiml._keras_skipsets: Keras' attribute skip sets lent during awiml's saves and loads."""
+"""awiml.store._keras_skipsets: Keras' attribute skip sets lent during awiml's saves and loads."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ keras = pytest.importorskip("keras")
 from keras.src.backend.common import global_state  # noqa: E402
 from keras.src.saving import saving_lib  # noqa: E402
 
-from awiml import _keras_skipsets  # noqa: E402
-from awiml._keras_skipsets import KINDS, lend_skipsets  # noqa: E402
-from awiml.serialize import dump_model, load_model  # noqa: E402
+from awiml.store import _keras_skipsets  # noqa: E402
+from awiml.store._keras_skipsets import KINDS, lend_skipsets  # noqa: E402
+from awiml.store.serialize import dump_model, load_model  # noqa: E402
 
 LOOKUP = "saving_attr_skiplist_{}"
 

@@ -20,7 +20,7 @@ def test_import_awiml_loads_no_heavy_module():
 
 def test_public_names_resolve_lazily():
     assert {"Workspace", "archives", "errors", "testing", "__version__"} <= set(dir(awiml))
-    assert awiml.Workspace.__module__ == "awiml.workspace"
+    assert awiml.Workspace.__module__ == "awiml.workspace.workspace"
     assert issubclass(awiml.errors.NotFoundError, awiml.errors.AwimlError)
     assert awiml.archives.RemoteFile.__module__ == "awiml.archives.base"
 

@@ -12,8 +12,8 @@ import pytest
 import requests
 from conftest import DATA, payload
 
-from awiml.archives.pangaea_panmd import parse_panmd, write_panmd
-from awiml.archives.pangaea_text import read_metadata
+from awiml.archives.pangaea.panmd import parse_panmd, write_panmd
+from awiml.archives.pangaea.text import read_metadata
 from awiml.testing import Fault
 from awiml.testing.pangaea import PangaeaServer
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import DATA
 
-from awiml.archives.pangaea_model import DatasetMetadata, Event, Parameter
-from awiml.archives.pangaea_panmd import compose_citation, parse_panmd, write_panmd
+from awiml.archives.pangaea.model import DatasetMetadata, Event, Parameter
+from awiml.archives.pangaea.panmd import compose_citation, parse_panmd, write_panmd
 from awiml.errors import InvalidDataError
 
 PANGAEA = DATA / "pangaea"
@@ -173,7 +173,7 @@ def test_real_records_round_trip_without_overrides(path):
 
 @pytest.mark.parametrize("path", TEXTS, ids=lambda p: p.name.split("_")[1])
 def test_text_metadata_round_trips(path):
-    pangaea_text = pytest.importorskip("awiml.archives.pangaea_text")
+    pangaea_text = pytest.importorskip("awiml.archives.pangaea.text")
     meta = pangaea_text.read_metadata(path)
     written = write_panmd(meta)
     assert parse_panmd(written) == meta

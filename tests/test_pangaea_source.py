@@ -340,7 +340,7 @@ def test_search_pages_and_flags(pangaea, source):
     assert "thermosalinograph" in flags.loc["10.1594/PANGAEA.889513", "title"].lower()
     # paging: two results per page still returns all of them, in the same order
     before = len([r for r in pangaea.requests if r.path == "/advanced/search.php"])
-    from awiml.archives import _pangaea_search
+    from awiml.archives.pangaea import _search as _pangaea_search
 
     old = _pangaea_search.PAGE_SIZE, _pangaea_search.ENRICH_BATCH
     _pangaea_search.PAGE_SIZE = _pangaea_search.ENRICH_BATCH = 2

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from awiml.archives.pangaea_model import DatasetMetadata, Parameter, normalize_doi
-from awiml.archives.pangaea_text import QUALITY_FLAGS, events_frame, read_metadata, read_text
+from awiml.archives.pangaea.model import DatasetMetadata, Parameter, normalize_doi
+from awiml.archives.pangaea.text import QUALITY_FLAGS, events_frame, read_metadata, read_text
 from awiml.errors import InvalidDataError, NotFoundError
 
 PANGAEA = Path(__file__).parent / "data" / "pangaea"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from awiml import provenance
-from awiml.provenance import collect_provenance
+from awiml.store import provenance
+from awiml.store.provenance import collect_provenance
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
@@ -192,7 +192,7 @@ def test_environment_hardware_user(tmp_path, monkeypatch):
 def test_collecting_imports_no_heavy_module(tmp_path):
     code = (
         "import json, sys\n"
-        "from awiml.provenance import collect_provenance\n"
+        "from awiml.store.provenance import collect_provenance\n"
         f"prov = collect_provenance(code_dir={str(tmp_path)!r})\n"
         "heavy = [m for m in ('torch', 'keras', 'sklearn', 'tensorflow', 'jax', 'skops', "
         "'xarray', 'pandas', 'scipy') if m in sys.modules]\n"

@@ -1,4 +1,4 @@
-"""awiml.serialize: round trips, the trusted-types policy, refusals and corrupt files."""
+"""awiml.store.serialize: round trips, the trusted-types policy, refusals and corrupt files."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from sklearn.svm import SVC
 
 from awiml.errors import AwimlError, InvalidDataError, NotFoundError
-from awiml.serialize import (
+from awiml.store.serialize import (
     KERAS_LAYERS,
     TRUSTED_TYPES,
     UnloadedBuilder,
@@ -144,7 +144,7 @@ def test_load_in_a_fresh_process(data, tmp_path):
     np.save(tmp_path / "X.npy", X)
     code = (
         "import json, sys, numpy as np\n"
-        "from awiml.serialize import load_model\n"
+        "from awiml.store.serialize import load_model\n"
         f"m = load_model({str(folder)!r}, json.load(open({str(tmp_path / 'saved.json')!r})))\n"
         f"np.save({str(tmp_path / 'p.npy')!r}, m.predict(np.load({str(tmp_path / 'X.npy')!r})))\n"
     )
@@ -720,8 +720,8 @@ def test_policy_leaves_out_dangerous_names():
 
 
 def test_policy_lists_are_the_reviewed_module_objects():
-    # the lists live in awiml._trust_policy; awiml.serialize binds the same objects
-    from awiml import _trust_policy
+    # the lists live in awiml.store._trust_policy; awiml.store.serialize binds the same objects
+    from awiml.store import _trust_policy
 
     assert TRUSTED_TYPES is _trust_policy.TRUSTED_TYPES
     assert KERAS_LAYERS is _trust_policy.KERAS_LAYERS
@@ -739,7 +739,7 @@ def test_keras_allow_list_names_exist():
 
 
 def test_import_is_light():
-    code = ("import sys, awiml.serialize; "
+    code = ("import sys, awiml.store.serialize; "
             "print([m for m in ('sklearn', 'keras', 'skops', 'torch') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True).stdout
@@ -768,7 +768,7 @@ def test_model_kind_rejects_other_objects():
 
 
 def test_dump_model_reports_the_digest_of_the_skops_file_it_wrote(tmp_path):
-    from awiml.transfer import file_checksum
+    from awiml.archives.transfer import file_checksum
 
     X, y = make_classification(60, 4, random_state=0)
     digests: dict[str, str] = {}
@@ -801,7 +801,7 @@ def test_durable_dump_syncs_the_skops_file_once(tmp_path, monkeypatch):
 
 def test_awiml_names_in_the_policy_are_defined_where_they_say():
     # saved models record these dotted names: moving a class breaks loading stored models
-    from awiml._trust_policy import _AWIML_BUILDERS
+    from awiml.store._trust_policy import _AWIML_BUILDERS
 
     own = [name for name in TRUSTED_TYPES if name.startswith("awiml.")] + list(_AWIML_BUILDERS)
     assert len(own) >= 8

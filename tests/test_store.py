@@ -361,7 +361,7 @@ def test_verify_reports_a_dangling_alias(store, logreg):
 
 def test_load_refuses_a_tampered_file_naming_it_and_returns_no_model(store, logreg,
                                                                       monkeypatch):
-    import awiml.serialize
+    import awiml.store.serialize
 
     store.save(logreg, "iris", alias="production")
     weights = store.path / "iris" / "versions" / "1" / "model.skops"
@@ -372,7 +372,7 @@ def test_load_refuses_a_tampered_file_naming_it_and_returns_no_model(store, logr
 
     # the digest is checked while the loader parses; whatever the loader makes of the
     # damaged file (here: a model), the checksum error wins and nothing is returned
-    monkeypatch.setattr(awiml.serialize, "load_model", lambda *args, **kwargs: logreg)
+    monkeypatch.setattr(awiml.store.serialize, "load_model", lambda *args, **kwargs: logreg)
     with pytest.raises(ChecksumMismatchError, match=r"model\.skops has sha256") as info:
         store.load("iris@production")
     assert str(weights) in str(info.value)
@@ -418,7 +418,7 @@ def test_load_refuses_a_damaged_version_record(store, logreg):
 
 
 def test_untrusted_type_is_refused_at_load_and_trusted_passes_through(store, iris):
-    from awiml.serialize import UntrustedModelError
+    from awiml.store.serialize import UntrustedModelError
 
     X, y = iris
     model = Pipeline([("log", FunctionTransformer(np.log1p)),
@@ -486,17 +486,17 @@ def test_failed_save_leaves_no_version_and_the_next_save_continues(store, iris, 
 
 
 def test_failure_just_before_publishing_leaves_no_version(store, logreg, monkeypatch):
-    import awiml._store_files
+    import awiml.store._seal
 
     store.save(logreg, "iris")
-    real = awiml._store_files._fsync_dir
+    real = awiml.store._seal._fsync_dir
 
     def crash(folder):
         if folder.name.startswith(".tmp-"):
             raise OSError("power cut")
         real(folder)
 
-    monkeypatch.setattr(awiml._store_files, "_fsync_dir", crash)
+    monkeypatch.setattr(awiml.store._seal, "_fsync_dir", crash)
     with pytest.raises(OSError, match="power cut"):
         store.save(logreg, "iris")
     monkeypatch.undo()
@@ -511,8 +511,8 @@ def test_killed_save_is_invisible_and_cleaned_up(store, logreg, tmp_path):
         import os
         from sklearn.datasets import load_iris
         from sklearn.linear_model import LogisticRegression
-        import awiml._store_files, awiml.store
-        awiml._store_files._fsync_dir = lambda folder: os._exit(9)  # killed before the rename
+        import awiml.store._seal, awiml.store
+        awiml.store._seal._fsync_dir = lambda folder: os._exit(9)  # killed before the rename
         X, y = load_iris(return_X_y=True)
         awiml.store.ModelStore({str(store.path)!r}).save(
             LogisticRegression(max_iter=1000).fit(X, y), "iris")
@@ -551,7 +551,7 @@ WORKER = textwrap.dedent("""
     X, y = load_iris(return_X_y=True)
     model = LogisticRegression(C=1.0 + worker, max_iter=1000).fit(X, y)
     store = ModelStore(path)
-    import awiml.provenance, awiml.serialize, skops.io  # imports done: the saves start together
+    import awiml.store.provenance, awiml.store.serialize, skops.io  # the saves start together
     (go.parent / f"ready-{worker}").touch()
     while not go.exists():
         time.sleep(0.01)
@@ -860,7 +860,7 @@ def test_repr_and_fspath(tmp_path):
 
 
 def test_importing_the_store_loads_no_heavy_module():
-    code = ("import sys, awiml.store, awiml.provenance; "
+    code = ("import sys, awiml.store, awiml.store.provenance; "
             "print(' '.join(m for m in ('keras', 'torch', 'sklearn', 'skops', 'pandas', "
             "'tensorflow', 'jax') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -868,12 +868,12 @@ def test_importing_the_store_loads_no_heavy_module():
 
 
 def test_large_files_are_sealed_with_digests_taken_while_writing(store, iris, monkeypatch):
-    import awiml._store_files
-    from awiml.transfer import file_checksum
+    import awiml.store._seal
+    from awiml.archives.transfer import file_checksum
 
     X, y = iris
     forest = RandomForestClassifier(20, random_state=0).fit(X, y)
-    monkeypatch.setattr(awiml._store_files, "_PARALLEL_BYTES", 0)  # take the large-file path
+    monkeypatch.setattr(awiml.store._seal, "_PARALLEL_BYTES", 0)  # take the large-file path
     ref = store.save(forest, "forest")
     folder = store.path / "forest" / "versions" / "1"
     recorded = store.info(ref)["files"]["model.skops"]["sha256"]
@@ -884,10 +884,10 @@ def test_large_files_are_sealed_with_digests_taken_while_writing(store, iris, mo
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["small", "large"])
 def test_every_file_of_a_version_reaches_the_disk_once(store, iris, monkeypatch, parallel):
-    import awiml._store_files
+    import awiml.store._seal
 
     if parallel:  # the path large models take: hashing and syncing side by side
-        monkeypatch.setattr(awiml._store_files, "_PARALLEL_BYTES", 0)
+        monkeypatch.setattr(awiml.store._seal, "_PARALLEL_BYTES", 0)
     synced: list[int] = []  # inode numbers
     real_fsync = os.fsync
 
@@ -909,7 +909,7 @@ def test_every_file_of_a_version_reaches_the_disk_once(store, iris, monkeypatch,
 
 
 def test_failure_while_sealing_in_the_background_leaves_no_version(store, logreg, monkeypatch):
-    import awiml._store_files
+    import awiml.store._seal
 
     store.save(logreg, "iris")
 
@@ -917,7 +917,7 @@ def test_failure_while_sealing_in_the_background_leaves_no_version(store, logreg
         time.sleep(0.05)  # still busy while the card is written
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(awiml._store_files, "_seal_all", disk_full)
+    monkeypatch.setattr(awiml.store._seal, "_seal_all", disk_full)
     with pytest.raises(OSError, match="No space left") as failure:
         store.save(logreg, "iris", alias="production")
     monkeypatch.undo()

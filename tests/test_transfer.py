@@ -9,8 +9,8 @@ import pytest
 from conftest import payload, sha256
 
 from awiml.archives import RemoteFile
+from awiml.archives.transfer import RetryPolicy, download, file_checksum, parse_checksum
 from awiml.errors import NotFoundError
-from awiml.transfer import RetryPolicy, download, file_checksum, parse_checksum
 
 
 def test_parse_checksum_forms():

@@ -35,7 +35,6 @@ import urllib3
 from filelock import SoftFileLock, Timeout
 
 from .._progress import human_size
-from .base import RETRY_STATUSES, RemoteFile, http_session
 from ..errors import (
     ArchiveUnavailableError,
     AuthenticationError,
@@ -45,6 +44,7 @@ from ..errors import (
     TransferError,
     redact_url,
 )
+from .base import RETRY_STATUSES, RemoteFile, http_session
 
 __all__ = [
     "CHUNK_SIZE",

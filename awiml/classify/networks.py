@@ -2,7 +2,7 @@
 
 Any scikit-learn classifier (or :class:`~sklearn.pipeline.Pipeline` ending in
 one) works with :func:`evaluate` unchanged. :func:`evaluate` and
-:class:`EvaluationReport` live in the private module ``awiml._evaluation``
+:class:`EvaluationReport` live in the private module ``awiml.classify.evaluation``
 and are re-exported here, their public home. For neural networks,
 :class:`KerasClassifier` wraps a Keras 3 model so that it behaves like any
 other scikit-learn classifier: it fits, predicts, clones, goes into a
@@ -458,6 +458,9 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
     {'hidden_units': (4,)}
     """
 
+    # Stored models name this class by its public path: keep it when the file moves.
+    __module__ = "awiml.classify"
+
     def __init__(
         self,
         model: Callable[..., Any] | keras.Model | None = None,
@@ -889,3 +892,7 @@ def _from_logits(network) -> bool:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+# Stored models name the builders by their public path: keep it when the file moves.
+build_mlp.__module__ = build_cnn.__module__ = "awiml.classify"

@@ -370,7 +370,7 @@ class ImageDataset:
         ``images/<category>/<objid>_<rank>.jpg``), and an import bundle (one
         TSV per folder beside its images). ``img_file_name`` is read relative to
         the folder of its TSV, as EcoTaxa writes it. Every TSV is read with
-        :func:`awiml.archives.ecotaxa_tsv.read_tsv` (types row, BOM, quoting
+        :func:`awiml.archives.ecotaxa.tsv.read_tsv` (types row, BOM, quoting
         and decimal commas handled).
 
         Rows without a label (objects not classified) are left out. An export

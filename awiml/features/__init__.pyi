@@ -1,4 +1,4 @@
-from .extract import extract as extract
+from .extraction import extract as extract
 from .images import DEFAULT_PROPERTIES as DEFAULT_PROPERTIES
 from .images import ImageFeatures as ImageFeatures
 from .images import ImageTensor as ImageTensor

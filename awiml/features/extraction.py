@@ -4,7 +4,7 @@
 into chunks, sends them to joblib workers (or a dask cluster), and caches each
 file's features in a folder keyed by the file's SHA-256 and the extractor's
 class and parameters, so a second run reads the features instead of computing
-them. joblib, dask, :mod:`awiml.workspace`, :mod:`awiml.transfer` and
+them. joblib, dask, :mod:`awiml.workspace`, :mod:`awiml.archives.transfer` and
 :mod:`awiml._progress` are imported inside the functions that use them.
 """
 
@@ -232,7 +232,7 @@ def extract(
     each file's features are stored as ``<cache>/<Class>-<hash>/<sha256>.npy``
     (``numpy.save`` with ``allow_pickle=False``, written to a temporary file
     and renamed, so a crash never leaves half a file), where ``<sha256>`` is
-    the file's SHA-256 (:func:`awiml.transfer.file_checksum`) and ``<hash>``
+    the file's SHA-256 (:func:`awiml.archives.transfer.file_checksum`) and ``<hash>``
     hashes the extractor's module, class name and ``get_params()`` (JSON,
     sorted keys) and the installed versions of awiml, NumPy, SciPy,
     scikit-image and Pillow; ``params.json`` in that folder records them. A

@@ -149,6 +149,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     ['area [µm^2]', 'equivalent_diameter_area [µm]']
     """
 
+    # Stored models name this class by its public path: keep it when the file moves.
+    __module__ = "awiml.features"
+
     def __init__(
         self, *, threshold="triangle", invert=None, properties=DEFAULT_PROPERTIES, pixel_size=None
     ):
@@ -345,6 +348,9 @@ class ImageTensor(TransformerMixin, BaseEstimator):
     (1.0, 0.0)
     """
 
+    # Stored models name this class by its public path: keep it when the file moves.
+    __module__ = "awiml.features"
+
     def __init__(self, *, size=(64, 64), keep_aspect=True, grey=True, normalize="unit"):
         self.size = size
         self.keep_aspect = keep_aspect
@@ -452,3 +458,4 @@ class ImageTensor(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.three_d_array = True
         return tags
+

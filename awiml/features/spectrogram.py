@@ -135,6 +135,9 @@ class Spectrogram(TransformerMixin, BaseEstimator):
     (1, 80)
     """
 
+    # Stored models name this class by its public path: keep it when the file moves.
+    __module__ = "awiml.features"
+
     def __init__(
         self,
         *,
@@ -476,3 +479,9 @@ def _stack_waveforms(frame: Any, column: Any) -> np.ndarray:
     if not cells:
         return np.empty((0, 0))
     return np.stack(cells)
+
+
+
+# doctest looks for a method's examples in the module its class names, which for a class
+# pinned to awiml.features is the package (see __module__ above): point it here.
+__test__ = {"Spectrogram.read_input": Spectrogram.read_input}

@@ -4,4 +4,3 @@ from .transformers import DropMissing as DropMissing
 from .transformers import HarmoniseColumns as HarmoniseColumns
 from .transformers import QualityFilter as QualityFilter
 from .transformers import _Matcher as _Matcher
-from .transformers import _Plan as _Plan

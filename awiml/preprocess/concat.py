@@ -5,10 +5,6 @@ a column that says where each row came from, merging the units and column
 metadata in ``DataFrame.attrs`` (and refusing conflicting units), and
 optionally returning an :class:`xarray.Dataset`. The public name is
 :func:`awiml.preprocess.concat_tables`; import it from there.
-
-:mod:`awiml.preprocess` imports this module, so this module imports
-:class:`~awiml.preprocess.HarmoniseColumns` only inside
-:func:`concat_tables`, and only when it is asked to harmonise.
 """
 
 from __future__ import annotations
@@ -16,18 +12,16 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ._columns import _column_info, _flag_columns, _names, _unit_of
 from ..errors import InvalidDataError
 from ..units import parse_unit
-
-if TYPE_CHECKING:
-    from .transformers import HarmoniseColumns
+from ._columns import _column_info, _flag_columns, _names, _unit_of
+from .transformers import HarmoniseColumns
 
 __all__ = ["concat_tables"]
 
@@ -116,8 +110,6 @@ def concat_tables(
             "needs its own name, so that its rows can be told apart"
         )
     if harmonise is not None:
-        from .transformers import HarmoniseColumns  # here: preprocess imports this module
-
         if isinstance(harmonise, Mapping):
             harmonise = HarmoniseColumns(harmonise)
         if not isinstance(harmonise, HarmoniseColumns):

@@ -11,8 +11,8 @@ consistent table:
 * :class:`ConvertUnits` converts columns to the units you ask for;
 * :class:`QualityFilter` masks or drops values by their quality flags;
 * :class:`DropMissing` drops or fills missing values;
-* :func:`concat_tables` stacks several cleaned tables, keeping a column that
-  says where each row came from.
+* :func:`~awiml.preprocess.concat_tables` (in ``concat.py``) stacks several
+  cleaned tables, keeping a column that says where each row came from.
 
 The classes follow scikit-learn's estimator contract (``__init__`` only
 stores its arguments, ``fit`` checks them and learns attributes ending in
@@ -66,7 +66,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .concat import concat_tables
+from ..archives.pangaea.text import QUALITY_FLAGS
+from ..errors import InvalidDataError
+from ..units import convert, parse_unit, split_label
 from ._columns import (
     _FLAG_SUFFIX,
     _as_list,
@@ -77,11 +79,8 @@ from ._columns import (
     _require_columns,
     _unit_of,
 )
-from ..archives.pangaea.text import QUALITY_FLAGS
-from ..errors import InvalidDataError
-from ..units import convert, parse_unit, split_label
 
-__all__ = ["ConvertUnits", "DropMissing", "HarmoniseColumns", "QualityFilter", "concat_tables"]
+__all__ = ["ConvertUnits", "DropMissing", "HarmoniseColumns", "QualityFilter"]
 
 _NO_FLAG = ""
 
@@ -225,6 +224,9 @@ def _tolerant_key(label: str) -> str:
 
 class _Matcher:
     """The compiled mapping of :class:`HarmoniseColumns`: label -> canonical name."""
+
+    # Stored models name this class by its public path: keep it when the file moves.
+    __module__ = "awiml.preprocess"
 
     def __init__(self, mapping: Any, targets: Any, owner: str) -> None:
         if mapping is None:
@@ -401,6 +403,9 @@ class HarmoniseColumns(_TableTransformer):
     >>> list(harmonise.transform(glider).columns)
     ['temperature', 'salinity']
     """
+
+    # Stored models name this class by its public path: keep it when the file moves.
+    __module__ = "awiml.preprocess"
 
     def __init__(
         self,
@@ -662,6 +667,9 @@ class ConvertUnits(_TableTransformer):
     {'temperature': 'K', 'pressure [Pa]': 'Pa'}
     """
 
+    # Stored models name this class by its public path: keep it when the file moves.
+    __module__ = "awiml.preprocess"
+
     def __init__(
         self, target_units: Mapping[str, str], *, source_units: Mapping[str, str] | None = None
     ) -> None:
@@ -896,7 +904,7 @@ class QualityFilter(_TableTransformer):
     """Mask or drop values by their PANGAEA quality flags.
 
     ``read_text`` puts the quality flag of a value (``?``, ``/``, ``*``,
-    ``#``, ``<``, ``>``; see :data:`awiml.archives.pangaea_text.QUALITY_FLAGS`)
+    ``#``, ``<``, ``>``; see :data:`awiml.archives.pangaea.text.QUALITY_FLAGS`)
     into a ``<column>_flag`` column; a missing flag means the value is not
     flagged. A value passes if its flag is in ``accept``, ``""`` standing for
     "no flag".
@@ -947,6 +955,9 @@ class QualityFilter(_TableTransformer):
     1  0.500
     2  0.001
     """
+
+    # Stored models name this class by its public path: keep it when the file moves.
+    __module__ = "awiml.preprocess"
 
     def __init__(
         self,
@@ -1133,6 +1144,9 @@ class DropMissing(_TableTransformer):
     0          2.0      33.0
     """
 
+    # Stored models name this class by its public path: keep it when the file moves.
+    __module__ = "awiml.preprocess"
+
     def __init__(
         self,
         columns: Sequence[str] | None = None,
@@ -1285,3 +1299,4 @@ class DropMissing(_TableTransformer):
                     "hold none; leave them out or use strategy='constant'"
                 )
         return list(wanted)
+

@@ -19,9 +19,9 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import Any
 
-from ._seal import _size_and_hash
 from ..errors import NotFoundError, redact_url
 from ..workspace.manifest import ManifestEntry
+from ._seal import _size_and_hash
 
 #: What a model, an alias or a figure file may be called.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")

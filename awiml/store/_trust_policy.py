@@ -1,7 +1,7 @@
 """The reviewed trust policy: the exact names that loading a saved model may build.
 
 This module's one job is to hold the reviewed lists that
-:mod:`awiml.serialize` checks a saved model against before anything in it is
+:mod:`awiml.store.serialize` checks a saved model against before anything in it is
 built:
 
 - :data:`TRUSTED_TYPES`, the types a skops file may hold (scikit-learn
@@ -13,7 +13,7 @@ built:
   markers for plain data and the awiml builders restored by name.
 
 The public names are re-exported, as the same objects and with their
-documentation, from :mod:`awiml.serialize`, whose module documentation tells
+documentation, from :mod:`awiml.store.serialize`, whose module documentation tells
 how the lists were reviewed; change a list only after the same review. The
 test suite checks that every entry names an existing class or function. This
 module holds data only and imports nothing heavy.
@@ -112,7 +112,7 @@ _SKLEARN_ESTIMATORS = [
 ]
 
 _SKLEARN_INTERNALS = [
-    # tree structures: content checked after loading (see awiml._model_checks)
+    # tree structures: content checked after loading (see awiml.store._model_checks)
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.neighbors._kd_tree.KDTree",
@@ -171,7 +171,7 @@ _AWIML = [
     *_names("awiml.features", "ImageFeatures ImageTensor Spectrogram"),
 ]
 
-# Published (and documented) as awiml.serialize.TRUSTED_TYPES.
+# Published (and documented) as awiml.store.serialize.TRUSTED_TYPES.
 TRUSTED_TYPES: tuple[str, ...] = tuple(
     sorted(set(_SKLEARN_ESTIMATORS + _SKLEARN_INTERNALS + _NUMPY + _SCIPY + _PYTHON
                + _AWIML))
@@ -218,7 +218,7 @@ _KERAS_METRIC_FUNCTIONS = (
 )
 
 # Published (and documented, with what is deliberately absent and why) as
-# awiml.serialize.KERAS_LAYERS.
+# awiml.store.serialize.KERAS_LAYERS.
 KERAS_LAYERS: frozenset[str] = frozenset([
     "keras.Sequential",
     "keras.Model",

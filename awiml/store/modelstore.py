@@ -16,7 +16,7 @@ before a model is deserialised.
             version.json          what the version is (see below)
             MODEL_CARD.md         the human-readable summary
             figures/<file>.png    evaluation figures, when given
-            model.skops ...       the serializer's files (see awiml.serialize):
+            model.skops ...       the serializer's files (see awiml.store.serialize):
                                   model.skops | steps.skops, architecture.json,
                                   model.weights.h5, model.keras, classifier.json
           2/ ...
@@ -32,13 +32,13 @@ before a model is deserialised.
 ``name``, ``version``, ``created`` (UTC), ``awiml_version``, ``layout_version``,
 ``kind`` (``"sklearn"``, ``"keras"`` or ``"sklearn+keras"``), ``files``
 (every file of the version, relative path to ``role``, ``size`` and
-``sha256``), ``model`` (what :func:`awiml.serialize.dump_model` returned:
+``sha256``), ``model`` (what :func:`awiml.store.serialize.dump_model` returned:
 architecture, hyper-parameters, classes, framework versions, file roles),
 ``data`` (training data: workspace path below ``raw/``, source, DOI, sha256,
 size), ``metrics``, ``params``, ``tags``, ``notes``, ``training`` (epochs and
 per-epoch history, when the model has one) and ``provenance`` (code commit,
 branch, remote, dirty flag, environment, hardware, timing, user; see
-:mod:`awiml.provenance`). Every path in it is relative, so a store (or a whole
+:mod:`awiml.store.provenance`). Every path in it is relative, so a store (or a whole
 workspace) can be copied or rsynced elsewhere and still loads.
 
 The metadata (``version.json``, ``MODEL_CARD.md``, ``architecture.json``,
@@ -68,7 +68,7 @@ missing files.
   for the lock except to set the alias they were asked to set.
 - Loading checks the size and sha256 of every file it reads against
   ``version.json`` before anything is deserialised, and deserialises without
-  running code from the files (:func:`awiml.serialize.load_model`).
+  running code from the files (:func:`awiml.store.serialize.load_model`).
   :meth:`ModelStore.verify` checks every file, the card, figures and the
   ``model.keras`` archive (which loading does not read) included.
 """
@@ -92,8 +92,16 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import SoftFileLock, Timeout
 
+from .._version import __version__
+from ..errors import (
+    AwimlError,
+    ChecksumMismatchError,
+    ModelStoreError,
+    NotFoundError,
+    redact_url,
+)
+from ..workspace.manifest import ManifestEntry
 from . import _seal as _store_files
-from .card import model_card
 from ._record import (
     _NAME,
     _comparable,
@@ -114,15 +122,7 @@ from ._record import (
     _training_time,
     _utc_now,
 )
-from .._version import __version__
-from ..errors import (
-    AwimlError,
-    ChecksumMismatchError,
-    ModelStoreError,
-    NotFoundError,
-    redact_url,
-)
-from ..workspace.manifest import ManifestEntry
+from .card import model_card
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -240,8 +240,8 @@ class ModelStore:
 
     See Also
     --------
-    awiml.serialize.dump_model : How each kind of model is written.
-    awiml.provenance.collect_provenance : What is recorded about code, machine and time.
+    awiml.store.serialize.dump_model : How each kind of model is written.
+    awiml.store.provenance.collect_provenance : What is recorded about code, machine and time.
 
     Notes
     -----
@@ -311,14 +311,14 @@ class ModelStore:
         model : object
             A fitted scikit-learn estimator or Pipeline, a built Keras 3 model,
             an :class:`~awiml.classify.KerasClassifier` or a Pipeline ending in
-            one (see :func:`awiml.serialize.model_kind`).
+            one (see :func:`awiml.store.serialize.model_kind`).
         name : str
             The model's name: letters, digits, ``_``, ``.`` and ``-``, starting
             with a letter or digit, at most 100 characters.
         data : object or list of objects, optional
             The training data. Each item may be a
             :class:`~awiml.workspace.Workspace` (all files of its ``raw/``), a
-            :class:`~awiml.manifest.ManifestEntry`, a path to a file or folder
+            :class:`~awiml.workspace.manifest.ManifestEntry`, a path to a file or folder
             in a workspace's ``raw/`` (absolute, relative to the working
             directory, or relative to the store's workspace ``raw/``), which
             is looked up in that workspace's manifest for its source, DOI and
@@ -429,7 +429,7 @@ class ModelStore:
                 if path in ("version.json", "MODEL_CARD.md") or path.startswith("figures/"):
                     raise ModelStoreError(
                         f"the serializer wrote {path!r}, a name the store reserves; this is a "
-                        "bug in awiml.serialize"
+                        "bug in awiml.store.serialize"
                     )
             files = {path: {"role": roles.get(path, "model")} for path in model_files}
             if figure_bytes:
@@ -754,7 +754,7 @@ class ModelStore:
             or ``"name"`` (the latest version).
         trusted : iterable of str, optional
             Extra type names to accept beyond awiml's trusted-types policy
-            (see :func:`awiml.serialize.load_model`); only for reviewed types
+            (see :func:`awiml.store.serialize.load_model`); only for reviewed types
             from a file whose origin you trust.
 
         Returns
@@ -772,7 +772,7 @@ class ModelStore:
             message names the file and no model is returned. (The digests
             are computed while the files are parsed, which runs no code
             from them.)
-        awiml.serialize.UntrustedModelError
+        awiml.store.serialize.UntrustedModelError
             If a file names types outside the trusted policy.
         """
         from .serialize import load_model

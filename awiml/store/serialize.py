@@ -47,7 +47,7 @@ at a leaf), every feature index is below the number of features the owning
 estimator checks its input against, k-NN index arrays stay within the
 training data, and libsvm's support-vector arrays agree in size. A model that
 fails a check raises :class:`awiml.errors.InvalidDataError`. The checks
-live in the private module ``awiml._model_checks``.
+live in the private module ``awiml.store._model_checks``.
 
 *Keras.* The architecture JSON is walked before anything is built: every
 ``class_name``/``module``/``registered_name`` must name a built-in Keras class
@@ -91,7 +91,7 @@ does with it:
 - awiml's own pieces: their ``__init__`` follows the estimator contract;
   ``HarmoniseColumns`` keeps a ``_Matcher`` of plain lists and dicts.
 
-The lists live in the private module ``awiml._trust_policy``; this module
+The lists live in the private module ``awiml.store._trust_policy``; this module
 binds :data:`TRUSTED_TYPES` and :data:`KERAS_LAYERS` again, as the same
 objects. The test suite checks that every entry names an existing class (not a
 function, except ``check_array``) so that the list cannot rot silently when
@@ -114,6 +114,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidDataError, NotFoundError, UntrustedModelError
 from ._model_checks import _check_structures
 from ._trust_policy import (
     _AWIML_BUILDERS,
@@ -124,7 +125,6 @@ from ._trust_policy import (
 )
 from ._trust_policy import KERAS_LAYERS as _POLICY_KERAS_LAYERS
 from ._trust_policy import TRUSTED_TYPES as _POLICY_TRUSTED_TYPES
-from ..errors import InvalidDataError, NotFoundError, UntrustedModelError
 
 __all__ = [
     "KERAS_LAYERS",
@@ -140,8 +140,8 @@ __all__ = [
 FORMAT = 1
 
 
-# The reviewed lists live in awiml._trust_policy; they are bound here again, as the same
-# objects, so that their documentation (the #: comments) appears as awiml.serialize's.
+# The reviewed lists live in awiml.store._trust_policy; they are bound here again, as the same
+# objects, so that their documentation (the #: comments) appears as awiml.store.serialize's.
 
 #: Exact names of the types awiml loads from a skops file without being told.
 #: See the module documentation for how the list was reviewed.

@@ -38,6 +38,7 @@ from filelock import SoftFileLock, Timeout
 
 from .._version import __version__
 from ..archives.base import RemoteFile, expand_fsspec_path, http_session
+from ..archives.transfer import DownloadResult, RetryPolicy, download, file_checksum, parse_checksum
 from ..errors import (
     AwimlError,
     NotFoundError,
@@ -47,7 +48,6 @@ from ..errors import (
     redact_url,
 )
 from .manifest import MANIFEST_COLUMNS, ManifestEntry, read_manifest, write_manifest
-from ..archives.transfer import DownloadResult, RetryPolicy, download, file_checksum, parse_checksum
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -276,7 +276,7 @@ class Workspace:
         Returns
         -------
         pandas.DataFrame
-            Columns as in :data:`awiml.manifest.MANIFEST_COLUMNS`; ``retrieved``
+            Columns as in :data:`awiml.workspace.manifest.MANIFEST_COLUMNS`; ``retrieved``
             is a timezone-aware timestamp.
         """
         import pandas as pd

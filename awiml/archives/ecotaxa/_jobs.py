@@ -14,7 +14,7 @@ layout lives in a temporary folder of the source (:class:`Scratch`).
 The HTTP requests, the login and the checks of the user's options stay with
 the source (this module never imports :mod:`awiml.archives.ecotaxa`); the
 job polling, zip checks and safe extraction are in
-:mod:`awiml.archives._ecotaxa_export`.
+:mod:`awiml.archives.ecotaxa._export`.
 """
 
 from __future__ import annotations

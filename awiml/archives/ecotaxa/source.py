@@ -16,11 +16,11 @@ https://ecotaxa.obs-vlfr.fr/api/docs) with the shared awiml session:
 - ``GET /vault/<file>`` serves one image, without login.
 
 The translation of filters, the query columns and the paging live in
-:mod:`awiml.archives._ecotaxa_query`; running, resuming and caching export
-jobs in :mod:`awiml.archives._ecotaxa_jobs` (a mixin of
+:mod:`awiml.archives.ecotaxa._query`; running, resuming and caching export
+jobs in :mod:`awiml.archives.ecotaxa._jobs` (a mixin of
 :class:`EcotaxaSource`); the job polling and safe unpacking of exports in
-:mod:`awiml.archives._ecotaxa_export`; and credentials and the token cache
-in :mod:`awiml.archives._ecotaxa_auth`. This module does the HTTP requests,
+:mod:`awiml.archives.ecotaxa._export`; and credentials and the token cache
+in :mod:`awiml.archives.ecotaxa._auth`. This module does the HTTP requests,
 the checks of the user's options and the fsspec side, and keeps every public
 name and its documentation, :meth:`EcotaxaSource.export` included
 (:data:`QUERY_FIELDS` and :data:`DEFAULT_QUERY_FIELDS` are re-exported here).
@@ -56,9 +56,6 @@ from ...errors import (
     NotFoundError,
     redact_url,
 )
-from . import _query
-from ._auth import TokenCache, find_credentials
-from ._jobs import DEFAULT_MAX_BYTES, ExportJobs, Scratch, ScratchFiles
 from ..base import (
     DEFAULT_TIMEOUT,
     RETRY_STATUSES,
@@ -67,6 +64,9 @@ from ..base import (
     http_session,
 )
 from ..cache import default_cache_dir
+from . import _query
+from ._auth import TokenCache, find_credentials
+from ._jobs import DEFAULT_MAX_BYTES, ExportJobs, Scratch, ScratchFiles
 from .tsv import read_tsv
 
 if TYPE_CHECKING:

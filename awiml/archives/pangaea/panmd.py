@@ -5,7 +5,7 @@ type ``application/vnd.pangaea.metadata+xml`` (namespace
 ``http://www.pangaea.de/MetaData``, conventionally with the prefix ``md:``). It
 is the second carrier of a dataset's metadata besides the header of the
 tab-delimited text export, and :func:`parse_panmd` maps it onto the same
-:class:`~awiml.archives.pangaea_model.DatasetMetadata`, using the text header's
+:class:`~awiml.archives.pangaea.model.DatasetMetadata`, using the text header's
 conventions wherever the two overlap (coverage keys such as ``"MEDIAN
 LATITUDE"``, ``"Name (short name)"`` for terms). :func:`write_panmd` is its
 inverse; the loopback emulator :class:`awiml.testing.pangaea.PangaeaServer`
@@ -60,7 +60,7 @@ model field            panmd source
 
 Terms (campaign, basis, device, method, location) are written as the text export
 writes them: ``"name (optionalName) (URI: uri)"``, each part only when present.
-These conventions follow :func:`awiml.archives.pangaea_text.read_metadata`, so a
+These conventions follow :func:`awiml.archives.pangaea.text.read_metadata`, so a
 dataset's text header and its panmd record give the same values where both say
 the same thing (one difference remains: the text parser keeps a "Related to" or
 "Further details" reference without its relation type).
@@ -691,7 +691,7 @@ def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> byte
 
     Examples
     --------
-    >>> from awiml.archives.pangaea_model import Parameter
+    >>> from awiml.archives.pangaea.model import Parameter
     >>> meta = DatasetMetadata(
     ...     title="Thermosalinograph PS103",
     ...     authors=("Boebel, Olaf",),

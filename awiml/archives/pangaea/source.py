@@ -328,7 +328,7 @@ class PangaeaSource(ArchiveFileSystem):
         Parameters
         ----------
         doi : str or int
-            Any identifier form (see :func:`~awiml.archives.pangaea_model.dataset_id`).
+            Any identifier form (see :func:`~awiml.archives.pangaea.model.dataset_id`).
 
         Returns
         -------

@@ -17,7 +17,7 @@ first line is the header row.
 :func:`pandas.read_csv` call (C engine), after one vectorised pass over the raw
 bytes with NumPy that checks the field count of every line and finds the
 quality flags. :func:`read_metadata` reads the block only. Both produce the
-shared :class:`~awiml.archives.pangaea_model.DatasetMetadata`.
+shared :class:`~awiml.archives.pangaea.model.DatasetMetadata`.
 
 What the parser assumes about the format
 ----------------------------------------
