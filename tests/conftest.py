@@ -67,3 +67,15 @@ def assert_consistent(ws: Workspace) -> None:
     for name in raw_files(ws):
         mode = os.stat(ws.raw / name).st_mode & 0o777
         assert mode & 0o222 == 0, f"raw/{name} is writable ({oct(mode)})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail, not skip, a test whose skip comes from awiml itself failing to import."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and call.excinfo is not None:
+        reason = str(call.excinfo.value)
+        if "could not import 'awiml" in reason or "No module named 'awiml" in reason:
+            report.outcome = "failed"
+            report.longrepr = f"awiml failed to import, which must fail the test: {reason}"

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import threading
 
+import keras
 import numpy as np
 import pytest
+from keras.src.backend.common import global_state
+from keras.src.saving import saving_lib
 
-keras = pytest.importorskip("keras")
-
-from keras.src.backend.common import global_state  # noqa: E402
-from keras.src.saving import saving_lib  # noqa: E402
-
-from awiml.store import _keras_skipsets  # noqa: E402
-from awiml.store._keras_skipsets import KINDS, lend_skipsets  # noqa: E402
-from awiml.store.serialize import dump_model, load_model  # noqa: E402
+from awiml.store import _keras_skipsets
+from awiml.store._keras_skipsets import KINDS, lend_skipsets
+from awiml.store.serialize import dump_model, load_model
 
 LOOKUP = "saving_attr_skiplist_{}"
 
