@@ -1,3 +1,3 @@
 """The version of awiml (single source for packaging and ``awiml --version``)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
