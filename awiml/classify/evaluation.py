@@ -44,10 +44,10 @@ def _final_estimator(model: Any) -> Any:
     return model
 
 
-def _describe(model: Any) -> str:
+def _model_name(model: Any) -> str:
     """Return a short name of ``model``, e.g. ``"Pipeline(StandardScaler -> SVC)"``."""
     if hasattr(model, "steps"):
-        return "Pipeline(" + " -> ".join(_describe(step) for _, step in model.steps) + ")"
+        return "Pipeline(" + " -> ".join(_model_name(step) for _, step in model.steps) + ")"
     return type(model).__name__
 
 
@@ -471,5 +471,5 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
         y_pred,
         labels=labels,
         history=history if isinstance(history, Mapping) else None,
-        model_name=_describe(model),
+        model_name=_model_name(model),
     )

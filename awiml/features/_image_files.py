@@ -94,7 +94,7 @@ def _check_image_container(X: Any, owner: str) -> None:
         raise InvalidDataError(f"{owner} takes a list of images or paths; got {type(X).__name__}")
 
 
-def _describe(item: Any, index: int) -> str:
+def _image_name(item: Any, index: int) -> str:
     """Name an image in messages: its path, or ``image <index>``."""
     return str(item) if isinstance(item, (str, os.PathLike)) else f"image {index}"
 

@@ -19,9 +19,9 @@ from ..errors import InvalidDataError
 from ._image_files import (
     _border,
     _check_image_container,
-    _describe,
     _grey,
     _image_items,
+    _image_name,
     _load_image,
 )
 from ._params import _bad_param, _is_int, _is_number
@@ -223,7 +223,7 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         items = _image_items(X, type(self).__name__)
         out = np.empty((len(items), len(self.properties_)))
         for i, item in enumerate(items):
-            where = _describe(item, i)
+            where = _image_name(item, i)
             out[i] = self._measure(_grey(_load_image(item, i), where), where)
         return out
 
@@ -405,7 +405,7 @@ class ImageTensor(TransformerMixin, BaseEstimator):
         items = _image_items(X, type(self).__name__)
         out = np.empty((len(items), *self.output_shape_), dtype=np.float32)
         for i, item in enumerate(items):
-            out[i] = self._tensor(_load_image(item, i), _describe(item, i))
+            out[i] = self._tensor(_load_image(item, i), _image_name(item, i))
         return out
 
     def _tensor(self, image: np.ndarray, where: str) -> np.ndarray:

@@ -7,6 +7,6 @@ records where each row came from. Units travel in ``DataFrame.attrs``.
 """
 import lazy_loader as _lazy
 
-__getattr__, __dir__, _names = _lazy.attach_stub(__name__, __file__)
+__getattr__, __dir__, _quoted = _lazy.attach_stub(__name__, __file__)
 # Private names in the stub are there for models stored by their dotted path.
-__all__ = [name for name in _names if not name.startswith("_")]
+__all__ = [name for name in _quoted if not name.startswith("_")]

@@ -22,7 +22,7 @@ from ..units import split_label
 _FLAG_SUFFIX = "_flag"
 
 
-def _names(labels: Iterable[Any], limit: int = 12) -> str:
+def _quoted(labels: Iterable[Any], limit: int = 12) -> str:
     """Quote labels for a message: ``'a', 'b', 'c'`` (at most ``limit``, then ``...``)."""
     labels = list(labels)
     text = ", ".join(repr(label) for label in labels[:limit])
@@ -76,8 +76,8 @@ def _require_columns(frame: pd.DataFrame, wanted: Iterable[Any], owner: str) -> 
     missing = [label for label in wanted if label not in frame.columns]
     if missing:
         raise InvalidDataError(
-            f"{owner}: the table has no column {_names(missing)}; its columns are "
-            f"{_names(frame.columns)}"
+            f"{owner}: the table has no column {_quoted(missing)}; its columns are "
+            f"{_quoted(frame.columns)}"
         )
 
 

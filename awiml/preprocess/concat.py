@@ -20,7 +20,7 @@ from sklearn.base import clone
 
 from ..errors import InvalidDataError
 from ..units import parse_unit
-from ._columns import _column_info, _flag_columns, _names, _unit_of
+from ._columns import _column_info, _flag_columns, _quoted, _unit_of
 from .transformers import HarmoniseColumns
 
 __all__ = ["concat_tables"]
@@ -106,7 +106,7 @@ def concat_tables(
     repeated = pd.Index(names)[pd.Index(names).duplicated()].unique().tolist()
     if repeated:
         raise ValueError(
-            f"concat_tables: the names {_names(repeated)} are given more than once; each table "
+            f"concat_tables: the names {_quoted(repeated)} are given more than once; each table "
             "needs its own name, so that its rows can be told apart"
         )
     if harmonise is not None:
@@ -190,7 +190,7 @@ def _merge_units(
     partly = {column: tables for column, tables in unknown.items() if units[column][0] is not None}
     if partly:
         detail = "; ".join(
-            f"{column!r} ({units[column][0]!r}) has no unit in {_names(tables)}"
+            f"{column!r} ({units[column][0]!r}) has no unit in {_quoted(tables)}"
             for column, tables in partly.items()
         )
         warnings.warn(f"concat_tables: {detail}; taking the known unit", UserWarning, stacklevel=3)

@@ -75,7 +75,7 @@ from ._columns import (
     _column_info,
     _flag_columns,
     _is_number_column,
-    _names,
+    _quoted,
     _require_columns,
     _unit_of,
 )
@@ -174,7 +174,7 @@ class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
             if duplicated:
                 raise InvalidDataError(
                     f"{type(self).__name__}: the table has several columns labelled "
-                    f"{_names(duplicated)}; labels must be unique"
+                    f"{_quoted(duplicated)}; labels must be unique"
                 )
             if reset:
                 validate_data(self, X, skip_check_array=True, reset=True)
@@ -306,7 +306,7 @@ class _Matcher:
         return None, "unmatched"
 
 
-class _Plan:
+class _HarmonisePlan:
     """How one table is harmonised: renames, drops, units and the report rows."""
 
     def __init__(self) -> None:
@@ -526,8 +526,8 @@ class HarmoniseColumns(_TableTransformer):
         plan = self._plan(pd.DataFrame(columns=list(input_features)), self._matcher)
         return np.asarray(plan.names_out, dtype=object)
 
-    def _plan(self, frame: pd.DataFrame, matcher: _Matcher) -> _Plan:
-        plan = _Plan()
+    def _plan(self, frame: pd.DataFrame, matcher: _Matcher) -> _HarmonisePlan:
+        plan = _HarmonisePlan()
         flags = _flag_columns(frame)
         info = _column_info(frame)
         found: dict[str, Any] = {}
@@ -551,15 +551,15 @@ class HarmoniseColumns(_TableTransformer):
                 plan.rename[label] = canonical
         if unmatched and self.unknown == "error":
             raise InvalidDataError(
-                f"HarmoniseColumns: columns {_names(unmatched)} match no canonical name "
-                f"(known: {_names(matcher.canonical)}); add them to the mapping or pass "
+                f"HarmoniseColumns: columns {_quoted(unmatched)} match no canonical name "
+                f"(known: {_quoted(matcher.canonical)}); add them to the mapping or pass "
                 "unknown='keep' or 'drop'"
             )
         missing = [target for target in matcher.targets if target not in found]
         if missing:
             raise InvalidDataError(
-                f"HarmoniseColumns: no column matches {_names(missing)}; the table has columns "
-                f"{_names(frame.columns)}. Add their labels to the mapping, e.g. "
+                f"HarmoniseColumns: no column matches {_quoted(missing)}; the table has columns "
+                f"{_quoted(frame.columns)}. Add their labels to the mapping, e.g. "
                 f"{{{missing[0]!r}: ['<label>']}}"
             )
         dropped = set(unmatched) if self.unknown == "drop" else set()
@@ -589,7 +589,7 @@ class HarmoniseColumns(_TableTransformer):
         clashes = clashes[clashes.duplicated()].unique().tolist()
         if clashes:
             raise InvalidDataError(
-                f"HarmoniseColumns: renaming would give several columns named {_names(clashes)}; "
+                f"HarmoniseColumns: renaming would give several columns named {_quoted(clashes)}; "
                 "rename the clashing columns first"
             )
         return plan
@@ -849,10 +849,10 @@ def _find_label(frame: pd.DataFrame, key: Any) -> Any:
         return candidates[0]
     if candidates:
         raise InvalidDataError(
-            f"ConvertUnits: columns {_names(candidates)} all match {key!r}; name one exactly"
+            f"ConvertUnits: columns {_quoted(candidates)} all match {key!r}; name one exactly"
         )
     raise InvalidDataError(
-        f"ConvertUnits: the table has no column {key!r}; its columns are {_names(frame.columns)}"
+        f"ConvertUnits: the table has no column {key!r}; its columns are {_quoted(frame.columns)}"
     )
 
 
@@ -1057,8 +1057,8 @@ class QualityFilter(_TableTransformer):
         bad = [flag for flag in accept if flag not in valid]
         if bad:
             raise ValueError(
-                f"QualityFilter: accept holds {_names(bad)}, which are not quality flags; use "
-                f"'' (no flag) and {_names(QUALITY_FLAGS)}"
+                f"QualityFilter: accept holds {_quoted(bad)}, which are not quality flags; use "
+                f"'' (no flag) and {_quoted(QUALITY_FLAGS)}"
             )
         if self.action not in ("mask", "drop"):
             raise ValueError(f"QualityFilter: action must be 'mask' or 'drop', not {self.action!r}")
@@ -1203,7 +1203,7 @@ class DropMissing(_TableTransformer):
             stats[column] = value
         if empty:
             raise InvalidDataError(
-                f"DropMissing: columns {_names(empty)} have no values in the table given to fit, "
+                f"DropMissing: columns {_quoted(empty)} have no values in the table given to fit, "
                 f"so there is no {self.strategy} to learn; leave them out (columns=...) or use "
                 "strategy='constant'"
             )

@@ -26,87 +26,87 @@ import re
 __all__ = ["KERAS_LAYERS", "TRUSTED_TYPES"]
 
 
-def _names(module: str, classes: str) -> list[str]:
+def _dotted(module: str, classes: str) -> list[str]:
     """Return ``module.name`` for each space-separated name in ``classes``.
 
     Examples
     --------
-    >>> _names("keras.regularizers", "L1 L2")
+    >>> _dotted("keras.regularizers", "L1 L2")
     ['keras.regularizers.L1', 'keras.regularizers.L2']
     """
     return [f"{module}.{name}" for name in classes.split()]
 
 
 _SKLEARN_ESTIMATORS = [
-    *_names("sklearn.calibration", "CalibratedClassifierCV"),
-    *_names("sklearn.cluster._kmeans", "KMeans MiniBatchKMeans"),
-    *_names("sklearn.compose._column_transformer", "ColumnTransformer"),
-    *_names("sklearn.compose._target", "TransformedTargetRegressor"),
-    *_names("sklearn.covariance._elliptic_envelope", "EllipticEnvelope"),
-    *_names("sklearn.cross_decomposition._pls", "CCA PLSCanonical PLSRegression PLSSVD"),
-    *_names("sklearn.decomposition._factor_analysis", "FactorAnalysis"),
-    *_names("sklearn.decomposition._fastica", "FastICA"),
-    *_names("sklearn.decomposition._incremental_pca", "IncrementalPCA"),
-    *_names("sklearn.decomposition._kernel_pca", "KernelPCA"),
-    *_names("sklearn.decomposition._nmf", "MiniBatchNMF NMF"),
-    *_names("sklearn.decomposition._pca", "PCA"),
-    *_names("sklearn.decomposition._truncated_svd", "TruncatedSVD"),
-    *_names("sklearn.discriminant_analysis",
+    *_dotted("sklearn.calibration", "CalibratedClassifierCV"),
+    *_dotted("sklearn.cluster._kmeans", "KMeans MiniBatchKMeans"),
+    *_dotted("sklearn.compose._column_transformer", "ColumnTransformer"),
+    *_dotted("sklearn.compose._target", "TransformedTargetRegressor"),
+    *_dotted("sklearn.covariance._elliptic_envelope", "EllipticEnvelope"),
+    *_dotted("sklearn.cross_decomposition._pls", "CCA PLSCanonical PLSRegression PLSSVD"),
+    *_dotted("sklearn.decomposition._factor_analysis", "FactorAnalysis"),
+    *_dotted("sklearn.decomposition._fastica", "FastICA"),
+    *_dotted("sklearn.decomposition._incremental_pca", "IncrementalPCA"),
+    *_dotted("sklearn.decomposition._kernel_pca", "KernelPCA"),
+    *_dotted("sklearn.decomposition._nmf", "MiniBatchNMF NMF"),
+    *_dotted("sklearn.decomposition._pca", "PCA"),
+    *_dotted("sklearn.decomposition._truncated_svd", "TruncatedSVD"),
+    *_dotted("sklearn.discriminant_analysis",
             "LinearDiscriminantAnalysis QuadraticDiscriminantAnalysis"),
-    *_names("sklearn.dummy", "DummyClassifier DummyRegressor"),
-    *_names("sklearn.ensemble._bagging", "BaggingClassifier BaggingRegressor"),
-    *_names("sklearn.ensemble._forest",
+    *_dotted("sklearn.dummy", "DummyClassifier DummyRegressor"),
+    *_dotted("sklearn.ensemble._bagging", "BaggingClassifier BaggingRegressor"),
+    *_dotted("sklearn.ensemble._forest",
             "ExtraTreesClassifier ExtraTreesRegressor RandomForestClassifier "
             "RandomForestRegressor RandomTreesEmbedding"),
-    *_names("sklearn.ensemble._gb", "GradientBoostingClassifier GradientBoostingRegressor"),
-    *_names("sklearn.ensemble._hist_gradient_boosting.gradient_boosting",
+    *_dotted("sklearn.ensemble._gb", "GradientBoostingClassifier GradientBoostingRegressor"),
+    *_dotted("sklearn.ensemble._hist_gradient_boosting.gradient_boosting",
             "HistGradientBoostingClassifier HistGradientBoostingRegressor"),
-    *_names("sklearn.ensemble._iforest", "IsolationForest"),
-    *_names("sklearn.ensemble._stacking", "StackingClassifier StackingRegressor"),
-    *_names("sklearn.ensemble._voting", "VotingClassifier VotingRegressor"),
-    *_names("sklearn.ensemble._weight_boosting", "AdaBoostClassifier AdaBoostRegressor"),
-    *_names("sklearn.feature_selection._from_model", "SelectFromModel"),
-    *_names("sklearn.feature_selection._rfe", "RFE RFECV"),
-    *_names("sklearn.feature_selection._variance_threshold", "VarianceThreshold"),
-    *_names("sklearn.impute._base", "MissingIndicator SimpleImputer"),
-    *_names("sklearn.impute._knn", "KNNImputer"),
-    *_names("sklearn.isotonic", "IsotonicRegression"),
-    *_names("sklearn.kernel_approximation", "Nystroem RBFSampler"),
-    *_names("sklearn.kernel_ridge", "KernelRidge"),
-    *_names("sklearn.linear_model._base", "LinearRegression"),
-    *_names("sklearn.linear_model._bayes", "ARDRegression BayesianRidge"),
-    *_names("sklearn.linear_model._coordinate_descent", "ElasticNet ElasticNetCV Lasso LassoCV"),
-    *_names("sklearn.linear_model._glm.glm", "GammaRegressor PoissonRegressor TweedieRegressor"),
-    *_names("sklearn.linear_model._huber", "HuberRegressor"),
-    *_names("sklearn.linear_model._logistic", "LogisticRegression LogisticRegressionCV"),
-    *_names("sklearn.linear_model._perceptron", "Perceptron"),
-    *_names("sklearn.linear_model._quantile", "QuantileRegressor"),
-    *_names("sklearn.linear_model._ridge", "Ridge RidgeCV RidgeClassifier RidgeClassifierCV"),
-    *_names("sklearn.linear_model._stochastic_gradient", "SGDClassifier SGDRegressor"),
-    *_names("sklearn.mixture._gaussian_mixture", "GaussianMixture"),
-    *_names("sklearn.multiclass", "OneVsOneClassifier OneVsRestClassifier"),
-    *_names("sklearn.multioutput", "MultiOutputClassifier MultiOutputRegressor"),
-    *_names("sklearn.naive_bayes",
+    *_dotted("sklearn.ensemble._iforest", "IsolationForest"),
+    *_dotted("sklearn.ensemble._stacking", "StackingClassifier StackingRegressor"),
+    *_dotted("sklearn.ensemble._voting", "VotingClassifier VotingRegressor"),
+    *_dotted("sklearn.ensemble._weight_boosting", "AdaBoostClassifier AdaBoostRegressor"),
+    *_dotted("sklearn.feature_selection._from_model", "SelectFromModel"),
+    *_dotted("sklearn.feature_selection._rfe", "RFE RFECV"),
+    *_dotted("sklearn.feature_selection._variance_threshold", "VarianceThreshold"),
+    *_dotted("sklearn.impute._base", "MissingIndicator SimpleImputer"),
+    *_dotted("sklearn.impute._knn", "KNNImputer"),
+    *_dotted("sklearn.isotonic", "IsotonicRegression"),
+    *_dotted("sklearn.kernel_approximation", "Nystroem RBFSampler"),
+    *_dotted("sklearn.kernel_ridge", "KernelRidge"),
+    *_dotted("sklearn.linear_model._base", "LinearRegression"),
+    *_dotted("sklearn.linear_model._bayes", "ARDRegression BayesianRidge"),
+    *_dotted("sklearn.linear_model._coordinate_descent", "ElasticNet ElasticNetCV Lasso LassoCV"),
+    *_dotted("sklearn.linear_model._glm.glm", "GammaRegressor PoissonRegressor TweedieRegressor"),
+    *_dotted("sklearn.linear_model._huber", "HuberRegressor"),
+    *_dotted("sklearn.linear_model._logistic", "LogisticRegression LogisticRegressionCV"),
+    *_dotted("sklearn.linear_model._perceptron", "Perceptron"),
+    *_dotted("sklearn.linear_model._quantile", "QuantileRegressor"),
+    *_dotted("sklearn.linear_model._ridge", "Ridge RidgeCV RidgeClassifier RidgeClassifierCV"),
+    *_dotted("sklearn.linear_model._stochastic_gradient", "SGDClassifier SGDRegressor"),
+    *_dotted("sklearn.mixture._gaussian_mixture", "GaussianMixture"),
+    *_dotted("sklearn.multiclass", "OneVsOneClassifier OneVsRestClassifier"),
+    *_dotted("sklearn.multioutput", "MultiOutputClassifier MultiOutputRegressor"),
+    *_dotted("sklearn.naive_bayes",
             "BernoulliNB CategoricalNB ComplementNB GaussianNB MultinomialNB"),
-    *_names("sklearn.neighbors._classification", "KNeighborsClassifier"),
-    *_names("sklearn.neighbors._lof", "LocalOutlierFactor"),
-    *_names("sklearn.neighbors._nearest_centroid", "NearestCentroid"),
-    *_names("sklearn.neighbors._regression", "KNeighborsRegressor"),
-    *_names("sklearn.neighbors._unsupervised", "NearestNeighbors"),
-    *_names("sklearn.neural_network._multilayer_perceptron", "MLPClassifier MLPRegressor"),
-    *_names("sklearn.pipeline", "FeatureUnion Pipeline"),
-    *_names("sklearn.preprocessing._data",
+    *_dotted("sklearn.neighbors._classification", "KNeighborsClassifier"),
+    *_dotted("sklearn.neighbors._lof", "LocalOutlierFactor"),
+    *_dotted("sklearn.neighbors._nearest_centroid", "NearestCentroid"),
+    *_dotted("sklearn.neighbors._regression", "KNeighborsRegressor"),
+    *_dotted("sklearn.neighbors._unsupervised", "NearestNeighbors"),
+    *_dotted("sklearn.neural_network._multilayer_perceptron", "MLPClassifier MLPRegressor"),
+    *_dotted("sklearn.pipeline", "FeatureUnion Pipeline"),
+    *_dotted("sklearn.preprocessing._data",
             "Binarizer MaxAbsScaler MinMaxScaler Normalizer PowerTransformer "
             "QuantileTransformer RobustScaler StandardScaler"),
-    *_names("sklearn.preprocessing._discretization", "KBinsDiscretizer"),
-    *_names("sklearn.preprocessing._encoders", "OneHotEncoder OrdinalEncoder"),
-    *_names("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
-    *_names("sklearn.preprocessing._label", "LabelBinarizer LabelEncoder"),
-    *_names("sklearn.preprocessing._polynomial", "PolynomialFeatures SplineTransformer"),
-    *_names("sklearn.preprocessing._target_encoder", "TargetEncoder"),
-    *_names("sklearn.random_projection", "GaussianRandomProjection SparseRandomProjection"),
-    *_names("sklearn.svm._classes", "LinearSVC LinearSVR NuSVC NuSVR OneClassSVM SVC SVR"),
-    *_names("sklearn.tree._classes",
+    *_dotted("sklearn.preprocessing._discretization", "KBinsDiscretizer"),
+    *_dotted("sklearn.preprocessing._encoders", "OneHotEncoder OrdinalEncoder"),
+    *_dotted("sklearn.preprocessing._function_transformer", "FunctionTransformer"),
+    *_dotted("sklearn.preprocessing._label", "LabelBinarizer LabelEncoder"),
+    *_dotted("sklearn.preprocessing._polynomial", "PolynomialFeatures SplineTransformer"),
+    *_dotted("sklearn.preprocessing._target_encoder", "TargetEncoder"),
+    *_dotted("sklearn.random_projection", "GaussianRandomProjection SparseRandomProjection"),
+    *_dotted("sklearn.svm._classes", "LinearSVC LinearSVR NuSVC NuSVR OneClassSVM SVC SVR"),
+    *_dotted("sklearn.tree._classes",
             "DecisionTreeClassifier DecisionTreeRegressor ExtraTreeClassifier "
             "ExtraTreeRegressor"),
 ]
@@ -119,23 +119,23 @@ _SKLEARN_INTERNALS = [
     "sklearn.neighbors._ball_tree.BallTree",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     # distance metrics that hold no user data (Minkowski's weights are checked)
-    *_names("sklearn.metrics._dist_metrics",
+    *_dotted("sklearn.metrics._dist_metrics",
             "EuclideanDistance64 EuclideanDistance32 ManhattanDistance64 ManhattanDistance32 "
             "ChebyshevDistance64 ChebyshevDistance32 MinkowskiDistance64 MinkowskiDistance32"),
     # losses and links of the gradient-boosting, GLM, SGD and HGB models
-    *_names("sklearn._loss.link",
+    *_dotted("sklearn._loss.link",
             "HalfLogitLink IdentityLink Interval LogitLink LogLink MultinomialLogit"),
-    *_names("sklearn._loss.loss",
+    *_dotted("sklearn._loss.loss",
             "AbsoluteError ExponentialLoss HalfBinomialLoss HalfGammaLoss HalfMultinomialLoss "
             "HalfPoissonLoss HalfSquaredError HalfTweedieLoss HalfTweedieLossIdentity HuberLoss "
             "PinballLoss"),
-    *_names("sklearn._loss._loss",
+    *_dotted("sklearn._loss._loss",
             "CyAbsoluteError CyExponentialLoss CyHalfBinomialLoss CyHalfGammaLoss "
             "CyHalfMultinomialLoss CyHalfPoissonLoss CyHalfSquaredError CyHalfTweedieLoss "
             "CyHalfTweedieLossIdentity CyHuberLoss CyPinballLoss"),
-    *_names("sklearn.linear_model._sgd_fast",
+    *_dotted("sklearn.linear_model._sgd_fast",
             "EpsilonInsensitive Hinge ModifiedHuber SquaredEpsilonInsensitive SquaredHinge"),
-    *_names("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer SGDOptimizer"),
+    *_dotted("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer SGDOptimizer"),
     "sklearn.utils._bunch.Bunch",
     # HistGradientBoosting with categorical features: FunctionTransformer(partial(check_array))
     "functools.partial",
@@ -145,7 +145,7 @@ _SKLEARN_INTERNALS = [
 _NUMPY = [
     "numpy.ndarray",
     "numpy.dtype",
-    *_names("numpy",
+    *_dotted("numpy",
             "bool bool_ float16 float32 float64 longdouble complex64 complex128 "
             "int8 int16 int32 int64 uint8 uint16 uint32 uint64 intc uintc "
             "str_ bytes_ datetime64 timedelta64"),
@@ -160,15 +160,15 @@ _SCIPY = [
 ]
 
 _PYTHON = [
-    *_names("builtins", "bool bytes bytearray complex dict float int list set slice str tuple"),
+    *_dotted("builtins", "bool bytes bytearray complex dict float int list set slice str tuple"),
     "collections.OrderedDict",
 ]
 
 _AWIML = [
-    *_names("awiml.preprocess", "ConvertUnits DropMissing HarmoniseColumns QualityFilter"),
+    *_dotted("awiml.preprocess", "ConvertUnits DropMissing HarmoniseColumns QualityFilter"),
     # HarmoniseColumns' compiled mapping: lists and dicts of str, no __setstate__
     "awiml.preprocess._Matcher",
-    *_names("awiml.features", "ImageFeatures ImageTensor Spectrogram"),
+    *_dotted("awiml.features", "ImageFeatures ImageTensor Spectrogram"),
 ]
 
 # Published (and documented) as awiml.store.serialize.TRUSTED_TYPES.
@@ -223,29 +223,29 @@ KERAS_LAYERS: frozenset[str] = frozenset([
     "keras.Sequential",
     "keras.Model",
     "keras.src.models.functional.Functional",
-    *_names("keras", "DTypePolicy FloatDTypePolicy"),
-    *_names("keras.dtype_policies",
+    *_dotted("keras", "DTypePolicy FloatDTypePolicy"),
+    *_dotted("keras.dtype_policies",
             "DTypePolicyMap QuantizedDTypePolicy QuantizedFloat8DTypePolicy Int4DTypePolicy"),
-    *_names("keras.layers", _KERAS_LAYERS),
-    *_names("keras.initializers",
+    *_dotted("keras.layers", _KERAS_LAYERS),
+    *_dotted("keras.initializers",
             "Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity LecunNormal "
             "LecunUniform Ones Orthogonal RandomNormal RandomUniform STFT TruncatedNormal "
             "VarianceScaling Zeros"),
-    *_names("keras.regularizers", "L1 L1L2 L2 OrthogonalRegularizer"),
-    *_names("keras.constraints", "MaxNorm MinMaxNorm NonNeg UnitNorm"),
-    *_names("keras.optimizers",
+    *_dotted("keras.regularizers", "L1 L1L2 L2 OrthogonalRegularizer"),
+    *_dotted("keras.constraints", "MaxNorm MinMaxNorm NonNeg UnitNorm"),
+    *_dotted("keras.optimizers",
             "Adadelta Adafactor Adagrad Adam AdamW Adamax Ftrl Lamb Lion LossScaleOptimizer "
             "Muon Nadam RMSprop SGD ScheduleFreeAdamW"),
-    *_names("keras.optimizers.schedules",
+    *_dotted("keras.optimizers.schedules",
             "CosineDecay CosineDecayRestarts ExponentialDecay InverseTimeDecay "
             "PiecewiseConstantDecay PolynomialDecay"),
-    *_names("keras.losses",
+    *_dotted("keras.losses",
             "BinaryCrossentropy BinaryFocalCrossentropy CTC CategoricalCrossentropy "
             "CategoricalFocalCrossentropy CategoricalGeneralizedCrossEntropy CategoricalHinge "
             "Circle CosineSimilarity Dice Hinge Huber KLDivergence LogCosh MeanAbsoluteError "
             "MeanAbsolutePercentageError MeanSquaredError MeanSquaredLogarithmicError Poisson "
             "SparseCategoricalCrossentropy SquaredHinge Tversky"),
-    *_names("keras.metrics",
+    *_dotted("keras.metrics",
             "AUC Accuracy BinaryAccuracy BinaryCrossentropy BinaryIoU CategoricalAccuracy "
             "CategoricalCrossentropy CategoricalHinge ConcordanceCorrelation CosineSimilarity "
             "F1Score FBetaScore FalseNegatives FalsePositives Hinge IoU KLDivergence "
@@ -256,10 +256,10 @@ KERAS_LAYERS: frozenset[str] = frozenset([
             "SparseCategoricalAccuracy SparseCategoricalCrossentropy "
             "SparseTopKCategoricalAccuracy SpecificityAtSensitivity SquaredHinge Sum "
             "TopKCategoricalAccuracy TrueNegatives TruePositives"),
-    *_names("keras.activations", _KERAS_ACTIVATIONS),
-    *_names("keras.losses", "circle cosine_similarity ctc dice huber log_cosh tversky "
+    *_dotted("keras.activations", _KERAS_ACTIVATIONS),
+    *_dotted("keras.losses", "circle cosine_similarity ctc dice huber log_cosh tversky "
             "categorical_generalized_cross_entropy"),
-    *_names("keras.metrics", _KERAS_METRIC_FUNCTIONS),
+    *_dotted("keras.metrics", _KERAS_METRIC_FUNCTIONS),
 ])
 
 #: Keras config markers for plain data, which build no object of the file's choosing.
