@@ -152,7 +152,7 @@ def _walk_layers(layer):
         yield from _walk_layers(sub)
 
 
-def _adapt_input_normalization(keras, network, X: np.ndarray) -> int:
+def _adapt_input_normalisation(keras, network, X: np.ndarray) -> int:
     """Adapt the network's not yet adapted ``Normalization`` layers fed by its input to ``X``.
 
     Returns the number of layers adapted.
@@ -732,7 +732,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
             validation_data = (X[val], targets[val])
             if use_weights:
                 validation_data += (weights[val].astype("float32"),)
-        _adapt_input_normalization(keras, network, X[train])
+        _adapt_input_normalisation(keras, network, X[train])
         callbacks = list(self.callbacks or [])
         if self.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(

@@ -1118,7 +1118,7 @@ def _import_keras():
     return import_keras()
 
 
-def _deserialize_keras(config: Any, path: Path) -> Any:
+def _deserialise_keras(config: Any, path: Path) -> Any:
     keras = _import_keras()
     from keras.src.saving.serialization_lib import SafeModeScope
 
@@ -1134,7 +1134,7 @@ def _deserialize_keras(config: Any, path: Path) -> Any:
 
 def _keras_object_from_config(config: Any, path: Path, trusted: frozenset[str]) -> Any:
     _check_keras_config(config, path, trusted)
-    return _deserialize_keras(config, path)
+    return _deserialise_keras(config, path)
 
 
 def _load_keras(architecture: Path, weights: Path, trusted: frozenset[str]) -> Any:
@@ -1148,7 +1148,7 @@ def _load_keras(architecture: Path, weights: Path, trusted: frozenset[str]) -> A
         raise InvalidDataError(f"{architecture}: not a Keras model configuration")
     _check_keras_config(config, architecture, trusted)
     keras = _import_keras()
-    model = _deserialize_keras(config, architecture)
+    model = _deserialise_keras(config, architecture)
     if not isinstance(model, keras.Model):
         raise InvalidDataError(f"{architecture}: describes a {type(model).__name__}, "
                                "not a Keras model")
