@@ -4,7 +4,7 @@ This module's one job is to measure a classifier: :class:`EvaluationReport`
 holds the metrics, the per-class table, the confusion matrix and its figures,
 and :func:`evaluate` makes one from any fitted scikit-learn classifier,
 :class:`~awiml.classify.KerasClassifier`, ``Pipeline`` or search. Both are
-re-exported by, and documented as part of, :mod:`awiml.classify`.
+public as :func:`awiml.classify.evaluate` and :class:`awiml.classify.EvaluationReport`.
 
 It imports nothing of awiml, and neither Keras nor matplotlib at import time:
 matplotlib is loaded only when a figure is drawn, scikit-learn's metrics only

@@ -1,12 +1,10 @@
-"""Classifiers and their evaluation, following the scikit-learn estimator contract.
+"""Keras 3 networks as scikit-learn classifiers: :class:`KerasClassifier` and two builders.
 
-Any scikit-learn classifier (or :class:`~sklearn.pipeline.Pipeline` ending in
-one) works with :func:`evaluate` unchanged. :func:`evaluate` and
-:class:`EvaluationReport` live in the private module ``awiml.classify.evaluation``
-and are re-exported here, their public home. For neural networks,
 :class:`KerasClassifier` wraps a Keras 3 model so that it behaves like any
 other scikit-learn classifier: it fits, predicts, clones, goes into a
-``Pipeline`` and a ``GridSearchCV``, and pickles.
+``Pipeline`` and a ``GridSearchCV``, and pickles. :func:`build_mlp` and
+:func:`build_cnn` build the networks it trains. All three are public as
+``awiml.classify.<name>``, the path stored models name them by.
 
 Keras and its backend are imported only inside the functions that need them,
 so ``import awiml.classify`` and ``evaluate`` on a scikit-learn model never

@@ -21,9 +21,8 @@ jobs in :mod:`awiml.archives.ecotaxa._jobs` (a mixin of
 :class:`EcotaxaSource`); the job polling and safe unpacking of exports in
 :mod:`awiml.archives.ecotaxa._export`; and credentials and the token cache
 in :mod:`awiml.archives.ecotaxa._auth`. This module does the HTTP requests,
-the checks of the user's options and the fsspec side, and keeps every public
-name and its documentation, :meth:`EcotaxaSource.export` included
-(:data:`QUERY_FIELDS` and :data:`DEFAULT_QUERY_FIELDS` are re-exported here).
+the checks of the user's options and the fsspec side, and keeps the
+documentation of every method, :meth:`EcotaxaSource.export` included.
 
 Assumptions (from EcoTaxa's OpenAPI text and its source, ecotaxa/ecotaxa_back):
 tokens live about 30 days; an unknown or expired token answers ``401``, a
