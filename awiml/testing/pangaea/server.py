@@ -1,108 +1,4 @@
-r"""A loopback PANGAEA: datasets, metadata, search and Elasticsearch on one local server.
-
-:class:`PangaeaServer` is a :class:`~awiml.testing.FileServer` that answers the
-requests PANGAEA's clients (awiml's ``PangaeaSource``, pangaeapy, your own code)
-send to PANGAEA's hosts, with PANGAEA's paths kept and every host mapped onto
-the one loopback server:
-
-* ``https://doi.pangaea.de/10.1594/PANGAEA.<id>`` is ``/10.1594/PANGAEA.<id>``
-  (content negotiation: text, panmd metadata, citation, landing page, zip);
-* ``https://download.pangaea.de/dataset/<id>/files/<name>`` (linked files) is
-  ``/dataset/<id>/files/<name>``;
-* ``https://www.pangaea.de/advanced/search.php`` is ``/advanced/search.php``;
-* ``https://ws.pangaea.de/es/pangaea/panmd/_search`` (Elasticsearch) is
-  ``/es/pangaea/panmd/_search``.
-
-Because it is a :class:`FileServer`, it records every request
-(:attr:`~FileServer.requests`), and :meth:`~FileServer.inject` makes any of
-these paths misbehave: ``Fault.too_many_requests(...)`` for PANGAEA's rate
-limit, ``Fault.status(503, headers={"Retry-After": "1"})`` for a dataset being
-recalled from tape, dropped connections, stalls...
-
-What the emulator assumes about PANGAEA
----------------------------------------
-Where PANGAEA's behaviour is not documented, the emulator follows what its
-public clients expect (pangaeapy, pangaear) and says so here.
-
-* ``/10.1594/PANGAEA.<id>`` negotiates on ``Accept``:
-  ``text/tab-separated-values`` gives the text export (``Content-Type:
-  text/tab-separated-values;charset=UTF-8``); ``application/vnd.pangaea.metadata+xml``
-  the panmd record; ``text/x-bibliography`` the citation (sent as
-  ``text/plain;charset=UTF-8``); anything else, or no ``Accept``, an HTML
-  landing page. ``?format=textfile`` gives the text, ``?format=zip`` a zip
-  archive (a collection's: one ``<child id>.tab`` per registered child with a
-  table; a dataset's: its own ``<id>.tab``), ``?format=citation_text`` the
-  citation and ``?format=html`` the landing page; other ``format`` values get
-  ``400``. Every reply carries ``Last-Modified`` (the dataset's stamp) and
-  honours ``If-Modified-Since`` and, for the text, ``If-None-Match`` with
-  ``304``.
-* A dataset without a table (metadata only, or a collection) asked for its
-  text answers ``406 Not Acceptable``, as pangaeapy expects ("no tabular data
-  available"). Unknown ids answer ``404``.
-* Restricted datasets (panmd ``loginOption`` other than ``unrestricted``): the
-  text, the zip and the linked files need ``Authorization: Bearer <token>``
-  with the server's ``token``; without it, or with another token, the answer is
-  ``401`` with ``WWW-Authenticate: Bearer realm="PANGAEA"`` (plus
-  ``error="invalid_token"`` when a token was sent). Metadata, citation and
-  landing page stay public, as on PANGAEA.
-* ``search.php`` answers JSON ``{"totalCount": N, "results": [{"URI":
-  "doi:10.1594/PANGAEA.<id>", "score": float, "html": "..."}]}``; the
-  ``html`` snippet states the size in a table cell, so a collection's reads
-  ``>3 datasets<`` (what pangaeapy's ``PanQuery`` looks for). Every term of
-  ``q`` must occur (case-insensitively) in the title, citation, abstract,
-  keywords or parameter names; ``field:value`` narrows a term to
-  ``citation``, ``reference``, ``parameter``, ``event``, ``project``,
-  ``campaign``, ``basis``, ``method``/``device`` or ``location`` (the fields
-  of PANGAEA's search syntax); quotes keep phrases together; an empty ``q``
-  or ``*`` matches every dataset. ``minlat``/``maxlat``/``minlon``/``maxlon``
-  keep datasets whose coverage box intersects the box (``minlon > maxlon``
-  crosses the date line); ``mindate``/``maxdate`` keep datasets whose time
-  coverage overlaps. Order: score, then id. ``count`` defaults to 10 and is
-  capped at :attr:`PangaeaServer.max_search_count` (500; pangaeapy documents
-  500 as PANGAEA's maximum, and a larger ``count`` is assumed to be capped
-  rather than refused, so clients must page by ``totalCount``).
-* The Elasticsearch endpoint answers URI searches (``GET ?q=&size=&from=&_source=``)
-  and the ``match_all``/``query_string`` subset of ``POST`` query DSL, in
-  Elasticsearch 7's shape (``hits.total`` is ``{"value": N, "relation":
-  "eq"}``, or an integer with ``rest_total_hits_as_int=true``). ``q`` takes
-  terms (default operator ``OR``, as in Elasticsearch; ``default_operator=AND``
-  and ``AND`` between terms require all), ``+term``/``-term``, quoted phrases
-  and ``field:value`` on any ``_source`` field (``parentIdDataSet:547942``
-  finds a collection's children, ``sp-loginOption:1`` the open datasets).
-  ``from + size`` beyond :attr:`PangaeaServer.max_result_window` (10000) is
-  refused with ``400``. The ``_source`` fields use the real index's names, as
-  listed by pangaear's documentation of this endpoint: ``URI``
-  (``https://doi.org/...``), ``sf-idDataSet``, ``agg-author``,
-  ``agg-pubYear``, ``agg-campaign``, ``agg-basis``, ``agg-location``,
-  ``agg-project``, ``sp-loginOption`` (an **integer**, panmd's
-  ``loginOption_num``: 1 unrestricted, 3 access rights needed), ``parentURI``
-  and ``parentIdDataSet`` (children), ``nDataPoints``,
-  ``west/east/south/northBoundLongitude|Latitude``, ``meanPosition``
-  (``{"lat", "lon"}``), ``minDateTime``/``maxDateTime``, ``internal-datestamp``
-  and ``xml`` (the panmd record, which lists a collection's children); plus
-  ``citation`` (the citation string), which the real index is not known to
-  have.
-* Linked files are served as static files (``Range``, ``ETag``,
-  ``If-Range``); those of restricted datasets go through a route that checks
-  the token first and then answers single ranges itself.
-
-Examples
---------
->>> import requests
->>> from awiml.testing.pangaea import PangaeaServer
->>> with PangaeaServer(token="s3cret-token") as pangaea:
-...     meta = pangaea.add_sample_data()
-...     reply = requests.get(
-...         pangaea.endpoints["doi"] + "/10.1594/PANGAEA.889513",
-...         headers={"Accept": "text/tab-separated-values"},
-...         timeout=5,
-...     )
-...     found = requests.get(pangaea.endpoints["search"], params={"q": "PS103"}, timeout=5)
->>> reply.status_code, reply.text[:20]
-(200, '/* DATA DESCRIPTION:')
->>> found.json()["totalCount"], found.json()["results"][0]["URI"]
-(1, 'doi:10.1594/PANGAEA.889513')
-"""
+"""The loopback PANGAEA server; what it answers is described in :mod:`awiml.testing.pangaea`."""
 
 from __future__ import annotations
 
@@ -129,10 +25,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..archives.pangaea_model import DatasetMetadata, dataset_id, normalize_doi
-from ..archives.pangaea_panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
-from ..errors import AwimlError
-from .server import ArchiveEmulator, RequestRecord, Response
+from ...archives.pangaea_model import DatasetMetadata, dataset_id, normalize_doi
+from ...archives.pangaea_panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
+from ...errors import AwimlError
+from ..server import ArchiveEmulator, RequestRecord, Response
 
 __all__ = ["PangaeaServer"]
 
@@ -892,7 +788,7 @@ def _check_files(files: Mapping[str, bytes | os.PathLike[str]] | None) -> dict[s
 
 
 def _metadata_from_text(text: bytes, ident: int) -> DatasetMetadata:
-    from ..archives.pangaea_text import read_metadata
+    from ...archives.pangaea_text import read_metadata
 
     meta = _with_column_types(read_metadata(text), text)
     extra = dict(meta.extra)
@@ -917,7 +813,7 @@ def _with_column_types(meta: DatasetMetadata, text: bytes) -> DatasetMetadata:
 
     import pandas as pd
 
-    from ..archives.pangaea_text import read_text
+    from ...archives.pangaea_text import read_text
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

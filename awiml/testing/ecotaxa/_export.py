@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ._ecotaxa_data import (
+from ._data import (
     FIXED_OBJECT_COLUMNS,
     STATUS_NAMES,
     EcoObject,

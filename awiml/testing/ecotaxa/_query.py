@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._ecotaxa_data import EcoObject, Project, QueryError, Taxonomy, parse_time
+from ._data import EcoObject, Project, QueryError, Taxonomy, parse_time
 
 __all__: list[str] = []
 
