@@ -15,14 +15,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import email.utils
 import fnmatch
-import hashlib
 import hmac
 import http.server
 import json
 import logging
-import mimetypes
 import os
 import socket
 import stat
@@ -33,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from ._http import UNSATISFIABLE_TEXT, choose_part, content_etag, guess_content_type
 
 __all__ = ["Fault", "FileServer", "RequestRecord", "Response"]
 
@@ -505,44 +504,6 @@ def _split_target(target: str) -> tuple[str, str]:
     return path, query
 
 
-def _http_date(timestamp: float) -> str:
-    return email.utils.formatdate(timestamp, usegmt=True)
-
-
-def _parse_range(value: str, total: int) -> tuple[int, int] | Literal[False] | None:
-    """Parse a ``Range`` header against a body of ``total`` bytes.
-
-    Returns ``(first, last)`` inclusive for one satisfiable range, ``None``
-    when the header must be ignored (invalid or several ranges), and
-    ``False`` when it is unsatisfiable.
-    """
-    unit, sep, spec = value.partition("=")
-    if not sep or unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_s, dash, last_s = spec.strip().partition("-")
-    first_s, last_s = first_s.strip(), last_s.strip()
-    if (
-        not dash
-        or not (first_s.isdigit() or first_s == "")
-        or not (last_s.isdigit() or last_s == "")
-    ):
-        return None
-    if first_s == "":
-        if last_s == "":
-            return None
-        suffix = int(last_s)
-        if suffix == 0 or total == 0:
-            return False
-        return max(0, total - suffix), total - 1
-    first = int(first_s)
-    if last_s and int(last_s) < first:
-        return None
-    if first >= total:
-        return False
-    last = int(last_s) if last_s else total - 1
-    return first, min(last, total - 1)
-
-
 # --------------------------------------------------------------------------- #
 # The request handler
 # --------------------------------------------------------------------------- #
@@ -690,35 +651,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 found[0].close()
             return self._text_plan(405, "Method Not Allowed\n", [("Allow", "GET, HEAD")])
         source, size, etag, mtime, content_type, ranges = found
-        headers = [
-            ("Content-Type", content_type),
-            ("ETag", etag),
-            ("Last-Modified", _http_date(mtime)),
-        ]
-        if ranges:
-            headers.append(("Accept-Ranges", "bytes"))
-        plan = _Plan(200, headers, source, 0, size)
-        range_header = record.headers.get("range")
-        if not ranges or range_header is None:
-            return plan
-        if fault is not None and fault.kind == "ignore_range":
-            return plan
-        if_range = record.headers.get("if-range")
-        if if_range is not None and if_range.strip() not in (etag, _http_date(mtime)):
-            return plan
-        wanted = _parse_range(range_header, size)
-        if wanted is None:
-            return plan
-        if wanted is False:
+        part = choose_part(
+            record,
+            size,
+            etag=etag,
+            last_modified=mtime,
+            ranges=ranges,
+            honour_range=fault is None or fault.kind != "ignore_range",
+        )
+        headers = [("Content-Type", content_type), *part.headers]
+        plan = _Plan(part.status, headers, source, part.start, part.length)
+        if part.status == 416:
             plan.close()
-            return self._text_plan(
-                416, "Range Not Satisfiable\n", [("Content-Range", f"bytes */{size}")]
-            )
-        first, last = wanted
-        plan.status = 206
-        plan.start = first
-        plan.length = last - first + 1
-        plan.headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
+            return self._text_plan(416, UNSATISFIABLE_TEXT, list(part.headers))
         return plan
 
     def _send(self, plan: _Plan, fault: Fault | None, head: bool, stop: threading.Event) -> None:
@@ -1037,8 +982,8 @@ class FileServer:
             raise ValueError("path must name a file, not the server root")
         if isinstance(data, (bytes, bytearray, memoryview)):
             content = bytes(data)
-            digest = hashlib.sha256(content).hexdigest()[:32]
-            entry = _Entry(content, None, range_support, content_type, f'"{digest}"', time.time())
+            etag = content_etag(content)
+            entry = _Entry(content, None, range_support, content_type, etag, time.time())
         elif isinstance(data, os.PathLike):
             file = Path(data)
             if not file.is_file():
@@ -1227,14 +1172,14 @@ class FileServer:
             entry = self._entries.get(name)
         if entry is not None:
             ranges = self.range_support if entry.range_support is None else entry.range_support
-            content_type = entry.content_type or _guess_type(name)
+            content_type = entry.content_type or guess_content_type(name)
             if entry.data is not None:
                 return entry.data, len(entry.data), entry.etag, entry.mtime, content_type, ranges
             assert entry.path is not None
             opened = _open_file(entry.path)
             if opened is None:
                 return None
-            return (opened[0], opened[1], opened[2], opened[3], content_type, ranges)
+            return (*opened, content_type, ranges)
         if self.root is None:
             return None
         parts = name.split("/")
@@ -1247,7 +1192,7 @@ class FileServer:
         opened = _open_file(candidate)
         if opened is None:
             return None
-        return (opened[0], opened[1], opened[2], opened[3], _guess_type(name), self.range_support)
+        return (*opened, guess_content_type(name), self.range_support)
 
     def _append(self, record: RequestRecord) -> None:
         with self._lock:
@@ -1267,10 +1212,6 @@ class FileServer:
     def _unregister(self, conn: socket.socket) -> None:
         with self._lock:
             self._connections.pop(conn, None)
-
-
-def _guess_type(name: str) -> str:
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def _open_file(path: Path) -> tuple[BinaryIO, int, str, float] | None:

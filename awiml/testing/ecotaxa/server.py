@@ -17,13 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..server import (
-    ArchiveEmulator,
-    RequestRecord,
-    Response,
-    _http_date,
-    _parse_range,
-)
+from .._http import conditional_response, content_etag, query_param
+from ..server import ArchiveEmulator, RequestRecord, Response
 from . import _data as data
 from . import _export as export
 from . import _query as query
@@ -540,8 +535,8 @@ class EcotaxaServer(ArchiveEmulator):
     # -- projects, taxonomy ------------------------------------------------------------- #
 
     def _et_search(self, request: RequestRecord, user: str | None) -> Any:
-        title = (_param(request, "title_filter") or "").casefold()
-        not_granted = (_param(request, "not_granted") or "false").lower() in ("true", "1")
+        title = (query_param(request, "title_filter") or "").casefold()
+        not_granted = (query_param(request, "not_granted") or "false").lower() in ("true", "1")
         with self._et_lock:
             projects = [self._et_projects[k] for k in sorted(self._et_projects)]
         found = []
@@ -559,7 +554,7 @@ class EcotaxaServer(ArchiveEmulator):
         return self._et_readable(int(projid), user).as_json(user)
 
     def _et_taxa_search(self, request: RequestRecord, user: str | None) -> Any:
-        text = (_param(request, "query") or "").strip().casefold()
+        text = (query_param(request, "query") or "").strip().casefold()
         if not text:
             return []
         with self._et_lock:
@@ -597,8 +592,8 @@ class EcotaxaServer(ArchiveEmulator):
     def _et_query(self, request: RequestRecord, user: str | None, projid: str) -> Any:
         project = self._et_readable(int(projid), user)
         filters = _json_body(request)
-        fields = [f.strip() for f in (_param(request, "fields") or "").split(",") if f.strip()]
-        order = (_param(request, "order_field") or "").strip()
+        fields = [f.strip() for f in (query_param(request, "fields") or "").split(",") if f.strip()]
+        order = (query_param(request, "order_field") or "").strip()
         start = _int_param(request, "window_start", 0)
         size = _int_param(request, "window_size", None)
         with self._et_lock:
@@ -628,43 +623,13 @@ class EcotaxaServer(ArchiveEmulator):
         if image is None:
             raise _HttpError(404, f"No image at vault path {path}")
         content = image.read()
-        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
         kind = "image/png" if path.endswith(".png") else "image/jpeg"
-        return self._et_bytes(request, content, etag, kind, {})
-
-    def _et_bytes(
-        self,
-        request: RequestRecord,
-        content: bytes,
-        etag: str,
-        kind: str,
-        headers: dict[str, str],
-    ) -> Response:
-        """Answer ``content``, honouring a single ``Range`` and ``If-Range``."""
-        headers = {"ETag": etag, **headers}
-        if self.range_support:
-            headers["Accept-Ranges"] = "bytes"
-        wanted = request.header("range")
-        if_range = request.header("if-range")
-        if (
-            wanted is None
-            or not self.range_support
-            or (if_range is not None and if_range.strip() != etag)
-        ):
-            return Response(body=content, headers=headers, content_type=kind)
-        bounds = _parse_range(wanted, len(content))
-        if bounds is None:
-            return Response(body=content, headers=headers, content_type=kind)
-        if bounds is False:
-            return Response(
-                416,
-                b"",
-                {"Content-Range": f"bytes */{len(content)}"},
-                content_type="text/plain; charset=utf-8",
-            )
-        first, last = bounds
-        headers["Content-Range"] = f"bytes {first}-{last}/{len(content)}"
-        return Response(206, content[first : last + 1], headers, content_type=kind)
+        return conditional_response(
+            request,
+            Response(body=content, content_type=kind),
+            etag=content_etag(content),
+            ranges=self.range_support,
+        )
 
     # -- export jobs ------------------------------------------------------------------------ #
 
@@ -750,12 +715,17 @@ class EcotaxaServer(ArchiveEmulator):
             stamp = found.updated
         if state != "F" or content is None:
             raise _HttpError(422, f"Job {found.ident} has no file yet (state {state})")
-        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-        headers = {
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Last-Modified": _http_date(stamp.timestamp()),
-        }
-        return self._et_bytes(request, content, etag, "application/zip", headers)
+        return conditional_response(
+            request,
+            Response(
+                body=content,
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                content_type="application/zip",
+            ),
+            etag=content_etag(content),
+            last_modified=stamp.timestamp(),
+            ranges=self.range_support,
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -767,13 +737,8 @@ def _hash(salt: bytes, password: str) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, 1000)
 
 
-def _param(request: RequestRecord, name: str) -> str | None:
-    values = request.query.get(name)
-    return values[-1] if values else None
-
-
 def _int_param(request: RequestRecord, name: str, default: int | None) -> int | None:
-    value = _param(request, name)
+    value = query_param(request, name)
     if value is None or value.strip() == "":
         return default
     try:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import email.utils
 import fnmatch
 import functools
-import hashlib
 import hmac
 import html
 import importlib.resources
 import io
 import json
 import logging
-import mimetypes
 import os
 import re
 import threading
@@ -28,6 +25,7 @@ from typing import Any
 from ...archives.pangaea_model import DatasetMetadata, dataset_id, normalize_doi
 from ...archives.pangaea_panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
 from ...errors import AwimlError
+from .._http import conditional_response, content_etag, guess_content_type, query_param
 from ..server import ArchiveEmulator, RequestRecord, Response
 
 __all__ = ["PangaeaServer"]
@@ -459,7 +457,7 @@ class PangaeaServer(ArchiveEmulator):
             if meta.restricted:
                 self.route("GET", path, functools.partial(self._pg_file, ident, name))
             else:
-                self.add(path, data, content_type=_guess_type(name))
+                self.add(path, data, content_type=guess_content_type(name))
         _log.debug(
             "PangaeaServer: registered %s (%s%s%s)",
             doi,
@@ -532,7 +530,7 @@ class PangaeaServer(ArchiveEmulator):
                 )
         else:
             kind = _negotiate(request.header("accept"))
-        modified = _http_date(entry.stamp)
+        etag = None
         if kind == "text":
             reply = self._pg_text(entry, request)
         elif kind == "zip":
@@ -545,11 +543,10 @@ class PangaeaServer(ArchiveEmulator):
             reply = Response(body=self._pg_landing(entry), content_type="text/html;charset=UTF-8")
         if reply.status != 200:
             return reply
-        reply.headers.setdefault("Last-Modified", modified)
+        if kind == "text":
+            etag = content_etag(reply.body_bytes())
         reply.headers.setdefault("Vary", "Accept")
-        if _not_modified(request, entry.stamp, reply.headers.get("ETag")):
-            return Response(304, b"", dict(reply.headers), content_type=reply.content_type)
-        return reply
+        return conditional_response(request, reply, etag=etag, last_modified=entry.stamp)
 
     def _pg_text(self, entry: _Dataset, request: RequestRecord) -> Response:
         if entry.text is None:
@@ -563,10 +560,7 @@ class PangaeaServer(ArchiveEmulator):
         if denied is not None:
             return denied
         name = entry.meta.extra.get("filename") or f"PANGAEA_{entry.ident}"
-        headers = {
-            "ETag": '"' + hashlib.sha256(entry.text).hexdigest()[:32] + '"',
-            "Content-Disposition": f'attachment; filename="{name}.tab"',
-        }
+        headers = {"Content-Disposition": f'attachment; filename="{name}.tab"'}
         return Response(body=entry.text, headers=headers, content_type=f"{_TSV};charset=UTF-8")
 
     def _pg_zip(self, entry: _Dataset, request: RequestRecord) -> Response:
@@ -635,35 +629,19 @@ class PangaeaServer(ArchiveEmulator):
             content = data if isinstance(data, bytes) else Path(data).read_bytes()
         except OSError:
             return _text_response(404, f"Not Found: {request.path}\n")
-        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-        modified = _http_date(entry.stamp)
-        headers = {"ETag": etag, "Last-Modified": modified}
-        if self.range_support:
-            headers["Accept-Ranges"] = "bytes"
-        kind = _guess_type(name)
-        wanted = request.header("range")
-        if_range = request.header("if-range")
-        if (
-            wanted is None
-            or not self.range_support
-            or (if_range is not None and if_range.strip() not in (etag, modified))
-        ):
-            return Response(body=content, headers=headers, content_type=kind)
-        bounds = _single_range(wanted, len(content))
-        if bounds is None:
-            return Response(body=content, headers=headers, content_type=kind)
-        if bounds is False:
-            headers = {"Content-Range": f"bytes */{len(content)}"}
-            return _text_response(416, "Range Not Satisfiable\n", headers)
-        first, last = bounds
-        headers["Content-Range"] = f"bytes {first}-{last}/{len(content)}"
-        return Response(206, content[first : last + 1], headers, content_type=kind)
+        return conditional_response(
+            request,
+            Response(body=content, content_type=guess_content_type(name)),
+            etag=content_etag(content),
+            last_modified=entry.stamp,
+            ranges=self.range_support,
+        )
 
     # -- search.php ------------------------------------------------------------------------ #
 
     def _pg_search(self, request: RequestRecord) -> Response:
         try:
-            query = _param(request, "q") or ""
+            query = query_param(request, "q") or ""
             count = min(_int_param(request, "count", 10), self.max_search_count)
             offset = _int_param(request, "offset", 0)
             box = _query_box(request)
@@ -716,7 +694,7 @@ class PangaeaServer(ArchiveEmulator):
                 hit["_source"] = _filter_source(document, source)
             page.append(hit)
         total: Any = {"value": len(hits), "relation": "eq"}
-        if (_param(request, "rest_total_hits_as_int") or "").lower() == "true":
+        if (query_param(request, "rest_total_hits_as_int") or "").lower() == "true":
             total = len(hits)
         body = {
             "took": 1,
@@ -734,8 +712,8 @@ class PangaeaServer(ArchiveEmulator):
         """Return (query string, size, from, _source selection, require all terms)."""
         size = _int_param(request, "size", 10)
         start = _int_param(request, "from", 0)
-        operator = (_param(request, "default_operator") or "OR").upper()
-        query = _param(request, "q") or ""
+        operator = (query_param(request, "default_operator") or "OR").upper()
+        query = query_param(request, "q") or ""
         source: Any = _source_param(request)
         if request.method == "POST" and request.body.strip():
             try:
@@ -838,10 +816,6 @@ def _with_column_types(meta: DatasetMetadata, text: bytes) -> DatasetMetadata:
     return dataclasses.replace(meta, parameters=tuple(typed))
 
 
-def _guess_type(name: str) -> str:
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
 # --------------------------------------------------------------------------- #
 # Helpers: HTTP
 # --------------------------------------------------------------------------- #
@@ -881,58 +855,8 @@ def _negotiate(accept: str | None) -> str:
     return best[2] if best is not None else "html"
 
 
-def _http_date(stamp: float) -> str:
-    return email.utils.formatdate(stamp, usegmt=True)
-
-
-def _not_modified(request: RequestRecord, stamp: float, etag: str | None) -> bool:
-    if request.method not in ("GET", "HEAD"):
-        return False
-    match = request.header("if-none-match")
-    if match is not None and etag is not None:
-        return etag in [tag.strip() for tag in match.split(",")] or match.strip() == "*"
-    since = request.header("if-modified-since")
-    if since is None:
-        return False
-    try:
-        parsed = email.utils.parsedate_to_datetime(since)
-    except (TypeError, ValueError):
-        return False
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(stamp) <= parsed.timestamp()
-
-
-def _single_range(value: str, total: int) -> tuple[int, int] | bool | None:
-    """Parse ``bytes=a-b``: (first, last), False if unsatisfiable, None to ignore."""
-    unit, sep, spec = value.partition("=")
-    if not sep or unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_text, dash, last_text = (p.strip() for p in spec.strip().partition("-"))
-    if not dash or not (first_text.isdigit() or first_text == ""):
-        return None
-    if not (last_text.isdigit() or last_text == ""):
-        return None
-    if first_text == "":
-        if last_text == "" or int(last_text) == 0 or total == 0:
-            return None if last_text == "" else False
-        return max(0, total - int(last_text)), total - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
-        return None
-    if first >= total:
-        return False
-    last = min(int(last_text), total - 1) if last_text else total - 1
-    return first, last
-
-
-def _param(request: RequestRecord, name: str) -> str | None:
-    values = request.query.get(name)
-    return values[-1] if values else None
-
-
 def _int_param(request: RequestRecord, name: str, default: int) -> int:
-    value = _param(request, name)
+    value = query_param(request, name)
     if value is None or value.strip() == "":
         return default
     try:
@@ -949,7 +873,7 @@ def _non_negative(value: Any, name: str) -> int:
 
 
 def _float_param(request: RequestRecord, name: str) -> float | None:
-    value = _param(request, name)
+    value = query_param(request, name)
     if value is None or value.strip() == "":
         return None
     try:
@@ -1072,7 +996,7 @@ def _period_texts(meta: DatasetMetadata) -> tuple[str, str] | None:
 
 
 def _query_period(request: RequestRecord) -> tuple[datetime, datetime] | None:
-    low, high = _param(request, "mindate"), _param(request, "maxdate")
+    low, high = query_param(request, "mindate"), query_param(request, "maxdate")
     if not low and not high:
         return None
     try:
@@ -1338,9 +1262,9 @@ def _es_document(entry: _Dataset) -> dict[str, Any]:
 
 
 def _source_param(request: RequestRecord) -> Any:
-    value = _param(request, "_source")
-    includes = _param(request, "_source_includes")
-    excludes = _param(request, "_source_excludes")
+    value = query_param(request, "_source")
+    includes = query_param(request, "_source_includes")
+    excludes = query_param(request, "_source_excludes")
     if value is not None and value.lower() == "false":
         return False
     selection: dict[str, list[str]] = {"includes": [], "excludes": []}
