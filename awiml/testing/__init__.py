@@ -15,8 +15,8 @@ routes.
 * :class:`ArchiveEmulator` is the base of the archive emulators: a
   :class:`FileServer` whose ``base_url`` outlives :meth:`~FileServer.stop`.
 * :class:`PangaeaServer` emulates PANGAEA's web services (DOI content
-  negotiation, search, Elasticsearch, linked files) on top of
-  :class:`FileServer`.
+  negotiation, search, linked files, and the one Elasticsearch request awiml
+  sends) on top of :class:`FileServer`.
 * :class:`EcotaxaServer` emulates EcoTaxa's REST API (login, projects,
   object queries, the image vault, export jobs and their zips) on top of
   :class:`FileServer`.

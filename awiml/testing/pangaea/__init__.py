@@ -1,4 +1,4 @@
-r"""A loopback PANGAEA: datasets, metadata, search and Elasticsearch on one local server.
+r"""A loopback PANGAEA: datasets, metadata, search and linked files on one local server.
 
 :class:`PangaeaServer` is a :class:`~awiml.testing.FileServer` that answers the
 requests PANGAEA's clients (awiml's ``PangaeaSource``, pangaeapy, your own code)
@@ -11,7 +11,7 @@ the one loopback server:
   ``/dataset/<id>/files/<name>``;
 * ``https://www.pangaea.de/advanced/search.php`` is ``/advanced/search.php``;
 * ``https://ws.pangaea.de/es/pangaea/panmd/_search`` (Elasticsearch) is
-  ``/es/pangaea/panmd/_search``.
+  ``/es/pangaea/panmd/_search``, for the one request awiml sends there.
 
 Because it is a :class:`FileServer`, it records every request
 (:attr:`~FileServer.requests`), and :meth:`~FileServer.inject` makes any of
@@ -61,30 +61,22 @@ public clients expect (pangaeapy, pangaear) and says so here.
   capped at :attr:`PangaeaServer.max_search_count` (500; pangaeapy documents
   500 as PANGAEA's maximum, and a larger ``count`` is assumed to be capped
   rather than refused, so clients must page by ``totalCount``).
-* The Elasticsearch endpoint answers URI searches (``GET ?q=&size=&from=&_source=``)
-  and the ``match_all``/``query_string`` subset of ``POST`` query DSL, in
+* The Elasticsearch endpoint emulates **only the request awiml sends** (to
+  learn which search hits are restricted): ``GET
+  /es/pangaea/panmd/_search?q=sf-idDataSet:<id> sf-idDataSet:<id>
+  ...&size=<n>&_source=sf-idDataSet,sp-loginOption,nDataPoints`` (``size``
+  defaults to 10; ``_source`` may name fewer of those fields). It answers in
   Elasticsearch 7's shape (``hits.total`` is ``{"value": N, "relation":
-  "eq"}``, or an integer with ``rest_total_hits_as_int=true``). ``q`` takes
-  terms (default operator ``OR``, as in Elasticsearch; ``default_operator=AND``
-  and ``AND`` between terms require all), ``+term``/``-term``, quoted phrases
-  and ``field:value`` on any ``_source`` field (``parentIdDataSet:547942``
-  finds a collection's children, ``sp-loginOption:1`` the open datasets).
-  ``from + size`` beyond :attr:`PangaeaServer.max_result_window` (10000) is
-  refused with ``400``. The ``_source`` fields use the real index's names, as
-  listed by pangaear's documentation of this endpoint: ``URI``
-  (``https://doi.org/...``), ``sf-idDataSet``, ``agg-author``,
-  ``agg-pubYear``, ``agg-campaign``, ``agg-basis``, ``agg-location``,
-  ``agg-project``, ``sp-loginOption`` (an **integer**, panmd's
-  ``loginOption_num``: 1 unrestricted, 3 access rights needed), ``parentURI``
-  and ``parentIdDataSet`` (children), ``nDataPoints``,
-  ``west/east/south/northBoundLongitude|Latitude``, ``meanPosition``
-  (``{"lat", "lon"}``), ``minDateTime``/``maxDateTime``, ``internal-datestamp``
-  and ``xml`` (the panmd record, which lists a collection's children); plus
-  ``citation`` (the citation string), which the real index is not known to
-  have.
-* Linked files are served as static files (``Range``, ``ETag``,
-  ``If-Range``); those of restricted datasets go through a route that checks
-  the token first and then answers single ranges itself.
+  "eq"}``), one hit per registered id, ascending, with those ``_source``
+  fields under the real index's names: ``sf-idDataSet``, ``sp-loginOption``
+  (an **integer**, panmd's ``loginOption_num``: 1 unrestricted, 3 access
+  rights needed) and ``nDataPoints`` (when the metadata states the size in
+  data points). Any other request (other query syntax, other parameters or
+  fields, ``POST`` with the query DSL) gets ``400`` with an Elasticsearch
+  error whose ``reason`` and ``supported`` name the one request it answers.
+* Linked files are served with ``ETag``, ``Last-Modified``, single ``Range``
+  requests, ``If-Range`` and ``304`` (:mod:`awiml.testing._http`); those of
+  restricted datasets go through a route that checks the token first.
 
 Examples
 --------

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import functools
 import hmac
 import html
 import importlib.resources
 import io
-import json
 import logging
 import os
 import re
@@ -34,6 +32,14 @@ _log = logging.getLogger("awiml.testing")
 
 SEARCH_PATH = "/advanced/search.php"
 ES_PATH = "/es/pangaea/panmd/_search"
+_ES_FIELDS = ("sf-idDataSet", "sp-loginOption", "nDataPoints")
+ES_REQUEST = (
+    f"GET {ES_PATH}?q=sf-idDataSet:<id> sf-idDataSet:<id> ...&size=<n>"
+    f"&_source={','.join(_ES_FIELDS)} (size and _source optional; _source a subset of "
+    "those fields)"
+)
+"""The one Elasticsearch request the emulator answers: the one awiml sends."""
+_ES_ID_TERM = re.compile(r"sf-idDataSet:\d+")
 _TSV = "text/tab-separated-values"
 _SAMPLE = "PANGAEA_889513_PS103_surf_oce_tsg.tab"
 _FORMATS = {"textfile": "text", "zip": "zip", "citation_text": "citation", "html": "html"}
@@ -43,7 +49,6 @@ _WHEN = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?$"
 )
-_URI_SUFFIX = re.compile(r"\s*\(URI: [^()]*\)$")
 _SEARCH_FIELDS = {
     "citation": ("citation", "title", "authors"),
     "reference": ("related",),
@@ -98,7 +103,9 @@ class PangaeaServer(ArchiveEmulator):
     bundled sample with :meth:`add_sample_data`; then point the client at
     :attr:`endpoints`. What each route answers, and what is assumed about
     PANGAEA where its behaviour is undocumented, is listed in the module
-    documentation (:mod:`awiml.testing.pangaea`).
+    documentation (:mod:`awiml.testing.pangaea`). Of PANGAEA's Elasticsearch
+    index it emulates only the one request awiml sends (:data:`ES_REQUEST`);
+    any other request there gets ``400``.
 
     Parameters
     ----------
@@ -117,8 +124,6 @@ class PangaeaServer(ArchiveEmulator):
     ----------
     max_search_count : int
         Largest ``count`` ``search.php`` answers; larger values are capped.
-    max_result_window : int
-        Largest ``from + size`` the Elasticsearch endpoint accepts.
 
     See Also
     --------
@@ -145,7 +150,6 @@ class PangaeaServer(ArchiveEmulator):
     """
 
     max_search_count: int = 500
-    max_result_window: int = 10_000
 
     def __init__(
         self,
@@ -655,7 +659,7 @@ class PangaeaServer(ArchiveEmulator):
                 continue
             if period is not None and not _periods_overlap(_coverage_period(entry.meta), period):
                 continue
-            score = _score(entry, terms, require_all=True, es=False)
+            score = _score(entry, terms)
             if score is not None:
                 hits.append((score, entry))
         hits.sort(key=lambda hit: (-hit[0], hit[1].ident))
@@ -669,67 +673,29 @@ class PangaeaServer(ArchiveEmulator):
     # -- Elasticsearch ----------------------------------------------------------------------- #
 
     def _pg_es(self, request: RequestRecord) -> Response:
+        """Answer the one Elasticsearch request awiml sends (see :data:`ES_REQUEST`)."""
         try:
-            query, size, start, source, require_all = self._pg_es_request(request)
-            terms = _parse_query(query)
+            idents, size, fields = _es_lookup(request)
         except _BadRequest as error:
             return _es_error(str(error))
-        if start + size > self.max_result_window:
-            return _es_error(
-                f"Result window is too large, from + size must be less than or equal to: "
-                f"[{self.max_result_window}] but was [{start + size}]. See the scroll api for "
-                "a more efficient way to request large data sets."
-            )
-        hits = []
-        for entry in self._pg_all():
-            document = _es_document(entry)
-            score = _score(entry, terms, require_all=require_all, es=True, document=document)
-            if score is not None:
-                hits.append((score, entry, document))
-        hits.sort(key=lambda hit: (-hit[0], hit[1].ident))
-        page = []
-        for score, entry, document in hits[start : start + size]:
-            hit: dict[str, Any] = {"_index": "pangaea", "_id": str(entry.ident), "_score": score}
-            if source is not False:
-                hit["_source"] = _filter_source(document, source)
-            page.append(hit)
-        total: Any = {"value": len(hits), "relation": "eq"}
-        if (query_param(request, "rest_total_hits_as_int") or "").lower() == "true":
-            total = len(hits)
+        found = [entry for entry in map(self._pg_get, sorted(set(idents))) if entry is not None]
+        hits = [
+            {
+                "_index": "pangaea",
+                "_id": str(entry.ident),
+                "_score": 1.0,
+                "_source": {k: v for k, v in _es_document(entry).items() if k in fields},
+            }
+            for entry in found[:size]
+        ]
+        total = {"value": len(found), "relation": "eq"}
         body = {
             "took": 1,
             "timed_out": False,
             "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
-            "hits": {
-                "total": total,
-                "max_score": max((h[0] for h in hits), default=None),
-                "hits": page,
-            },
+            "hits": {"total": total, "max_score": 1.0 if found else None, "hits": hits},
         }
         return Response.json(body)
-
-    def _pg_es_request(self, request: RequestRecord) -> tuple[str, int, int, Any, bool]:
-        """Return (query string, size, from, _source selection, require all terms)."""
-        size = _int_param(request, "size", 10)
-        start = _int_param(request, "from", 0)
-        operator = (query_param(request, "default_operator") or "OR").upper()
-        query = query_param(request, "q") or ""
-        source: Any = _source_param(request)
-        if request.method == "POST" and request.body.strip():
-            try:
-                body = json.loads(request.body)
-            except ValueError:
-                raise _BadRequest("request body is not valid JSON") from None
-            if not isinstance(body, dict):
-                raise _BadRequest("request body must be a JSON object")
-            size = _non_negative(body.get("size", size), "size")
-            start = _non_negative(body.get("from", start), "from")
-            if "_source" in body:
-                source = _source_from_body(body["_source"])
-            query, operator = _query_from_body(body.get("query"), query, operator)
-        if operator not in ("AND", "OR"):
-            raise _BadRequest(f"default_operator must be AND or OR, not {operator!r}")
-        return query, size, start, source, operator == "AND"
 
 
 # --------------------------------------------------------------------------- #
@@ -967,32 +933,20 @@ def _when(text: str, *, end: bool = False) -> datetime:
     return start
 
 
-def _moments(meta: DatasetMetadata) -> list[tuple[datetime, datetime, str]]:
-    """(start, end, text) of each time the coverage (else the events) states."""
+def _coverage_period(meta: DatasetMetadata) -> tuple[datetime, datetime] | None:
+    """First start and last end of the times the coverage (else the events) states."""
     texts = [meta.coverage.get("DATE/TIME START"), meta.coverage.get("DATE/TIME END")]
     if not all(texts):
         texts = [t for e in meta.events for t in (e.datetime, e.datetime_end) if t]
     moments = []
     for text in texts:
         try:
-            moments.append((_when(str(text)), _when(str(text), end=True), str(text)))
+            moments.append((_when(str(text)), _when(str(text), end=True)))
         except ValueError:
             continue
-    return moments
-
-
-def _coverage_period(meta: DatasetMetadata) -> tuple[datetime, datetime] | None:
-    moments = _moments(meta)
     if not moments:
         return None
     return min(m[0] for m in moments), max(m[1] for m in moments)
-
-
-def _period_texts(meta: DatasetMetadata) -> tuple[str, str] | None:
-    moments = _moments(meta)
-    if not moments:
-        return None
-    return min(moments, key=lambda m: m[0])[2], max(moments, key=lambda m: m[1])[2]
 
 
 def _query_period(request: RequestRecord) -> tuple[datetime, datetime] | None:
@@ -1055,10 +1009,6 @@ def _parse_query(query: str) -> list[_Term]:
     return terms
 
 
-def _strip_uri(text: str | None) -> str | None:
-    return None if text is None else _URI_SUFFIX.sub("", text)
-
-
 def _haystack(meta: DatasetMetadata, part: str) -> list[str]:
     """Return the texts of ``meta`` that one search field looks at."""
     events = meta.events
@@ -1085,62 +1035,23 @@ def _occurs(needle: str, texts: Iterable[str]) -> bool:
     return any(needle in text.casefold() for text in texts)
 
 
-def _document_match(document: Mapping[str, Any], name: str, needle: str) -> bool:
-    keys = [k for k in document if fnmatch.fnmatchcase(k, name)] if "*" in name else [name]
-    for key in keys:
-        value = document.get(key)
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            if isinstance(item, dict):
-                item = " ".join(str(v) for v in item.values())
-            if isinstance(item, bool) or item is None:
-                if str(item).lower() == needle.lower():
-                    return True
-            elif isinstance(item, (int, float)):
-                try:
-                    if float(needle) == float(item):
-                        return True
-                except ValueError:
-                    pass
-            elif needle.casefold() in str(item).casefold():
-                return True
-    return False
+def _score(entry: _Dataset, terms: Sequence[_Term]) -> float | None:
+    """Score ``entry`` against the terms of a ``search.php`` query; ``None`` when it does not match.
 
-
-def _score(
-    entry: _Dataset,
-    terms: Sequence[_Term],
-    *,
-    require_all: bool,
-    es: bool,
-    document: Mapping[str, Any] | None = None,
-) -> float | None:
-    """Score ``entry`` against ``terms``; ``None`` when it does not match.
-
-    Terms marked ``+`` (or all terms, with ``require_all``) must match, terms
-    marked ``-`` must not; without required terms at least one optional term
-    must match (Elasticsearch's ``bool`` semantics). A term counts 2 when it
-    occurs in the title, else 1.
+    Every term must match, except terms marked ``-``, which must not; ``AND``
+    and ``OR`` between terms are skipped. A term counts 2 when it occurs in
+    the title, else 1.
     """
     meta = entry.meta
-    keywords = {"AND", "OR", "&&", "||"}
-    if es and any(t.text in ("AND", "&&") and t.field is None and not t.sign for t in terms):
-        require_all = True
     score = 0.0
-    required_seen = False
-    optional = optional_found = 0
     for term in terms:
-        if term.field is None and not term.sign and term.text in keywords:
+        if term.field is None and not term.sign and term.text in ("AND", "OR", "&&", "||"):
             continue
         in_title = False
         if term.field is None:
             texts = [t for part in _DEFAULT_FIELDS for t in _haystack(meta, part)]
             found = _occurs(term.text, texts)
             in_title = found and _occurs(term.text, _haystack(meta, "title"))
-        elif es:
-            found = (term.field == "_id" and term.text == str(entry.ident)) or _document_match(
-                document or {}, term.field, term.text
-            )
         else:
             parts = _SEARCH_FIELDS.get(term.field.lower())
             if parts is None:  # not a field of PANGAEA's syntax: search the whole token
@@ -1152,17 +1063,9 @@ def _score(
             if found:
                 return None
             continue
-        if term.sign == "+" or require_all:
-            required_seen = True
-            if not found:
-                return None
-        else:
-            optional += 1
-            optional_found += found
-        if found:
-            score += 2.0 if in_title else 1.0
-    if optional and not required_seen and not optional_found:
-        return None
+        if not found:
+            return None
+        score += 2.0 if in_title else 1.0
     return score or 1.0
 
 
@@ -1198,130 +1101,51 @@ def _result_html(entry: _Dataset, base: str) -> str:
     )
 
 
-def _number(text: Any) -> float | None:
-    try:
-        return float(str(text).split()[0])
-    except (ValueError, IndexError):
-        return None
-
-
-def _unique(values: Iterable[str | None]) -> list[str]:
-    seen: list[str] = []
-    for value in values:
-        value = _strip_uri(value)
-        if value and value not in seen:
-            seen.append(value)
-    return seen
-
-
 def _es_document(entry: _Dataset) -> dict[str, Any]:
-    """Return the ``_source`` of a dataset, named as in the real index (see module docs)."""
+    """Return the ``_source`` fields of a dataset that awiml asks the index for."""
     meta = entry.meta
     document: dict[str, Any] = {
-        "URI": f"https://doi.org/{entry.doi}",
         "sf-idDataSet": entry.ident,
-        "citation": _citation(entry),
-        "agg-author": list(meta.authors),
-        "agg-pubYear": meta.year,
-        "agg-campaign": _unique(e.campaign for e in meta.events),
-        "agg-basis": _unique(e.basis for e in meta.events),
-        "agg-location": _unique(e.location for e in meta.events),
-        "agg-project": _unique(meta.projects),
         "sp-loginOption": _LOGIN_NUMBERS.get(
             (meta.login_option or "unrestricted").lower(), 3 if meta.restricted else 1
         ),
     }
-    if meta.parent:
-        document["parentURI"] = f"https://doi.org/{meta.parent}"
-        document["parentIdDataSet"] = dataset_id(meta.parent)
     size = (meta.size or "").split()
     if len(size) >= 2 and size[0].isdigit() and " ".join(size[1:]) == "data points":
         document["nDataPoints"] = int(size[0])
-    box = _coverage_box(meta)
-    if box is not None:
-        south, west, north, east = box
-        document.update(
-            southBoundLatitude=south,
-            westBoundLongitude=west,
-            northBoundLatitude=north,
-            eastBoundLongitude=east,
-        )
-        lat = _number(meta.coverage.get("MEDIAN LATITUDE"))
-        lon = _number(meta.coverage.get("MEDIAN LONGITUDE"))
-        document["meanPosition"] = {
-            "lat": (south + north) / 2 if lat is None else lat,
-            "lon": (west + east) / 2 if lon is None else lon,
-        }
-    texts = _period_texts(meta)
-    if texts is not None:
-        document["minDateTime"], document["maxDateTime"] = texts
-    if meta.last_modified:
-        document["internal-datestamp"] = meta.last_modified
-    document["xml"] = entry.xml.decode("utf-8")
-    return {k: v for k, v in document.items() if v not in (None, [])}
+    return document
 
 
-def _source_param(request: RequestRecord) -> Any:
-    value = query_param(request, "_source")
-    includes = query_param(request, "_source_includes")
-    excludes = query_param(request, "_source_excludes")
-    if value is not None and value.lower() == "false":
-        return False
-    selection: dict[str, list[str]] = {"includes": [], "excludes": []}
-    if value is not None and value.lower() != "true":
-        selection["includes"] = [v.strip() for v in value.split(",") if v.strip()]
-    if includes:
-        selection["includes"] += [v.strip() for v in includes.split(",") if v.strip()]
-    if excludes:
-        selection["excludes"] = [v.strip() for v in excludes.split(",") if v.strip()]
-    return selection
+def _es_lookup(request: RequestRecord) -> tuple[list[int], int, tuple[str, ...]]:
+    """Read awiml's Elasticsearch request: (dataset ids, size, ``_source`` fields).
+
+    Raises
+    ------
+    _BadRequest
+        For any other request, naming the one the emulator answers.
+    """
+    refused = f"The emulator answers only the request awiml sends: {ES_REQUEST}"
+    if request.method not in ("GET", "HEAD") or request.body.strip():
+        raise _BadRequest(f"{refused}; got {request.method} with a body of {len(request.body)} "
+                          "bytes (the query DSL is not emulated)")
+    unknown = sorted(set(request.query) - {"q", "size", "_source"})
+    if unknown:
+        raise _BadRequest(f"{refused}; got the parameters {', '.join(unknown)}")
+    terms = (query_param(request, "q") or "").split()
+    if not terms or not all(_ES_ID_TERM.fullmatch(term) for term in terms):
+        raise _BadRequest(f"{refused}; got q={query_param(request, 'q')!r}")
+    size = query_param(request, "size")
+    if size is not None and not size.isdigit():
+        raise _BadRequest(f"{refused}; got size={size!r}")
+    wanted = query_param(request, "_source")
+    fields = _ES_FIELDS if wanted is None else tuple(f.strip() for f in wanted.split(","))
+    if not set(fields) <= set(_ES_FIELDS):
+        raise _BadRequest(f"{refused}; got _source={wanted!r}")
+    idents = [int(term.partition(":")[2]) for term in terms]
+    return idents, 10 if size is None else int(size), fields
 
 
-def _source_from_body(value: Any) -> Any:
-    if value is False:
-        return False
-    if value is True or value is None:
-        return {"includes": [], "excludes": []}
-    if isinstance(value, str):
-        return {"includes": [value], "excludes": []}
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return {"includes": list(value), "excludes": []}
-    if isinstance(value, dict):
-        return {
-            "includes": list(value.get("includes") or []),
-            "excludes": list(value.get("excludes") or []),
-        }
-    raise _BadRequest("_source must be a boolean, a field name, a list or includes/excludes")
-
-
-def _filter_source(document: Mapping[str, Any], selection: Any) -> dict[str, Any]:
-    includes = selection.get("includes") or []
-    excludes = selection.get("excludes") or []
-    kept = {}
-    for key, value in document.items():
-        if includes and not any(fnmatch.fnmatchcase(key, p) for p in includes):
-            continue
-        if any(fnmatch.fnmatchcase(key, p) for p in excludes):
-            continue
-        kept[key] = value
-    return kept
-
-
-def _query_from_body(query: Any, default: str, operator: str) -> tuple[str, str]:
-    if query is None:
-        return default, operator
-    if not isinstance(query, dict) or len(query) != 1:
-        raise _BadRequest("query must be an object with one query type")
-    ((kind, spec),) = query.items()
-    if kind == "match_all":
-        return "", operator
-    if kind == "query_string" and isinstance(spec, dict) and isinstance(spec.get("query"), str):
-        return spec["query"], str(spec.get("default_operator", operator)).upper()
-    raise _BadRequest(
-        f"query type {kind!r} is not supported by the emulator (only match_all and query_string)"
-    )
-
-
-def _es_error(reason: str, kind: str = "illegal_argument_exception") -> Response:
-    cause = {"type": kind, "reason": reason}
-    return Response.json({"error": {"root_cause": [cause], **cause}, "status": 400}, status=400)
+def _es_error(reason: str) -> Response:
+    cause = {"type": "illegal_argument_exception", "reason": reason}
+    body = {"error": {"root_cause": [cause], **cause, "supported": ES_REQUEST}, "status": 400}
+    return Response.json(body, status=400)
