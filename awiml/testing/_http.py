@@ -43,11 +43,13 @@ if TYPE_CHECKING:
 __all__ = [
     "UNSATISFIABLE_TEXT",
     "BodyPart",
+    "RefusedRequest",
     "choose_part",
     "conditional_response",
     "content_etag",
     "guess_content_type",
     "http_date",
+    "int_query_param",
     "query_param",
 ]
 
@@ -114,10 +116,53 @@ def guess_content_type(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
+class RefusedRequest(Exception):
+    """A request an emulator refuses; each emulator words the reply in its archive's format.
+
+    Parameters
+    ----------
+    status : int
+        Status code of the reply, for example ``400`` or ``422``.
+    detail : str
+        What is wrong with the request.
+    headers : mapping of str to str, optional
+        Extra headers of the reply (``WWW-Authenticate``...).
+    """
+
+    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
 def query_param(request: RequestRecord, name: str) -> str | None:
     """Return the last value of query parameter ``name``, ``None`` if it was not sent."""
     values = request.query.get(name)
     return values[-1] if values else None
+
+
+def int_query_param(
+    request: RequestRecord, name: str, default: int | None, *, status: int
+) -> int | None:
+    """Return query parameter ``name`` as an integer >= 0, ``default`` if absent or blank.
+
+    Raises
+    ------
+    RefusedRequest
+        With ``status``, when the value is not a non-negative integer.
+    """
+    value = query_param(request, name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        detail = f"query parameter {name}={value!r} is not an integer"
+        raise RefusedRequest(status, detail) from None
+    if number < 0:
+        raise RefusedRequest(status, f"query parameter {name} must be >= 0, got {number}")
+    return number
 
 
 def choose_part(

@@ -17,7 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._http import conditional_response, content_etag, query_param
+from .._http import (
+    RefusedRequest,
+    conditional_response,
+    content_etag,
+    int_query_param,
+    query_param,
+)
 from ..server import ArchiveEmulator, RequestRecord, Response
 from . import _data as data
 from . import _export as export
@@ -31,16 +37,6 @@ __all__ = ["EcotaxaServer"]
 _log = logging.getLogger("awiml.testing")
 
 API = "/api"
-
-
-class _HttpError(Exception):
-    """Answered as ``{"detail": message}`` with ``status``."""
-
-    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.headers = dict(headers or {})
 
 
 @dataclass
@@ -447,7 +443,7 @@ class EcotaxaServer(ArchiveEmulator):
         try:
             user = self._et_user(request)
             reply = func(request, user, **params)
-        except _HttpError as error:
+        except RefusedRequest as error:
             return Response.json({"detail": error.detail}, error.status, error.headers)
         except data.QueryError as error:
             return Response.json({"detail": str(error)}, 422)
@@ -456,7 +452,7 @@ class EcotaxaServer(ArchiveEmulator):
         return Response.json(reply)
 
     def _et_not_found(self, request: RequestRecord, user: str | None) -> Any:
-        raise _HttpError(404, "Not Found")
+        raise RefusedRequest(404, "Not Found")
 
     def _append(self, record: RequestRecord) -> None:
         """Record a request; a login's password is replaced by ``***`` first."""
@@ -484,23 +480,19 @@ class EcotaxaServer(ArchiveEmulator):
         with self._et_lock:
             user = self._et_tokens.get(token) if scheme.lower() == "bearer" and token else None
         if user is None:
-            raise _HttpError(
-                401,
-                "Invalid or expired token: log in again (POST /login)",
-                {"WWW-Authenticate": "Bearer"},
-            )
+            raise _login_needed("Invalid or expired token: log in again (POST /login)")
         return user
 
     def _et_login(self, request: RequestRecord, user: str | None) -> Any:
         body = _json_body(request)
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
-            raise _HttpError(422, "body must be {'username': str, 'password': str}")
+            raise RefusedRequest(422, "body must be {'username': str, 'password': str}")
         with self._et_lock:
             known = self._et_users.get(username)
         if known is None or not hmac.compare_digest(known.digest, _hash(known.salt, password)):
             _log.debug("EcotaxaServer: login refused for user %r", username)
-            raise _HttpError(403, "Bad login or password")
+            raise RefusedRequest(403, "Bad login or password")
         token = secrets.token_urlsafe(32)
         with self._et_lock:
             self._et_tokens[token] = username
@@ -509,7 +501,7 @@ class EcotaxaServer(ArchiveEmulator):
 
     def _et_me(self, request: RequestRecord, user: str | None) -> Any:
         if user is None:
-            raise _HttpError(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
+            raise _login_needed("Not authenticated")
         with self._et_lock:
             known = self._et_users[user]
         return {
@@ -525,9 +517,9 @@ class EcotaxaServer(ArchiveEmulator):
         with self._et_lock:
             project = self._et_projects.get(projid)
         if project is None:
-            raise _HttpError(404, f"Project {projid} not found")
+            raise RefusedRequest(404, f"Project {projid} not found")
         if not project.visible and (user is None or user not in project.members):
-            raise _HttpError(
+            raise RefusedRequest(
                 403, f"Not authorized: project {projid} is private; log in as a member"
             )
         return project
@@ -567,7 +559,7 @@ class EcotaxaServer(ArchiveEmulator):
         with self._et_lock:
             chain = self._et_taxonomy.lineage(int(taxon))
             if not chain:
-                raise _HttpError(404, f"Taxon {taxon} not found")
+                raise RefusedRequest(404, f"Taxon {taxon} not found")
             children = self._et_taxonomy.children(int(taxon))
             below = self._et_taxonomy.descendants(int(taxon))
             projects = list(self._et_projects.values())
@@ -594,8 +586,8 @@ class EcotaxaServer(ArchiveEmulator):
         filters = _json_body(request)
         fields = [f.strip() for f in (query_param(request, "fields") or "").split(",") if f.strip()]
         order = (query_param(request, "order_field") or "").strip()
-        start = _int_param(request, "window_start", 0)
-        size = _int_param(request, "window_size", None)
+        start = int_query_param(request, "window_start", 0, status=422)
+        size = int_query_param(request, "window_size", None, status=422)
         with self._et_lock:
             taxonomy = self._et_taxonomy
             query.check_fields(fields, project, taxonomy)
@@ -621,7 +613,7 @@ class EcotaxaServer(ArchiveEmulator):
         with self._et_lock:
             image = self._et_vault.get(path)
         if image is None:
-            raise _HttpError(404, f"No image at vault path {path}")
+            raise RefusedRequest(404, f"No image at vault path {path}")
         content = image.read()
         kind = "image/png" if path.endswith(".png") else "image/jpeg"
         return conditional_response(
@@ -635,11 +627,11 @@ class EcotaxaServer(ArchiveEmulator):
 
     def _et_export(self, request: RequestRecord, user: str | None) -> Any:
         if user is None:
-            raise _HttpError(401, "Export needs a logged-in user", {"WWW-Authenticate": "Bearer"})
+            raise _login_needed("Export needs a logged-in user")
         body = _json_body(request)
         filters = body.get("filters") or {}
         if not isinstance(filters, dict):
-            raise _HttpError(422, "body.filters must be an object (ProjectFilters)")
+            raise RefusedRequest(422, "body.filters must be an object (ProjectFilters)")
         options = export.ExportRequest.parse(body.get("request"))
         project = self._et_readable(options.project_id, user)
         with self._et_lock:
@@ -667,13 +659,13 @@ class EcotaxaServer(ArchiveEmulator):
 
     def _et_owned(self, user: str | None, job_id: str) -> export.ExportJob:
         if user is None:
-            raise _HttpError(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
+            raise _login_needed("Not authenticated")
         with self._et_lock:
             job = self._et_jobs.get(int(job_id))
         if job is None:
-            raise _HttpError(404, f"Job {job_id} not found")
+            raise RefusedRequest(404, f"Job {job_id} not found")
         if job.owner != user:
-            raise _HttpError(403, f"Not authorized: job {job_id} belongs to another user")
+            raise RefusedRequest(403, f"Not authorized: job {job_id} belongs to another user")
         return job
 
     def _et_job(self, request: RequestRecord, user: str | None, job: str) -> Any:
@@ -684,7 +676,7 @@ class EcotaxaServer(ArchiveEmulator):
 
     def _et_job_list(self, request: RequestRecord, user: str | None) -> Any:
         if user is None:
-            raise _HttpError(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
+            raise _login_needed("Not authenticated")
         with self._et_lock:
             jobs = [j for j in self._et_jobs.values() if j.owner == user]
         listed = []
@@ -704,7 +696,8 @@ class EcotaxaServer(ArchiveEmulator):
         reply = _json_body(request)
         with found.lock:
             if found.state != "A":
-                raise _HttpError(422, f"Job {found.ident} asks no question (state {found.state})")
+                detail = f"Job {found.ident} asks no question (state {found.state})"
+                raise RefusedRequest(422, detail)
             found.answer(reply)
         return None
 
@@ -714,7 +707,7 @@ class EcotaxaServer(ArchiveEmulator):
             content, state, name = found.content, found.state, found.result.get("out_file")
             stamp = found.updated
         if state != "F" or content is None:
-            raise _HttpError(422, f"Job {found.ident} has no file yet (state {state})")
+            raise RefusedRequest(422, f"Job {found.ident} has no file yet (state {state})")
         return conditional_response(
             request,
             Response(
@@ -737,17 +730,9 @@ def _hash(salt: bytes, password: str) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, 1000)
 
 
-def _int_param(request: RequestRecord, name: str, default: int | None) -> int | None:
-    value = query_param(request, name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise _HttpError(422, f"query parameter {name}={value!r} is not an integer") from None
-    if number < 0:
-        raise _HttpError(422, f"query parameter {name} must be >= 0, got {number}")
-    return number
+def _login_needed(detail: str) -> RefusedRequest:
+    """Return the ``401`` refusal of a route that needs a logged-in user."""
+    return RefusedRequest(401, detail, {"WWW-Authenticate": "Bearer"})
 
 
 def _json_body(request: RequestRecord) -> dict[str, Any]:
@@ -756,7 +741,7 @@ def _json_body(request: RequestRecord) -> dict[str, Any]:
     try:
         body = json.loads(request.body)
     except (UnicodeDecodeError, ValueError):
-        raise _HttpError(422, "the request body is not valid JSON") from None
+        raise RefusedRequest(422, "the request body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise _HttpError(422, "the request body must be a JSON object")
+        raise RefusedRequest(422, "the request body must be a JSON object")
     return body

@@ -23,7 +23,14 @@ from typing import Any
 from ...archives.pangaea_model import DatasetMetadata, dataset_id, normalize_doi
 from ...archives.pangaea_panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
 from ...errors import AwimlError
-from .._http import conditional_response, content_etag, guess_content_type, query_param
+from .._http import (
+    RefusedRequest,
+    conditional_response,
+    content_etag,
+    guess_content_type,
+    int_query_param,
+    query_param,
+)
 from ..server import ArchiveEmulator, RequestRecord, Response
 
 __all__ = ["PangaeaServer"]
@@ -89,10 +96,6 @@ class _Term:
     sign: str
     field: str | None
     text: str
-
-
-class _BadRequest(Exception):
-    """A malformed query parameter: answered with 400."""
 
 
 class PangaeaServer(ArchiveEmulator):
@@ -646,13 +649,13 @@ class PangaeaServer(ArchiveEmulator):
     def _pg_search(self, request: RequestRecord) -> Response:
         try:
             query = query_param(request, "q") or ""
-            count = min(_int_param(request, "count", 10), self.max_search_count)
-            offset = _int_param(request, "offset", 0)
+            count = min(int_query_param(request, "count", 10, status=400), self.max_search_count)
+            offset = int_query_param(request, "offset", 0, status=400)
             box = _query_box(request)
             period = _query_period(request)
             terms = _parse_query(query)
-        except _BadRequest as error:
-            return _text_response(400, f"{error}\n")
+        except RefusedRequest as error:
+            return _text_response(error.status, f"{error.detail}\n")
         hits = []
         for entry in self._pg_all():
             if box is not None and not _box_intersects(_coverage_box(entry.meta), box):
@@ -676,8 +679,8 @@ class PangaeaServer(ArchiveEmulator):
         """Answer the one Elasticsearch request awiml sends (see :data:`ES_REQUEST`)."""
         try:
             idents, size, fields = _es_lookup(request)
-        except _BadRequest as error:
-            return _es_error(str(error))
+        except RefusedRequest as error:
+            return _es_error(error.detail)
         found = [entry for entry in map(self._pg_get, sorted(set(idents))) if entry is not None]
         hits = [
             {
@@ -821,23 +824,6 @@ def _negotiate(accept: str | None) -> str:
     return best[2] if best is not None else "html"
 
 
-def _int_param(request: RequestRecord, name: str, default: int) -> int:
-    value = query_param(request, name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise _BadRequest(f"{name}={value!r} is not an integer") from None
-    return _non_negative(number, name)
-
-
-def _non_negative(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _BadRequest(f"{name} must be a non-negative integer, not {value!r}")
-    return value
-
-
 def _float_param(request: RequestRecord, name: str) -> float | None:
     value = query_param(request, name)
     if value is None or value.strip() == "":
@@ -845,7 +831,7 @@ def _float_param(request: RequestRecord, name: str) -> float | None:
     try:
         return float(value)
     except ValueError:
-        raise _BadRequest(f"{name}={value!r} is not a number") from None
+        raise RefusedRequest(400, f"{name}={value!r} is not a number") from None
 
 
 # --------------------------------------------------------------------------- #
@@ -957,7 +943,7 @@ def _query_period(request: RequestRecord) -> tuple[datetime, datetime] | None:
         first = _when(low) if low else datetime.min.replace(tzinfo=timezone.utc)
         last = _when(high, end=True) if high else datetime.max.replace(tzinfo=timezone.utc)
     except ValueError as error:
-        raise _BadRequest(str(error)) from None
+        raise RefusedRequest(400, str(error)) from None
     return first, last
 
 
@@ -1004,7 +990,7 @@ def _parse_query(query: str) -> list[_Term]:
         sign, name, quoted, bare = match.groups()
         text = quoted if quoted is not None else bare
         if name is not None and text == "" and quoted is None:
-            raise _BadRequest(f"empty value after {name}:")
+            raise RefusedRequest(400, f"empty value after {name}:")
         terms.append(_Term(sign, name, text))
     return terms
 
@@ -1121,26 +1107,29 @@ def _es_lookup(request: RequestRecord) -> tuple[list[int], int, tuple[str, ...]]
 
     Raises
     ------
-    _BadRequest
+    RefusedRequest
         For any other request, naming the one the emulator answers.
     """
     refused = f"The emulator answers only the request awiml sends: {ES_REQUEST}"
     if request.method not in ("GET", "HEAD") or request.body.strip():
-        raise _BadRequest(f"{refused}; got {request.method} with a body of {len(request.body)} "
-                          "bytes (the query DSL is not emulated)")
+        raise RefusedRequest(
+            400,
+            f"{refused}; got {request.method} with a body of {len(request.body)} bytes (the "
+            "query DSL is not emulated)",
+        )
     unknown = sorted(set(request.query) - {"q", "size", "_source"})
     if unknown:
-        raise _BadRequest(f"{refused}; got the parameters {', '.join(unknown)}")
+        raise RefusedRequest(400, f"{refused}; got the parameters {', '.join(unknown)}")
     terms = (query_param(request, "q") or "").split()
     if not terms or not all(_ES_ID_TERM.fullmatch(term) for term in terms):
-        raise _BadRequest(f"{refused}; got q={query_param(request, 'q')!r}")
+        raise RefusedRequest(400, f"{refused}; got q={query_param(request, 'q')!r}")
     size = query_param(request, "size")
     if size is not None and not size.isdigit():
-        raise _BadRequest(f"{refused}; got size={size!r}")
+        raise RefusedRequest(400, f"{refused}; got size={size!r}")
     wanted = query_param(request, "_source")
     fields = _ES_FIELDS if wanted is None else tuple(f.strip() for f in wanted.split(","))
     if not set(fields) <= set(_ES_FIELDS):
-        raise _BadRequest(f"{refused}; got _source={wanted!r}")
+        raise RefusedRequest(400, f"{refused}; got _source={wanted!r}")
     idents = [int(term.partition(":")[2]) for term in terms]
     return idents, 10 if size is None else int(size), fields
 
