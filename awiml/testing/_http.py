@@ -218,8 +218,8 @@ def choose_part(
     whole = BodyPart(200, 0, size, tuple(headers))
     if request.method not in ("GET", "HEAD"):
         return whole
-    changed_since = _when(last_modified)
-    if not _modified(request, etag, changed_since):
+    changed_since = _whole_seconds_utc(last_modified)
+    if not _changed_since_validators(request, etag, changed_since):
         return replace(whole, status=304, length=0)
     wanted = request.header("range")
     if not ranges or not honour_range or wanted is None:
@@ -307,11 +307,13 @@ def _unsatisfiable(size: int) -> BodyPart:
     return BodyPart(416, 0, 0, (("Content-Range", content_range),))
 
 
-def _when(stamp: float | None) -> datetime | None:
+def _whole_seconds_utc(stamp: float | None) -> datetime | None:
     return None if stamp is None else datetime.fromtimestamp(int(stamp), timezone.utc)
 
 
-def _modified(request: RequestRecord, etag: str | None, last_modified: datetime | None) -> bool:
+def _changed_since_validators(
+    request: RequestRecord, etag: str | None, last_modified: datetime | None
+) -> bool:
     """Whether ``If-None-Match`` / ``If-Modified-Since`` let the body be sent."""
     environ: Mapping[str, str | None] = {
         "HTTP_IF_NONE_MATCH": request.header("if-none-match"),

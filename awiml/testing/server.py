@@ -447,7 +447,7 @@ def _non_negative(name: str, value: float) -> Any:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class _StaticFile:
     """A file registered with :meth:`FileServer.add`."""
 
     data: bytes | None
@@ -459,14 +459,14 @@ class _Entry:
 
 
 @dataclass
-class _Injection:
+class _PendingFault:
     pattern: str
     fault: Fault
     remaining: int | None
 
 
 @dataclass
-class _Plan:
+class _PendingReply:
     """A reply the handler has decided on but not yet sent."""
 
     status: int
@@ -480,7 +480,7 @@ class _Plan:
             self.source.close()
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class _LoopbackServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128  # the default of 5 drops connects from parallel clients
@@ -491,7 +491,7 @@ class _Server(http.server.ThreadingHTTPServer):
         _log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
-class _Server6(_Server):
+class _LoopbackServer6(_LoopbackServer):
     address_family = socket.AF_INET6
 
 
@@ -509,13 +509,13 @@ def _split_target(target: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- #
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _RequestHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "awiml-test"
     sys_version = ""
     disable_nagle_algorithm = True
     timeout = 60
-    server: _Server
+    server: _LoopbackServer
 
     # -- logging: to the logging module, without query strings ------------- #
 
@@ -564,7 +564,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise ValueError("negative Content-Length")
         return self.rfile.read(length) if length else b""
 
-    def _record(self, body: bytes) -> RequestRecord:
+    def _request_record(self, body: bytes) -> RequestRecord:
         path, query = _split_target(self.path)
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
@@ -586,19 +586,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.send_error(400, "Malformed request body")
             return
-        record = self._record(body)
+        record = self._request_record(body)
         head = self.command == "HEAD"
         fault: Fault | None = None
         challenge = owner._challenge(record.headers.get("authorization"))
         if challenge is not None:
-            plan = self._text_plan(401, "Unauthorized\n", [("WWW-Authenticate", challenge)])
+            plan = self._text_reply(401, "Unauthorized\n", [("WWW-Authenticate", challenge)])
         else:
             fault = owner._take_fault(record.path.lstrip("/"))
             try:
-                plan = self._plan(owner, record, fault)
+                plan = self._choose_reply(owner, record, fault)
             except Exception:
                 _log.exception("route handler for %s %s raised", record.method, record.path)
-                plan = self._text_plan(500, "Route handler raised an exception\n")
+                plan = self._text_reply(500, "Route handler raised an exception\n")
         owner._append(dataclasses.replace(record, status=plan.status))
         try:
             self._send(plan, fault, head, owner._stop_event)
@@ -609,11 +609,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             plan.close()
 
-    def _text_plan(
+    def _text_reply(
         self, status: int, text: str, headers: list[tuple[str, str]] | None = None
-    ) -> _Plan:
+    ) -> _PendingReply:
         data = text.encode("utf-8")
-        return _Plan(
+        return _PendingReply(
             status,
             [("Content-Type", "text/plain; charset=utf-8"), *(headers or [])],
             data,
@@ -621,12 +621,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             len(data),
         )
 
-    def _plan(self, owner: FileServer, record: RequestRecord, fault: Fault | None) -> _Plan:
+    def _choose_reply(
+        self, owner: FileServer, record: RequestRecord, fault: Fault | None
+    ) -> _PendingReply:
         if fault is not None and fault.kind == "status":
             headers = list(fault.headers)
             if not any(k.lower() == "content-type" for k, _ in headers):
                 headers.insert(0, ("Content-Type", "text/plain; charset=utf-8"))
-            return _Plan(fault.code, headers, fault.body, 0, len(fault.body))
+            return _PendingReply(fault.code, headers, fault.body, 0, len(fault.body))
 
         handler, allowed = owner._find_route(record.method, record.path)
         if handler is not None:
@@ -636,20 +638,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if any(k.lower() == "content-type" for k in reply.headers):
                 headers = []
             headers += [(k, v) for k, v in reply.headers.items() if k.lower() != "content-length"]
-            return _Plan(int(reply.status), headers, data, 0, len(data))
+            return _PendingReply(int(reply.status), headers, data, 0, len(data))
         if allowed:
-            return self._text_plan(
+            return self._text_reply(
                 405, "Method Not Allowed\n", [("Allow", ", ".join(sorted(allowed)))]
             )
 
         name = record.path.lstrip("/")
-        found = owner._lookup(name)
+        found = owner._find_static_file(name)
         if found is None:
-            return self._text_plan(404, f"Not Found: {record.path}\n")
+            return self._text_reply(404, f"Not Found: {record.path}\n")
         if record.method not in ("GET", "HEAD"):
             if not isinstance(found[0], bytes):
                 found[0].close()
-            return self._text_plan(405, "Method Not Allowed\n", [("Allow", "GET, HEAD")])
+            return self._text_reply(405, "Method Not Allowed\n", [("Allow", "GET, HEAD")])
         source, size, etag, mtime, content_type, ranges = found
         part = choose_part(
             record,
@@ -660,13 +662,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             honour_range=fault is None or fault.kind != "ignore_range",
         )
         headers = [("Content-Type", content_type), *part.headers]
-        plan = _Plan(part.status, headers, source, part.start, part.length)
+        plan = _PendingReply(part.status, headers, source, part.start, part.length)
         if part.status == 416:
             plan.close()
-            return self._text_plan(416, UNSATISFIABLE_TEXT, list(part.headers))
+            return self._text_reply(416, UNSATISFIABLE_TEXT, list(part.headers))
         return plan
 
-    def _send(self, plan: _Plan, fault: Fault | None, head: bool, stop: threading.Event) -> None:
+    def _send(
+        self, plan: _PendingReply, fault: Fault | None, head: bool, stop: threading.Event
+    ) -> None:
         kind = fault.kind if fault is not None else None
         if kind == "slow":
             stop.wait(fault.delay)  # type: ignore[union-attr]
@@ -693,28 +697,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    def _send_body(self, plan: _Plan, fault: Fault | None, stop: threading.Event) -> None:
+    def _send_body(self, plan: _PendingReply, fault: Fault | None, stop: threading.Event) -> None:
         n = plan.length
         kind = fault.kind if fault is not None else None
         if kind == "drop_after":
-            self._write(plan, 0, min(fault.nbytes, n))  # type: ignore[union-attr]
+            self._write_span(plan, 0, min(fault.nbytes, n))  # type: ignore[union-attr]
         elif kind == "wrong_length":
             delta = fault.delta  # type: ignore[union-attr]
-            self._write(plan, 0, n if delta > 0 else max(0, n + delta))
+            self._write_span(plan, 0, n if delta > 0 else max(0, n + delta))
         elif kind == "stall":
             cut = min(fault.nbytes, n)  # type: ignore[union-attr]
-            self._write(plan, 0, cut)
+            self._write_span(plan, 0, cut)
             stop.wait(fault.delay)  # type: ignore[union-attr]
-            self._write(plan, cut, n)
+            self._write_span(plan, cut, n)
         elif kind == "corrupt" and n > 0:
             at = min(fault.offset, n - 1)  # type: ignore[union-attr]
-            self._write(plan, 0, at)
+            self._write_span(plan, 0, at)
             self.wfile.write(bytes([self._byte_at(plan, at) ^ 0xFF]))
-            self._write(plan, at + 1, n)
+            self._write_span(plan, at + 1, n)
         else:
-            self._write(plan, 0, n)
+            self._write_span(plan, 0, n)
 
-    def _write(self, plan: _Plan, begin: int, end: int) -> None:
+    def _write_span(self, plan: _PendingReply, begin: int, end: int) -> None:
         """Send body bytes ``[begin, end)``, counted from the start of the reply body."""
         if end <= begin:
             return
@@ -728,7 +732,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.connection.sendfile(source, first, last - first)
 
     @staticmethod
-    def _byte_at(plan: _Plan, pos: int) -> int:
+    def _byte_at(plan: _PendingReply, pos: int) -> int:
         source = plan.source
         if isinstance(source, bytes):
             return source[plan.start + pos]
@@ -827,11 +831,11 @@ class FileServer:
         self.auth = auth
         self._lock = threading.Lock()  # guards content, faults, log and connections
         self._life_lock = threading.Lock()  # serialises start() and stop()
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, _StaticFile] = {}
         self._routes: dict[tuple[str, str], Handler] = {}
-        self._faults: list[_Injection] = []
+        self._faults: list[_PendingFault] = []
         self._records: list[RequestRecord] = []
-        self._httpd: _Server | None = None
+        self._httpd: _LoopbackServer | None = None
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._connections: dict[socket.socket, threading.Thread] = {}
@@ -854,8 +858,8 @@ class FileServer:
                 return self
             with self._lock:
                 self._stop_event = threading.Event()
-            server_class = _Server6 if ":" in self.host else _Server
-            httpd = server_class((self.host, self.port), _Handler)
+            server_class = _LoopbackServer6 if ":" in self.host else _LoopbackServer
+            httpd = server_class((self.host, self.port), _RequestHandler)
             httpd.owner = self
             thread = threading.Thread(
                 target=httpd.serve_forever,
@@ -983,12 +987,12 @@ class FileServer:
         if isinstance(data, (bytes, bytearray, memoryview)):
             content = bytes(data)
             etag = content_etag(content)
-            entry = _Entry(content, None, range_support, content_type, etag, time.time())
+            entry = _StaticFile(content, None, range_support, content_type, etag, time.time())
         elif isinstance(data, os.PathLike):
             file = Path(data)
             if not file.is_file():
                 raise FileNotFoundError(f"FileServer.add: {file} is not a file")
-            entry = _Entry(None, file, range_support, content_type, "", 0.0)
+            entry = _StaticFile(None, file, range_support, content_type, "", 0.0)
         else:
             raise TypeError(
                 "data must be bytes or a path (pathlib.Path); encode text with .encode()"
@@ -1059,7 +1063,7 @@ class FileServer:
         if times is not None and times < 1:
             raise ValueError(f"times must be >= 1 or None, got {times!r}")
         with self._lock:
-            self._faults.append(_Injection(pattern.lstrip("/"), fault, times))
+            self._faults.append(_PendingFault(pattern.lstrip("/"), fault, times))
 
     def clear_faults(self) -> None:
         """Forget every fault not yet used up."""
@@ -1166,7 +1170,9 @@ class FileServer:
             allowed.add("HEAD")
         return handler, allowed
 
-    def _lookup(self, name: str) -> tuple[bytes | BinaryIO, int, str, float, str, bool] | None:
+    def _find_static_file(
+        self, name: str
+    ) -> tuple[bytes | BinaryIO, int, str, float, str, bool] | None:
         """Find a static file: (source, size, etag, mtime, content type, ranges)."""
         with self._lock:
             entry = self._entries.get(name)
@@ -1176,7 +1182,7 @@ class FileServer:
             if entry.data is not None:
                 return entry.data, len(entry.data), entry.etag, entry.mtime, content_type, ranges
             assert entry.path is not None
-            opened = _open_file(entry.path)
+            opened = _open_regular_file(entry.path)
             if opened is None:
                 return None
             return (*opened, content_type, ranges)
@@ -1189,7 +1195,7 @@ class FileServer:
         candidate = (root / name).resolve()
         if not candidate.is_relative_to(root):
             return None
-        opened = _open_file(candidate)
+        opened = _open_regular_file(candidate)
         if opened is None:
             return None
         return (*opened, guess_content_type(name), self.range_support)
@@ -1214,12 +1220,12 @@ class FileServer:
             self._connections.pop(conn, None)
 
 
-def _open_file(path: Path) -> tuple[BinaryIO, int, str, float] | None:
+def _open_regular_file(path: Path) -> tuple[BinaryIO, int, str, float] | None:
     """Open a regular file for serving: (file, size, etag, mtime), or None."""
     if not path.is_file():  # checked first: opening a FIFO would block
         return None
     try:
-        file = open(path, "rb")  # closed by _Plan.close
+        file = open(path, "rb")  # closed by _PendingReply.close
     except OSError:
         return None
     info = os.fstat(file.fileno())

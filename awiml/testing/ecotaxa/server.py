@@ -133,7 +133,7 @@ class EcotaxaServer(ArchiveEmulator):
         self._et_routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = [
             route("POST", r"/login", self._et_login),
             route("GET", r"/users/me", self._et_me),
-            route("GET", r"/projects/search", self._et_search),
+            route("GET", r"/projects/search", self._et_project_search),
             route("GET", r"/projects/(?P<projid>\d+)", self._et_project),
             route("POST", r"/object_set/(?P<projid>\d+)/query", self._et_query),
             route("POST", r"/object_set/export/general", self._et_export),
@@ -190,7 +190,7 @@ class EcotaxaServer(ArchiveEmulator):
         if not isinstance(password, str):
             raise TypeError("password must be a str")
         salt = secrets.token_bytes(16)
-        digest = _hash(salt, password)
+        digest = _password_digest(salt, password)
         with self._et_lock:
             old = self._et_users.get(username)
             ident = old.ident if old is not None else len(self._et_users) + 1
@@ -441,7 +441,7 @@ class EcotaxaServer(ArchiveEmulator):
         self, func: Callable[..., Any], params: dict[str, str], request: RequestRecord
     ) -> Response:
         try:
-            user = self._et_user(request)
+            user = self._et_find_user(request)
             reply = func(request, user, **params)
         except RefusedRequest as error:
             return Response.json({"detail": error.detail}, error.status, error.headers)
@@ -470,7 +470,7 @@ class EcotaxaServer(ArchiveEmulator):
 
     # -- authentication ----------------------------------------------------------------- #
 
-    def _et_user(self, request: RequestRecord) -> str | None:
+    def _et_find_user(self, request: RequestRecord) -> str | None:
         """Return the user name of the request's token, ``None`` without one."""
         given = (request.header("authorization") or "").strip()
         if not given:
@@ -490,7 +490,9 @@ class EcotaxaServer(ArchiveEmulator):
             raise RefusedRequest(422, "body must be {'username': str, 'password': str}")
         with self._et_lock:
             known = self._et_users.get(username)
-        if known is None or not hmac.compare_digest(known.digest, _hash(known.salt, password)):
+        if known is None or not hmac.compare_digest(
+            known.digest, _password_digest(known.salt, password)
+        ):
             _log.debug("EcotaxaServer: login refused for user %r", username)
             raise RefusedRequest(403, "Bad login or password")
         token = secrets.token_urlsafe(32)
@@ -513,7 +515,7 @@ class EcotaxaServer(ArchiveEmulator):
             "country": None,
         }
 
-    def _et_readable(self, projid: int, user: str | None) -> data.Project:
+    def _et_find_readable_project(self, projid: int, user: str | None) -> data.Project:
         with self._et_lock:
             project = self._et_projects.get(projid)
         if project is None:
@@ -526,7 +528,7 @@ class EcotaxaServer(ArchiveEmulator):
 
     # -- projects, taxonomy ------------------------------------------------------------- #
 
-    def _et_search(self, request: RequestRecord, user: str | None) -> Any:
+    def _et_project_search(self, request: RequestRecord, user: str | None) -> Any:
         title = (query_param(request, "title_filter") or "").casefold()
         not_granted = (query_param(request, "not_granted") or "false").lower() in ("true", "1")
         with self._et_lock:
@@ -543,7 +545,7 @@ class EcotaxaServer(ArchiveEmulator):
         return found
 
     def _et_project(self, request: RequestRecord, user: str | None, projid: str) -> Any:
-        return self._et_readable(int(projid), user).as_json(user)
+        return self._et_find_readable_project(int(projid), user).as_json(user)
 
     def _et_taxa_search(self, request: RequestRecord, user: str | None) -> Any:
         text = (query_param(request, "query") or "").strip().casefold()
@@ -582,7 +584,7 @@ class EcotaxaServer(ArchiveEmulator):
     # -- queries and images ------------------------------------------------------------- #
 
     def _et_query(self, request: RequestRecord, user: str | None, projid: str) -> Any:
-        project = self._et_readable(int(projid), user)
+        project = self._et_find_readable_project(int(projid), user)
         filters = _json_body(request)
         fields = [f.strip() for f in (query_param(request, "fields") or "").split(",") if f.strip()]
         order = (query_param(request, "order_field") or "").strip()
@@ -633,7 +635,7 @@ class EcotaxaServer(ArchiveEmulator):
         if not isinstance(filters, dict):
             raise RefusedRequest(422, "body.filters must be an object (ProjectFilters)")
         options = export.ExportRequest.parse(body.get("request"))
-        project = self._et_readable(options.project_id, user)
+        project = self._et_find_readable_project(options.project_id, user)
         with self._et_lock:
             objects = query.select(project, filters, self._et_taxonomy)
             self._et_next_job += 1
@@ -657,7 +659,7 @@ class EcotaxaServer(ArchiveEmulator):
         _log.debug("EcotaxaServer: export job %d of project %d", job.ident, project.projid)
         return {"errors": [], "warnings": [], "job_id": job.ident}
 
-    def _et_owned(self, user: str | None, job_id: str) -> export.ExportJob:
+    def _et_find_owned_job(self, user: str | None, job_id: str) -> export.ExportJob:
         if user is None:
             raise _login_needed("Not authenticated")
         with self._et_lock:
@@ -669,7 +671,7 @@ class EcotaxaServer(ArchiveEmulator):
         return job
 
     def _et_job(self, request: RequestRecord, user: str | None, job: str) -> Any:
-        found = self._et_owned(user, job)
+        found = self._et_find_owned_job(user, job)
         with found.lock:
             found.advance(self._et_taxonomy)
             return found.as_json()
@@ -686,13 +688,13 @@ class EcotaxaServer(ArchiveEmulator):
         return listed
 
     def _et_job_delete(self, request: RequestRecord, user: str | None, job: str) -> Any:
-        found = self._et_owned(user, job)
+        found = self._et_find_owned_job(user, job)
         with self._et_lock:
             self._et_jobs.pop(found.ident, None)
         return None
 
     def _et_job_answer(self, request: RequestRecord, user: str | None, job: str) -> Any:
-        found = self._et_owned(user, job)
+        found = self._et_find_owned_job(user, job)
         reply = _json_body(request)
         with found.lock:
             if found.state != "A":
@@ -702,7 +704,7 @@ class EcotaxaServer(ArchiveEmulator):
         return None
 
     def _et_job_file(self, request: RequestRecord, user: str | None, job: str) -> Any:
-        found = self._et_owned(user, job)
+        found = self._et_find_owned_job(user, job)
         with found.lock:
             content, state, name = found.content, found.state, found.result.get("out_file")
             stamp = found.updated
@@ -726,7 +728,7 @@ class EcotaxaServer(ArchiveEmulator):
 # --------------------------------------------------------------------------- #
 
 
-def _hash(salt: bytes, password: str) -> bytes:
+def _password_digest(salt: bytes, password: str) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, 1000)
 
 

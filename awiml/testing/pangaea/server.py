@@ -51,8 +51,8 @@ _TSV = "text/tab-separated-values"
 _SAMPLE = "PANGAEA_889513_PS103_surf_oce_tsg.tab"
 _FORMATS = {"textfile": "text", "zip": "zip", "citation_text": "citation", "html": "html"}
 _LOGIN_NUMBERS = {"unrestricted": 1, "access rights needed": 3}
-_TOKEN = re.compile(r'([+-]?)(?:([A-Za-z_][\w.-]*):)?(?:"([^"]*)"|(\S+))')
-_WHEN = re.compile(
+_QUERY_TOKEN = re.compile(r'([+-]?)(?:([A-Za-z_][\w.-]*):)?(?:"([^"]*)"|(\S+))')
+_MOMENT = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?$"
 )
@@ -92,7 +92,7 @@ class _Dataset:
 
 
 @dataclass(frozen=True)
-class _Term:
+class _QueryTerm:
     sign: str
     field: str | None
     text: str
@@ -481,11 +481,11 @@ class PangaeaServer(ArchiveEmulator):
             if self._pg_datasets.get(entry.ident) is entry:
                 self._pg_datasets[entry.ident] = updated
 
-    def _pg_get(self, ident: int) -> _Dataset | None:
+    def _pg_find(self, ident: int) -> _Dataset | None:
         with self._pg_lock:
             return self._pg_datasets.get(ident)
 
-    def _pg_all(self) -> list[_Dataset]:
+    def _pg_registered(self) -> list[_Dataset]:
         with self._pg_lock:
             return list(self._pg_datasets.values())
 
@@ -524,7 +524,7 @@ class PangaeaServer(ArchiveEmulator):
     # -- /10.1594/PANGAEA.<id> ------------------------------------------------------------- #
 
     def _pg_dataset_reply(self, ident: int, request: RequestRecord) -> Response:
-        entry = self._pg_get(ident)
+        entry = self._pg_find(ident)
         if entry is None:  # pragma: no cover - routes exist only for registered ids
             return _text_response(404, f"Not Found: {request.path}\n")
         formats = request.query.get("format")
@@ -536,7 +536,7 @@ class PangaeaServer(ArchiveEmulator):
                     400, f"Unknown format {formats[-1]!r}; this server knows: {known}\n"
                 )
         else:
-            kind = _negotiate(request.header("accept"))
+            kind = _negotiate_representation(request.header("accept"))
         etag = None
         if kind == "text":
             reply = self._pg_text(entry, request)
@@ -572,7 +572,7 @@ class PangaeaServer(ArchiveEmulator):
 
     def _pg_zip(self, entry: _Dataset, request: RequestRecord) -> Response:
         if entry.meta.children:
-            members = [self._pg_get(dataset_id(child)) for child in entry.meta.children]
+            members = [self._pg_find(dataset_id(child)) for child in entry.meta.children]
             tables = [m for m in members if m is not None and m.text is not None]
         else:
             tables = [entry] if entry.text is not None else []
@@ -625,7 +625,7 @@ class PangaeaServer(ArchiveEmulator):
     # -- /dataset/<id>/files/<name> ------------------------------------------------------- #
 
     def _pg_file(self, ident: int, name: str, request: RequestRecord) -> Response:
-        entry = self._pg_get(ident)
+        entry = self._pg_find(ident)
         data = None if entry is None else entry.files.get(name)
         if entry is None or data is None:
             return _text_response(404, f"Not Found: {request.path}\n")
@@ -657,12 +657,12 @@ class PangaeaServer(ArchiveEmulator):
         except RefusedRequest as error:
             return _text_response(error.status, f"{error.detail}\n")
         hits = []
-        for entry in self._pg_all():
+        for entry in self._pg_registered():
             if box is not None and not _box_intersects(_coverage_box(entry.meta), box):
                 continue
             if period is not None and not _periods_overlap(_coverage_period(entry.meta), period):
                 continue
-            score = _score(entry, terms)
+            score = _search_score(entry, terms)
             if score is not None:
                 hits.append((score, entry))
         hits.sort(key=lambda hit: (-hit[0], hit[1].ident))
@@ -678,15 +678,15 @@ class PangaeaServer(ArchiveEmulator):
     def _pg_es(self, request: RequestRecord) -> Response:
         """Answer the one Elasticsearch request awiml sends (see :data:`ES_REQUEST`)."""
         try:
-            idents, size, fields = _es_lookup(request)
+            idents, size, fields = _read_es_request(request)
         except RefusedRequest as error:
             return _es_error(error.detail)
-        found = [entry for entry in map(self._pg_get, sorted(set(idents))) if entry is not None]
+        found = [entry for entry in map(self._pg_find, sorted(set(idents))) if entry is not None]
         hits = [
             {
                 "_index": "pangaea",
                 "_id": str(entry.ident),
-                "_score": 1.0,
+                "_search_score": 1.0,
                 "_source": {k: v for k, v in _es_document(entry).items() if k in fields},
             }
             for entry in found[:size]
@@ -794,7 +794,7 @@ def _text_response(status: int, text: str, headers: Mapping[str, str] | None = N
     return Response(status, text, dict(headers or {}), content_type="text/plain;charset=UTF-8")
 
 
-def _negotiate(accept: str | None) -> str:
+def _negotiate_representation(accept: str | None) -> str:
     """Pick the representation for an ``Accept`` header: text, xml, citation or html."""
     kinds = {
         _TSV: "text",
@@ -885,9 +885,9 @@ def _box_intersects(box: _Box | None, query: _Box) -> bool:
     return any(not (east < low or west > high) for low, high in spans)
 
 
-def _when(text: str, *, end: bool = False) -> datetime:
+def _parse_moment(text: str, *, end: bool = False) -> datetime:
     """Parse an ISO 8601 date or time (UTC unless a zone is given); ``end`` rounds up."""
-    match = _WHEN.match(text.strip())
+    match = _MOMENT.match(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not an ISO 8601 date or time")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
@@ -927,7 +927,7 @@ def _coverage_period(meta: DatasetMetadata) -> tuple[datetime, datetime] | None:
     moments = []
     for text in texts:
         try:
-            moments.append((_when(str(text)), _when(str(text), end=True)))
+            moments.append((_parse_moment(str(text)), _parse_moment(str(text), end=True)))
         except ValueError:
             continue
     if not moments:
@@ -940,8 +940,8 @@ def _query_period(request: RequestRecord) -> tuple[datetime, datetime] | None:
     if not low and not high:
         return None
     try:
-        first = _when(low) if low else datetime.min.replace(tzinfo=timezone.utc)
-        last = _when(high, end=True) if high else datetime.max.replace(tzinfo=timezone.utc)
+        first = _parse_moment(low) if low else datetime.min.replace(tzinfo=timezone.utc)
+        last = _parse_moment(high, end=True) if high else datetime.max.replace(tzinfo=timezone.utc)
     except ValueError as error:
         raise RefusedRequest(400, str(error)) from None
     return first, last
@@ -957,7 +957,7 @@ def _epoch(value: str | datetime) -> float:
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         return float(int(moment.timestamp()))
-    return float(int(_when(value).timestamp()))
+    return float(int(_parse_moment(value).timestamp()))
 
 
 def _try_epoch(value: str) -> float | None:
@@ -981,21 +981,21 @@ def _zip_time(stamp: float) -> tuple[int, int, int, int, int, int]:
 # --------------------------------------------------------------------------- #
 
 
-def _parse_query(query: str) -> list[_Term]:
+def _parse_query(query: str) -> list[_QueryTerm]:
     query = query.strip()
     if query in ("", "*", "*:*"):
         return []
     terms = []
-    for match in _TOKEN.finditer(query):
+    for match in _QUERY_TOKEN.finditer(query):
         sign, name, quoted, bare = match.groups()
         text = quoted if quoted is not None else bare
         if name is not None and text == "" and quoted is None:
             raise RefusedRequest(400, f"empty value after {name}:")
-        terms.append(_Term(sign, name, text))
+        terms.append(_QueryTerm(sign, name, text))
     return terms
 
 
-def _haystack(meta: DatasetMetadata, part: str) -> list[str]:
+def _field_texts(meta: DatasetMetadata, part: str) -> list[str]:
     """Return the texts of ``meta`` that one search field looks at."""
     events = meta.events
     if part == "parameters":
@@ -1021,7 +1021,7 @@ def _occurs(needle: str, texts: Iterable[str]) -> bool:
     return any(needle in text.casefold() for text in texts)
 
 
-def _score(entry: _Dataset, terms: Sequence[_Term]) -> float | None:
+def _search_score(entry: _Dataset, terms: Sequence[_QueryTerm]) -> float | None:
     """Score ``entry`` against the terms of a ``search.php`` query; ``None`` when it does not match.
 
     Every term must match, except terms marked ``-``, which must not; ``AND``
@@ -1035,16 +1035,16 @@ def _score(entry: _Dataset, terms: Sequence[_Term]) -> float | None:
             continue
         in_title = False
         if term.field is None:
-            texts = [t for part in _DEFAULT_FIELDS for t in _haystack(meta, part)]
+            texts = [t for part in _DEFAULT_FIELDS for t in _field_texts(meta, part)]
             found = _occurs(term.text, texts)
-            in_title = found and _occurs(term.text, _haystack(meta, "title"))
+            in_title = found and _occurs(term.text, _field_texts(meta, "title"))
         else:
             parts = _SEARCH_FIELDS.get(term.field.lower())
             if parts is None:  # not a field of PANGAEA's syntax: search the whole token
-                texts = [t for part in _DEFAULT_FIELDS for t in _haystack(meta, part)]
+                texts = [t for part in _DEFAULT_FIELDS for t in _field_texts(meta, part)]
                 found = _occurs(f"{term.field}:{term.text}", texts)
             else:
-                found = _occurs(term.text, [t for part in parts for t in _haystack(meta, part)])
+                found = _occurs(term.text, [t for part in parts for t in _field_texts(meta, part)])
         if term.sign == "-":
             if found:
                 return None
@@ -1102,7 +1102,7 @@ def _es_document(entry: _Dataset) -> dict[str, Any]:
     return document
 
 
-def _es_lookup(request: RequestRecord) -> tuple[list[int], int, tuple[str, ...]]:
+def _read_es_request(request: RequestRecord) -> tuple[list[int], int, tuple[str, ...]]:
     """Read awiml's Elasticsearch request: (dataset ids, size, ``_source`` fields).
 
     Raises
