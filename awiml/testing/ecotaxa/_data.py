@@ -322,15 +322,20 @@ def _cell_float(value: Any, column: str) -> float | None:
         raise ValueError(f"column {column!r}: {value!r} is not a number") from None
 
 
-def _cell_date(value: Any) -> str | None:
+def _cell_moment_text(value: Any, kinds: tuple[type, ...], layout: str) -> str | None:
+    """Return a date or time cell as text: ``layout`` applied to ``kinds``, else stripped."""
     if _is_missing(value):
         return None
-    if isinstance(value, (datetime, date)):
-        return value.strftime("%Y-%m-%d")
+    if isinstance(value, kinds):
+        return value.strftime(layout)
     text = _cell_text(value)
+    return None if text is None else text.strip()
+
+
+def _cell_date(value: Any) -> str | None:
+    text = _cell_moment_text(value, (datetime, date), "%Y-%m-%d")
     if text is None:
         return None
-    text = text.strip()
     if re.fullmatch(r"\d{8}", text):
         return f"{text[:4]}-{text[4:6]}-{text[6:]}"
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
@@ -340,14 +345,9 @@ def _cell_date(value: Any) -> str | None:
 
 def parse_time(value: Any) -> str | None:
     """Return a time as ``HH:MM:SS`` from ``HH:MM[:SS]``, ``HHMMSS`` or a time object."""
-    if _is_missing(value):
-        return None
-    if isinstance(value, (datetime, time)):
-        return value.strftime("%H:%M:%S")
-    text = _cell_text(value)
+    text = _cell_moment_text(value, (datetime, time), "%H:%M:%S")
     if text is None:
         return None
-    text = text.strip()
     if re.fullmatch(r"\d{1,6}", text):
         text = text.zfill(6)
         return f"{text[:2]}:{text[2:4]}:{text[4:]}"

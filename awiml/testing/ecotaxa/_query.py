@@ -16,34 +16,38 @@ from ._data import EcoObject, Project, QueryError, Taxonomy, parse_time
 __all__: list[str] = []
 
 
-def _filter_number(filters: Mapping[str, Any], key: str) -> float | None:
+def _filter_text(filters: Mapping[str, Any], key: str) -> str | None:
+    """Return filter ``key`` as stripped text, ``None`` when it is absent or blank."""
     value = filters.get(key)
-    if value is None or str(value).strip() == "":
-        return None
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def _filter_number(filters: Mapping[str, Any], key: str) -> float | None:
+    text = _filter_text(filters, key)
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise QueryError(f"filter {key}={value!r} is not a number") from None
+        return None if text is None else float(text)
+    except ValueError:
+        raise QueryError(f"filter {key}={text!r} is not a number") from None
 
 
 def _filter_day(filters: Mapping[str, Any], key: str) -> str | None:
-    value = filters.get(key)
-    if value is None or str(value).strip() == "":
-        return None
-    text = str(value).strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise QueryError(f"filter {key}={value!r} is not a date YYYY-MM-DD")
+    text = _filter_text(filters, key)
+    if text is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise QueryError(f"filter {key}={text!r} is not a date YYYY-MM-DD")
     return text
 
 
 def _filter_ids(filters: Mapping[str, Any], key: str) -> set[int] | None:
-    value = filters.get(key)
-    if value is None or str(value).strip() == "":
-        return None
+    text = _filter_text(filters, key)
     try:
-        return {int(v) for v in str(value).split(",") if v.strip()}
+        return None if text is None else {int(v) for v in text.split(",") if v.strip()}
     except ValueError:
-        raise QueryError(f"filter {key}={value!r} is not a comma-separated list of ids") from None
+        raise QueryError(f"filter {key}={text!r} is not a comma-separated list of ids") from None
+
+
+def _between(low: float, value: float | None, high: float) -> bool:
+    return value is not None and low <= value <= high
 
 
 def select(project: Project, filters: Mapping[str, Any], taxonomy: Taxonomy) -> list[EcoObject]:
@@ -83,22 +87,12 @@ def _predicates(
     )
     if north is not None and south is not None and west is not None and east is not None:
         tests.append(
-            lambda o: (
-                o.latitude is not None
-                and o.longitude is not None
-                and south <= o.latitude <= north
-                and west <= o.longitude <= east
-            )
+            lambda o: _between(south, o.latitude, north) and _between(west, o.longitude, east)
         )
     low, high = _filter_number(filters, "depthmin"), _filter_number(filters, "depthmax")
     if low is not None and high is not None:
         tests.append(
-            lambda o: (
-                o.depth_min is not None
-                and o.depth_max is not None
-                and low <= o.depth_min <= high
-                and low <= o.depth_max <= high
-            )
+            lambda o: _between(low, o.depth_min, high) and _between(low, o.depth_max, high)
         )
     instrument = str(filters.get("instrum") or "").casefold()
     if instrument:
@@ -192,13 +186,11 @@ def _entity_text(project: Project, table: str, column: str) -> Callable[[EcoObje
 
 
 def _filter_clock(filters: Mapping[str, Any], key: str) -> str | None:
-    value = filters.get(key)
-    if value is None or str(value).strip() == "":
-        return None
+    text = _filter_text(filters, key)
     try:
-        return parse_time(str(value))
+        return None if text is None else parse_time(text)
     except ValueError:
-        raise QueryError(f"filter {key}={value!r} is not a time HH:MM[:SS]") from None
+        raise QueryError(f"filter {key}={text!r} is not a time HH:MM[:SS]") from None
 
 
 def _status_passes(wanted: str, qual: str | None) -> bool:
