@@ -27,8 +27,8 @@ that provides the ``awiml_file_server``, ``awiml_pangaea_server`` and
 
 No fetching or modelling code of awiml imports this package (only the offline
 demo, :mod:`awiml.demo`, uses it as its stand-in archive). Names resolve
-lazily: the file server needs only the standard library, the archive
-emulators load what they need when first used.
+lazily: the file server needs only the standard library and werkzeug, the
+archive emulators load what they need when first used.
 """
 
 import lazy_loader as _lazy

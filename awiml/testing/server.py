@@ -3,7 +3,8 @@
 :class:`FileServer` runs :class:`http.server.ThreadingHTTPServer` in a daemon
 thread. It serves byte strings and files with real HTTP semantics
 (``Content-Length``, ``ETag``, ``Last-Modified``, single ``Range`` requests,
-keep-alive), answers dynamic routes, checks HTTP Basic or Bearer credentials,
+conditional requests, keep-alive; ranges and conditions are decided in
+:mod:`awiml.testing._http`), answers dynamic routes, checks HTTP Basic or Bearer credentials,
 records every request, and misbehaves on demand through :class:`Fault`.
 
 Everything is logged to the ``awiml.testing`` logger at ``DEBUG`` level, never
@@ -760,7 +761,9 @@ class FileServer:
     (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``) with ``206`` and
     ``Content-Range``, or ``416`` when unsatisfiable; a request for several
     ranges gets the full body with ``200``, and so does an ``If-Range``
-    that matches neither the ``ETag`` nor the ``Last-Modified`` date.
+    that matches neither the ``ETag`` nor the ``Last-Modified`` date;
+    ``If-None-Match`` and ``If-Modified-Since`` get ``304`` when the file
+    did not change.
     Unknown paths get ``404``, other methods on static files ``405``.
     Files given as paths are streamed with ``sendfile``, so large files are
     served at loopback speed.
