@@ -4,8 +4,9 @@
 thread. It serves byte strings and files with real HTTP semantics
 (``Content-Length``, ``ETag``, ``Last-Modified``, single ``Range`` requests,
 conditional requests, keep-alive; ranges and conditions are decided in
-:mod:`awiml.testing._http`), answers dynamic routes, checks HTTP Basic or Bearer credentials,
-records every request, and misbehaves on demand through :class:`Fault`.
+:mod:`awiml.testing._http`), answers dynamic routes, checks HTTP Basic or
+Bearer credentials, records every request, and misbehaves on demand through
+:class:`Fault`.
 
 Everything is logged to the ``awiml.testing`` logger at ``DEBUG`` level, never
 to standard error, and no log message contains a password or token.
