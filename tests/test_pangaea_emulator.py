@@ -465,89 +465,57 @@ def test_search_dates(pangaea):
 # --------------------------------------------------------------------------- #
 
 
-def test_es_shape_and_source_fields(pangaea):
-    reply = es(pangaea, q="_id:889513")
+AWIML_FIELDS = "sf-idDataSet,sp-loginOption,nDataPoints"
+
+
+def test_es_answers_awimls_request(pangaea):
+    # exactly what awiml.archives._pangaea_search sends; 404404 is not registered
+    reply = es(pangaea, q="sf-idDataSet:893044 sf-idDataSet:889513 sf-idDataSet:404404",
+               size=3, _source=AWIML_FIELDS)
     assert reply.status_code == 200
     body = reply.json()
     assert body["timed_out"] is False
-    assert body["hits"]["total"] == {"value": 1, "relation": "eq"}
-    (hit,) = body["hits"]["hits"]
-    assert hit["_id"] == "889513" and hit["_index"] == "pangaea"
-    source = hit["_source"]
-    assert source["URI"] == "https://doi.org/10.1594/PANGAEA.889513"
-    assert source["sf-idDataSet"] == 889513
-    assert source["sp-loginOption"] == 1
-    assert source["nDataPoints"] == 8964
-    assert source["agg-author"] == ["Boebel, Olaf", "Rohardt, Gerd"]
-    assert source["agg-pubYear"] == 2018
-    assert source["agg-campaign"] == ["PS103 (ANT-XXXII/2)"]
-    assert source["southBoundLatitude"] == pytest.approx(-71.361725)
-    assert source["eastBoundLongitude"] == pytest.approx(18.174993)
-    assert source["meanPosition"] == {"lat": pytest.approx(-61.579337),
-                                      "lon": pytest.approx(-17.5243)}
-    assert source["minDateTime"] == "2016-12-16T18:20:00"
-    assert source["maxDateTime"] == "2017-01-30T18:10:00"
-    assert source["parentURI"] == "https://doi.org/10.1594/PANGAEA.900001"
-    assert source["parentIdDataSet"] == 900001
-    assert source["citation"].startswith("Boebel, Olaf; Rohardt, Gerd (2018)")
-    assert parse_panmd(source["xml"]) == pangaea.metadata(889513)
+    assert body["hits"]["total"] == {"value": 2, "relation": "eq"}
+    hits = body["hits"]["hits"]
+    assert [(h["_index"], h["_id"]) for h in hits] == [("pangaea", "889513"), ("pangaea", "893044")]
+    assert hits[0]["_source"] == {"sf-idDataSet": 889513, "sp-loginOption": 1, "nDataPoints": 8964}
+    assert hits[1]["_source"]["sp-loginOption"] == 3  # access rights needed
+    # size cuts the page, not the total; _source may name fewer fields
+    one = es(pangaea, q="sf-idDataSet:893044 sf-idDataSet:889513", size=1,
+             _source="sp-loginOption").json()
+    assert one["hits"]["total"]["value"] == 2
+    assert [h["_source"] for h in one["hits"]["hits"]] == [{"sp-loginOption": 1}]
+    # a collection has no data points of its own
+    (parent,) = es(pangaea, q="sf-idDataSet:547942").json()["hits"]["hits"]
+    assert parent["_source"] == {"sf-idDataSet": 547942, "sp-loginOption": 1}
 
 
-def test_es_source_filtering(pangaea):
-    hit = es(pangaea, q="_id:893044", _source="URI,sp-*").json()["hits"]["hits"][0]
-    assert hit["_source"] == {"URI": "https://doi.org/10.1594/PANGAEA.893044",
-                              "sp-loginOption": 3}
-    hit = es(pangaea, q="_id:893044", _source="false").json()["hits"]["hits"][0]
-    assert "_source" not in hit
-    hit = es(pangaea, q="_id:893044", _source_excludes="xml,citation").json()["hits"]["hits"][0]
-    assert "xml" not in hit["_source"] and "URI" in hit["_source"]
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "thermosalinograph"},
+        {"q": "_id:889513"},
+        {"q": "sf-idDataSet:889513 OR sf-idDataSet:893044"},
+        {"q": ""},
+        {"q": "sf-idDataSet:889513", "from": "3"},
+        {"q": "sf-idDataSet:889513", "size": "many"},
+        {"q": "sf-idDataSet:889513", "_source": "URI"},
+    ],
+)
+def test_es_refuses_every_other_request_naming_the_one_it_answers(pangaea, params):
+    reply = es(pangaea, **params)
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["type"] == "illegal_argument_exception"
+    assert "only the request awiml sends" in error["reason"]
+    assert error["supported"].startswith("GET /es/pangaea/panmd/_search?q=sf-idDataSet:<id>")
 
 
-def test_es_field_queries(pangaea):
-    def ids(**params):
-        return [h["_id"] for h in es(pangaea, size=50, **params).json()["hits"]["hits"]]
-
-    assert ids(q="parentIdDataSet:547942") == ["547797"]
-    assert sorted(ids(q="parentIdDataSet:900001")) == ["889513", "898941"]
-    assert ids(q="sp-loginOption:3") == ["893044"]
-    assert ids(q='agg-campaign:"ANT-XXIII/9"') == ["611408"]
-    assert ids(q="agg-pubYear:2019") == ["898941"]
-    # OR by default, AND on request; + and - mark required and excluded terms
-    assert sorted(ids(q="thermosalinograph Seamount")) == ["611408", "889513"]
-    assert ids(q="thermosalinograph Seamount", default_operator="AND") == []
-    assert ids(q="thermosalinograph AND Seamount") == []
-    assert sorted(ids(q="polarstern -thermosalinograph")) == ["611408", "898941"]
-    assert ids(q="+polarstern +HPLC") == ["898941"]
-    assert len(ids(q="*")) == 7 and len(ids()) == 7
-
-
-def test_es_paging_and_limits(pangaea):
-    first = es(pangaea, q="*", size=3).json()
-    second = es(pangaea, q="*", size=3, **{"from": 3}).json()
-    assert first["hits"]["total"]["value"] == 7
-    ids = [h["_id"] for h in first["hits"]["hits"] + second["hits"]["hits"]]
-    assert len(set(ids)) == 6
-    assert es(pangaea, q="*", rest_total_hits_as_int="true").json()["hits"]["total"] == 7
-    too_far = es(pangaea, q="*", size=100, **{"from": 9950})
-    assert too_far.status_code == 400
-    assert too_far.json()["error"]["type"] == "illegal_argument_exception"
-    assert "Result window is too large" in too_far.json()["error"]["reason"]
-    assert es(pangaea, size="many").status_code == 400
-
-
-def test_es_post_query_dsl(pangaea):
-    url = pangaea.endpoints["es"]
-    body = {"query": {"query_string": {"query": "HPLC OR Seamount"}}, "size": 5,
-            "_source": ["URI"]}
-    reply = requests.post(url, json=body, timeout=5).json()
-    assert sorted(h["_id"] for h in reply["hits"]["hits"]) == ["611408", "898941"]
-    assert all(set(h["_source"]) == {"URI"} for h in reply["hits"]["hits"])
-    everything = requests.post(url, json={"query": {"match_all": {}}, "size": 0}, timeout=5)
-    assert everything.json()["hits"]["total"]["value"] == 7
-    assert everything.json()["hits"]["hits"] == []
-    unsupported = requests.post(url, json={"query": {"geo_shape": {}}}, timeout=5)
-    assert unsupported.status_code == 400
-    assert "not supported" in unsupported.json()["error"]["reason"]
+def test_es_refuses_the_query_dsl(pangaea):
+    body = {"query": {"terms": {"sf-idDataSet": [889513]}}}
+    reply = requests.post(pangaea.endpoints["es"], json=body, timeout=5)
+    assert reply.status_code == 400
+    assert "query DSL is not emulated" in reply.json()["error"]["reason"]
 
 
 # --------------------------------------------------------------------------- #

@@ -269,6 +269,93 @@ def test_range_support_per_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- #
+# One HTTP layer: the file server and both emulators answer ranges and
+# conditions alike (awiml.testing._http)
+# --------------------------------------------------------------------------- #
+
+SAMPLE_TABLE = Path(__file__).parent / "data" / "pangaea" / "PANGAEA_889513_PS103_surf_oce_tsg.tab"
+
+
+@pytest.fixture(params=["static file", "PANGAEA restricted file", "EcoTaxa vault image"])
+def served_body(request):
+    """Yield (url, headers every request needs, the whole body) of one way to serve a body."""
+    if request.param == "static file":
+        with FileServer() as srv:
+            srv.add("a.bin", DATA)
+            yield srv.url("a.bin"), {}, DATA
+    elif request.param == "PANGAEA restricted file":
+        from awiml.testing import PangaeaServer
+
+        with PangaeaServer(token="t0ken") as srv:
+            srv.add_dataset(4242, text=SAMPLE_TABLE, restricted=True, files={"a.bin": DATA})
+            url = srv.base_url + "/dataset/4242/files/a.bin"
+            yield url, {"Authorization": "Bearer t0ken"}, DATA
+    else:
+        from awiml.testing import EcotaxaServer
+
+        with EcotaxaServer() as srv:
+            (projid,) = srv.add_sample_data()[:1]
+            found = requests.post(f"{srv.api_url}/object_set/{projid}/query",
+                                  params={"fields": "img.file_name", "window_size": 1},
+                                  json={}, timeout=TIMEOUT).json()
+            url = f"{srv.api_url}/vault/{found['details'][0][0]}"
+            yield url, {}, get(url).content
+
+
+def test_ranges_and_conditions_are_answered_alike(served_body):
+    url, needed, body = served_body
+    size = len(body)
+    whole = get(url, headers=needed)
+    assert whole.status_code == 200 and whole.content == body
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    etag = whole.headers["ETag"]
+    everything = (0, size)
+    cases = [  # (headers, status, span of the body sent: None for none)
+        ({"Range": "bytes=2-5"}, 206, (2, 6)),
+        ({"Range": f"bytes=-{size + 10}"}, 206, everything),  # a suffix longer than the body
+        ({"Range": "bytes=-10"}, 206, (size - 10, size)),
+        ({"Range": "bytes=-0"}, 416, None),
+        ({"Range": f"bytes={size}-"}, 416, None),
+        ({"Range": "bytes=0-1,4-5"}, 200, everything),  # several ranges: the whole body
+        ({"Range": "bytes=5-2"}, 200, everything),  # malformed: the whole body
+        ({"Range": "bytes=10-", "If-Range": etag}, 206, (10, size)),
+        ({"Range": "bytes=10-", "If-Range": '"old"'}, 200, everything),
+        ({"If-None-Match": etag}, 304, None),
+        ({"If-None-Match": '"old"'}, 200, everything),
+    ]
+    modified = whole.headers.get("Last-Modified")
+    if modified is not None:
+        old = "Mon, 01 Jan 2001 00:00:00 GMT"
+        cases += [
+            ({"If-Modified-Since": modified}, 304, None),
+            ({"If-Modified-Since": old}, 200, everything),
+            ({"Range": "bytes=10-", "If-Range": modified}, 206, (10, size)),
+            ({"Range": "bytes=10-", "If-Range": old}, 200, everything),
+        ]
+    for headers, status, span in cases:
+        reply = get(url, headers={**needed, **headers})
+        assert reply.status_code == status, headers
+        if status == 416:
+            assert reply.headers["Content-Range"] == f"bytes */{size}"
+            continue
+        start, stop = span or (0, 0)
+        assert reply.content == body[start:stop], headers
+        if status == 206:
+            assert reply.headers["Content-Range"] == f"bytes {start}-{stop - 1}/{size}"
+
+
+def test_conditions_apply_to_get_and_head_only(server):
+    etag = get(server.url("data/a.tab")).headers["ETag"]
+    reply = requests.head(server.url("data/a.tab"), headers={"If-None-Match": etag},
+                          timeout=TIMEOUT)
+    assert reply.status_code == 304
+    server.route("POST", "/data/a.tab", lambda r: Response(body=b"posted"))
+    reply = requests.post(server.url("data/a.tab"), headers={"If-None-Match": etag},
+                          timeout=TIMEOUT)
+    assert reply.status_code == 200 and reply.content == b"posted"
+
+
+# --------------------------------------------------------------------------- #
 # Faults
 # --------------------------------------------------------------------------- #
 

@@ -15,8 +15,8 @@ routes.
 * :class:`ArchiveEmulator` is the base of the archive emulators: a
   :class:`FileServer` whose ``base_url`` outlives :meth:`~FileServer.stop`.
 * :class:`PangaeaServer` emulates PANGAEA's web services (DOI content
-  negotiation, search, Elasticsearch, linked files) on top of
-  :class:`FileServer`.
+  negotiation, search, linked files, and the one Elasticsearch request awiml
+  sends) on top of :class:`FileServer`.
 * :class:`EcotaxaServer` emulates EcoTaxa's REST API (login, projects,
   object queries, the image vault, export jobs and their zips) on top of
   :class:`FileServer`.
@@ -27,8 +27,8 @@ that provides the ``awiml_file_server``, ``awiml_pangaea_server`` and
 
 No fetching or modelling code of awiml imports this package (only the offline
 demo, :mod:`awiml.demo`, uses it as its stand-in archive). Names resolve
-lazily: the file server needs only the standard library, the archive
-emulators load what they need when first used.
+lazily: the file server needs only the standard library and werkzeug, the
+archive emulators load what they need when first used.
 """
 
 import lazy_loader as _lazy

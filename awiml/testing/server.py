@@ -3,8 +3,10 @@
 :class:`FileServer` runs :class:`http.server.ThreadingHTTPServer` in a daemon
 thread. It serves byte strings and files with real HTTP semantics
 (``Content-Length``, ``ETag``, ``Last-Modified``, single ``Range`` requests,
-keep-alive), answers dynamic routes, checks HTTP Basic or Bearer credentials,
-records every request, and misbehaves on demand through :class:`Fault`.
+conditional requests, keep-alive; ranges and conditions are decided in
+:mod:`awiml.testing._http`), answers dynamic routes, checks HTTP Basic or
+Bearer credentials, records every request, and misbehaves on demand through
+:class:`Fault`.
 
 Everything is logged to the ``awiml.testing`` logger at ``DEBUG`` level, never
 to standard error, and no log message contains a password or token.
@@ -15,14 +17,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import email.utils
 import fnmatch
-import hashlib
 import hmac
 import http.server
 import json
 import logging
-import mimetypes
 import os
 import socket
 import stat
@@ -33,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from ._http import UNSATISFIABLE_TEXT, choose_part, content_etag, guess_content_type
 
 __all__ = ["Fault", "FileServer", "RequestRecord", "Response"]
 
@@ -448,7 +449,7 @@ def _non_negative(name: str, value: float) -> Any:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class _StaticFile:
     """A file registered with :meth:`FileServer.add`."""
 
     data: bytes | None
@@ -460,14 +461,14 @@ class _Entry:
 
 
 @dataclass
-class _Injection:
+class _PendingFault:
     pattern: str
     fault: Fault
     remaining: int | None
 
 
 @dataclass
-class _Plan:
+class _PendingReply:
     """A reply the handler has decided on but not yet sent."""
 
     status: int
@@ -481,7 +482,7 @@ class _Plan:
             self.source.close()
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class _LoopbackServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128  # the default of 5 drops connects from parallel clients
@@ -492,7 +493,7 @@ class _Server(http.server.ThreadingHTTPServer):
         _log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
-class _Server6(_Server):
+class _LoopbackServer6(_LoopbackServer):
     address_family = socket.AF_INET6
 
 
@@ -505,56 +506,18 @@ def _split_target(target: str) -> tuple[str, str]:
     return path, query
 
 
-def _http_date(timestamp: float) -> str:
-    return email.utils.formatdate(timestamp, usegmt=True)
-
-
-def _parse_range(value: str, total: int) -> tuple[int, int] | Literal[False] | None:
-    """Parse a ``Range`` header against a body of ``total`` bytes.
-
-    Returns ``(first, last)`` inclusive for one satisfiable range, ``None``
-    when the header must be ignored (invalid or several ranges), and
-    ``False`` when it is unsatisfiable.
-    """
-    unit, sep, spec = value.partition("=")
-    if not sep or unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_s, dash, last_s = spec.strip().partition("-")
-    first_s, last_s = first_s.strip(), last_s.strip()
-    if (
-        not dash
-        or not (first_s.isdigit() or first_s == "")
-        or not (last_s.isdigit() or last_s == "")
-    ):
-        return None
-    if first_s == "":
-        if last_s == "":
-            return None
-        suffix = int(last_s)
-        if suffix == 0 or total == 0:
-            return False
-        return max(0, total - suffix), total - 1
-    first = int(first_s)
-    if last_s and int(last_s) < first:
-        return None
-    if first >= total:
-        return False
-    last = int(last_s) if last_s else total - 1
-    return first, min(last, total - 1)
-
-
 # --------------------------------------------------------------------------- #
 # The request handler
 # --------------------------------------------------------------------------- #
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _RequestHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "awiml-test"
     sys_version = ""
     disable_nagle_algorithm = True
     timeout = 60
-    server: _Server
+    server: _LoopbackServer
 
     # -- logging: to the logging module, without query strings ------------- #
 
@@ -603,7 +566,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise ValueError("negative Content-Length")
         return self.rfile.read(length) if length else b""
 
-    def _record(self, body: bytes) -> RequestRecord:
+    def _request_record(self, body: bytes) -> RequestRecord:
         path, query = _split_target(self.path)
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
@@ -625,19 +588,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.send_error(400, "Malformed request body")
             return
-        record = self._record(body)
+        record = self._request_record(body)
         head = self.command == "HEAD"
         fault: Fault | None = None
         challenge = owner._challenge(record.headers.get("authorization"))
         if challenge is not None:
-            plan = self._text_plan(401, "Unauthorized\n", [("WWW-Authenticate", challenge)])
+            plan = self._text_reply(401, "Unauthorized\n", [("WWW-Authenticate", challenge)])
         else:
             fault = owner._take_fault(record.path.lstrip("/"))
             try:
-                plan = self._plan(owner, record, fault)
+                plan = self._choose_reply(owner, record, fault)
             except Exception:
                 _log.exception("route handler for %s %s raised", record.method, record.path)
-                plan = self._text_plan(500, "Route handler raised an exception\n")
+                plan = self._text_reply(500, "Route handler raised an exception\n")
         owner._append(dataclasses.replace(record, status=plan.status))
         try:
             self._send(plan, fault, head, owner._stop_event)
@@ -648,11 +611,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             plan.close()
 
-    def _text_plan(
+    def _text_reply(
         self, status: int, text: str, headers: list[tuple[str, str]] | None = None
-    ) -> _Plan:
+    ) -> _PendingReply:
         data = text.encode("utf-8")
-        return _Plan(
+        return _PendingReply(
             status,
             [("Content-Type", "text/plain; charset=utf-8"), *(headers or [])],
             data,
@@ -660,12 +623,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             len(data),
         )
 
-    def _plan(self, owner: FileServer, record: RequestRecord, fault: Fault | None) -> _Plan:
+    def _choose_reply(
+        self, owner: FileServer, record: RequestRecord, fault: Fault | None
+    ) -> _PendingReply:
         if fault is not None and fault.kind == "status":
             headers = list(fault.headers)
             if not any(k.lower() == "content-type" for k, _ in headers):
                 headers.insert(0, ("Content-Type", "text/plain; charset=utf-8"))
-            return _Plan(fault.code, headers, fault.body, 0, len(fault.body))
+            return _PendingReply(fault.code, headers, fault.body, 0, len(fault.body))
 
         handler, allowed = owner._find_route(record.method, record.path)
         if handler is not None:
@@ -675,53 +640,39 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if any(k.lower() == "content-type" for k in reply.headers):
                 headers = []
             headers += [(k, v) for k, v in reply.headers.items() if k.lower() != "content-length"]
-            return _Plan(int(reply.status), headers, data, 0, len(data))
+            return _PendingReply(int(reply.status), headers, data, 0, len(data))
         if allowed:
-            return self._text_plan(
+            return self._text_reply(
                 405, "Method Not Allowed\n", [("Allow", ", ".join(sorted(allowed)))]
             )
 
         name = record.path.lstrip("/")
-        found = owner._lookup(name)
+        found = owner._find_static_file(name)
         if found is None:
-            return self._text_plan(404, f"Not Found: {record.path}\n")
+            return self._text_reply(404, f"Not Found: {record.path}\n")
         if record.method not in ("GET", "HEAD"):
             if not isinstance(found[0], bytes):
                 found[0].close()
-            return self._text_plan(405, "Method Not Allowed\n", [("Allow", "GET, HEAD")])
+            return self._text_reply(405, "Method Not Allowed\n", [("Allow", "GET, HEAD")])
         source, size, etag, mtime, content_type, ranges = found
-        headers = [
-            ("Content-Type", content_type),
-            ("ETag", etag),
-            ("Last-Modified", _http_date(mtime)),
-        ]
-        if ranges:
-            headers.append(("Accept-Ranges", "bytes"))
-        plan = _Plan(200, headers, source, 0, size)
-        range_header = record.headers.get("range")
-        if not ranges or range_header is None:
-            return plan
-        if fault is not None and fault.kind == "ignore_range":
-            return plan
-        if_range = record.headers.get("if-range")
-        if if_range is not None and if_range.strip() not in (etag, _http_date(mtime)):
-            return plan
-        wanted = _parse_range(range_header, size)
-        if wanted is None:
-            return plan
-        if wanted is False:
+        part = choose_part(
+            record,
+            size,
+            etag=etag,
+            last_modified=mtime,
+            ranges=ranges,
+            honour_range=fault is None or fault.kind != "ignore_range",
+        )
+        headers = [("Content-Type", content_type), *part.headers]
+        plan = _PendingReply(part.status, headers, source, part.start, part.length)
+        if part.status == 416:
             plan.close()
-            return self._text_plan(
-                416, "Range Not Satisfiable\n", [("Content-Range", f"bytes */{size}")]
-            )
-        first, last = wanted
-        plan.status = 206
-        plan.start = first
-        plan.length = last - first + 1
-        plan.headers.append(("Content-Range", f"bytes {first}-{last}/{size}"))
+            return self._text_reply(416, UNSATISFIABLE_TEXT, list(part.headers))
         return plan
 
-    def _send(self, plan: _Plan, fault: Fault | None, head: bool, stop: threading.Event) -> None:
+    def _send(
+        self, plan: _PendingReply, fault: Fault | None, head: bool, stop: threading.Event
+    ) -> None:
         kind = fault.kind if fault is not None else None
         if kind == "slow":
             stop.wait(fault.delay)  # type: ignore[union-attr]
@@ -748,28 +699,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    def _send_body(self, plan: _Plan, fault: Fault | None, stop: threading.Event) -> None:
+    def _send_body(self, plan: _PendingReply, fault: Fault | None, stop: threading.Event) -> None:
         n = plan.length
         kind = fault.kind if fault is not None else None
         if kind == "drop_after":
-            self._write(plan, 0, min(fault.nbytes, n))  # type: ignore[union-attr]
+            self._write_span(plan, 0, min(fault.nbytes, n))  # type: ignore[union-attr]
         elif kind == "wrong_length":
             delta = fault.delta  # type: ignore[union-attr]
-            self._write(plan, 0, n if delta > 0 else max(0, n + delta))
+            self._write_span(plan, 0, n if delta > 0 else max(0, n + delta))
         elif kind == "stall":
             cut = min(fault.nbytes, n)  # type: ignore[union-attr]
-            self._write(plan, 0, cut)
+            self._write_span(plan, 0, cut)
             stop.wait(fault.delay)  # type: ignore[union-attr]
-            self._write(plan, cut, n)
+            self._write_span(plan, cut, n)
         elif kind == "corrupt" and n > 0:
             at = min(fault.offset, n - 1)  # type: ignore[union-attr]
-            self._write(plan, 0, at)
+            self._write_span(plan, 0, at)
             self.wfile.write(bytes([self._byte_at(plan, at) ^ 0xFF]))
-            self._write(plan, at + 1, n)
+            self._write_span(plan, at + 1, n)
         else:
-            self._write(plan, 0, n)
+            self._write_span(plan, 0, n)
 
-    def _write(self, plan: _Plan, begin: int, end: int) -> None:
+    def _write_span(self, plan: _PendingReply, begin: int, end: int) -> None:
         """Send body bytes ``[begin, end)``, counted from the start of the reply body."""
         if end <= begin:
             return
@@ -783,7 +734,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.connection.sendfile(source, first, last - first)
 
     @staticmethod
-    def _byte_at(plan: _Plan, pos: int) -> int:
+    def _byte_at(plan: _PendingReply, pos: int) -> int:
         source = plan.source
         if isinstance(source, bytes):
             return source[plan.start + pos]
@@ -811,7 +762,9 @@ class FileServer:
     (``bytes=a-b``, ``bytes=a-``, ``bytes=-n``) with ``206`` and
     ``Content-Range``, or ``416`` when unsatisfiable; a request for several
     ranges gets the full body with ``200``, and so does an ``If-Range``
-    that matches neither the ``ETag`` nor the ``Last-Modified`` date.
+    that matches neither the ``ETag`` nor the ``Last-Modified`` date;
+    ``If-None-Match`` and ``If-Modified-Since`` get ``304`` when the file
+    did not change.
     Unknown paths get ``404``, other methods on static files ``405``.
     Files given as paths are streamed with ``sendfile``, so large files are
     served at loopback speed.
@@ -882,11 +835,11 @@ class FileServer:
         self.auth = auth
         self._lock = threading.Lock()  # guards content, faults, log and connections
         self._life_lock = threading.Lock()  # serialises start() and stop()
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, _StaticFile] = {}
         self._routes: dict[tuple[str, str], Handler] = {}
-        self._faults: list[_Injection] = []
+        self._faults: list[_PendingFault] = []
         self._records: list[RequestRecord] = []
-        self._httpd: _Server | None = None
+        self._httpd: _LoopbackServer | None = None
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._connections: dict[socket.socket, threading.Thread] = {}
@@ -909,8 +862,8 @@ class FileServer:
                 return self
             with self._lock:
                 self._stop_event = threading.Event()
-            server_class = _Server6 if ":" in self.host else _Server
-            httpd = server_class((self.host, self.port), _Handler)
+            server_class = _LoopbackServer6 if ":" in self.host else _LoopbackServer
+            httpd = server_class((self.host, self.port), _RequestHandler)
             httpd.owner = self
             thread = threading.Thread(
                 target=httpd.serve_forever,
@@ -1037,13 +990,13 @@ class FileServer:
             raise ValueError("path must name a file, not the server root")
         if isinstance(data, (bytes, bytearray, memoryview)):
             content = bytes(data)
-            digest = hashlib.sha256(content).hexdigest()[:32]
-            entry = _Entry(content, None, range_support, content_type, f'"{digest}"', time.time())
+            etag = content_etag(content)
+            entry = _StaticFile(content, None, range_support, content_type, etag, time.time())
         elif isinstance(data, os.PathLike):
             file = Path(data)
             if not file.is_file():
                 raise FileNotFoundError(f"FileServer.add: {file} is not a file")
-            entry = _Entry(None, file, range_support, content_type, "", 0.0)
+            entry = _StaticFile(None, file, range_support, content_type, "", 0.0)
         else:
             raise TypeError(
                 "data must be bytes or a path (pathlib.Path); encode text with .encode()"
@@ -1114,7 +1067,7 @@ class FileServer:
         if times is not None and times < 1:
             raise ValueError(f"times must be >= 1 or None, got {times!r}")
         with self._lock:
-            self._faults.append(_Injection(pattern.lstrip("/"), fault, times))
+            self._faults.append(_PendingFault(pattern.lstrip("/"), fault, times))
 
     def clear_faults(self) -> None:
         """Forget every fault not yet used up."""
@@ -1221,20 +1174,22 @@ class FileServer:
             allowed.add("HEAD")
         return handler, allowed
 
-    def _lookup(self, name: str) -> tuple[bytes | BinaryIO, int, str, float, str, bool] | None:
+    def _find_static_file(
+        self, name: str
+    ) -> tuple[bytes | BinaryIO, int, str, float, str, bool] | None:
         """Find a static file: (source, size, etag, mtime, content type, ranges)."""
         with self._lock:
             entry = self._entries.get(name)
         if entry is not None:
             ranges = self.range_support if entry.range_support is None else entry.range_support
-            content_type = entry.content_type or _guess_type(name)
+            content_type = entry.content_type or guess_content_type(name)
             if entry.data is not None:
                 return entry.data, len(entry.data), entry.etag, entry.mtime, content_type, ranges
             assert entry.path is not None
-            opened = _open_file(entry.path)
+            opened = _open_regular_file(entry.path)
             if opened is None:
                 return None
-            return (opened[0], opened[1], opened[2], opened[3], content_type, ranges)
+            return (*opened, content_type, ranges)
         if self.root is None:
             return None
         parts = name.split("/")
@@ -1244,10 +1199,10 @@ class FileServer:
         candidate = (root / name).resolve()
         if not candidate.is_relative_to(root):
             return None
-        opened = _open_file(candidate)
+        opened = _open_regular_file(candidate)
         if opened is None:
             return None
-        return (opened[0], opened[1], opened[2], opened[3], _guess_type(name), self.range_support)
+        return (*opened, guess_content_type(name), self.range_support)
 
     def _append(self, record: RequestRecord) -> None:
         with self._lock:
@@ -1269,16 +1224,12 @@ class FileServer:
             self._connections.pop(conn, None)
 
 
-def _guess_type(name: str) -> str:
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-def _open_file(path: Path) -> tuple[BinaryIO, int, str, float] | None:
+def _open_regular_file(path: Path) -> tuple[BinaryIO, int, str, float] | None:
     """Open a regular file for serving: (file, size, etag, mtime), or None."""
     if not path.is_file():  # checked first: opening a FIFO would block
         return None
     try:
-        file = open(path, "rb")  # closed by _Plan.close
+        file = open(path, "rb")  # closed by _PendingReply.close
     except OSError:
         return None
     info = os.fstat(file.fileno())

@@ -1,123 +1,14 @@
-r"""A loopback PANGAEA: datasets, metadata, search and Elasticsearch on one local server.
-
-:class:`PangaeaServer` is a :class:`~awiml.testing.FileServer` that answers the
-requests PANGAEA's clients (awiml's ``PangaeaSource``, pangaeapy, your own code)
-send to PANGAEA's hosts, with PANGAEA's paths kept and every host mapped onto
-the one loopback server:
-
-* ``https://doi.pangaea.de/10.1594/PANGAEA.<id>`` is ``/10.1594/PANGAEA.<id>``
-  (content negotiation: text, panmd metadata, citation, landing page, zip);
-* ``https://download.pangaea.de/dataset/<id>/files/<name>`` (linked files) is
-  ``/dataset/<id>/files/<name>``;
-* ``https://www.pangaea.de/advanced/search.php`` is ``/advanced/search.php``;
-* ``https://ws.pangaea.de/es/pangaea/panmd/_search`` (Elasticsearch) is
-  ``/es/pangaea/panmd/_search``.
-
-Because it is a :class:`FileServer`, it records every request
-(:attr:`~FileServer.requests`), and :meth:`~FileServer.inject` makes any of
-these paths misbehave: ``Fault.too_many_requests(...)`` for PANGAEA's rate
-limit, ``Fault.status(503, headers={"Retry-After": "1"})`` for a dataset being
-recalled from tape, dropped connections, stalls...
-
-What the emulator assumes about PANGAEA
----------------------------------------
-Where PANGAEA's behaviour is not documented, the emulator follows what its
-public clients expect (pangaeapy, pangaear) and says so here.
-
-* ``/10.1594/PANGAEA.<id>`` negotiates on ``Accept``:
-  ``text/tab-separated-values`` gives the text export (``Content-Type:
-  text/tab-separated-values;charset=UTF-8``); ``application/vnd.pangaea.metadata+xml``
-  the panmd record; ``text/x-bibliography`` the citation (sent as
-  ``text/plain;charset=UTF-8``); anything else, or no ``Accept``, an HTML
-  landing page. ``?format=textfile`` gives the text, ``?format=zip`` a zip
-  archive (a collection's: one ``<child id>.tab`` per registered child with a
-  table; a dataset's: its own ``<id>.tab``), ``?format=citation_text`` the
-  citation and ``?format=html`` the landing page; other ``format`` values get
-  ``400``. Every reply carries ``Last-Modified`` (the dataset's stamp) and
-  honours ``If-Modified-Since`` and, for the text, ``If-None-Match`` with
-  ``304``.
-* A dataset without a table (metadata only, or a collection) asked for its
-  text answers ``406 Not Acceptable``, as pangaeapy expects ("no tabular data
-  available"). Unknown ids answer ``404``.
-* Restricted datasets (panmd ``loginOption`` other than ``unrestricted``): the
-  text, the zip and the linked files need ``Authorization: Bearer <token>``
-  with the server's ``token``; without it, or with another token, the answer is
-  ``401`` with ``WWW-Authenticate: Bearer realm="PANGAEA"`` (plus
-  ``error="invalid_token"`` when a token was sent). Metadata, citation and
-  landing page stay public, as on PANGAEA.
-* ``search.php`` answers JSON ``{"totalCount": N, "results": [{"URI":
-  "doi:10.1594/PANGAEA.<id>", "score": float, "html": "..."}]}``; the
-  ``html`` snippet states the size in a table cell, so a collection's reads
-  ``>3 datasets<`` (what pangaeapy's ``PanQuery`` looks for). Every term of
-  ``q`` must occur (case-insensitively) in the title, citation, abstract,
-  keywords or parameter names; ``field:value`` narrows a term to
-  ``citation``, ``reference``, ``parameter``, ``event``, ``project``,
-  ``campaign``, ``basis``, ``method``/``device`` or ``location`` (the fields
-  of PANGAEA's search syntax); quotes keep phrases together; an empty ``q``
-  or ``*`` matches every dataset. ``minlat``/``maxlat``/``minlon``/``maxlon``
-  keep datasets whose coverage box intersects the box (``minlon > maxlon``
-  crosses the date line); ``mindate``/``maxdate`` keep datasets whose time
-  coverage overlaps. Order: score, then id. ``count`` defaults to 10 and is
-  capped at :attr:`PangaeaServer.max_search_count` (500; pangaeapy documents
-  500 as PANGAEA's maximum, and a larger ``count`` is assumed to be capped
-  rather than refused, so clients must page by ``totalCount``).
-* The Elasticsearch endpoint answers URI searches (``GET ?q=&size=&from=&_source=``)
-  and the ``match_all``/``query_string`` subset of ``POST`` query DSL, in
-  Elasticsearch 7's shape (``hits.total`` is ``{"value": N, "relation":
-  "eq"}``, or an integer with ``rest_total_hits_as_int=true``). ``q`` takes
-  terms (default operator ``OR``, as in Elasticsearch; ``default_operator=AND``
-  and ``AND`` between terms require all), ``+term``/``-term``, quoted phrases
-  and ``field:value`` on any ``_source`` field (``parentIdDataSet:547942``
-  finds a collection's children, ``sp-loginOption:1`` the open datasets).
-  ``from + size`` beyond :attr:`PangaeaServer.max_result_window` (10000) is
-  refused with ``400``. The ``_source`` fields use the real index's names, as
-  listed by pangaear's documentation of this endpoint: ``URI``
-  (``https://doi.org/...``), ``sf-idDataSet``, ``agg-author``,
-  ``agg-pubYear``, ``agg-campaign``, ``agg-basis``, ``agg-location``,
-  ``agg-project``, ``sp-loginOption`` (an **integer**, panmd's
-  ``loginOption_num``: 1 unrestricted, 3 access rights needed), ``parentURI``
-  and ``parentIdDataSet`` (children), ``nDataPoints``,
-  ``west/east/south/northBoundLongitude|Latitude``, ``meanPosition``
-  (``{"lat", "lon"}``), ``minDateTime``/``maxDateTime``, ``internal-datestamp``
-  and ``xml`` (the panmd record, which lists a collection's children); plus
-  ``citation`` (the citation string), which the real index is not known to
-  have.
-* Linked files are served as static files (``Range``, ``ETag``,
-  ``If-Range``); those of restricted datasets go through a route that checks
-  the token first and then answers single ranges itself.
-
-Examples
---------
->>> import requests
->>> from awiml.testing.pangaea import PangaeaServer
->>> with PangaeaServer(token="s3cret-token") as pangaea:
-...     meta = pangaea.add_sample_data()
-...     reply = requests.get(
-...         pangaea.endpoints["doi"] + "/10.1594/PANGAEA.889513",
-...         headers={"Accept": "text/tab-separated-values"},
-...         timeout=5,
-...     )
-...     found = requests.get(pangaea.endpoints["search"], params={"q": "PS103"}, timeout=5)
->>> reply.status_code, reply.text[:20]
-(200, '/* DATA DESCRIPTION:')
->>> found.json()["totalCount"], found.json()["results"][0]["URI"]
-(1, 'doi:10.1594/PANGAEA.889513')
-"""
+"""The loopback PANGAEA server; what it answers is described in :mod:`awiml.testing.pangaea`."""
 
 from __future__ import annotations
 
 import dataclasses
-import email.utils
-import fnmatch
 import functools
-import hashlib
 import hmac
 import html
 import importlib.resources
 import io
-import json
 import logging
-import mimetypes
 import os
 import re
 import threading
@@ -129,10 +20,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..archives.pangaea.model import DatasetMetadata, dataset_id, normalize_doi
-from ..archives.pangaea.panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
-from ..errors import AwimlError
-from .server import ArchiveEmulator, RequestRecord, Response
+from ...archives.pangaea.model import DatasetMetadata, dataset_id, normalize_doi
+from ...archives.pangaea.panmd import MEDIA_TYPE, compose_citation, parse_panmd, write_panmd
+from ...errors import AwimlError
+from .._http import (
+    RefusedRequest,
+    conditional_response,
+    content_etag,
+    guess_content_type,
+    int_query_param,
+    query_param,
+)
+from ..server import ArchiveEmulator, RequestRecord, Response
 
 __all__ = ["PangaeaServer"]
 
@@ -140,16 +39,23 @@ _log = logging.getLogger("awiml.testing")
 
 SEARCH_PATH = "/advanced/search.php"
 ES_PATH = "/es/pangaea/panmd/_search"
+_ES_FIELDS = ("sf-idDataSet", "sp-loginOption", "nDataPoints")
+ES_REQUEST = (
+    f"GET {ES_PATH}?q=sf-idDataSet:<id> sf-idDataSet:<id> ...&size=<n>"
+    f"&_source={','.join(_ES_FIELDS)} (size and _source optional; _source a subset of "
+    "those fields)"
+)
+"""The one Elasticsearch request the emulator answers: the one awiml sends."""
+_ES_ID_TERM = re.compile(r"sf-idDataSet:\d+")
 _TSV = "text/tab-separated-values"
 _SAMPLE = "PANGAEA_889513_PS103_surf_oce_tsg.tab"
 _FORMATS = {"textfile": "text", "zip": "zip", "citation_text": "citation", "html": "html"}
 _LOGIN_NUMBERS = {"unrestricted": 1, "access rights needed": 3}
-_TOKEN = re.compile(r'([+-]?)(?:([A-Za-z_][\w.-]*):)?(?:"([^"]*)"|(\S+))')
-_WHEN = re.compile(
+_QUERY_TOKEN = re.compile(r'([+-]?)(?:([A-Za-z_][\w.-]*):)?(?:"([^"]*)"|(\S+))')
+_MOMENT = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?$"
 )
-_URI_SUFFIX = re.compile(r"\s*\(URI: [^()]*\)$")
 _SEARCH_FIELDS = {
     "citation": ("citation", "title", "authors"),
     "reference": ("related",),
@@ -186,14 +92,10 @@ class _Dataset:
 
 
 @dataclass(frozen=True)
-class _Term:
+class _QueryTerm:
     sign: str
     field: str | None
     text: str
-
-
-class _BadRequest(Exception):
-    """A malformed query parameter: answered with 400."""
 
 
 class PangaeaServer(ArchiveEmulator):
@@ -204,7 +106,9 @@ class PangaeaServer(ArchiveEmulator):
     bundled sample with :meth:`add_sample_data`; then point the client at
     :attr:`endpoints`. What each route answers, and what is assumed about
     PANGAEA where its behaviour is undocumented, is listed in the module
-    documentation (:mod:`awiml.testing.pangaea`).
+    documentation (:mod:`awiml.testing.pangaea`). Of PANGAEA's Elasticsearch
+    index it emulates only the one request awiml sends (:data:`ES_REQUEST`);
+    any other request there gets ``400``.
 
     Parameters
     ----------
@@ -223,8 +127,6 @@ class PangaeaServer(ArchiveEmulator):
     ----------
     max_search_count : int
         Largest ``count`` ``search.php`` answers; larger values are capped.
-    max_result_window : int
-        Largest ``from + size`` the Elasticsearch endpoint accepts.
 
     See Also
     --------
@@ -251,7 +153,6 @@ class PangaeaServer(ArchiveEmulator):
     """
 
     max_search_count: int = 500
-    max_result_window: int = 10_000
 
     def __init__(
         self,
@@ -563,7 +464,7 @@ class PangaeaServer(ArchiveEmulator):
             if meta.restricted:
                 self.route("GET", path, functools.partial(self._pg_file, ident, name))
             else:
-                self.add(path, data, content_type=_guess_type(name))
+                self.add(path, data, content_type=guess_content_type(name))
         _log.debug(
             "PangaeaServer: registered %s (%s%s%s)",
             doi,
@@ -580,11 +481,11 @@ class PangaeaServer(ArchiveEmulator):
             if self._pg_datasets.get(entry.ident) is entry:
                 self._pg_datasets[entry.ident] = updated
 
-    def _pg_get(self, ident: int) -> _Dataset | None:
+    def _pg_find(self, ident: int) -> _Dataset | None:
         with self._pg_lock:
             return self._pg_datasets.get(ident)
 
-    def _pg_all(self) -> list[_Dataset]:
+    def _pg_registered(self) -> list[_Dataset]:
         with self._pg_lock:
             return list(self._pg_datasets.values())
 
@@ -623,7 +524,7 @@ class PangaeaServer(ArchiveEmulator):
     # -- /10.1594/PANGAEA.<id> ------------------------------------------------------------- #
 
     def _pg_dataset_reply(self, ident: int, request: RequestRecord) -> Response:
-        entry = self._pg_get(ident)
+        entry = self._pg_find(ident)
         if entry is None:  # pragma: no cover - routes exist only for registered ids
             return _text_response(404, f"Not Found: {request.path}\n")
         formats = request.query.get("format")
@@ -635,8 +536,8 @@ class PangaeaServer(ArchiveEmulator):
                     400, f"Unknown format {formats[-1]!r}; this server knows: {known}\n"
                 )
         else:
-            kind = _negotiate(request.header("accept"))
-        modified = _http_date(entry.stamp)
+            kind = _negotiate_representation(request.header("accept"))
+        etag = None
         if kind == "text":
             reply = self._pg_text(entry, request)
         elif kind == "zip":
@@ -649,11 +550,10 @@ class PangaeaServer(ArchiveEmulator):
             reply = Response(body=self._pg_landing(entry), content_type="text/html;charset=UTF-8")
         if reply.status != 200:
             return reply
-        reply.headers.setdefault("Last-Modified", modified)
+        if kind == "text":
+            etag = content_etag(reply.body_bytes())
         reply.headers.setdefault("Vary", "Accept")
-        if _not_modified(request, entry.stamp, reply.headers.get("ETag")):
-            return Response(304, b"", dict(reply.headers), content_type=reply.content_type)
-        return reply
+        return conditional_response(request, reply, etag=etag, last_modified=entry.stamp)
 
     def _pg_text(self, entry: _Dataset, request: RequestRecord) -> Response:
         if entry.text is None:
@@ -667,15 +567,12 @@ class PangaeaServer(ArchiveEmulator):
         if denied is not None:
             return denied
         name = entry.meta.extra.get("filename") or f"PANGAEA_{entry.ident}"
-        headers = {
-            "ETag": '"' + hashlib.sha256(entry.text).hexdigest()[:32] + '"',
-            "Content-Disposition": f'attachment; filename="{name}.tab"',
-        }
+        headers = {"Content-Disposition": f'attachment; filename="{name}.tab"'}
         return Response(body=entry.text, headers=headers, content_type=f"{_TSV};charset=UTF-8")
 
     def _pg_zip(self, entry: _Dataset, request: RequestRecord) -> Response:
         if entry.meta.children:
-            members = [self._pg_get(dataset_id(child)) for child in entry.meta.children]
+            members = [self._pg_find(dataset_id(child)) for child in entry.meta.children]
             tables = [m for m in members if m is not None and m.text is not None]
         else:
             tables = [entry] if entry.text is not None else []
@@ -728,7 +625,7 @@ class PangaeaServer(ArchiveEmulator):
     # -- /dataset/<id>/files/<name> ------------------------------------------------------- #
 
     def _pg_file(self, ident: int, name: str, request: RequestRecord) -> Response:
-        entry = self._pg_get(ident)
+        entry = self._pg_find(ident)
         data = None if entry is None else entry.files.get(name)
         if entry is None or data is None:
             return _text_response(404, f"Not Found: {request.path}\n")
@@ -739,49 +636,33 @@ class PangaeaServer(ArchiveEmulator):
             content = data if isinstance(data, bytes) else Path(data).read_bytes()
         except OSError:
             return _text_response(404, f"Not Found: {request.path}\n")
-        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-        modified = _http_date(entry.stamp)
-        headers = {"ETag": etag, "Last-Modified": modified}
-        if self.range_support:
-            headers["Accept-Ranges"] = "bytes"
-        kind = _guess_type(name)
-        wanted = request.header("range")
-        if_range = request.header("if-range")
-        if (
-            wanted is None
-            or not self.range_support
-            or (if_range is not None and if_range.strip() not in (etag, modified))
-        ):
-            return Response(body=content, headers=headers, content_type=kind)
-        bounds = _single_range(wanted, len(content))
-        if bounds is None:
-            return Response(body=content, headers=headers, content_type=kind)
-        if bounds is False:
-            headers = {"Content-Range": f"bytes */{len(content)}"}
-            return _text_response(416, "Range Not Satisfiable\n", headers)
-        first, last = bounds
-        headers["Content-Range"] = f"bytes {first}-{last}/{len(content)}"
-        return Response(206, content[first : last + 1], headers, content_type=kind)
+        return conditional_response(
+            request,
+            Response(body=content, content_type=guess_content_type(name)),
+            etag=content_etag(content),
+            last_modified=entry.stamp,
+            ranges=self.range_support,
+        )
 
     # -- search.php ------------------------------------------------------------------------ #
 
     def _pg_search(self, request: RequestRecord) -> Response:
         try:
-            query = _param(request, "q") or ""
-            count = min(_int_param(request, "count", 10), self.max_search_count)
-            offset = _int_param(request, "offset", 0)
+            query = query_param(request, "q") or ""
+            count = min(int_query_param(request, "count", 10, status=400), self.max_search_count)
+            offset = int_query_param(request, "offset", 0, status=400)
             box = _query_box(request)
             period = _query_period(request)
             terms = _parse_query(query)
-        except _BadRequest as error:
-            return _text_response(400, f"{error}\n")
+        except RefusedRequest as error:
+            return _text_response(error.status, f"{error.detail}\n")
         hits = []
-        for entry in self._pg_all():
+        for entry in self._pg_registered():
             if box is not None and not _box_intersects(_coverage_box(entry.meta), box):
                 continue
             if period is not None and not _periods_overlap(_coverage_period(entry.meta), period):
                 continue
-            score = _score(entry, terms, require_all=True, es=False)
+            score = _search_score(entry, terms)
             if score is not None:
                 hits.append((score, entry))
         hits.sort(key=lambda hit: (-hit[0], hit[1].ident))
@@ -795,67 +676,29 @@ class PangaeaServer(ArchiveEmulator):
     # -- Elasticsearch ----------------------------------------------------------------------- #
 
     def _pg_es(self, request: RequestRecord) -> Response:
+        """Answer the one Elasticsearch request awiml sends (see :data:`ES_REQUEST`)."""
         try:
-            query, size, start, source, require_all = self._pg_es_request(request)
-            terms = _parse_query(query)
-        except _BadRequest as error:
-            return _es_error(str(error))
-        if start + size > self.max_result_window:
-            return _es_error(
-                f"Result window is too large, from + size must be less than or equal to: "
-                f"[{self.max_result_window}] but was [{start + size}]. See the scroll api for "
-                "a more efficient way to request large data sets."
-            )
-        hits = []
-        for entry in self._pg_all():
-            document = _es_document(entry)
-            score = _score(entry, terms, require_all=require_all, es=True, document=document)
-            if score is not None:
-                hits.append((score, entry, document))
-        hits.sort(key=lambda hit: (-hit[0], hit[1].ident))
-        page = []
-        for score, entry, document in hits[start : start + size]:
-            hit: dict[str, Any] = {"_index": "pangaea", "_id": str(entry.ident), "_score": score}
-            if source is not False:
-                hit["_source"] = _filter_source(document, source)
-            page.append(hit)
-        total: Any = {"value": len(hits), "relation": "eq"}
-        if (_param(request, "rest_total_hits_as_int") or "").lower() == "true":
-            total = len(hits)
+            idents, size, fields = _read_es_request(request)
+        except RefusedRequest as error:
+            return _es_error(error.detail)
+        found = [entry for entry in map(self._pg_find, sorted(set(idents))) if entry is not None]
+        hits = [
+            {
+                "_index": "pangaea",
+                "_id": str(entry.ident),
+                "_search_score": 1.0,
+                "_source": {k: v for k, v in _es_document(entry).items() if k in fields},
+            }
+            for entry in found[:size]
+        ]
+        total = {"value": len(found), "relation": "eq"}
         body = {
             "took": 1,
             "timed_out": False,
             "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
-            "hits": {
-                "total": total,
-                "max_score": max((h[0] for h in hits), default=None),
-                "hits": page,
-            },
+            "hits": {"total": total, "max_score": 1.0 if found else None, "hits": hits},
         }
         return Response.json(body)
-
-    def _pg_es_request(self, request: RequestRecord) -> tuple[str, int, int, Any, bool]:
-        """Return (query string, size, from, _source selection, require all terms)."""
-        size = _int_param(request, "size", 10)
-        start = _int_param(request, "from", 0)
-        operator = (_param(request, "default_operator") or "OR").upper()
-        query = _param(request, "q") or ""
-        source: Any = _source_param(request)
-        if request.method == "POST" and request.body.strip():
-            try:
-                body = json.loads(request.body)
-            except ValueError:
-                raise _BadRequest("request body is not valid JSON") from None
-            if not isinstance(body, dict):
-                raise _BadRequest("request body must be a JSON object")
-            size = _non_negative(body.get("size", size), "size")
-            start = _non_negative(body.get("from", start), "from")
-            if "_source" in body:
-                source = _source_from_body(body["_source"])
-            query, operator = _query_from_body(body.get("query"), query, operator)
-        if operator not in ("AND", "OR"):
-            raise _BadRequest(f"default_operator must be AND or OR, not {operator!r}")
-        return query, size, start, source, operator == "AND"
 
 
 # --------------------------------------------------------------------------- #
@@ -892,7 +735,7 @@ def _check_files(files: Mapping[str, bytes | os.PathLike[str]] | None) -> dict[s
 
 
 def _metadata_from_text(text: bytes, ident: int) -> DatasetMetadata:
-    from ..archives.pangaea.text import read_metadata
+    from ...archives.pangaea.text import read_metadata
 
     meta = _with_column_types(read_metadata(text), text)
     extra = dict(meta.extra)
@@ -917,7 +760,7 @@ def _with_column_types(meta: DatasetMetadata, text: bytes) -> DatasetMetadata:
 
     import pandas as pd
 
-    from ..archives.pangaea.text import read_text
+    from ...archives.pangaea.text import read_text
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -942,10 +785,6 @@ def _with_column_types(meta: DatasetMetadata, text: bytes) -> DatasetMetadata:
     return dataclasses.replace(meta, parameters=tuple(typed))
 
 
-def _guess_type(name: str) -> str:
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
 # --------------------------------------------------------------------------- #
 # Helpers: HTTP
 # --------------------------------------------------------------------------- #
@@ -955,7 +794,7 @@ def _text_response(status: int, text: str, headers: Mapping[str, str] | None = N
     return Response(status, text, dict(headers or {}), content_type="text/plain;charset=UTF-8")
 
 
-def _negotiate(accept: str | None) -> str:
+def _negotiate_representation(accept: str | None) -> str:
     """Pick the representation for an ``Accept`` header: text, xml, citation or html."""
     kinds = {
         _TSV: "text",
@@ -985,81 +824,14 @@ def _negotiate(accept: str | None) -> str:
     return best[2] if best is not None else "html"
 
 
-def _http_date(stamp: float) -> str:
-    return email.utils.formatdate(stamp, usegmt=True)
-
-
-def _not_modified(request: RequestRecord, stamp: float, etag: str | None) -> bool:
-    if request.method not in ("GET", "HEAD"):
-        return False
-    match = request.header("if-none-match")
-    if match is not None and etag is not None:
-        return etag in [tag.strip() for tag in match.split(",")] or match.strip() == "*"
-    since = request.header("if-modified-since")
-    if since is None:
-        return False
-    try:
-        parsed = email.utils.parsedate_to_datetime(since)
-    except (TypeError, ValueError):
-        return False
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(stamp) <= parsed.timestamp()
-
-
-def _single_range(value: str, total: int) -> tuple[int, int] | bool | None:
-    """Parse ``bytes=a-b``: (first, last), False if unsatisfiable, None to ignore."""
-    unit, sep, spec = value.partition("=")
-    if not sep or unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_text, dash, last_text = (p.strip() for p in spec.strip().partition("-"))
-    if not dash or not (first_text.isdigit() or first_text == ""):
-        return None
-    if not (last_text.isdigit() or last_text == ""):
-        return None
-    if first_text == "":
-        if last_text == "" or int(last_text) == 0 or total == 0:
-            return None if last_text == "" else False
-        return max(0, total - int(last_text)), total - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
-        return None
-    if first >= total:
-        return False
-    last = min(int(last_text), total - 1) if last_text else total - 1
-    return first, last
-
-
-def _param(request: RequestRecord, name: str) -> str | None:
-    values = request.query.get(name)
-    return values[-1] if values else None
-
-
-def _int_param(request: RequestRecord, name: str, default: int) -> int:
-    value = _param(request, name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise _BadRequest(f"{name}={value!r} is not an integer") from None
-    return _non_negative(number, name)
-
-
-def _non_negative(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _BadRequest(f"{name} must be a non-negative integer, not {value!r}")
-    return value
-
-
 def _float_param(request: RequestRecord, name: str) -> float | None:
-    value = _param(request, name)
+    value = query_param(request, name)
     if value is None or value.strip() == "":
         return None
     try:
         return float(value)
     except ValueError:
-        raise _BadRequest(f"{name}={value!r} is not a number") from None
+        raise RefusedRequest(400, f"{name}={value!r} is not a number") from None
 
 
 # --------------------------------------------------------------------------- #
@@ -1113,9 +885,9 @@ def _box_intersects(box: _Box | None, query: _Box) -> bool:
     return any(not (east < low or west > high) for low, high in spans)
 
 
-def _when(text: str, *, end: bool = False) -> datetime:
+def _parse_moment(text: str, *, end: bool = False) -> datetime:
     """Parse an ISO 8601 date or time (UTC unless a zone is given); ``end`` rounds up."""
-    match = _WHEN.match(text.strip())
+    match = _MOMENT.match(text.strip())
     if match is None:
         raise ValueError(f"{text!r} is not an ISO 8601 date or time")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
@@ -1147,43 +919,31 @@ def _when(text: str, *, end: bool = False) -> datetime:
     return start
 
 
-def _moments(meta: DatasetMetadata) -> list[tuple[datetime, datetime, str]]:
-    """(start, end, text) of each time the coverage (else the events) states."""
+def _coverage_period(meta: DatasetMetadata) -> tuple[datetime, datetime] | None:
+    """First start and last end of the times the coverage (else the events) states."""
     texts = [meta.coverage.get("DATE/TIME START"), meta.coverage.get("DATE/TIME END")]
     if not all(texts):
         texts = [t for e in meta.events for t in (e.datetime, e.datetime_end) if t]
     moments = []
     for text in texts:
         try:
-            moments.append((_when(str(text)), _when(str(text), end=True), str(text)))
+            moments.append((_parse_moment(str(text)), _parse_moment(str(text), end=True)))
         except ValueError:
             continue
-    return moments
-
-
-def _coverage_period(meta: DatasetMetadata) -> tuple[datetime, datetime] | None:
-    moments = _moments(meta)
     if not moments:
         return None
     return min(m[0] for m in moments), max(m[1] for m in moments)
 
 
-def _period_texts(meta: DatasetMetadata) -> tuple[str, str] | None:
-    moments = _moments(meta)
-    if not moments:
-        return None
-    return min(moments, key=lambda m: m[0])[2], max(moments, key=lambda m: m[1])[2]
-
-
 def _query_period(request: RequestRecord) -> tuple[datetime, datetime] | None:
-    low, high = _param(request, "mindate"), _param(request, "maxdate")
+    low, high = query_param(request, "mindate"), query_param(request, "maxdate")
     if not low and not high:
         return None
     try:
-        first = _when(low) if low else datetime.min.replace(tzinfo=timezone.utc)
-        last = _when(high, end=True) if high else datetime.max.replace(tzinfo=timezone.utc)
+        first = _parse_moment(low) if low else datetime.min.replace(tzinfo=timezone.utc)
+        last = _parse_moment(high, end=True) if high else datetime.max.replace(tzinfo=timezone.utc)
     except ValueError as error:
-        raise _BadRequest(str(error)) from None
+        raise RefusedRequest(400, str(error)) from None
     return first, last
 
 
@@ -1197,7 +957,7 @@ def _epoch(value: str | datetime) -> float:
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         return float(int(moment.timestamp()))
-    return float(int(_when(value).timestamp()))
+    return float(int(_parse_moment(value).timestamp()))
 
 
 def _try_epoch(value: str) -> float | None:
@@ -1221,25 +981,21 @@ def _zip_time(stamp: float) -> tuple[int, int, int, int, int, int]:
 # --------------------------------------------------------------------------- #
 
 
-def _parse_query(query: str) -> list[_Term]:
+def _parse_query(query: str) -> list[_QueryTerm]:
     query = query.strip()
     if query in ("", "*", "*:*"):
         return []
     terms = []
-    for match in _TOKEN.finditer(query):
+    for match in _QUERY_TOKEN.finditer(query):
         sign, name, quoted, bare = match.groups()
         text = quoted if quoted is not None else bare
         if name is not None and text == "" and quoted is None:
-            raise _BadRequest(f"empty value after {name}:")
-        terms.append(_Term(sign, name, text))
+            raise RefusedRequest(400, f"empty value after {name}:")
+        terms.append(_QueryTerm(sign, name, text))
     return terms
 
 
-def _strip_uri(text: str | None) -> str | None:
-    return None if text is None else _URI_SUFFIX.sub("", text)
-
-
-def _haystack(meta: DatasetMetadata, part: str) -> list[str]:
+def _field_texts(meta: DatasetMetadata, part: str) -> list[str]:
     """Return the texts of ``meta`` that one search field looks at."""
     events = meta.events
     if part == "parameters":
@@ -1265,84 +1021,37 @@ def _occurs(needle: str, texts: Iterable[str]) -> bool:
     return any(needle in text.casefold() for text in texts)
 
 
-def _document_match(document: Mapping[str, Any], name: str, needle: str) -> bool:
-    keys = [k for k in document if fnmatch.fnmatchcase(k, name)] if "*" in name else [name]
-    for key in keys:
-        value = document.get(key)
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            if isinstance(item, dict):
-                item = " ".join(str(v) for v in item.values())
-            if isinstance(item, bool) or item is None:
-                if str(item).lower() == needle.lower():
-                    return True
-            elif isinstance(item, (int, float)):
-                try:
-                    if float(needle) == float(item):
-                        return True
-                except ValueError:
-                    pass
-            elif needle.casefold() in str(item).casefold():
-                return True
-    return False
+def _search_score(entry: _Dataset, terms: Sequence[_QueryTerm]) -> float | None:
+    """Score ``entry`` against the terms of a ``search.php`` query; ``None`` when it does not match.
 
-
-def _score(
-    entry: _Dataset,
-    terms: Sequence[_Term],
-    *,
-    require_all: bool,
-    es: bool,
-    document: Mapping[str, Any] | None = None,
-) -> float | None:
-    """Score ``entry`` against ``terms``; ``None`` when it does not match.
-
-    Terms marked ``+`` (or all terms, with ``require_all``) must match, terms
-    marked ``-`` must not; without required terms at least one optional term
-    must match (Elasticsearch's ``bool`` semantics). A term counts 2 when it
-    occurs in the title, else 1.
+    Every term must match, except terms marked ``-``, which must not; ``AND``
+    and ``OR`` between terms are skipped. A term counts 2 when it occurs in
+    the title, else 1.
     """
     meta = entry.meta
-    keywords = {"AND", "OR", "&&", "||"}
-    if es and any(t.text in ("AND", "&&") and t.field is None and not t.sign for t in terms):
-        require_all = True
     score = 0.0
-    required_seen = False
-    optional = optional_found = 0
     for term in terms:
-        if term.field is None and not term.sign and term.text in keywords:
+        if term.field is None and not term.sign and term.text in ("AND", "OR", "&&", "||"):
             continue
         in_title = False
         if term.field is None:
-            texts = [t for part in _DEFAULT_FIELDS for t in _haystack(meta, part)]
+            texts = [t for part in _DEFAULT_FIELDS for t in _field_texts(meta, part)]
             found = _occurs(term.text, texts)
-            in_title = found and _occurs(term.text, _haystack(meta, "title"))
-        elif es:
-            found = (term.field == "_id" and term.text == str(entry.ident)) or _document_match(
-                document or {}, term.field, term.text
-            )
+            in_title = found and _occurs(term.text, _field_texts(meta, "title"))
         else:
             parts = _SEARCH_FIELDS.get(term.field.lower())
             if parts is None:  # not a field of PANGAEA's syntax: search the whole token
-                texts = [t for part in _DEFAULT_FIELDS for t in _haystack(meta, part)]
+                texts = [t for part in _DEFAULT_FIELDS for t in _field_texts(meta, part)]
                 found = _occurs(f"{term.field}:{term.text}", texts)
             else:
-                found = _occurs(term.text, [t for part in parts for t in _haystack(meta, part)])
+                found = _occurs(term.text, [t for part in parts for t in _field_texts(meta, part)])
         if term.sign == "-":
             if found:
                 return None
             continue
-        if term.sign == "+" or require_all:
-            required_seen = True
-            if not found:
-                return None
-        else:
-            optional += 1
-            optional_found += found
-        if found:
-            score += 2.0 if in_title else 1.0
-    if optional and not required_seen and not optional_found:
-        return None
+        if not found:
+            return None
+        score += 2.0 if in_title else 1.0
     return score or 1.0
 
 
@@ -1378,130 +1087,54 @@ def _result_html(entry: _Dataset, base: str) -> str:
     )
 
 
-def _number(text: Any) -> float | None:
-    try:
-        return float(str(text).split()[0])
-    except (ValueError, IndexError):
-        return None
-
-
-def _unique(values: Iterable[str | None]) -> list[str]:
-    seen: list[str] = []
-    for value in values:
-        value = _strip_uri(value)
-        if value and value not in seen:
-            seen.append(value)
-    return seen
-
-
 def _es_document(entry: _Dataset) -> dict[str, Any]:
-    """Return the ``_source`` of a dataset, named as in the real index (see module docs)."""
+    """Return the ``_source`` fields of a dataset that awiml asks the index for."""
     meta = entry.meta
     document: dict[str, Any] = {
-        "URI": f"https://doi.org/{entry.doi}",
         "sf-idDataSet": entry.ident,
-        "citation": _citation(entry),
-        "agg-author": list(meta.authors),
-        "agg-pubYear": meta.year,
-        "agg-campaign": _unique(e.campaign for e in meta.events),
-        "agg-basis": _unique(e.basis for e in meta.events),
-        "agg-location": _unique(e.location for e in meta.events),
-        "agg-project": _unique(meta.projects),
         "sp-loginOption": _LOGIN_NUMBERS.get(
             (meta.login_option or "unrestricted").lower(), 3 if meta.restricted else 1
         ),
     }
-    if meta.parent:
-        document["parentURI"] = f"https://doi.org/{meta.parent}"
-        document["parentIdDataSet"] = dataset_id(meta.parent)
     size = (meta.size or "").split()
     if len(size) >= 2 and size[0].isdigit() and " ".join(size[1:]) == "data points":
         document["nDataPoints"] = int(size[0])
-    box = _coverage_box(meta)
-    if box is not None:
-        south, west, north, east = box
-        document.update(
-            southBoundLatitude=south,
-            westBoundLongitude=west,
-            northBoundLatitude=north,
-            eastBoundLongitude=east,
+    return document
+
+
+def _read_es_request(request: RequestRecord) -> tuple[list[int], int, tuple[str, ...]]:
+    """Read awiml's Elasticsearch request: (dataset ids, size, ``_source`` fields).
+
+    Raises
+    ------
+    RefusedRequest
+        For any other request, naming the one the emulator answers.
+    """
+    refused = f"The emulator answers only the request awiml sends: {ES_REQUEST}"
+    if request.method not in ("GET", "HEAD") or request.body.strip():
+        raise RefusedRequest(
+            400,
+            f"{refused}; got {request.method} with a body of {len(request.body)} bytes (the "
+            "query DSL is not emulated)",
         )
-        lat = _number(meta.coverage.get("MEDIAN LATITUDE"))
-        lon = _number(meta.coverage.get("MEDIAN LONGITUDE"))
-        document["meanPosition"] = {
-            "lat": (south + north) / 2 if lat is None else lat,
-            "lon": (west + east) / 2 if lon is None else lon,
-        }
-    texts = _period_texts(meta)
-    if texts is not None:
-        document["minDateTime"], document["maxDateTime"] = texts
-    if meta.last_modified:
-        document["internal-datestamp"] = meta.last_modified
-    document["xml"] = entry.xml.decode("utf-8")
-    return {k: v for k, v in document.items() if v not in (None, [])}
+    unknown = sorted(set(request.query) - {"q", "size", "_source"})
+    if unknown:
+        raise RefusedRequest(400, f"{refused}; got the parameters {', '.join(unknown)}")
+    terms = (query_param(request, "q") or "").split()
+    if not terms or not all(_ES_ID_TERM.fullmatch(term) for term in terms):
+        raise RefusedRequest(400, f"{refused}; got q={query_param(request, 'q')!r}")
+    size = query_param(request, "size")
+    if size is not None and not size.isdigit():
+        raise RefusedRequest(400, f"{refused}; got size={size!r}")
+    wanted = query_param(request, "_source")
+    fields = _ES_FIELDS if wanted is None else tuple(f.strip() for f in wanted.split(","))
+    if not set(fields) <= set(_ES_FIELDS):
+        raise RefusedRequest(400, f"{refused}; got _source={wanted!r}")
+    idents = [int(term.partition(":")[2]) for term in terms]
+    return idents, 10 if size is None else int(size), fields
 
 
-def _source_param(request: RequestRecord) -> Any:
-    value = _param(request, "_source")
-    includes = _param(request, "_source_includes")
-    excludes = _param(request, "_source_excludes")
-    if value is not None and value.lower() == "false":
-        return False
-    selection: dict[str, list[str]] = {"includes": [], "excludes": []}
-    if value is not None and value.lower() != "true":
-        selection["includes"] = [v.strip() for v in value.split(",") if v.strip()]
-    if includes:
-        selection["includes"] += [v.strip() for v in includes.split(",") if v.strip()]
-    if excludes:
-        selection["excludes"] = [v.strip() for v in excludes.split(",") if v.strip()]
-    return selection
-
-
-def _source_from_body(value: Any) -> Any:
-    if value is False:
-        return False
-    if value is True or value is None:
-        return {"includes": [], "excludes": []}
-    if isinstance(value, str):
-        return {"includes": [value], "excludes": []}
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return {"includes": list(value), "excludes": []}
-    if isinstance(value, dict):
-        return {
-            "includes": list(value.get("includes") or []),
-            "excludes": list(value.get("excludes") or []),
-        }
-    raise _BadRequest("_source must be a boolean, a field name, a list or includes/excludes")
-
-
-def _filter_source(document: Mapping[str, Any], selection: Any) -> dict[str, Any]:
-    includes = selection.get("includes") or []
-    excludes = selection.get("excludes") or []
-    kept = {}
-    for key, value in document.items():
-        if includes and not any(fnmatch.fnmatchcase(key, p) for p in includes):
-            continue
-        if any(fnmatch.fnmatchcase(key, p) for p in excludes):
-            continue
-        kept[key] = value
-    return kept
-
-
-def _query_from_body(query: Any, default: str, operator: str) -> tuple[str, str]:
-    if query is None:
-        return default, operator
-    if not isinstance(query, dict) or len(query) != 1:
-        raise _BadRequest("query must be an object with one query type")
-    ((kind, spec),) = query.items()
-    if kind == "match_all":
-        return "", operator
-    if kind == "query_string" and isinstance(spec, dict) and isinstance(spec.get("query"), str):
-        return spec["query"], str(spec.get("default_operator", operator)).upper()
-    raise _BadRequest(
-        f"query type {kind!r} is not supported by the emulator (only match_all and query_string)"
-    )
-
-
-def _es_error(reason: str, kind: str = "illegal_argument_exception") -> Response:
-    cause = {"type": kind, "reason": reason}
-    return Response.json({"error": {"root_cause": [cause], **cause}, "status": 400}, status=400)
+def _es_error(reason: str) -> Response:
+    cause = {"type": "illegal_argument_exception", "reason": reason}
+    body = {"error": {"root_cause": [cause], **cause, "supported": ES_REQUEST}, "status": 400}
+    return Response.json(body, status=400)

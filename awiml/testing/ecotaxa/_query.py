@@ -11,39 +11,43 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._ecotaxa_data import EcoObject, Project, QueryError, Taxonomy, parse_time
+from ._data import EcoObject, Project, QueryError, Taxonomy, parse_time
 
 __all__: list[str] = []
 
 
-def _number(filters: Mapping[str, Any], key: str) -> float | None:
+def _filter_text(filters: Mapping[str, Any], key: str) -> str | None:
+    """Return filter ``key`` as stripped text, ``None`` when it is absent or blank."""
     value = filters.get(key)
-    if value is None or str(value).strip() == "":
-        return None
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def _filter_number(filters: Mapping[str, Any], key: str) -> float | None:
+    text = _filter_text(filters, key)
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise QueryError(f"filter {key}={value!r} is not a number") from None
+        return None if text is None else float(text)
+    except ValueError:
+        raise QueryError(f"filter {key}={text!r} is not a number") from None
 
 
-def _day(filters: Mapping[str, Any], key: str) -> str | None:
-    value = filters.get(key)
-    if value is None or str(value).strip() == "":
-        return None
-    text = str(value).strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise QueryError(f"filter {key}={value!r} is not a date YYYY-MM-DD")
+def _filter_day(filters: Mapping[str, Any], key: str) -> str | None:
+    text = _filter_text(filters, key)
+    if text is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise QueryError(f"filter {key}={text!r} is not a date YYYY-MM-DD")
     return text
 
 
-def _ints(filters: Mapping[str, Any], key: str) -> set[int] | None:
-    value = filters.get(key)
-    if value is None or str(value).strip() == "":
-        return None
+def _filter_ids(filters: Mapping[str, Any], key: str) -> set[int] | None:
+    text = _filter_text(filters, key)
     try:
-        return {int(v) for v in str(value).split(",") if v.strip()}
+        return None if text is None else {int(v) for v in text.split(",") if v.strip()}
     except ValueError:
-        raise QueryError(f"filter {key}={value!r} is not a comma-separated list of ids") from None
+        raise QueryError(f"filter {key}={text!r} is not a comma-separated list of ids") from None
+
+
+def _between(low: float, value: float | None, high: float) -> bool:
+    return value is not None and low <= value <= high
 
 
 def select(project: Project, filters: Mapping[str, Any], taxonomy: Taxonomy) -> list[EcoObject]:
@@ -67,44 +71,36 @@ def _predicates(
     project: Project, filters: Mapping[str, Any], taxonomy: Taxonomy
 ) -> list[Callable[[EcoObject], bool]]:
     tests: list[Callable[[EcoObject], bool]] = []
-    samples = _ints(filters, "samples")
+    samples = _filter_ids(filters, "samples")
     if samples is not None:
         tests.append(lambda o: o.sampleid in samples)
-    taxa = _ints(filters, "taxo")
+    taxa = _filter_ids(filters, "taxo")
     if taxa is not None:
         if str(filters.get("taxochild") or "") == "Y":
             taxa = set().union(*(taxonomy.descendants(t) for t in taxa))
         tests.append(lambda o: o.classif_id in taxa)
     status = str(filters.get("statusfilter") or "")
     if status:
-        tests.append(lambda o: _status_ok(status, o.classif_qual))
-    north, south, west, east = (_number(filters, k) for k in ("MapN", "MapS", "MapW", "MapE"))
+        tests.append(lambda o: _status_passes(status, o.classif_qual))
+    north, south, west, east = (
+        _filter_number(filters, k) for k in ("MapN", "MapS", "MapW", "MapE")
+    )
     if north is not None and south is not None and west is not None and east is not None:
         tests.append(
-            lambda o: (
-                o.latitude is not None
-                and o.longitude is not None
-                and south <= o.latitude <= north
-                and west <= o.longitude <= east
-            )
+            lambda o: _between(south, o.latitude, north) and _between(west, o.longitude, east)
         )
-    low, high = _number(filters, "depthmin"), _number(filters, "depthmax")
+    low, high = _filter_number(filters, "depthmin"), _filter_number(filters, "depthmax")
     if low is not None and high is not None:
         tests.append(
-            lambda o: (
-                o.depth_min is not None
-                and o.depth_max is not None
-                and low <= o.depth_min <= high
-                and low <= o.depth_max <= high
-            )
+            lambda o: _between(low, o.depth_min, high) and _between(low, o.depth_max, high)
         )
     instrument = str(filters.get("instrum") or "").casefold()
     if instrument:
         tests.append(lambda o: instrument in project.instrument.casefold())
-    months = _ints(filters, "month")
+    months = _filter_ids(filters, "month")
     if months is not None:
         tests.append(lambda o: o.objdate is not None and int(o.objdate[5:7]) in months)
-    first, last = _day(filters, "fromdate"), _day(filters, "todate")
+    first, last = _filter_day(filters, "fromdate"), _filter_day(filters, "todate")
     if first is not None:
         tests.append(lambda o: o.objdate is not None and o.objdate >= first)
     if last is not None:
@@ -115,7 +111,7 @@ def _predicates(
 
 
 def _time_predicates(filters: Mapping[str, Any]) -> list[Callable[[EcoObject], bool]]:
-    start, end = _clock(filters, "fromtime"), _clock(filters, "totime")
+    start, end = _filter_clock(filters, "fromtime"), _filter_clock(filters, "totime")
     if str(filters.get("inverttime") or "") == "1":
         if start is None or end is None:
             return []
@@ -133,7 +129,8 @@ def _free_predicates(
 ) -> list[Callable[[EcoObject], bool]]:
     tests: list[Callable[[EcoObject], bool]] = []
     column = str(filters.get("freenum") or "")
-    bound_start, bound_end = _number(filters, "freenumst"), _number(filters, "freenumend")
+    bound_start = _filter_number(filters, "freenumst")
+    bound_end = _filter_number(filters, "freenumend")
     if column and (bound_start is not None or bound_end is not None):
         number = _free_name(project.free_cols, "n", column[2:], "freenum")
         if bound_start is not None:
@@ -148,12 +145,12 @@ def _free_predicates(
             value: Callable[[EcoObject], Any] = lambda o: o.free.get(name)  # noqa: E731
         else:
             value = _entity_text(project, table, column)
-        regex = _like(wanted)
+        regex = _ilike_pattern(wanted)
         tests.append(lambda o: value(o) is not None and regex.fullmatch(str(value(o))) is not None)
     return tests
 
 
-def _like(wanted: str) -> re.Pattern[str]:
+def _ilike_pattern(wanted: str) -> re.Pattern[str]:
     """Compile SQL ``ILIKE '%<wanted>%'`` with EcoTaxa's ``^``/``$`` anchors."""
     start, end = wanted.startswith("^"), wanted.endswith("$") and len(wanted) > 1
     core = wanted[1 if start else 0 : -1 if end else None]
@@ -188,17 +185,15 @@ def _entity_text(project: Project, table: str, column: str) -> Callable[[EcoObje
     return lambda o: project.processes.get(o.process or "", {}).get(name)
 
 
-def _clock(filters: Mapping[str, Any], key: str) -> str | None:
-    value = filters.get(key)
-    if value is None or str(value).strip() == "":
-        return None
+def _filter_clock(filters: Mapping[str, Any], key: str) -> str | None:
+    text = _filter_text(filters, key)
     try:
-        return parse_time(str(value))
+        return None if text is None else parse_time(text)
     except ValueError:
-        raise QueryError(f"filter {key}={value!r} is not a time HH:MM[:SS]") from None
+        raise QueryError(f"filter {key}={text!r} is not a time HH:MM[:SS]") from None
 
 
-def _status_ok(wanted: str, qual: str | None) -> bool:
+def _status_passes(wanted: str, qual: str | None) -> bool:
     if wanted == "NV":
         return qual != "V"
     if wanted == "PV":

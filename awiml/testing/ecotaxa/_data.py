@@ -291,7 +291,7 @@ def vault_path(imgid: int, orig_file_name: str) -> str:
     return f"{imgid // 10000:04d}/{imgid % 10000:04d}{suffix}"
 
 
-def _missing(value: Any) -> bool:
+def _is_missing(value: Any) -> bool:
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):
@@ -304,8 +304,8 @@ def _missing(value: Any) -> bool:
         return False
 
 
-def _text(value: Any) -> str | None:
-    if _missing(value):
+def _cell_text(value: Any) -> str | None:
+    if _is_missing(value):
         return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -313,8 +313,8 @@ def _text(value: Any) -> str | None:
     return text if text != "" else None
 
 
-def _float(value: Any, column: str) -> float | None:
-    if _missing(value) or (isinstance(value, str) and not value.strip()):
+def _cell_float(value: Any, column: str) -> float | None:
+    if _is_missing(value) or (isinstance(value, str) and not value.strip()):
         return None
     try:
         return float(value)
@@ -322,15 +322,20 @@ def _float(value: Any, column: str) -> float | None:
         raise ValueError(f"column {column!r}: {value!r} is not a number") from None
 
 
-def _date(value: Any) -> str | None:
-    if _missing(value):
+def _cell_moment_text(value: Any, kinds: tuple[type, ...], layout: str) -> str | None:
+    """Return a date or time cell as text: ``layout`` applied to ``kinds``, else stripped."""
+    if _is_missing(value):
         return None
-    if isinstance(value, (datetime, date)):
-        return value.strftime("%Y-%m-%d")
-    text = _text(value)
+    if isinstance(value, kinds):
+        return value.strftime(layout)
+    text = _cell_text(value)
+    return None if text is None else text.strip()
+
+
+def _cell_date(value: Any) -> str | None:
+    text = _cell_moment_text(value, (datetime, date), "%Y-%m-%d")
     if text is None:
         return None
-    text = text.strip()
     if re.fullmatch(r"\d{8}", text):
         return f"{text[:4]}-{text[4:6]}-{text[6:]}"
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
@@ -340,14 +345,9 @@ def _date(value: Any) -> str | None:
 
 def parse_time(value: Any) -> str | None:
     """Return a time as ``HH:MM:SS`` from ``HH:MM[:SS]``, ``HHMMSS`` or a time object."""
-    if _missing(value):
-        return None
-    if isinstance(value, (datetime, time)):
-        return value.strftime("%H:%M:%S")
-    text = _text(value)
+    text = _cell_moment_text(value, (datetime, time), "%H:%M:%S")
     if text is None:
         return None
-    text = text.strip()
     if re.fullmatch(r"\d{1,6}", text):
         text = text.zfill(6)
         return f"{text[:2]}:{text[2:4]}:{text[4:]}"
@@ -356,8 +356,8 @@ def parse_time(value: Any) -> str | None:
     raise ValueError(f"object_time {value!r} is neither HH:MM:SS nor HHMMSS")
 
 
-def _status(value: Any) -> str | None:
-    text = _text(value)
+def _cell_status(value: Any) -> str | None:
+    text = _cell_text(value)
     if text is None:
         return None
     code = STATUS_CODES.get(text.strip().lower())
@@ -390,7 +390,7 @@ def build_project(
         raise ValueError("the objects table needs an object_id column")
     numeric = {
         c: objects[c].dtype.kind in "iuf"
-        or all(isinstance(v, (int, float)) or _missing(v) for v in objects[c])
+        or all(isinstance(v, (int, float)) or _is_missing(v) for v in objects[c])
         for c in columns
     }
     free_names = [
@@ -407,9 +407,9 @@ def build_project(
         else:
             n_text += 1
             free_cols[name] = f"t{n_text:02d}"
-    sample_cols = _prefixed(columns, "sample_")
-    acq_cols = _prefixed(columns, "acq_")
-    process_cols = _prefixed(columns, "process_")
+    sample_cols = _unprefixed_columns(columns, "sample_")
+    acq_cols = _unprefixed_columns(columns, "acq_")
+    process_cols = _unprefixed_columns(columns, "process_")
     samples: dict[str, dict[str, Any]] = {}
     acquisitions: dict[str, dict[str, Any]] = {}
     processes: dict[str, dict[str, Any]] = {}
@@ -419,41 +419,43 @@ def build_project(
     result: list[EcoObject] = []
     records = objects.to_dict("records")
     for line, row in enumerate(records, start=1):
-        orig_id = _text(row.get("object_id"))
+        orig_id = _cell_text(row.get("object_id"))
         if orig_id is None:
             raise ValueError(f"row {line} of the objects table has no object_id")
         obj = by_orig.get(orig_id)
         if obj is None:
             obj = _new_object(row, orig_id, projid, free_cols, taxonomy, ids)
-            sample = _text(row.get("sample_id"))
+            sample = _cell_text(row.get("sample_id"))
             if sample is not None:
                 if sample not in sample_ids:
                     sample_ids[sample] = ids.next("sampleid")
                     samples[sample] = {
-                        "dataportal_descriptor": _text(row.get("sample_dataportal_descriptor")),
+                        "dataportal_descriptor": _cell_text(
+                            row.get("sample_dataportal_descriptor")
+                        ),
                         "latitude": obj.latitude,
                         "longitude": obj.longitude,
-                        **{c: _text(row.get("sample_" + c)) for c in sample_cols},
+                        **{c: _cell_text(row.get("sample_" + c)) for c in sample_cols},
                     }
                 obj.sample, obj.sampleid = sample, sample_ids[sample]
-            acq = _text(row.get("acq_id"))
+            acq = _cell_text(row.get("acq_id"))
             if acq is not None:
                 if acq not in acq_ids:
                     acq_ids[acq] = ids.next("acquisid")
                     acquisitions[acq] = {
-                        "instrument": _text(row.get("acq_instrument")) or instrument,
-                        **{c: _text(row.get("acq_" + c)) for c in acq_cols},
+                        "instrument": _cell_text(row.get("acq_instrument")) or instrument,
+                        **{c: _cell_text(row.get("acq_" + c)) for c in acq_cols},
                     }
                 obj.acquisition, obj.acquisid = acq, acq_ids[acq]
-            process = _text(row.get("process_id"))
+            process = _cell_text(row.get("process_id"))
             if process is not None:
                 processes.setdefault(
-                    process, {c: _text(row.get("process_" + c)) for c in process_cols}
+                    process, {c: _cell_text(row.get("process_" + c)) for c in process_cols}
                 )
                 obj.process = process
             by_orig[orig_id] = obj
             result.append(obj)
-        name = _text(row.get("img_file_name"))
+        name = _cell_text(row.get("img_file_name"))
         if name is not None:
             data = images.get(name)
             if data is None:
@@ -463,7 +465,7 @@ def build_project(
                     f"object {orig_id!r}: image {name!r} is not among the images given"
                 )
             rank = row.get("img_rank")
-            rank = len(obj.images) if _missing(rank) else int(rank)
+            rank = len(obj.images) if _is_missing(rank) else int(rank)
             imgid = ids.next("imgid")
             content = bytes(data) if isinstance(data, (bytes, bytearray)) else Path(data)
             if isinstance(content, Path) and not content.is_file():
@@ -489,7 +491,7 @@ def build_project(
     )
 
 
-def _prefixed(columns: Sequence[str], prefix: str) -> list[str]:
+def _unprefixed_columns(columns: Sequence[str], prefix: str) -> list[str]:
     return [c[len(prefix) :] for c in columns if c.startswith(prefix) and c not in _IGNORED]
 
 
@@ -501,26 +503,26 @@ def _new_object(
     taxonomy: Taxonomy,
     ids: Ids,
 ) -> EcoObject:
-    category = _text(row.get("object_annotation_category"))
-    hierarchy = _text(row.get("object_annotation_hierarchy"))
+    category = _cell_text(row.get("object_annotation_category"))
+    hierarchy = _cell_text(row.get("object_annotation_hierarchy"))
     classif_id = None
     if hierarchy is not None:
         classif_id = taxonomy.add(hierarchy.split(">"), category).id
     elif category is not None:
         found = taxonomy.find(category)
         classif_id = (found or taxonomy.add([category])).id
-    status = _status(row.get("object_annotation_status"))
+    status = _cell_status(row.get("object_annotation_status"))
     if classif_id is not None and status is None:
         status = "P"
     free: dict[str, Any] = {}
     for name, column in free_cols.items():
         value = row.get("object_" + name)
         if column.startswith("n"):
-            free[name] = _float(value, "object_" + name)
+            free[name] = _cell_float(value, "object_" + name)
         else:
-            free[name] = _text(value)
+            free[name] = _cell_text(value)
     extra = {
-        key: _text(row.get(key))
+        key: _cell_text(row.get(key))
         for key in (
             "object_link",
             "object_annotation_person_name",
@@ -531,19 +533,19 @@ def _new_object(
         )
     }
     if extra["object_annotation_date"] is not None:
-        extra["object_annotation_date"] = _date(row.get("object_annotation_date"))
+        extra["object_annotation_date"] = _cell_date(row.get("object_annotation_date"))
     if extra["object_annotation_time"] is not None:
         extra["object_annotation_time"] = parse_time(row.get("object_annotation_time"))
     return EcoObject(
         objid=ids.next("objid"),
         orig_id=orig_id,
         projid=projid,
-        latitude=_float(row.get("object_lat"), "object_lat"),
-        longitude=_float(row.get("object_lon"), "object_lon"),
-        objdate=_date(row.get("object_date")),
+        latitude=_cell_float(row.get("object_lat"), "object_lat"),
+        longitude=_cell_float(row.get("object_lon"), "object_lon"),
+        objdate=_cell_date(row.get("object_date")),
         objtime=parse_time(row.get("object_time")),
-        depth_min=_float(row.get("object_depth_min"), "object_depth_min"),
-        depth_max=_float(row.get("object_depth_max"), "object_depth_max"),
+        depth_min=_cell_float(row.get("object_depth_min"), "object_depth_min"),
+        depth_max=_cell_float(row.get("object_depth_max"), "object_depth_max"),
         classif_qual=status if classif_id is not None else None,
         classif_id=classif_id,
         sample=None,

@@ -1,83 +1,4 @@
-r"""A loopback EcoTaxa: login, projects, object queries, the image vault and export jobs.
-
-:class:`EcotaxaServer` is a :class:`~awiml.testing.FileServer` that answers the
-REST API of EcoTaxa (https://ecotaxa.obs-vlfr.fr/api, a FastAPI application,
-source ``ecotaxa/ecotaxa_back``) under ``/api`` on a loopback port, so a client
-configured with ``base_url=server.api_url`` works offline. Because it is a
-:class:`FileServer`, it records every request and
-:meth:`~FileServer.inject` makes any path misbehave, e.g.
-``server.inject("api/jobs/*/file", Fault.drop_after(1000))``.
-
-Routes (all below ``/api``; errors are JSON ``{"detail": "..."}`` as FastAPI
-sends them):
-
-* ``POST /login`` with ``{"username", "password"}`` answers the token as a
-  bare JSON string; wrong credentials get ``403``. There is no ``/token``
-  route (``404``).
-* ``GET /users/me`` describes the logged-in user (``401`` without a token).
-* ``GET /projects/search?title_filter=&not_granted=`` lists projects:
-  anonymous callers see the visible ones, logged-in users the visible ones
-  plus those they are members of (``not_granted=true``: the visible ones they
-  are not a member of). ``GET /projects/{projid}`` gives one project
-  (``404`` unknown, ``403`` private and not a member).
-* ``POST /object_set/{projid}/query?fields=&order_field=&window_start=&window_size=``
-  with a JSON body of filters (``statusfilter``, ``taxo``, ``taxochild``,
-  ``MapN``/``MapS``/``MapE``/``MapW``, ``depthmin``/``depthmax``,
-  ``fromdate``/``todate``, ``month``, ``fromtime``/``totime``/``inverttime``,
-  ``samples``, ``instrum``, ``freenum``/``freenumst``/``freenumend``,
-  ``freetxt``/``freetxtval``; other keys are ignored) answers
-  ``object_ids``, ``acquisition_ids``, ``sample_ids``, ``project_ids``,
-  ``details`` (the requested fields, in request order) and ``total_ids``
-  (all matches, ignoring the window). Unknown fields get ``422``;
-  ``order_field`` may start with ``-`` for descending order.
-* ``GET /taxa/search?query=`` and ``GET /taxon/{id}`` answer the taxonomy.
-* ``GET /vault/NNNN/NNNN.jpg`` serves image bytes (no login; ranges).
-* ``POST /object_set/export/general`` starts an export job (login needed);
-  ``GET /jobs/{id}/`` polls it, ``GET /jobs/{id}/file`` downloads the zip
-  (ranges, ``If-Range``), ``POST /jobs/{id}/answer`` answers a job waiting in
-  state ``A``, ``GET /jobs/`` lists the caller's jobs and
-  ``DELETE /jobs/{id}`` forgets one.
-
-What the emulator assumes about EcoTaxa
----------------------------------------
-* A job is created in state ``P``. Each ``GET /jobs/{id}/`` advances it: the
-  first poll answers ``P`` ("Waiting for a slot"), the following ones ``R``
-  with a rising ``progress_pct``, and poll number :attr:`EcotaxaServer.job_steps`
-  answers the final state: ``F`` (``progress_pct`` 100, ``result`` with
-  ``out_file`` and ``rowcount``), or what :meth:`EcotaxaServer.next_export_outcome`
-  asked for: ``E`` with ``errors``, or ``A`` with a ``question``.
-  ``job_steps=0`` finishes jobs when they are created.
-* ``GET /jobs/{id}/file`` before ``F`` answers ``422``. Jobs belong to the
-  user who started them: other users get ``403``, anonymous callers ``401``.
-* Any logged-in user who may read a project may export it. The real
-  EcoTaxa may ask for annotation or management rights (exports with images
-  need management rights there).
-* Filters act as in ``ecotaxa_back``'s ``ObjectSetFilter``: all values are
-  strings; ``statusfilter`` is one of ``V``, ``P``, ``D``, ``U``
-  (unclassified), ``NV`` (not validated), ``PV``, ``UP``, ``PVD`` (any
-  status), ``VM``/``NVM`` (validated by / not by me: both keep every
-  validated object, as the emulator does not record who validated); the
-  bounding box applies only when all four ``Map*`` are given, the depth
-  range only with both ``depthmin`` and ``depthmax`` (and then both depths
-  of an object must lie in it); ``taxochild=Y`` adds the descendants of the
-  ``taxo`` ids; ``freenum`` names a numeric free column as ``on01``,
-  ``freetxt`` a text one as ``ot01``, ``st01``, ``at01`` or ``pt01``
-  (``ILIKE``, ``^``/``$`` anchor the match).
-* An invalid or expired token gets ``401`` on every route, also on routes
-  that anonymous callers may use.
-* The zip follows ``ecotaxa_back``'s general TSV export, checked against the
-  reference exports in awiml's ``tests/data/ecotaxa/``: the zip is named
-  ``export_<projid>_<YYYYMMDD_HHMM>.zip``; TSVs are UTF-8 with BOM, tab
-  separated, ``csv.QUOTE_NONNUMERIC``, ``\n`` line ends; one
-  ``ecotaxa_<group>.tsv`` per sample, acquisition or taxon (``<group>`` for
-  taxa has characters other than ``[a-zA-Z0-9 .-()]`` replaced by ``_``), or
-  one ``ecotaxa_<zip name without .zip>.tsv``; ``img_file_name`` and
-  ``img_rank`` are the first two columns and only exist when images are
-  exported; images go to ``<group>/<original name>`` (``<group>/<rank>/<name>``
-  if that name is taken); ``complement_info`` is exported only without the
-  types row; the zip ends with the job's log ``job_<id>.log``. An export
-  that matches no object holds only the log.
-"""
+"""The loopback EcoTaxa server; what it answers is described in :mod:`awiml.testing.ecotaxa`."""
 
 from __future__ import annotations
 
@@ -96,16 +17,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _ecotaxa_data as data
-from . import _ecotaxa_export as export
-from . import _ecotaxa_query as query
-from .server import (
-    ArchiveEmulator,
-    RequestRecord,
-    Response,
-    _http_date,
-    _parse_range,
+from .._http import (
+    RefusedRequest,
+    conditional_response,
+    content_etag,
+    int_query_param,
+    query_param,
 )
+from ..server import ArchiveEmulator, RequestRecord, Response
+from . import _data as data
+from . import _export as export
+from . import _query as query
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,16 +37,6 @@ __all__ = ["EcotaxaServer"]
 _log = logging.getLogger("awiml.testing")
 
 API = "/api"
-
-
-class _HttpError(Exception):
-    """Answered as ``{"detail": message}`` with ``status``."""
-
-    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.headers = dict(headers or {})
 
 
 @dataclass
@@ -221,7 +133,7 @@ class EcotaxaServer(ArchiveEmulator):
         self._et_routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = [
             route("POST", r"/login", self._et_login),
             route("GET", r"/users/me", self._et_me),
-            route("GET", r"/projects/search", self._et_search),
+            route("GET", r"/projects/search", self._et_project_search),
             route("GET", r"/projects/(?P<projid>\d+)", self._et_project),
             route("POST", r"/object_set/(?P<projid>\d+)/query", self._et_query),
             route("POST", r"/object_set/export/general", self._et_export),
@@ -278,7 +190,7 @@ class EcotaxaServer(ArchiveEmulator):
         if not isinstance(password, str):
             raise TypeError("password must be a str")
         salt = secrets.token_bytes(16)
-        digest = _hash(salt, password)
+        digest = _password_digest(salt, password)
         with self._et_lock:
             old = self._et_users.get(username)
             ident = old.ident if old is not None else len(self._et_users) + 1
@@ -529,9 +441,9 @@ class EcotaxaServer(ArchiveEmulator):
         self, func: Callable[..., Any], params: dict[str, str], request: RequestRecord
     ) -> Response:
         try:
-            user = self._et_user(request)
+            user = self._et_find_user(request)
             reply = func(request, user, **params)
-        except _HttpError as error:
+        except RefusedRequest as error:
             return Response.json({"detail": error.detail}, error.status, error.headers)
         except data.QueryError as error:
             return Response.json({"detail": str(error)}, 422)
@@ -540,7 +452,7 @@ class EcotaxaServer(ArchiveEmulator):
         return Response.json(reply)
 
     def _et_not_found(self, request: RequestRecord, user: str | None) -> Any:
-        raise _HttpError(404, "Not Found")
+        raise RefusedRequest(404, "Not Found")
 
     def _append(self, record: RequestRecord) -> None:
         """Record a request; a login's password is replaced by ``***`` first."""
@@ -558,7 +470,7 @@ class EcotaxaServer(ArchiveEmulator):
 
     # -- authentication ----------------------------------------------------------------- #
 
-    def _et_user(self, request: RequestRecord) -> str | None:
+    def _et_find_user(self, request: RequestRecord) -> str | None:
         """Return the user name of the request's token, ``None`` without one."""
         given = (request.header("authorization") or "").strip()
         if not given:
@@ -568,23 +480,21 @@ class EcotaxaServer(ArchiveEmulator):
         with self._et_lock:
             user = self._et_tokens.get(token) if scheme.lower() == "bearer" and token else None
         if user is None:
-            raise _HttpError(
-                401,
-                "Invalid or expired token: log in again (POST /login)",
-                {"WWW-Authenticate": "Bearer"},
-            )
+            raise _login_needed("Invalid or expired token: log in again (POST /login)")
         return user
 
     def _et_login(self, request: RequestRecord, user: str | None) -> Any:
         body = _json_body(request)
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
-            raise _HttpError(422, "body must be {'username': str, 'password': str}")
+            raise RefusedRequest(422, "body must be {'username': str, 'password': str}")
         with self._et_lock:
             known = self._et_users.get(username)
-        if known is None or not hmac.compare_digest(known.digest, _hash(known.salt, password)):
+        if known is None or not hmac.compare_digest(
+            known.digest, _password_digest(known.salt, password)
+        ):
             _log.debug("EcotaxaServer: login refused for user %r", username)
-            raise _HttpError(403, "Bad login or password")
+            raise RefusedRequest(403, "Bad login or password")
         token = secrets.token_urlsafe(32)
         with self._et_lock:
             self._et_tokens[token] = username
@@ -593,7 +503,7 @@ class EcotaxaServer(ArchiveEmulator):
 
     def _et_me(self, request: RequestRecord, user: str | None) -> Any:
         if user is None:
-            raise _HttpError(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
+            raise _login_needed("Not authenticated")
         with self._et_lock:
             known = self._et_users[user]
         return {
@@ -605,22 +515,22 @@ class EcotaxaServer(ArchiveEmulator):
             "country": None,
         }
 
-    def _et_readable(self, projid: int, user: str | None) -> data.Project:
+    def _et_find_readable_project(self, projid: int, user: str | None) -> data.Project:
         with self._et_lock:
             project = self._et_projects.get(projid)
         if project is None:
-            raise _HttpError(404, f"Project {projid} not found")
+            raise RefusedRequest(404, f"Project {projid} not found")
         if not project.visible and (user is None or user not in project.members):
-            raise _HttpError(
+            raise RefusedRequest(
                 403, f"Not authorized: project {projid} is private; log in as a member"
             )
         return project
 
     # -- projects, taxonomy ------------------------------------------------------------- #
 
-    def _et_search(self, request: RequestRecord, user: str | None) -> Any:
-        title = (_param(request, "title_filter") or "").casefold()
-        not_granted = (_param(request, "not_granted") or "false").lower() in ("true", "1")
+    def _et_project_search(self, request: RequestRecord, user: str | None) -> Any:
+        title = (query_param(request, "title_filter") or "").casefold()
+        not_granted = (query_param(request, "not_granted") or "false").lower() in ("true", "1")
         with self._et_lock:
             projects = [self._et_projects[k] for k in sorted(self._et_projects)]
         found = []
@@ -635,10 +545,10 @@ class EcotaxaServer(ArchiveEmulator):
         return found
 
     def _et_project(self, request: RequestRecord, user: str | None, projid: str) -> Any:
-        return self._et_readable(int(projid), user).as_json(user)
+        return self._et_find_readable_project(int(projid), user).as_json(user)
 
     def _et_taxa_search(self, request: RequestRecord, user: str | None) -> Any:
-        text = (_param(request, "query") or "").strip().casefold()
+        text = (query_param(request, "query") or "").strip().casefold()
         if not text:
             return []
         with self._et_lock:
@@ -651,7 +561,7 @@ class EcotaxaServer(ArchiveEmulator):
         with self._et_lock:
             chain = self._et_taxonomy.lineage(int(taxon))
             if not chain:
-                raise _HttpError(404, f"Taxon {taxon} not found")
+                raise RefusedRequest(404, f"Taxon {taxon} not found")
             children = self._et_taxonomy.children(int(taxon))
             below = self._et_taxonomy.descendants(int(taxon))
             projects = list(self._et_projects.values())
@@ -674,12 +584,12 @@ class EcotaxaServer(ArchiveEmulator):
     # -- queries and images ------------------------------------------------------------- #
 
     def _et_query(self, request: RequestRecord, user: str | None, projid: str) -> Any:
-        project = self._et_readable(int(projid), user)
+        project = self._et_find_readable_project(int(projid), user)
         filters = _json_body(request)
-        fields = [f.strip() for f in (_param(request, "fields") or "").split(",") if f.strip()]
-        order = (_param(request, "order_field") or "").strip()
-        start = _int_param(request, "window_start", 0)
-        size = _int_param(request, "window_size", None)
+        fields = [f.strip() for f in (query_param(request, "fields") or "").split(",") if f.strip()]
+        order = (query_param(request, "order_field") or "").strip()
+        start = int_query_param(request, "window_start", 0, status=422)
+        size = int_query_param(request, "window_size", None, status=422)
         with self._et_lock:
             taxonomy = self._et_taxonomy
             query.check_fields(fields, project, taxonomy)
@@ -705,57 +615,27 @@ class EcotaxaServer(ArchiveEmulator):
         with self._et_lock:
             image = self._et_vault.get(path)
         if image is None:
-            raise _HttpError(404, f"No image at vault path {path}")
+            raise RefusedRequest(404, f"No image at vault path {path}")
         content = image.read()
-        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
         kind = "image/png" if path.endswith(".png") else "image/jpeg"
-        return self._et_bytes(request, content, etag, kind, {})
-
-    def _et_bytes(
-        self,
-        request: RequestRecord,
-        content: bytes,
-        etag: str,
-        kind: str,
-        headers: dict[str, str],
-    ) -> Response:
-        """Answer ``content``, honouring a single ``Range`` and ``If-Range``."""
-        headers = {"ETag": etag, **headers}
-        if self.range_support:
-            headers["Accept-Ranges"] = "bytes"
-        wanted = request.header("range")
-        if_range = request.header("if-range")
-        if (
-            wanted is None
-            or not self.range_support
-            or (if_range is not None and if_range.strip() != etag)
-        ):
-            return Response(body=content, headers=headers, content_type=kind)
-        bounds = _parse_range(wanted, len(content))
-        if bounds is None:
-            return Response(body=content, headers=headers, content_type=kind)
-        if bounds is False:
-            return Response(
-                416,
-                b"",
-                {"Content-Range": f"bytes */{len(content)}"},
-                content_type="text/plain; charset=utf-8",
-            )
-        first, last = bounds
-        headers["Content-Range"] = f"bytes {first}-{last}/{len(content)}"
-        return Response(206, content[first : last + 1], headers, content_type=kind)
+        return conditional_response(
+            request,
+            Response(body=content, content_type=kind),
+            etag=content_etag(content),
+            ranges=self.range_support,
+        )
 
     # -- export jobs ------------------------------------------------------------------------ #
 
     def _et_export(self, request: RequestRecord, user: str | None) -> Any:
         if user is None:
-            raise _HttpError(401, "Export needs a logged-in user", {"WWW-Authenticate": "Bearer"})
+            raise _login_needed("Export needs a logged-in user")
         body = _json_body(request)
         filters = body.get("filters") or {}
         if not isinstance(filters, dict):
-            raise _HttpError(422, "body.filters must be an object (ProjectFilters)")
+            raise RefusedRequest(422, "body.filters must be an object (ProjectFilters)")
         options = export.ExportRequest.parse(body.get("request"))
-        project = self._et_readable(options.project_id, user)
+        project = self._et_find_readable_project(options.project_id, user)
         with self._et_lock:
             objects = query.select(project, filters, self._et_taxonomy)
             self._et_next_job += 1
@@ -779,26 +659,26 @@ class EcotaxaServer(ArchiveEmulator):
         _log.debug("EcotaxaServer: export job %d of project %d", job.ident, project.projid)
         return {"errors": [], "warnings": [], "job_id": job.ident}
 
-    def _et_owned(self, user: str | None, job_id: str) -> export.ExportJob:
+    def _et_find_owned_job(self, user: str | None, job_id: str) -> export.ExportJob:
         if user is None:
-            raise _HttpError(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
+            raise _login_needed("Not authenticated")
         with self._et_lock:
             job = self._et_jobs.get(int(job_id))
         if job is None:
-            raise _HttpError(404, f"Job {job_id} not found")
+            raise RefusedRequest(404, f"Job {job_id} not found")
         if job.owner != user:
-            raise _HttpError(403, f"Not authorized: job {job_id} belongs to another user")
+            raise RefusedRequest(403, f"Not authorized: job {job_id} belongs to another user")
         return job
 
     def _et_job(self, request: RequestRecord, user: str | None, job: str) -> Any:
-        found = self._et_owned(user, job)
+        found = self._et_find_owned_job(user, job)
         with found.lock:
             found.advance(self._et_taxonomy)
             return found.as_json()
 
     def _et_job_list(self, request: RequestRecord, user: str | None) -> Any:
         if user is None:
-            raise _HttpError(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
+            raise _login_needed("Not authenticated")
         with self._et_lock:
             jobs = [j for j in self._et_jobs.values() if j.owner == user]
         listed = []
@@ -808,33 +688,39 @@ class EcotaxaServer(ArchiveEmulator):
         return listed
 
     def _et_job_delete(self, request: RequestRecord, user: str | None, job: str) -> Any:
-        found = self._et_owned(user, job)
+        found = self._et_find_owned_job(user, job)
         with self._et_lock:
             self._et_jobs.pop(found.ident, None)
         return None
 
     def _et_job_answer(self, request: RequestRecord, user: str | None, job: str) -> Any:
-        found = self._et_owned(user, job)
+        found = self._et_find_owned_job(user, job)
         reply = _json_body(request)
         with found.lock:
             if found.state != "A":
-                raise _HttpError(422, f"Job {found.ident} asks no question (state {found.state})")
+                detail = f"Job {found.ident} asks no question (state {found.state})"
+                raise RefusedRequest(422, detail)
             found.answer(reply)
         return None
 
     def _et_job_file(self, request: RequestRecord, user: str | None, job: str) -> Any:
-        found = self._et_owned(user, job)
+        found = self._et_find_owned_job(user, job)
         with found.lock:
             content, state, name = found.content, found.state, found.result.get("out_file")
             stamp = found.updated
         if state != "F" or content is None:
-            raise _HttpError(422, f"Job {found.ident} has no file yet (state {state})")
-        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-        headers = {
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Last-Modified": _http_date(stamp.timestamp()),
-        }
-        return self._et_bytes(request, content, etag, "application/zip", headers)
+            raise RefusedRequest(422, f"Job {found.ident} has no file yet (state {state})")
+        return conditional_response(
+            request,
+            Response(
+                body=content,
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+                content_type="application/zip",
+            ),
+            etag=content_etag(content),
+            last_modified=stamp.timestamp(),
+            ranges=self.range_support,
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -842,26 +728,13 @@ class EcotaxaServer(ArchiveEmulator):
 # --------------------------------------------------------------------------- #
 
 
-def _hash(salt: bytes, password: str) -> bytes:
+def _password_digest(salt: bytes, password: str) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, 1000)
 
 
-def _param(request: RequestRecord, name: str) -> str | None:
-    values = request.query.get(name)
-    return values[-1] if values else None
-
-
-def _int_param(request: RequestRecord, name: str, default: int | None) -> int | None:
-    value = _param(request, name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise _HttpError(422, f"query parameter {name}={value!r} is not an integer") from None
-    if number < 0:
-        raise _HttpError(422, f"query parameter {name} must be >= 0, got {number}")
-    return number
+def _login_needed(detail: str) -> RefusedRequest:
+    """Return the ``401`` refusal of a route that needs a logged-in user."""
+    return RefusedRequest(401, detail, {"WWW-Authenticate": "Bearer"})
 
 
 def _json_body(request: RequestRecord) -> dict[str, Any]:
@@ -870,7 +743,7 @@ def _json_body(request: RequestRecord) -> dict[str, Any]:
     try:
         body = json.loads(request.body)
     except (UnicodeDecodeError, ValueError):
-        raise _HttpError(422, "the request body is not valid JSON") from None
+        raise RefusedRequest(422, "the request body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise _HttpError(422, "the request body must be a JSON object")
+        raise RefusedRequest(422, "the request body must be a JSON object")
     return body

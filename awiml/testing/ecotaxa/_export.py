@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ._ecotaxa_data import (
+from ._data import (
     FIXED_OBJECT_COLUMNS,
     STATUS_NAMES,
     EcoObject,
@@ -120,11 +120,11 @@ def export_zip(
     split = request.split_by if not only else "none"
     types_row = request.with_types_row or only
     internal = request.with_internal_ids and not only
-    columns, floats = _columns(project, with_images != "none", types_row, internal, only)
+    columns, floats = _export_columns(project, with_images != "none", types_row, internal, only)
     group_of = {
         "sample": lambda o: o.sample,
         "acquisition": lambda o: o.acquisition,
-        "taxon": lambda o: _display(o, taxonomy),
+        "taxon": lambda o: _display_name(o, taxonomy),
     }.get(split)
 
     def order(obj: EcoObject) -> tuple[Any, ...]:
@@ -136,7 +136,7 @@ def export_zip(
     for obj in sorted(objects, key=order):
         group = base if group_of is None else group_of(obj)
         folder = normalize_for_filename(group) if split == "taxon" else str(group)
-        values = _row(obj, project, taxonomy, internal, only)
+        values = _export_row(obj, project, taxonomy, internal, only)
         if with_images == "none":
             rows.append((folder, values, None))
             continue
@@ -187,12 +187,12 @@ def export_zip(
     return buffer.getvalue(), len(rows)
 
 
-def _display(obj: EcoObject, taxonomy: Taxonomy) -> str | None:
+def _display_name(obj: EcoObject, taxonomy: Taxonomy) -> str | None:
     taxon = taxonomy.by_id.get(obj.classif_id) if obj.classif_id is not None else None
     return None if taxon is None else taxon.display_name
 
 
-def _columns(
+def _export_columns(
     project: Project, images: bool, types_row: bool, internal: bool, only: bool
 ) -> tuple[list[str], set[str]]:
     floats = set(_FLOAT_COLUMNS)
@@ -215,7 +215,7 @@ def _columns(
     return columns, floats
 
 
-def _row(
+def _export_row(
     obj: EcoObject, project: Project, taxonomy: Taxonomy, internal: bool, only: bool
 ) -> dict[str, Any]:
     taxon = taxonomy.by_id.get(obj.classif_id) if obj.classif_id is not None else None
