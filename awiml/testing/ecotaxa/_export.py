@@ -91,7 +91,7 @@ class ExportRequest:
         return cls(project_id, split, images, **flags)
 
 
-def normalize_for_filename(name: str) -> str:
+def safe_file_name(name: str) -> str:
     """Replace what cannot go into a file name, as EcoTaxa does for taxon groups."""
     return re.sub(r"[^a-zA-Z0-9 .\-()]", "_", str(name))
 
@@ -135,7 +135,7 @@ def export_zip(
     base = out_file[: -len(".zip")] if out_file.endswith(".zip") else out_file
     for obj in sorted(objects, key=order):
         group = base if group_of is None else group_of(obj)
-        folder = normalize_for_filename(group) if split == "taxon" else str(group)
+        folder = safe_file_name(group) if split == "taxon" else str(group)
         values = _export_row(obj, project, taxonomy, internal, only)
         if with_images == "none":
             rows.append((folder, values, None))

@@ -130,7 +130,7 @@ class PangaeaServer(ArchiveEmulator):
 
     See Also
     --------
-    awiml.archives.pangaea_panmd.write_panmd : Writes the metadata served for text-only datasets.
+    awiml.archives.pangaea.panmd.write_panmd : Writes the metadata served for text-only datasets.
 
     Examples
     --------
@@ -214,7 +214,7 @@ class PangaeaServer(ArchiveEmulator):
         Parameters
         ----------
         dataset : str or int
-            Any identifier form of :func:`~awiml.archives.pangaea_model.dataset_id`.
+            Any identifier form of :func:`~awiml.archives.pangaea.model.dataset_id`.
 
         Returns
         -------
@@ -252,9 +252,9 @@ class PangaeaServer(ArchiveEmulator):
         text : bytes or os.PathLike, optional
             The tab-delimited text export, served as stored. Without ``xml``,
             the metadata is read from its header with
-            :func:`awiml.archives.pangaea_text.read_metadata` and served as a
+            :func:`awiml.archives.pangaea.text.read_metadata` and served as a
             panmd record written by
-            :func:`~awiml.archives.pangaea_panmd.write_panmd`; its DOI is set
+            :func:`~awiml.archives.pangaea.panmd.write_panmd`; its DOI is set
             to ``dataset`` (so one file can stand for many datasets), and
             ``status``, ``mimeType`` and ``loginOption`` entries are added
             as PANGAEA's records have them.
