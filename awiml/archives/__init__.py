@@ -13,6 +13,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "base",
         "cache",
         "ecotaxa",
+        "http",
         "pangaea",
         "pangaea_model",
         "pangaea_panmd",
