@@ -356,7 +356,11 @@ def _download_locked(
         resumed = resumed or offset > 0
         try:
             hasher, total = attempt_once(remote, partial, policy, progress, session, on_size)
-            return _verify(remote, partial, hasher, total, attempt, resumed)
+            result = _verify(remote, partial, hasher, total, attempt, resumed)
+            # The validator served resumes only; a verified file needs none (if moving it
+            # into place fails, the next fetch finds it complete with a plain Range).
+            partial.meta_path.unlink(missing_ok=True)
+            return result
         except _Retry as retry:
             if retry.restart:
                 progress(-partial.size())
