@@ -332,8 +332,8 @@ def check_zip(
 
 
 _UNUSABLE = (
-    "; nothing was extracted. Extract the zip yourself with renaming, or export with other "
-    "options (split_by=, with_images=), and report the export to EcoTaxa."
+    "; nothing was extracted. Try the export with other options (split_by=, "
+    "with_images=), and report the names to the project's managers or to EcoTaxa."
 )
 
 
