@@ -162,3 +162,115 @@ def test_session_refuses_to_wait_for_a_very_long_retry_after(server):
     session = http_session(retries=3, backoff=0.01, max_retry_after=60)
     with pytest.raises(ArchiveUnavailableError, match="asks to wait 7200 s"):
         session.get(server.url("busy"))
+
+
+# -- no secret in any log ------------------------------------------------------------------
+
+QUERY_TOKEN = "q-T0ken-4c1d9e"
+HEADER_TOKEN = "h-T0ken-77ab02"
+PASSWORD = "pa55-w0rd-9f3e"
+
+
+def _all_logged(caplog) -> str:
+    """Everything a handler would print: messages, tracebacks, stacks, as formatted."""
+    import logging
+
+    formatter = logging.Formatter("%(name)s %(message)s")
+    return "\n".join(formatter.format(r) + " " + r.getMessage() for r in caplog.records)
+
+
+def test_no_secret_reaches_any_log_at_debug(server, caplog, workspace):
+    import logging
+
+    server.add("api.json", b"{}")
+    server.add("data.bin", payload(3000))
+    server.inject("api.json", Fault.status(503))
+    server.inject("data.bin", Fault.status(500))
+    caplog.set_level(logging.DEBUG)  # the root logger: every library's DEBUG is on
+    for name in ("urllib3", "urllib3.connectionpool", "requests", "fsspec", "awiml"):
+        caplog.set_level(logging.DEBUG, logger=name)  # even where a level was set
+    session = http_session(retries=2, backoff=0.001)
+    reply = session.get(server.url("api.json") + f"?token={QUERY_TOKEN}&x=1",
+                        headers={"Authorization": f"Bearer {HEADER_TOKEN}"})
+    assert reply.status_code == 200
+    http_session(auth=("alice", PASSWORD), retries=0).get(server.url("api.json"))
+    # An unreachable host: urllib3 and awiml log the failure and its retries.
+    with pytest.raises(requests.ConnectionError):
+        http_session(retries=1, backoff=0.001).get(
+            f"http://alice:{PASSWORD}@127.0.0.1:9/x?password={PASSWORD}")
+    workspace.fetch(server.url("data.bin") + f"?api_key={QUERY_TOKEN}", token=HEADER_TOKEN,
+                    policy=_fast(), progress=False)
+    # fsspec's own HTTP filesystem (aiohttp) logs the URLs it opens at DEBUG.
+    pytest.importorskip("aiohttp")
+    http = fsspec.filesystem("http", skip_instance_cache=True)
+    assert http.cat(server.url("api.json") + f"?token={QUERY_TOKEN}") == b"{}"
+    logging.getLogger("some.library").debug("sent %s", {"Authorization": f"Bearer {HEADER_TOKEN}"})
+    try:
+        raise RuntimeError(f"GET /x?token={QUERY_TOKEN} failed")
+    except RuntimeError:
+        logging.getLogger("another.library").exception("request failed")
+    text = _all_logged(caplog)
+    assert "connectionpool" in text and "api.json" in text  # urllib3 did log the requests
+    assert "fsspec.http" in text  # and fsspec
+    assert "retry 1 of 2" in text  # and awiml its retries
+    for secret in (QUERY_TOKEN, HEADER_TOKEN, PASSWORD):
+        assert secret not in text
+    assert "token=***" in text
+
+
+def _fast():
+    from awiml.archives.transfer import RetryPolicy
+
+    return RetryPolicy(retries=2, backoff=0.001, max_backoff=0.01, timeout=(2.0, 2.0))
+
+
+# -- one place for retries -----------------------------------------------------------------
+
+
+def test_transfer_engine_and_session_share_one_retry_policy():
+    import awiml.archives.base as base
+    import awiml.archives.transfer as transfer
+    from awiml.archives.http import RetryPolicy
+
+    assert transfer.RetryPolicy is RetryPolicy is base.RetryPolicy
+    session = http_session(retries=4, backoff=0.25, max_retry_after=9)
+    assert isinstance(session.retry_policy, RetryPolicy)
+    assert (session.retry_policy.retries, session.retry_policy.backoff,
+            session.retry_policy.max_retry_after) == (4, 0.25, 9)
+    # urllib3 retries nothing on its own: no second layer under the policy.
+    assert session.get_adapter("http://x").max_retries.total == 0
+
+
+def test_session_gives_up_after_its_retries_and_returns_the_last_reply(server, caplog):
+    import logging
+
+    server.add("api.json", b"{}")
+    server.inject("api.json", Fault.status(502), times=None)
+    with caplog.at_level(logging.WARNING, logger="awiml"):
+        reply = http_session(retries=2, backoff=0.001).get(server.url("api.json"))
+    assert reply.status_code == 502
+    assert server.hits("api.json") == 3
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("api.json" in m and "retry 2 of 2" in m for m in logged)
+
+
+def test_session_retries_a_post_only_when_the_server_did_not_process_it(server):
+    server.route("POST", "/job", lambda request: __import__("awiml.testing").testing.Response(
+        body=b"{}", content_type="application/json"))
+    server.inject("job", Fault.status(500))
+    session = http_session(retries=3, backoff=0.001)
+    assert session.post(server.url("job")).status_code == 500  # may have been processed
+    server.inject("job", Fault.status(503))
+    assert session.post(server.url("job")).status_code == 200  # 503: not processed, retried
+    server.inject("job", Fault.status(500))
+    assert session.post(server.url("job"), idempotent=True).status_code == 200
+    assert server.hits("job") == 5
+
+
+def test_connection_refused_is_retried_at_most_twice(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="awiml"), pytest.raises(
+            requests.ConnectionError):
+        http_session(retries=5, backoff=0.001).get("http://127.0.0.1:9/x")
+    assert sum("retry" in r.getMessage() for r in caplog.records) == 2

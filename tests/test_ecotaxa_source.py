@@ -558,3 +558,94 @@ except TransferError as exc:
     assert "job 1" in message and "export() again" in message
     assert "free disk space" in message and "raw/" not in message
     assert PASSWORD not in message
+
+
+# -- zips that cannot be extracted as they are ----------------------------------------------
+
+
+def _zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _serve_zip(server, body: bytes) -> None:
+    server.route("GET", "/api/jobs/1/file",
+                 lambda request: Response(body=body, content_type="application/zip"))
+
+
+@pytest.mark.parametrize(
+    ("members", "named", "problem"),
+    [
+        ({"a/x": b"file", "a/x/y": b"below a file"}, "a/x/y", "below 'a/x', which is a file"),
+        ({"a/x/y": b"below", "a/x": b"file"}, "a/x/y", "below 'a/x', which is a file"),
+        ({"images/" + "v" * 296 + ".jpg": b"\xff\xd8"}, "vvvv", "longer than"),
+        ({"d" * 200 + "/" + "e" * 200 + "/" + "f" * 200 + "/" + "g" * 200 + "/" + "h" * 200
+          + "/" + "i" * 200 + ".tsv": b"x"}, "dddd", "longer than"),
+    ],
+    ids=["file-then-below", "below-then-file", "long-component", "long-path"],
+)
+def test_zip_that_cannot_be_extracted_is_invalid_data_before_anything_is_written(
+        ecotaxa, alice, tmp_path, members, named, problem):
+    _serve_zip(ecotaxa, _zip_of({"ecotaxa_export.tsv": b'"object_id"\n"a"\n', **members}))
+    with pytest.raises(InvalidDataError) as info:
+        alice.export(1, **FAST_EXPORT)
+    message = str(info.value)
+    assert "export of project 1" in message and named in message and problem in message
+    assert "not usable as is" in message
+    assert not list((tmp_path / "cache").rglob("ecotaxa_export.tsv"))  # nothing extracted
+    assert not list((tmp_path / "cache").rglob("export.zip"))  # nor kept as a good export
+
+
+def test_check_zip_refuses_before_extract_zip_writes(tmp_path):
+    from awiml.archives.ecotaxa._export import check_zip, extract_zip
+
+    path = tmp_path / "e.zip"
+    path.write_bytes(_zip_of({"a/x": b"1", "a/x/y": b"2"}))
+    with pytest.raises(InvalidDataError, match="not usable as is"):
+        check_zip(path, what="the export", max_bytes=10**9)
+    with pytest.raises(InvalidDataError, match="not usable as is"):
+        extract_zip(path, tmp_path / "out", what="the export", max_bytes=10**9)
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["e.zip"]  # no temporary folder either
+
+
+def test_zip_bomb_by_expansion_ratio_is_refused(ecotaxa, alice, tmp_path):
+    bomb = _zip_of({"ecotaxa_export.tsv": b'"object_id"\n"a"\n',
+                    "images/zeros.jpg": bytes(8 * 1024 * 1024)}, zipfile.ZIP_DEFLATED)
+    _serve_zip(ecotaxa, bomb)
+    with pytest.raises(InvalidDataError, match=r"images/zeros\.jpg.*times") as info:
+        alice.export(1, **FAST_EXPORT)
+    assert "zip bomb" in str(info.value) and "export of project 1" in str(info.value)
+    assert not list((tmp_path / "cache").rglob("zeros.jpg"))
+
+
+def test_zip_bomb_by_overall_ratio_is_refused(tmp_path):
+    """Many members, each too small to be judged alone, expanding a lot together."""
+    from awiml.archives.ecotaxa._export import check_zip
+
+    path = tmp_path / "many.zip"
+    path.write_bytes(_zip_of({f"t{i}.tsv": bytes(500_000) for i in range(40)},
+                             zipfile.ZIP_DEFLATED))
+    with pytest.raises(InvalidDataError, match="overall"):
+        check_zip(path, what="the export", max_bytes=10**12)
+
+
+EXPORTS = Path(__file__).parent / "data" / "ecotaxa"
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in EXPORTS.iterdir() if p.is_dir()))
+def test_real_exports_pass_the_ratio_limits_with_a_wide_margin(tmp_path, folder):
+    """Real exports zipped as EcoTaxa does (deflate) stay far below the ratio limits."""
+    from awiml.archives.ecotaxa._export import MAX_RATIO, check_zip
+
+    path = tmp_path / "real.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted((EXPORTS / folder).rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(EXPORTS / folder).as_posix())
+    members = check_zip(path, what="a real export", max_bytes=10**9)
+    ratios = [m.file_size / max(m.compress_size, 1) for m in members]
+    assert max(ratios) * 10 < MAX_RATIO  # measured: at most 12 (a TSV), JPEGs about 1

@@ -218,7 +218,7 @@ def test_old_paths_in_a_fresh_interpreter():
             "warnings.simplefilter('ignore');"
             "from awiml.transfer import RetryPolicy; from awiml.manifest import ManifestEntry;"
             "import awiml.archives.pangaea_text as t; import awiml.archives.pangaea.text as u;"
-            "assert t is u and RetryPolicy.__module__ == 'awiml.archives.transfer'")
+            "assert t is u and RetryPolicy.__module__ == 'awiml.archives.http'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)
 
 

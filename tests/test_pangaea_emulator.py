@@ -469,7 +469,7 @@ AWIML_FIELDS = "sf-idDataSet,sp-loginOption,nDataPoints"
 
 
 def test_es_answers_awimls_request(pangaea):
-    # exactly what awiml.archives._pangaea_search sends; 404404 is not registered
+    # exactly what awiml.archives.pangaea._search sends; 404404 is not registered
     reply = es(pangaea, q="sf-idDataSet:893044 sf-idDataSet:889513 sf-idDataSet:404404",
                size=3, _source=AWIML_FIELDS)
     assert reply.status_code == 200

@@ -88,3 +88,43 @@ def test_http_download_directly(server, tmp_path):
     assert result.path.read_bytes() == data
     assert result.attempts == 1 and not result.resumed
     assert server.requests[-1].header("accept") == "application/x-test"
+
+
+def test_a_verified_http_download_leaves_only_its_file(tmp_path, server):
+    """The resume record (ETag, Last-Modified) goes once the file is verified."""
+    from awiml.archives import http_session
+    from awiml.testing import Fault
+
+    data = payload(50_000, 4)
+    server.add("a.bin", data)
+    server.inject("a.bin", Fault.drop_after(20_000))  # a resume, so the record was used
+    remote = RemoteFile(source=server.url("a.bin"), name="a.bin", url=server.url("a.bin"),
+                        checksum=sha256(data), session=http_session(retries=0))
+    result = download(remote, tmp_path / "partial", policy=RetryPolicy(backoff=0.001))
+    assert result.resumed and result.path.read_bytes() == data
+    assert sorted(p.name for p in (tmp_path / "partial").iterdir()) == [result.path.name]
+
+
+def test_retry_policy_classifies_statuses_and_exceptions():
+    import requests
+
+    policy = RetryPolicy()
+    assert [s for s in (200, 404, 408, 429, 500, 502, 503, 504) if policy.transient_status(s)] \
+        == [408, 429, 500, 502, 503, 504]
+    # A request that must not be sent twice is retried only when it was not processed.
+    assert [s for s in (429, 500, 503) if policy.transient_status(s, idempotent=False)] \
+        == [429, 503]
+    assert policy.transient_exception(requests.ReadTimeout())
+    assert not policy.transient_exception(requests.ReadTimeout(), idempotent=False)
+    assert policy.transient_exception(requests.ConnectTimeout(), idempotent=False)
+    assert not policy.transient_exception(ValueError())
+
+
+def test_retry_policy_bounds_retry_after():
+    from awiml.errors import ArchiveUnavailableError
+
+    policy = RetryPolicy(max_retry_after=60)
+    assert policy.retry_after("7", source="https://x.org/a", status=429) == 7.0
+    assert policy.retry_after(None, source="https://x.org/a", status=429) is None
+    with pytest.raises(ArchiveUnavailableError, match=r"x\.org/a\?token=\*\*\*.*7200 s"):
+        policy.retry_after("7200", source="https://x.org/a?token=abc", status=503)

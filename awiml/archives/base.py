@@ -9,28 +9,33 @@ licence) in the manifest.
 
 HTTP goes through one kind of :class:`requests.Session`, made by
 :func:`http_session`: default timeouts, bounded retries with backoff that honour
-``Retry-After``, an ``awiml`` user agent, and credentials from arguments,
+``Retry-After`` (one :class:`~awiml.archives.http.RetryPolicy`, shared with the
+transfer engine), an ``awiml`` user agent, and credentials from arguments,
 environment variables or ``~/.netrc``. Credentials are never logged nor put into
-error messages.
+error messages. The session, its retries and credentials live in
+:mod:`awiml.archives.http`; their names are importable from here too.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import netrc
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from fsspec.spec import AbstractFileSystem
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
-from .._version import __version__
-from ..errors import ArchiveUnavailableError, redact_url
+from .http import (
+    DEFAULT_TIMEOUT,
+    RETRY_STATUSES,
+    USER_AGENT,
+    AwimlSession,
+    RetryPolicy,
+    http_session,
+    netrc_credentials,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -39,20 +44,13 @@ __all__ = [
     "ArchiveFileSystem",
     "AwimlSession",
     "RemoteFile",
+    "RetryPolicy",
     "expand_fsspec_path",
     "http_session",
     "netrc_credentials",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Seconds to wait for a connection and for each read from the socket.
-DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
-
-#: HTTP statuses worth retrying: rate limiting and transient server errors.
-RETRY_STATUSES: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-USER_AGENT = f"awiml/{__version__} (+https://awiml.readthedocs.io)"
 
 
 @dataclass(frozen=True)
@@ -232,160 +230,3 @@ def _remote_from_info(
         fs=fs,
         path=path,
     )
-
-
-class AwimlSession(requests.Session):
-    """A :class:`requests.Session` that applies a default timeout to every request."""
-
-    default_timeout: tuple[float, float] = DEFAULT_TIMEOUT
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        """Send a request, with :attr:`default_timeout` unless a timeout is given."""
-        kwargs.setdefault("timeout", self.default_timeout)
-        try:
-            return super().request(method, url, *args, **kwargs)
-        except _RetryAfterTooLong as exc:
-            shown = redact_url(url.decode() if isinstance(url, bytes) else url)
-            raise ArchiveUnavailableError(
-                f"{shown} answered {exc.status} and asks to wait {exc.seconds:.0f} s (more than "
-                f"{exc.limit:.0f} s): the archive is busy or recalling the data from tape. "
-                "Try again later."
-            ) from None
-
-
-class _BoundedRetry(Retry):
-    """urllib3's Retry, refusing to sleep longer than ``max_retry_after`` for a Retry-After."""
-
-    max_retry_after: float = 300.0
-
-    def new(self, **kw: Any) -> _BoundedRetry:
-        retry = super().new(**kw)
-        retry.max_retry_after = self.max_retry_after
-        return retry
-
-    def get_retry_after(self, response: Any) -> float | None:
-        seconds = super().get_retry_after(response)
-        if seconds is not None and seconds > self.max_retry_after:
-            raise _RetryAfterTooLong(response.status, seconds, self.max_retry_after)
-        return seconds
-
-
-class _RetryAfterTooLong(Exception):
-    """Raised inside urllib3 (not an OSError, so requests does not wrap it)."""
-
-    def __init__(self, status: int, seconds: float, limit: float) -> None:
-        super().__init__(status, seconds, limit)
-        self.status, self.seconds, self.limit = status, seconds, limit
-
-
-def http_session(
-    *,
-    auth: tuple[str, str] | None = None,
-    token: str | None = None,
-    retries: int = 5,
-    backoff: float = 0.5,
-    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-    pool_size: int = 16,
-    max_retry_after: float = 300.0,
-) -> requests.Session:
-    """Make the HTTP session every awiml archive client uses.
-
-    Parameters
-    ----------
-    auth : tuple of str, optional
-        User name and password for HTTP Basic authentication.
-    token : str, optional
-        A bearer token, sent as ``Authorization: Bearer <token>``.
-    retries : int, optional
-        Bounded retries for idempotent requests on connection errors and on
-        the statuses in :data:`RETRY_STATUSES`, with exponential backoff
-        (``backoff * 2**n`` seconds) and honouring ``Retry-After``. ``0``
-        turns retrying off (the transfer engine retries on its own, so it
-        can resume partial bodies).
-    backoff : float, optional
-        Backoff factor in seconds.
-    timeout : tuple of float, optional
-        Default connect and read timeouts of every request.
-    pool_size : int, optional
-        Connections kept per host, at least the number of parallel workers.
-    max_retry_after : float, optional
-        Longest ``Retry-After`` in seconds the session waits for; a longer
-        one raises :class:`~awiml.errors.ArchiveUnavailableError` at once.
-
-    Returns
-    -------
-    requests.Session
-        A session with the awiml user agent. Without ``auth`` or ``token``,
-        requests reads ``~/.netrc`` for the host on its own (``trust_env``).
-
-    Notes
-    -----
-    requests drops the ``Authorization`` header when a redirect leaves the
-    host, so a token never reaches a third party.
-
-    Examples
-    --------
-    >>> session = http_session(retries=2)
-    >>> session.headers["User-Agent"].startswith("awiml/")
-    True
-    """
-    session = AwimlSession()
-    session.default_timeout = timeout
-    session.headers["User-Agent"] = USER_AGENT
-    if auth is not None:
-        session.auth = auth
-    if token is not None:
-        session.headers["Authorization"] = f"Bearer {token}"
-    retry = _BoundedRetry(
-        total=retries,
-        # A refused or unreachable connection rarely heals within seconds: try it
-        # twice at most, so offline use falls back to caches quickly.
-        connect=min(retries, 2),
-        # read=False raises a read timeout as itself (requests.ReadTimeout), not
-        # wrapped in a "max retries exceeded" ConnectionError, when retrying is off.
-        read=retries if retries else False,
-        status=retries,
-        backoff_factor=backoff,
-        status_forcelist=sorted(RETRY_STATUSES),
-        allowed_methods=frozenset({"GET", "HEAD", "OPTIONS"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    retry.max_retry_after = max_retry_after
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-def netrc_credentials(
-    host: str, *, path: str | os.PathLike[str] | None = None
-) -> tuple[str, str] | None:
-    """Look up the login and password for ``host`` in ``~/.netrc``.
-
-    Parameters
-    ----------
-    host : str
-        The machine name as written in the netrc file.
-    path : path-like, optional
-        Another netrc file; defaults to ``$NETRC`` or ``~/.netrc``.
-
-    Returns
-    -------
-    tuple of str or None
-        ``(login, password)``, or ``None`` when the file or the host entry is
-        missing or the file cannot be parsed (the reason is logged, never the
-        password).
-    """
-    file = path or os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
-    if not os.path.exists(file):
-        return None
-    try:
-        entry = netrc.netrc(os.fspath(file)).authenticators(host)
-    except (netrc.NetrcParseError, OSError) as exc:
-        logger.warning("could not read credentials from %s: %s", file, type(exc).__name__)
-        return None
-    if entry is None:
-        return None
-    login, _account, password = entry
-    return (login or "", password or "")

@@ -1,6 +1,8 @@
 """The transfer engine: copy one remote file to a verified local file.
 
-One engine serves every archive. :func:`download` streams a
+One engine serves every archive; what is transient, how long to wait and how a
+retry is logged come from :class:`RetryPolicy` (defined with the HTTP session in
+:mod:`awiml.archives.http`, the one place for retries). :func:`download` streams a
 :class:`~awiml.archives.base.RemoteFile` into a *partial file* beside its final
 place, resumes it where the server supports HTTP Range (checking with
 ``If-Range`` that the file did not change), retries transient errors (dropped
@@ -15,16 +17,13 @@ can grow (any :mod:`hashlib` algorithm works).
 
 from __future__ import annotations
 
-import email.utils
 import errno
 import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,8 @@ from ..errors import (
     TransferError,
     redact_url,
 )
-from .base import RETRY_STATUSES, RemoteFile, http_session
+from .base import RemoteFile, http_session
+from .http import RetryPolicy
 
 __all__ = [
     "CHUNK_SIZE",
@@ -61,67 +61,6 @@ logger = logging.getLogger(__name__)
 CHUNK_SIZE = 1024 * 1024
 
 ProgressCallback = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently a transfer is retried.
-
-    Parameters
-    ----------
-    retries : int
-        Retries after failed attempts that received nothing; attempts that
-        received data before breaking off count against ``max_resumes``
-        instead, so one file takes at most ``retries + max_resumes + 1``
-        attempts.
-    backoff : float
-        Base wait in seconds; retry ``n`` waits ``backoff * 2**n`` seconds
-        (with up to 25 % random jitter), at most ``max_backoff``. A resume
-        after an attempt that made progress waits ``backoff``.
-    max_backoff : float
-        Upper bound of one backoff wait in seconds.
-    max_resumes : int
-        Attempts that received data before the connection broke do not count
-        as retries (the next attempt resumes where it stopped), up to this
-        many per file.
-    max_retry_after : float
-        Longest ``Retry-After`` the engine will honour; a server asking for
-        a longer pause fails the transfer with a message saying when to try
-        again.
-    timeout : tuple of float
-        Connect and read timeouts of each HTTP request in seconds.
-
-    Examples
-    --------
-    >>> RetryPolicy(retries=3, backoff=0.1).wait(2)
-    0.4
-    """
-
-    retries: int = 5
-    backoff: float = 1.0
-    max_backoff: float = 60.0
-    max_resumes: int = 100
-    max_retry_after: float = 300.0
-    timeout: tuple[float, float] = (10.0, 60.0)
-
-    def wait(self, attempt: int, *, jitter: bool = False) -> float:
-        """Return the backoff in seconds before retry number ``attempt`` (from 0).
-
-        Parameters
-        ----------
-        attempt : int
-            How many retries came before this one.
-        jitter : bool, optional
-            Shorten the wait by up to 25 % at random, so parallel workers
-            do not retry in lock step.
-
-        Returns
-        -------
-        float
-            Seconds to sleep.
-        """
-        base = min(self.max_backoff, self.backoff * (2**attempt))
-        return base * (1 - 0.25 * random.random()) if jitter else base
 
 
 @dataclass(frozen=True)
@@ -417,7 +356,11 @@ def _download_locked(
         resumed = resumed or offset > 0
         try:
             hasher, total = attempt_once(remote, partial, policy, progress, session, on_size)
-            return _verify(remote, partial, hasher, total, attempt, resumed)
+            result = _verify(remote, partial, hasher, total, attempt, resumed)
+            # The validator served resumes only; a verified file needs none (if moving it
+            # into place fails, the next fetch finds it complete with a plain Range).
+            partial.meta_path.unlink(missing_ok=True)
+            return result
         except _Retry as retry:
             if retry.restart:
                 progress(-partial.size())
@@ -445,9 +388,7 @@ def _download_locked(
                 logger.warning("fetching %s broke off (%s); resuming in %.1f s",
                                redact_url(remote.source), retry.reason, wait)
             else:
-                logger.warning("fetching %s failed (%s); retry %d of %d in %.1f s",
-                               redact_url(remote.source), retry.reason, failures,
-                               policy.retries, wait)
+                policy.log_retry(remote.source, retry.reason, failures, wait, log=logger)
             if stop.wait(wait):
                 raise _Cancelled from None
         except ChecksumMismatchError:
@@ -526,21 +467,6 @@ def _rehash(partial: _Partial, remote: RemoteFile) -> _Hasher:
     return hasher
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP date)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds)
-
-
 def _http_attempt(
     remote: RemoteFile,
     partial: _Partial,
@@ -567,14 +493,12 @@ def _http_attempt(
                             "check the URL.") from None
     with response:
         status = response.status_code
-        if status in RETRY_STATUSES:
-            wait = _retry_after(response.headers.get("Retry-After"))
-            if wait is not None and wait > policy.max_retry_after:
-                raise ArchiveUnavailableError(
-                    f"{source}: the server answered {status} and asks to wait {wait:.0f} s "
-                    f"(more than {policy.max_retry_after:.0f} s). Try again later; "
-                    "nothing was written to raw/."
-                )
+        if policy.transient_status(status):
+            try:
+                wait = policy.retry_after(response.headers.get("Retry-After"),
+                                          source=remote.source, status=status)
+            except ArchiveUnavailableError as exc:
+                raise ArchiveUnavailableError(f"{exc} Nothing was written to raw/.") from None
             raise _Retry(f"HTTP {status} {response.reason}", wait)
         if status in (401, 403):
             raise AuthenticationError(

@@ -8,10 +8,13 @@ into :class:`~awiml.errors.ExportError`.
 :func:`check_zip` and :func:`extract_zip` open an export archive as untrusted
 input: every member's CRC is checked, members that would land outside the
 target folder (``..``, absolute paths, drive letters), links and special files
-are refused, and so is a total uncompressed size above a bound or above the
-free disk space (a zip bomb guard). Extraction writes into a temporary folder
-beside the target and renames it into place, so a failure leaves nothing
-half-written.
+are refused, and so are members that no file system can hold as named (a file
+that is also a folder of other members, names longer than file systems allow).
+A zip bomb is refused by its total uncompressed size (above a bound or above
+the free disk space) and by its expansion ratio (see :data:`MAX_RATIO`).
+Everything is checked before anything is extracted. Extraction writes into a
+temporary folder beside the target and renames it into place, so a failure
+leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -33,12 +36,29 @@ from typing import Any
 from ..._progress import human_size
 from ...errors import ExportError, InvalidDataError
 
-__all__ = ["check_zip", "extract_zip", "replace_dir", "show_progress", "wait_for_job"]
+__all__ = ["MAX_RATIO", "check_zip", "extract_zip", "replace_dir", "show_progress",
+           "wait_for_job"]
 
 logger = logging.getLogger(__name__)
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _COPY_CHUNK = 1024 * 1024
+
+#: Largest expansion ratio (uncompressed / compressed size) accepted, for each member and
+#: for the whole archive. What it assumes: EcoTaxa zips its exports with deflate; JPEG and
+#: PNG vignettes barely shrink (ratio about 1), and TSV text shrinks 3 to 12 times (measured
+#: on the real exports in tests/data/ecotaxa: at most 11.9 for a TSV, 1.3 to 4.3 for whole
+#: exports); a huge TSV of repeated taxonomy paths and empty columns may reach a few dozen.
+#: Deflate cannot exceed about 1032, which zip bombs approach; 250 sits between the two.
+MAX_RATIO = 250.0
+#: Members (and archives) smaller than this are not judged by their ratio: a tiny file of
+#: repeated bytes expands a lot but harmlessly.
+_RATIO_FLOOR = 1024 * 1024
+#: Longest member name component in bytes (UTF-8): ext4, XFS, APFS and NTFS allow 255.
+_MAX_COMPONENT = 255
+#: Longest member name in bytes, leaving room below PATH_MAX (4096) and Windows' long paths
+#: for the folder it is extracted into.
+_MAX_NAME = 1024
 
 
 def show_progress(progress: bool | None) -> bool:
@@ -188,15 +208,45 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
+def _name_problem(name: str) -> str | None:
+    """Say why no file system can hold a member under its name, or return ``None``."""
+    unified = name.replace("\\", "/").strip("/")
+    if len(unified.encode("utf-8", "surrogateescape")) > _MAX_NAME:
+        return f"is longer than {_MAX_NAME} bytes, more than file systems allow for a path"
+    for part in unified.split("/"):
+        if len(part.encode("utf-8", "surrogateescape")) > _MAX_COMPONENT:
+            return (f"holds the name {part[:40]!r}... that is longer than {_MAX_COMPONENT} "
+                    "bytes, more than file systems allow")
+    return None
+
+
+def _file_under_file(members: list[zipfile.ZipInfo]) -> tuple[str, str] | None:
+    """Find a member below another member that is a file: ``(member, file)``, or ``None``."""
+    files = {info.filename.replace("\\", "/").strip("/") for info in members
+             if not info.is_dir()}
+    for info in members:
+        parts = info.filename.replace("\\", "/").strip("/").split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            if parent in files:
+                return info.filename, parent
+    return None
+
+
+def _ratio(unpacked: int, packed: int) -> float:
+    return unpacked / max(packed, 1)
+
+
 def check_zip(
     path: str | os.PathLike[str],
     *,
     what: str,
     max_bytes: int,
+    max_ratio: float = MAX_RATIO,
     reserved: tuple[str, ...] = (),
     verify_crc: bool = True,
 ) -> list[zipfile.ZipInfo]:
-    """Check that a zip is intact and safe to extract.
+    """Check that a zip is intact, safe and possible to extract, before anything is written.
 
     Parameters
     ----------
@@ -206,6 +256,11 @@ def check_zip(
         What it is, for messages (e.g. ``"the export of project 1234 (job 7)"``).
     max_bytes : int
         Largest total uncompressed size accepted.
+    max_ratio : float, optional
+        Largest expansion ratio (uncompressed / compressed size) accepted for
+        each member of at least 1 MiB, and for the whole archive once it
+        unpacks to 1 MiB or more (see :data:`MAX_RATIO` for what real exports
+        show).
     reserved : tuple of str, optional
         Member names that may not occur (awiml's own bookkeeping files).
     verify_crc : bool, optional
@@ -221,7 +276,21 @@ def check_zip(
     ------
     InvalidDataError
         The file is not a zip, a CRC does not match, a member is unsafe, a
-        name occurs twice, or the content is larger than ``max_bytes``.
+        name occurs twice, a member lies below another member that is a file,
+        a name is longer than file systems allow, or the content is larger
+        than ``max_bytes`` or expands more than ``max_ratio`` times.
+
+    Examples
+    --------
+    >>> import io, tempfile, pathlib, zipfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "export.zip"
+    >>> with zipfile.ZipFile(path, "w") as archive:
+    ...     archive.writestr("a/x", "a file")
+    ...     archive.writestr("a/x/y", "below a file")
+    >>> check_zip(path, what="the export", max_bytes=10**6)
+    Traceback (most recent call last):
+    ...
+    awiml.errors.InvalidDataError: the export is not usable as is: ...
     """
     try:
         with zipfile.ZipFile(path) as archive:
@@ -243,14 +312,8 @@ def check_zip(
                     f"{what} names {', '.join(map(repr, twice[:3]))} more than once; nothing "
                     "was extracted. Run the export again."
                 )
-            total = sum(info.file_size for info in members)
-            if total > max_bytes:
-                raise InvalidDataError(
-                    f"{what} would unpack to {human_size(total)}, more than the limit of "
-                    f"{human_size(max_bytes)} (max_bytes=); nothing was extracted. If the export "
-                    "is really this large, raise max_bytes, or export fewer objects or "
-                    "images (filters=, with_images=)."
-                )
+            _check_names(members, what)
+            _check_sizes(members, what, max_bytes, max_ratio)
             bad = _first_corrupt(archive, members) if verify_crc else None
     except zipfile.BadZipFile as exc:
         raise InvalidDataError(
@@ -266,6 +329,62 @@ def check_zip(
             "Run the export again."
         )
     return members
+
+
+_UNUSABLE = (
+    "; nothing was extracted. Try the export with other options (split_by=, "
+    "with_images=), and report the names to the project's managers or to EcoTaxa."
+)
+
+
+def _check_names(members: list[zipfile.ZipInfo], what: str) -> None:
+    """Refuse members that no file system can hold as they are named."""
+    for info in members:
+        problem = _name_problem(info.filename)
+        if problem is not None:
+            raise InvalidDataError(
+                f"{what} is not usable as is: the member {info.filename!r} {problem}"
+                + _UNUSABLE
+            )
+    clash = _file_under_file(members)
+    if clash is not None:
+        member, file = clash
+        raise InvalidDataError(
+            f"{what} is not usable as is: the member {member!r} lies below {file!r}, which is "
+            "a file, and a file cannot be a folder too" + _UNUSABLE
+        )
+
+
+def _check_sizes(members: list[zipfile.ZipInfo], what: str, max_bytes: int,
+                 max_ratio: float) -> None:
+    """Refuse zip bombs: too large in total, or expanding too much."""
+    total = sum(info.file_size for info in members)
+    if total > max_bytes:
+        raise InvalidDataError(
+            f"{what} would unpack to {human_size(total)}, more than the limit of "
+            f"{human_size(max_bytes)} (max_bytes=); nothing was extracted. If the export "
+            "is really this large, raise max_bytes, or export fewer objects or "
+            "images (filters=, with_images=)."
+        )
+    advice = (
+        f"more than the limit of {max_ratio:g} times that real exports stay far below. "
+        "Nothing was extracted: such an archive is a zip bomb or damaged. Run the export "
+        "again; if it recurs, check that base_url points at the EcoTaxa server you trust."
+    )
+    for info in members:
+        ratio = _ratio(info.file_size, info.compress_size)
+        if info.file_size >= _RATIO_FLOOR and ratio > max_ratio:
+            raise InvalidDataError(
+                f"{what}: the member {info.filename!r} expands {ratio:.0f} times "
+                f"({human_size(info.compress_size)} to {human_size(info.file_size)}), " + advice
+            )
+    packed = sum(info.compress_size for info in members)
+    ratio = _ratio(total, packed)
+    if total >= _RATIO_FLOOR and ratio > max_ratio:
+        raise InvalidDataError(
+            f"{what} expands {ratio:.0f} times overall ({human_size(packed)} to "
+            f"{human_size(total)}), " + advice
+        )
 
 
 def _first_corrupt(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> str | None:
@@ -288,6 +407,7 @@ def extract_zip(
     *,
     what: str,
     max_bytes: int,
+    max_ratio: float = MAX_RATIO,
     reserved: tuple[str, ...] = (),
 ) -> Path:
     """Extract a checked zip into ``dest``, all or nothing.
@@ -302,6 +422,8 @@ def extract_zip(
         What the zip is, for messages.
     max_bytes : int
         Largest total uncompressed size accepted (see :func:`check_zip`).
+    max_ratio : float, optional
+        Largest expansion ratio accepted (see :func:`check_zip`).
     reserved : tuple of str, optional
         Member names that may not occur.
 
@@ -319,8 +441,8 @@ def extract_zip(
     """
     dest = Path(dest)
     # CRCs are checked while extracting; a bad one removes the temporary folder.
-    members = check_zip(path, what=what, max_bytes=max_bytes, reserved=reserved,
-                        verify_crc=False)
+    members = check_zip(path, what=what, max_bytes=max_bytes, max_ratio=max_ratio,
+                        reserved=reserved, verify_crc=False)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise FileExistsError(
             f"{dest} already exists and is not an empty folder; give another target= or "

@@ -37,7 +37,6 @@ import io
 import logging
 import os
 import threading
-import time
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -57,7 +56,6 @@ from ...errors import (
 )
 from ..base import (
     DEFAULT_TIMEOUT,
-    RETRY_STATUSES,
     ArchiveFileSystem,
     RemoteFile,
     http_session,
@@ -403,46 +401,30 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         idempotent: bool = True,
         stream: bool = False,
     ) -> requests.Response:
-        """Send one request; retry POSTs EcoTaxa did not process (GETs retry in the adapter)."""
+        """Send one request, retried by the session's one retry policy.
+
+        GETs, and POSTs that only read (``idempotent=True``), are retried on
+        every transient failure; a POST that starts something only when
+        EcoTaxa did not process it (429, 503, no connection).
+        """
         import requests
 
-        failures = 0
-        while True:
-            try:
-                response = self._session.request(
-                    method, url, headers=dict(headers), params=params, json=payload,
-                    stream=stream, timeout=self.timeout,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if method != "GET" and idempotent and failures < self.retries:
-                    failures += 1
-                    time.sleep(self.retry_backoff * 2 ** (failures - 1))
-                    continue
-                raise ArchiveUnavailableError(
-                    f"EcoTaxa at {redact_url(self.api_url)} could not be reached for {what} "
-                    f"({type(exc).__name__}). Check your network and base_url; exports made "
-                    "before are reused from the cache."
-                ) from None
-            status = response.status_code
-            retry = method != "GET" and status in RETRY_STATUSES and failures < self.retries and (
-                idempotent or status in (429, 503)
+        from ..http import RetryPolicy
+
+        policy = RetryPolicy(retries=self.retries, backoff=self.retry_backoff, max_backoff=30.0,
+                             timeout=self.timeout, connect_retries=min(self.retries, 2))
+        try:
+            return self._session.request(
+                method, url, headers=dict(headers), params=params, json=payload,
+                stream=stream, timeout=self.timeout, idempotent=idempotent,
+                retry_policy=policy,
             )
-            if not retry:
-                return response
-            wait = self.retry_backoff * 2**failures
-            after = response.headers.get("Retry-After", "")
-            if after.isdigit():
-                wait = float(after)
-            response.close()
-            if wait > 300:
-                raise ArchiveUnavailableError(
-                    f"EcoTaxa answered {status} for {what} and asks to wait {wait:.0f} s. "
-                    "Try again later."
-                )
-            failures += 1
-            logger.warning("EcoTaxa answered %s for %s; retry %d of %d in %.1f s", status, what,
-                           failures, self.retries, wait)
-            time.sleep(wait)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ArchiveUnavailableError(
+                f"EcoTaxa at {redact_url(self.api_url)} could not be reached for {what} "
+                f"({type(exc).__name__}). Check your network and base_url; exports made "
+                "before are reused from the cache."
+            ) from None
 
     def _raise_for_status(
         self, response: requests.Response, what: str, *, token_sent: bool, hint: str = ""

@@ -1,0 +1,602 @@
+"""One HTTP session, one retry policy, and logs that never show a secret.
+
+Every request awiml sends goes through here:
+
+- :class:`RetryPolicy` is the one place that decides which failures are
+  transient (:data:`RETRY_STATUSES`, dropped connections, timeouts), how long
+  to wait before the next try (exponential backoff with jitter, bounded by
+  ``max_backoff``; a ``Retry-After`` is honoured up to ``max_retry_after`` and
+  a longer one fails at once), and how a retry is logged (naming the URL,
+  secrets redacted, and how many tries remain). The transfer engine
+  (:mod:`awiml.archives.transfer`) uses it for file downloads, which it resumes; the
+  session below uses it for every other request (metadata, search, the
+  EcoTaxa API).
+- :func:`http_session` makes the :class:`AwimlSession` every archive client
+  uses: default timeouts, the retries of its :class:`RetryPolicy` (urllib3
+  itself never retries, so there is no second layer of retries), an ``awiml``
+  user agent, and credentials from arguments, environment variables or
+  ``~/.netrc``.
+- Secrets never reach a log, awiml's nor its libraries' (urllib3, requests,
+  fsspec). The first session installs a log record factory (chaining any
+  factory installed before it) that rewrites every new record's message, and
+  its traceback, before any logger or handler sees it: URLs lose their user
+  information and secret query values (:func:`awiml.errors.redact_url`),
+  ``Authorization`` values are hidden, and so is every credential an awiml
+  session has sent (tokens, passwords), wherever it appears. A factory rather
+  than a filter on some loggers: it covers loggers created later and
+  records of any level, whatever levels, loggers or handlers the user
+  configures, so raising a log level to ``DEBUG`` cannot show a secret.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import netrc
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .._version import __version__
+from ..errors import ArchiveUnavailableError, redact_url
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "RETRY_STATUSES",
+    "USER_AGENT",
+    "AwimlSession",
+    "RetryPolicy",
+    "http_session",
+    "install_log_redaction",
+    "netrc_credentials",
+    "redact_text",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for a connection and for each read from the socket.
+DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
+
+#: HTTP statuses worth retrying: rate limiting and transient server errors.
+RETRY_STATUSES: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+#: Statuses that say the server did not process the request at all, so that even a
+#: request that is not idempotent (an EcoTaxa export POST) may be sent again.
+UNPROCESSED_STATUSES: frozenset[int] = frozenset({429, 503})
+
+#: Methods whose requests the session retries on any transient failure.
+IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS"})
+
+USER_AGENT = f"awiml/{__version__} (+https://awiml.readthedocs.io)"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a request or a transfer is retried.
+
+    Parameters
+    ----------
+    retries : int
+        Retries after failed attempts that received nothing; attempts that
+        received data before breaking off count against ``max_resumes``
+        instead, so one file takes at most ``retries + max_resumes + 1``
+        attempts.
+    backoff : float
+        Base wait in seconds; retry ``n`` waits ``backoff * 2**n`` seconds
+        (with up to 25 % random jitter), at most ``max_backoff``. A resume
+        after an attempt that made progress waits ``backoff``.
+    max_backoff : float
+        Upper bound of one backoff wait in seconds.
+    max_resumes : int
+        Attempts that received data before the connection broke do not count
+        as retries (the next attempt resumes where it stopped), up to this
+        many per file.
+    max_retry_after : float
+        Longest ``Retry-After`` the engine will honour; a server asking for
+        a longer pause fails the transfer with a message saying when to try
+        again.
+    timeout : tuple of float
+        Connect and read timeouts of each HTTP request in seconds.
+    connect_retries : int
+        Of ``retries``, how many a request (not a file transfer) spends on a
+        refused or unreachable connection, which rarely heals within
+        seconds: offline use falls back to caches quickly.
+
+    Examples
+    --------
+    >>> RetryPolicy(retries=3, backoff=0.1).wait(2)
+    0.4
+    >>> RetryPolicy().transient_status(503), RetryPolicy().transient_status(404)
+    (True, False)
+    """
+
+    retries: int = 5
+    backoff: float = 1.0
+    max_backoff: float = 60.0
+    max_resumes: int = 100
+    max_retry_after: float = 300.0
+    timeout: tuple[float, float] = (10.0, 60.0)
+    connect_retries: int = 2
+
+    def wait(self, attempt: int, *, jitter: bool = False) -> float:
+        """Return the backoff in seconds before retry number ``attempt`` (from 0).
+
+        Parameters
+        ----------
+        attempt : int
+            How many retries came before this one.
+        jitter : bool, optional
+            Shorten the wait by up to 25 % at random, so parallel workers
+            do not retry in lock step.
+
+        Returns
+        -------
+        float
+            Seconds to sleep.
+        """
+        base = min(self.max_backoff, self.backoff * (2**attempt))
+        return base * (1 - 0.25 * random.random()) if jitter else base
+
+    @staticmethod
+    def transient_status(status: int, *, idempotent: bool = True) -> bool:
+        """Whether an HTTP status is worth another try.
+
+        Parameters
+        ----------
+        status : int
+            The reply's status code.
+        idempotent : bool, optional
+            Whether sending the request twice is harmless. If not, only the
+            statuses that say the server did not process it (429, 503) are
+            transient.
+
+        Returns
+        -------
+        bool
+        """
+        return status in (RETRY_STATUSES if idempotent else UNPROCESSED_STATUSES)
+
+    @staticmethod
+    def transient_exception(exc: BaseException, *, idempotent: bool = True) -> bool:
+        """Whether a failed request is worth another try.
+
+        Parameters
+        ----------
+        exc : BaseException
+            What the request raised.
+        idempotent : bool, optional
+            Whether sending the request twice is harmless. If not, only a
+            connection that could not be opened is retried (the request never
+            left).
+
+        Returns
+        -------
+        bool
+        """
+        if not idempotent:
+            return isinstance(exc, requests.ConnectTimeout) or _never_connected(exc)
+        return isinstance(exc, (requests.ConnectionError, requests.Timeout,
+                                requests.exceptions.ChunkedEncodingError,
+                                ConnectionError, TimeoutError))
+
+    def retry_after(self, value: str | None, *, source: str, status: int) -> float | None:
+        """Seconds a ``Retry-After`` header asks to wait, if any and if acceptable.
+
+        Parameters
+        ----------
+        value : str or None
+            The header: seconds or an HTTP date.
+        source : str
+            The URL or what was asked, for the message (redacted here).
+        status : int
+            The reply's status, for the message.
+
+        Returns
+        -------
+        float or None
+            The wait, or ``None`` without a (readable) header.
+
+        Raises
+        ------
+        ArchiveUnavailableError
+            The server asks to wait longer than ``max_retry_after``.
+        """
+        seconds = parse_retry_after(value)
+        if seconds is not None and seconds > self.max_retry_after:
+            raise ArchiveUnavailableError(
+                f"{redact_url(source)} answered {status} and asks to wait {seconds:.0f} s (more "
+                f"than {self.max_retry_after:.0f} s): the archive is busy or recalling the data "
+                "from tape. Try again later."
+            )
+        return seconds
+
+    def log_retry(self, source: str, reason: str, failures: int, wait: float, *,
+                  log: logging.Logger | None = None) -> None:
+        """Log a retry at WARNING, naming the URL (redacted) and the retries left.
+
+        Parameters
+        ----------
+        source : str
+            The URL or what was asked.
+        reason : str
+            What failed.
+        failures : int
+            How many tries failed so far (this retry's number).
+        wait : float
+            Seconds until the retry.
+        log : logging.Logger, optional
+            The logger to use; this module's by default.
+        """
+        (log or logger).warning("%s failed (%s); retry %d of %d in %.1f s", redact_url(source),
+                                reason, failures, self.retries, wait)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a requests error says the connection was never made."""
+    import urllib3
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (urllib3.exceptions.NewConnectionError,
+                                urllib3.exceptions.ConnectTimeoutError)):
+            return True
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+            continue
+        args = getattr(current, "args", ())
+        nested = next((a for a in args if isinstance(a, BaseException)), None)
+        current = nested or current.__cause__ or current.__context__
+    return False
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP date).
+
+    Parameters
+    ----------
+    value : str or None
+        The header's value.
+
+    Returns
+    -------
+    float or None
+        Seconds (never negative), or ``None`` if absent or unreadable.
+
+    Examples
+    --------
+    >>> parse_retry_after("7"), parse_retry_after(None), parse_retry_after("soon")
+    (7.0, None, None)
+    """
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds)
+
+
+class AwimlSession(requests.Session):
+    """A :class:`requests.Session` with default timeouts and awiml's retries.
+
+    Every request gets :attr:`default_timeout` unless it gives a timeout, and
+    is retried by :attr:`retry_policy`: requests with an idempotent method
+    (GET, HEAD, OPTIONS) on any transient failure, others only when the
+    server did not process them (429, 503, or no connection). Two keyword
+    arguments beyond those of :meth:`requests.Session.request` change this for
+    one request: ``idempotent=`` (a POST that only reads, say) and
+    ``retry_policy=``. After the last try the last reply is returned (or its
+    exception raised), so callers see the server's own answer.
+    """
+
+    default_timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    retry_policy: RetryPolicy = RetryPolicy(retries=0)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        """Send a request with the default timeout, retrying transient failures."""
+        policy: RetryPolicy = kwargs.pop("retry_policy", None) or self.retry_policy
+        verb = (method.decode() if isinstance(method, bytes) else method).upper()
+        idempotent = kwargs.pop("idempotent", None)
+        if idempotent is None:
+            idempotent = verb in IDEMPOTENT_METHODS
+        kwargs.setdefault("timeout", self.default_timeout)
+        text_url = url.decode() if isinstance(url, bytes) else url
+        remember_secrets(self, text_url, kwargs.get("headers"), kwargs.get("auth"))
+        failures = connect_failures = 0
+        while True:
+            try:
+                response = super().request(method, url, *args, **kwargs)
+            except requests.RequestException as exc:
+                never_connected = _never_connected(exc)
+                if (failures >= policy.retries
+                        or not policy.transient_exception(exc, idempotent=idempotent)
+                        or (never_connected and connect_failures >= policy.connect_retries)):
+                    raise
+                failures += 1
+                connect_failures += never_connected
+                wait = policy.wait(failures - 1, jitter=True)
+                policy.log_retry(text_url, type(exc).__name__, failures, wait)
+                time.sleep(wait)
+                continue
+            status = response.status_code
+            if failures >= policy.retries or not policy.transient_status(
+                    status, idempotent=idempotent):
+                return response
+            after = response.headers.get("Retry-After")
+            response.close()
+            wait = policy.retry_after(after, source=text_url, status=status)
+            if wait is None:
+                wait = policy.wait(failures, jitter=True)
+            failures += 1
+            policy.log_retry(text_url, f"HTTP {status}", failures, wait)
+            time.sleep(wait)
+
+
+def http_session(
+    *,
+    auth: tuple[str, str] | None = None,
+    token: str | None = None,
+    retries: int = 5,
+    backoff: float = 0.5,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    pool_size: int = 16,
+    max_retry_after: float = 300.0,
+) -> requests.Session:
+    """Make the HTTP session every awiml archive client uses.
+
+    Parameters
+    ----------
+    auth : tuple of str, optional
+        User name and password for HTTP Basic authentication.
+    token : str, optional
+        A bearer token, sent as ``Authorization: Bearer <token>``.
+    retries : int, optional
+        Bounded retries for idempotent requests on connection errors and on
+        the statuses in :data:`RETRY_STATUSES`, with exponential backoff
+        (``backoff * 2**n`` seconds) and honouring ``Retry-After`` (see
+        :class:`RetryPolicy`, which the session's ``retry_policy`` is). ``0``
+        turns retrying off (the transfer engine retries on its own, so it
+        can resume partial bodies).
+    backoff : float, optional
+        Backoff factor in seconds.
+    timeout : tuple of float, optional
+        Default connect and read timeouts of every request.
+    pool_size : int, optional
+        Connections kept per host, at least the number of parallel workers.
+    max_retry_after : float, optional
+        Longest ``Retry-After`` in seconds the session waits for; a longer
+        one raises :class:`~awiml.errors.ArchiveUnavailableError` at once.
+
+    Returns
+    -------
+    requests.Session
+        A session with the awiml user agent. Without ``auth`` or ``token``,
+        requests reads ``~/.netrc`` for the host on its own (``trust_env``).
+
+    Notes
+    -----
+    requests drops the ``Authorization`` header when a redirect leaves the
+    host, so a token never reaches a third party. Making a session installs
+    the log redaction described in :func:`install_log_redaction`.
+
+    Examples
+    --------
+    >>> session = http_session(retries=2)
+    >>> session.headers["User-Agent"].startswith("awiml/")
+    True
+    >>> session.retry_policy.retries
+    2
+    """
+    install_log_redaction()
+    session = AwimlSession()
+    session.default_timeout = timeout
+    session.retry_policy = RetryPolicy(
+        retries=retries, backoff=backoff, max_backoff=60.0, max_retry_after=max_retry_after,
+        timeout=timeout, connect_retries=min(retries, 2),
+    )
+    session.headers["User-Agent"] = USER_AGENT
+    if auth is not None:
+        session.auth = auth
+    if token is not None:
+        session.headers["Authorization"] = f"Bearer {token}"
+    remember_secrets(session, None, None, None)
+    # urllib3 never retries: the session's RetryPolicy is the only retry layer.
+    adapter = HTTPAdapter(max_retries=0, pool_connections=pool_size, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def netrc_credentials(
+    host: str, *, path: str | os.PathLike[str] | None = None
+) -> tuple[str, str] | None:
+    """Look up the login and password for ``host`` in ``~/.netrc``.
+
+    Parameters
+    ----------
+    host : str
+        The machine name as written in the netrc file.
+    path : path-like, optional
+        Another netrc file; defaults to ``$NETRC`` or ``~/.netrc``.
+
+    Returns
+    -------
+    tuple of str or None
+        ``(login, password)``, or ``None`` when the file or the host entry is
+        missing or the file cannot be parsed (the reason is logged, never the
+        password).
+    """
+    file = path or os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+    if not os.path.exists(file):
+        return None
+    try:
+        entry = netrc.netrc(os.fspath(file)).authenticators(host)
+    except (netrc.NetrcParseError, OSError) as exc:
+        logger.warning("could not read credentials from %s: %s", file, type(exc).__name__)
+        return None
+    if entry is None:
+        return None
+    login, _account, password = entry
+    if password:
+        _remember(password)
+    return (login or "", password or "")
+
+
+# -- no secret in any log ------------------------------------------------------------------
+
+#: Secrets shorter than this are not searched for in log messages (they would hide
+#: ordinary words); the patterns below still hide them where they have a known place.
+_MIN_SECRET = 4
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+_INSTALLED = False
+
+_AUTHORIZATION = re.compile(
+    r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest)\s+)?)"
+    r"[^\s\"',}]+"
+)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&;](?:token|access_token|api_key|apikey|key|password|passwd|secret|sig|signature)=)"
+    r"[^&#\s\"']*"
+)
+_SECRET_FIELD = re.compile(
+    r"(?i)([\"']?(?:password|passwd|token|access_token|secret)[\"']?\s*[:=]\s*[\"']?)"
+    r"[^\s\"',}&]+"
+)
+
+
+def _remember(secret: str | bytes | None) -> None:
+    if isinstance(secret, bytes):
+        secret = secret.decode("latin-1")
+    if secret and len(secret) >= _MIN_SECRET:
+        with _SECRETS_LOCK:
+            _SECRETS.add(secret)
+
+
+def remember_secrets(session: requests.Session, url: str | None, headers: Any,
+                     auth: Any) -> None:
+    """Note the credentials a request sends, so that no log shows them.
+
+    Parameters
+    ----------
+    session : requests.Session
+        The session (its ``auth`` and ``Authorization`` header count).
+    url : str or None
+        The request's URL (user information and secret query values count).
+    headers : mapping or None
+        The request's own headers.
+    auth : object or None
+        The request's own ``auth``.
+    """
+    for given in (session.auth, auth):
+        if isinstance(given, tuple) and len(given) == 2:
+            _remember(given[1])
+    for mapping in (session.headers, headers or {}):
+        for name, value in dict(mapping).items():
+            if str(name).lower() in ("authorization", "proxy-authorization") and value:
+                text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                _remember(text.split(None, 1)[-1])
+    if url:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return
+        _remember(parts.password)
+        for key, value in parse_qsl(parts.query, keep_blank_values=False):
+            if _SECRET_QUERY.search(f"?{key}=x"):
+                _remember(value)
+
+
+def redact_text(text: str) -> str:
+    """Hide every secret in a text: URL credentials, secret query values, tokens, passwords.
+
+    Parameters
+    ----------
+    text : str
+        A log message, a traceback, an error message.
+
+    Returns
+    -------
+    str
+        The text with secrets replaced by ``***``.
+
+    Examples
+    --------
+    >>> redact_text('GET https://u:pw@h.org/a?token=abc "Authorization: Bearer xyz"')
+    'GET https://h.org/a?token=*** "Authorization: Bearer ***"'
+    """
+    text = _USERINFO.sub(r"\1", text)
+    text = _SECRET_QUERY.sub(r"\1***", text)
+    text = _AUTHORIZATION.sub(r"\1***", text)
+    text = _SECRET_FIELD.sub(r"\1***", text)
+    with _SECRETS_LOCK:
+        secrets = sorted(_SECRETS, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def install_log_redaction() -> None:
+    """Make every log record, of any logger, free of secrets (idempotent).
+
+    Installs a :func:`logging.setLogRecordFactory` factory that chains the
+    factory in place before it. Each new record's message is formatted and,
+    if :func:`redact_text` changes it, replaced by the redacted text (without
+    arguments); a record's traceback is formatted and redacted into
+    ``exc_text``, which handlers print instead of formatting it again.
+    :func:`http_session` calls it, so any code that sends awiml requests is
+    covered.
+
+    Examples
+    --------
+    >>> import logging
+    >>> install_log_redaction()
+    >>> logging.getLogRecordFactory()("x", 10, "f", 1, "GET /a?token=%s", ("abc",), None).msg
+    'GET /a?token=***'
+    """
+    global _INSTALLED
+    with _SECRETS_LOCK:
+        if _INSTALLED:
+            return
+        _INSTALLED = True
+        previous = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(_redacting_factory(previous))
+
+
+def _redacting_factory(
+    previous: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format is logging's to report, not ours
+            return record
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        return record
+
+    return factory
