@@ -5,9 +5,7 @@ type ``application/vnd.pangaea.metadata+xml`` (namespace
 ``http://www.pangaea.de/MetaData``, conventionally with the prefix ``md:``). It
 is the second carrier of a dataset's metadata besides the header of the
 tab-delimited text export, and :func:`parse_panmd` maps it onto the same
-:class:`~awiml.archives.pangaea.model.DatasetMetadata`, using the text header's
-conventions wherever the two overlap (coverage keys such as ``"MEDIAN
-LATITUDE"``, ``"Name (short name)"`` for terms). :func:`write_panmd` is its
+:class:`~awiml.archives.pangaea.model.DatasetMetadata`. :func:`write_panmd` is its
 inverse; the loopback emulator :class:`awiml.testing.pangaea.PangaeaServer`
 uses it to serve metadata for datasets that only have a text file.
 
@@ -65,12 +63,9 @@ dataset's text header and its panmd record give the same values where both say
 the same thing (one difference remains: the text parser keeps a "Related to" or
 "Further details" reference without its relation type).
 
-The citation is composed the way PANGAEA writes it in the text export, as a best
-effort: ``"Last, First; Last, First (YYYY): Title. Source, PANGAEA,
-https://doi.org/10.1594/PANGAEA.<id>"``, where ``Source`` is
-``md:citation/md:source`` (e.g. the Alfred Wegener Institute) and is left out
-when absent. The ``Supplement to`` reference is not appended (it is in
-``related``).
+The citation is composed by :func:`compose_citation`, with ``md:citation/md:source``
+(e.g. the Alfred Wegener Institute) as its ``source``. The ``Supplement to``
+reference is not appended (it is in ``related``).
 
 Safety
 ------
@@ -207,12 +202,12 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     last_modified_key = "lastModified" if "lastModified" in info else "xmlLastModified"
     consumed = {"loginOption", "loginOption_num", "collectionChilds", last_modified_key}
     extra: dict[str, str] = {}
-    published = _text(citation, "md:dateTime")
-    if published is not None:
-        extra["dateTime"] = published
-    topo = _text(root, "md:extent/md:topoType")
-    if topo is not None:
-        extra["topoType"] = topo
+    for key, value in (
+        ("dateTime", _text(citation, "md:dateTime")),
+        ("topoType", _text(root, "md:extent/md:topoType")),
+    ):
+        if value is not None:
+            extra[key] = value
     licence_label = _text(root, "md:license/md:label")
     licence_name = _text(root, "md:license/md:name")
     if licence_label and licence_name:
@@ -237,7 +232,7 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
         "coverage": _coverage(root),
         "events": tuple(_event(e) for e in root.findall("md:event", _NS)),
         "parameters": _parameters(root),
-        "license": _text(root, "md:license/md:label") or _text(root, "md:license/md:name"),
+        "license": licence_label or licence_name,
         "size": _size(root),
         "comment": _text(root, "md:comment"),
         "restricted": login_option is not None and login_option.lower() != "unrestricted",
@@ -533,14 +528,12 @@ def _coverage(root: ET.Element) -> dict[str, str]:
     coverage: dict[str, str] = {}
     if extent is None:
         return coverage
-    for tag, key in sorted(_BOUNDS, key=lambda b: _TEXT_ORDER.index(b[1])):
-        value = _text(extent, f"md:geographic/md:{tag}")
-        if value is not None:
-            coverage[key] = value
-    for tag, key in _TEMPORAL:
-        value = _text(extent, f"md:temporal/md:{tag}")
-        if value is not None:
-            coverage[key] = value
+    geographic = sorted(_BOUNDS, key=lambda b: _TEXT_ORDER.index(b[1]))
+    for part, pairs in (("geographic", geographic), ("temporal", _TEMPORAL)):
+        for tag, key in pairs:
+            value = _text(extent, f"md:{part}/md:{tag}")
+            if value is not None:
+                coverage[key] = value
     for elevation in extent.findall("md:elevation", _NS):
         name = elevation.get("name") or "ELEVATION"
         if "," not in name:
@@ -623,13 +616,8 @@ def _parameters(root: ET.Element) -> tuple[Parameter, ...]:
 
 
 def _size(root: ET.Element) -> str | None:
-    element = root.find("md:size", _NS)
-    if element is None:
-        return None
-    value = _clean(element.text)
-    unit = element.get("unit")
-    if value is None:
-        return None
+    value = _text(root, "md:size")
+    unit = None if value is None else root.find("md:size", _NS).get("unit")
     return f"{value} {unit}" if unit else value
 
 
@@ -825,23 +813,24 @@ def _build(meta: DatasetMetadata) -> ET.Element:
     if meta.children:
         childs = ",".join(f"D{dataset_id(child)}" for child in meta.children)
         _sub(info, "md:entry", key="collectionChilds", value=childs)
-    if meta.login_option is not None:
-        _sub(info, "md:entry", key="loginOption", value=meta.login_option)
-        code = _LOGIN_NUMBERS.get(meta.login_option.lower())
+    login = meta.login_option
+    if login is None and meta.restricted:
+        login = "access rights needed"
+    if login is not None:
+        _sub(info, "md:entry", key="loginOption", value=login)
+        code = _LOGIN_NUMBERS.get(login.lower())
         if code:
             _sub(info, "md:entry", key="loginOption_num", value=code)
-    elif meta.restricted:
-        _sub(info, "md:entry", key="loginOption", value="access rights needed")
-        _sub(info, "md:entry", key="loginOption_num", value="3")
     return root
 
 
-def _write_person(parent: ET.Element, tag: str, person: str) -> None:
+def _write_person(parent: ET.Element, tag: str, person: str) -> ET.Element:
     element = _sub(parent, tag)
     last, sep, first = person.partition(", ")
     _sub(element, "md:lastName", last)
     if sep:
         _sub(element, "md:firstName", first)
+    return element
 
 
 def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
@@ -867,11 +856,7 @@ def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
         _write_person(parent, tag, text)
         return
     assert match is not None
-    element = _sub(parent, tag)
-    last, sep, first = match.group("name").partition(", ")
-    _sub(element, "md:lastName", last)
-    if sep:
-        _sub(element, "md:firstName", first)
+    element = _write_person(parent, tag, match.group("name"))
     for kind in ("md:eMail", "md:URI", "md:orcid"):
         if kind in contact:
             _sub(element, kind, contact[kind])
@@ -914,14 +899,11 @@ def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | N
     if not (geographic or temporal or elevations or topo):
         return
     extent = _sub(parent, "md:extent")
-    if geographic:
-        element = _sub(extent, "md:geographic")
-        for tag, value in geographic:
-            _sub(element, f"md:{tag}", str(value))
-    if temporal:
-        element = _sub(extent, "md:temporal")
-        for tag, value in temporal:
-            _sub(element, f"md:{tag}", str(value))
+    for part, pairs in (("md:geographic", geographic), ("md:temporal", temporal)):
+        if pairs:
+            element = _sub(extent, part)
+            for tag, value in pairs:
+                _sub(element, f"md:{tag}", str(value))
     for name, bounds in elevations.items():
         units = {unit for _, unit in bounds.values()}
         unit = units.pop() if len(units) == 1 else None
@@ -933,20 +915,24 @@ def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | N
         _sub(extent, "md:topoType", topo)
 
 
-def _write_term(parent: ET.Element, tag: str, text: str | None) -> None:
-    """Write ``"name (optional) (URI: uri)"`` as a panmd term element."""
-    if text is None:
-        return
-    element = _sub(parent, tag)
-    uri = None
+def _split_term(text: str) -> tuple[str, str | None, str | None]:
+    """Split ``"name (optional) (URI: uri)"`` into its three parts (None where absent)."""
+    uri = optional = None
     match = _TERM_URI.match(text)
     if match:
         text, uri = match.group("rest"), match.group("uri")
-    optional = None
     match = _TERM_OPTIONAL.match(text)
     if match:
         text, optional = match.group("name"), match.group("optional")
-    _sub(element, "md:name", text)
+    return text, optional, uri
+
+
+def _write_term(parent: ET.Element, tag: str, text: str | None) -> None:
+    if text is None:
+        return
+    element = _sub(parent, tag)
+    name, optional, uri = _split_term(text)
+    _sub(element, "md:name", name)
     if optional is not None:
         _sub(element, "md:optionalName", optional)
     if uri is not None:
@@ -955,16 +941,9 @@ def _write_term(parent: ET.Element, tag: str, text: str | None) -> None:
 
 def _write_project(parent: ET.Element, text: str, index: int) -> None:
     element = _sub(parent, "md:project", id=f"project{index}")  # pangaeapy needs the id
-    uri = None
-    match = _TERM_URI.match(text)
-    if match:
-        text, uri = match.group("rest"), match.group("uri")
-    label = None
-    match = _TERM_OPTIONAL.match(text)
-    if match:
-        text, label = match.group("name"), match.group("optional")
-    _sub(element, "md:label", label if label is not None else text)
-    _sub(element, "md:name", text)
+    name, label, uri = _split_term(text)
+    _sub(element, "md:label", label if label is not None else name)
+    _sub(element, "md:name", name)
     if uri is not None:
         _sub(element, "md:URI", uri)
 
@@ -978,19 +957,15 @@ def _write_event(parent: ET.Element, event: Event) -> None:
         ("md:latitude2", event.latitude_end),
         ("md:longitude2", event.longitude_end),
         ("md:elevation", event.elevation),
+        ("md:dateTime", event.datetime),
+        ("md:dateTime2", event.datetime_end),
     ):
         if value is not None:
-            _sub(element, tag, _number_text(value))
-    if event.datetime is not None:
-        _sub(element, "md:dateTime", event.datetime)
-    if event.datetime_end is not None:
-        _sub(element, "md:dateTime2", event.datetime_end)
+            _sub(element, tag, value if tag.startswith("md:dateTime") else _number_text(value))
     for name, value in event.attributes.items():
         _sub(element, "md:attribute", str(value), name=name)
-    _write_term(element, "md:location", event.location)
-    _write_term(element, "md:campaign", event.campaign)
-    _write_term(element, "md:basis", event.basis)
-    _write_term(element, "md:device", event.device)
+    for term in ("location", "campaign", "basis", "device"):
+        _write_term(element, f"md:{term}", getattr(event, term))
     if event.comment is not None:
         _sub(element, "md:comment", event.comment)
 
