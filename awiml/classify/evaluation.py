@@ -1,10 +1,8 @@
 """The evaluation of a fitted classifier on labelled test data: :func:`evaluate`.
 
-This module's one job is to measure a classifier: :class:`EvaluationReport`
-holds the metrics, the per-class table, the confusion matrix and its figures,
-and :func:`evaluate` makes one from any fitted scikit-learn classifier,
-:class:`~awiml.classify.KerasClassifier`, ``Pipeline`` or search. Both are
-public as :func:`awiml.classify.evaluate` and :class:`awiml.classify.EvaluationReport`.
+:func:`evaluate` measures any fitted classifier and returns an :class:`EvaluationReport`
+of its metrics, per-class table, confusion matrix and figures. Both are public as
+:func:`awiml.classify.evaluate` and :class:`awiml.classify.EvaluationReport`.
 
 It imports nothing of awiml, and neither Keras nor matplotlib at import time:
 matplotlib is loaded only when a figure is drawn, scikit-learn's metrics only
@@ -317,8 +315,11 @@ class EvaluationReport:
             ("macro F1", f"{self.f1_macro:.4f}"),
         ]
 
+    def _title(self) -> str:
+        return f"Evaluation of {self.model_name}" if self.model_name else "Evaluation"
+
     def __str__(self) -> str:
-        title = f"Evaluation of {self.model_name}" if self.model_name else "Evaluation"
+        title = self._title()
         lines = [title, "=" * len(title)]
         lines += [f"{name:<18} {value}" for name, value in self._summary()]
         lines += ["", "Per class:", self.per_class.to_string(float_format="{:.3f}".format)]
@@ -335,8 +336,7 @@ class EvaluationReport:
                 f"{len(self.labels)} classes, accuracy={self.accuracy:.4f}>")
 
     def _repr_html_(self) -> str:
-        title = html.escape(f"Evaluation of {self.model_name}" if self.model_name
-                            else "Evaluation")
+        title = html.escape(self._title())
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
                        f"<td>{html.escape(value)}</td></tr>" for name, value in self._summary())
         parts = [

@@ -1,10 +1,9 @@
 """Keras 3 networks as scikit-learn classifiers: :class:`KerasClassifier` and two builders.
 
-:class:`KerasClassifier` wraps a Keras 3 model so that it behaves like any
-other scikit-learn classifier: it fits, predicts, clones, goes into a
-``Pipeline`` and a ``GridSearchCV``, and pickles. :func:`build_mlp` and
-:func:`build_cnn` build the networks it trains. All three are public as
-``awiml.classify.<name>``, the path stored models name them by.
+:class:`KerasClassifier` fits, predicts, clones, goes into a ``Pipeline`` and a
+``GridSearchCV``, and pickles; :func:`build_mlp` and :func:`build_cnn` build the
+networks it trains. All three are public as ``awiml.classify.<name>``, the path
+stored models name them by.
 
 Keras and its backend are imported only inside the functions that need them,
 so ``import awiml.classify`` and ``evaluate`` on a scikit-learn model never
@@ -90,12 +89,7 @@ def _installed(name: str) -> bool:
 
 
 def _backend_to_set() -> str | None:
-    """Return the backend awiml should put in ``KERAS_BACKEND`` before importing Keras, if any.
-
-    ``"torch"`` when Keras is not loaded yet, ``KERAS_BACKEND`` is unset,
-    ``keras.json`` names no backend or the default ``"tensorflow"``, PyTorch
-    is installed and neither TensorFlow nor JAX is; otherwise None.
-    """
+    """Return the backend to put in ``KERAS_BACKEND`` (see the module docstring), or None."""
     if "keras" in sys.modules or "KERAS_BACKEND" in os.environ:
         return None
     if _keras_json_backend() not in (None, "tensorflow"):
@@ -106,10 +100,7 @@ def _backend_to_set() -> str | None:
 
 
 def _import_keras():
-    """Import and return :mod:`keras`, choosing the torch backend when that is the only one.
-
-    See the module docstring for the rule; the user's own choice always wins.
-    """
+    """Import and return :mod:`keras`, choosing the torch backend when that is the only one."""
     backend = _backend_to_set()
     if backend is not None:
         os.environ["KERAS_BACKEND"] = backend
@@ -118,10 +109,10 @@ def _import_keras():
     return keras
 
 
-def _is_keras_model(obj: Any) -> bool:
-    """Whether ``obj`` is a Keras model, without importing Keras (if it is not loaded, no)."""
+def _is_keras(obj: Any, kind: str) -> bool:
+    """Whether ``obj`` is a ``keras.<kind>``, without importing Keras (if it is not loaded, no)."""
     keras = sys.modules.get("keras")
-    return keras is not None and isinstance(obj, keras.Model)
+    return keras is not None and isinstance(obj, getattr(keras, kind))
 
 
 def _copy_keras_model(model: keras.Model) -> keras.Model:
@@ -435,10 +426,10 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    ``sklearn.base.clone`` gives an unfitted copy; a built Keras model passed
-    as ``model`` is copied with its weights, so the clone never shares weights
-    with the original. Only the backend-agnostic Keras 3 API is used, so any
-    backend works; see the module documentation for how the backend is chosen.
+    ``sklearn.base.clone`` copies a built ``model`` with its weights, so the
+    clone never shares weights with the original. Only the backend-agnostic
+    Keras 3 API is used, so any backend works; see the module documentation for
+    how the backend is chosen.
 
     Examples
     --------
@@ -550,9 +541,9 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         """Return an unfitted copy; a built Keras ``model`` is copied with its own weights."""
         params = {}
         for name, value in self.get_params(deep=False).items():
-            if _is_keras_model(value):
+            if _is_keras(value, "Model"):
                 params[name] = _copy_keras_model(value)
-            elif _is_keras_optimizer(value):
+            elif _is_keras(value, "Optimizer"):
                 params[name] = type(value).from_config(value.get_config())
             else:
                 params[name] = clone(value, safe=False)
@@ -573,16 +564,11 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------ fitting
 
     def _check_params(self) -> None:
-        def positive_int(name: str, minimum: int = 1) -> None:
+        for name, minimum in (("epochs", 1), ("batch_size", 1), ("patience", 0), ("verbose", 0)):
             value = getattr(self, name)
             is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
             if not is_int or value < minimum:
                 raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-        positive_int("epochs")
-        positive_int("batch_size")
-        positive_int("patience", 0)
-        positive_int("verbose", 0)
         vs = self.validation_split
         if not isinstance(vs, numbers.Real) or not 0.0 <= vs < 1.0:
             raise ValueError(f"validation_split must be a number in [0, 1), got {vs!r}")
@@ -833,11 +819,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
-
-
-def _is_keras_optimizer(obj: Any) -> bool:
-    keras = sys.modules.get("keras")
-    return keras is not None and isinstance(obj, keras.optimizers.Optimizer)
 
 
 def _check_builder_params(builder: Callable[..., Any], params: Mapping[str, Any]) -> None:

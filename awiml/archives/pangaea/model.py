@@ -306,15 +306,10 @@ class DatasetMetadata:
         DatasetMetadata
             The metadata.
         """
-        known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
-        values["events"] = tuple(
-            Event(**{k: v for k, v in e.items() if k in _EVENT_FIELDS})
-            for e in values.get("events", ())
-        )
+        values = _known_fields(cls, data)
+        values["events"] = tuple(Event(**_known_fields(Event, e)) for e in values.get("events", ()))
         values["parameters"] = tuple(
-            Parameter(**{k: v for k, v in p.items() if k in _PARAMETER_FIELDS})
-            for p in values.get("parameters", ())
+            Parameter(**_known_fields(Parameter, p)) for p in values.get("parameters", ())
         )
         for key in ("authors", "keywords", "related", "projects", "children"):
             values[key] = tuple(values.get(key, ()))
@@ -323,5 +318,7 @@ class DatasetMetadata:
         return cls(**values)
 
 
-_EVENT_FIELDS = {f.name for f in fields(Event)}
-_PARAMETER_FIELDS = {f.name for f in fields(Parameter)}
+def _known_fields(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the items of ``data`` that are fields of the dataclass ``cls``."""
+    known = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in known}

@@ -280,14 +280,12 @@ def _decode(xml: bytes | str) -> str:
         raise TypeError(f"panmd record must be bytes or str, not {type(xml).__name__}")
     data = bytes(xml)
     encoding = "utf-8"
-    for bom, name in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
+    for boms, name in (  # UTF-32 first: its little-endian mark starts with UTF-16's
+        ((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "utf-32"),
+        ((codecs.BOM_UTF8,), "utf-8-sig"),
+        ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-16"),
     ):
-        if data.startswith(bom):
+        if data.startswith(boms):
             encoding = name
             break
     else:
@@ -460,8 +458,7 @@ def _reference_text(element: ET.Element) -> str:
     year = _text(element, "md:year")
     title = _text(element, "md:title")
     if year is None:
-        status = _text(element, "md:prepubStatus")
-        year = status if status else None
+        year = _text(element, "md:prepubStatus")
     names = "; ".join(a for a in authors if a)
     head = f"{names} ({year})" if names and year is not None else names
     text = f"{head}: {title}" if head and title else head or title or ""
@@ -498,29 +495,26 @@ def _related(root: ET.Element, citation: ET.Element | None) -> tuple[str, ...]:
     return tuple(related)
 
 
+def _join_term(name: str, optional: str | None, uri: str | None) -> str:
+    """Join a term as the text export writes it; the inverse of :func:`_split_term`."""
+    if optional:
+        name = f"{name} ({optional})"
+    return f"{name} (URI: {uri})" if uri else name
+
+
 def _term_text(element: ET.Element | None) -> str | None:
-    """``"name (optionalName) (URI: uri)"`` as the text export writes a term."""
     if element is None:
         return None
     name = _text(element, "md:name") or _text(element, "md:label")
     if name is None:
         return None
-    optional = _text(element, "md:optionalName")
-    if optional:
-        name = f"{name} ({optional})"
-    uri = _text(element, "md:URI")
-    if uri:
-        name = f"{name} (URI: {uri})"
-    return name
+    return _join_term(name, _text(element, "md:optionalName"), _text(element, "md:URI"))
 
 
 def _project_text(element: ET.Element) -> str:
     label = _text(element, "md:label")
     name = _text(element, "md:name") or label or ""
-    if label and label != name:
-        name = f"{name} ({label})"
-    uri = _text(element, "md:URI")
-    return f"{name} (URI: {uri})" if uri else name
+    return _join_term(name, label if label != name else None, _text(element, "md:URI"))
 
 
 def _coverage(root: ET.Element) -> dict[str, str]:
