@@ -203,8 +203,6 @@ class EvaluationReport:
             model_name=model_name,
         )
 
-    # ------------------------------------------------------------ figures
-
     def figure(self, *, kind: str = "both") -> Figure:
         """Plot the confusion matrix.
 
@@ -303,8 +301,6 @@ class EvaluationReport:
             ax.set(title=name, xlabel="Epoch", ylabel=name)
             ax.legend()
         return fig
-
-    # ------------------------------------------------------------ renderings
 
     def _summary(self) -> list[tuple[str, str]]:
         return [

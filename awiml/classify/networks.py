@@ -67,9 +67,6 @@ _BINARY_LOSSES = frozenset({
 })
 
 
-# --------------------------------------------------------------------------- Keras loading
-
-
 def _keras_json_backend() -> str | None:
     """Return the backend named in ``keras.json``, or None when there is none."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
@@ -177,9 +174,6 @@ def _loss_name(loss: Any) -> str:
     return name.lower()
 
 
-# --------------------------------------------------------------------------- builders
-
-
 def build_mlp(
     input_shape: tuple[int, ...],
     n_classes: int,
@@ -255,14 +249,13 @@ def build_cnn(
 
     Each entry of ``filters`` adds a convolution (ReLU, "same" padding) and a
     2x2 max-pooling; global average pooling, one dense layer and a softmax
-    output follow. A channel axis is added to ``(height, width)`` input.
-    By default the input is first standardised with one mean and variance
-    over all pixels, so images in any unit (decibels, counts) work.
+    output follow.
 
     Parameters
     ----------
     input_shape : tuple of int
-        ``(height, width, channels)`` or ``(height, width)`` of one sample.
+        ``(height, width, channels)`` or ``(height, width)`` of one sample (a
+        channel axis is added to the latter).
     n_classes : int
         Number of classes; the output layer has this many softmax units.
     filters : int or sequence of int, default=(16, 32)
@@ -274,10 +267,11 @@ def build_cnn(
     dropout : float, default=0.0
         Dropout rate before the output layer (0 disables dropout).
     normalize : bool, default=True
-        Start with a ``keras.layers.Normalization(axis=None)`` layer;
-        :meth:`KerasClassifier.fit` adapts it to the training data. Without
-        it, inputs far from zero (a spectrogram in dB, say -90 to -20) can
-        leave the ReLU units dead and the network at chance level.
+        Start with a ``keras.layers.Normalization(axis=None)`` layer, one mean
+        and variance over all pixels, so images in any unit (decibels, counts)
+        work; :meth:`KerasClassifier.fit` adapts it to the training data.
+        Without it, inputs far from zero (a spectrogram in dB, say -90 to -20)
+        can leave the ReLU units dead and the network at chance level.
 
     Returns
     -------
@@ -318,20 +312,14 @@ def build_cnn(
     return keras.Model(inputs, outputs, name="cnn")
 
 
-# --------------------------------------------------------------------------- KerasClassifier
-
-
 class KerasClassifier(ClassifierMixin, BaseEstimator):
     """A Keras 3 model as a scikit-learn classifier.
 
-    ``model`` is either a *builder*, a function
-    ``build(input_shape, n_classes, **model_params) -> keras.Model``, or an
-    already built ``keras.Model``. Nothing happens in ``__init__``: ``fit``
-    calls the builder (or copies the built model, weights included, so the
-    model you passed is never trained), compiles the result unless it is
-    compiled already, and trains it. Labels may be of any type (``"Copepoda"``,
-    ``3``...); they are encoded to class indices ``0 .. n_classes-1`` in the
-    order of ``classes_``.
+    Nothing happens in ``__init__``: ``fit`` calls the builder ``model`` (or
+    copies the built model with its current weights, so the model you passed is
+    never trained), compiles the result unless it is compiled already, and
+    trains it. Labels of any type (``"Copepoda"``, ``3``...) are encoded to
+    class indices in the order of ``classes_``.
 
     A ``keras.layers.Normalization`` layer applied to the network's input
     that has neither ``mean``/``variance`` nor adapted statistics is adapted
@@ -487,8 +475,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------ parameters and cloning
-
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get the parameters of this classifier.
 
@@ -560,8 +546,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.input_tags.allow_nan = False
         return tags
-
-    # ------------------------------------------------------------ fitting
 
     def _check_params(self) -> None:
         for name, minimum in (("epochs", 1), ("batch_size", 1), ("patience", 0), ("verbose", 0)):
@@ -651,10 +635,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         return y_idx.astype("int32")
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> KerasClassifier:
-        """Build (or copy) the network and train it on ``X`` and ``y``.
-
-        Every call starts from a new network: the builder's output, or a copy
-        of the built ``model`` with its current weights.
+        """Build (or copy) a new network and train it on ``X`` and ``y``.
 
         Parameters
         ----------
@@ -745,8 +726,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         }
         self.n_iter_ = len(next(iter(self.history_.values()), []))
         return self
-
-    # ------------------------------------------------------------ prediction
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per class in the order of ``classes_``.

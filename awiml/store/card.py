@@ -257,11 +257,11 @@ def _bytes(value: Any) -> str | None:
     if not isinstance(value, (int, float)):
         return None
     size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return None  # pragma: no cover
+    return f"{size:.1f} TiB"
 
 
 def _duration(seconds: Any) -> str | None:

@@ -146,11 +146,6 @@ _CONTACT = re.compile(r"^(?P<name>[^()]*?) \((?P<contact>[^()]*)\)$")
 _URI_IN_TEXT = re.compile(r"(?:https?://|hdl:|doi:)[^\s()]+")
 
 
-# --------------------------------------------------------------------------- #
-# Reading
-# --------------------------------------------------------------------------- #
-
-
 def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     """Parse a panmd metadata record into :class:`DatasetMetadata`.
 
@@ -196,7 +191,7 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     doi = _citation_doi(citation)
     title = _text(citation, "md:title")
     authors = tuple(_person(a) for a in _findall(citation, "md:author"))
-    year = _year(citation)
+    year = _number(_text(citation, "md:year"), "<md:citation>/<md:year>", int, "a year")
     source = _text(citation, "md:source")
 
     last_modified_key = "lastModified" if "lastModified" in info else "xmlLastModified"
@@ -316,13 +311,13 @@ def _findall(parent: ET.Element | None, path: str) -> list[ET.Element]:
     return [] if parent is None else parent.findall(path, _NS)
 
 
-def _number(text: str | None, what: str) -> float | None:
+def _number(text: str | None, what: str, kind: type = float, noun: str = "a number") -> Any:
     if text is None:
         return None
     try:
-        return float(text)
+        return kind(text)
     except ValueError:
-        raise InvalidDataError(f"panmd {what}: {text!r} is not a number") from None
+        raise InvalidDataError(f"panmd {what}: {text!r} is not {noun}") from None
 
 
 def _person(element: ET.Element) -> str:
@@ -343,16 +338,6 @@ def _contact_person(element: ET.Element) -> str:
         if value:
             contact.append(value)
     return f"{name} ({', '.join(contact)})" if contact else name
-
-
-def _year(citation: ET.Element | None) -> int | None:
-    text = _text(citation, "md:year")
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidDataError(f"panmd <md:citation>/<md:year>: {text!r} is not a year") from None
 
 
 def _pangaea_doi(uri: str | None) -> str | None:
@@ -590,8 +575,7 @@ def _parameters(root: ET.Element) -> tuple[Parameter, ...]:
         pi = column.find("md:PI", _NS)
         columns.append(
             (
-                order,
-                position,
+                order,  # the sort is stable: columns with the same col keep their order
                 Parameter(
                     name=name,
                     short_name=_text(parameter, "md:shortName") or name,
@@ -605,8 +589,8 @@ def _parameters(root: ET.Element) -> tuple[Parameter, ...]:
                 ),
             )
         )
-    columns.sort(key=lambda item: (item[0], item[1]))
-    return tuple(item[2] for item in columns)
+    columns.sort(key=lambda item: item[0])
+    return tuple(item[1] for item in columns)
 
 
 def _size(root: ET.Element) -> str | None:
@@ -632,11 +616,6 @@ def _decode_override(name: str, raw: str) -> Any:
             f"panmd technicalInfo entry {_OVERRIDE}{name} holds no valid JSON: {raw[:80]!r}"
         ) from None
     return getattr(DatasetMetadata.from_dict({name: value}), name)
-
-
-# --------------------------------------------------------------------------- #
-# Writing
-# --------------------------------------------------------------------------- #
 
 
 def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> bytes:
@@ -704,9 +683,7 @@ def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> byte
     ]
     if not differing:
         return record
-    info = root.find("md:technicalInfo")
-    if info is None:
-        info = _sub(root, "md:technicalInfo")
+    info = root.find("md:technicalInfo")  # _build always writes it
     exported = meta.to_dict()
     for name in differing:
         value = json.dumps(exported[name], ensure_ascii=False, separators=(",", ":"))
