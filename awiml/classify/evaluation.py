@@ -82,10 +82,8 @@ class EvaluationReport:
         Indexed by label, columns ``precision``, ``recall``, ``f1``, ``support``.
     confusion : pandas.DataFrame
         Counts, rows the true labels, columns the predicted labels.
-    y_true : numpy.ndarray
-        The true labels.
-    y_pred : numpy.ndarray
-        The predicted labels.
+    y_true, y_pred : numpy.ndarray
+        The true and the predicted labels.
     history : dict of str to list of float, default=None
         Per-epoch training metrics of a Keras model, else None.
     model_name : str, default=""
@@ -137,10 +135,8 @@ class EvaluationReport:
 
         Parameters
         ----------
-        y_true : array-like of shape (n_samples,)
-            The true labels.
-        y_pred : array-like of shape (n_samples,)
-            The predicted labels.
+        y_true, y_pred : array-like of shape (n_samples,)
+            The true and the predicted labels.
         labels : sequence, default=None
             Classes to report, in this order; default: every label in
             ``y_true`` or ``y_pred``, sorted.

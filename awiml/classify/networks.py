@@ -138,15 +138,11 @@ def _walk_layers(layer):
         yield from _walk_layers(sub)
 
 
-def _adapt_input_normalisation(keras, network, X: np.ndarray) -> int:
-    """Adapt the network's not yet adapted ``Normalization`` layers fed by its input to ``X``.
-
-    Returns the number of layers adapted.
-    """
+def _adapt_input_normalisation(keras, network, X: np.ndarray) -> None:
+    """Adapt the network's not yet adapted ``Normalization`` layers fed by its input to ``X``."""
     inputs = getattr(network, "inputs", None) or []
     if len(inputs) != 1:
-        return 0
-    adapted = 0
+        return
     for layer in network.layers:
         if not isinstance(layer, keras.layers.Normalization) or layer.input_mean is not None:
             continue
@@ -159,8 +155,6 @@ def _adapt_input_normalisation(keras, network, X: np.ndarray) -> int:
             and np.all(keras.ops.convert_to_numpy(layer.adapt_variance) == 1)
         )):
             layer.adapt(X)
-            adapted += 1
-    return adapted
 
 
 def _loss_name(loss: Any) -> str:
