@@ -449,9 +449,7 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
     y_pred = np.asarray(model.predict(X))
     final = _final_estimator(model)
     if labels is None:
-        classes = getattr(final, "classes_", None)
-        if classes is None:
-            classes = getattr(model, "classes_", None)
+        classes = getattr(final, "classes_", getattr(model, "classes_", None))
         if classes is not None:
             classes = list(classes)
             known = set(classes)

@@ -23,6 +23,7 @@ overridden; set ``KERAS_BACKEND`` yourself to pick one.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import inspect
 import json
@@ -114,8 +115,6 @@ def _is_keras(obj: Any, kind: str) -> bool:
 
 def _copy_keras_model(model: keras.Model) -> keras.Model:
     """Return an independent copy of ``model``: same architecture, weights and compilation."""
-    import copy
-
     keras = _import_keras()
     try:
         copied = keras.models.clone_model(model)
@@ -529,8 +528,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
                 params[name] = clone(value, safe=False)
         copied = type(self)(**params)
         if hasattr(self, "_metadata_request"):  # set_fit_request(...) choices, as sklearn's clone
-            import copy
-
             copied._metadata_request = copy.deepcopy(self._metadata_request)
         return copied
 

@@ -100,11 +100,10 @@ def frame_to_xarray(table: pd.DataFrame) -> xr.Dataset:
     variables = {}
     for column in table.columns:
         series = table[column]
+        categorical = isinstance(series.dtype, pd.CategoricalDtype)
         if isinstance(series.dtype, pd.DatetimeTZDtype):
             values = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-        elif isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(
-            series.dtype  # object columns included
-        ):
+        elif categorical or pd.api.types.is_string_dtype(series.dtype):  # object columns too
             values = series.astype(object).where(series.notna(), "").astype(str).to_numpy()
         else:
             values = series.to_numpy()
