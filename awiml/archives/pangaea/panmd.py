@@ -440,10 +440,8 @@ PANGAEA, https://doi.org/10.1594/PANGAEA.889513'
 
 def _reference_text(element: ET.Element) -> str:
     authors = [_person(a) for a in _findall(element, "md:author")]
-    year = _text(element, "md:year")
+    year = _text(element, "md:year") or _text(element, "md:prepubStatus")
     title = _text(element, "md:title")
-    if year is None:
-        year = _text(element, "md:prepubStatus")
     names = "; ".join(a for a in authors if a)
     head = f"{names} ({year})" if names and year is not None else names
     text = f"{head}: {title}" if head and title else head or title or ""
@@ -817,9 +815,8 @@ def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
             elif "://" in part or part.startswith(("hdl:", "doi:")):
                 kind, value = "md:URI", part
             else:
-                contact = {}
-                break
-            if kind in contact:
+                kind, value = "", part
+            if not kind or kind in contact:  # not a contact, or a second of its kind
                 contact = {}
                 break
             contact[kind] = value
