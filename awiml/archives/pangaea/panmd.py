@@ -717,19 +717,16 @@ def _build(meta: DatasetMetadata) -> ET.Element:
     citation = _sub(root, "md:citation", id=f"dataset{number}" if number else None)
     for author in meta.authors:
         _write_person(citation, "md:author", author)
-    if meta.year is not None:
-        _sub(citation, "md:year", str(meta.year))
-    if meta.title is not None:
-        _sub(citation, "md:title", meta.title)
-    source = _citation_source(meta)
-    if source:
-        _sub(citation, "md:source", source)
-    if meta.doi:
-        _sub(citation, "md:URI", _DOI_URL + meta.doi)
-    if "dateTime" in extra:
-        _sub(citation, "md:dateTime", extra.pop("dateTime"))
-    if meta.parent:
-        _sub(citation, "md:parentURI", _DOI_URL + normalize_doi(meta.parent))
+    for tag, value in (
+        ("md:year", None if meta.year is None else str(meta.year)),
+        ("md:title", meta.title),
+        ("md:source", _citation_source(meta) or None),
+        ("md:URI", _DOI_URL + meta.doi if meta.doi else None),
+        ("md:dateTime", extra.pop("dateTime", None)),
+        ("md:parentURI", _DOI_URL + normalize_doi(meta.parent) if meta.parent else None),
+    ):
+        if value is not None:
+            _sub(citation, tag, value)
     if related and related[0].startswith("Supplement to: "):
         _write_reference(citation, "md:supplementTo", related.pop(0)[len("Supplement to: ") :])
 
@@ -737,11 +734,9 @@ def _build(meta: DatasetMetadata) -> ET.Element:
         _sub(root, "md:abstract", meta.abstract)
     for item in related:
         match = _RELATION.match(item)
+        reference = _write_reference(root, "md:reference", match["text"] if match else item)
         if match:
-            reference = _write_reference(root, "md:reference", match.group("text"))
-            reference.set("relationType", match.group("type"))
-        else:
-            _write_reference(root, "md:reference", item)
+            reference.set("relationType", match["type"])
 
     _write_extent(root, meta.coverage, extra.pop("topoType", None))
     for index, project in enumerate(meta.projects, start=1):
