@@ -145,10 +145,7 @@ def verify(path: str) -> None:
     """Re-hash raw/ of the workspace at PATH against its manifest; exit 1 if they differ."""
     from .workspace import Workspace
 
-    report = Workspace(path).verify()
-    click.echo(str(report))
-    if not report.ok:
-        sys.exit(1)
+    _echo_report(Workspace(path).verify())
 
 
 @main.group()
@@ -163,6 +160,17 @@ def _store(workspace_path: str) -> Any:
     return ModelStore(Workspace(workspace_path))
 
 
+def _echo_table(table: Any, if_empty: str) -> None:
+    click.echo(if_empty if table.empty else table.to_string(index=False))
+
+
+def _echo_report(report: Any) -> None:
+    """Print a verification report; exit with status 1 unless it is ok."""
+    click.echo(str(report))
+    if not report.ok:
+        sys.exit(1)
+
+
 _WORKSPACE = click.option("-w", "--workspace", "workspace_path", default=".", show_default=True,
                           type=click.Path(file_okay=False), help="The workspace.")
 
@@ -174,11 +182,10 @@ _WORKSPACE = click.option("-w", "--workspace", "workspace_path", default=".", sh
 def models_list(workspace_path: str, name: str | None) -> None:
     """List stored models, or the versions of NAME."""
     store = _store(workspace_path)
-    table = store.versions(name) if name else store.list()
-    if table.empty:
-        click.echo("no models stored yet: save one with ModelStore(workspace).save(model, name)")
-        return
-    click.echo(table.to_string(index=False))
+    _echo_table(
+        store.versions(name) if name else store.list(),
+        "no models stored yet: save one with ModelStore(workspace).save(model, name)",
+    )
 
 
 @models.command("show")
@@ -219,11 +226,7 @@ def models_alias(workspace_path: str, name: str, alias: str, version: str) -> No
 @_reports_errors
 def models_diff(workspace_path: str, ref_a: str, ref_b: str) -> None:
     """Show what changed between REF_A and REF_B: params, data, code, metrics."""
-    table = _store(workspace_path).diff(ref_a, ref_b)
-    if table.empty:
-        click.echo(f"{ref_a} and {ref_b} do not differ")
-        return
-    click.echo(table.to_string(index=False))
+    _echo_table(_store(workspace_path).diff(ref_a, ref_b), f"{ref_a} and {ref_b} do not differ")
 
 
 @models.command("verify")
@@ -232,10 +235,7 @@ def models_diff(workspace_path: str, ref_a: str, ref_b: str) -> None:
 @_reports_errors
 def models_verify(workspace_path: str, ref: str | None) -> None:
     """Re-hash stored model files (all, or REF's); exit 1 if any is missing or changed."""
-    report = _store(workspace_path).verify(ref)
-    click.echo(str(report))
-    if not report.ok:
-        sys.exit(1)
+    _echo_report(_store(workspace_path).verify(ref))
 
 
 if __name__ == "__main__":  # pragma: no cover

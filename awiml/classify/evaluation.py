@@ -1,10 +1,8 @@
 """The evaluation of a fitted classifier on labelled test data: :func:`evaluate`.
 
-This module's one job is to measure a classifier: :class:`EvaluationReport`
-holds the metrics, the per-class table, the confusion matrix and its figures,
-and :func:`evaluate` makes one from any fitted scikit-learn classifier,
-:class:`~awiml.classify.KerasClassifier`, ``Pipeline`` or search. Both are
-public as :func:`awiml.classify.evaluate` and :class:`awiml.classify.EvaluationReport`.
+:func:`evaluate` measures any fitted classifier and returns an :class:`EvaluationReport`
+of its metrics, per-class table, confusion matrix and figures. Both are public as
+:func:`awiml.classify.evaluate` and :class:`awiml.classify.EvaluationReport`.
 
 It imports nothing of awiml, and neither Keras nor matplotlib at import time:
 matplotlib is loaded only when a figure is drawn, scikit-learn's metrics only
@@ -84,10 +82,8 @@ class EvaluationReport:
         Indexed by label, columns ``precision``, ``recall``, ``f1``, ``support``.
     confusion : pandas.DataFrame
         Counts, rows the true labels, columns the predicted labels.
-    y_true : numpy.ndarray
-        The true labels.
-    y_pred : numpy.ndarray
-        The predicted labels.
+    y_true, y_pred : numpy.ndarray
+        The true and the predicted labels.
     history : dict of str to list of float, default=None
         Per-epoch training metrics of a Keras model, else None.
     model_name : str, default=""
@@ -139,10 +135,8 @@ class EvaluationReport:
 
         Parameters
         ----------
-        y_true : array-like of shape (n_samples,)
-            The true labels.
-        y_pred : array-like of shape (n_samples,)
-            The predicted labels.
+        y_true, y_pred : array-like of shape (n_samples,)
+            The true and the predicted labels.
         labels : sequence, default=None
             Classes to report, in this order; default: every label in
             ``y_true`` or ``y_pred``, sorted.
@@ -204,8 +198,6 @@ class EvaluationReport:
             else None,
             model_name=model_name,
         )
-
-    # ------------------------------------------------------------ figures
 
     def figure(self, *, kind: str = "both") -> Figure:
         """Plot the confusion matrix.
@@ -306,8 +298,6 @@ class EvaluationReport:
             ax.legend()
         return fig
 
-    # ------------------------------------------------------------ renderings
-
     def _summary(self) -> list[tuple[str, str]]:
         return [
             ("samples", str(len(self.y_true))),
@@ -317,8 +307,11 @@ class EvaluationReport:
             ("macro F1", f"{self.f1_macro:.4f}"),
         ]
 
+    def _title(self) -> str:
+        return f"Evaluation of {self.model_name}" if self.model_name else "Evaluation"
+
     def __str__(self) -> str:
-        title = f"Evaluation of {self.model_name}" if self.model_name else "Evaluation"
+        title = self._title()
         lines = [title, "=" * len(title)]
         lines += [f"{name:<18} {value}" for name, value in self._summary()]
         lines += ["", "Per class:", self.per_class.to_string(float_format="{:.3f}".format)]
@@ -335,8 +328,7 @@ class EvaluationReport:
                 f"{len(self.labels)} classes, accuracy={self.accuracy:.4f}>")
 
     def _repr_html_(self) -> str:
-        title = html.escape(f"Evaluation of {self.model_name}" if self.model_name
-                            else "Evaluation")
+        title = html.escape(self._title())
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
                        f"<td>{html.escape(value)}</td></tr>" for name, value in self._summary())
         parts = [
@@ -457,9 +449,7 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
     y_pred = np.asarray(model.predict(X))
     final = _final_estimator(model)
     if labels is None:
-        classes = getattr(final, "classes_", None)
-        if classes is None:
-            classes = getattr(model, "classes_", None)
+        classes = getattr(final, "classes_", getattr(model, "classes_", None))
         if classes is not None:
             classes = list(classes)
             known = set(classes)

@@ -1,10 +1,9 @@
 """Keras 3 networks as scikit-learn classifiers: :class:`KerasClassifier` and two builders.
 
-:class:`KerasClassifier` wraps a Keras 3 model so that it behaves like any
-other scikit-learn classifier: it fits, predicts, clones, goes into a
-``Pipeline`` and a ``GridSearchCV``, and pickles. :func:`build_mlp` and
-:func:`build_cnn` build the networks it trains. All three are public as
-``awiml.classify.<name>``, the path stored models name them by.
+:class:`KerasClassifier` fits, predicts, clones, goes into a ``Pipeline`` and a
+``GridSearchCV``, and pickles; :func:`build_mlp` and :func:`build_cnn` build the
+networks it trains. All three are public as ``awiml.classify.<name>``, the path
+stored models name them by.
 
 Keras and its backend are imported only inside the functions that need them,
 so ``import awiml.classify`` and ``evaluate`` on a scikit-learn model never
@@ -24,6 +23,7 @@ overridden; set ``KERAS_BACKEND`` yourself to pick one.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import inspect
 import json
@@ -68,9 +68,6 @@ _BINARY_LOSSES = frozenset({
 })
 
 
-# --------------------------------------------------------------------------- Keras loading
-
-
 def _keras_json_backend() -> str | None:
     """Return the backend named in ``keras.json``, or None when there is none."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
@@ -90,12 +87,7 @@ def _installed(name: str) -> bool:
 
 
 def _backend_to_set() -> str | None:
-    """Return the backend awiml should put in ``KERAS_BACKEND`` before importing Keras, if any.
-
-    ``"torch"`` when Keras is not loaded yet, ``KERAS_BACKEND`` is unset,
-    ``keras.json`` names no backend or the default ``"tensorflow"``, PyTorch
-    is installed and neither TensorFlow nor JAX is; otherwise None.
-    """
+    """Return the backend to put in ``KERAS_BACKEND`` (see the module docstring), or None."""
     if "keras" in sys.modules or "KERAS_BACKEND" in os.environ:
         return None
     if _keras_json_backend() not in (None, "tensorflow"):
@@ -106,10 +98,7 @@ def _backend_to_set() -> str | None:
 
 
 def _import_keras():
-    """Import and return :mod:`keras`, choosing the torch backend when that is the only one.
-
-    See the module docstring for the rule; the user's own choice always wins.
-    """
+    """Import and return :mod:`keras`, choosing the torch backend when that is the only one."""
     backend = _backend_to_set()
     if backend is not None:
         os.environ["KERAS_BACKEND"] = backend
@@ -118,16 +107,14 @@ def _import_keras():
     return keras
 
 
-def _is_keras_model(obj: Any) -> bool:
-    """Whether ``obj`` is a Keras model, without importing Keras (if it is not loaded, no)."""
+def _is_keras(obj: Any, kind: str) -> bool:
+    """Whether ``obj`` is a ``keras.<kind>``, without importing Keras (if it is not loaded, no)."""
     keras = sys.modules.get("keras")
-    return keras is not None and isinstance(obj, keras.Model)
+    return keras is not None and isinstance(obj, getattr(keras, kind))
 
 
 def _copy_keras_model(model: keras.Model) -> keras.Model:
     """Return an independent copy of ``model``: same architecture, weights and compilation."""
-    import copy
-
     keras = _import_keras()
     try:
         copied = keras.models.clone_model(model)
@@ -150,15 +137,11 @@ def _walk_layers(layer):
         yield from _walk_layers(sub)
 
 
-def _adapt_input_normalisation(keras, network, X: np.ndarray) -> int:
-    """Adapt the network's not yet adapted ``Normalization`` layers fed by its input to ``X``.
-
-    Returns the number of layers adapted.
-    """
+def _adapt_input_normalisation(keras, network, X: np.ndarray) -> None:
+    """Adapt the network's not yet adapted ``Normalization`` layers fed by its input to ``X``."""
     inputs = getattr(network, "inputs", None) or []
     if len(inputs) != 1:
-        return 0
-    adapted = 0
+        return
     for layer in network.layers:
         if not isinstance(layer, keras.layers.Normalization) or layer.input_mean is not None:
             continue
@@ -171,8 +154,6 @@ def _adapt_input_normalisation(keras, network, X: np.ndarray) -> int:
             and np.all(keras.ops.convert_to_numpy(layer.adapt_variance) == 1)
         )):
             layer.adapt(X)
-            adapted += 1
-    return adapted
 
 
 def _loss_name(loss: Any) -> str:
@@ -184,9 +165,6 @@ def _loss_name(loss: Any) -> str:
     else:
         name = type(loss).__name__
     return name.lower()
-
-
-# --------------------------------------------------------------------------- builders
 
 
 def build_mlp(
@@ -264,14 +242,13 @@ def build_cnn(
 
     Each entry of ``filters`` adds a convolution (ReLU, "same" padding) and a
     2x2 max-pooling; global average pooling, one dense layer and a softmax
-    output follow. A channel axis is added to ``(height, width)`` input.
-    By default the input is first standardised with one mean and variance
-    over all pixels, so images in any unit (decibels, counts) work.
+    output follow.
 
     Parameters
     ----------
     input_shape : tuple of int
-        ``(height, width, channels)`` or ``(height, width)`` of one sample.
+        ``(height, width, channels)`` or ``(height, width)`` of one sample (a
+        channel axis is added to the latter).
     n_classes : int
         Number of classes; the output layer has this many softmax units.
     filters : int or sequence of int, default=(16, 32)
@@ -283,10 +260,11 @@ def build_cnn(
     dropout : float, default=0.0
         Dropout rate before the output layer (0 disables dropout).
     normalize : bool, default=True
-        Start with a ``keras.layers.Normalization(axis=None)`` layer;
-        :meth:`KerasClassifier.fit` adapts it to the training data. Without
-        it, inputs far from zero (a spectrogram in dB, say -90 to -20) can
-        leave the ReLU units dead and the network at chance level.
+        Start with a ``keras.layers.Normalization(axis=None)`` layer, one mean
+        and variance over all pixels, so images in any unit (decibels, counts)
+        work; :meth:`KerasClassifier.fit` adapts it to the training data.
+        Without it, inputs far from zero (a spectrogram in dB, say -90 to -20)
+        can leave the ReLU units dead and the network at chance level.
 
     Returns
     -------
@@ -327,20 +305,14 @@ def build_cnn(
     return keras.Model(inputs, outputs, name="cnn")
 
 
-# --------------------------------------------------------------------------- KerasClassifier
-
-
 class KerasClassifier(ClassifierMixin, BaseEstimator):
     """A Keras 3 model as a scikit-learn classifier.
 
-    ``model`` is either a *builder*, a function
-    ``build(input_shape, n_classes, **model_params) -> keras.Model``, or an
-    already built ``keras.Model``. Nothing happens in ``__init__``: ``fit``
-    calls the builder (or copies the built model, weights included, so the
-    model you passed is never trained), compiles the result unless it is
-    compiled already, and trains it. Labels may be of any type (``"Copepoda"``,
-    ``3``...); they are encoded to class indices ``0 .. n_classes-1`` in the
-    order of ``classes_``.
+    Nothing happens in ``__init__``: ``fit`` calls the builder ``model`` (or
+    copies the built model with its current weights, so the model you passed is
+    never trained), compiles the result unless it is compiled already, and
+    trains it. Labels of any type (``"Copepoda"``, ``3``...) are encoded to
+    class indices in the order of ``classes_``.
 
     A ``keras.layers.Normalization`` layer applied to the network's input
     that has neither ``mean``/``variance`` nor adapted statistics is adapted
@@ -435,10 +407,10 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
 
     Notes
     -----
-    ``sklearn.base.clone`` gives an unfitted copy; a built Keras model passed
-    as ``model`` is copied with its weights, so the clone never shares weights
-    with the original. Only the backend-agnostic Keras 3 API is used, so any
-    backend works; see the module documentation for how the backend is chosen.
+    ``sklearn.base.clone`` copies a built ``model`` with its weights, so the
+    clone never shares weights with the original. Only the backend-agnostic
+    Keras 3 API is used, so any backend works; see the module documentation for
+    how the backend is chosen.
 
     Examples
     --------
@@ -496,8 +468,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------ parameters and cloning
-
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get the parameters of this classifier.
 
@@ -550,16 +520,14 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         """Return an unfitted copy; a built Keras ``model`` is copied with its own weights."""
         params = {}
         for name, value in self.get_params(deep=False).items():
-            if _is_keras_model(value):
+            if _is_keras(value, "Model"):
                 params[name] = _copy_keras_model(value)
-            elif _is_keras_optimizer(value):
+            elif _is_keras(value, "Optimizer"):
                 params[name] = type(value).from_config(value.get_config())
             else:
                 params[name] = clone(value, safe=False)
         copied = type(self)(**params)
         if hasattr(self, "_metadata_request"):  # set_fit_request(...) choices, as sklearn's clone
-            import copy
-
             copied._metadata_request = copy.deepcopy(self._metadata_request)
         return copied
 
@@ -570,19 +538,12 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         return tags
 
-    # ------------------------------------------------------------ fitting
-
     def _check_params(self) -> None:
-        def positive_int(name: str, minimum: int = 1) -> None:
+        for name, minimum in (("epochs", 1), ("batch_size", 1), ("patience", 0), ("verbose", 0)):
             value = getattr(self, name)
             is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
             if not is_int or value < minimum:
                 raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-        positive_int("epochs")
-        positive_int("batch_size")
-        positive_int("patience", 0)
-        positive_int("verbose", 0)
         vs = self.validation_split
         if not isinstance(vs, numbers.Real) or not 0.0 <= vs < 1.0:
             raise ValueError(f"validation_split must be a number in [0, 1), got {vs!r}")
@@ -665,10 +626,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         return y_idx.astype("int32")
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> KerasClassifier:
-        """Build (or copy) the network and train it on ``X`` and ``y``.
-
-        Every call starts from a new network: the builder's output, or a copy
-        of the built ``model`` with its current weights.
+        """Build (or copy) a new network and train it on ``X`` and ``y``.
 
         Parameters
         ----------
@@ -760,8 +718,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = len(next(iter(self.history_.values()), []))
         return self
 
-    # ------------------------------------------------------------ prediction
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, one column per class in the order of ``classes_``.
 
@@ -833,11 +789,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
-
-
-def _is_keras_optimizer(obj: Any) -> bool:
-    keras = sys.modules.get("keras")
-    return keras is not None and isinstance(obj, keras.optimizers.Optimizer)
 
 
 def _check_builder_params(builder: Callable[..., Any], params: Mapping[str, Any]) -> None:

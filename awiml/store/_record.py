@@ -1,11 +1,11 @@
 """The parts of a stored version's record, built from what a save is given.
 
-This module has one job: turn the arguments of :meth:`awiml.store.ModelStore.save`
-(metrics, tags, parameters, figures, training time, training data) into the
-plain JSON data of a ``version.json`` (secrets redacted, NumPy values
-converted, data files traced to their manifest entries, DOIs and sha256), and
-flatten records into the comparable fields :meth:`awiml.store.ModelStore.diff`
-and :meth:`awiml.store.ModelStore.versions` show.
+Turns the arguments of :meth:`awiml.store.ModelStore.save` (metrics, tags,
+parameters, figures, training time, training data) into the plain JSON data of
+a ``version.json`` (secrets redacted, NumPy values converted, data files traced
+to their manifest entries, DOIs and sha256), and flattens records into the
+comparable fields :meth:`awiml.store.ModelStore.diff` and
+:meth:`awiml.store.ModelStore.versions` show.
 """
 
 from __future__ import annotations
@@ -123,10 +123,8 @@ def _metric_order(key: str) -> tuple[int, str]:
 
 
 def _key_metric(metrics: Any) -> tuple[str | None, float | None]:
-    scalars = {k: v for k, v in _scalar_metrics(metrics).items() if k != "n_samples"}
-    for key, value in scalars.items():
-        return key, value
-    return None, None
+    scalars = ((k, v) for k, v in _scalar_metrics(metrics).items() if k != "n_samples")
+    return next(scalars, (None, None))
 
 
 def _figures(figures: Mapping[str, Any] | None, metrics: Any) -> dict[str, bytes]:
@@ -304,7 +302,7 @@ def _comparable(record: Mapping[str, Any]) -> dict[str, Any]:
         "environment.packages": env.get("packages"),
         "environment": {"python": env.get("python"), "keras_backend": env.get("keras_backend"),
                         "platform": env.get("platform")},
-        "hardware": {k: v for k, v in (prov.get("hardware") or {}).items()},
+        "hardware": prov.get("hardware"),
     }
     for section, value in flat_sections.items():
         for key, item in _flatten(value or {}).items():

@@ -1,11 +1,9 @@
 """The Markdown model card of a stored version.
 
-This module has one job: render a version record (the content of a
-``version.json`` written by :class:`awiml.store.ModelStore`) as the
-human-readable ``MODEL_CARD.md`` beside it, with the summary, notes, model and
-architecture, training data, metrics, figures, parameters, code, environment,
-hardware, training time, files and how to load the model. It reads only the
-record and writes nothing; :func:`awiml.store.model_card` is its public name.
+:func:`model_card` renders a version record (the content of a ``version.json``
+written by :class:`awiml.store.ModelStore`) as the human-readable
+``MODEL_CARD.md`` beside it. It reads only the record and writes nothing;
+:func:`awiml.store.model_card` is its public name.
 """
 
 from __future__ import annotations
@@ -56,7 +54,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
          if saved.get("classes") else None),
         ("awiml", record.get("awiml_version")),
     ]
-    out += _table(("", ""), [(k, v) for k, v in summary if v is not None])
+    out += _facts(summary)
     if record.get("notes"):
         out += ["## Notes", "", str(record["notes"]), ""]
 
@@ -105,14 +103,10 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
         for path in figures:
             out += [f"![{PurePosixPath(path).stem}]({path})", ""]
 
-    if record.get("params"):
-        out += ["## Run parameters", ""]
-        out += _table(("parameter", "value"),
-                      [(k, _cell(v)) for k, v in _flatten(record["params"]).items()])
-    if record.get("tags"):
-        out += ["## Tags", ""]
-        out += _table(("tag", "value"),
-                      [(k, _cell(v)) for k, v in _flatten(record["tags"]).items()])
+    for key, title, column in (("params", "Run parameters", "parameter"), ("tags", "Tags", "tag")):
+        if record.get(key):
+            rows = [(k, _cell(v)) for k, v in _flatten(record[key]).items()]
+            out += [f"## {title}", "", *_table((column, "value"), rows)]
 
     out += ["## Code", ""]
     if code.get("status") == "git":
@@ -123,7 +117,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
             ("Remote", code.get("remote") or "none"),
             ("Uncommitted changes", f"yes, {changed} file(s)" if code.get("dirty") else "no"),
         ]
-        out += _table(("", ""), rows)
+        out += _facts(rows)
         if code.get("changed"):
             out += ["Changed files: " + ", ".join(f"`{c}`" for c in code["changed"]), ""]
     else:
@@ -133,7 +127,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
     rows = [("Python", f"{env.get('python', '?')} ({env.get('python_implementation', '?')})"),
             ("Platform", env.get("platform")), ("Keras backend", env.get("keras_backend"))]
     rows += [(package, version) for package, version in (env.get("packages") or {}).items()]
-    out += _table(("", ""), [(k, v) for k, v in rows if v is not None])
+    out += _facts(rows)
 
     out += ["## Hardware", ""]
     gpus = hw.get("gpus") or []
@@ -148,7 +142,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
         ("Slurm job", hw.get("slurm_job_id")),
         ("Slurm cluster", hw.get("slurm_cluster")),
     ]
-    out += _table(("", ""), [(k, v) for k, v in rows if v is not None])
+    out += _facts(rows)
 
     out += ["## Training time", ""]
     training = record.get("training") or {}
@@ -158,8 +152,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
         ("Duration", _duration(timing.get("duration_seconds"))),
         ("Epochs", training.get("epochs")),
     ]
-    rows = [(k, v) for k, v in rows if v is not None]
-    out += _table(("", ""), rows) if rows else ["Not recorded.", ""]
+    out += _facts(rows) if any(v is not None for _, v in rows) else ["Not recorded.", ""]
 
     out += ["## Files", ""]
     files = record.get("files") or {}
@@ -222,6 +215,11 @@ def _keras_lines(arch: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _facts(rows: Iterable[tuple[str, Any]]) -> list[str]:
+    """Return a two-column table, without header, of the rows whose value is not None."""
+    return _table(("", ""), [(k, v) for k, v in rows if v is not None])
+
+
 def _table(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> list[str]:
     header = [_cell(h) for h in header]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -259,11 +257,11 @@ def _bytes(value: Any) -> str | None:
     if not isinstance(value, (int, float)):
         return None
     size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return None  # pragma: no cover
+    return f"{size:.1f} TiB"
 
 
 def _duration(seconds: Any) -> str | None:

@@ -5,16 +5,11 @@
 and model card. It has five parts:
 
 ``code``
-    The git commit, branch, remote URL (credentials removed with
-    :func:`~awiml.errors.redact_url`), whether tracked files differ from the
-    commit (``dirty``) and which (``changed``, truncated), and untracked files
-    (``untracked``, truncated). Found by running ``git`` without a shell, with a
-    timeout, at a lower scheduling priority (:data:`GIT_NICENESS`), with
-    repository hooks such as ``core.fsmonitor`` switched off and without
-    taking git's optional locks (safe on shared file systems). No git,
-    no repository, or a repository git refuses (another owner) gives
-    ``{"commit": None, "status": "unknown", "reason": ...}``; it is never an
-    error.
+    What :func:`git_state` returns. Found by running ``git`` without a shell,
+    with a timeout, at a lower scheduling priority (:data:`GIT_NICENESS`), with
+    repository hooks such as ``core.fsmonitor`` switched off and without taking
+    git's optional locks (safe on shared file systems). No git, no repository,
+    or a repository git refuses (another owner) is never an error.
 ``environment``
     Python version and implementation, platform, the installed versions of key
     packages (read from :mod:`importlib.metadata`; nothing heavy is imported) and
@@ -158,8 +153,11 @@ def git_state(code_dir: str | os.PathLike[str]) -> dict[str, Any]:
     -------
     dict
         ``status`` is ``"git"`` with ``commit``, ``branch`` (``None`` when
-        detached), ``remote`` (redacted), ``dirty``, ``changed`` and
-        ``untracked``; or ``"unknown"`` with ``commit: None`` and a ``reason``.
+        detached), ``remote`` (credentials removed with
+        :func:`~awiml.errors.redact_url`), ``dirty`` (tracked files differ from
+        the commit), ``changed`` and ``untracked`` (both truncated to
+        :data:`MAX_LISTED_FILES`, with ``*_count``); or ``"unknown"`` with
+        ``commit: None`` and a ``reason``.
         When ``git status`` times out (a huge work tree), ``dirty`` is ``None``
         and ``reason`` says why.
     """
@@ -188,36 +186,28 @@ def git_state(code_dir: str | os.PathLike[str]) -> dict[str, Any]:
             reason = "git refused: " + message[0].removeprefix("fatal: ")[:200]
         return _unknown(reason)
 
-    commit: str | None = None
-    branch: str | None = None
-    upstream: str | None = None
+    # porcelain v2: "# branch.<key> <value>" headers, then one record per changed path,
+    # whose path is the field after this many spaces (ordinary, renamed/copied, unmerged)
+    path_field = {"1": 8, "2": 9, "u": 10}
+    headers: dict[str, str] = {}
     changed: list[str] = []
     untracked: list[str] = []
-    records = status.stdout.split("\0")
-    i = 0
-    while i < len(records):
-        record = records[i]
-        i += 1
-        if record.startswith("# branch.oid "):
-            oid = record.split(" ", 2)[2]
-            commit = None if oid == "(initial)" else oid
-        elif record.startswith("# branch.head "):
-            head = record.split(" ", 2)[2]
-            branch = None if head == "(detached)" else head
-        elif record.startswith("# branch.upstream "):
-            upstream = record.split(" ", 2)[2]
-        elif record.startswith("1 "):
-            fields = record.split(" ", 8)
-            changed.append(f"{fields[1]} {fields[8]}")
-        elif record.startswith("2 "):
-            fields = record.split(" ", 9)
-            changed.append(f"{fields[1]} {fields[9]}")
-            i += 1  # the original path of a rename or copy follows as its own record
-        elif record.startswith("u "):
-            fields = record.split(" ", 10)
-            changed.append(f"{fields[1]} {fields[10]}")
+    records = iter(status.stdout.split("\0"))
+    for record in records:
+        kind = record[:1]
+        if record.startswith("# branch."):
+            key, _, value = record[len("# branch."):].partition(" ")
+            headers[key] = value
+        elif kind in path_field and record[1:2] == " ":
+            fields = record.split(" ", path_field[kind])
+            changed.append(f"{fields[1]} {fields[-1]}")
+            if kind == "2":
+                next(records, None)  # the original path of a rename or copy: its own record
         elif record.startswith("? "):
             untracked.append(record[2:])
+    commit = headers.get("oid") if headers.get("oid") != "(initial)" else None
+    branch = headers.get("head") if headers.get("head") != "(detached)" else None
+    upstream = headers.get("upstream")
 
     state: dict[str, Any] = {
         "status": "git",

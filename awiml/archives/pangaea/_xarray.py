@@ -15,7 +15,6 @@ __all__ = ["frame_to_xarray", "udunits"]
 _UDUNITS = {
     "°C": "degC",
     "deg C": "degC",
-    "K": "K",
     "°": "degree",
     "deg": "degree",
     "%": "percent",
@@ -26,9 +25,6 @@ _UDUNITS = {
     "µmol/kg": "umol/kg",
     "µmol/l": "umol/l",
     "µatm": "uatm",
-    "mbar": "mbar",
-    "dbar": "dbar",
-    "hPa": "hPa",
     "psu": "1",
     "PSU": "1",
     "#": "1",
@@ -104,11 +100,10 @@ def frame_to_xarray(table: pd.DataFrame) -> xr.Dataset:
     variables = {}
     for column in table.columns:
         series = table[column]
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            values = series.astype(object).where(series.notna(), "").astype(str).to_numpy()
-        elif isinstance(series.dtype, pd.DatetimeTZDtype):
+        categorical = isinstance(series.dtype, pd.CategoricalDtype)
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
             values = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-        elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+        elif categorical or pd.api.types.is_string_dtype(series.dtype):  # object columns too
             values = series.astype(object).where(series.notna(), "").astype(str).to_numpy()
         else:
             values = series.to_numpy()

@@ -126,12 +126,9 @@ class Parameter:
         The unit as PANGAEA writes it, e.g. ``"°C"``, ``"µmol/kg"``.
     geocode : bool
         Whether the column is a geocode (Date/Time, Latitude, Depth...).
-    pi : str or None
-        Principal investigator, as written in the metadata.
-    method : str or None
-        Method or device.
-    comment : str or None
-        The column comment.
+    pi, method, comment : str or None
+        Principal investigator (as written in the metadata), method or device,
+        and the column comment.
     type : str or None
         ``"numeric"``, ``"string"``, ``"datetime"`` or ``"uri"`` where the
         panmd record says so; ``None`` when only the text header is known.
@@ -208,34 +205,28 @@ class DatasetMetadata:
     doi : str or None
         Canonical DOI (``10.1594/PANGAEA.<id>``); ``None`` for data-warehouse
         extracts, which have no DOI.
-    title : str or None
-        The dataset title.
+    title, abstract, comment : str or None
+        The dataset's title, abstract and comment.
     citation : str or None
         The full citation as PANGAEA writes it.
     authors : tuple of str
         Authors as ``"Last, First"``.
     year : int or None
         Publication year.
-    abstract : str or None
-        The abstract.
-    keywords : tuple of str
-        Keywords.
+    keywords, projects : tuple of str
+        Keywords and projects.
     related : tuple of str
         References: "Related to", "Supplement to", "Further details" lines.
-    projects : tuple of str
-        Projects.
     coverage : Mapping of str to str
         Coverage values (``"MEDIAN LATITUDE"``, ``"DATE/TIME START"``...).
     events : tuple of Event
-        The events.
+        The sampling events.
     parameters : tuple of Parameter
         The columns of the data table, in table order.
     license : str or None
         The licence, preferably its short label (``"CC-BY-4.0"``).
     size : str or None
         Size as PANGAEA states it, e.g. ``"8964 data points"``.
-    comment : str or None
-        The dataset comment.
     restricted : bool
         Whether the data need a token (panmd ``loginOption``).
     login_option : str or None
@@ -306,15 +297,10 @@ class DatasetMetadata:
         DatasetMetadata
             The metadata.
         """
-        known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
-        values["events"] = tuple(
-            Event(**{k: v for k, v in e.items() if k in _EVENT_FIELDS})
-            for e in values.get("events", ())
-        )
+        values = _known_fields(cls, data)
+        values["events"] = tuple(Event(**_known_fields(Event, e)) for e in values.get("events", ()))
         values["parameters"] = tuple(
-            Parameter(**{k: v for k, v in p.items() if k in _PARAMETER_FIELDS})
-            for p in values.get("parameters", ())
+            Parameter(**_known_fields(Parameter, p)) for p in values.get("parameters", ())
         )
         for key in ("authors", "keywords", "related", "projects", "children"):
             values[key] = tuple(values.get(key, ()))
@@ -323,5 +309,7 @@ class DatasetMetadata:
         return cls(**values)
 
 
-_EVENT_FIELDS = {f.name for f in fields(Event)}
-_PARAMETER_FIELDS = {f.name for f in fields(Parameter)}
+def _known_fields(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the items of ``data`` that are fields of the dataclass ``cls``."""
+    known = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in known}

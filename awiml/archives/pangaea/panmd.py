@@ -5,9 +5,7 @@ type ``application/vnd.pangaea.metadata+xml`` (namespace
 ``http://www.pangaea.de/MetaData``, conventionally with the prefix ``md:``). It
 is the second carrier of a dataset's metadata besides the header of the
 tab-delimited text export, and :func:`parse_panmd` maps it onto the same
-:class:`~awiml.archives.pangaea.model.DatasetMetadata`, using the text header's
-conventions wherever the two overlap (coverage keys such as ``"MEDIAN
-LATITUDE"``, ``"Name (short name)"`` for terms). :func:`write_panmd` is its
+:class:`~awiml.archives.pangaea.model.DatasetMetadata`. :func:`write_panmd` is its
 inverse; the loopback emulator :class:`awiml.testing.pangaea.PangaeaServer`
 uses it to serve metadata for datasets that only have a text file.
 
@@ -65,12 +63,9 @@ dataset's text header and its panmd record give the same values where both say
 the same thing (one difference remains: the text parser keeps a "Related to" or
 "Further details" reference without its relation type).
 
-The citation is composed the way PANGAEA writes it in the text export, as a best
-effort: ``"Last, First; Last, First (YYYY): Title. Source, PANGAEA,
-https://doi.org/10.1594/PANGAEA.<id>"``, where ``Source`` is
-``md:citation/md:source`` (e.g. the Alfred Wegener Institute) and is left out
-when absent. The ``Supplement to`` reference is not appended (it is in
-``related``).
+The citation is composed by :func:`compose_citation`, with ``md:citation/md:source``
+(e.g. the Alfred Wegener Institute) as its ``source``. The ``Supplement to``
+reference is not appended (it is in ``related``).
 
 Safety
 ------
@@ -151,11 +146,6 @@ _CONTACT = re.compile(r"^(?P<name>[^()]*?) \((?P<contact>[^()]*)\)$")
 _URI_IN_TEXT = re.compile(r"(?:https?://|hdl:|doi:)[^\s()]+")
 
 
-# --------------------------------------------------------------------------- #
-# Reading
-# --------------------------------------------------------------------------- #
-
-
 def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     """Parse a panmd metadata record into :class:`DatasetMetadata`.
 
@@ -201,18 +191,18 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     doi = _citation_doi(citation)
     title = _text(citation, "md:title")
     authors = tuple(_person(a) for a in _findall(citation, "md:author"))
-    year = _year(citation)
+    year = _number(_text(citation, "md:year"), "<md:citation>/<md:year>", int, "a year")
     source = _text(citation, "md:source")
 
     last_modified_key = "lastModified" if "lastModified" in info else "xmlLastModified"
     consumed = {"loginOption", "loginOption_num", "collectionChilds", last_modified_key}
     extra: dict[str, str] = {}
-    published = _text(citation, "md:dateTime")
-    if published is not None:
-        extra["dateTime"] = published
-    topo = _text(root, "md:extent/md:topoType")
-    if topo is not None:
-        extra["topoType"] = topo
+    for key, value in (
+        ("dateTime", _text(citation, "md:dateTime")),
+        ("topoType", _text(root, "md:extent/md:topoType")),
+    ):
+        if value is not None:
+            extra[key] = value
     licence_label = _text(root, "md:license/md:label")
     licence_name = _text(root, "md:license/md:name")
     if licence_label and licence_name:
@@ -237,7 +227,7 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
         "coverage": _coverage(root),
         "events": tuple(_event(e) for e in root.findall("md:event", _NS)),
         "parameters": _parameters(root),
-        "license": _text(root, "md:license/md:label") or _text(root, "md:license/md:name"),
+        "license": licence_label or licence_name,
         "size": _size(root),
         "comment": _text(root, "md:comment"),
         "restricted": login_option is not None and login_option.lower() != "unrestricted",
@@ -285,14 +275,12 @@ def _decode(xml: bytes | str) -> str:
         raise TypeError(f"panmd record must be bytes or str, not {type(xml).__name__}")
     data = bytes(xml)
     encoding = "utf-8"
-    for bom, name in (
-        (codecs.BOM_UTF32_LE, "utf-32"),
-        (codecs.BOM_UTF32_BE, "utf-32"),
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
+    for boms, name in (  # UTF-32 first: its little-endian mark starts with UTF-16's
+        ((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "utf-32"),
+        ((codecs.BOM_UTF8,), "utf-8-sig"),
+        ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-16"),
     ):
-        if data.startswith(bom):
+        if data.startswith(boms):
             encoding = name
             break
     else:
@@ -323,13 +311,13 @@ def _findall(parent: ET.Element | None, path: str) -> list[ET.Element]:
     return [] if parent is None else parent.findall(path, _NS)
 
 
-def _number(text: str | None, what: str) -> float | None:
+def _number(text: str | None, what: str, kind: type = float, noun: str = "a number") -> Any:
     if text is None:
         return None
     try:
-        return float(text)
+        return kind(text)
     except ValueError:
-        raise InvalidDataError(f"panmd {what}: {text!r} is not a number") from None
+        raise InvalidDataError(f"panmd {what}: {text!r} is not {noun}") from None
 
 
 def _person(element: ET.Element) -> str:
@@ -350,16 +338,6 @@ def _contact_person(element: ET.Element) -> str:
         if value:
             contact.append(value)
     return f"{name} ({', '.join(contact)})" if contact else name
-
-
-def _year(citation: ET.Element | None) -> int | None:
-    text = _text(citation, "md:year")
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidDataError(f"panmd <md:citation>/<md:year>: {text!r} is not a year") from None
 
 
 def _pangaea_doi(uri: str | None) -> str | None:
@@ -462,11 +440,8 @@ PANGAEA, https://doi.org/10.1594/PANGAEA.889513'
 
 def _reference_text(element: ET.Element) -> str:
     authors = [_person(a) for a in _findall(element, "md:author")]
-    year = _text(element, "md:year")
+    year = _text(element, "md:year") or _text(element, "md:prepubStatus")
     title = _text(element, "md:title")
-    if year is None:
-        status = _text(element, "md:prepubStatus")
-        year = status if status else None
     names = "; ".join(a for a in authors if a)
     head = f"{names} ({year})" if names and year is not None else names
     text = f"{head}: {title}" if head and title else head or title or ""
@@ -503,29 +478,26 @@ def _related(root: ET.Element, citation: ET.Element | None) -> tuple[str, ...]:
     return tuple(related)
 
 
+def _join_term(name: str, optional: str | None, uri: str | None) -> str:
+    """Join a term as the text export writes it; the inverse of :func:`_split_term`."""
+    if optional:
+        name = f"{name} ({optional})"
+    return f"{name} (URI: {uri})" if uri else name
+
+
 def _term_text(element: ET.Element | None) -> str | None:
-    """``"name (optionalName) (URI: uri)"`` as the text export writes a term."""
     if element is None:
         return None
     name = _text(element, "md:name") or _text(element, "md:label")
     if name is None:
         return None
-    optional = _text(element, "md:optionalName")
-    if optional:
-        name = f"{name} ({optional})"
-    uri = _text(element, "md:URI")
-    if uri:
-        name = f"{name} (URI: {uri})"
-    return name
+    return _join_term(name, _text(element, "md:optionalName"), _text(element, "md:URI"))
 
 
 def _project_text(element: ET.Element) -> str:
     label = _text(element, "md:label")
     name = _text(element, "md:name") or label or ""
-    if label and label != name:
-        name = f"{name} ({label})"
-    uri = _text(element, "md:URI")
-    return f"{name} (URI: {uri})" if uri else name
+    return _join_term(name, label if label != name else None, _text(element, "md:URI"))
 
 
 def _coverage(root: ET.Element) -> dict[str, str]:
@@ -533,14 +505,12 @@ def _coverage(root: ET.Element) -> dict[str, str]:
     coverage: dict[str, str] = {}
     if extent is None:
         return coverage
-    for tag, key in sorted(_BOUNDS, key=lambda b: _TEXT_ORDER.index(b[1])):
-        value = _text(extent, f"md:geographic/md:{tag}")
-        if value is not None:
-            coverage[key] = value
-    for tag, key in _TEMPORAL:
-        value = _text(extent, f"md:temporal/md:{tag}")
-        if value is not None:
-            coverage[key] = value
+    geographic = sorted(_BOUNDS, key=lambda b: _TEXT_ORDER.index(b[1]))
+    for part, pairs in (("geographic", geographic), ("temporal", _TEMPORAL)):
+        for tag, key in pairs:
+            value = _text(extent, f"md:{part}/md:{tag}")
+            if value is not None:
+                coverage[key] = value
     for elevation in extent.findall("md:elevation", _NS):
         name = elevation.get("name") or "ELEVATION"
         if "," not in name:
@@ -603,8 +573,7 @@ def _parameters(root: ET.Element) -> tuple[Parameter, ...]:
         pi = column.find("md:PI", _NS)
         columns.append(
             (
-                order,
-                position,
+                order,  # the sort is stable: columns with the same col keep their order
                 Parameter(
                     name=name,
                     short_name=_text(parameter, "md:shortName") or name,
@@ -618,18 +587,13 @@ def _parameters(root: ET.Element) -> tuple[Parameter, ...]:
                 ),
             )
         )
-    columns.sort(key=lambda item: (item[0], item[1]))
-    return tuple(item[2] for item in columns)
+    columns.sort(key=lambda item: item[0])
+    return tuple(item[1] for item in columns)
 
 
 def _size(root: ET.Element) -> str | None:
-    element = root.find("md:size", _NS)
-    if element is None:
-        return None
-    value = _clean(element.text)
-    unit = element.get("unit")
-    if value is None:
-        return None
+    value = _text(root, "md:size")
+    unit = None if value is None else root.find("md:size", _NS).get("unit")
     return f"{value} {unit}" if unit else value
 
 
@@ -650,11 +614,6 @@ def _decode_override(name: str, raw: str) -> Any:
             f"panmd technicalInfo entry {_OVERRIDE}{name} holds no valid JSON: {raw[:80]!r}"
         ) from None
     return getattr(DatasetMetadata.from_dict({name: value}), name)
-
-
-# --------------------------------------------------------------------------- #
-# Writing
-# --------------------------------------------------------------------------- #
 
 
 def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> bytes:
@@ -722,9 +681,7 @@ def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> byte
     ]
     if not differing:
         return record
-    info = root.find("md:technicalInfo")
-    if info is None:
-        info = _sub(root, "md:technicalInfo")
+    info = root.find("md:technicalInfo")  # _build always writes it
     exported = meta.to_dict()
     for name in differing:
         value = json.dumps(exported[name], ensure_ascii=False, separators=(",", ":"))
@@ -760,19 +717,16 @@ def _build(meta: DatasetMetadata) -> ET.Element:
     citation = _sub(root, "md:citation", id=f"dataset{number}" if number else None)
     for author in meta.authors:
         _write_person(citation, "md:author", author)
-    if meta.year is not None:
-        _sub(citation, "md:year", str(meta.year))
-    if meta.title is not None:
-        _sub(citation, "md:title", meta.title)
-    source = _citation_source(meta)
-    if source:
-        _sub(citation, "md:source", source)
-    if meta.doi:
-        _sub(citation, "md:URI", _DOI_URL + meta.doi)
-    if "dateTime" in extra:
-        _sub(citation, "md:dateTime", extra.pop("dateTime"))
-    if meta.parent:
-        _sub(citation, "md:parentURI", _DOI_URL + normalize_doi(meta.parent))
+    for tag, value in (
+        ("md:year", None if meta.year is None else str(meta.year)),
+        ("md:title", meta.title),
+        ("md:source", _citation_source(meta) or None),
+        ("md:URI", _DOI_URL + meta.doi if meta.doi else None),
+        ("md:dateTime", extra.pop("dateTime", None)),
+        ("md:parentURI", _DOI_URL + normalize_doi(meta.parent) if meta.parent else None),
+    ):
+        if value is not None:
+            _sub(citation, tag, value)
     if related and related[0].startswith("Supplement to: "):
         _write_reference(citation, "md:supplementTo", related.pop(0)[len("Supplement to: ") :])
 
@@ -780,11 +734,9 @@ def _build(meta: DatasetMetadata) -> ET.Element:
         _sub(root, "md:abstract", meta.abstract)
     for item in related:
         match = _RELATION.match(item)
+        reference = _write_reference(root, "md:reference", match["text"] if match else item)
         if match:
-            reference = _write_reference(root, "md:reference", match.group("text"))
-            reference.set("relationType", match.group("type"))
-        else:
-            _write_reference(root, "md:reference", item)
+            reference.set("relationType", match["type"])
 
     _write_extent(root, meta.coverage, extra.pop("topoType", None))
     for index, project in enumerate(meta.projects, start=1):
@@ -825,23 +777,24 @@ def _build(meta: DatasetMetadata) -> ET.Element:
     if meta.children:
         childs = ",".join(f"D{dataset_id(child)}" for child in meta.children)
         _sub(info, "md:entry", key="collectionChilds", value=childs)
-    if meta.login_option is not None:
-        _sub(info, "md:entry", key="loginOption", value=meta.login_option)
-        code = _LOGIN_NUMBERS.get(meta.login_option.lower())
+    login = meta.login_option
+    if login is None and meta.restricted:
+        login = "access rights needed"
+    if login is not None:
+        _sub(info, "md:entry", key="loginOption", value=login)
+        code = _LOGIN_NUMBERS.get(login.lower())
         if code:
             _sub(info, "md:entry", key="loginOption_num", value=code)
-    elif meta.restricted:
-        _sub(info, "md:entry", key="loginOption", value="access rights needed")
-        _sub(info, "md:entry", key="loginOption_num", value="3")
     return root
 
 
-def _write_person(parent: ET.Element, tag: str, person: str) -> None:
+def _write_person(parent: ET.Element, tag: str, person: str) -> ET.Element:
     element = _sub(parent, tag)
     last, sep, first = person.partition(", ")
     _sub(element, "md:lastName", last)
     if sep:
         _sub(element, "md:firstName", first)
+    return element
 
 
 def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
@@ -857,9 +810,8 @@ def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
             elif "://" in part or part.startswith(("hdl:", "doi:")):
                 kind, value = "md:URI", part
             else:
-                contact = {}
-                break
-            if kind in contact:
+                kind, value = "", part
+            if not kind or kind in contact:  # not a contact, or a second of its kind
                 contact = {}
                 break
             contact[kind] = value
@@ -867,11 +819,7 @@ def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
         _write_person(parent, tag, text)
         return
     assert match is not None
-    element = _sub(parent, tag)
-    last, sep, first = match.group("name").partition(", ")
-    _sub(element, "md:lastName", last)
-    if sep:
-        _sub(element, "md:firstName", first)
+    element = _write_person(parent, tag, match.group("name"))
     for kind in ("md:eMail", "md:URI", "md:orcid"):
         if kind in contact:
             _sub(element, kind, contact[kind])
@@ -914,14 +862,11 @@ def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | N
     if not (geographic or temporal or elevations or topo):
         return
     extent = _sub(parent, "md:extent")
-    if geographic:
-        element = _sub(extent, "md:geographic")
-        for tag, value in geographic:
-            _sub(element, f"md:{tag}", str(value))
-    if temporal:
-        element = _sub(extent, "md:temporal")
-        for tag, value in temporal:
-            _sub(element, f"md:{tag}", str(value))
+    for part, pairs in (("md:geographic", geographic), ("md:temporal", temporal)):
+        if pairs:
+            element = _sub(extent, part)
+            for tag, value in pairs:
+                _sub(element, f"md:{tag}", str(value))
     for name, bounds in elevations.items():
         units = {unit for _, unit in bounds.values()}
         unit = units.pop() if len(units) == 1 else None
@@ -933,20 +878,24 @@ def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | N
         _sub(extent, "md:topoType", topo)
 
 
-def _write_term(parent: ET.Element, tag: str, text: str | None) -> None:
-    """Write ``"name (optional) (URI: uri)"`` as a panmd term element."""
-    if text is None:
-        return
-    element = _sub(parent, tag)
-    uri = None
+def _split_term(text: str) -> tuple[str, str | None, str | None]:
+    """Split ``"name (optional) (URI: uri)"`` into its three parts (None where absent)."""
+    uri = optional = None
     match = _TERM_URI.match(text)
     if match:
         text, uri = match.group("rest"), match.group("uri")
-    optional = None
     match = _TERM_OPTIONAL.match(text)
     if match:
         text, optional = match.group("name"), match.group("optional")
-    _sub(element, "md:name", text)
+    return text, optional, uri
+
+
+def _write_term(parent: ET.Element, tag: str, text: str | None) -> None:
+    if text is None:
+        return
+    element = _sub(parent, tag)
+    name, optional, uri = _split_term(text)
+    _sub(element, "md:name", name)
     if optional is not None:
         _sub(element, "md:optionalName", optional)
     if uri is not None:
@@ -955,16 +904,9 @@ def _write_term(parent: ET.Element, tag: str, text: str | None) -> None:
 
 def _write_project(parent: ET.Element, text: str, index: int) -> None:
     element = _sub(parent, "md:project", id=f"project{index}")  # pangaeapy needs the id
-    uri = None
-    match = _TERM_URI.match(text)
-    if match:
-        text, uri = match.group("rest"), match.group("uri")
-    label = None
-    match = _TERM_OPTIONAL.match(text)
-    if match:
-        text, label = match.group("name"), match.group("optional")
-    _sub(element, "md:label", label if label is not None else text)
-    _sub(element, "md:name", text)
+    name, label, uri = _split_term(text)
+    _sub(element, "md:label", label if label is not None else name)
+    _sub(element, "md:name", name)
     if uri is not None:
         _sub(element, "md:URI", uri)
 
@@ -978,19 +920,15 @@ def _write_event(parent: ET.Element, event: Event) -> None:
         ("md:latitude2", event.latitude_end),
         ("md:longitude2", event.longitude_end),
         ("md:elevation", event.elevation),
+        ("md:dateTime", event.datetime),
+        ("md:dateTime2", event.datetime_end),
     ):
         if value is not None:
-            _sub(element, tag, _number_text(value))
-    if event.datetime is not None:
-        _sub(element, "md:dateTime", event.datetime)
-    if event.datetime_end is not None:
-        _sub(element, "md:dateTime2", event.datetime_end)
+            _sub(element, tag, value if tag.startswith("md:dateTime") else _number_text(value))
     for name, value in event.attributes.items():
         _sub(element, "md:attribute", str(value), name=name)
-    _write_term(element, "md:location", event.location)
-    _write_term(element, "md:campaign", event.campaign)
-    _write_term(element, "md:basis", event.basis)
-    _write_term(element, "md:device", event.device)
+    for term in ("location", "campaign", "basis", "device"):
+        _write_term(element, f"md:{term}", getattr(event, term))
     if event.comment is not None:
         _sub(element, "md:comment", event.comment)
 
