@@ -6,6 +6,9 @@ import dataclasses
 import gzip
 import io
 import json
+import subprocess
+import sys
+import textwrap
 import warnings
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -765,3 +768,54 @@ def test_bad_arguments(tmp_path):
         read_text(TSG.read_text(encoding="utf-8"))
     with pytest.raises(TypeError):
         read_text(12)
+
+
+# --------------------------------------------------------------------------- #
+# Faults found by fuzzing 0.1.0
+# --------------------------------------------------------------------------- #
+
+
+def run_isolated(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter, so that a crash fails the test instead of pytest."""
+    return subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "rows"),
+    [
+        ("2016-12-2xT05:00", 1000),  # NumPy 2.4 crashed casting more than 500 bytes values
+        ("2016-13-01T05:00", 501),
+        ("2016-12-01T05:00+02:00", 2000),  # a zone designator in the middle: NumPy warns
+    ],
+)
+def test_bad_date_among_many_is_an_error_not_a_crash(tmp_path, bad, rows):
+    path = tmp_path / "dates.tab"
+    lines = [f"2016-12-{1 + i % 28:02d}T05:00\t{i}" for i in range(rows)]
+    lines[rows // 2] = f"{bad}\t0"
+    path.write_text("Date/Time\tDepth water [m]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    result = run_isolated(
+        f"""
+        from awiml.archives.pangaea_text import read_text
+        from awiml.errors import InvalidDataError
+        try:
+            df = read_text({str(path)!r})
+        except InvalidDataError as error:
+            print("InvalidDataError:", error)
+        else:
+            print("parsed:", df["Date/Time"].iloc[{rows // 2}].isoformat())
+        """
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    if "+" in bad:  # a valid date with a zone designator: converted to UTC
+        assert result.stdout.strip() == "parsed: 2016-12-01T03:00:00+00:00"
+    else:
+        message = result.stdout
+        assert message.startswith("InvalidDataError:"), message
+        assert str(path) in message and f"line {rows // 2 + 2}: {bad!r}" in message
+        assert "column 'Date/Time'" in message
