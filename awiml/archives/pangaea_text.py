@@ -1361,15 +1361,30 @@ def _numpy_dates(values: np.ndarray, index: pd.Index, name: Any) -> pd.Series | 
 
 
 def _numpy_parse(values: np.ndarray) -> np.ndarray | None:
-    """``values.astype("datetime64[us]")``, or ``None`` if NumPy refuses.
+    """``values.astype("datetime64[us]")``, or ``None`` if NumPy refuses or warns.
 
-    NumPy converts a value with a zone designator to UTC correctly but warns
-    (``UserWarning``); the caller sends such columns to pandas first.
+    The cast runs in pieces of :data:`_CAST_CHUNK` values. NumPy releases the
+    GIL for a cast of more than 500 values, and its cast from fixed-width bytes
+    to ``datetime64`` then raises its error (a value that is not a date) or
+    its warning (a zone designator) without the GIL: NumPy 2.4 crashes the
+    interpreter (SIGSEGV). In pieces of 500 the GIL is held and the error is
+    an ordinary ``ValueError``, at the same speed. A warning sends the column
+    to pandas, which converts zones without one.
     """
+    parsed = np.empty(values.shape, dtype="datetime64[us]")
     try:
-        return values.astype("datetime64[us]")
-    except (ValueError, TypeError, OverflowError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for start in range(0, values.size, _CAST_CHUNK):
+                stop = start + _CAST_CHUNK
+                parsed[start:stop] = values[start:stop].astype("datetime64[us]")
+    except (ValueError, TypeError, OverflowError, Warning):
         return None
+    return parsed
+
+
+_CAST_CHUNK = 500
+"""Values per NumPy cast to ``datetime64``: NumPy keeps the GIL for at most 500 (see above)."""
 
 
 _NS_MIN = np.datetime64(pd.Timestamp.min.ceil("us").to_datetime64(), "us")
