@@ -650,3 +650,16 @@ def test_blank_lines_and_crlf_when_counting_fields(tmp_path):
     rows[1150] = "o1150\t1"
     message = error(write(tmp_path, [line + "\r" for line in header + rows]))
     assert "line 1153 has 2 fields, but the header row has 3" in message
+
+
+def test_bytes_that_utf_8_cannot_decode_are_never_a_bare_unicode_error(tmp_path):
+    path = tmp_path / "latin.tsv"
+    path.write_bytes("object_id\tobject_lat\na\t1\nb\u00e9\t2\n".encode("iso-8859-1"))
+    with open(path, encoding="utf-8") as handle, pytest.raises(InvalidDataError) as caught:
+        read_tsv(handle)
+    message = str(caught.value)
+    assert str(path) in message and "line 3" in message and "byte 26" in message
+    assert "utf-8" in message and "'rb'" in message
+    assert read_tsv(path)["object_id"].tolist() == ["a", "b\u00e9"]
+    with pytest.raises(InvalidDataError, match=r"<StringIO>: line 2 .*U\+D800"):
+        read_tsv(io.StringIO("object_id\tobject_lat\na\ud800\t1\n"))

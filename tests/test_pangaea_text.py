@@ -819,3 +819,23 @@ def test_bad_date_among_many_is_an_error_not_a_crash(tmp_path, bad, rows):
         assert message.startswith("InvalidDataError:"), message
         assert str(path) in message and f"line {rows // 2 + 2}: {bad!r}" in message
         assert "column 'Date/Time'" in message
+
+
+def test_bytes_that_utf_8_cannot_decode_are_never_a_bare_unicode_error(tmp_path):
+    # Not UTF-8 in a date longer than the 32 bytes read at first: read as Windows-1252.
+    text = b"Date/Time\tX\n2016-12-01T05:00\t1\n2016-12-01T05:00:00.000000000000\xff\t2\n"
+    with pytest.raises(InvalidDataError, match="line 3: '2016-12-01T05:00:00.000000000000\xff'"):
+        read_text(text)
+    # A text file object that cannot decode the file: say where, and what to do.
+    path = tmp_path / "latin.tab"
+    path.write_bytes("Label\tX\na\t1\nb\u00e9\t2\n".encode("iso-8859-1"))
+    for reader in (read_text, read_metadata):
+        with open(path, encoding="utf-8") as handle, pytest.raises(InvalidDataError) as caught:
+            reader(handle)
+        message = str(caught.value)
+        assert str(path) in message and "line 3" in message and "byte 13" in message
+        assert "utf-8" in message and "'rb'" in message
+    assert read_text(path)["Label"].tolist() == ["a", "b\u00e9"]
+    # A str that no encoding can write (a lone surrogate).
+    with pytest.raises(InvalidDataError, match=r"<StringIO>: line 2 .*U\+D800"):
+        read_text(io.StringIO("Label\tX\na\ud800\t1\n"))
