@@ -91,6 +91,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidDataError, NotFoundError
+from ._tables import read_source
 
 __all__ = ["FIELD_KINDS", "read_tsv"]
 
@@ -345,12 +346,7 @@ def _load(source: Source) -> _Raw:
     if hasattr(source, "read"):
         label = getattr(source, "name", None)
         name = label if isinstance(label, str) else f"<{type(source).__name__}>"
-        content = source.read()
-        if isinstance(content, str):
-            content = content.encode("utf-8", errors="surrogateescape")
-        elif not isinstance(content, (bytes, bytearray)):
-            raise TypeError(f"{name}: read() returned {type(content).__name__}, not bytes or str")
-        data = bytes(content)
+        data = bytes(read_source(source, name, source.read, "ISO-8859-1"))
         return _Raw(name, None, data, data[:_SAMPLE_BYTES], len(data))
     raise TypeError("read_tsv() takes a path, bytes or a file object, not " + type(source).__name__)
 

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidDataError, NotFoundError
+from ._tables import read_source
 from .pangaea_model import DatasetMetadata, Event, Parameter, normalize_doi
 
 __all__ = ["QUALITY_FLAGS", "events_frame", "read_metadata", "read_text"]
@@ -96,6 +97,7 @@ _DECODE_CHUNK = 1 << 24
 """Bytes per step when checking that a buffer is valid UTF-8."""
 
 _BOM = codecs.BOM_UTF8
+_FALLBACK = "Windows-1252 or ISO-8859-1"
 _KEY_LINE = re.compile(r"^([A-Za-z][^\t:]*):(?:\t| |$)(.*)$")
 _CITATION = re.compile(r"^(?P<authors>.*?) \((?P<year>\d{4})[a-z]?\): (?P<rest>.*)$")
 _DOI_TAIL = re.compile(r"[,.]?\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)10\.\S+\s*$", re.IGNORECASE)
@@ -342,6 +344,8 @@ class _Raw:
     name: str
     owned: bool
     """Whether ``data`` is a private bytearray that may be modified."""
+    transcoded: bool = False
+    """Whether ``data`` was re-encoded from ISO-8859-1 or Windows-1252."""
 
 
 def _load(source: Source, *, header_only: bool = False) -> _Raw:
@@ -373,11 +377,8 @@ def _load(source: Source, *, header_only: bool = False) -> _Raw:
     elif hasattr(source, "read"):
         name = getattr(source, "name", None)
         name = name if isinstance(name, str) else f"<{type(source).__name__}>"
-        data = _read_prefix(source) if header_only else source.read()
-        if isinstance(data, str):
-            data = data.encode("utf-8", errors="surrogateescape")
-        elif not isinstance(data, (bytes, bytearray)):
-            raise TypeError(f"{name}: read() returned {type(data).__name__}, not bytes or str")
+        read = (lambda: _read_prefix(source)) if header_only else source.read
+        data = read_source(source, name, read, _FALLBACK)
         raw = _Raw(data, name, owned=False)
     else:
         raise TypeError(
@@ -401,7 +402,7 @@ def _read_all(handle: BinaryIO) -> bytearray:
     return buffer
 
 
-def _read_prefix(handle: Any) -> bytes:
+def _read_prefix(handle: Any) -> bytes | str:
     """Read the header block (up to the ``*/`` line) and the next line, no further."""
     readline = getattr(handle, "readline", None)
     if readline is None:
@@ -418,8 +419,7 @@ def _read_prefix(handle: Any) -> bytes:
             if not line or line.startswith(close):
                 break
         lines.append(readline())
-    joined = "".join(lines) if text else b"".join(lines)
-    return joined.encode("utf-8", errors="surrogateescape") if text else joined
+    return "".join(lines) if text else b"".join(lines)
 
 
 def _prepare(raw: _Raw) -> _Raw:
@@ -447,7 +447,7 @@ def _transcode(raw: _Raw) -> None:
     except UnicodeDecodeError:  # one of the five bytes Windows-1252 leaves undefined
         text = bytes(data).decode("iso-8859-1")
     raw.data = bytearray(text.encode("utf-8"))
-    raw.owned = True
+    raw.owned = raw.transcoded = True
 
 
 def _open(source: Source, *, header_only: bool = False) -> tuple[_Raw, _Layout]:
@@ -1098,8 +1098,10 @@ class _Table:
         self._check_fields(scan.fields)
         flags = self._blank_flags(scan)
         try:
-            frame = self._read_csv()
+            return self._finish(self._read_csv(), flags)
         except UnicodeDecodeError:
+            if self.raw.transcoded:  # cannot happen: the buffer is UTF-8 now
+                raise
             # The header was UTF-8 (or ASCII) but the data rows are not: an old
             # ISO-8859-1 export. Undo the blanking, re-encode, start again.
             for _rows, codes, offsets in flags.values():
@@ -1107,7 +1109,6 @@ class _Table:
             _transcode(self.raw)
             self.layout = _locate(self.raw.data, self.name)
             return self.read()
-        return self._finish(frame, flags)
 
     def _check_fields(self, per_line: np.ndarray) -> None:
         expected = len(self.columns)
@@ -1287,7 +1288,7 @@ class _Table:
                 if fast is not None:
                     return fast
                 series = pd.Series(
-                    [v.decode("utf-8", "replace") for v in values.tolist()],
+                    [v.decode("utf-8") for v in values.tolist()],
                     index=series.index,
                     name=series.name,
                     dtype="str",
