@@ -825,7 +825,9 @@ def test_bad_date_among_many_is_an_error_not_a_crash(tmp_path, bad, rows):
 def test_bytes_that_utf_8_cannot_decode_are_never_a_bare_unicode_error(tmp_path):
     # Not UTF-8 in a date longer than the 32 bytes read at first: read as Windows-1252.
     text = b"Date/Time\tX\n2016-12-01T05:00\t1\n2016-12-01T05:00:00.000000000000\xff\t2\n"
-    with pytest.raises(InvalidDataError, match=re.escape("line 3: '2016-12-01T05:00:00.000000000000\xff'")):
+    with pytest.raises(
+        InvalidDataError, match=re.escape("line 3: '2016-12-01T05:00:00.000000000000\xff'")
+    ):
         read_text(text)
     # A text file object that cannot decode the file: say where, and what to do.
     path = tmp_path / "latin.tab"

@@ -56,7 +56,7 @@ def _decode_error(
         raw.decode(encoding)
     except UnicodeDecodeError as exact:
         line = raw.count(b"\n", 0, exact.start) + 1
-        where = f" on line {line}, at byte {exact.start} ({raw[exact.start:exact.end]!r})"
+        where = f" on line {line}, at byte {exact.start} ({raw[exact.start : exact.end]!r})"
     except (AttributeError, OSError, ValueError, LookupError):
         pass
     return InvalidDataError(
