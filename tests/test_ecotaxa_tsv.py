@@ -663,3 +663,24 @@ def test_bytes_that_utf_8_cannot_decode_are_never_a_bare_unicode_error(tmp_path)
     assert read_tsv(path)["object_id"].tolist() == ["a", "b\u00e9"]
     with pytest.raises(InvalidDataError, match=r"<StringIO>: line 2 .*U\+D800"):
         read_tsv(io.StringIO("object_id\tobject_lat\na\ud800\t1\n"))
+
+
+@pytest.mark.parametrize("path", [DOI, IMPORT_N1], ids=["export", "import"])
+def test_last_line_cut_inside_its_last_field(tmp_path, path):
+    raw = path.read_bytes()
+    assert raw.endswith((b"\t13\n", b"\t1\n"))
+    cut = tmp_path / "cut.tsv"
+    cut.write_bytes(raw[:-2])  # "13" becomes "1", "1" becomes ""
+    lines = raw.count(b"\n")
+    for source in (cut, cut.read_bytes()):
+        with pytest.raises(InvalidDataError) as caught:
+            read_tsv(source)
+        message = str(caught.value)
+        assert f"line {lines} " in message and "no line break" in message
+        assert "strict=False" in message
+        assert (str(cut) if isinstance(source, Path) else "<bytes>") in message
+    with pytest.warns(UserWarning, match=f"line {lines} .*no line break"):
+        df = read_tsv(cut, strict=False)
+    assert len(df) == len(read_tsv(path))
+    with pytest.raises(ValueError, match="strict"):
+        read_tsv(path, strict=None)

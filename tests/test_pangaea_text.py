@@ -842,3 +842,23 @@ def test_bytes_that_utf_8_cannot_decode_are_never_a_bare_unicode_error(tmp_path)
     # A str that no encoding can write (a lone surrogate).
     with pytest.raises(InvalidDataError, match=r"<StringIO>: line 2 .*U\+D800"):
         read_text(io.StringIO("Label\tX\na\ud800\t1\n"))
+
+
+def test_last_line_cut_inside_its_last_field(tmp_path):
+    raw = TSG.read_bytes()
+    assert raw.endswith(b"\t33.636\n")
+    path = tmp_path / "cut.tab"
+    path.write_bytes(raw[:-4])  # "...\t33.6": the right number of fields, a wrong value
+    with pytest.raises(InvalidDataError) as caught:
+        read_text(path)
+    message = str(caught.value)
+    assert str(path) in message and "line 4502" in message and "no line break" in message
+    assert "strict=False" in message
+    with pytest.warns(UserWarning, match="line 4502 .*no line break"):
+        df = read_text(path, strict=False)
+    assert df["Sal"].iloc[-1] == 33.6 and len(df) == 4482
+    assert read_metadata(path).doi == "10.1594/PANGAEA.889513"  # the header is whole
+    with pytest.raises(InvalidDataError, match="line 1 .*no line break"):
+        read_text(b"Depth water [m]")
+    with pytest.raises(ValueError, match="strict"):
+        read_text(TSG, strict="no")
