@@ -91,7 +91,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidDataError, NotFoundError
-from ._tables import read_source
+from ._tables import check_last_line, read_source
 
 __all__ = ["FIELD_KINDS", "read_tsv"]
 
@@ -178,6 +178,7 @@ def read_tsv(
     *,
     usecols: Iterable[str] | None = None,
     types: Mapping[str, str] | None = None,
+    strict: bool = True,
 ) -> pd.DataFrame:
     r"""Read an EcoTaxa TSV file (export or import format) into a typed DataFrame.
 
@@ -197,6 +198,15 @@ def read_tsv(
         Use it to keep a column as text (``{"process_start_date": "text"}``)
         or to read a column the file leaves untyped. Columns the file does not
         have are ignored, so one mapping can serve several files.
+    strict : bool, default True
+        What to do when the last line has no line break. EcoTaxa ends every
+        row of its exports with one, and so do the import files of the
+        instruments, so such a file was most likely cut off inside its last
+        value (``13`` read as ``1``): raise
+        :class:`~awiml.errors.InvalidDataError`, or, with ``strict=False``
+        (for a table written by hand or saved by a spreadsheet without the
+        final line break), emit a :class:`UserWarning` naming the line and
+        read it as it is.
 
     Returns
     -------
@@ -232,7 +242,8 @@ def read_tsv(
         tab-separated, no EcoTaxa column (``object_*``, ``img_*``,
         ``sample_*``, ``acq_*``, ``process_*``), a nameless or repeated
         column, a malformed types row, a row with the wrong number of fields
-        or an unclosed quote, or a value that does not fit its column's type
+        or an unclosed quote, a last line without a line break (with
+        ``strict=True``), or a value that does not fit its column's type
         (a non-number in an ``[f]`` column, an impossible ``object_date``...).
         The message names the file, the line and the column.
     NotFoundError
@@ -279,8 +290,11 @@ def read_tsv(
     'import'
     """
     overrides = _check_types(types)
+    if not isinstance(strict, bool):
+        raise ValueError(f"strict must be True or False, not {strict!r}")
     raw = _load(path_or_buffer)
     layout = _sniff(raw)
+    _check_end(raw, len(layout.names), strict=strict)
     columns = _plan(layout, overrides)
     selected = _select(columns, usecols, raw.name)
     reader = _Reader(raw, layout, columns, selected)
@@ -349,6 +363,29 @@ def _load(source: Source) -> _Raw:
         data = bytes(read_source(source, name, source.read, "ISO-8859-1"))
         return _Raw(name, None, data, data[:_SAMPLE_BYTES], len(data))
     raise TypeError("read_tsv() takes a path, bytes or a file object, not " + type(source).__name__)
+
+
+def _check_end(raw: _Raw, columns: int, *, strict: bool) -> None:
+    """Raise or warn if the last line has no line break (see ``strict`` of :func:`read_tsv`).
+
+    A last line with too few fields is left to the field counts, which say
+    that the file seems truncated.
+    """
+    if raw.data is not None:
+        data = raw.data
+    else:
+        with open(raw.path or "", "rb") as handle:
+            handle.seek(max(raw.size - 1, 0))
+            if handle.read(1) in (b"\n", b"\r"):
+                return
+            handle.seek(0)
+            data = handle.read()
+    if data[-1:] in (b"\n", b"\r"):
+        return
+    start = data.rfind(b"\n") + 1
+    if data.count(b"\t", start) + 1 < columns:
+        return
+    check_last_line(False, data.count(b"\n") + 1, raw.name, strict=strict)
 
 
 def _reject_binary(head: bytes, name: str) -> None:

@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidDataError, NotFoundError
-from ._tables import read_source
+from ._tables import check_last_line, read_source
 from .pangaea_model import DatasetMetadata, Event, Parameter, normalize_doi
 
 __all__ = ["QUALITY_FLAGS", "events_frame", "read_metadata", "read_text"]
@@ -121,6 +121,7 @@ def read_text(
     *,
     metadata: DatasetMetadata | None = None,
     on_mismatch: Literal["raise", "warn"] = "raise",
+    strict: bool = True,
 ) -> pd.DataFrame:
     r"""Read a PANGAEA tab-delimited text file into a typed DataFrame.
 
@@ -142,6 +143,13 @@ def read_text(
         of columns, or a label other than ``"<short name> [<unit>]"``):
         raise :class:`~awiml.errors.InvalidDataError`, or emit a
         :class:`UserWarning` and name the columns after the file's header row.
+    strict : bool, default True
+        What to do when the last line has no line break. PANGAEA ends every
+        line of its exports with one, so such a file was most likely cut off
+        inside its last value (``3.875`` read as ``3.8``): raise
+        :class:`~awiml.errors.InvalidDataError`, or, with ``strict=False``
+        (for a table written by hand), emit a :class:`UserWarning` naming the
+        line and read it as it is.
 
     Returns
     -------
@@ -172,7 +180,8 @@ def read_text(
         The file is malformed: a row with the wrong number of fields, a
         truncated file, a header block without ``*/``, binary content, a
         header row that does not match the parameters (with
-        ``on_mismatch="raise"``), a value in a ``datetime`` or ``numeric``
+        ``on_mismatch="raise"``), a last line without a line break (with
+        ``strict=True``), a value in a ``datetime`` or ``numeric``
         column that is neither. The message names the file and the line.
     NotFoundError
         ``source`` is a path that does not exist.
@@ -201,6 +210,8 @@ def read_text(
     """
     if on_mismatch not in ("raise", "warn"):
         raise ValueError(f"on_mismatch must be 'raise' or 'warn', not {on_mismatch!r}")
+    if not isinstance(strict, bool):
+        raise ValueError(f"strict must be True or False, not {strict!r}")
     raw, layout = _open(source)
     if metadata is None:
         meta = _metadata_from_layout(raw.data, layout, raw.name)
@@ -209,7 +220,7 @@ def read_text(
             raise TypeError(f"metadata must be a DatasetMetadata, not {type(metadata).__name__}")
         meta = metadata
     columns = _match_columns(layout, meta, raw.name, on_mismatch, metadata is not None)
-    table = _Table(raw, layout, columns)
+    table = _Table(raw, layout, columns, strict=strict)
     frame = table.read()
     frame.attrs["pangaea"] = meta.to_dict()
     frame.attrs["columns"] = {column.name: column.describe() for column in columns}
@@ -1083,11 +1094,15 @@ def _scan(data: bytes | bytearray, start: int, end: int) -> _Scan:
 class _Table:
     """Parse the data part of a text file into a typed DataFrame."""
 
-    def __init__(self, raw: _Raw, layout: _Layout, columns: list[_Column]) -> None:
+    def __init__(
+        self, raw: _Raw, layout: _Layout, columns: list[_Column], *, strict: bool = True
+    ) -> None:
         self.raw = raw
         self.layout = layout
         self.columns = columns
         self.name = raw.name
+        self.strict: bool | None = strict
+        """Whether a last line without a line break raises; ``None`` once checked."""
 
     def line_of_row(self, row: int) -> int:
         """Return the 1-based file line number of data row ``row`` (0-based)."""
@@ -1096,6 +1111,12 @@ class _Table:
     def read(self) -> pd.DataFrame:
         scan = _scan(self.raw.data, self.layout.table_start, self.layout.table_end)
         self._check_fields(scan.fields)
+        if self.strict is not None:
+            last = self.layout.header_line + scan.fields.size - 1
+            check_last_line(
+                self.raw.data[-1:] in (b"\n", b"\r"), last, self.name, strict=self.strict
+            )
+            self.strict = None
         flags = self._blank_flags(scan)
         try:
             return self._finish(self._read_csv(), flags)
