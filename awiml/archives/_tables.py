@@ -251,15 +251,21 @@ def is_utf8(data: bytes | bytearray | memoryview) -> bool:
     return True
 
 
-def check_last_line(ends_with_break: bool, line: int, name: str, *, strict: bool) -> None:
-    """Raise (``strict``) or warn if the file's last line, ``line``, has no line break.
+def check_end(raw: Raw, columns: int, *, strict: bool) -> None:
+    """Raise (``strict``) or warn if the file's last line has no line break.
 
     The exports of PANGAEA and EcoTaxa end every line, the last one included,
     with a line break: a file whose last line has none was most likely cut
-    off, inside its last value, which then reads as a different number.
+    off, inside its last value, which then reads as a different number. A
+    last line with fewer than ``columns`` fields is left to the field
+    counts, which say that the file seems truncated.
     """
-    if ends_with_break:
+    if raw.ends_with_line_break():
         return
+    data = raw.read()
+    if data.count(b"\t", data.rfind(b"\n") + 1) + 1 < columns:
+        return
+    name, line = raw.name, data.count(b"\n") + 1
     message = (
         f"{name}: the last line (line {line}) has no line break, so the file seems cut off "
         "inside it (its last value may be incomplete)"
@@ -395,6 +401,8 @@ def read_csv(source: Any, name: str, *, first_line: int, columns: int, **options
             return pd.read_csv(
                 source, sep="\t", engine="c", index_col=False, keep_default_na=False, **options
             )
+    except UnicodeDecodeError:
+        raise  # the caller reads the file again in its fallback encoding
     except pd.errors.ParserError as error:
         message = str(error).strip().removeprefix("Error tokenizing data. C error: ")
         line, row = _PARSER_LINE.search(message), _PARSER_ROW.search(message)
@@ -413,6 +421,10 @@ def read_csv(source: Any, name: str, *, first_line: int, columns: int, **options
         else:
             text = f"cannot parse the table: {message}"
         raise InvalidDataError(f"{name}: {text}") from None
+    except ValueError as error:
+        # No value can fail a conversion (only "str" and bytes dtypes are imposed):
+        # this is another tokenizer failure, which pandas reports as a ValueError.
+        raise InvalidDataError(f"{name}: cannot parse the table: {error}") from None
 
 
 # --------------------------------------------------------------------------- #

@@ -928,10 +928,7 @@ class _Table:
         )
         self._check_fields(scan.fields)
         if self.strict is not None:
-            last = self.layout.header_line + scan.fields.size - 1
-            _tables.check_last_line(
-                self.raw.data[-1:] in (b"\n", b"\r"), last, self.name, strict=self.strict
-            )
+            _tables.check_end(self.raw, len(self.columns), strict=self.strict)
             self.strict = None
         flags = self._blank_flags(scan)
         try:
