@@ -15,7 +15,7 @@ quoting):
   given characters, in one vectorised NumPy pass;
 * :func:`read_csv`: :func:`pandas.read_csv` with the parser's errors turned
   into line-numbered :class:`~awiml.errors.InvalidDataError`;
-* :func:`check_last_line`: a file whose last line was cut off;
+* :func:`check_end`: a file whose last line was cut off;
 * :func:`numpy_dates`, :func:`utc`: ISO 8601 dates parsed by NumPy, safely.
 """
 
@@ -94,6 +94,7 @@ class Raw:
             return handle.read()
 
     def ends_with_line_break(self) -> bool:
+        """Whether the last byte is a line break (LF or CR)."""
         if self.data is not None:
             return self.data[-1:] in (b"\n", b"\r")
         with self.open() as handle:
