@@ -377,7 +377,7 @@ def test_a_column_with_numbers_then_text_is_text():
     # pandas parses in blocks; a column numeric in one and text in another is read again.
     rows = [f"o{i}\t{i}" for i in range(300_000)]
     rows[-1] = "o_last\tabc"
-    df = read_tsv("\n".join(["object_id\tobject_x", *rows]).encode())
+    df = read_tsv("\n".join(["object_id\tobject_x", *rows, ""]).encode())
     assert df["object_x"].dtype == "str"
     assert (df["object_x"].iloc[0], df["object_x"].iloc[-1]) == ("0", "abc")
 
@@ -650,3 +650,37 @@ def test_blank_lines_and_crlf_when_counting_fields(tmp_path):
     rows[1150] = "o1150\t1"
     message = error(write(tmp_path, [line + "\r" for line in header + rows]))
     assert "line 1153 has 2 fields, but the header row has 3" in message
+
+
+def test_bytes_that_utf_8_cannot_decode_are_never_a_bare_unicode_error(tmp_path):
+    path = tmp_path / "latin.tsv"
+    path.write_bytes("object_id\tobject_lat\na\t1\nb\u00e9\t2\n".encode("iso-8859-1"))
+    with open(path, encoding="utf-8") as handle, pytest.raises(InvalidDataError) as caught:
+        read_tsv(handle)
+    message = str(caught.value)
+    assert str(path) in message and "line 3" in message and "byte 26" in message
+    assert "utf-8" in message and "'rb'" in message
+    assert read_tsv(path)["object_id"].tolist() == ["a", "b\u00e9"]
+    with pytest.raises(InvalidDataError, match=r"<StringIO>: line 2 .*U\+D800"):
+        read_tsv(io.StringIO("object_id\tobject_lat\na\ud800\t1\n"))
+
+
+@pytest.mark.parametrize("path", [DOI, IMPORT_N1], ids=["export", "import"])
+def test_last_line_cut_inside_its_last_field(tmp_path, path):
+    raw = path.read_bytes()
+    assert raw.endswith((b"\t13\n", b"\t1\n"))
+    cut = tmp_path / "cut.tsv"
+    cut.write_bytes(raw[:-2])  # "13" becomes "1", "1" becomes ""
+    lines = raw.count(b"\n")
+    for source in (cut, cut.read_bytes()):
+        with pytest.raises(InvalidDataError) as caught:
+            read_tsv(source)
+        message = str(caught.value)
+        assert f"(line {lines})" in message and "no line break" in message
+        assert "strict=False" in message
+        assert (str(cut) if isinstance(source, Path) else "<bytes>") in message
+    with pytest.warns(UserWarning, match=rf"line {lines}\b.*no line break"):
+        df = read_tsv(cut, strict=False)
+    assert len(df) == len(read_tsv(path))
+    with pytest.raises(ValueError, match="strict"):
+        read_tsv(path, strict=None)

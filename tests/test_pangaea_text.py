@@ -6,6 +6,10 @@ import dataclasses
 import gzip
 import io
 import json
+import re
+import subprocess
+import sys
+import textwrap
 import warnings
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -401,7 +405,7 @@ def test_flags_across_scan_pieces_of_a_large_file(tmp_path):
 
 def test_scan_piece_boundaries_do_not_matter(tmp_path, monkeypatch):
     """The byte scan runs in pieces (in threads for large files): any piece size gives the same."""
-    from awiml.archives import pangaea_text
+    from awiml.archives.pangaea import text as pangaea_text
 
     header, table = tsg_parts()
     rows = [row.split(b"\t") for row in table[1:120]]
@@ -489,11 +493,12 @@ def test_sources_bom_and_line_breaks(tmp_path):
         "binary file": io.BytesIO(raw),
         "text file": io.StringIO(raw.decode("utf-8")),
         "CRLF": raw.replace(b"\n", b"\r\n"),
-        "no final line break": raw.rstrip(b"\n"),
         "blank lines at the end": raw + b"\n\n",
     }
     for what, source in sources.items():
         pd.testing.assert_frame_equal(read_text(source), expected, obj=what)
+    with pytest.warns(UserWarning, match="no line break"):  # with strict=True, an error
+        pd.testing.assert_frame_equal(read_text(raw.rstrip(b"\n"), strict=False), expected)
     with open(TSG, "rb") as handle:
         pd.testing.assert_frame_equal(read_text(handle), expected)
     assert read_metadata(io.BytesIO(raw)) == read_metadata(TSG) == read_metadata(raw)
@@ -765,3 +770,96 @@ def test_bad_arguments(tmp_path):
         read_text(TSG.read_text(encoding="utf-8"))
     with pytest.raises(TypeError):
         read_text(12)
+
+
+# --------------------------------------------------------------------------- #
+# Faults found by fuzzing 0.1.0
+# --------------------------------------------------------------------------- #
+
+
+def run_isolated(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter, so that a crash fails the test instead of pytest."""
+    return subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "rows"),
+    [
+        ("2016-12-2xT05:00", 1000),  # NumPy 2.4 crashed casting more than 500 bytes values
+        ("2016-13-01T05:00", 501),
+        ("2016-12-01T05:00+02:00", 2000),  # a zone designator in the middle: NumPy warns
+    ],
+)
+def test_bad_date_among_many_is_an_error_not_a_crash(tmp_path, bad, rows):
+    path = tmp_path / "dates.tab"
+    lines = [f"2016-12-{1 + i % 28:02d}T05:00\t{i}" for i in range(rows)]
+    lines[rows // 2] = f"{bad}\t0"
+    path.write_text("Date/Time\tDepth water [m]\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    result = run_isolated(
+        f"""
+        from awiml.archives.pangaea.text import read_text
+        from awiml.errors import InvalidDataError
+        try:
+            df = read_text({str(path)!r})
+        except InvalidDataError as error:
+            print("InvalidDataError:", error)
+        else:
+            print("parsed:", df["Date/Time"].iloc[{rows // 2}].isoformat())
+        """
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    if "+" in bad:  # a valid date with a zone designator: converted to UTC
+        assert result.stdout.strip() == "parsed: 2016-12-01T03:00:00+00:00"
+    else:
+        message = result.stdout
+        assert message.startswith("InvalidDataError:"), message
+        assert str(path) in message and f"line {rows // 2 + 2}: {bad!r}" in message
+        assert "column 'Date/Time'" in message
+
+
+def test_bytes_that_utf_8_cannot_decode_are_never_a_bare_unicode_error(tmp_path):
+    # Not UTF-8 in a date longer than the 32 bytes read at first: read as Windows-1252.
+    text = b"Date/Time\tX\n2016-12-01T05:00\t1\n2016-12-01T05:00:00.000000000000\xff\t2\n"
+    with pytest.raises(
+        InvalidDataError, match=re.escape("line 3: '2016-12-01T05:00:00.000000000000\xff'")
+    ):
+        read_text(text)
+    # A text file object that cannot decode the file: say where, and what to do.
+    path = tmp_path / "latin.tab"
+    path.write_bytes("Label\tX\na\t1\nb\u00e9\t2\n".encode("iso-8859-1"))
+    for reader in (read_text, read_metadata):
+        with open(path, encoding="utf-8") as handle, pytest.raises(InvalidDataError) as caught:
+            reader(handle)
+        message = str(caught.value)
+        assert str(path) in message and "line 3" in message and "byte 13" in message
+        assert "utf-8" in message and "'rb'" in message
+    assert read_text(path)["Label"].tolist() == ["a", "b\u00e9"]
+    # A str that no encoding can write (a lone surrogate).
+    with pytest.raises(InvalidDataError, match=r"<StringIO>: line 2 .*U\+D800"):
+        read_text(io.StringIO("Label\tX\na\ud800\t1\n"))
+
+
+def test_last_line_cut_inside_its_last_field(tmp_path):
+    raw = TSG.read_bytes()
+    assert raw.endswith(b"\t33.636\n")
+    path = tmp_path / "cut.tab"
+    path.write_bytes(raw[:-3])  # "...\t33.6": the right number of fields, a wrong value
+    with pytest.raises(InvalidDataError) as caught:
+        read_text(path)
+    message = str(caught.value)
+    assert str(path) in message and "line 4502" in message and "no line break" in message
+    assert "strict=False" in message
+    with pytest.warns(UserWarning, match=r"line 4502\b.*no line break"):
+        df = read_text(path, strict=False)
+    assert df["Sal"].iloc[-1] == 33.6 and len(df) == 4482
+    assert read_metadata(path).doi == "10.1594/PANGAEA.889513"  # the header is whole
+    with pytest.raises(InvalidDataError, match=r"line 1\b.*no line break"):
+        read_text(b"Depth water [m]")
+    with pytest.raises(ValueError, match="strict"):
+        read_text(TSG, strict="no")

@@ -77,25 +77,20 @@ Values
 
 from __future__ import annotations
 
-import codecs
-import io
 import itertools
-import os
 import re
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal, TextIO
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from ...errors import InvalidDataError, NotFoundError
+from ...errors import InvalidDataError
+from .. import _tables
+from .._tables import Raw, Source
 
 __all__ = ["FIELD_KINDS", "read_tsv"]
-
-#: What :func:`read_tsv` reads: a path, the file's bytes, or a file object.
-Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | TextIO
 
 Kind = Literal["text", "float", "int", "date", "time"]
 
@@ -163,8 +158,6 @@ _TYPE_CELL = re.compile(r"\s*\[([tf])\]\s*", re.IGNORECASE)
 _DATE = re.compile(r"(\d{4})(-?)(\d{2})\2(\d{2})")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _DIGITS = re.compile(r"\d{1,6}")
-_PARSER_LINE = re.compile(r"\bline (\d+)")
-_PARSER_ROW = re.compile(r"starting at row (\d+)")
 
 
 # --------------------------------------------------------------------------- #
@@ -177,6 +170,7 @@ def read_tsv(
     *,
     usecols: Iterable[str] | None = None,
     types: Mapping[str, str] | None = None,
+    strict: bool = True,
 ) -> pd.DataFrame:
     r"""Read an EcoTaxa TSV file (export or import format) into a typed DataFrame.
 
@@ -196,6 +190,15 @@ def read_tsv(
         Use it to keep a column as text (``{"process_start_date": "text"}``)
         or to read a column the file leaves untyped. Columns the file does not
         have are ignored, so one mapping can serve several files.
+    strict : bool, default True
+        What to do when the last line has no line break. EcoTaxa ends every
+        row of its exports with one, and so do the import files of the
+        instruments, so such a file was most likely cut off inside its last
+        value (``13`` read as ``1``): raise
+        :class:`~awiml.errors.InvalidDataError`, or, with ``strict=False``
+        (for a table written by hand or saved by a spreadsheet without the
+        final line break), emit a :class:`UserWarning` naming the line and
+        read it as it is.
 
     Returns
     -------
@@ -231,7 +234,8 @@ def read_tsv(
         tab-separated, no EcoTaxa column (``object_*``, ``img_*``,
         ``sample_*``, ``acq_*``, ``process_*``), a nameless or repeated
         column, a malformed types row, a row with the wrong number of fields
-        or an unclosed quote, or a value that does not fit its column's type
+        or an unclosed quote, a last line without a line break (with
+        ``strict=True``), or a value that does not fit its column's type
         (a non-number in an ``[f]`` column, an impossible ``object_date``...).
         The message names the file, the line and the column.
     NotFoundError
@@ -278,8 +282,11 @@ def read_tsv(
     'import'
     """
     overrides = _check_types(types)
-    raw = _load(path_or_buffer)
+    if not isinstance(strict, bool):
+        raise ValueError(f"strict must be True or False, not {strict!r}")
+    raw = _tables.load(path_or_buffer, caller="read_tsv()", what="an EcoTaxa TSV file")
     layout = _sniff(raw)
+    _tables.check_end(raw, len(layout.names), strict=strict)
     columns = _plan(layout, overrides)
     selected = _select(columns, usecols, raw.name)
     reader = _Reader(raw, layout, columns, selected)
@@ -295,85 +302,6 @@ def read_tsv(
         }
     )
     return frame
-
-
-# --------------------------------------------------------------------------- #
-# Loading
-# --------------------------------------------------------------------------- #
-
-
-@dataclass
-class _Raw:
-    """Where the table comes from: a local path, or bytes in memory."""
-
-    name: str
-    path: str | None
-    data: bytes | None
-    head: bytes
-    """The first bytes of the file (all of it for data in memory)."""
-    size: int
-
-
-def _load(source: Source) -> _Raw:
-    """Open ``source`` far enough to sniff it, without reading a local file whole."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        return _Raw("<bytes>", None, data, data[:_SAMPLE_BYTES], len(data))
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        name = os.fsdecode(path)
-        if "\n" in name or "\t" in name:
-            raise InvalidDataError(
-                "read_tsv() got a str with line breaks or TABs: a str is taken as a path. "
-                "Pass the table as bytes (text.encode()) or as io.StringIO(text)."
-            )
-        try:
-            with open(path, "rb") as handle:
-                head = handle.read(_SAMPLE_BYTES)
-                size = os.fstat(handle.fileno()).st_size
-        except FileNotFoundError:
-            raise NotFoundError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise InvalidDataError(
-                f"{name} is a directory, not an EcoTaxa TSV file; pass the .tsv inside it"
-            ) from None
-        return _Raw(name, name, None, head, size)
-    if hasattr(source, "read_bytes") and not hasattr(source, "read"):
-        # A pathlib-like object that is not a local path (importlib.resources).
-        data = source.read_bytes()
-        return _Raw(str(source), None, data, data[:_SAMPLE_BYTES], len(data))
-    if hasattr(source, "read"):
-        label = getattr(source, "name", None)
-        name = label if isinstance(label, str) else f"<{type(source).__name__}>"
-        content = source.read()
-        if isinstance(content, str):
-            content = content.encode("utf-8", errors="surrogateescape")
-        elif not isinstance(content, (bytes, bytearray)):
-            raise TypeError(f"{name}: read() returned {type(content).__name__}, not bytes or str")
-        data = bytes(content)
-        return _Raw(name, None, data, data[:_SAMPLE_BYTES], len(data))
-    raise TypeError("read_tsv() takes a path, bytes or a file object, not " + type(source).__name__)
-
-
-def _reject_binary(head: bytes, name: str) -> None:
-    """Raise for compressed, binary or UTF-16 content, with what to do about it."""
-    if head[:4] == b"PK\x03\x04":
-        raise InvalidDataError(
-            f"{name} is a ZIP archive (an EcoTaxa export?), not a TSV file: open the .tsv "
-            "inside it (zipfile.ZipFile(...).open(member)) and read that"
-        )
-    if head[:2] == b"\x1f\x8b":
-        raise InvalidDataError(
-            f"{name} is gzip-compressed: read gzip.open(path, 'rb') instead of the path"
-        )
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise InvalidDataError(f"{name} is UTF-16 text: save it as UTF-8 and read it again")
-    nul = head.find(b"\x00")
-    if nul >= 0:
-        line = head.count(b"\n", 0, nul) + 1
-        raise InvalidDataError(
-            f"{name}: line {line} contains a NUL byte: this is a binary file, not an EcoTaxa TSV"
-        )
 
 
 # --------------------------------------------------------------------------- #
@@ -491,9 +419,8 @@ def _scan_row(
         return row, pos
 
 
-def _decode_head(raw: _Raw) -> tuple[str, str, bool]:
+def _decode_head(raw: Raw, head: bytes) -> tuple[str, str, bool]:
     """Decode the sample; return it, its encoding and whether it is the whole file."""
-    head = raw.head
     whole = len(head) >= raw.size
     if not whole:
         # Cut at the last line break that is not inside a quoted field.
@@ -503,7 +430,7 @@ def _decode_head(raw: _Raw) -> tuple[str, str, bool]:
         if cut <= 0:
             cut = len(head)  # one enormous row: tokenise what there is
         head = head[: cut + 1]
-    if head.startswith(codecs.BOM_UTF8):
+    if head.startswith(_tables.BOM):
         head = head[3:]
     try:
         return head.decode("utf-8"), "utf-8", whole
@@ -511,11 +438,12 @@ def _decode_head(raw: _Raw) -> tuple[str, str, bool]:
         return head.decode("latin-1"), "latin-1", whole
 
 
-def _sniff(raw: _Raw) -> _Layout:
+def _sniff(raw: Raw) -> _Layout:
     """Find the header, the types row, the quoting and the decimal separator."""
     name = raw.name
-    _reject_binary(raw.head, name)
-    text, encoding, whole = _decode_head(raw)
+    head = raw.head(_SAMPLE_BYTES)
+    _tables.reject_binary(head, name, "an EcoTaxa TSV file")
+    text, encoding, whole = _decode_head(raw, head)
     if not text.strip():
         raise InvalidDataError(
             f"{name} is empty: an EcoTaxa TSV starts with a header row of column names "
@@ -765,7 +693,7 @@ class _Reader:
     """Parse the table with pandas and turn each column into its type."""
 
     def __init__(
-        self, raw: _Raw, layout: _Layout, columns: list[_Column], selected: list[_Column]
+        self, raw: Raw, layout: _Layout, columns: list[_Column], selected: list[_Column]
     ) -> None:
         self.raw = raw
         self.layout = layout
@@ -818,14 +746,10 @@ class _Reader:
     def _read_csv(self, columns: list[_Column]) -> pd.DataFrame:
         everything = len(columns) == len(self.columns)
         options: dict[str, Any] = {
-            "sep": "\t",
-            "engine": "c",
             "header": None,
             "names": self.layout.names,
             "skiprows": self.layout.data_line - 1,
-            "index_col": False,
             "dtype": {c.name: c.dtype for c in columns if c.dtype is not None} or None,
-            "keep_default_na": False,
             "na_values": {c.name: c.na for c in columns},
             "decimal": self.layout.decimal,
             "encoding": self.encoding,
@@ -835,44 +759,20 @@ class _Reader:
             # pandas then converts only these columns (and parses serially: it splits a
             # file between threads only without usecols).
             options["usecols"] = [c.name for c in columns]
-        source = self.raw.path if self.raw.path is not None else io.BytesIO(self.raw.data or b"")
+        source = self.raw.path if self.raw.path is not None else self.raw.open()
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-                frame = pd.read_csv(source, **options)
+            frame = _tables.read_csv(
+                source, self.name, first_line=1, columns=len(self.layout.names), **options
+            )
         except UnicodeDecodeError:
             if self.encoding == "latin-1":
                 raise
             self.encoding = "latin-1"
             self.layout.encoding = "latin-1"
             return self._read_csv(columns)
-        except pd.errors.ParserError as error:
-            raise self._parser_error(error) from None
-        except ValueError as error:
-            # No value can fail a conversion here (only "str" dtypes are imposed): this
-            # is another tokenizer failure, which pandas reports as a ValueError.
-            raise InvalidDataError(f"{self.name}: cannot parse the table: {error}") from None
         if list(frame.columns) != [c.name for c in columns]:
             frame = frame[[c.name for c in columns]]
         return frame
-
-    def _parser_error(self, error: Exception) -> InvalidDataError:
-        message = str(error).strip().removeprefix("Error tokenizing data. C error: ")
-        line = _PARSER_LINE.search(message)
-        row = _PARSER_ROW.search(message)
-        if row is not None:
-            return InvalidDataError(
-                f"{self.name}: a quoted value that starts on line {int(row.group(1)) + 1} is "
-                'never closed (a lone " in a value?), so the rest of the file cannot be read. '
-                'Double the " inside quoted values ("") or remove it.'
-            )
-        if line is not None:
-            return InvalidDataError(
-                f"{self.name}: line {line.group(1)} has more fields than the header row has "
-                f"columns ({len(self.layout.names)}): {message}. A value may contain a TAB; "
-                "quote it, or fix the row."
-            )
-        return InvalidDataError(f"{self.name}: cannot parse the table: {message}")
 
     def _check_row_lengths(self) -> None:
         """Raise if a row beyond the tokenised sample has fewer fields than the header.
@@ -886,12 +786,7 @@ class _Reader:
         quote in an unquoted value may hide a short row after it.
         """
         expected = len(self.layout.names) - 1
-        handle: Any = (
-            open(self.raw.path, "rb", buffering=1 << 20)
-            if self.raw.path is not None
-            else io.BytesIO(self.raw.data or b"")
-        )
-        with handle:
+        with self.raw.open(buffering=1 << 20) as handle:
             for _ in range(self.layout.data_line - 1):  # the header and the types row
                 handle.readline()
             short: tuple[int, int] | None = None
@@ -958,12 +853,7 @@ class _Reader:
         """Return the physical lines with the given 0-based numbers, decoded."""
         last = max(wanted)
         found: dict[int, str] = {}
-        handle: Any = (
-            open(self.raw.path, "rb")
-            if self.raw.path is not None
-            else io.BytesIO(self.raw.data or b"")
-        )
-        with handle:
+        with self.raw.open() as handle:
             for number, line in enumerate(itertools.islice(handle, last + 1)):
                 if number in wanted:
                     found[number] = line.decode(self.encoding, errors="replace").rstrip("\r\n")

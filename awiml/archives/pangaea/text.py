@@ -45,21 +45,19 @@ What the parser assumes about the format
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
-import os
 import re
 import warnings
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from typing import Any, BinaryIO, Literal, TextIO
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from ...errors import InvalidDataError, NotFoundError
+from ...errors import InvalidDataError
+from .. import _tables
+from .._tables import Raw, Source
 from .model import DatasetMetadata, Event, Parameter, normalize_doi
 
 __all__ = ["QUALITY_FLAGS", "events_frame", "read_metadata", "read_text"]
@@ -75,27 +73,16 @@ QUALITY_FLAGS: dict[str, str] = {
     ">": "above detection limit (the value is the limit)",
 }
 
-#: What :func:`read_text` and :func:`read_metadata` read: a path, bytes or a file object.
-Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | TextIO
-
 _FLAG_CHARS = tuple(QUALITY_FLAGS)
 _FLAG_CODES = np.full(256, -1, dtype=np.int8)
 for _code, _char in enumerate(_FLAG_CHARS):
     _FLAG_CODES[ord(_char)] = _code
 _IS_FLAG = _FLAG_CODES >= 0
 _FLAG_BYTES = np.frombuffer("".join(_FLAG_CHARS).encode("ascii"), np.uint8)
-_TAB, _NL, _SPACE = 9, 10, 32
-
-_SCAN_CHUNK = 1 << 20
-"""Bytes per piece of the NumPy pass over the table (fits in the CPU cache)."""
-
-_PARALLEL_MIN = 8 << 20
-"""Tables at least this large are scanned by several threads."""
-
-_DECODE_CHUNK = 1 << 24
-"""Bytes per step when checking that a buffer is valid UTF-8."""
-
-_BOM = codecs.BOM_UTF8
+_SPACE = 32
+_SCAN_CHUNK = _tables.SCAN_CHUNK
+_PARALLEL_MIN = _tables.PARALLEL_MIN
+_FALLBACK = "Windows-1252 or ISO-8859-1"
 _KEY_LINE = re.compile(r"^([A-Za-z][^\t:]*):(?:\t| |$)(.*)$")
 _CITATION = re.compile(r"^(?P<authors>.*?) \((?P<year>\d{4})[a-z]?\): (?P<rest>.*)$")
 _DOI_TAIL = re.compile(r"[,.]?\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)10\.\S+\s*$", re.IGNORECASE)
@@ -103,8 +90,6 @@ _PANGAEA_DOI = re.compile(r"10\.1594/PANGAEA\.\d+", re.IGNORECASE)
 _LABEL = re.compile(r"^(?P<short>.*?) \[(?P<unit>[^\[\]]*)\](?: \((?P<comment>.*)\))?$")
 _NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?)?Z?$")
-_PARSER_LINE = re.compile(r"line (\d+)")
-_ZONE = re.compile(r"T[\d:.]*(?:Z|[+-]\d\d(?::?\d\d)?)$")
 _DATE_BYTES = "S32"
 """How date columns are read: as fixed-width bytes (longer values are read again as text)."""
 
@@ -119,6 +104,7 @@ def read_text(
     *,
     metadata: DatasetMetadata | None = None,
     on_mismatch: Literal["raise", "warn"] = "raise",
+    strict: bool = True,
 ) -> pd.DataFrame:
     r"""Read a PANGAEA tab-delimited text file into a typed DataFrame.
 
@@ -140,6 +126,13 @@ def read_text(
         of columns, or a label other than ``"<short name> [<unit>]"``):
         raise :class:`~awiml.errors.InvalidDataError`, or emit a
         :class:`UserWarning` and name the columns after the file's header row.
+    strict : bool, default True
+        What to do when the last line has no line break. PANGAEA ends every
+        line of its exports with one, so such a file was most likely cut off
+        inside its last value (``3.875`` read as ``3.8``): raise
+        :class:`~awiml.errors.InvalidDataError`, or, with ``strict=False``
+        (for a table written by hand), emit a :class:`UserWarning` naming the
+        line and read it as it is.
 
     Returns
     -------
@@ -170,7 +163,8 @@ def read_text(
         The file is malformed: a row with the wrong number of fields, a
         truncated file, a header block without ``*/``, binary content, a
         header row that does not match the parameters (with
-        ``on_mismatch="raise"``), a value in a ``datetime`` or ``numeric``
+        ``on_mismatch="raise"``), a last line without a line break (with
+        ``strict=True``), a value in a ``datetime`` or ``numeric``
         column that is neither. The message names the file and the line.
     NotFoundError
         ``source`` is a path that does not exist.
@@ -199,6 +193,8 @@ def read_text(
     """
     if on_mismatch not in ("raise", "warn"):
         raise ValueError(f"on_mismatch must be 'raise' or 'warn', not {on_mismatch!r}")
+    if not isinstance(strict, bool):
+        raise ValueError(f"strict must be True or False, not {strict!r}")
     raw, layout = _open(source)
     if metadata is None:
         meta = _metadata_from_layout(raw.data, layout, raw.name)
@@ -207,7 +203,7 @@ def read_text(
             raise TypeError(f"metadata must be a DatasetMetadata, not {type(metadata).__name__}")
         meta = metadata
     columns = _match_columns(layout, meta, raw.name, on_mismatch, metadata is not None)
-    table = _Table(raw, layout, columns)
+    table = _Table(raw, layout, columns, strict=strict)
     frame = table.read()
     frame.attrs["pangaea"] = meta.to_dict()
     frame.attrs["columns"] = {column.name: column.describe() for column in columns}
@@ -325,7 +321,9 @@ def events_frame(
     for name in ("latitude", "longitude", "latitude_end", "longitude_end", "elevation"):
         table[name] = pd.to_numeric(table[name], errors="coerce").astype("float64")
     for name in ("datetime", "datetime_end"):
-        table[name] = _utc(pd.to_datetime(table[name], format="ISO8601", utc=True, errors="coerce"))
+        table[name] = _tables.utc(
+            pd.to_datetime(table[name], format="ISO8601", utc=True, errors="coerce")
+        )
     return table
 
 
@@ -334,74 +332,20 @@ def events_frame(
 # --------------------------------------------------------------------------- #
 
 
-@dataclass
-class _Raw:
-    """A file's content as UTF-8 bytes, with the name to use in messages."""
-
-    data: bytes | bytearray
-    name: str
-    owned: bool
-    """Whether ``data`` is a private bytearray that may be modified."""
-
-
-def _load(source: Source, *, header_only: bool = False) -> _Raw:
-    """Read ``source`` (all of it, or the header block and header row) into a :class:`_Raw`."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = source if isinstance(source, (bytes, bytearray)) else bytes(source)
-        raw = _Raw(data, "<bytes>", owned=False)
-    elif isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if isinstance(path, str) and "\n" in path:
-            raise InvalidDataError(
-                "read_text() got a str with line breaks: a str is taken as a path. Pass the "
-                "content as bytes (text.encode()) or as io.StringIO(text)."
-            )
-        name = os.fsdecode(path)
-        try:
-            with open(path, "rb") as handle:
-                data = _read_prefix(handle) if header_only else _read_all(handle)
-        except FileNotFoundError:
-            raise NotFoundError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise InvalidDataError(f"{name} is a directory, not a PANGAEA text file") from None
-        raw = _Raw(data, name, owned=isinstance(data, bytearray))
-    elif hasattr(source, "read_bytes") and not hasattr(source, "read"):
-        # An importlib.resources Traversable or similar path-like object.
-        name = str(source)
-        data = source.read_bytes()
-        raw = _Raw(data, name, owned=False)
-    elif hasattr(source, "read"):
-        name = getattr(source, "name", None)
-        name = name if isinstance(name, str) else f"<{type(source).__name__}>"
-        data = _read_prefix(source) if header_only else source.read()
-        if isinstance(data, str):
-            data = data.encode("utf-8", errors="surrogateescape")
-        elif not isinstance(data, (bytes, bytearray)):
-            raise TypeError(f"{name}: read() returned {type(data).__name__}, not bytes or str")
-        raw = _Raw(data, name, owned=False)
-    else:
-        raise TypeError(
-            "source must be a path, bytes or a file object, not " + type(source).__name__
-        )
+def _load(source: Source, *, header_only: bool = False) -> Raw:
+    """Read ``source`` (all of it, or the header block and header row) into a :class:`Raw`."""
+    raw = _tables.load(
+        source,
+        caller="read_text()",
+        what="a PANGAEA text file",
+        read_path=_read_prefix if header_only else _tables.read_all,
+        read_handle=_read_prefix if header_only else None,
+        fallback=_FALLBACK,
+    )
     return _prepare(raw)
 
 
-def _read_all(handle: BinaryIO) -> bytearray:
-    """Read an open binary file into a new bytearray (one copy, no intermediate bytes)."""
-    try:
-        size = os.fstat(handle.fileno()).st_size
-    except (OSError, AttributeError, io.UnsupportedOperation):
-        size = 0
-    buffer = bytearray(size)
-    filled = handle.readinto(buffer) if size else 0
-    del buffer[filled:]
-    rest = handle.read()
-    if rest:
-        buffer += rest
-    return buffer
-
-
-def _read_prefix(handle: Any) -> bytes:
+def _read_prefix(handle: Any) -> bytes | str:
     """Read the header block (up to the ``*/`` line) and the next line, no further."""
     readline = getattr(handle, "readline", None)
     if readline is None:
@@ -410,7 +354,7 @@ def _read_prefix(handle: Any) -> bytes:
     lines = [first]
     text = isinstance(first, str)
     start, close = ("/*", "*/") if text else (b"/*", b"*/")
-    bom = "\ufeff" if text else _BOM
+    bom = "\ufeff" if text else _tables.BOM
     if first.lstrip(bom).startswith(start):
         while True:
             line = readline()
@@ -418,17 +362,16 @@ def _read_prefix(handle: Any) -> bytes:
             if not line or line.startswith(close):
                 break
         lines.append(readline())
-    joined = "".join(lines) if text else b"".join(lines)
-    return joined.encode("utf-8", errors="surrogateescape") if text else joined
+    return "".join(lines) if text else b"".join(lines)
 
 
-def _prepare(raw: _Raw) -> _Raw:
+def _prepare(raw: Raw) -> Raw:
     """Drop a byte-order mark, reject binary data, turn old Mac line breaks into LF."""
     data = raw.data
-    if data[:3] == _BOM:
+    if data[:3] == _tables.BOM:
         data = data[3:]
         raw.owned = isinstance(data, bytearray)
-    _reject_binary(data, raw.name)
+    _tables.reject_binary(data, raw.name, "PANGAEA's tab-delimited text")
     if b"\n" not in data and b"\r" in data:
         data = bytearray(data.replace(b"\r", b"\n"))
         raw.owned = True
@@ -436,7 +379,7 @@ def _prepare(raw: _Raw) -> _Raw:
     return raw
 
 
-def _transcode(raw: _Raw) -> None:
+def _transcode(raw: Raw) -> None:
     """Re-encode a file that is not UTF-8 from ISO-8859-1 (or Windows-1252) to UTF-8."""
     data = raw.data
     # Bytes 0x80-0x9F are control characters in ISO-8859-1 but letters and
@@ -447,48 +390,18 @@ def _transcode(raw: _Raw) -> None:
     except UnicodeDecodeError:  # one of the five bytes Windows-1252 leaves undefined
         text = bytes(data).decode("iso-8859-1")
     raw.data = bytearray(text.encode("utf-8"))
-    raw.owned = True
+    raw.owned = raw.transcoded = True
 
 
-def _open(source: Source, *, header_only: bool = False) -> tuple[_Raw, _Layout]:
+def _open(source: Source, *, header_only: bool = False) -> tuple[Raw, _Layout]:
     """Load ``source`` and find its parts; switch to ISO-8859-1 if the header is not UTF-8."""
     raw = _load(source, header_only=header_only)
     layout = _locate(raw.data, raw.name)
     head = memoryview(raw.data)[: layout.header_end]
-    if not _is_utf8(head):
+    if not _tables.is_utf8(head):
         _transcode(raw)
         layout = _locate(raw.data, raw.name)
     return raw, layout
-
-
-def _is_utf8(data: bytes | bytearray | memoryview) -> bool:
-    """Whether ``data`` is valid UTF-8 (checked in pieces, so no big string is built)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    view = memoryview(data)
-    try:
-        for start in range(0, len(view), _DECODE_CHUNK):
-            decoder.decode(view[start : start + _DECODE_CHUNK], final=False)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _reject_binary(data: bytes | bytearray, name: str) -> None:
-    """Raise if ``data`` contains NUL bytes: it is then binary, compressed or UTF-16."""
-    nul = data.find(b"\x00")
-    if nul < 0:
-        return
-    line = data.count(b"\n", 0, nul) + 1
-    if data[:2] == b"\x1f\x8b":
-        hint = " It is gzip-compressed: decompress it first (gzip.open())."
-    elif data[:4] == b"PK\x03\x04":
-        hint = " It is a ZIP archive (a PANGAEA collection?): unpack it first."
-    elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        hint = " It is UTF-16 text: re-encode it as UTF-8."
-    else:
-        hint = " Is it a binary file rather than PANGAEA's tab-delimited text?"
-    raise InvalidDataError(f"{name}: line {line} contains a NUL byte (offset {nul}).{hint}")
 
 
 @dataclass(frozen=True)
@@ -986,120 +899,43 @@ def _match_columns(
 # --------------------------------------------------------------------------- #
 
 
-class _Reader:
-    """A minimal binary file object over part of a buffer, without copying it first."""
-
-    def __init__(self, data: bytes | bytearray, start: int, end: int) -> None:
-        self._view = memoryview(data)
-        self._pos = start
-        self._end = end
-
-    def read(self, size: int | None = -1) -> bytes:
-        start = self._pos
-        stop = self._end if size is None or size < 0 else min(self._end, start + size)
-        self._pos = stop
-        return bytes(self._view[start:stop])
-
-    def __iter__(self) -> Any:
-        return iter(self.read().splitlines(keepends=True))
-
-
-@dataclass
-class _Scan:
-    """What one pass over the table's bytes found."""
-
-    fields: np.ndarray
-    """Number of fields of each line (line 0 is the header row)."""
-    flag_rows: np.ndarray
-    """Data row (0-based) of each cell that starts with a flag character."""
-    flag_cols: np.ndarray
-    flag_codes: np.ndarray
-    """Index into :data:`QUALITY_FLAGS` of each flag."""
-    flag_offsets: np.ndarray
-    """Offset of each flag character in the buffer."""
-
-
-def _scan_piece(
-    arr: np.ndarray, start: int, stop: int
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """Separators and flag prefixes in ``arr[start:stop]``.
-
-    Returns the number of separators (TAB or line break), the indices among
-    them of the line breaks, the indices of those followed by a flag
-    character, and the offsets (in ``arr``) of these flag characters.
-    """
-    piece = arr[start:stop]
-    mask = piece == _TAB
-    mask |= piece == _NL
-    positions = np.flatnonzero(mask)
-    newlines = np.flatnonzero(piece[positions] == _NL)
-    following = positions + (start + 1)
-    if following.size and following[-1] >= arr.size:
-        following = following[:-1]
-    flagged = np.flatnonzero(_IS_FLAG[arr[following]])
-    return positions.size, newlines, flagged, following[flagged]
-
-
-def _scan(data: bytes | bytearray, start: int, end: int) -> _Scan:
-    """Count the fields of every line and find flag prefixes, in one vectorised pass.
-
-    ``data[start:end]`` is the table: the header row, then the data rows.
-    """
-    arr = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
-    bounds = [(a, min(arr.size, a + _SCAN_CHUNK)) for a in range(0, arr.size, _SCAN_CHUNK)]
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if arr.size >= _PARALLEL_MIN and workers > 1:
-        with ThreadPoolExecutor(max_workers=min(4, workers)) as pool:
-            pieces = list(pool.map(lambda bound: _scan_piece(arr, *bound), bounds))
-    else:
-        pieces = [_scan_piece(arr, a, b) for a, b in bounds]
-    counts = np.array([piece[0] for piece in pieces], dtype=np.int64)
-    firsts = np.cumsum(counts) - counts
-    total = int(counts.sum())
-    newline_idx = np.concatenate(
-        [np.empty(0, np.int64)] + [p[1] + f for p, f in zip(pieces, firsts, strict=True)]
-    ).astype(np.int64)
-    flagged_idx = np.concatenate(
-        [np.empty(0, np.int64)] + [p[2] + f for p, f in zip(pieces, firsts, strict=True)]
-    ).astype(np.int64)
-    flag_offsets = np.concatenate([np.empty(0, np.int64)] + [p[3] for p in pieces])
-    # Fields per line = separators up to and including its line break; the
-    # last line has none (trailing line breaks were cut off), hence ``total``.
-    fields_per_line = np.diff(np.append(newline_idx, total), prepend=-1)
-    empty = np.empty(0, np.int64)
-    if not (flagged_idx.size and newline_idx.size):
-        return _Scan(fields_per_line, empty, empty, empty, empty)
-    in_data = flagged_idx >= newline_idx[0]  # flags in the header row are not flags
-    flagged_idx, flag_offsets = flagged_idx[in_data], flag_offsets[in_data].astype(np.int64)
-    line = np.searchsorted(newline_idx, flagged_idx, side="left")
-    at_newline = newline_idx[np.minimum(line, newline_idx.size - 1)] == flagged_idx
-    previous = np.where(line > 0, newline_idx[np.maximum(line - 1, 0)], -1)
-    rows = np.where(at_newline, line, line - 1)  # line 0 is the header row
-    cols = np.where(at_newline, 0, flagged_idx - previous)
-    codes = _FLAG_CODES[arr[flag_offsets]].astype(np.int64)
-    return _Scan(fields_per_line, rows, cols, codes, flag_offsets + start)
-
-
 class _Table:
     """Parse the data part of a text file into a typed DataFrame."""
 
-    def __init__(self, raw: _Raw, layout: _Layout, columns: list[_Column]) -> None:
+    def __init__(
+        self, raw: Raw, layout: _Layout, columns: list[_Column], *, strict: bool = True
+    ) -> None:
         self.raw = raw
         self.layout = layout
         self.columns = columns
         self.name = raw.name
+        self.strict: bool | None = strict
+        """Whether a last line without a line break raises; ``None`` once checked."""
 
     def line_of_row(self, row: int) -> int:
         """Return the 1-based file line number of data row ``row`` (0-based)."""
         return self.layout.header_line + 1 + row
 
     def read(self) -> pd.DataFrame:
-        scan = _scan(self.raw.data, self.layout.table_start, self.layout.table_end)
+        data, layout = self.raw.data, self.layout
+        scan = _tables.scan(
+            data,
+            layout.table_start,
+            layout.table_end,
+            _IS_FLAG,
+            chunk=_SCAN_CHUNK,
+            parallel_min=_PARALLEL_MIN,
+        )
         self._check_fields(scan.fields)
+        if self.strict is not None:
+            _tables.check_end(self.raw, len(self.columns), strict=self.strict)
+            self.strict = None
         flags = self._blank_flags(scan)
         try:
-            frame = self._read_csv()
+            return self._finish(self._read_csv(), flags)
         except UnicodeDecodeError:
+            if self.raw.transcoded:  # cannot happen: the buffer is UTF-8 now
+                raise
             # The header was UTF-8 (or ASCII) but the data rows are not: an old
             # ISO-8859-1 export. Undo the blanking, re-encode, start again.
             for _rows, codes, offsets in flags.values():
@@ -1107,7 +943,6 @@ class _Table:
             _transcode(self.raw)
             self.layout = _locate(self.raw.data, self.name)
             return self.read()
-        return self._finish(frame, flags)
 
     def _check_fields(self, per_line: np.ndarray) -> None:
         expected = len(self.columns)
@@ -1140,18 +975,20 @@ class _Table:
             )
         raise InvalidDataError(message)
 
-    def _blank_flags(self, scan: _Scan) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _blank_flags(
+        self, scan: _tables.Scan
+    ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Replace flag characters by spaces in the buffer so that pandas reads numbers.
 
         Returns, per column index, the rows, flag codes and offsets of the blanked cells.
         """
         flags: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        if not scan.flag_rows.size:
+        if not scan.rows.size:
             return flags
         keep = np.array([c.kind not in ("datetime", "string") for c in self.columns])
-        selected = keep[scan.flag_cols]
-        rows, cols = scan.flag_rows[selected], scan.flag_cols[selected]
-        codes, offsets = scan.flag_codes[selected], scan.flag_offsets[selected]
+        selected = keep[scan.cols]
+        rows, cols, offsets = scan.rows[selected], scan.cols[selected], scan.offsets[selected]
+        codes = _FLAG_CODES[np.frombuffer(self.raw.data, np.uint8)[offsets]].astype(np.int64)
         if not rows.size:
             return flags
         if not self.raw.owned:
@@ -1185,32 +1022,20 @@ class _Table:
             for c in self.columns
             if c.kind != "datetime"
         }
-        reader = _Reader(self.raw.data, self.layout.table_start, self.layout.table_end)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-                frame = pd.read_csv(
-                    reader,
-                    sep="\t",
-                    engine="c",
-                    header=0,
-                    names=names,
-                    index_col=False,
-                    dtype=dtype or None,
-                    quoting=csv.QUOTE_NONE,
-                    keep_default_na=False,
-                    na_values=na_values,
-                    skip_blank_lines=False,
-                    encoding="utf-8",
-                )
-        except pd.errors.ParserError as error:
-            match = _PARSER_LINE.search(str(error))
-            where = (
-                f"line {self.layout.header_line + int(match.group(1)) - 1}"
-                if match
-                else f"the table starting on line {self.layout.header_line}"
-            )
-            raise InvalidDataError(f"{self.name}: cannot parse {where}: {error}") from None
+        reader = _tables.BufferReader(self.raw.data, self.layout.table_start, self.layout.table_end)
+        frame = _tables.read_csv(
+            reader,
+            self.name,
+            first_line=self.layout.header_line,
+            columns=len(names),
+            header=0,
+            names=names,
+            dtype=dtype or None,
+            quoting=csv.QUOTE_NONE,
+            na_values=na_values,
+            skip_blank_lines=False,
+            encoding="utf-8",
+        )
         mixed = frozenset(
             name for name in names if frame[name].dtype == object and name not in as_text
         )
@@ -1275,7 +1100,7 @@ class _Table:
     def _dates(self, series: pd.Series, column: _Column, *, strict: bool) -> pd.Series:
         """ISO 8601 text to UTC timestamps (or, if not ``strict`` and it fails, unchanged)."""
         if series.dtype.kind == "M":
-            return _utc(series.dt.tz_localize("UTC") if series.dt.tz is None else series)
+            return _tables.utc(series.dt.tz_localize("UTC") if series.dt.tz is None else series)
         if series.dtype.kind == "S":
             values = series.to_numpy()
             width = values.dtype.itemsize
@@ -1283,24 +1108,24 @@ class _Table:
                 # A value fills all the bytes: it may have been cut. Read it as text.
                 series = self._read_csv(as_text=frozenset({column.name}))[column.name]
             else:
-                fast = _numpy_dates(values, series.index, series.name)
+                fast = _tables.numpy_dates(values, series.index, series.name)
                 if fast is not None:
                     return fast
                 series = pd.Series(
-                    [v.decode("utf-8", "replace") for v in values.tolist()],
+                    [v.decode("utf-8") for v in values.tolist()],
                     index=series.index,
                     name=series.name,
                     dtype="str",
                 )
         text = series if series.dtype.kind == "O" else series.astype("str")
-        fast = _numpy_dates(text.to_numpy(dtype=object), text.index, text.name)
+        fast = _tables.numpy_dates(text.to_numpy(dtype=object), text.index, text.name)
         if fast is not None:
             return fast
         # pandas, like NumPy, would read "now" and "today" as the current time.
         words = text.str.strip().str.lower().isin(["now", "today"]).to_numpy()
         if not words.any():
             try:
-                return _utc(pd.to_datetime(text, format="ISO8601", utc=True))
+                return _tables.utc(pd.to_datetime(text, format="ISO8601", utc=True))
             except (ValueError, TypeError, OverflowError):
                 pass
         if not strict:
@@ -1322,63 +1147,3 @@ class _Table:
             f"{self.name}: line {self.line_of_row(row)}: {series.iloc[row]!r} in column "
             f"{column.name!r} is not a number, but the metadata declares the column numeric"
         )
-
-
-def _numpy_dates(values: np.ndarray, index: pd.Index, name: Any) -> pd.Series | None:
-    """Parse ISO 8601 values with NumPy (faster than pandas); ``None`` if it cannot.
-
-    ``values`` are fixed-width bytes or an object array of ``str`` (missing
-    values NaN). NumPy reads partial dates (``1984``, ``2016-12``) like pandas.
-    Columns with zone designators (``Z``, ``+02:00``, which PANGAEA does not
-    write) go to pandas, and so do the words ``now`` and ``today``, which
-    NumPy would accept. Empty strings and missing values become NaT.
-    """
-    edges = [*values[:20].tolist(), *values[-20:].tolist()]
-    for value in edges:
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        if isinstance(text, str) and _ZONE.search(text.strip()):
-            return None
-    parsed = _numpy_parse(values)
-    if parsed is None and values.dtype == object:
-        missing = pd.isna(values)
-        if not missing.any():
-            return None
-        values = values.copy()
-        values[missing] = "NaT"
-        parsed = _numpy_parse(values)
-    if parsed is None:
-        return None
-    recent = np.flatnonzero(parsed >= np.datetime64("today", "us") - np.timedelta64(2, "D"))
-    for value in values[recent].tolist():
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-        if text.strip().lower() in ("now", "today"):
-            return None
-    finite = parsed[~np.isnat(parsed)]
-    if not finite.size or (_NS_MIN <= finite.min() and finite.max() <= _NS_MAX):
-        parsed = parsed.astype("datetime64[ns]")
-    stamps = pd.DatetimeIndex(parsed).tz_localize("UTC")
-    return pd.Series(stamps, index=index, name=name)
-
-
-def _numpy_parse(values: np.ndarray) -> np.ndarray | None:
-    """``values.astype("datetime64[us]")``, or ``None`` if NumPy refuses.
-
-    NumPy converts a value with a zone designator to UTC correctly but warns
-    (``UserWarning``); the caller sends such columns to pandas first.
-    """
-    try:
-        return values.astype("datetime64[us]")
-    except (ValueError, TypeError, OverflowError):
-        return None
-
-
-_NS_MIN = np.datetime64(pd.Timestamp.min.ceil("us").to_datetime64(), "us")
-_NS_MAX = np.datetime64(pd.Timestamp.max.floor("us").to_datetime64(), "us")
-
-
-def _utc(values: pd.Series) -> pd.Series:
-    """UTC timestamps in nanoseconds where they fit (1677-2262), else as they are."""
-    try:
-        return values.astype("datetime64[ns, UTC]")
-    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
-        return values
