@@ -28,10 +28,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 DATA = Path(__file__).parent / "data"
 PANGAEA_FILES = sorted(
