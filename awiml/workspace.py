@@ -22,6 +22,7 @@ reports it names the file.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import logging
 import os
@@ -34,8 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from filelock import SoftFileLock, Timeout
-
+from ._files import NO_SPACE, publish, soft_lock
 from ._version import __version__
 from .archives.base import RemoteFile, expand_fsspec_path, http_session
 from .errors import (
@@ -290,8 +290,13 @@ class Workspace:
         table["retrieved"] = pd.to_datetime(table["retrieved"], utc=True)
         return table.sort_values("path", ignore_index=True)
 
-    def _lock(self, timeout: float = 60.0) -> _WorkspaceLock:
-        return _WorkspaceLock(self._meta / "manifest.lock", timeout)
+    def _lock(self, timeout: float = 60.0) -> contextlib.AbstractContextManager[None]:
+        """Return the workspace's soft lock, whose error says how to clear a stale one."""
+        path = self._meta / "manifest.lock"
+        return soft_lock(path, timeout, lambda: WorkspaceError(
+            f"the workspace is locked by another process ({path}). Wait for it to "
+            "finish; if no awiml process runs on any host, delete that file."
+        ))
 
     def fetch(
         self,
@@ -472,6 +477,7 @@ class Workspace:
     ) -> list[dict[str, Any]]:
         """Move verified downloads into ``raw/`` and record them, under the workspace lock."""
         rows = []
+        placed: list[tuple[Path, DownloadResult]] = []  # moved into raw/ by this call
         with self._lock():
             entries = self.entries()
             changed = False
@@ -486,6 +492,9 @@ class Workspace:
                 if status == "present" and entry is not None:
                     rows.append(_row(entry, "present", result.attempts))
                     continue
+                if status == "fetched":
+                    placed.append((dest, result))
+                status = "fetched"
                 entry = ManifestEntry(
                     path=remote.name,
                     source=remote.source,
@@ -500,8 +509,40 @@ class Workspace:
                 changed = True
                 rows.append(_row(entry, status, result.attempts))
             if changed:
-                write_manifest(self.manifest_path, entries.values(), tmp_dir=self._meta)
+                try:
+                    write_manifest(self.manifest_path, entries.values(), tmp_dir=self._meta)
+                except OSError as exc:
+                    raise self._unrecorded(placed, exc) from exc
         return rows
+
+    def _unrecorded(
+        self, placed: Sequence[tuple[Path, DownloadResult]], exc: OSError
+    ) -> TransferError:
+        """Take the files just moved into ``raw/`` back out when their record failed.
+
+        Each goes back to its verified download, which the next fetch reuses, so
+        ``raw/`` shows a file only together with its manifest row.
+        """
+        for dest, result in reversed(placed):
+            try:
+                _make_writable(dest)
+                publish(dest, result.path, sync=False)
+            except OSError as undo:  # pragma: no cover - a rename back in one file system
+                logger.error("could not take %s back out of raw/ (%s); run verify()", dest, undo)
+        names = ", ".join(dest.relative_to(self.raw).as_posix() for dest, _ in placed)
+        what = (f"recording {names or 'the fetched files'} in {self.manifest_path} of the "
+                f"workspace {self.root}")
+        kept = ("raw/ and its MANIFEST are as before, and the downloaded files wait in "
+                f"{self._meta / 'downloads'}")
+        if exc.errno in NO_SPACE:
+            return TransferError(
+                f"disk full while {what} ({exc.strerror or exc}); {kept}. Free some space "
+                "(or quota), then fetch again: it resumes without downloading them again."
+            )
+        return TransferError(
+            f"could not write while {what}: {exc.strerror or exc}; {kept}. Check that the "
+            "workspace is writable for you, then fetch again: it resumes."
+        )
 
     def _place_file(
         self,
@@ -510,11 +551,11 @@ class Workspace:
         remote: RemoteFile,
         result: DownloadResult,
     ) -> str:
-        """Publish one verified download at ``dest``; return ``"fetched"`` or ``"present"``.
+        """Publish one verified download at ``dest``; return how: fetched, present or adopted.
 
         ``"present"`` means the recorded file already had this content. A file
-        on disk with the same content but no record is adopted (``"fetched"``,
-        and the caller records it). Anything else is a conflict.
+        on disk with the same content but no record is ``"adopted"`` (the caller
+        records it as fetched). Anything else is a conflict.
         """
         on_disk = file_checksum(dest) if dest.exists() else None
         recorded = entry.sha256 if entry is not None else None
@@ -524,13 +565,13 @@ class Workspace:
             if entry is not None:
                 return "present"
             _make_read_only(dest)  # an unrecorded file with the right content is adopted
-            return "fetched"
+            return "adopted"
         if on_disk is not None or not agrees:
             result.path.unlink(missing_ok=True)
             raise RawFileConflictError(_conflict_message(dest, entry, on_disk, remote, result))
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(result.path, dest)
+            publish(result.path, dest)
             _make_read_only(dest)
         except OSError as exc:
             raise TransferError(
@@ -569,28 +610,12 @@ class Workspace:
         return VerifyReport(checked=checked, missing=missing, extra=extra, changed=changed)
 
 
-class _WorkspaceLock:
-    """The workspace's soft lock, with an error that says how to clear a stale one."""
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        self.lock = SoftFileLock(path, timeout=timeout)
-        self.path = path
-
-    def __enter__(self) -> None:
-        try:
-            self.lock.acquire()
-        except Timeout:
-            raise WorkspaceError(
-                f"the workspace is locked by another process ({self.path}). Wait for it to "
-                "finish; if no awiml process runs on any host, delete that file."
-            ) from None
-
-    def __exit__(self, *exc: object) -> None:
-        self.lock.release()
-
-
 def _make_read_only(path: Path) -> None:
     path.chmod(stat.S_IMODE(path.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _make_writable(path: Path) -> None:
+    path.chmod(stat.S_IMODE(path.stat().st_mode) | stat.S_IWUSR)
 
 
 def _utc_now() -> str:
