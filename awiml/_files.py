@@ -266,7 +266,10 @@ def atomic_write(
 
 @contextlib.contextmanager
 def soft_lock(
-    path: str | os.PathLike[str], timeout: float, busy: Callable[[], BaseException]
+    path: str | os.PathLike[str],
+    timeout: float,
+    busy: Callable[[], BaseException],
+    unwritable: Callable[[OSError], BaseException] | None = None,
 ) -> Iterator[None]:
     """Hold the soft lock file ``path`` for the block.
 
@@ -281,6 +284,10 @@ def soft_lock(
         ``timeout``; it should name ``path`` and say to delete it if no such
         process runs. A lock left by a crashed process on this host is broken
         automatically.
+    unwritable : callable, optional
+        Given the :class:`OSError` raised when the lock file cannot be created
+        or written (a full disk, no permission), returns the error to raise
+        instead; by default that OSError propagates. No lock file is left.
 
     Examples
     --------
@@ -301,6 +308,10 @@ def soft_lock(
         lock.acquire()
     except Timeout:
         raise busy() from None
+    except OSError as exc:
+        if unwritable is None:
+            raise
+        raise unwritable(exc) from exc
     try:
         yield
     finally:

@@ -647,6 +647,10 @@ class ModelStore:
         return soft_lock(path, LOCK_TIMEOUT, lambda: ModelStoreError(
             f"the model {name!r} is locked by another process ({path}). Wait for it to "
             "finish; if no awiml process runs on any host, delete that file."
+        ), lambda exc: ModelStoreError(
+            f"could not create the lock file {path} of the model {name!r}: "
+            f"{exc.strerror or exc}. Nothing was changed; "
+            f"{_store_files._os_advice(exc, 'try again')}."
         ))
 
     def _aliases(self, name: str) -> dict[str, int | None]:

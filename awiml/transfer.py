@@ -363,7 +363,14 @@ def download(
             "wait for it to finish, or delete the lock file if no such process runs"
         )
 
-    with soft_lock(partial.lock_path, lock_timeout, busy):
+    def unwritable(exc: OSError) -> TransferError:
+        return TransferError(
+            f"could not create the lock file {partial.lock_path} while fetching "
+            f"{redact_url(remote.source)}: {exc.strerror or exc}. Free some space (or check "
+            "that the workspace is writable) and fetch again; raw/ is unchanged."
+        )
+
+    with soft_lock(partial.lock_path, lock_timeout, busy, unwritable):
         reported = remote.size is not None
 
         def size_once(nbytes: int) -> None:

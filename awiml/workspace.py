@@ -28,7 +28,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -290,13 +290,17 @@ class Workspace:
         table["retrieved"] = pd.to_datetime(table["retrieved"], utc=True)
         return table.sort_values("path", ignore_index=True)
 
-    def _lock(self, timeout: float = 60.0) -> contextlib.AbstractContextManager[None]:
+    def _lock(
+        self,
+        timeout: float = 60.0,
+        unwritable: Callable[[OSError], BaseException] | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
         """Return the workspace's soft lock, whose error says how to clear a stale one."""
         path = self._meta / "manifest.lock"
         return soft_lock(path, timeout, lambda: WorkspaceError(
             f"the workspace is locked by another process ({path}). Wait for it to "
             "finish; if no awiml process runs on any host, delete that file."
-        ))
+        ), unwritable)
 
     def fetch(
         self,
@@ -478,7 +482,8 @@ class Workspace:
         """Move verified downloads into ``raw/`` and record them, under the workspace lock."""
         rows = []
         placed: list[tuple[Path, DownloadResult]] = []  # moved into raw/ by this call
-        with self._lock():
+        names = [remote.name for remote, _ in finished]
+        with self._lock(unwritable=lambda exc: self._unrecorded(names, placed, exc)):
             entries = self.entries()
             changed = False
             for remote, result in finished:
@@ -512,16 +517,17 @@ class Workspace:
                 try:
                     write_manifest(self.manifest_path, entries.values(), tmp_dir=self._meta)
                 except OSError as exc:
-                    raise self._unrecorded(placed, exc) from exc
+                    raise self._unrecorded(names, placed, exc) from exc
         return rows
 
     def _unrecorded(
-        self, placed: Sequence[tuple[Path, DownloadResult]], exc: OSError
+        self, names: Sequence[str], placed: Sequence[tuple[Path, DownloadResult]], exc: OSError
     ) -> TransferError:
         """Take the files just moved into ``raw/`` back out when their record failed.
 
         Each goes back to its verified download, which the next fetch reuses, so
-        ``raw/`` shows a file only together with its manifest row.
+        ``raw/`` shows a file only together with its manifest row. Returns the
+        error to raise about the files ``names``.
         """
         for dest, result in reversed(placed):
             try:
@@ -529,9 +535,7 @@ class Workspace:
                 publish(dest, result.path, sync=False)
             except OSError as undo:  # pragma: no cover - a rename back in one file system
                 logger.error("could not take %s back out of raw/ (%s); run verify()", dest, undo)
-        names = ", ".join(dest.relative_to(self.raw).as_posix() for dest, _ in placed)
-        what = (f"recording {names or 'the fetched files'} in {self.manifest_path} of the "
-                f"workspace {self.root}")
+        what = f"recording {', '.join(names)} in {self.manifest_path} of the workspace {self.root}"
         kept = ("raw/ and its MANIFEST are as before, and the downloaded files wait in "
                 f"{self._meta / 'downloads'}")
         if exc.errno in NO_SPACE:

@@ -245,7 +245,14 @@ class ExportJobs:
                 "if no such process runs"
             )
 
-        with soft_lock(entry / ".lock", max(timeout, 60.0), busy):
+        def unwritable(exc: OSError) -> TransferError:
+            return TransferError(
+                f"could not create the lock file {entry / '.lock'} for exporting project "
+                f"{settings['project_id']}: {exc.strerror or exc}. Free disk space (or check "
+                "that the cache folder is writable), then run export() again."
+            )
+
+        with soft_lock(entry / ".lock", max(timeout, 60.0), busy, unwritable):
             return self._export_zip_locked(
                 entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
                 poll_interval=poll_interval, timeout=timeout,
