@@ -368,11 +368,9 @@ def file_digest(
 
     Examples
     --------
-    >>> import pathlib, tempfile
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x"
-    >>> _ = path.write_bytes(b"test")
-    >>> file_digest(path)
-    'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'
+    >>> import io
+    >>> file_digest(io.BytesIO(b"awiml"), "md5")
+    'md5:e1a09e5eaa41350ae1bdb54afaa88f60'
     """
     if not hasattr(file, "read"):
         with open(file, "rb", buffering=0) as opened:  # type: ignore[arg-type]

@@ -190,10 +190,8 @@ class TokenCache:
 
         Parameters
         ----------
-        api_url : str
-            The API root.
-        username : str
-            The EcoTaxa login.
+        api_url, username : str
+            As in :meth:`path`.
 
         Returns
         -------
@@ -225,10 +223,8 @@ class TokenCache:
 
         Parameters
         ----------
-        api_url : str
-            The API root.
-        username : str
-            The EcoTaxa login.
+        api_url, username : str
+            As in :meth:`path`.
         token : str
             The token EcoTaxa gave at login.
         """
@@ -248,10 +244,8 @@ class TokenCache:
 
         Parameters
         ----------
-        api_url : str
-            The API root.
-        username : str
-            The EcoTaxa login.
+        api_url, username : str
+            As in :meth:`path`.
         """
         with contextlib.suppress(OSError):
             self.path(api_url, username).unlink()

@@ -227,17 +227,12 @@ class ExportJobs:
             return {}
 
     def _export_zip(
-        self,
-        entry: Path,
-        settings: Mapping[str, Any],
-        *,
-        refresh: bool,
-        max_bytes: int,
-        progress: bool | None,
-        poll_interval: float,
-        timeout: float,
+        self, entry: Path, settings: Mapping[str, Any], **options: Any
     ) -> tuple[Path, dict[str, Any]]:
-        """Make sure ``entry/export.zip`` holds a checked export; return it and its record."""
+        """Make sure ``entry/export.zip`` holds a checked export; return it and its record.
+
+        Under the export's lock; ``options`` are those of :meth:`_export_zip_locked`.
+        """
         def busy() -> ExportError:
             return ExportError(
                 f"another process is exporting project {settings['project_id']} with the same "
@@ -252,11 +247,8 @@ class ExportJobs:
                 "that the cache folder is writable), then run export() again."
             )
 
-        with soft_lock(entry / ".lock", max(timeout, 60.0), busy, unwritable):
-            return self._export_zip_locked(
-                entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
-                poll_interval=poll_interval, timeout=timeout,
-            )
+        with soft_lock(entry / ".lock", max(options["timeout"], 60.0), busy, unwritable):
+            return self._export_zip_locked(entry, settings, **options)
 
     def _export_zip_locked(
         self,

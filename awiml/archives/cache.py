@@ -98,10 +98,8 @@ class ArchiveCache:
 
         Parameters
         ----------
-        key : str
-            The item, e.g. a dataset id.
-        name : str
-            The file name.
+        key, name : str
+            As in :meth:`get`.
 
         Returns
         -------
@@ -117,12 +115,8 @@ class ArchiveCache:
 
         Parameters
         ----------
-        key : str
-            The item, e.g. a dataset id.
-        version : str
-            Its version stamp.
-        name : str
-            The file name.
+        key, version, name : str
+            As in :meth:`get`.
         data : bytes
             The content.
 
