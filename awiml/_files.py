@@ -323,7 +323,7 @@ def tagged(hasher: Any) -> str:
 
     Examples
     --------
-    >>> tagged(hashlib.sha256(b"test"))[:20]
+    >>> tagged(hashlib.sha256(b"test"))[:19]
     'sha256:9f86d081884c'
     """
     return f"{hasher.name}:{hasher.hexdigest()}"
@@ -336,7 +336,7 @@ def buffer_digest(content: Any, algorithm: str = "sha256") -> str:
 
     Examples
     --------
-    >>> buffer_digest(b"test")[:20]
+    >>> buffer_digest(b"test")[:19]
     'sha256:9f86d081884c'
     """
     return tagged(hashlib.new(algorithm, content))
