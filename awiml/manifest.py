@@ -194,6 +194,12 @@ def write_manifest(
     tmp_dir : path-like, optional
         Where to write the new version before the rename; must be on the same
         file system. Defaults to the manifest's folder.
+
+    Raises
+    ------
+    OSError
+        The new version could not be written (e.g. a full disk): the file is
+        as before and no temporary file is left.
     """
     lines = [entry.to_json() for entry in sorted(entries, key=lambda e: e.path)]
     atomic_write(path, "".join(line + "\n" for line in lines), tmp_dir=tmp_dir)

@@ -719,3 +719,32 @@ def test_disk_full_while_recording_leaves_raw_as_it_was(tiny_disk):
     assert list(table["status"]) == ["fetched"]
     assert raw_files(ws) == ["a.bin", "b.bin"]
     assert_consistent(ws)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
+                    reason="needs RLIMIT_FSIZE (Linux)")
+def test_a_lock_file_that_cannot_be_written_is_an_awiml_error(tmp_path, workspace):
+    """On a full disk even the transfer's lock file fails: an awiml error, raw/ unchanged."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "b.bin"
+    src.write_bytes(payload(2000))
+    code = f"""
+import resource, signal
+from awiml import Workspace
+from awiml.errors import TransferError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+ws = Workspace({str(workspace.root)!r})
+resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))
+try:
+    ws.fetch({str(src)!r}, progress=False)
+except TransferError as exc:
+    print(exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "could not create the lock file" in proc.stdout and "fetch again" in proc.stdout
+    assert raw_files(workspace) == [] and workspace.entries() == {}
+    assert all_files(workspace) == [".awiml/workspace.json", "README.md"]
