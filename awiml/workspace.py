@@ -479,74 +479,53 @@ class Workspace:
         finished: Sequence[tuple[RemoteFile, DownloadResult]],
         failures: dict[str, BaseException],
     ) -> list[dict[str, Any]]:
-        """Move verified downloads into ``raw/`` and record them, under the workspace lock."""
+        """Move verified downloads into ``raw/`` and record them, under the workspace lock.
+
+        A file appears in ``raw/`` only together with its manifest row: when the
+        manifest cannot be written (or anything else interrupts), the files this
+        call moved in go back to their verified downloads.
+        """
         rows = []
         placed: list[tuple[Path, DownloadResult]] = []  # moved into raw/ by this call
         names = [remote.name for remote, _ in finished]
-        with self._lock(unwritable=lambda exc: self._unrecorded(names, placed, exc)):
-            entries = self.entries()
-            changed = False
-            for remote, result in finished:
-                dest = self.raw / remote.name
-                entry = entries.get(remote.name)
-                try:
-                    status = self._place_file(dest, entry, remote, result)
-                except AwimlError as exc:
-                    failures[remote.source] = exc
-                    continue
-                if status == "present" and entry is not None:
-                    rows.append(_row(entry, "present", result.attempts))
-                    continue
-                if status == "fetched":
-                    placed.append((dest, result))
-                status = "fetched"
-                entry = ManifestEntry(
-                    path=remote.name,
-                    source=remote.source,
-                    size=result.size,
-                    sha256=result.sha256,
-                    retrieved=_utc_now(),
-                    awiml_version=__version__,
-                    published_checksum=result.verified_checksum,
-                    metadata=dict(remote.metadata),
-                )
-                entries[remote.name] = entry
-                changed = True
-                rows.append(_row(entry, status, result.attempts))
-            if changed:
-                try:
-                    write_manifest(self.manifest_path, entries.values(), tmp_dir=self._meta)
-                except OSError as exc:
-                    raise self._unrecorded(names, placed, exc) from exc
-        return rows
-
-    def _unrecorded(
-        self, names: Sequence[str], placed: Sequence[tuple[Path, DownloadResult]], exc: OSError
-    ) -> TransferError:
-        """Take the files just moved into ``raw/`` back out when their record failed.
-
-        Each goes back to its verified download, which the next fetch reuses, so
-        ``raw/`` shows a file only together with its manifest row. Returns the
-        error to raise about the files ``names``.
-        """
-        for dest, result in reversed(placed):
+        with self._lock(unwritable=lambda exc: _unrecorded_error(self, names, exc)):
             try:
-                _make_writable(dest)
-                publish(dest, result.path, sync=False)
-            except OSError as undo:  # pragma: no cover - a rename back in one file system
-                logger.error("could not take %s back out of raw/ (%s); run verify()", dest, undo)
-        what = f"recording {', '.join(names)} in {self.manifest_path} of the workspace {self.root}"
-        kept = ("raw/ and its MANIFEST are as before, and the downloaded files wait in "
-                f"{self._meta / 'downloads'}")
-        if exc.errno in NO_SPACE:
-            return TransferError(
-                f"disk full while {what} ({exc.strerror or exc}); {kept}. Free some space "
-                "(or quota), then fetch again: it resumes without downloading them again."
-            )
-        return TransferError(
-            f"could not write while {what}: {exc.strerror or exc}; {kept}. Check that the "
-            "workspace is writable for you, then fetch again: it resumes."
-        )
+                entries = self.entries()
+                changed = False
+                for remote, result in finished:
+                    dest = self.raw / remote.name
+                    entry = entries.get(remote.name)
+                    try:
+                        status = self._place_file(dest, entry, remote, result)
+                    except AwimlError as exc:
+                        failures[remote.source] = exc
+                        continue
+                    if status == "present" and entry is not None:
+                        rows.append(_row(entry, "present", result.attempts))
+                        continue
+                    if status == "fetched":  # an adopted file was there before this call
+                        placed.append((dest, result))
+                    entry = ManifestEntry(
+                        path=remote.name,
+                        source=remote.source,
+                        size=result.size,
+                        sha256=result.sha256,
+                        retrieved=_utc_now(),
+                        awiml_version=__version__,
+                        published_checksum=result.verified_checksum,
+                        metadata=dict(remote.metadata),
+                    )
+                    entries[remote.name] = entry
+                    changed = True
+                    rows.append(_row(entry, "fetched", result.attempts))
+                if changed:
+                    write_manifest(self.manifest_path, entries.values(), tmp_dir=self._meta)
+            except BaseException as exc:
+                _take_back(placed)
+                if isinstance(exc, OSError) and not isinstance(exc, AwimlError):
+                    raise _unrecorded_error(self, names, exc) from exc
+                raise
+        return rows
 
     def _place_file(
         self,
@@ -618,8 +597,31 @@ def _make_read_only(path: Path) -> None:
     path.chmod(stat.S_IMODE(path.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
-def _make_writable(path: Path) -> None:
-    path.chmod(stat.S_IMODE(path.stat().st_mode) | stat.S_IWUSR)
+def _take_back(placed: Sequence[tuple[Path, DownloadResult]]) -> None:
+    """Move files just published in ``raw/`` back to their verified downloads."""
+    for dest, result in reversed(placed):
+        try:
+            dest.chmod(stat.S_IMODE(dest.stat().st_mode) | stat.S_IWUSR)
+            publish(dest, result.path, sync=False)
+        except OSError as exc:  # pragma: no cover - a rename back within one file system
+            logger.error("could not take %s back out of raw/ (%s); run verify()", dest, exc)
+
+
+def _unrecorded_error(ws: Workspace, names: Sequence[str], exc: OSError) -> TransferError:
+    """Return the error of a fetch whose files could not be recorded in the manifest."""
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    what = f"recording {shown} in {ws.manifest_path} of the workspace {ws.root}"
+    kept = ("raw/ and its MANIFEST are as before; the verified downloads wait in "
+            f"{ws.root / _META_DIR / 'downloads'}")
+    if exc.errno in NO_SPACE:
+        return TransferError(
+            f"disk full while {what} ({exc.strerror or exc}); {kept}. Free some space "
+            "(or quota), then fetch again: it resumes from those downloads."
+        )
+    return TransferError(
+        f"could not write while {what}: {exc.strerror or exc}; {kept}. Check that the "
+        "workspace is writable for you, then fetch again: it resumes from those downloads."
+    )
 
 
 def _utc_now() -> str:
