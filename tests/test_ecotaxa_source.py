@@ -649,3 +649,37 @@ def test_real_exports_pass_the_ratio_limits_with_a_wide_margin(tmp_path, folder)
     members = check_zip(path, what="a real export", max_bytes=10**9)
     ratios = [m.file_size / max(m.compress_size, 1) for m in members]
     assert max(ratios) * 10 < MAX_RATIO  # measured: at most 12 (a TSV), JPEGs about 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
+                    reason="needs RLIMIT_FSIZE (Linux)")
+def test_a_token_that_cannot_be_kept_leaves_no_file_with_it(ecotaxa, alice, tmp_path):
+    """A real write failure (EFBIG under RLIMIT_FSIZE) while the token cache is rewritten."""
+    import subprocess
+    import sys
+
+    alice.projects()
+    [file] = token_files(tmp_path)
+    record = json.loads(file.read_text())
+    file.write_text(json.dumps({**record, "created": 0}))  # too old: the child logs in again
+    old = file.read_bytes()
+    code = f"""
+import logging, resource, signal
+from awiml import EcotaxaSource
+logging.basicConfig(level=logging.WARNING)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+source = EcotaxaSource("alice", {PASSWORD!r}, base_url={ecotaxa.api_url!r},
+                       cache={str(tmp_path / "cache")!r})
+resource.setrlimit(resource.RLIMIT_FSIZE, (50, 50))
+print({PRIVATE} in source.projects().index)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"  # not fatal: only the token was not kept
+    assert "could not keep the EcoTaxa token" in proc.stderr
+    folder = tmp_path / "config" / "ecotaxa-tokens"
+    assert sorted(folder.iterdir()) == [file]  # no temporary file holding the new token
+    assert file.read_bytes() == old and stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert PASSWORD not in proc.stderr and record["token"] not in proc.stderr
+    assert ecotaxa.hits("/api/login") == 2

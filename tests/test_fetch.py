@@ -622,3 +622,129 @@ def test_ctrl_c_stops_promptly_and_the_next_fetch_resumes(server, workspace):
     workspace.fetch(server.url("big.bin"), progress=False)
     assert gets(server, "big.bin")[-1].header("range") == f"bytes={kept}-"
     assert (workspace.raw / "big.bin").read_bytes() == data
+
+
+# --- a full disk while the manifest is rewritten ----------------------------------------------
+
+
+def all_files(ws):
+    """Every file below the workspace (bookkeeping included), relative and sorted."""
+    return sorted(p.relative_to(ws.root).as_posix() for p in ws.root.rglob("*") if p.is_file())
+
+
+def assert_unrecorded_fetch_left_nothing(ws, manifest_before, files_before, error):
+    """The failed fetch added no file to raw/, kept the manifest and left no temporary file."""
+    assert isinstance(error, TransferError) and isinstance(error, OSError)
+    assert str(ws.root) in str(error)
+    assert "free" in str(error).lower() and "fetch again" in str(error)
+    assert ws.manifest_path.read_bytes() == manifest_before
+    assert raw_files(ws) == ["a.bin"]
+    report = ws.verify()
+    assert report.ok and report.extra == [], str(report)
+    leftovers = sorted(set(all_files(ws)) - set(files_before))
+    # only the verified download (and its lock) stay, for the next fetch to reuse
+    assert [p for p in leftovers if not p.startswith(".awiml/downloads/")] == []
+    assert [p for p in leftovers if p.endswith(".tmp")] == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
+                    reason="needs RLIMIT_FSIZE (Linux)")
+def test_file_too_large_for_the_manifest_rewrite_leaves_raw_as_it_was(tmp_path, workspace):
+    """A real write failure (EFBIG under RLIMIT_FSIZE) while raw/MANIFEST is rewritten."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.bin").write_bytes(payload(1000))
+    (src / "b.bin").write_bytes(payload(2000, seed=1))
+    # a manifest larger than the child may write: its rewrite fails, the download does not
+    workspace.fetch(str(src / "a.bin"), metadata={"note": "x" * 80_000}, progress=False)
+    manifest_before = workspace.manifest_path.read_bytes()
+    files_before = all_files(workspace)
+    code = f"""
+import resource, signal
+from awiml import Workspace
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+ws = Workspace({str(workspace.root)!r})
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+try:
+    ws.fetch({str(src / "b.bin")!r}, progress=False)
+except BaseException as exc:
+    import pickle, sys
+    sys.stdout.buffer.write(pickle.dumps(exc))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    import pickle
+
+    error = pickle.loads(proc.stdout)
+    assert_unrecorded_fetch_left_nothing(workspace, manifest_before, files_before, error)
+    # once there is room, the same fetch records the file without downloading it again
+    table = workspace.fetch(str(src / "b.bin"), progress=False)
+    assert list(table["status"]) == ["fetched"]
+    assert raw_files(workspace) == ["a.bin", "b.bin"]
+    assert_consistent(workspace)
+
+
+def test_disk_full_while_recording_leaves_raw_as_it_was(tiny_disk):
+    """A real ENOSPC (a 1 MiB tmpfs): the download fits, the manifest's rewrite does not."""
+    import shutil
+
+    import fsspec
+
+    from awiml import Workspace
+    from awiml.archives import RemoteFile
+
+    ws = Workspace.create(tiny_disk / "ws")
+    src = tiny_disk / "a.bin"
+    src.write_bytes(payload(1000))
+    ws.fetch(str(src), metadata={"note": "x" * 60_000}, progress=False)
+    src.unlink()
+    manifest_before = ws.manifest_path.read_bytes()
+    files_before = all_files(ws)
+    filler = tiny_disk / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(tiny_disk).free - 200_000))
+    memory = fsspec.filesystem("memory")
+    size = shutil.disk_usage(tiny_disk).free - 16 * 1024  # fits, but leaves no room to record
+    memory.pipe("/b.bin", payload(size, seed=1))
+    remote = RemoteFile(source="memory://b.bin", name="b.bin", fs=memory, path="/b.bin",
+                        size=size)
+    with pytest.raises(TransferError) as info:
+        ws.fetch(remote, progress=False)
+    assert "disk full" in str(info.value)
+    assert_unrecorded_fetch_left_nothing(ws, manifest_before, files_before, info.value)
+    filler.unlink()
+    table = ws.fetch(remote, progress=False)
+    assert list(table["status"]) == ["fetched"]
+    assert raw_files(ws) == ["a.bin", "b.bin"]
+    assert_consistent(ws)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
+                    reason="needs RLIMIT_FSIZE (Linux)")
+def test_a_lock_file_that_cannot_be_written_is_an_awiml_error(tmp_path, workspace):
+    """On a full disk even the transfer's lock file fails: an awiml error, raw/ unchanged."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "b.bin"
+    src.write_bytes(payload(2000))
+    code = f"""
+import resource, signal
+from awiml import Workspace
+from awiml.errors import TransferError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+ws = Workspace({str(workspace.root)!r})
+resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))
+try:
+    ws.fetch({str(src)!r}, progress=False)
+except TransferError as exc:
+    print(exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "could not create the lock file" in proc.stdout and "fetch again" in proc.stdout
+    assert raw_files(workspace) == [] and workspace.entries() == {}
+    assert all_files(workspace) == [".awiml/workspace.json", "README.md"]

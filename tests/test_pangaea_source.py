@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import fsspec
 import pandas as pd
@@ -379,3 +380,40 @@ def test_pangaeapy_bridge_agrees_with_awiml(source):
                                    ours[column].to_numpy(dtype=float), equal_nan=True)
     assert (pd.to_datetime(theirs["Date/Time"]).dt.tz_localize("UTC")
             == ours["Date/Time"]).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
+                    reason="needs RLIMIT_FSIZE (Linux)")
+def test_a_cache_write_that_fails_keeps_the_cache_as_it_was(pangaea, tmp_path):
+    """A real write failure (EFBIG under RLIMIT_FSIZE) while the cache stores a dataset."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    PangaeaSource(base_url=pangaea.base_url, cache=cache, skip_instance_cache=True).read(889513)
+    before = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}
+    code = f"""
+import resource, signal
+from awiml import PangaeaSource
+from awiml.errors import TransferError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+source = PangaeaSource(base_url={pangaea.base_url!r}, cache={str(cache)!r},
+                       skip_instance_cache=True)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+try:
+    source.read(898941)
+except TransferError as exc:
+    print(isinstance(exc, OSError), "|", exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    is_os_error, message = proc.stdout.strip().split(" | ")
+    assert is_os_error == "True"
+    assert str(cache) in message and "free some space" in message and "cache=False" in message
+    after = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}
+    assert after == before  # no half entry, no temporary file, the old entries intact
+    # with room again, the dataset is cached as usual
+    fresh = PangaeaSource(base_url=pangaea.base_url, cache=cache, skip_instance_cache=True)
+    assert fresh.metadata(898941).doi == "10.1594/PANGAEA.898941"
+    assert len([p for p in cache.rglob("*") if p.is_file()]) == 3

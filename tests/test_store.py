@@ -928,3 +928,39 @@ def test_failure_while_sealing_in_the_background_leaves_no_version(store, logreg
     assert not (store.path / "iris" / "aliases" / "production").exists()
     assert store.save(logreg, "iris") == "iris@2"  # the claimed number was handed back
     assert store.verify().ok
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
+                    reason="needs RLIMIT_FSIZE (Linux)")
+def test_alias_that_cannot_be_written_stays_as_it_was(store, logreg, tmp_path):
+    """A real write failure (EFBIG under RLIMIT_FSIZE) while an alias is moved.
+
+    Like on a full disk, the name's lock file is the first write to fail.
+    """
+    store.save(logreg, "iris", alias="production")
+    store.save(logreg, "iris")
+    aliases = store.path / "iris" / "aliases"
+    before = sorted(p.name for p in aliases.iterdir())
+    code = textwrap.dedent(f"""
+        import resource, signal
+        from awiml.store import ModelStore, ModelStoreError
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        store = ModelStore({str(store.path)!r})
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))  # "2" fits, "2\\n" does not
+        try:
+            store.alias("iris", "production", 2)
+        except ModelStoreError as exc:
+            print(isinstance(exc.__cause__, OSError), "|", exc)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    cause, message = result.stdout.strip().split(" | ")
+    assert cause == "True"
+    assert "'iris'" in message and str(store.path) in message
+    assert "free some space" in message and "Nothing was changed" in message
+    assert (aliases / "production").read_text() == "1\n"
+    assert sorted(p.name for p in aliases.iterdir()) == before == ["production"]
+    assert not (store.path / "iris" / ".lock").exists()
+    assert store.alias("iris", "production", 2) == "iris@2"
+    assert store.verify().ok

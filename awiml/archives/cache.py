@@ -16,6 +16,9 @@ import os
 import re
 from pathlib import Path
 
+from .._files import NO_SPACE, atomic_write
+from ..errors import TransferError
+
 __all__ = ["ArchiveCache", "default_cache_dir"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -95,10 +98,8 @@ class ArchiveCache:
 
         Parameters
         ----------
-        key : str
-            The item, e.g. a dataset id.
-        name : str
-            The file name.
+        key, name : str
+            As in :meth:`get`.
 
         Returns
         -------
@@ -114,12 +115,8 @@ class ArchiveCache:
 
         Parameters
         ----------
-        key : str
-            The item, e.g. a dataset id.
-        version : str
-            Its version stamp.
-        name : str
-            The file name.
+        key, version, name : str
+            As in :meth:`get`.
         data : bytes
             The content.
 
@@ -127,10 +124,21 @@ class ArchiveCache:
         -------
         pathlib.Path
             The cached file.
+
+        Raises
+        ------
+        awiml.errors.TransferError
+            The file could not be written (disk full, no permission): nothing
+            was cached and the entries already there are untouched.
         """
         path = self._path(key, version, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        return path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return atomic_write(path, data)
+        except OSError as exc:
+            advice = "free some space" if exc.errno in NO_SPACE else "check your write permission"
+            raise TransferError(
+                f"could not write {path} into the archive cache: {exc.strerror or exc}. Nothing "
+                f"was cached and the entries already there are untouched; {advice}, set "
+                "$AWIML_CACHE_DIR to another folder, or pass cache=False."
+            ) from exc

@@ -31,8 +31,8 @@ from typing import Any
 
 import requests
 import urllib3
-from filelock import SoftFileLock, Timeout
 
+from .._files import atomic_write, file_digest, soft_lock, tagged
 from .._progress import human_size
 from ..errors import (
     ArchiveUnavailableError,
@@ -155,11 +155,7 @@ def file_checksum(path: str | os.PathLike[str], algorithm: str = "sha256") -> st
     >>> file_checksum(p)
     'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'
     """
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return f"{algorithm}:{digest.hexdigest()}"
+    return file_digest(path, algorithm)
 
 
 class _Retry(Exception):
@@ -201,9 +197,7 @@ class _Partial:
 
     def remember(self, etag: str | None, last_modified: str | None, total: int | None) -> None:
         data = {"source": self.source, "etag": etag, "last_modified": last_modified, "total": total}
-        tmp = self.meta_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data), "utf-8")
-        os.replace(tmp, self.meta_path)
+        atomic_write(self.meta_path, json.dumps(data))
 
     def discard(self) -> None:
         for path in (self.path, self.meta_path):
@@ -301,15 +295,21 @@ def download(
     partial_dir = Path(partial_dir)
     partial_dir.mkdir(parents=True, exist_ok=True)
     partial = _Partial(partial_dir, remote)
-    lock = SoftFileLock(partial.lock_path, timeout=lock_timeout)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise TransferError(
+
+    def busy() -> TransferError:
+        return TransferError(
             f"another process is fetching {remote.source} (lock file {partial.lock_path}); "
             "wait for it to finish, or delete the lock file if no such process runs"
-        ) from None
-    try:
+        )
+
+    def unwritable(exc: OSError) -> TransferError:
+        return TransferError(
+            f"could not create the lock file {partial.lock_path} while fetching "
+            f"{redact_url(remote.source)}: {exc.strerror or exc}. Free some space (or check "
+            "that the workspace is writable) and fetch again; raw/ is unchanged."
+        )
+
+    with soft_lock(partial.lock_path, lock_timeout, busy, unwritable):
         reported = remote.size is not None
 
         def size_once(nbytes: int) -> None:
@@ -333,8 +333,6 @@ def download(
                 f"fetching {redact_url(remote.source)} was interrupted; the "
                 f"{human_size(partial.size())} received are kept and resumed when you fetch again"
             ) from None
-    finally:
-        lock.release()
 
 
 def _download_locked(
@@ -450,7 +448,7 @@ def _verify(
     return DownloadResult(
         path=partial.path,
         size=size,
-        sha256=f"sha256:{hasher.sha256.hexdigest()}",
+        sha256=tagged(hasher.sha256),
         verified_checksum=verified,
         attempts=attempts,
         resumed=resumed,

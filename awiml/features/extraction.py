@@ -4,7 +4,7 @@
 into chunks, sends them to joblib workers (or a dask cluster), and caches each
 file's features in a folder keyed by the file's SHA-256 and the extractor's
 class and parameters, so a second run reads the features instead of computing
-them. joblib, dask, :mod:`awiml.workspace`, :mod:`awiml.archives.transfer` and
+them. joblib, dask, :mod:`awiml.workspace` and
 :mod:`awiml._progress` are imported inside the functions that use them.
 """
 
@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from .._files import atomic_open, file_digest
 from ..errors import AwimlError, InvalidDataError, NotFoundError
 from ._params import _is_int
 
@@ -93,7 +93,7 @@ def _cache_folder(extractor: Any, cache: Any) -> Path | None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / "params.json").exists():
-            _atomic_write(folder / "params.json",
+            _write_cached(folder / "params.json",
                           (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     except OSError as exc:
         raise AwimlError(
@@ -103,19 +103,16 @@ def _cache_folder(extractor: Any, cache: Any) -> Path | None:
     return folder
 
 
-def _atomic_write(path: Path, data: bytes | np.ndarray) -> None:
-    """Write into a temporary file beside ``path``, then rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if isinstance(data, np.ndarray):
-                np.save(handle, data, allow_pickle=False)
-            else:
-                handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_cached(path: Path, data: bytes | np.ndarray) -> None:
+    """Write a cache file atomically: readers never see half a file.
+
+    Not synced to disk: a file a crash damaged fails to load and is computed again.
+    """
+    with atomic_open(path, sync=False) as handle:
+        if isinstance(data, np.ndarray):
+            np.save(handle, data, allow_pickle=False)
+        else:
+            handle.write(data)
 
 
 def _named(exc: BaseException, path: str) -> BaseException:
@@ -145,15 +142,13 @@ def _inputs_for(extractor: Any, paths: Sequence[str]) -> list[Any]:
 
 def _extract_chunk(extractor: Any, paths: Sequence[str], folder: str | None) -> list[np.ndarray]:
     """Features of some files: read from the cache, or computed and cached. Runs in a worker."""
-    from ..archives.transfer import file_checksum
-
     results: list[Any] = [None] * len(paths)
     targets: list[Path | None] = [None] * len(paths)
     todo = []
     for i, path in enumerate(paths):
         if folder is not None:
             try:
-                checksum = file_checksum(path)
+                checksum = file_digest(path)
             except OSError as exc:
                 raise NotFoundError(f"cannot read {path}: {exc.strerror or exc}") from None
             target = Path(folder) / f"{checksum.split(':', 1)[1]}.npy"
@@ -184,7 +179,7 @@ def _extract_chunk(extractor: Any, paths: Sequence[str], folder: str | None) -> 
         target = targets[i]
         if target is not None:
             try:
-                _atomic_write(target, row)
+                _write_cached(target, row)
             except (OSError, ValueError) as exc:
                 raise AwimlError(
                     f"could not write the features of {paths[i]} to the cache {target}: "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 import errno
-import hashlib
 import logging
 import mmap
 import os
@@ -23,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..archives.transfer import CHUNK_SIZE, file_checksum
+from .._files import NO_SPACE, buffer_digest, file_digest, fsync_dir
 
 # the store's logger: these messages are about the store's folders
 logger = logging.getLogger("awiml.store")
@@ -33,7 +32,7 @@ _PARALLEL_BYTES = 4 * 1024 * 1024
 
 
 def _size_and_hash(path: Path) -> dict[str, Any]:
-    return {"size": path.stat().st_size, "sha256": file_checksum(path)}
+    return {"size": path.stat().st_size, "sha256": file_digest(path)}
 
 
 def _check_size(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
@@ -55,7 +54,7 @@ def _check_file(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | 
     problem = _check_size(folder, relative, entry)
     if problem is not None:
         return problem
-    return _digest_problem(file_checksum(folder / relative), entry)
+    return _digest_problem(file_digest(folder / relative), entry)
 
 
 def _digest_problem(digest: str, entry: Mapping[str, Any]) -> str | None:
@@ -67,13 +66,13 @@ def _digest_problem(digest: str, entry: Mapping[str, Any]) -> str | None:
             f"{str(want).partition(':')[2][:16]}…")
 
 
-def _os_advice(exc: OSError) -> str:
-    """Say what to do about a failed write, by its errno."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "free some space (or quota) there and save again"
+def _os_advice(exc: OSError, then: str = "save again") -> str:
+    """Say what to do about a failed write, by its errno; ``then`` is the step after."""
+    if exc.errno in NO_SPACE:
+        return f"free some space (or quota) there and {then}"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "check that you may write there and save again"
-    return "fix the cause named above and save again"
+        return f"check that you may write there and {then}"
+    return f"fix the cause named above and {then}"
 
 
 def _seal(path: Path, sync: bool = True) -> dict[str, Any]:
@@ -81,15 +80,13 @@ def _seal(path: Path, sync: bool = True) -> dict[str, Any]:
 
     With ``sync=False`` the file is known to be on disk already and is not synced again.
     """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            digest.update(chunk)
+    with open(path, "rb", buffering=0) as handle:
+        digest = file_digest(handle)
         if sync:
             os.fsync(handle.fileno())
         size = os.fstat(handle.fileno()).st_size
     _make_read_only(path)
-    return {"size": size, "sha256": f"sha256:{digest.hexdigest()}"}
+    return {"size": size, "sha256": digest}
 
 
 def _seal_all(folder: Path, paths: builtins.list[str],
@@ -146,18 +143,9 @@ def _digest_in_background(path: Path) -> str:
         mapped = _map_read_only(handle)
         if mapped is not None:
             with mapped:
-                return _digest_of_buffer(mapped)
-        digest = hashlib.sha256()
-        buffer = bytearray(min(_BACKGROUND_CHUNK, max(path.stat().st_size, 1)))
-        view = memoryview(buffer)
-        while count := handle.readinto(view):
-            digest.update(view[:count])
-    return f"sha256:{digest.hexdigest()}"
-
-
-def _digest_of_buffer(content: Any) -> str:
-    """``"sha256:<hex>"`` of a buffer: one call, which releases the GIL throughout."""
-    return f"sha256:{hashlib.sha256(content).hexdigest()}"
+                return buffer_digest(mapped)
+        size = os.fstat(handle.fileno()).st_size
+        return file_digest(handle, chunk_size=min(_BACKGROUND_CHUNK, max(size, 1)))
 
 
 def _map_read_only(handle: Any) -> mmap.mmap | None:
@@ -196,17 +184,8 @@ def _map_files(func: Any, folder: Path, paths: builtins.list[str]) -> dict[str, 
         return dict(zip(paths, pool.map(func, paths), strict=True))
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync a directory; the rename is still atomic
-    finally:
-        os.close(fd)
+#: Syncs a folder after a rename in it (looked up here, so a test can replace it).
+_fsync_dir = fsync_dir
 
 
 def _force_rmtree(folder: Path) -> None:

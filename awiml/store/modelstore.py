@@ -90,8 +90,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from filelock import SoftFileLock, Timeout
-
+from .._files import atomic_write, buffer_digest, soft_lock
 from .._version import __version__
 from ..errors import (
     AwimlError,
@@ -511,15 +510,8 @@ class ModelStore:
         target = self.path / ".gitignore"
         if target.exists():
             return
-        tmp = self.path / f".gitignore.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        tmp.write_text(_GITIGNORE, encoding="utf-8")
-        try:
-            os.link(tmp, target)  # never replaces a .gitignore written meanwhile
-        except OSError:
-            if not target.exists():
-                os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileExistsError):  # never replaces one written meanwhile
+            atomic_write(target, _GITIGNORE, replace=False)
 
     def _claim(self, name: str) -> int:
         """Claim the next free version number of ``name`` with an exclusive create."""
@@ -625,16 +617,14 @@ class ModelStore:
             number = self._resolve_version_of(name, version)
             aliases = self.path / name / "aliases"
             aliases.mkdir(parents=True, exist_ok=True)
-            tmp = aliases / f".{alias}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
             try:
-                with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-                    handle.write(f"{number}\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, aliases / alias)
-            finally:
-                tmp.unlink(missing_ok=True)
-            _store_files._fsync_dir(aliases)
+                atomic_write(aliases / alias, f"{number}\n")
+            except OSError as exc:
+                raise ModelStoreError(
+                    f"could not point the alias {alias!r} of {name!r} in {self.path} at version "
+                    f"{number}: {exc.strerror or exc}. The alias is unchanged; "
+                    f"{_store_files._os_advice(exc, 'set it again')}."
+                ) from exc
         return f"{name}@{number}"
 
     def _resolve_version_of(self, name: str, version: int | str) -> int:
@@ -651,8 +641,17 @@ class ModelStore:
             raise ValueError(f"{version!r} names a version of {ref_name!r}, not of {name!r}")
         return number
 
-    def _lock(self, name: str) -> _NameLock:
-        return _NameLock(self.path / name / ".lock")
+    def _lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Return the soft lock of one model name, whose error says how to clear a stale one."""
+        path = self.path / name / ".lock"
+        return soft_lock(path, LOCK_TIMEOUT, lambda: ModelStoreError(
+            f"the model {name!r} is locked by another process ({path}). Wait for it to "
+            "finish; if no awiml process runs on any host, delete that file."
+        ), lambda exc: ModelStoreError(
+            f"could not create the lock file {path} of the model {name!r}: "
+            f"{exc.strerror or exc}. Nothing was changed; "
+            f"{_store_files._os_advice(exc, 'try again')}."
+        ))
 
     def _aliases(self, name: str) -> dict[str, int | None]:
         """Return every alias of ``name`` and the number it holds (None if unreadable)."""
@@ -806,7 +805,7 @@ class ModelStore:
                     digests[path] = pool.submit(_store_files._digest_in_background, folder / path)
                 else:
                     opened.callback(mapped.close)
-                    digests[path] = pool.submit(_store_files._digest_of_buffer, mapped)
+                    digests[path] = pool.submit(buffer_digest, mapped)
                 if path.endswith(".skops"):
                     contents[path] = handle
 
@@ -1115,28 +1114,6 @@ class ModelStore:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-class _NameLock:
-    """One model name's soft lock, with an error that says how to clear a stale one."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lock = SoftFileLock(path, timeout=LOCK_TIMEOUT)
-
-    def __enter__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.lock.acquire()
-        except Timeout:
-            raise ModelStoreError(
-                f"the model {self.path.parent.name!r} is locked by another process "
-                f"({self.path}). Wait for it to finish; if no awiml process runs on any host, "
-                "delete that file."
-            ) from None
-
-    def __exit__(self, *exc: object) -> None:
-        self.lock.release()
 
 
 _VERSION_COLUMNS = frozenset({"version", "created", "kind", "aliases", "commit", "dirty", "user",

@@ -114,6 +114,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .._files import tagged
 from ..errors import InvalidDataError, NotFoundError, UntrustedModelError
 from ._model_checks import _check_structures
 from ._trust_policy import (
@@ -684,7 +685,7 @@ def _dump_skops(obj: Any, path: Path, digests: dict[str, str] | None = None,
                 handle.flush()
                 os.fsync(handle.fileno())
         if digests is not None:
-            digests[path.name] = f"sha256:{writer.sha256.hexdigest()}"
+            digests[path.name] = tagged(writer.sha256)
     except TypeError as exc:  # skops' "cannot persist this type"; other errors propagate
         path.unlink(missing_ok=True)
         where = _unstorable(obj)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import atomic_write
 from ..errors import InvalidDataError
 
 __all__ = ["MANIFEST_COLUMNS", "ManifestEntry", "read_manifest", "write_manifest"]
@@ -193,12 +194,12 @@ def write_manifest(
     tmp_dir : path-like, optional
         Where to write the new version before the rename; must be on the same
         file system. Defaults to the manifest's folder.
+
+    Raises
+    ------
+    OSError
+        The new version could not be written (e.g. a full disk): the file is
+        as before and no temporary file is left.
     """
-    path = Path(path)
     lines = [entry.to_json() for entry in sorted(entries, key=lambda e: e.path)]
-    tmp = Path(tmp_dir or path.parent) / f".{path.name}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write("".join(line + "\n" for line in lines))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, "".join(line + "\n" for line in lines), tmp_dir=tmp_dir)

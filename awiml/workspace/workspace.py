@@ -22,20 +22,20 @@ reports it names the file.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import logging
 import os
 import stat
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from filelock import SoftFileLock, Timeout
-
+from .._files import NO_SPACE, publish, soft_lock
 from .._version import __version__
 from ..archives.base import RemoteFile, expand_fsspec_path, http_session
 from ..archives.transfer import DownloadResult, RetryPolicy, download, file_checksum, parse_checksum
@@ -290,8 +290,17 @@ class Workspace:
         table["retrieved"] = pd.to_datetime(table["retrieved"], utc=True)
         return table.sort_values("path", ignore_index=True)
 
-    def _lock(self, timeout: float = 60.0) -> _WorkspaceLock:
-        return _WorkspaceLock(self._meta / "manifest.lock", timeout)
+    def _lock(
+        self,
+        timeout: float = 60.0,
+        unwritable: Callable[[OSError], BaseException] | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
+        """Return the workspace's soft lock, whose error says how to clear a stale one."""
+        path = self._meta / "manifest.lock"
+        return soft_lock(path, timeout, lambda: WorkspaceError(
+            f"the workspace is locked by another process ({path}). Wait for it to "
+            "finish; if no awiml process runs on any host, delete that file."
+        ), unwritable)
 
     def fetch(
         self,
@@ -470,37 +479,52 @@ class Workspace:
         finished: Sequence[tuple[RemoteFile, DownloadResult]],
         failures: dict[str, BaseException],
     ) -> list[dict[str, Any]]:
-        """Move verified downloads into ``raw/`` and record them, under the workspace lock."""
+        """Move verified downloads into ``raw/`` and record them, under the workspace lock.
+
+        A file appears in ``raw/`` only together with its manifest row: when the
+        manifest cannot be written (or anything else interrupts), the files this
+        call moved in go back to their verified downloads.
+        """
         rows = []
-        with self._lock():
-            entries = self.entries()
-            changed = False
-            for remote, result in finished:
-                dest = self.raw / remote.name
-                entry = entries.get(remote.name)
-                try:
-                    status = self._place_file(dest, entry, remote, result)
-                except AwimlError as exc:
-                    failures[remote.source] = exc
-                    continue
-                if status == "present" and entry is not None:
-                    rows.append(_row(entry, "present", result.attempts))
-                    continue
-                entry = ManifestEntry(
-                    path=remote.name,
-                    source=remote.source,
-                    size=result.size,
-                    sha256=result.sha256,
-                    retrieved=_utc_now(),
-                    awiml_version=__version__,
-                    published_checksum=result.verified_checksum,
-                    metadata=dict(remote.metadata),
-                )
-                entries[remote.name] = entry
-                changed = True
-                rows.append(_row(entry, status, result.attempts))
-            if changed:
-                write_manifest(self.manifest_path, entries.values(), tmp_dir=self._meta)
+        placed: list[tuple[Path, DownloadResult]] = []  # moved into raw/ by this call
+        names = [remote.name for remote, _ in finished]
+        with self._lock(unwritable=lambda exc: _unrecorded_error(self, names, exc)):
+            try:
+                entries = self.entries()
+                changed = False
+                for remote, result in finished:
+                    dest = self.raw / remote.name
+                    entry = entries.get(remote.name)
+                    try:
+                        status = self._place_file(dest, entry, remote, result)
+                    except AwimlError as exc:
+                        failures[remote.source] = exc
+                        continue
+                    if status == "present" and entry is not None:
+                        rows.append(_row(entry, "present", result.attempts))
+                        continue
+                    if status == "fetched":  # an adopted file was there before this call
+                        placed.append((dest, result))
+                    entry = ManifestEntry(
+                        path=remote.name,
+                        source=remote.source,
+                        size=result.size,
+                        sha256=result.sha256,
+                        retrieved=_utc_now(),
+                        awiml_version=__version__,
+                        published_checksum=result.verified_checksum,
+                        metadata=dict(remote.metadata),
+                    )
+                    entries[remote.name] = entry
+                    changed = True
+                    rows.append(_row(entry, "fetched", result.attempts))
+                if changed:
+                    write_manifest(self.manifest_path, entries.values(), tmp_dir=self._meta)
+            except BaseException as exc:
+                _take_back(placed)
+                if isinstance(exc, OSError) and not isinstance(exc, AwimlError):
+                    raise _unrecorded_error(self, names, exc) from exc
+                raise
         return rows
 
     def _place_file(
@@ -510,11 +534,11 @@ class Workspace:
         remote: RemoteFile,
         result: DownloadResult,
     ) -> str:
-        """Publish one verified download at ``dest``; return ``"fetched"`` or ``"present"``.
+        """Publish one verified download at ``dest``; return how: fetched, present or adopted.
 
         ``"present"`` means the recorded file already had this content. A file
-        on disk with the same content but no record is adopted (``"fetched"``,
-        and the caller records it). Anything else is a conflict.
+        on disk with the same content but no record is ``"adopted"`` (the caller
+        records it as fetched). Anything else is a conflict.
         """
         on_disk = file_checksum(dest) if dest.exists() else None
         recorded = entry.sha256 if entry is not None else None
@@ -524,13 +548,13 @@ class Workspace:
             if entry is not None:
                 return "present"
             _make_read_only(dest)  # an unrecorded file with the right content is adopted
-            return "fetched"
+            return "adopted"
         if on_disk is not None or not agrees:
             result.path.unlink(missing_ok=True)
             raise RawFileConflictError(_conflict_message(dest, entry, on_disk, remote, result))
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(result.path, dest)
+            publish(result.path, dest)
             _make_read_only(dest)
         except OSError as exc:
             raise TransferError(
@@ -569,28 +593,35 @@ class Workspace:
         return VerifyReport(checked=checked, missing=missing, extra=extra, changed=changed)
 
 
-class _WorkspaceLock:
-    """The workspace's soft lock, with an error that says how to clear a stale one."""
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        self.lock = SoftFileLock(path, timeout=timeout)
-        self.path = path
-
-    def __enter__(self) -> None:
-        try:
-            self.lock.acquire()
-        except Timeout:
-            raise WorkspaceError(
-                f"the workspace is locked by another process ({self.path}). Wait for it to "
-                "finish; if no awiml process runs on any host, delete that file."
-            ) from None
-
-    def __exit__(self, *exc: object) -> None:
-        self.lock.release()
-
-
 def _make_read_only(path: Path) -> None:
     path.chmod(stat.S_IMODE(path.stat().st_mode) & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _take_back(placed: Sequence[tuple[Path, DownloadResult]]) -> None:
+    """Move files just published in ``raw/`` back to their verified downloads."""
+    for dest, result in reversed(placed):
+        try:
+            dest.chmod(stat.S_IMODE(dest.stat().st_mode) | stat.S_IWUSR)
+            publish(dest, result.path, sync=False)
+        except OSError as exc:  # pragma: no cover - a rename back within one file system
+            logger.error("could not take %s back out of raw/ (%s); run verify()", dest, exc)
+
+
+def _unrecorded_error(ws: Workspace, names: Sequence[str], exc: OSError) -> TransferError:
+    """Return the error of a fetch whose files could not be recorded in the manifest."""
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    what = f"recording {shown} in {ws.manifest_path} of the workspace {ws.root}"
+    kept = ("raw/ and its MANIFEST are as before; the verified downloads wait in "
+            f"{ws.root / _META_DIR / 'downloads'}")
+    if exc.errno in NO_SPACE:
+        return TransferError(
+            f"disk full while {what} ({exc.strerror or exc}); {kept}. Free some space "
+            "(or quota), then fetch again: it resumes from those downloads."
+        )
+    return TransferError(
+        f"could not write while {what}: {exc.strerror or exc}; {kept}. Check that the "
+        "workspace is writable for you, then fetch again: it resumes from those downloads."
+    )
 
 
 def _utc_now() -> str:

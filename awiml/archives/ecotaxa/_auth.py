@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..._files import atomic_write
 from ..base import netrc_credentials
 
 __all__ = ["TOKEN_MAX_AGE", "Credentials", "TokenCache", "config_dir", "find_credentials"]
@@ -189,10 +190,8 @@ class TokenCache:
 
         Parameters
         ----------
-        api_url : str
-            The API root.
-        username : str
-            The EcoTaxa login.
+        api_url, username : str
+            As in :meth:`path`.
 
         Returns
         -------
@@ -224,10 +223,8 @@ class TokenCache:
 
         Parameters
         ----------
-        api_url : str
-            The API root.
-        username : str
-            The EcoTaxa login.
+        api_url, username : str
+            As in :meth:`path`.
         token : str
             The token EcoTaxa gave at login.
         """
@@ -236,12 +233,7 @@ class TokenCache:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             record = {"api_url": api_url.rstrip("/"), "username": username,
                       "created": time.time(), "token": token}
-            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.fchmod(handle.fileno(), 0o600)  # also when the file existed before
-                json.dump(record, handle)
-            os.replace(tmp, file)
+            atomic_write(file, json.dumps(record), mode=0o600)
         except OSError as exc:
             # Not fatal: the next session logs in again.
             logger.warning("could not keep the EcoTaxa token in %s (%s)", self.folder,
@@ -252,10 +244,8 @@ class TokenCache:
 
         Parameters
         ----------
-        api_url : str
-            The API root.
-        username : str
-            The EcoTaxa login.
+        api_url, username : str
+            As in :meth:`path`.
         """
         with contextlib.suppress(OSError):
             self.path(api_url, username).unlink()

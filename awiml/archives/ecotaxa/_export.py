@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..._files import fsync_dir
 from ..._progress import human_size
 from ...errors import ExportError, InvalidDataError
 
@@ -466,6 +467,7 @@ def extract_zip(
         if dest.exists():
             dest.rmdir()  # the empty folder the caller prepared
         os.rename(tmp, dest)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -513,6 +515,13 @@ def replace_dir(new: Path, dest: Path) -> None:
     if dest.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
         os.replace(dest, old / dest.name)
-    os.rename(new, dest)
+    try:
+        os.rename(new, dest)
+    except BaseException:
+        if old is not None:  # put the older folder back: dest is never missing
+            os.replace(old / dest.name, dest)
+            old.rmdir()
+        raise
+    fsync_dir(dest.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsspec.implementations.local import LocalFileSystem
 
+from ..._files import atomic_write, publish, soft_lock
 from ...errors import (
     ArchiveUnavailableError,
     AuthenticationError,
@@ -226,36 +227,28 @@ class ExportJobs:
             return {}
 
     def _export_zip(
-        self,
-        entry: Path,
-        settings: Mapping[str, Any],
-        *,
-        refresh: bool,
-        max_bytes: int,
-        progress: bool | None,
-        poll_interval: float,
-        timeout: float,
+        self, entry: Path, settings: Mapping[str, Any], **options: Any
     ) -> tuple[Path, dict[str, Any]]:
-        """Make sure ``entry/export.zip`` holds a checked export; return it and its record."""
-        from filelock import SoftFileLock, Timeout
+        """Make sure ``entry/export.zip`` holds a checked export; return it and its record.
 
-        entry.mkdir(parents=True, exist_ok=True)
-        lock = SoftFileLock(entry / ".lock", timeout=max(timeout, 60.0))
-        try:
-            lock.acquire()
-        except Timeout:
-            raise ExportError(
+        Under the export's lock; ``options`` are those of :meth:`_export_zip_locked`.
+        """
+        def busy() -> ExportError:
+            return ExportError(
                 f"another process is exporting project {settings['project_id']} with the same "
                 f"options (lock file {entry / '.lock'}); wait for it, or delete the lock file "
                 "if no such process runs"
-            ) from None
-        try:
-            return self._export_zip_locked(
-                entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
-                poll_interval=poll_interval, timeout=timeout,
             )
-        finally:
-            lock.release()
+
+        def unwritable(exc: OSError) -> TransferError:
+            return TransferError(
+                f"could not create the lock file {entry / '.lock'} for exporting project "
+                f"{settings['project_id']}: {exc.strerror or exc}. Free disk space (or check "
+                "that the cache folder is writable), then run export() again."
+            )
+
+        with soft_lock(entry / ".lock", max(options["timeout"], 60.0), busy, unwritable):
+            return self._export_zip_locked(entry, settings, **options)
 
     def _export_zip_locked(
         self,
@@ -308,7 +301,7 @@ class ExportJobs:
         downloaded = self._download_job_file(job_id, projid, entry, progress)
         try:
             check_zip(downloaded, what=_what(record), max_bytes=max_bytes)
-            os.replace(downloaded, zip_path)
+            publish(downloaded, zip_path)
         finally:
             downloaded.unlink(missing_ok=True)
         shutil.rmtree(entry / ".partial", ignore_errors=True)
@@ -483,6 +476,4 @@ def _what(record: Mapping[str, Any]) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), "utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1, sort_keys=True))
