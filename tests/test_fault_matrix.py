@@ -462,12 +462,6 @@ def assert_unchanged_or_complete(ws: Workspace, before: dict[str, str]) -> None:
     assert_consistent(ws)
 
 
-LOCK_ON_FULL_DISK = (
-    "transfer.download lets the OSError of its lock file escape when the disk has no page "
-    "left or .awiml/downloads is read-only (lock code, to move to the awiml/_files.py helper)"
-)
-
-
 @pytest.mark.parametrize("source", LOCAL_SOURCES, indirect=True)
 def test_disk_full_mid_transfer(source: Source, tiny_disk: Path) -> None:
     """One page free on the workspace's disk: room for the lock file, not for the data."""
@@ -485,8 +479,7 @@ def test_disk_full_mid_transfer(source: Source, tiny_disk: Path) -> None:
     assert_consistent(ws)
 
 
-@pytest.mark.parametrize("source", _local({s: LOCK_ON_FULL_DISK for s in SOURCE_NAMES.values()}),
-                         indirect=True)
+@pytest.mark.parametrize("source", LOCAL_SOURCES, indirect=True)
 def test_disk_full_from_the_start(source: Source, tiny_disk: Path) -> None:
     """Not a page free: not even the lock file of the transfer fits."""
     ws = _workspace(tiny_disk)
@@ -502,8 +495,6 @@ def test_disk_full_from_the_start(source: Source, tiny_disk: Path) -> None:
 
 
 @pytest.mark.parametrize("source", [pytest.param(HttpSource, id="http")], indirect=True)
-@pytest.mark.xfail(strict=True,
-                   reason="disk full during manifest rewrite: fixed in the files branch")
 def test_disk_full_during_manifest_rewrite(source: Source, tiny_disk: Path) -> None:
     """The download fits; the rewritten MANIFEST (made large on purpose) does not."""
     from awiml.testing import Response
@@ -547,9 +538,6 @@ def test_read_only_raw(source: Source, tmp_path: Path, read_only: _ReadOnly) -> 
 
 
 READ_ONLY_CACHE = {
-    "http": LOCK_ON_FULL_DISK,
-    "pangaea": "ArchiveCache.put (awiml/archives/cache.py) lets the OSError of a read-only "
-               "cache escape instead of fetching without caching or saying what to do",
     "ecotaxa": "ExportJobs._export_zip (awiml/archives/_ecotaxa_jobs.py) lets the OSError of "
                "a read-only export cache escape instead of an awiml error naming the folder",
 }

@@ -487,7 +487,7 @@ class Workspace:
         """
         rows = []
         placed: list[tuple[Path, DownloadResult]] = []  # moved into raw/ by this call
-        names = [remote.name for remote, _ in finished]
+        names = [f"{remote.name} (from {_label(remote)})" for remote, _ in finished]
         with self._lock(unwritable=lambda exc: _unrecorded_error(self, names, exc)):
             try:
                 entries = self.entries()
