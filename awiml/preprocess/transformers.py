@@ -18,7 +18,10 @@ The classes follow scikit-learn's estimator contract (``__init__`` only
 stores its arguments, ``fit`` checks them and learns attributes ending in
 ``_``), so they work with :func:`sklearn.base.clone`, in a
 :class:`~sklearn.pipeline.Pipeline` or :class:`~sklearn.compose.ColumnTransformer`
-and under :class:`~sklearn.model_selection.GridSearchCV`.
+and under :class:`~sklearn.model_selection.GridSearchCV`. Stored models name
+them (and ``_Matcher``, which a fitted :class:`HarmoniseColumns` holds) by
+their public path ``awiml.preprocess.<name>``: their ``__module__`` is pinned
+to it, so keep it when this file moves.
 
 Tables in, tables out
 ---------------------
@@ -83,11 +86,6 @@ from ._columns import (
 __all__ = ["ConvertUnits", "DropMissing", "HarmoniseColumns", "QualityFilter"]
 
 _NO_FLAG = ""
-
-
-# --------------------------------------------------------------------------- #
-# Shared machinery
-# --------------------------------------------------------------------------- #
 
 
 class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -191,6 +189,27 @@ class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
             names = [f"x{i}" for i in range(array.shape[1])]
         return pd.DataFrame(array, columns=list(names), copy=False)
 
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the output column names.
+
+        Parameters
+        ----------
+        input_features : list of str, optional
+            Must equal ``feature_names_in_`` if given.
+
+        Returns
+        -------
+        numpy.ndarray of object
+            The output column names: the input names, less the flag columns
+            :class:`QualityFilter` drops, with the new unit in the labels
+            :class:`ConvertUnits` converts.
+        """
+        return np.asarray(self._names_out(self._feature_names_in(input_features)), dtype=object)
+
+    def _names_out(self, names: list[Any]) -> list[Any]:
+        """Return the output names for the fit table's ``names``; subclasses change them."""
+        return names
+
     def _feature_names_in(self, input_features: Any) -> list[Any]:
         """Return the fit table's labels, or ``input_features`` once checked against them."""
         check_is_fitted(self, "n_features_in_")
@@ -210,11 +229,6 @@ class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
         return features
 
 
-# --------------------------------------------------------------------------- #
-# HarmoniseColumns
-# --------------------------------------------------------------------------- #
-
-
 def _tolerant_key(label: str) -> str:
     """Drop unit, case, spaces and punctuation from a label: ``"Temp [°C]"`` -> ``"temp"``."""
     name = split_label(label)[0]
@@ -225,7 +239,6 @@ def _tolerant_key(label: str) -> str:
 class _Matcher:
     """The compiled mapping of :class:`HarmoniseColumns`: label -> canonical name."""
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(self, mapping: Any, targets: Any, owner: str) -> None:
@@ -404,7 +417,6 @@ class HarmoniseColumns(_TableTransformer):
     ['temperature', 'salinity']
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(
@@ -595,11 +607,6 @@ class HarmoniseColumns(_TableTransformer):
         return plan
 
 
-# --------------------------------------------------------------------------- #
-# ConvertUnits
-# --------------------------------------------------------------------------- #
-
-
 _LABEL_UNIT = re.compile(r"\[[^\[\]]*\](?=(?:\s*\([^()]*\))?\s*$)")
 _LABEL_PAREN_UNIT = re.compile(r"\([^()]*\)(?=\s*$)")
 
@@ -667,7 +674,6 @@ class ConvertUnits(_TableTransformer):
     {'temperature': 'K', 'pressure [Pa]': 'Pa'}
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(
@@ -753,41 +759,27 @@ class ConvertUnits(_TableTransformer):
         out.attrs["columns"] = info
         return out
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return the output column names (labels with a unit in them get the new unit).
-
-        Parameters
-        ----------
-        input_features : list of str, optional
-            Must equal ``feature_names_in_`` if given.
-
-        Returns
-        -------
-        numpy.ndarray of object
-            The output column names.
-        """
-        names = self._feature_names_in(input_features)
+    def _names_out(self, names: list[Any]) -> list[Any]:
         targets = self._check_params()
-        out = []
-        for label in names:
-            key = _target_key(label, targets)
-            out.append(label if key is None else _relabel(label, targets[key]))
-        return np.asarray(out, dtype=object)
+        keys = [_target_key(label, targets) for label in names]
+        return [
+            label if key is None else _relabel(label, targets[key])
+            for label, key in zip(names, keys, strict=True)
+        ]
 
     def _check_params(self) -> dict[Any, str]:
-        if not isinstance(self.target_units, Mapping):
-            raise TypeError(
-                "ConvertUnits: target_units must be a dict such as {'temperature': 'K'}, "
-                f"not {self.target_units!r}"
-            )
-        if self.source_units is not None and not isinstance(self.source_units, Mapping):
-            raise TypeError(
-                "ConvertUnits: source_units must be a dict such as {'temperature': 'degC'}, "
-                f"not {self.source_units!r}"
-            )
-        given = (("target_units", self.target_units), ("source_units", self.source_units))
-        for what, units in given:
-            for key, unit in (units or {}).items():
+        for what, units, example in (
+            ("target_units", self.target_units, "K"),
+            ("source_units", self.source_units, "degC"),
+        ):
+            if units is None and what == "source_units":
+                continue
+            if not isinstance(units, Mapping):
+                raise TypeError(
+                    f"ConvertUnits: {what} must be a dict such as {{'temperature': {example!r}}}, "
+                    f"not {units!r}"
+                )
+            for key, unit in units.items():
                 if not isinstance(unit, str):
                     raise TypeError(
                         f"ConvertUnits: {what}[{key!r}] must be a unit as text, not {unit!r}"
@@ -895,11 +887,6 @@ def _convert_series(series: pd.Series, source: str, target: str, what: str) -> p
     return pd.Series(out, index=series.index, dtype=object)
 
 
-# --------------------------------------------------------------------------- #
-# QualityFilter
-# --------------------------------------------------------------------------- #
-
-
 class QualityFilter(_TableTransformer):
     """Mask or drop values by their PANGAEA quality flags.
 
@@ -956,7 +943,6 @@ class QualityFilter(_TableTransformer):
     2  0.001
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(
@@ -1032,22 +1018,9 @@ class QualityFilter(_TableTransformer):
                 out = out.drop(columns=flags)
         return out
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return the output column names (without the dropped flag columns).
-
-        Parameters
-        ----------
-        input_features : list of str, optional
-            Must equal ``feature_names_in_`` if given.
-
-        Returns
-        -------
-        numpy.ndarray of object
-            The output column names.
-        """
-        names = self._feature_names_in(input_features)
+    def _names_out(self, names: list[Any]) -> list[Any]:
         dropped = set(self.flag_columns_.values()) if self.drop_flag_columns else set()
-        return np.asarray([name for name in names if name not in dropped], dtype=object)
+        return [name for name in names if name not in dropped]
 
     def _check_params(self) -> tuple[str, ...]:
         accept = (self.accept,) if isinstance(self.accept, str) else self.accept
@@ -1084,11 +1057,6 @@ class QualityFilter(_TableTransformer):
             flag = f"{label}{_FLAG_SUFFIX}" if isinstance(label, str) else None
             selected[label] = flag if flag in flags else None
         return selected
-
-
-# --------------------------------------------------------------------------- #
-# DropMissing
-# --------------------------------------------------------------------------- #
 
 
 class DropMissing(_TableTransformer):
@@ -1144,7 +1112,6 @@ class DropMissing(_TableTransformer):
     0          2.0      33.0
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(
@@ -1185,10 +1152,9 @@ class DropMissing(_TableTransformer):
         frame = self._table(X, reset=True)
         if hasattr(self, "fill_values_"):
             del self.fill_values_
-        if self.strategy == "drop":
-            self._columns(frame)
-            return self
         columns = self._columns(frame)
+        if self.strategy == "drop":
+            return self
         if self.strategy == "constant":
             fill = 0 if self.fill_value is None else self.fill_value
             self.fill_values_ = dict.fromkeys(columns, fill)
@@ -1248,21 +1214,6 @@ class DropMissing(_TableTransformer):
                     value = series.dtype.type(value)
                 out[column] = series.fillna(value)
         return out
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return the output column names (the input names).
-
-        Parameters
-        ----------
-        input_features : list of str, optional
-            Must equal ``feature_names_in_`` if given.
-
-        Returns
-        -------
-        numpy.ndarray of object
-            The output column names.
-        """
-        return np.asarray(self._feature_names_in(input_features), dtype=object)
 
     def _check_params(self) -> None:
         if self.strategy not in ("drop", "mean", "median", "constant"):
