@@ -112,13 +112,6 @@ def _auto_features(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _read_export_tsv(path: Path) -> pd.DataFrame:
-    """Read one EcoTaxa TSV with its types row, BOM, quoting and decimal commas handled."""
-    from ..archives.ecotaxa.tsv import read_tsv
-
-    return read_tsv(path)
-
-
 class ImageDataset:
     """A labelled set of images: paths, labels, ids, taxonomy and object features.
 
@@ -257,8 +250,6 @@ class ImageDataset:
                     "pick numeric columns with features=[...]"
                 ) from None
         return pd.DataFrame(converted, index=pd.RangeIndex(n), columns=names)
-
-    # ----------------------------------------------------------------------- constructors
 
     @classmethod
     def from_frame(
@@ -442,6 +433,8 @@ class ImageDataset:
         """
         import pandas as pd
 
+        from ..archives.ecotaxa.tsv import read_tsv
+
         root = Path(folder).expanduser().absolute()
         if root.is_file():
             raise InvalidDataError(
@@ -460,7 +453,7 @@ class ImageDataset:
             status = (status,)
         tables, full, sources = [], [], []
         for tsv in tsvs:
-            table = _read_export_tsv(tsv)
+            table = read_tsv(tsv)
             where = str(tsv)
             if "img_file_name" not in table.columns:
                 raise InvalidDataError(
@@ -597,8 +590,6 @@ class ImageDataset:
             metadata=kept,
         )
 
-    # ----------------------------------------------------------------------- accessors
-
     @property
     def paths(self) -> np.ndarray:
         """Absolute paths of the images, an object array of str.
@@ -689,8 +680,6 @@ class ImageDataset:
             columns["hierarchy"] = self._hierarchy
         head = pd.DataFrame(columns, index=pd.RangeIndex(len(self)))
         return pd.concat([head, self._features], axis=1)
-
-    # ----------------------------------------------------------------------- selections
 
     def subset(self, indices: Any) -> ImageDataset:
         """Return the images at ``indices``, as a new dataset.

@@ -3,6 +3,9 @@
 - :class:`ImageFeatures`: morphological and grey-level features of the object
   in a vignette (EcoTaxa style), from :func:`skimage.measure.regionprops`;
 - :class:`ImageTensor`: images resized and padded to one tensor shape for a CNN.
+
+Stored models name both by their public path: their ``__module__`` is pinned
+to ``awiml.features``, so keep it when this file moves.
 """
 
 from __future__ import annotations
@@ -76,7 +79,36 @@ _PROPERTY_KINDS: dict[str, str | None] = {
 _THRESHOLDS = ("triangle", "otsu", "li", "yen", "isodata", "mean")
 
 
-class ImageFeatures(TransformerMixin, BaseEstimator):
+class _ImageTransformer(TransformerMixin, BaseEstimator):
+    """Base of the image extractors: ``fit`` checks, ``transform`` takes images or paths."""
+
+    def fit(self, X, y=None):
+        """Check the parameters; nothing is learned from the images.
+
+        Parameters
+        ----------
+        X : sequence of images or paths
+            Not read; only checked to be a sequence.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+            The fitted transformer.
+        """
+        self._fit_params()
+        _check_image_container(X, type(self).__name__)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+class ImageFeatures(_ImageTransformer):
     """Morphological and grey-level features of the object in each image (EcoTaxa style).
 
     For every image: convert it to grey (BT.709 luminance, in the image's own
@@ -149,7 +181,6 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     ['area [µm^2]', 'equivalent_diameter_area [µm]']
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.features"
 
     def __init__(
@@ -159,6 +190,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         self.invert = invert
         self.properties = properties
         self.pixel_size = pixel_size
+
+    def _fit_params(self) -> None:
+        self.properties_, self._scale, self.unit_ = self._check_params()
 
     def _check_params(self) -> tuple[tuple[str, ...], float, str]:
         if not (self.threshold in _THRESHOLDS or _is_number(self.threshold)):
@@ -185,25 +219,6 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             raise _bad_param(self, "pixel_size", self.pixel_size,
                              "None, a positive number of µm, or a pair (number, unit)")
         return props, float(size), unit
-
-    def fit(self, X, y=None):
-        """Check the parameters; nothing is learned from the images.
-
-        Parameters
-        ----------
-        X : sequence of images or paths
-            Not read; only checked to be a sequence.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ImageFeatures
-            The fitted extractor.
-        """
-        self.properties_, self._scale, self.unit_ = self._check_params()
-        _check_image_container(X, type(self).__name__)
-        return self
 
     def transform(self, X):
         """Measure the largest object of every image.
@@ -298,14 +313,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             dtype=object,
         )
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
 
-
-class ImageTensor(TransformerMixin, BaseEstimator):
+class ImageTensor(_ImageTransformer):
     """Images resized (and padded) to one tensor shape, float32, channels last, for a CNN.
 
     Parameters
@@ -348,7 +357,6 @@ class ImageTensor(TransformerMixin, BaseEstimator):
     (1.0, 0.0)
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.features"
 
     def __init__(self, *, size=(64, 64), keep_aspect=True, grey=True, normalize="unit"):
@@ -357,21 +365,7 @@ class ImageTensor(TransformerMixin, BaseEstimator):
         self.grey = grey
         self.normalize = normalize
 
-    def fit(self, X, y=None):
-        """Check the parameters; nothing is learned from the images.
-
-        Parameters
-        ----------
-        X : sequence of images or paths
-            Not read; only checked to be a sequence.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ImageTensor
-            The fitted transformer.
-        """
+    def _fit_params(self) -> None:
         size = self.size
         if (
             not isinstance(size, (tuple, list))
@@ -384,9 +378,7 @@ class ImageTensor(TransformerMixin, BaseEstimator):
                 raise _bad_param(self, name, getattr(self, name), "True or False")
         if self.normalize not in ("unit", "standard", None):
             raise _bad_param(self, "normalize", self.normalize, "'unit', 'standard' or None")
-        _check_image_container(X, type(self).__name__)
         self.output_shape_ = (int(size[0]), int(size[1]), 1 if self.grey else 3)
-        return self
 
     def transform(self, X):
         """Resize every image to ``output_shape_``.
@@ -452,10 +444,4 @@ class ImageTensor(TransformerMixin, BaseEstimator):
             if spread > 0:
                 result /= spread
         return result
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
 
