@@ -1,16 +1,10 @@
 """A labelled set of plankton images, from an EcoTaxa export or any table of image paths.
 
-:class:`ImageDataset` holds, one row per image: the absolute path of the image
-file, its label (the taxon), the object id, the taxonomic hierarchy when
-known, and the numeric ``object_*`` features that ZooProcess, the UVP or
-EcoTaxa users measured. Its ``paths`` go straight into
-:class:`~awiml.features.ImageFeatures`, :class:`~awiml.features.ImageTensor`
-or :func:`~awiml.features.extract`, its ``labels`` into any classifier, and
-:meth:`ImageDataset.split` gives a stratified train/test split with every
-class on both sides. :func:`plankton_images` reads a labelled folder of
-vignettes in the layout of EcoTaxa's machine-learning template.
-
-pandas and scikit-learn are imported inside the methods that use them.
+:class:`ImageDataset` holds the images' paths, labels, object ids, taxonomy
+and the numeric ``object_*`` features that ZooProcess, the UVP or EcoTaxa
+users measured; :func:`plankton_images` reads a labelled folder in the layout
+of EcoTaxa's machine-learning template. pandas and scikit-learn are imported
+inside the methods that use them.
 """
 
 from __future__ import annotations

@@ -1,11 +1,4 @@
-"""Stack several archive tables into one: :func:`concat_tables`.
-
-The one job of this module: concatenate tables from different files, keeping
-a column that says where each row came from, merging the units and column
-metadata in ``DataFrame.attrs`` (and refusing conflicting units), and
-optionally returning an :class:`xarray.Dataset`. The public name is
-:func:`awiml.preprocess.concat_tables`; import it from there.
-"""
+"""Stack several archive tables into one: :func:`awiml.preprocess.concat_tables`."""
 
 from __future__ import annotations
 

@@ -4,15 +4,9 @@ Raw data comes in several files that each spell things their own way: one
 thermosalinograph file says ``Temp [°C]``, another instrument's says
 ``TEMP``; one cruise gives depth in metres, another pressure in decibar; some
 values carry PANGAEA quality flags. The pieces here turn such tables into one
-consistent table:
-
-* :class:`HarmoniseColumns` renames columns to canonical names and records
-  the unit found for each;
-* :class:`ConvertUnits` converts columns to the units you ask for;
-* :class:`QualityFilter` masks or drops values by their quality flags;
-* :class:`DropMissing` drops or fills missing values;
-* :func:`~awiml.preprocess.concat_tables` (in ``concat.py``) stacks several
-  cleaned tables, keeping a column that says where each row came from.
+consistent table: :class:`HarmoniseColumns`, :class:`ConvertUnits`,
+:class:`QualityFilter` and :class:`DropMissing`, then
+:func:`~awiml.preprocess.concat_tables` (in ``concat.py``) stacks the tables.
 
 The classes follow scikit-learn's estimator contract (``__init__`` only
 stores its arguments, ``fit`` checks them and learns attributes ending in
