@@ -501,8 +501,6 @@ class ImageDataset:
             "Unpack the whole export, or export again with images.",
             path="img_file_name",
             label=label,
-            id=None,
-            hierarchy=None,
             features=features,
             min_count=min_count,
         )
@@ -518,10 +516,10 @@ class ImageDataset:
         *,
         path: str,
         label: str,
-        id: str | None,
-        hierarchy: str | None,
         features: Sequence[str] | None,
         min_count: int,
+        id: str | None = None,
+        hierarchy: str | None = None,
     ) -> ImageDataset:
         """Check the columns and files of ``frame`` (paths already absolute) and build."""
         if isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral) or (

@@ -1,9 +1,4 @@
-"""Spectrograms of acoustic recordings, with scikit-learn's estimator contract.
-
-:class:`Spectrogram` computes (mel) spectrograms with
-:class:`scipy.signal.ShortTimeFFT` on the whole batch at once, as flat
-features, pooled features or images for a CNN.
-"""
+"""Spectrograms of acoustic recordings, with scikit-learn's estimator contract."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -214,7 +213,7 @@ def _to_xarray(table: pd.DataFrame, source: str) -> Any:
             values = series.astype(object).where(series.notna(), "").astype(str).to_numpy()
         else:
             values = series.to_numpy()
-        name = re.sub(r"/", "_", str(column))
+        name = str(column).replace("/", "_")
         base, count = name, 1
         while name in used:
             count += 1
