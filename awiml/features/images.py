@@ -101,6 +101,31 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         _check_image_container(X, type(self).__name__)
         return self
 
+    def transform(self, X):
+        """Turn every image into its features, or into its tensor for a CNN.
+
+        Parameters
+        ----------
+        X : sequence of images or paths, or ndarray of shape (n, height, width[, channels])
+            Grey (2-D) or RGB(A) (3-D) arrays, or paths of image files
+            (anything Pillow reads, or ``.npy``).
+
+        Returns
+        -------
+        ndarray
+            :class:`ImageFeatures`: shape (n_images, n_properties), the
+            features of the largest object of every image, in the order of
+            ``get_feature_names_out()``. :class:`ImageTensor`: shape
+            (n_images, height, width, channels), float32, every image resized
+            to ``output_shape_``.
+        """
+        check_is_fitted(self)
+        items = _image_items(X, type(self).__name__)
+        out = self._empty(len(items))
+        for i, item in enumerate(items):
+            out[i] = self._one(_load_image(item, i), _image_name(item, i))
+        return out
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.two_d_array = False
@@ -220,31 +245,14 @@ class ImageFeatures(_ImageTransformer):
                              "None, a positive number of µm, or a pair (number, unit)")
         return props, float(size), unit
 
-    def transform(self, X):
-        """Measure the largest object of every image.
+    def _empty(self, n: int) -> np.ndarray:
+        return np.empty((n, len(self.properties_)))
 
-        Parameters
-        ----------
-        X : sequence of images or paths, or ndarray of shape (n, height, width[, channels])
-            Grey (2-D) or RGB(A) (3-D) arrays, or paths of image files
-            (anything Pillow reads, or ``.npy``).
-
-        Returns
-        -------
-        ndarray of shape (n_images, n_properties)
-            The features, in the order of ``get_feature_names_out()``.
-        """
-        check_is_fitted(self)
-        items = _image_items(X, type(self).__name__)
-        out = np.empty((len(items), len(self.properties_)))
-        for i, item in enumerate(items):
-            where = _image_name(item, i)
-            out[i] = self._measure(_grey(_load_image(item, i), where), where)
-        return out
-
-    def _measure(self, grey: np.ndarray, where: str) -> np.ndarray:
+    def _one(self, image: np.ndarray, where: str) -> np.ndarray:
+        """Measure the largest object of one image."""
         from skimage import filters, measure
 
+        grey = _grey(image, where)
         if grey.size == 0 or grey.min() == grey.max() or not np.isfinite(grey).all():
             raise InvalidDataError(
                 f"{where} is blank (every pixel has the same grey level) or holds NaN; "
@@ -380,27 +388,11 @@ class ImageTensor(_ImageTransformer):
             raise _bad_param(self, "normalize", self.normalize, "'unit', 'standard' or None")
         self.output_shape_ = (int(size[0]), int(size[1]), 1 if self.grey else 3)
 
-    def transform(self, X):
-        """Resize every image to ``output_shape_``.
+    def _empty(self, n: int) -> np.ndarray:
+        return np.empty((n, *self.output_shape_), dtype=np.float32)
 
-        Parameters
-        ----------
-        X : sequence of images or paths, or ndarray of shape (n, height, width[, channels])
-            Grey (2-D) or RGB(A) (3-D) arrays, or paths of image files.
-
-        Returns
-        -------
-        ndarray of shape (n_images, height, width, channels), float32
-            The images.
-        """
-        check_is_fitted(self)
-        items = _image_items(X, type(self).__name__)
-        out = np.empty((len(items), *self.output_shape_), dtype=np.float32)
-        for i, item in enumerate(items):
-            out[i] = self._tensor(_load_image(item, i), _image_name(item, i))
-        return out
-
-    def _tensor(self, image: np.ndarray, where: str) -> np.ndarray:
+    def _one(self, image: np.ndarray, where: str) -> np.ndarray:
+        """Resize one image to ``output_shape_``."""
         from skimage.transform import resize
 
         if image.size == 0:
