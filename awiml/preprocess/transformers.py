@@ -60,7 +60,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..archives.pangaea.text import QUALITY_FLAGS
@@ -82,7 +82,9 @@ __all__ = ["ConvertUnits", "DropMissing", "HarmoniseColumns", "QualityFilter"]
 _NO_FLAG = ""
 
 
-class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class _TableTransformer(
+    OneToOneFeatureMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+):
     """Base of the table transformers: DataFrame in, DataFrame out.
 
     scikit-learn's automatic output wrapping is switched off: it would rename
@@ -198,29 +200,12 @@ class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
             :class:`QualityFilter` drops, with the new unit in the labels
             :class:`ConvertUnits` converts.
         """
-        return np.asarray(self._names_out(self._feature_names_in(input_features)), dtype=object)
+        names = list(super().get_feature_names_out(input_features))
+        return np.asarray(self._names_out(names), dtype=object)
 
     def _names_out(self, names: list[Any]) -> list[Any]:
         """Return the output names for the fit table's ``names``; subclasses change them."""
         return names
-
-    def _feature_names_in(self, input_features: Any) -> list[Any]:
-        """Return the fit table's labels, or ``input_features`` once checked against them."""
-        check_is_fitted(self, "n_features_in_")
-        names_in = getattr(self, "feature_names_in_", None)
-        if input_features is None:
-            if names_in is not None:
-                return list(names_in)
-            return [f"x{i}" for i in range(self.n_features_in_)]
-        features = list(input_features)
-        if names_in is not None and features != list(names_in):
-            raise ValueError("input_features is not equal to feature_names_in_")
-        if len(features) != self.n_features_in_:
-            raise ValueError(
-                f"input_features should have length equal to number of features "
-                f"({self.n_features_in_}), got {len(features)}"
-            )
-        return features
 
 
 def _tolerant_key(label: str) -> str:
@@ -371,8 +356,7 @@ class HarmoniseColumns(_TableTransformer):
     n_features_in_ : int
         Number of columns of the table seen by ``fit``.
     feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings). Tables
-        given to ``transform`` may have other labels; that is the point.
+        Labels of the table seen by ``fit`` (if they are all strings).
 
     See Also
     --------
@@ -626,10 +610,9 @@ class ConvertUnits(_TableTransformer):
         Other columns pass through unchanged.
     source_units : dict, optional
         ``{column: unit}`` for columns whose unit the table does not say, or
-        says wrongly; this comes first. Otherwise a column's unit is found
-        in ``X.attrs["units"]``, ``X.attrs["columns"][column]["unit"]`` or its
-        label; in ``transform``, a column for which the table says nothing
-        is taken to be in the unit it had in ``fit`` (``source_units_``).
+        says wrongly; this comes first. Otherwise the table's unit counts
+        (see the module documentation); in ``transform``, a column for which
+        the table says nothing is in the unit it had in ``fit`` (``source_units_``).
 
     Attributes
     ----------
