@@ -40,7 +40,8 @@ class MovedModuleFinder:
 
     Examples
     --------
-    >>> import warnings
+    >>> import sys, warnings
+    >>> _ = sys.modules.pop("awiml.archives.pangaea_text", None)  # warn even if imported before
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     from awiml.archives.pangaea_text import read_text

@@ -3,10 +3,8 @@
 Archive files write units the way people do: PANGAEA writes ``°C``,
 ``µmol/kg``, ``‰`` and ``deg``; CF/UDUNITS files write ``degC`` and
 ``mg m-3``; older tables write ``deg C``, ``PSU`` or ``per mil``.
-:func:`parse_unit` reads all of these into :class:`pint.Unit` objects of the
-one registry :func:`unit_registry` returns, :func:`split_label` takes a unit
-out of a column label such as ``"Temp [°C]"``, and :func:`convert` converts
-numbers between units, absolute temperatures included.
+:func:`parse_unit` reads all of these, with the one registry
+:func:`unit_registry` returns; :func:`split_label` and :func:`convert` use it.
 
 What the registry adds to pint's defaults
 -----------------------------------------

@@ -1,16 +1,10 @@
 """A labelled set of plankton images, from an EcoTaxa export or any table of image paths.
 
-:class:`ImageDataset` holds, one row per image: the absolute path of the image
-file, its label (the taxon), the object id, the taxonomic hierarchy when
-known, and the numeric ``object_*`` features that ZooProcess, the UVP or
-EcoTaxa users measured. Its ``paths`` go straight into
-:class:`~awiml.features.ImageFeatures`, :class:`~awiml.features.ImageTensor`
-or :func:`~awiml.features.extract`, its ``labels`` into any classifier, and
-:meth:`ImageDataset.split` gives a stratified train/test split with every
-class on both sides. :func:`plankton_images` reads a labelled folder of
-vignettes in the layout of EcoTaxa's machine-learning template.
-
-pandas and scikit-learn are imported inside the methods that use them.
+:class:`ImageDataset` holds the images' paths, labels, object ids, taxonomy
+and the numeric ``object_*`` features that ZooProcess, the UVP or EcoTaxa
+users measured; :func:`plankton_images` reads a labelled folder in the layout
+of EcoTaxa's machine-learning template. pandas and scikit-learn are imported
+inside the methods that use them.
 """
 
 from __future__ import annotations
@@ -110,13 +104,6 @@ def _auto_features(frame: pd.DataFrame) -> list[str]:
         and is_numeric_dtype(frame[name])
         and not is_bool_dtype(frame[name])
     ]
-
-
-def _read_export_tsv(path: Path) -> pd.DataFrame:
-    """Read one EcoTaxa TSV with its types row, BOM, quoting and decimal commas handled."""
-    from ..archives.ecotaxa.tsv import read_tsv
-
-    return read_tsv(path)
 
 
 class ImageDataset:
@@ -257,8 +244,6 @@ class ImageDataset:
                     "pick numeric columns with features=[...]"
                 ) from None
         return pd.DataFrame(converted, index=pd.RangeIndex(n), columns=names)
-
-    # ----------------------------------------------------------------------- constructors
 
     @classmethod
     def from_frame(
@@ -442,6 +427,8 @@ class ImageDataset:
         """
         import pandas as pd
 
+        from ..archives.ecotaxa.tsv import read_tsv
+
         root = Path(folder).expanduser().absolute()
         if root.is_file():
             raise InvalidDataError(
@@ -460,7 +447,7 @@ class ImageDataset:
             status = (status,)
         tables, full, sources = [], [], []
         for tsv in tsvs:
-            table = _read_export_tsv(tsv)
+            table = read_tsv(tsv)
             where = str(tsv)
             if "img_file_name" not in table.columns:
                 raise InvalidDataError(
@@ -514,8 +501,6 @@ class ImageDataset:
             "Unpack the whole export, or export again with images.",
             path="img_file_name",
             label=label,
-            id=None,
-            hierarchy=None,
             features=features,
             min_count=min_count,
         )
@@ -531,10 +516,10 @@ class ImageDataset:
         *,
         path: str,
         label: str,
-        id: str | None,
-        hierarchy: str | None,
         features: Sequence[str] | None,
         min_count: int,
+        id: str | None = None,
+        hierarchy: str | None = None,
     ) -> ImageDataset:
         """Check the columns and files of ``frame`` (paths already absolute) and build."""
         if isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral) or (
@@ -596,8 +581,6 @@ class ImageDataset:
             features=kept[feature_names],
             metadata=kept,
         )
-
-    # ----------------------------------------------------------------------- accessors
 
     @property
     def paths(self) -> np.ndarray:
@@ -689,8 +672,6 @@ class ImageDataset:
             columns["hierarchy"] = self._hierarchy
         head = pd.DataFrame(columns, index=pd.RangeIndex(len(self)))
         return pd.concat([head, self._features], axis=1)
-
-    # ----------------------------------------------------------------------- selections
 
     def subset(self, indices: Any) -> ImageDataset:
         """Return the images at ``indices``, as a new dataset.

@@ -1,12 +1,4 @@
-"""Read images and check image inputs for the image extractors of :mod:`awiml.features`.
-
-Plain functions shared by :class:`~awiml.features.ImageFeatures` and
-:class:`~awiml.features.ImageTensor`: read an image file (anything Pillow
-reads, or ``.npy``), turn what ``fit`` and ``transform`` get (a stack, a list
-of arrays or paths, a pandas column) into a list of images, name an image in
-error messages, and convert it to grey levels. Pillow and SciPy are imported
-inside the functions that use them.
-"""
+"""Read images and check the inputs of the image extractors (Pillow, SciPy imported on use)."""
 
 from __future__ import annotations
 

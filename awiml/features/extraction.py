@@ -1,10 +1,6 @@
-"""Run a feature extractor over many files: in parallel, with a progress bar and a cache.
+"""Run a feature extractor over many files: :func:`awiml.features.extract`.
 
-:func:`extract` (public as :func:`awiml.features.extract`) splits the files
-into chunks, sends them to joblib workers (or a dask cluster), and caches each
-file's features in a folder keyed by the file's SHA-256 and the extractor's
-class and parameters, so a second run reads the features instead of computing
-them. joblib, dask, :mod:`awiml.workspace` and
+joblib, dask, :mod:`awiml.workspace` and
 :mod:`awiml._progress` are imported inside the functions that use them.
 """
 

@@ -3,6 +3,9 @@
 - :class:`ImageFeatures`: morphological and grey-level features of the object
   in a vignette (EcoTaxa style), from :func:`skimage.measure.regionprops`;
 - :class:`ImageTensor`: images resized and padded to one tensor shape for a CNN.
+
+Stored models name both by their public path: their ``__module__`` is pinned
+to ``awiml.features``, so keep it when this file moves.
 """
 
 from __future__ import annotations
@@ -76,7 +79,61 @@ _PROPERTY_KINDS: dict[str, str | None] = {
 _THRESHOLDS = ("triangle", "otsu", "li", "yen", "isodata", "mean")
 
 
-class ImageFeatures(TransformerMixin, BaseEstimator):
+class _ImageTransformer(TransformerMixin, BaseEstimator):
+    """Base of the image extractors: ``fit`` checks, ``transform`` takes images or paths."""
+
+    def fit(self, X, y=None):
+        """Check the parameters; nothing is learned from the images.
+
+        Parameters
+        ----------
+        X : sequence of images or paths
+            Not read; only checked to be a sequence.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+            The fitted transformer.
+        """
+        self._fit_params()
+        _check_image_container(X, type(self).__name__)
+        return self
+
+    def transform(self, X):
+        """Turn every image into its features, or into its tensor for a CNN.
+
+        Parameters
+        ----------
+        X : sequence of images or paths, or ndarray of shape (n, height, width[, channels])
+            Grey (2-D) or RGB(A) (3-D) arrays, or paths of image files
+            (anything Pillow reads, or ``.npy``).
+
+        Returns
+        -------
+        ndarray
+            :class:`ImageFeatures`: shape (n_images, n_properties), the
+            features of the largest object of every image, in the order of
+            ``get_feature_names_out()``. :class:`ImageTensor`: shape
+            (n_images, height, width, channels), float32, every image resized
+            to ``output_shape_``.
+        """
+        check_is_fitted(self)
+        items = _image_items(X, type(self).__name__)
+        out = self._empty(len(items))
+        for i, item in enumerate(items):
+            out[i] = self._one(_load_image(item, i), _image_name(item, i))
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+class ImageFeatures(_ImageTransformer):
     """Morphological and grey-level features of the object in each image (EcoTaxa style).
 
     For every image: convert it to grey (BT.709 luminance, in the image's own
@@ -149,7 +206,6 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     ['area [µm^2]', 'equivalent_diameter_area [µm]']
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.features"
 
     def __init__(
@@ -159,6 +215,9 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
         self.invert = invert
         self.properties = properties
         self.pixel_size = pixel_size
+
+    def _fit_params(self) -> None:
+        self.properties_, self._scale, self.unit_ = self._check_params()
 
     def _check_params(self) -> tuple[tuple[str, ...], float, str]:
         if not (self.threshold in _THRESHOLDS or _is_number(self.threshold)):
@@ -186,50 +245,14 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
                              "None, a positive number of µm, or a pair (number, unit)")
         return props, float(size), unit
 
-    def fit(self, X, y=None):
-        """Check the parameters; nothing is learned from the images.
+    def _empty(self, n: int) -> np.ndarray:
+        return np.empty((n, len(self.properties_)))
 
-        Parameters
-        ----------
-        X : sequence of images or paths
-            Not read; only checked to be a sequence.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ImageFeatures
-            The fitted extractor.
-        """
-        self.properties_, self._scale, self.unit_ = self._check_params()
-        _check_image_container(X, type(self).__name__)
-        return self
-
-    def transform(self, X):
-        """Measure the largest object of every image.
-
-        Parameters
-        ----------
-        X : sequence of images or paths, or ndarray of shape (n, height, width[, channels])
-            Grey (2-D) or RGB(A) (3-D) arrays, or paths of image files
-            (anything Pillow reads, or ``.npy``).
-
-        Returns
-        -------
-        ndarray of shape (n_images, n_properties)
-            The features, in the order of ``get_feature_names_out()``.
-        """
-        check_is_fitted(self)
-        items = _image_items(X, type(self).__name__)
-        out = np.empty((len(items), len(self.properties_)))
-        for i, item in enumerate(items):
-            where = _image_name(item, i)
-            out[i] = self._measure(_grey(_load_image(item, i), where), where)
-        return out
-
-    def _measure(self, grey: np.ndarray, where: str) -> np.ndarray:
+    def _one(self, image: np.ndarray, where: str) -> np.ndarray:
+        """Measure the largest object of one image."""
         from skimage import filters, measure
 
+        grey = _grey(image, where)
         if grey.size == 0 or grey.min() == grey.max() or not np.isfinite(grey).all():
             raise InvalidDataError(
                 f"{where} is blank (every pixel has the same grey level) or holds NaN; "
@@ -298,14 +321,8 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
             dtype=object,
         )
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
 
-
-class ImageTensor(TransformerMixin, BaseEstimator):
+class ImageTensor(_ImageTransformer):
     """Images resized (and padded) to one tensor shape, float32, channels last, for a CNN.
 
     Parameters
@@ -348,7 +365,6 @@ class ImageTensor(TransformerMixin, BaseEstimator):
     (1.0, 0.0)
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.features"
 
     def __init__(self, *, size=(64, 64), keep_aspect=True, grey=True, normalize="unit"):
@@ -357,21 +373,7 @@ class ImageTensor(TransformerMixin, BaseEstimator):
         self.grey = grey
         self.normalize = normalize
 
-    def fit(self, X, y=None):
-        """Check the parameters; nothing is learned from the images.
-
-        Parameters
-        ----------
-        X : sequence of images or paths
-            Not read; only checked to be a sequence.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ImageTensor
-            The fitted transformer.
-        """
+    def _fit_params(self) -> None:
         size = self.size
         if (
             not isinstance(size, (tuple, list))
@@ -384,31 +386,13 @@ class ImageTensor(TransformerMixin, BaseEstimator):
                 raise _bad_param(self, name, getattr(self, name), "True or False")
         if self.normalize not in ("unit", "standard", None):
             raise _bad_param(self, "normalize", self.normalize, "'unit', 'standard' or None")
-        _check_image_container(X, type(self).__name__)
         self.output_shape_ = (int(size[0]), int(size[1]), 1 if self.grey else 3)
-        return self
 
-    def transform(self, X):
-        """Resize every image to ``output_shape_``.
+    def _empty(self, n: int) -> np.ndarray:
+        return np.empty((n, *self.output_shape_), dtype=np.float32)
 
-        Parameters
-        ----------
-        X : sequence of images or paths, or ndarray of shape (n, height, width[, channels])
-            Grey (2-D) or RGB(A) (3-D) arrays, or paths of image files.
-
-        Returns
-        -------
-        ndarray of shape (n_images, height, width, channels), float32
-            The images.
-        """
-        check_is_fitted(self)
-        items = _image_items(X, type(self).__name__)
-        out = np.empty((len(items), *self.output_shape_), dtype=np.float32)
-        for i, item in enumerate(items):
-            out[i] = self._tensor(_load_image(item, i), _image_name(item, i))
-        return out
-
-    def _tensor(self, image: np.ndarray, where: str) -> np.ndarray:
+    def _one(self, image: np.ndarray, where: str) -> np.ndarray:
+        """Resize one image to ``output_shape_``."""
         from skimage.transform import resize
 
         if image.size == 0:
@@ -452,10 +436,4 @@ class ImageTensor(TransformerMixin, BaseEstimator):
             if spread > 0:
                 result /= spread
         return result
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.three_d_array = True
-        return tags
 

@@ -1,9 +1,4 @@
-"""Spectrograms of acoustic recordings, with scikit-learn's estimator contract.
-
-:class:`Spectrogram` computes (mel) spectrograms with
-:class:`scipy.signal.ShortTimeFFT` on the whole batch at once, as flat
-features, pooled features or images for a CNN.
-"""
+"""Spectrograms of acoustic recordings, with scikit-learn's estimator contract."""
 
 from __future__ import annotations
 
@@ -24,8 +19,6 @@ from ._params import _bad_param, _check_input_features, _is_int, _is_number
 #: reference of underwater acoustics, so with input in pascal the "db" scale
 #: never goes below 0 dB re 1 µPa²/Hz, i.e. -120 dB re 1 Pa²/Hz.
 DB_FLOOR = 1e-12
-
-
 
 # Elements of one block of the elementwise spectrogram steps (2 MB of float64).
 _BLOCK_ELEMENTS = 1 << 18
@@ -448,12 +441,10 @@ class Spectrogram(TransformerMixin, BaseEstimator):
                 f"{path} holds an array of shape {data.shape}, not one mono recording; split "
                 "the channels into separate files"
             )
-        if data.dtype.kind == "u":
-            half = 2.0 ** (8 * data.dtype.itemsize - 1)
-            return (data.astype(np.float64) - half) / half
-        if data.dtype.kind == "i":
-            return data.astype(np.float64) / 2.0 ** (8 * data.dtype.itemsize - 1)
-        return data.astype(np.float64)
+        if data.dtype.kind not in "iu":
+            return data.astype(np.float64)
+        half = 2.0 ** (8 * data.dtype.itemsize - 1)  # unsigned samples are offset by half
+        return (data.astype(np.float64) - (half if data.dtype.kind == "u" else 0.0)) / half
 
 
 def _stack_waveforms(frame: Any, column: Any) -> np.ndarray:
@@ -479,7 +470,6 @@ def _stack_waveforms(frame: Any, column: Any) -> np.ndarray:
     if not cells:
         return np.empty((0, 0))
     return np.stack(cells)
-
 
 
 # doctest looks for a method's examples in the module its class names, which for a class

@@ -1,11 +1,4 @@
-"""Read and check the columns of archive tables for awiml's table transformers.
-
-The one job of this module: small private helpers that several transformers
-in :mod:`awiml.preprocess` and :func:`awiml.preprocess.concat_tables` share,
-to find quality-flag columns, look up a column's unit in ``DataFrame.attrs``
-or its label, check that columns are there, and quote labels in messages.
-Nothing here is stored in a fitted model.
-"""
+"""Column helpers the table transformers and ``concat_tables`` share (none stored in a model)."""
 
 from __future__ import annotations
 

@@ -1,15 +1,7 @@
-"""Stack several archive tables into one: :func:`concat_tables`.
-
-The one job of this module: concatenate tables from different files, keeping
-a column that says where each row came from, merging the units and column
-metadata in ``DataFrame.attrs`` (and refusing conflicting units), and
-optionally returning an :class:`xarray.Dataset`. The public name is
-:func:`awiml.preprocess.concat_tables`; import it from there.
-"""
+"""Stack several archive tables into one: :func:`awiml.preprocess.concat_tables`."""
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -221,7 +213,7 @@ def _to_xarray(table: pd.DataFrame, source: str) -> Any:
             values = series.astype(object).where(series.notna(), "").astype(str).to_numpy()
         else:
             values = series.to_numpy()
-        name = re.sub(r"/", "_", str(column))
+        name = str(column).replace("/", "_")
         base, count = name, 1
         while name in used:
             count += 1

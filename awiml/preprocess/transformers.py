@@ -4,21 +4,18 @@ Raw data comes in several files that each spell things their own way: one
 thermosalinograph file says ``Temp [°C]``, another instrument's says
 ``TEMP``; one cruise gives depth in metres, another pressure in decibar; some
 values carry PANGAEA quality flags. The pieces here turn such tables into one
-consistent table:
-
-* :class:`HarmoniseColumns` renames columns to canonical names and records
-  the unit found for each;
-* :class:`ConvertUnits` converts columns to the units you ask for;
-* :class:`QualityFilter` masks or drops values by their quality flags;
-* :class:`DropMissing` drops or fills missing values;
-* :func:`~awiml.preprocess.concat_tables` (in ``concat.py``) stacks several
-  cleaned tables, keeping a column that says where each row came from.
+consistent table: :class:`HarmoniseColumns`, :class:`ConvertUnits`,
+:class:`QualityFilter` and :class:`DropMissing`, then
+:func:`~awiml.preprocess.concat_tables` (in ``concat.py``) stacks the tables.
 
 The classes follow scikit-learn's estimator contract (``__init__`` only
 stores its arguments, ``fit`` checks them and learns attributes ending in
 ``_``), so they work with :func:`sklearn.base.clone`, in a
 :class:`~sklearn.pipeline.Pipeline` or :class:`~sklearn.compose.ColumnTransformer`
-and under :class:`~sklearn.model_selection.GridSearchCV`.
+and under :class:`~sklearn.model_selection.GridSearchCV`. Stored models name
+them (and ``_Matcher``, which a fitted :class:`HarmoniseColumns` holds) by
+their public path ``awiml.preprocess.<name>``: their ``__module__`` is pinned
+to it, so keep it when this file moves.
 
 Tables in, tables out
 ---------------------
@@ -63,7 +60,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..archives.pangaea.text import QUALITY_FLAGS
@@ -85,12 +82,9 @@ __all__ = ["ConvertUnits", "DropMissing", "HarmoniseColumns", "QualityFilter"]
 _NO_FLAG = ""
 
 
-# --------------------------------------------------------------------------- #
-# Shared machinery
-# --------------------------------------------------------------------------- #
-
-
-class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class _TableTransformer(
+    OneToOneFeatureMixin, TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
+):
     """Base of the table transformers: DataFrame in, DataFrame out.
 
     scikit-learn's automatic output wrapping is switched off: it would rename
@@ -191,28 +185,27 @@ class _TableTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=N
             names = [f"x{i}" for i in range(array.shape[1])]
         return pd.DataFrame(array, columns=list(names), copy=False)
 
-    def _feature_names_in(self, input_features: Any) -> list[Any]:
-        """Return the fit table's labels, or ``input_features`` once checked against them."""
-        check_is_fitted(self, "n_features_in_")
-        names_in = getattr(self, "feature_names_in_", None)
-        if input_features is None:
-            if names_in is not None:
-                return list(names_in)
-            return [f"x{i}" for i in range(self.n_features_in_)]
-        features = list(input_features)
-        if names_in is not None and features != list(names_in):
-            raise ValueError("input_features is not equal to feature_names_in_")
-        if len(features) != self.n_features_in_:
-            raise ValueError(
-                f"input_features should have length equal to number of features "
-                f"({self.n_features_in_}), got {len(features)}"
-            )
-        return features
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Return the output column names.
 
+        Parameters
+        ----------
+        input_features : list of str, optional
+            Must equal ``feature_names_in_`` if given.
 
-# --------------------------------------------------------------------------- #
-# HarmoniseColumns
-# --------------------------------------------------------------------------- #
+        Returns
+        -------
+        numpy.ndarray of object
+            The output column names: the input names, less the flag columns
+            :class:`QualityFilter` drops, with the new unit in the labels
+            :class:`ConvertUnits` converts.
+        """
+        names = list(super().get_feature_names_out(input_features))
+        return np.asarray(self._names_out(names), dtype=object)
+
+    def _names_out(self, names: list[Any]) -> list[Any]:
+        """Return the output names for the fit table's ``names``; subclasses change them."""
+        return names
 
 
 def _tolerant_key(label: str) -> str:
@@ -225,7 +218,6 @@ def _tolerant_key(label: str) -> str:
 class _Matcher:
     """The compiled mapping of :class:`HarmoniseColumns`: label -> canonical name."""
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(self, mapping: Any, targets: Any, owner: str) -> None:
@@ -364,8 +356,7 @@ class HarmoniseColumns(_TableTransformer):
     n_features_in_ : int
         Number of columns of the table seen by ``fit``.
     feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings). Tables
-        given to ``transform`` may have other labels; that is the point.
+        Labels of the table seen by ``fit`` (if they are all strings).
 
     See Also
     --------
@@ -404,7 +395,6 @@ class HarmoniseColumns(_TableTransformer):
     ['temperature', 'salinity']
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(
@@ -595,11 +585,6 @@ class HarmoniseColumns(_TableTransformer):
         return plan
 
 
-# --------------------------------------------------------------------------- #
-# ConvertUnits
-# --------------------------------------------------------------------------- #
-
-
 _LABEL_UNIT = re.compile(r"\[[^\[\]]*\](?=(?:\s*\([^()]*\))?\s*$)")
 _LABEL_PAREN_UNIT = re.compile(r"\([^()]*\)(?=\s*$)")
 
@@ -625,10 +610,9 @@ class ConvertUnits(_TableTransformer):
         Other columns pass through unchanged.
     source_units : dict, optional
         ``{column: unit}`` for columns whose unit the table does not say, or
-        says wrongly; this comes first. Otherwise a column's unit is found
-        in ``X.attrs["units"]``, ``X.attrs["columns"][column]["unit"]`` or its
-        label; in ``transform``, a column for which the table says nothing
-        is taken to be in the unit it had in ``fit`` (``source_units_``).
+        says wrongly; this comes first. Otherwise the table's unit counts
+        (see the module documentation); in ``transform``, a column for which
+        the table says nothing is in the unit it had in ``fit`` (``source_units_``).
 
     Attributes
     ----------
@@ -667,7 +651,6 @@ class ConvertUnits(_TableTransformer):
     {'temperature': 'K', 'pressure [Pa]': 'Pa'}
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(
@@ -753,41 +736,27 @@ class ConvertUnits(_TableTransformer):
         out.attrs["columns"] = info
         return out
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return the output column names (labels with a unit in them get the new unit).
-
-        Parameters
-        ----------
-        input_features : list of str, optional
-            Must equal ``feature_names_in_`` if given.
-
-        Returns
-        -------
-        numpy.ndarray of object
-            The output column names.
-        """
-        names = self._feature_names_in(input_features)
+    def _names_out(self, names: list[Any]) -> list[Any]:
         targets = self._check_params()
-        out = []
-        for label in names:
-            key = _target_key(label, targets)
-            out.append(label if key is None else _relabel(label, targets[key]))
-        return np.asarray(out, dtype=object)
+        keys = [_target_key(label, targets) for label in names]
+        return [
+            label if key is None else _relabel(label, targets[key])
+            for label, key in zip(names, keys, strict=True)
+        ]
 
     def _check_params(self) -> dict[Any, str]:
-        if not isinstance(self.target_units, Mapping):
-            raise TypeError(
-                "ConvertUnits: target_units must be a dict such as {'temperature': 'K'}, "
-                f"not {self.target_units!r}"
-            )
-        if self.source_units is not None and not isinstance(self.source_units, Mapping):
-            raise TypeError(
-                "ConvertUnits: source_units must be a dict such as {'temperature': 'degC'}, "
-                f"not {self.source_units!r}"
-            )
-        given = (("target_units", self.target_units), ("source_units", self.source_units))
-        for what, units in given:
-            for key, unit in (units or {}).items():
+        for what, units, example in (
+            ("target_units", self.target_units, "K"),
+            ("source_units", self.source_units, "degC"),
+        ):
+            if units is None and what == "source_units":
+                continue
+            if not isinstance(units, Mapping):
+                raise TypeError(
+                    f"ConvertUnits: {what} must be a dict such as {{'temperature': {example!r}}}, "
+                    f"not {units!r}"
+                )
+            for key, unit in units.items():
                 if not isinstance(unit, str):
                     raise TypeError(
                         f"ConvertUnits: {what}[{key!r}] must be a unit as text, not {unit!r}"
@@ -895,11 +864,6 @@ def _convert_series(series: pd.Series, source: str, target: str, what: str) -> p
     return pd.Series(out, index=series.index, dtype=object)
 
 
-# --------------------------------------------------------------------------- #
-# QualityFilter
-# --------------------------------------------------------------------------- #
-
-
 class QualityFilter(_TableTransformer):
     """Mask or drop values by their PANGAEA quality flags.
 
@@ -956,7 +920,6 @@ class QualityFilter(_TableTransformer):
     2  0.001
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(
@@ -1032,22 +995,9 @@ class QualityFilter(_TableTransformer):
                 out = out.drop(columns=flags)
         return out
 
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return the output column names (without the dropped flag columns).
-
-        Parameters
-        ----------
-        input_features : list of str, optional
-            Must equal ``feature_names_in_`` if given.
-
-        Returns
-        -------
-        numpy.ndarray of object
-            The output column names.
-        """
-        names = self._feature_names_in(input_features)
+    def _names_out(self, names: list[Any]) -> list[Any]:
         dropped = set(self.flag_columns_.values()) if self.drop_flag_columns else set()
-        return np.asarray([name for name in names if name not in dropped], dtype=object)
+        return [name for name in names if name not in dropped]
 
     def _check_params(self) -> tuple[str, ...]:
         accept = (self.accept,) if isinstance(self.accept, str) else self.accept
@@ -1084,11 +1034,6 @@ class QualityFilter(_TableTransformer):
             flag = f"{label}{_FLAG_SUFFIX}" if isinstance(label, str) else None
             selected[label] = flag if flag in flags else None
         return selected
-
-
-# --------------------------------------------------------------------------- #
-# DropMissing
-# --------------------------------------------------------------------------- #
 
 
 class DropMissing(_TableTransformer):
@@ -1144,7 +1089,6 @@ class DropMissing(_TableTransformer):
     0          2.0      33.0
     """
 
-    # Stored models name this class by its public path: keep it when the file moves.
     __module__ = "awiml.preprocess"
 
     def __init__(
@@ -1185,10 +1129,9 @@ class DropMissing(_TableTransformer):
         frame = self._table(X, reset=True)
         if hasattr(self, "fill_values_"):
             del self.fill_values_
-        if self.strategy == "drop":
-            self._columns(frame)
-            return self
         columns = self._columns(frame)
+        if self.strategy == "drop":
+            return self
         if self.strategy == "constant":
             fill = 0 if self.fill_value is None else self.fill_value
             self.fill_values_ = dict.fromkeys(columns, fill)
@@ -1248,21 +1191,6 @@ class DropMissing(_TableTransformer):
                     value = series.dtype.type(value)
                 out[column] = series.fillna(value)
         return out
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return the output column names (the input names).
-
-        Parameters
-        ----------
-        input_features : list of str, optional
-            Must equal ``feature_names_in_`` if given.
-
-        Returns
-        -------
-        numpy.ndarray of object
-            The output column names.
-        """
-        return np.asarray(self._feature_names_in(input_features), dtype=object)
 
     def _check_params(self) -> None:
         if self.strategy not in ("drop", "mean", "median", "constant"):
