@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from .._files import NO_SPACE, publish, soft_lock
+from .._files import NO_SPACE, fsync_dir, publish, soft_lock
 from .._version import __version__
 from ..archives.base import RemoteFile, expand_fsspec_path, http_session
 from ..archives.transfer import DownloadResult, RetryPolicy, download, file_checksum, parse_checksum
@@ -519,6 +519,8 @@ class Workspace:
                     changed = True
                     rows.append(_row(entry, "fetched", result.attempts))
                 if changed:
+                    for folder in {dest.parent for dest, _ in placed}:
+                        fsync_dir(folder)  # the new names are on disk before their rows
                     write_manifest(self.manifest_path, entries.values(), tmp_dir=self._meta)
             except BaseException as exc:
                 _take_back(placed)
@@ -554,7 +556,7 @@ class Workspace:
             raise RawFileConflictError(_conflict_message(dest, entry, on_disk, remote, result))
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            publish(result.path, dest)
+            publish(result.path, dest, sync=False)  # folders synced once, in _commit
             _make_read_only(dest)
         except OSError as exc:
             raise TransferError(
