@@ -748,3 +748,32 @@ except TransferError as exc:
     assert "could not create the lock file" in proc.stdout and "fetch again" in proc.stdout
     assert raw_files(workspace) == [] and workspace.entries() == {}
     assert all_files(workspace) == [".awiml/workspace.json", "README.md"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
+                    reason="needs RLIMIT_FSIZE (Linux)")
+def test_a_download_larger_than_the_file_size_limit_says_disk_full(tmp_path, workspace):
+    """EFBIG mid-transfer (RLIMIT_FSIZE) is worded like ENOSPC: the same advice, raw/ unchanged."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "big.bin"
+    src.write_bytes(payload(300_000))
+    code = f"""
+import resource, signal
+from awiml import Workspace
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+ws = Workspace({str(workspace.root)!r})
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+try:
+    ws.fetch({str(src)!r}, progress=False)
+except BaseException as exc:
+    print(type(exc).__name__, exc)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "disk full while fetching" in proc.stdout, proc.stdout
+    assert "Free some space" in proc.stdout
+    assert raw_files(workspace) == []
+    assert list(workspace.fetch(str(src), progress=False)["status"]) == ["fetched"]

@@ -17,7 +17,6 @@ can grow (any :mod:`hashlib` algorithm works).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -32,7 +31,7 @@ from typing import Any
 import requests
 import urllib3
 
-from .._files import atomic_write, file_digest, soft_lock, tagged
+from .._files import NO_SPACE, atomic_write, file_digest, soft_lock, tagged
 from .._progress import human_size
 from ..errors import (
     ArchiveUnavailableError,
@@ -406,7 +405,7 @@ def _download_locked(
 def _local_error(exc: OSError, remote: RemoteFile, partial: _Partial) -> TransferError:
     """Turn a local write error into an error that says what to do."""
     where = partial.path.parent
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in NO_SPACE:
         received = partial.size()
         partial.discard()
         free = shutil.disk_usage(where).free
