@@ -721,57 +721,49 @@ def test_disk_full_while_recording_leaves_raw_as_it_was(tiny_disk):
     assert_consistent(ws)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
-                    reason="needs RLIMIT_FSIZE (Linux)")
-def test_a_lock_file_that_cannot_be_written_is_an_awiml_error(tmp_path, workspace):
-    """On a full disk even the transfer's lock file fails: an awiml error, raw/ unchanged."""
+needs_fsize_limit = pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
+                                       reason="needs RLIMIT_FSIZE (Linux)")
+
+
+def fetch_under_file_size_limit(workspace, url: str, limit: int):
+    """Fetch ``url`` in a child whose writes beyond ``limit`` bytes fail (EFBIG); its error."""
     import subprocess
     import sys
 
-    src = tmp_path / "b.bin"
-    src.write_bytes(payload(2000))
     code = f"""
 import resource, signal
 from awiml import Workspace
-from awiml.errors import TransferError
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 ws = Workspace({str(workspace.root)!r})
-resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
 try:
-    ws.fetch({str(src)!r}, progress=False)
-except TransferError as exc:
-    print(exc)
+    ws.fetch({url!r}, progress=False)
+except BaseException as exc:
+    print(type(exc).__name__, exc)
 """
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
+
+
+@needs_fsize_limit
+def test_a_lock_file_that_cannot_be_written_is_an_awiml_error(tmp_path, workspace):
+    """On a full disk even the transfer's lock file fails: an awiml error, raw/ unchanged."""
+    src = tmp_path / "b.bin"
+    src.write_bytes(payload(2000))
+    proc = fetch_under_file_size_limit(workspace, str(src), 1)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("TransferError"), proc.stdout
     assert "could not create the lock file" in proc.stdout and "fetch again" in proc.stdout
     assert raw_files(workspace) == [] and workspace.entries() == {}
     assert all_files(workspace) == [".awiml/workspace.json", "README.md"]
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or not os.path.exists("/proc"),
-                    reason="needs RLIMIT_FSIZE (Linux)")
+@needs_fsize_limit
 def test_a_download_larger_than_the_file_size_limit_says_disk_full(tmp_path, workspace):
     """EFBIG mid-transfer (RLIMIT_FSIZE) is worded like ENOSPC: the same advice, raw/ unchanged."""
-    import subprocess
-    import sys
-
     src = tmp_path / "big.bin"
     src.write_bytes(payload(300_000))
-    code = f"""
-import resource, signal
-from awiml import Workspace
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-ws = Workspace({str(workspace.root)!r})
-resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
-try:
-    ws.fetch({str(src)!r}, progress=False)
-except BaseException as exc:
-    print(type(exc).__name__, exc)
-"""
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    proc = fetch_under_file_size_limit(workspace, str(src), 100_000)
     assert proc.returncode == 0, proc.stderr
     assert "disk full while fetching" in proc.stdout, proc.stdout
     assert "Free some space" in proc.stdout
