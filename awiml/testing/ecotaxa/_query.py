@@ -9,41 +9,45 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ._data import EcoObject, Project, QueryError, Taxonomy, parse_time
 
 __all__: list[str] = []
 
+_T = TypeVar("_T")
 
-def _filter_text(filters: Mapping[str, Any], key: str) -> str | None:
-    """Return filter ``key`` as stripped text, ``None`` when it is absent or blank."""
+
+def _filter(
+    filters: Mapping[str, Any], key: str, parse: Callable[[str], _T], what: str
+) -> _T | None:
+    """Return filter ``key`` read by ``parse``: ``None`` if blank, QueryError if not ``what``."""
     value = filters.get(key)
     text = "" if value is None else str(value).strip()
-    return text or None
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        raise QueryError(f"filter {key}={text!r} is not {what}") from None
 
 
 def _filter_number(filters: Mapping[str, Any], key: str) -> float | None:
-    text = _filter_text(filters, key)
-    try:
-        return None if text is None else float(text)
-    except ValueError:
-        raise QueryError(f"filter {key}={text!r} is not a number") from None
-
-
-def _filter_day(filters: Mapping[str, Any], key: str) -> str | None:
-    text = _filter_text(filters, key)
-    if text is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        raise QueryError(f"filter {key}={text!r} is not a date YYYY-MM-DD")
-    return text
+    return _filter(filters, key, float, "a number")
 
 
 def _filter_ids(filters: Mapping[str, Any], key: str) -> set[int] | None:
-    text = _filter_text(filters, key)
-    try:
-        return None if text is None else {int(v) for v in text.split(",") if v.strip()}
-    except ValueError:
-        raise QueryError(f"filter {key}={text!r} is not a comma-separated list of ids") from None
+    return _filter(filters, key, _id_set, "a comma-separated list of ids")
+
+
+def _id_set(text: str) -> set[int]:
+    return {int(v) for v in text.split(",") if v.strip()}
+
+
+def _day(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(text)
+    return text
 
 
 def _between(low: float, value: float | None, high: float) -> bool:
@@ -100,7 +104,8 @@ def _predicates(
     months = _filter_ids(filters, "month")
     if months is not None:
         tests.append(lambda o: o.objdate is not None and int(o.objdate[5:7]) in months)
-    first, last = _filter_day(filters, "fromdate"), _filter_day(filters, "todate")
+    first = _filter(filters, "fromdate", _day, "a date YYYY-MM-DD")
+    last = _filter(filters, "todate", _day, "a date YYYY-MM-DD")
     if first is not None:
         tests.append(lambda o: o.objdate is not None and o.objdate >= first)
     if last is not None:
@@ -111,7 +116,9 @@ def _predicates(
 
 
 def _time_predicates(filters: Mapping[str, Any]) -> list[Callable[[EcoObject], bool]]:
-    start, end = _filter_clock(filters, "fromtime"), _filter_clock(filters, "totime")
+    start, end = (
+        _filter(filters, k, parse_time, "a time HH:MM[:SS]") for k in ("fromtime", "totime")
+    )
     if str(filters.get("inverttime") or "") == "1":
         if start is None or end is None:
             return []
@@ -183,14 +190,6 @@ def _entity_text(project: Project, table: str, column: str) -> Callable[[EcoObje
     if table == "a":
         return lambda o: project.acquisitions.get(o.acquisition or "", {}).get(name)
     return lambda o: project.processes.get(o.process or "", {}).get(name)
-
-
-def _filter_clock(filters: Mapping[str, Any], key: str) -> str | None:
-    text = _filter_text(filters, key)
-    try:
-        return None if text is None else parse_time(text)
-    except ValueError:
-        raise QueryError(f"filter {key}={text!r} is not a time HH:MM[:SS]") from None
 
 
 def _status_passes(wanted: str, qual: str | None) -> bool:
