@@ -134,7 +134,6 @@ class Fault:
         Returns
         -------
         Fault
-            The fault, ready for :meth:`FileServer.inject`.
 
         Examples
         --------
@@ -161,7 +160,6 @@ class Fault:
         Returns
         -------
         Fault
-            The fault, ready for :meth:`FileServer.inject`.
 
         Examples
         --------
@@ -172,12 +170,7 @@ class Fault:
             raise TypeError("retry_after must be an int (seconds) or a str (an HTTP date)")
         if isinstance(retry_after, int) and retry_after < 0:
             raise ValueError(f"retry_after must be >= 0 seconds, got {retry_after}")
-        return cls(
-            kind="status",
-            code=429,
-            body=b"Too Many Requests\n",
-            headers=(("Retry-After", str(retry_after)),),
-        )
+        return cls.status(429, "Too Many Requests\n", {"Retry-After": str(retry_after)})
 
     @classmethod
     def drop_after(cls, nbytes: int) -> Fault:
@@ -195,7 +188,6 @@ class Fault:
         Returns
         -------
         Fault
-            The fault, ready for :meth:`FileServer.inject`.
         """
         return cls(kind="drop_after", nbytes=_non_negative("nbytes", nbytes))
 
@@ -214,7 +206,6 @@ class Fault:
         Returns
         -------
         Fault
-            The fault, ready for :meth:`FileServer.inject`.
         """
         return cls(kind="slow", delay=float(_non_negative("delay", delay)))
 
@@ -235,7 +226,6 @@ class Fault:
         Returns
         -------
         Fault
-            The fault, ready for :meth:`FileServer.inject`.
         """
         return cls(
             kind="stall",
@@ -260,7 +250,6 @@ class Fault:
         Returns
         -------
         Fault
-            The fault, ready for :meth:`FileServer.inject`.
         """
         if int(delta) == 0:
             raise ValueError("wrong_length needs a non-zero delta")
@@ -280,7 +269,6 @@ class Fault:
         Returns
         -------
         Fault
-            The fault, ready for :meth:`FileServer.inject`.
         """
         return cls(kind="corrupt", offset=_non_negative("offset", offset))
 
@@ -294,7 +282,6 @@ class Fault:
         Returns
         -------
         Fault
-            The fault, ready for :meth:`FileServer.inject`.
         """
         return cls(kind="ignore_range")
 
@@ -964,14 +951,16 @@ class FileServer:
     ) -> None:
         """Serve ``data`` at ``/path``.
 
+        A file is streamed from disk at every request, never read into memory
+        at once, so changes to it are served.
+
         Parameters
         ----------
         path : str
             Path on the server, with or without leading ``/``, unquoted
             (``"a b.tab"`` is served at ``/a%20b.tab``).
         data : bytes or os.PathLike
-            The content, or a file that is streamed from disk at every request
-            (never read into memory at once; changes to it are served).
+            The content, or a file.
         range_support : bool, optional
             Override the server's :attr:`range_support` for this file.
         content_type : str, optional
