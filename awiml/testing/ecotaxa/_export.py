@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import math
 import re
 import threading
 import zipfile
@@ -30,6 +29,7 @@ from ._data import (
     Project,
     QueryError,
     Taxonomy,
+    _is_missing,
 )
 
 __all__: list[str] = []
@@ -94,14 +94,6 @@ class ExportRequest:
 def safe_file_name(name: str) -> str:
     """Replace what cannot go into a file name, as EcoTaxa does for taxon groups."""
     return re.sub(r"[^a-zA-Z0-9 .\-()]", "_", str(name))
-
-
-def _tsv_value(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def export_zip(
@@ -179,7 +171,8 @@ def export_zip(
             if types_row:
                 writer.writerow({c: "[f]" if c in floats else "[t]" for c in columns})
             for values in lines:
-                writer.writerow({c: _tsv_value(values.get(c)) for c in columns})
+                row = {c: values.get(c) for c in columns}
+                writer.writerow({c: None if _is_missing(v) else v for c, v in row.items()})
             archive.writestr(f"ecotaxa_{folder}.tsv", text.getvalue().encode("utf-8-sig"))
         for target, image in copies:
             archive.writestr(target, image.read())

@@ -65,10 +65,8 @@ class EcotaxaServer(ArchiveEmulator):
         its final state (see :attr:`job_steps`).
     range_support : bool, optional
         Whether the vault and job files honour ``Range`` requests.
-    host : str, optional
-        Address to listen on (loopback by default).
-    port : int, optional
-        Port to listen on; ``0`` picks a free one.
+    host, port : str, int, optional
+        Where to listen, as in :class:`FileServer`.
 
     Notes
     -----

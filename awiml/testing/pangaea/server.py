@@ -118,10 +118,8 @@ class PangaeaServer(ArchiveEmulator):
         never appears in logs or in :func:`repr`.
     range_support : bool, optional
         Whether linked files honour ``Range`` requests.
-    host : str, optional
-        Address to listen on (loopback by default).
-    port : int, optional
-        Port to listen on; ``0`` picks a free one.
+    host, port : str, int, optional
+        Where to listen, as in :class:`FileServer`.
 
     Attributes
     ----------
