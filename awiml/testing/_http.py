@@ -169,9 +169,9 @@ def choose_part(
     request: RequestRecord,
     size: int,
     *,
-    etag: str | None = None,
-    last_modified: float | None = None,
-    ranges: bool = True,
+    etag: str | None,
+    last_modified: float | None,
+    ranges: bool,
     honour_range: bool = True,
 ) -> BodyPart:
     """Decide what to send of a body of ``size`` bytes in answer to ``request``.
@@ -183,12 +183,12 @@ def choose_part(
         ``If-None-Match`` and ``If-Modified-Since`` headers count.
     size : int
         Length of the whole body.
-    etag : str, optional
+    etag : str or None
         The body's quoted entity tag, sent as ``ETag``.
-    last_modified : float, optional
+    last_modified : float or None
         The body's modification time (seconds since the epoch), sent as
         ``Last-Modified``.
-    ranges : bool, optional
+    ranges : bool
         Whether range requests are supported (announced with
         ``Accept-Ranges: bytes``).
     honour_range : bool, optional
@@ -204,7 +204,7 @@ def choose_part(
     --------
     >>> from awiml.testing import RequestRecord
     >>> asked = RequestRecord("GET", "/a", {}, {"range": "bytes=-4"})
-    >>> part = choose_part(asked, 10)
+    >>> part = choose_part(asked, 10, etag=None, last_modified=None, ranges=True)
     >>> part.status, part.start, part.length, dict(part.headers)["Content-Range"]
     (206, 6, 4, 'bytes 6-9/10')
     """
@@ -266,7 +266,7 @@ def conditional_response(
         The whole reply; its headers and content type are kept. Replies with
         another status than ``200`` are returned as they are.
     etag, last_modified, ranges
-        As in :func:`choose_part`.
+        As in :func:`choose_part`; by default no validators and no range support.
 
     Returns
     -------
