@@ -104,8 +104,7 @@ def _predicates(
     months = _filter_ids(filters, "month")
     if months is not None:
         tests.append(lambda o: o.objdate is not None and int(o.objdate[5:7]) in months)
-    first = _filter(filters, "fromdate", _day, "a date YYYY-MM-DD")
-    last = _filter(filters, "todate", _day, "a date YYYY-MM-DD")
+    first, last = (_filter(filters, k, _day, "a date YYYY-MM-DD") for k in ("fromdate", "todate"))
     if first is not None:
         tests.append(lambda o: o.objdate is not None and o.objdate >= first)
     if last is not None:
