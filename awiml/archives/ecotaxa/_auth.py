@@ -1,17 +1,9 @@
 """EcoTaxa credentials: where they come from and the on-disk token cache.
 
-Credentials are looked up in this order: the arguments of
-:class:`~awiml.archives.ecotaxa.EcotaxaSource`, the environment variables
-``ECOTAXA_USER``, ``ECOTAXA_PASSWORD`` and ``ECOTAXA_TOKEN``, then the entry of
-the API host in ``~/.netrc``.
-
-Tokens obtained by logging in are kept in awiml's user configuration folder
-(``$AWIML_CONFIG_DIR``, else platformdirs' ``user_config_dir("awiml")``, e.g.
-``~/.config/awiml`` on Linux), one small JSON file per API URL and user name in
-``ecotaxa-tokens/``, created with mode ``0600`` inside a ``0700`` folder. A
-token is reused until it is :data:`TOKEN_MAX_AGE` seconds old (EcoTaxa's
-tokens live about 30 days) or EcoTaxa refuses it. Token values are never
-logged.
+Tokens are kept one small JSON file per API URL and user name in
+``ecotaxa-tokens/`` of :func:`config_dir`, created with mode ``0600`` inside a
+``0700`` folder, and reused until :data:`TOKEN_MAX_AGE` seconds old or refused.
+Token values are never logged.
 """
 
 from __future__ import annotations
@@ -105,7 +97,10 @@ def find_credentials(
     password: str | None = None,
     token: str | None = None,
 ) -> Credentials:
-    """Find credentials in the arguments, the environment or ``~/.netrc``.
+    """Find credentials in the arguments, the environment or ``~/.netrc``, in this order.
+
+    The environment variables are ``ECOTAXA_USER``, ``ECOTAXA_PASSWORD`` and
+    ``ECOTAXA_TOKEN``; the ``~/.netrc`` entry is that of the API host.
 
     Parameters
     ----------

@@ -131,10 +131,7 @@ def project_id(project: int | str) -> int:
         raise InvalidDataError(f"{project!r} is not an EcoTaxa project id")
     if isinstance(project, int):
         return project
-    text = str(project).strip()
-    if text.startswith("ecotaxa://"):
-        text = text[len("ecotaxa://"):]
-    head = text.strip("/").split("/", 1)[0]
+    head = str(project).strip().removeprefix("ecotaxa://").strip("/").split("/", 1)[0]
     if head.isdigit():
         return int(head)
     raise InvalidDataError(
@@ -287,19 +284,16 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     # -- HTTP and authentication -----------------------------------------------------------
 
     @property
-    def _host(self) -> str:
-        return urlsplit(self.api_url).hostname or self.api_url
-
-    @property
     def _site(self) -> str:
         """The web interface's root: the API root without its ``/api``."""
-        return self.api_url[: -len("/api")] if self.api_url.endswith("/api") else self.api_url
+        return self.api_url.removesuffix("/api")
 
     def _how_to_log_in(self) -> str:
+        host = urlsplit(self.api_url).hostname or self.api_url
         return (
             "Give an EcoTaxa account: EcotaxaSource(username=..., password=...), the "
             "ECOTAXA_USER and ECOTAXA_PASSWORD environment variables, or "
-            f"'machine {self._host} login <user> password <password>' in ~/.netrc "
+            f"'machine {host} login <user> password <password>' in ~/.netrc "
             "(or a fresh token in ECOTAXA_TOKEN)."
         )
 
@@ -386,7 +380,6 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         params: Mapping[str, Any] | None = None,
         payload: Any = None,
         idempotent: bool = True,
-        stream: bool = False,
     ) -> requests.Response:
         """Send one request, retried by the session's one retry policy.
 
@@ -403,8 +396,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         try:
             return self._session.request(
                 method, url, headers=dict(headers), params=params, json=payload,
-                stream=stream, timeout=self.timeout, idempotent=idempotent,
-                retry_policy=policy,
+                timeout=self.timeout, idempotent=idempotent, retry_policy=policy,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ArchiveUnavailableError(
@@ -749,15 +741,11 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     ) -> Path:
         """Export a project (TSV and images), extract it safely and return its folder.
 
-        EcoTaxa makes the export in a background job. This method starts it,
-        polls it (with a progress bar from EcoTaxa's ``progress_pct`` and
-        ``progress_msg``), downloads the zip through awiml's transfer engine
-        (resuming a dropped connection with HTTP Range), checks every
-        member's CRC, and extracts it: members with ``..``, absolute paths or
-        drive letters, links, and archives unpacking to more than
-        ``max_bytes`` or the free disk space are refused. Extraction goes to a
-        temporary folder that is renamed into place, so a failure leaves
-        nothing half-written.
+        EcoTaxa makes the export in a background job: this method starts it,
+        polls it (with a progress bar), downloads the zip (resuming with HTTP
+        Range), checks every member's CRC and extracts it, all or nothing.
+        Unsafe members (``..``, absolute paths, links) and archives unpacking
+        to more than ``max_bytes`` or the free disk space are refused.
 
         An export with the same project, filters and options already in the
         cache is reused without a new job. A job that timed out or waits for
@@ -1087,13 +1075,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     def remote_files(self, path: str) -> list[RemoteFile]:
         """Files to copy for ``Workspace.fetch``: the extracted export, or one file.
 
-        ``ecotaxa://<id>`` (or ``ecotaxa://<id>/export``) runs or reuses the
-        export (with :attr:`export_options`), extracts it in the cache and
-        gives each TSV and image as ``ecotaxa/<id>/<path in the zip>``;
-        ``ecotaxa://<id>/export.zip`` gives the zip itself,
-        ``ecotaxa://<id>/objects.tsv`` the query table, and
-        ``ecotaxa://vault/<file>`` one image. Each file carries the project id
-        and title, the filters, the job id, EcoTaxa's object count
+        ``ecotaxa://<id>`` (or ``ecotaxa://<id>/export``) gives each TSV and
+        image of the extracted export (see :meth:`ls`) as ``ecotaxa/<id>/<path
+        in the zip>``; other paths give their one file. Each file carries the
+        project id and title, the filters, the job id, EcoTaxa's object count
         (``total_ids``), the export options and the API URL (never
         credentials) for the manifest.
 
