@@ -29,12 +29,7 @@ TOKEN_MAX_AGE = 29 * 24 * 3600
 
 
 def config_dir() -> Path:
-    """Return awiml's configuration folder: ``$AWIML_CONFIG_DIR`` or the platform's.
-
-    Returns
-    -------
-    pathlib.Path
-        The folder (not created).
+    """Return awiml's configuration folder (not created): ``$AWIML_CONFIG_DIR`` or the platform's.
 
     Examples
     --------
@@ -163,36 +158,12 @@ class TokenCache:
         self.max_age = max_age
 
     def path(self, api_url: str, username: str) -> Path:
-        """Return the file that holds the token of ``username`` at ``api_url``.
-
-        Parameters
-        ----------
-        api_url : str
-            The API root.
-        username : str
-            The EcoTaxa login.
-
-        Returns
-        -------
-        pathlib.Path
-            The file (it may not exist).
-        """
+        """Return the file that holds (or would hold) the token of ``username`` at ``api_url``."""
         key = hashlib.sha256(f"{api_url.rstrip('/')}\n{username}".encode()).hexdigest()[:32]
         return self.folder / f"{key}.json"
 
     def get(self, api_url: str, username: str) -> str | None:
-        """Return the cached token, or ``None`` when missing, unreadable or too old.
-
-        Parameters
-        ----------
-        api_url, username : str
-            As in :meth:`path`.
-
-        Returns
-        -------
-        str or None
-            The token.
-        """
+        """Return the cached token, or ``None`` when missing, unreadable or too old."""
         file = self.path(api_url, username)
         try:
             record = json.loads(file.read_text("utf-8"))
@@ -214,15 +185,7 @@ class TokenCache:
         return token if isinstance(token, str) and token else None
 
     def put(self, api_url: str, username: str, token: str) -> None:
-        """Store ``token`` atomically in a file only the user may read (mode ``0600``).
-
-        Parameters
-        ----------
-        api_url, username : str
-            As in :meth:`path`.
-        token : str
-            The token EcoTaxa gave at login.
-        """
+        """Store ``token`` atomically in a file only the user may read (mode ``0600``)."""
         file = self.path(api_url, username)
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -235,12 +198,6 @@ class TokenCache:
                            type(exc).__name__)
 
     def drop(self, api_url: str, username: str) -> None:
-        """Forget the token of ``username`` at ``api_url``.
-
-        Parameters
-        ----------
-        api_url, username : str
-            As in :meth:`path`.
-        """
+        """Forget the token of ``username`` at ``api_url``."""
         with contextlib.suppress(OSError):
             self.path(api_url, username).unlink()

@@ -52,18 +52,7 @@ _MAX_NAME = 1024
 
 
 def show_progress(progress: bool | None) -> bool:
-    """Decide whether to draw a progress bar: as asked, else only on a terminal.
-
-    Parameters
-    ----------
-    progress : bool or None
-        ``True`` or ``False`` as the caller asked; ``None`` for "when
-        standard error is a terminal".
-
-    Returns
-    -------
-    bool
-        Whether to draw it.
+    """Decide whether to draw a progress bar: as asked, else (``None``) only on a terminal.
 
     Examples
     --------

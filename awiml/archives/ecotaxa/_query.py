@@ -75,16 +75,6 @@ _FRIENDLY = frozenset({"taxa", "status", "bbox", "depth", "dates"})
 def as_text(value: Any) -> str:
     """Write one filter value as EcoTaxa wants it: text, lists joined by commas, ``Y``/``N``.
 
-    Parameters
-    ----------
-    value : Any
-        A string, number, boolean, or a collection of them.
-
-    Returns
-    -------
-    str
-        The value as text.
-
     Examples
     --------
     >>> as_text(True), as_text([1, 2]), as_text(0.5)
@@ -316,24 +306,12 @@ def query_columns(meta: Mapping[str, Any], fields: Sequence[str] | None) -> list
 
 
 def check_page(reply: Any, projid: int) -> Mapping[str, Any]:
-    """Check that a reply of ``POST /object_set/{id}/query`` has ``object_ids``.
-
-    Parameters
-    ----------
-    reply : Any
-        The decoded JSON reply.
-    projid : int
-        The project, for the message.
-
-    Returns
-    -------
-    Mapping
-        ``reply``.
+    """Return a reply of ``POST /object_set/{projid}/query`` once sure it has ``object_ids``.
 
     Raises
     ------
     InvalidDataError
-        The reply is not an object with ``object_ids``.
+        It has none.
 
     Examples
     --------

@@ -324,9 +324,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             cached = tokens.get(self.api_url, creds.username) if tokens else None
             if cached:
                 logger.debug("reusing the cached EcoTaxa token of %s", creds.username)
-                self._token = cached
-                return cached
-            self._token = self._login()
+            self._token = cached or self._login()
             return self._token
 
     def _forget_token(self, token: str) -> None:
@@ -895,11 +893,9 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         return self._export_zip(entry, settings, **options)
 
     def _local_files(self) -> LocalFileSystem:
-        """Return the file system for ``RemoteFile`` objects naming exported files.
+        """Return the file system of ``RemoteFile`` objects naming exported files.
 
-        With ``cache=False`` it holds the source's temporary folder (see
-        :meth:`_release_scratch`), so the folder lives exactly as long as
-        the ``RemoteFile`` objects that need it.
+        With ``cache=False`` it holds the temporary folder (see :meth:`_release_scratch`).
         """
         scratch = self._release_scratch()
         return LocalFileSystem() if scratch is None else ScratchFiles(scratch)
