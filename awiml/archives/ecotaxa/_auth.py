@@ -94,15 +94,13 @@ def find_credentials(
 ) -> Credentials:
     """Find credentials in the arguments, the environment or ``~/.netrc``, in this order.
 
-    The environment variables are ``ECOTAXA_USER``, ``ECOTAXA_PASSWORD`` and
-    ``ECOTAXA_TOKEN``; the ``~/.netrc`` entry is that of the API host.
-
     Parameters
     ----------
     api_url : str
         The API root; its host names the ``~/.netrc`` entry.
     username, password, token : str, optional
-        Explicit values, which win.
+        Explicit values, which win over ``ECOTAXA_USER``, ``ECOTAXA_PASSWORD``
+        and ``ECOTAXA_TOKEN``.
 
     Returns
     -------

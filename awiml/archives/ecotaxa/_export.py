@@ -471,14 +471,9 @@ def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path,
 
 
 def replace_dir(new: Path, dest: Path) -> None:
-    """Put the folder ``new`` at ``dest``, removing an older ``dest`` after the swap.
+    """Put the complete folder ``new`` at ``dest`` (on the same file system), replacing it.
 
-    Parameters
-    ----------
-    new : pathlib.Path
-        A complete folder, on the same file system as ``dest``.
-    dest : pathlib.Path
-        Where it belongs.
+    An older ``dest`` is removed after the swap, so ``dest`` is never missing.
     """
     old = None
     if dest.exists():

@@ -81,9 +81,6 @@ class ExportJobs:
 
     if TYPE_CHECKING:  # supplied by EcotaxaSource
 
-        @property
-        def _site(self) -> str: ...
-
         def project(self, project: int | str) -> dict[str, Any]: ...
 
         def _table_record(self, projid: int, api_filters: Mapping[str, str],
@@ -162,8 +159,7 @@ class ExportJobs:
     ) -> tuple[Path, dict[str, Any]]:
         """Extract the export ``settings`` name into ``target`` or the cache (reused there).
 
-        ``options`` are the job options of :meth:`_export_zip`; return the folder
-        and the export's record.
+        ``options`` go to :meth:`_export_zip`; return the folder and the export's record.
         """
         from ._export import extract_zip, replace_dir
 
@@ -230,11 +226,12 @@ class ExportJobs:
                 shutil.rmtree(entry / ".partial", ignore_errors=True)  # from an older job
                 job_id = self._start_export(settings)
                 _write_json(entry / "job.json", {"job_id": job_id})
+            site = self.api_url.removesuffix("/api")  # the web interface's root
             try:
                 wait_for_job(
                     lambda: self._request("GET", f"jobs/{job_id}/", what=f"export job {job_id}"),
                     job_id, what=f"the export of project {projid}",
-                    job_page=f"{self._site}/gui/job/show/{job_id}", poll_interval=poll_interval,
+                    job_page=f"{site}/gui/job/show/{job_id}", poll_interval=poll_interval,
                     timeout=timeout, progress=progress,
                 )
             except (ExportError, NotFoundError) as exc:

@@ -28,7 +28,6 @@ needs a logged-in user.
 from __future__ import annotations
 
 import inspect
-import io
 import logging
 import os
 import threading
@@ -231,7 +230,6 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
 
     protocol = "ecotaxa"
     root_marker = ""
-    #: Base wait in seconds between retries of a failed request.
     retry_backoff: float = 0.5
 
     def __init__(
@@ -261,7 +259,6 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             self._cache_root = Path(cache).expanduser() / "ecotaxa"
         else:
             self._cache_root = None
-        # With cache=False: the temporary folder, made on first use (ExportJobs._exports_root).
         self._scratch: Scratch | None = None
         self._scratch_ref: weakref.ref[Scratch] | None = None
         unknown = set(export_options or {}) - _EXPORT_KEYWORDS
@@ -282,11 +279,6 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         )
 
     # -- HTTP and authentication -----------------------------------------------------------
-
-    @property
-    def _site(self) -> str:
-        """The web interface's root: the API root without its ``/api``."""
-        return self.api_url.removesuffix("/api")
 
     def _how_to_log_in(self) -> str:
         host = urlsplit(self.api_url).hostname or self.api_url
@@ -689,10 +681,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             ``"predicted"``, ``"dubious"`` or missing), ``category`` (display
             name), ``img_file_name`` (vault path, see ``ecotaxa://vault/...``)
             and the free columns by their names (``free_<name>`` if a name
-            clashes). ``attrs["ecotaxa"]`` holds the project id
-            (``project_id``), its ``title``, the filters as sent to EcoTaxa
-            (``filters``), EcoTaxa's count of matching objects
-            (``total_ids``) and the API URL (``api_url``).
+            clashes). ``attrs["ecotaxa"]`` holds ``project_id``, ``title``,
+            ``filters`` (as sent), ``total_ids`` (EcoTaxa's count) and ``api_url``.
 
         Examples
         --------
@@ -1042,9 +1032,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
                 return MemoryFile(None, path, response.content)
         if rest == "objects.tsv":
             table = self.query(projid, self.export_options.get("filters"))
-            buffer = io.StringIO()
-            table.to_csv(buffer, sep="\t", date_format="%Y-%m-%d")
-            return MemoryFile(None, path, buffer.getvalue().encode("utf-8"))
+            text = table.to_csv(sep="\t", date_format="%Y-%m-%d")
+            return MemoryFile(None, path, text.encode("utf-8"))
         if rest == "export.zip":
             zip_path, _record = self._ensure_zip(projid)
             return open(zip_path, "rb")  # fsspec closes it
