@@ -252,9 +252,10 @@ def check_zip(
     InvalidDataError
         The file is not a zip, a CRC does not match, a member is unsafe
         (``..``, an absolute path or drive letter, a link or special file,
-        encrypted), a name occurs twice, a member lies below another member that is a file,
-        a name is longer than file systems allow, or the content is larger
-        than ``max_bytes`` or expands more than ``max_ratio`` times.
+        encrypted), a name occurs twice, a member lies below another member
+        that is a file, a name is longer than file systems allow, or the
+        content is larger than ``max_bytes`` or expands more than
+        ``max_ratio`` times.
 
     Examples
     --------

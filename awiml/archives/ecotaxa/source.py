@@ -777,7 +777,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             (``ecotaxa_export_<project>_....tsv``, read them with
             :func:`read_tsv`) and the images at the paths its
             ``img_file_name`` column names. With ``cache=False`` (and no
-            ``target``) it is deleted with the source's temporary folder.
+            ``target``) it is deleted with the source's temporary folder;
+            pass ``target`` to keep the files.
 
         Raises
         ------
@@ -1060,9 +1061,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     def remote_files(self, path: str) -> list[RemoteFile]:
         """Files to copy for ``Workspace.fetch``: the extracted export, or one file.
 
-        ``ecotaxa://<id>`` (or ``ecotaxa://<id>/export``) gives each TSV and
-        image of the extracted export (see :meth:`ls`) as ``ecotaxa/<id>/<path
-        in the zip>``; other paths give their one file. Each file carries the
+        ``ecotaxa://<id>`` (or ``ecotaxa://<id>/export``) runs or reuses the
+        export (with :attr:`export_options`) and gives each TSV and image as
+        ``ecotaxa/<id>/<path in the zip>``; the other paths (see Notes of
+        :class:`EcotaxaSource`) give their one file. Each file carries the
         project id and title, the filters, the job id, EcoTaxa's object count
         (``total_ids``), the export options and the API URL (never
         credentials) for the manifest.
