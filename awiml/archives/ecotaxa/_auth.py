@@ -1,17 +1,9 @@
 """EcoTaxa credentials: where they come from and the on-disk token cache.
 
-Credentials are looked up in this order: the arguments of
-:class:`~awiml.archives.ecotaxa.EcotaxaSource`, the environment variables
-``ECOTAXA_USER``, ``ECOTAXA_PASSWORD`` and ``ECOTAXA_TOKEN``, then the entry of
-the API host in ``~/.netrc``.
-
-Tokens obtained by logging in are kept in awiml's user configuration folder
-(``$AWIML_CONFIG_DIR``, else platformdirs' ``user_config_dir("awiml")``, e.g.
-``~/.config/awiml`` on Linux), one small JSON file per API URL and user name in
-``ecotaxa-tokens/``, created with mode ``0600`` inside a ``0700`` folder. A
-token is reused until it is :data:`TOKEN_MAX_AGE` seconds old (EcoTaxa's
-tokens live about 30 days) or EcoTaxa refuses it. Token values are never
-logged.
+Tokens are kept one small JSON file per API URL and user name in
+``ecotaxa-tokens/`` of :func:`config_dir`, created with mode ``0600`` inside a
+``0700`` folder, and reused until :data:`TOKEN_MAX_AGE` seconds old or refused.
+Token values are never logged.
 """
 
 from __future__ import annotations
@@ -37,12 +29,7 @@ TOKEN_MAX_AGE = 29 * 24 * 3600
 
 
 def config_dir() -> Path:
-    """Return awiml's configuration folder: ``$AWIML_CONFIG_DIR`` or the platform's.
-
-    Returns
-    -------
-    pathlib.Path
-        The folder (not created).
+    """Return awiml's configuration folder (not created): ``$AWIML_CONFIG_DIR`` or the platform's.
 
     Examples
     --------
@@ -105,14 +92,15 @@ def find_credentials(
     password: str | None = None,
     token: str | None = None,
 ) -> Credentials:
-    """Find credentials in the arguments, the environment or ``~/.netrc``.
+    """Find credentials in the arguments, the environment or ``~/.netrc``, in this order.
 
     Parameters
     ----------
     api_url : str
         The API root; its host names the ``~/.netrc`` entry.
     username, password, token : str, optional
-        Explicit values, which win.
+        Explicit values, which win over ``ECOTAXA_USER``, ``ECOTAXA_PASSWORD``
+        and ``ECOTAXA_TOKEN``.
 
     Returns
     -------
@@ -168,36 +156,12 @@ class TokenCache:
         self.max_age = max_age
 
     def path(self, api_url: str, username: str) -> Path:
-        """Return the file that holds the token of ``username`` at ``api_url``.
-
-        Parameters
-        ----------
-        api_url : str
-            The API root.
-        username : str
-            The EcoTaxa login.
-
-        Returns
-        -------
-        pathlib.Path
-            The file (it may not exist).
-        """
+        """Return the file that holds (or would hold) the token of ``username`` at ``api_url``."""
         key = hashlib.sha256(f"{api_url.rstrip('/')}\n{username}".encode()).hexdigest()[:32]
         return self.folder / f"{key}.json"
 
     def get(self, api_url: str, username: str) -> str | None:
-        """Return the cached token, or ``None`` when missing, unreadable or too old.
-
-        Parameters
-        ----------
-        api_url, username : str
-            As in :meth:`path`.
-
-        Returns
-        -------
-        str or None
-            The token.
-        """
+        """Return the cached token, or ``None`` when missing, unreadable or too old."""
         file = self.path(api_url, username)
         try:
             record = json.loads(file.read_text("utf-8"))
@@ -219,15 +183,7 @@ class TokenCache:
         return token if isinstance(token, str) and token else None
 
     def put(self, api_url: str, username: str, token: str) -> None:
-        """Store ``token`` atomically in a file only the user may read (mode ``0600``).
-
-        Parameters
-        ----------
-        api_url, username : str
-            As in :meth:`path`.
-        token : str
-            The token EcoTaxa gave at login.
-        """
+        """Store ``token`` atomically in a file only the user may read (mode ``0600``)."""
         file = self.path(api_url, username)
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -240,12 +196,6 @@ class TokenCache:
                            type(exc).__name__)
 
     def drop(self, api_url: str, username: str) -> None:
-        """Forget the token of ``username`` at ``api_url``.
-
-        Parameters
-        ----------
-        api_url, username : str
-            As in :meth:`path`.
-        """
+        """Forget the token of ``username`` at ``api_url``."""
         with contextlib.suppress(OSError):
             self.path(api_url, username).unlink()

@@ -1,20 +1,9 @@
 """The work behind ``EcotaxaSource.export``: job polling and safe zip extraction.
 
-:func:`wait_for_job` polls an EcoTaxa job until it finishes, showing its
-``progress_pct`` and ``progress_msg`` in a progress bar, and turns the states
-that need attention (``E`` error, ``A`` asking a question) and a time limit
-into :class:`~awiml.errors.ExportError`.
-
 :func:`check_zip` and :func:`extract_zip` open an export archive as untrusted
-input: every member's CRC is checked, members that would land outside the
-target folder (``..``, absolute paths, drive letters), links and special files
-are refused, and so are members that no file system can hold as named (a file
-that is also a folder of other members, names longer than file systems allow).
-A zip bomb is refused by its total uncompressed size (above a bound or above
-the free disk space) and by its expansion ratio (see :data:`MAX_RATIO`).
-Everything is checked before anything is extracted. Extraction writes into a
-temporary folder beside the target and renames it into place, so a failure
-leaves nothing half-written.
+input: everything is checked before anything is extracted, and extraction
+writes into a temporary folder beside the target that is renamed into place,
+so a failure leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -63,18 +52,7 @@ _MAX_NAME = 1024
 
 
 def show_progress(progress: bool | None) -> bool:
-    """Decide whether to draw a progress bar: as asked, else only on a terminal.
-
-    Parameters
-    ----------
-    progress : bool or None
-        ``True`` or ``False`` as the caller asked; ``None`` for "when
-        standard error is a terminal".
-
-    Returns
-    -------
-    bool
-        Whether to draw it.
+    """Decide whether to draw a progress bar: as asked, else (``None``) only on a terminal.
 
     Examples
     --------
@@ -234,10 +212,6 @@ def _file_under_file(members: list[zipfile.ZipInfo]) -> tuple[str, str] | None:
     return None
 
 
-def _ratio(unpacked: int, packed: int) -> float:
-    return unpacked / max(packed, 1)
-
-
 def check_zip(
     path: str | os.PathLike[str],
     *,
@@ -276,10 +250,12 @@ def check_zip(
     Raises
     ------
     InvalidDataError
-        The file is not a zip, a CRC does not match, a member is unsafe, a
-        name occurs twice, a member lies below another member that is a file,
-        a name is longer than file systems allow, or the content is larger
-        than ``max_bytes`` or expands more than ``max_ratio`` times.
+        The file is not a zip, a CRC does not match, a member is unsafe
+        (``..``, an absolute path or drive letter, a link or special file,
+        encrypted), a name occurs twice, a member lies below another member
+        that is a file, a name is longer than file systems allow, or the
+        content is larger than ``max_bytes`` or expands more than
+        ``max_ratio`` times.
 
     Examples
     --------
@@ -373,14 +349,14 @@ def _check_sizes(members: list[zipfile.ZipInfo], what: str, max_bytes: int,
         "again; if it recurs, check that base_url points at the EcoTaxa server you trust."
     )
     for info in members:
-        ratio = _ratio(info.file_size, info.compress_size)
+        ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size >= _RATIO_FLOOR and ratio > max_ratio:
             raise InvalidDataError(
                 f"{what}: the member {info.filename!r} expands {ratio:.0f} times "
                 f"({human_size(info.compress_size)} to {human_size(info.file_size)}), " + advice
             )
     packed = sum(info.compress_size for info in members)
-    ratio = _ratio(total, packed)
+    ratio = total / max(packed, 1)
     if total >= _RATIO_FLOOR and ratio > max_ratio:
         raise InvalidDataError(
             f"{what} expands {ratio:.0f} times overall ({human_size(packed)} to "
@@ -419,14 +395,8 @@ def extract_zip(
         The zip file.
     dest : path-like
         The folder to create. It must not exist, or be an empty folder.
-    what : str
-        What the zip is, for messages.
-    max_bytes : int
-        Largest total uncompressed size accepted (see :func:`check_zip`).
-    max_ratio : float, optional
-        Largest expansion ratio accepted (see :func:`check_zip`).
-    reserved : tuple of str, optional
-        Member names that may not occur.
+    what, max_bytes, max_ratio, reserved
+        As for :func:`check_zip`.
 
     Returns
     -------
@@ -502,14 +472,9 @@ def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path,
 
 
 def replace_dir(new: Path, dest: Path) -> None:
-    """Put the folder ``new`` at ``dest``, removing an older ``dest`` after the swap.
+    """Put the complete folder ``new`` at ``dest`` (on the same file system), replacing it.
 
-    Parameters
-    ----------
-    new : pathlib.Path
-        A complete folder, on the same file system as ``dest``.
-    dest : pathlib.Path
-        Where it belongs.
+    An older ``dest`` is removed after the swap, so ``dest`` is never missing.
     """
     old = None
     if dest.exists():

@@ -1,20 +1,13 @@
 """EcoTaxa export jobs for :class:`~awiml.archives.ecotaxa.EcotaxaSource`, and their cache.
 
-:class:`ExportJobs`, a mixin of ``EcotaxaSource``, holds the machinery behind
-``EcotaxaSource.export``: it starts an export job (``POST
-/object_set/export/general``) or goes on with one an earlier call left
-unfinished, waits for it, downloads its zip with awiml's transfer engine
-(resuming with HTTP Range), and keeps the checked zip and its record in the
-export cache. ``<cache>/ecotaxa/exports/<server>/<project>/<hash of filters
-and options>/`` holds ``export.zip``, ``export.json`` (the record),
-``files/`` (the extracted export), ``job.json`` (a job not yet downloaded)
-and ``.partial/`` (a download not yet done). With ``cache=False`` the same
-layout lives in a temporary folder of the source (:class:`Scratch`).
-
-The HTTP requests, the login and the checks of the user's options stay with
-the source (this module never imports :mod:`awiml.archives.ecotaxa`); the
-job polling, zip checks and safe extraction are in
-:mod:`awiml.archives.ecotaxa._export`.
+:class:`ExportJobs`, a mixin of ``EcotaxaSource``, starts an export job (or
+goes on with one an earlier call left unfinished), waits for it, downloads
+its zip with awiml's transfer engine (resuming with HTTP Range), and keeps the
+checked zip in the export cache. ``<cache>/ecotaxa/exports/<server>/<project>/<hash
+of filters and options>/`` holds ``export.zip``, ``export.json`` (the record),
+``files/`` (the extracted export), ``job.json`` (a job not yet downloaded) and
+``.partial/`` (a download not yet done); with ``cache=False`` the same layout
+lives in a temporary folder of the source (:class:`Scratch`).
 """
 
 from __future__ import annotations
@@ -67,21 +60,10 @@ def _safe(part: str) -> str:
 class ExportJobs:
     """The export jobs of :class:`~awiml.archives.ecotaxa.EcotaxaSource`, and their cache.
 
-    A mixin: it holds no state of its own. ``EcotaxaSource.__init__`` sets the
-    attributes below, and the source supplies the HTTP requests, the login and
-    the checked export settings (see ``EcotaxaSource._export_settings``); the
-    public entry point is ``EcotaxaSource.export``.
-
-    Attributes
-    ----------
-    api_url : str
-        The API root in use.
-    retries : int
-        Retries of failed requests.
-    retry_backoff : float
-        Base wait in seconds between retries.
-    timeout : tuple of float
-        Connect and read timeouts of each HTTP request.
+    A mixin without state of its own: ``EcotaxaSource.__init__`` sets the
+    attributes annotated below, and the source supplies the HTTP requests, the
+    login and the checked export settings; the public entry point is
+    ``EcotaxaSource.export``.
     """
 
     api_url: str
@@ -99,16 +81,10 @@ class ExportJobs:
 
     if TYPE_CHECKING:  # supplied by EcotaxaSource
 
-        @property
-        def _site(self) -> str: ...
-
         def project(self, project: int | str) -> dict[str, Any]: ...
 
-        def _export_settings(self, project: int | str, filters: Mapping[str, Any] | None,
-                             split_by: str, with_images: str,
-                             with_types_row: bool) -> dict[str, Any]: ...
-
-        def _count(self, projid: int, api_filters: Mapping[str, str]) -> int: ...
+        def _table_record(self, projid: int, api_filters: Mapping[str, str],
+                          total: int | None = None) -> dict[str, Any]: ...
 
         def _request(self, method: str, route: str, *, what: str,
                      params: Mapping[str, Any] | None = None, payload: Any = None,
@@ -124,13 +100,11 @@ class ExportJobs:
     def _exports_root(self, *, create: bool = True) -> Path | None:
         """Return the folder that holds ``exports/``: the cache, or the temporary folder.
 
-        With ``cache=False`` the source keeps one temporary folder, made on
-        first use and removed by :meth:`close`, when the source is
-        garbage-collected, or at the latest when Python exits. ``remote_files``
-        hands it to ``Workspace.fetch`` (see :meth:`_release_scratch`); until
-        that fetch lets go of it, the source still finds it and takes it back
-        on its next use. ``create=False`` only looks: it returns ``None``
-        instead of making a folder, and takes nothing back.
+        With ``cache=False`` the source makes its temporary folder on first
+        use; while a fetch holds it (see :meth:`_release_scratch`) the source
+        still finds it and takes it back on its next use. ``create=False``
+        only looks: it returns ``None`` instead of making a folder, and takes
+        nothing back.
         """
         if self._cache_root is not None:
             return self._cache_root
@@ -147,11 +121,10 @@ class ExportJobs:
     def _release_scratch(self) -> Scratch | None:
         """Let go of the temporary folder (``cache=False``) and return it, for a fetch to hold.
 
-        The files :meth:`remote_files` names live in it, and ``Workspace.fetch``
-        copies them after this source is done. A source that ``fsspec`` keeps
-        in its instance cache would hold the folder until Python exits; the
-        :class:`RemoteFile` objects hold it instead, so it is removed as soon
-        as the fetch has dropped them, once the files are in ``raw/``.
+        ``Workspace.fetch`` copies the files of ``remote_files`` after this
+        source is done, and a source in fsspec's instance cache lives until
+        Python exits; the :class:`RemoteFile` objects hold the folder instead,
+        so it is removed once the fetch has dropped them.
         """
         if self._cache_root is not None:
             return None
@@ -181,43 +154,30 @@ class ExportJobs:
         return root / "exports" / server / str(settings["project_id"]) / digest
 
     def _export(
-        self,
-        project: int | str,
-        filters: Mapping[str, Any] | None,
-        *,
-        split_by: str = "none",
-        with_images: str = "first",
-        with_types_row: bool = True,
-        target: str | os.PathLike[str] | None = None,
-        refresh: bool = False,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        progress: bool | None = None,
-        poll_interval: float = 1.0,
-        timeout: float = 3600.0,
+        self, settings: Mapping[str, Any], *, target: str | os.PathLike[str] | None = None,
+        **options: Any,
     ) -> tuple[Path, dict[str, Any]]:
+        """Extract the export ``settings`` name into ``target`` or the cache (reused there).
+
+        ``options`` go to :meth:`_export_zip`; return the folder and the export's record.
+        """
         from ._export import extract_zip, replace_dir
 
-        settings = self._export_settings(project, filters, split_by, with_images,
-                                         with_types_row)
         entry = self._entry(settings)
         assert entry is not None
         files = entry / "files"
-        if target is None and not refresh and files.is_dir() and (entry / "export.json").is_file():
+        if (target is None and not options["refresh"] and files.is_dir()
+                and (entry / "export.json").is_file()):
             return files, self._record(entry)
-        zip_path, record = self._export_zip(
-            entry, settings, refresh=refresh, max_bytes=max_bytes, progress=progress,
-            poll_interval=poll_interval, timeout=timeout,
-        )
-        what = _what(record)
+        zip_path, record = self._export_zip(entry, settings, **options)
+        what, max_bytes = _what(record), options["max_bytes"]
         if target is not None:
-            folder = extract_zip(zip_path, Path(target), what=what, max_bytes=max_bytes)
-        else:
-            fresh = entry / f".files.{os.getpid()}.{threading.get_ident()}.new"
-            shutil.rmtree(fresh, ignore_errors=True)
-            extract_zip(zip_path, fresh, what=what, max_bytes=max_bytes)
-            replace_dir(fresh, files)
-            folder = files
-        return folder, record
+            return extract_zip(zip_path, Path(target), what=what, max_bytes=max_bytes), record
+        fresh = entry / f".files.{os.getpid()}.{threading.get_ident()}.new"
+        shutil.rmtree(fresh, ignore_errors=True)
+        extract_zip(zip_path, fresh, what=what, max_bytes=max_bytes)
+        replace_dir(fresh, files)
+        return files, record
 
     @staticmethod
     def _record(entry: Path) -> dict[str, Any]:
@@ -227,12 +187,19 @@ class ExportJobs:
             return {}
 
     def _export_zip(
-        self, entry: Path, settings: Mapping[str, Any], **options: Any
+        self,
+        entry: Path,
+        settings: Mapping[str, Any],
+        *,
+        refresh: bool,
+        max_bytes: int,
+        progress: bool | None,
+        poll_interval: float,
+        timeout: float,
     ) -> tuple[Path, dict[str, Any]]:
-        """Make sure ``entry/export.zip`` holds a checked export; return it and its record.
+        """Make sure ``entry/export.zip`` holds a checked export; return it and its record."""
+        from ._export import check_zip, wait_for_job
 
-        Under the export's lock; ``options`` are those of :meth:`_export_zip_locked`.
-        """
         def busy() -> ExportError:
             return ExportError(
                 f"another process is exporting project {settings['project_id']} with the same "
@@ -247,68 +214,46 @@ class ExportJobs:
                 "that the cache folder is writable), then run export() again."
             )
 
-        with soft_lock(entry / ".lock", max(options["timeout"], 60.0), busy, unwritable):
-            return self._export_zip_locked(entry, settings, **options)
-
-    def _export_zip_locked(
-        self,
-        entry: Path,
-        settings: Mapping[str, Any],
-        *,
-        refresh: bool,
-        max_bytes: int,
-        progress: bool | None,
-        poll_interval: float,
-        timeout: float,
-    ) -> tuple[Path, dict[str, Any]]:
-        from ._export import check_zip, wait_for_job
-
         zip_path = entry / "export.zip"
         record_path = entry / "export.json"
-        if not refresh and zip_path.is_file() and record_path.is_file():
-            return zip_path, self._record(entry)
-        projid = int(settings["project_id"])
-        meta = self.project(projid)
-        job_id = None if refresh else self._pending_job(entry)
-        if job_id is None:
-            shutil.rmtree(entry / ".partial", ignore_errors=True)  # from an older job
-            job_id = self._start_export(settings)
-            _write_json(entry / "job.json", {"job_id": job_id})
-        what = f"the export of project {projid}"
-        job_page = f"{self._site}/gui/job/show/{job_id}"
-        try:
-            wait_for_job(
-                lambda: self._request("GET", f"jobs/{job_id}/", what=f"export job {job_id}"),
-                job_id, what=what, job_page=job_page, poll_interval=poll_interval,
-                timeout=timeout, progress=progress,
-            )
-        except ExportError as exc:
-            if exc.state == "E":
-                (entry / "job.json").unlink(missing_ok=True)
-            raise
-        except NotFoundError:
+        with soft_lock(entry / ".lock", max(timeout, 60.0), busy, unwritable):
+            if not refresh and zip_path.is_file() and record_path.is_file():
+                return zip_path, self._record(entry)
+            projid = int(settings["project_id"])
+            self.project(projid)  # an unknown or private project fails here, before any job
+            job_id = None if refresh else self._pending_job(entry)
+            if job_id is None:
+                shutil.rmtree(entry / ".partial", ignore_errors=True)  # from an older job
+                job_id = self._start_export(settings)
+                _write_json(entry / "job.json", {"job_id": job_id})
+            site = self.api_url.removesuffix("/api")  # the web interface's root
+            try:
+                wait_for_job(
+                    lambda: self._request("GET", f"jobs/{job_id}/", what=f"export job {job_id}"),
+                    job_id, what=f"the export of project {projid}",
+                    job_page=f"{site}/gui/job/show/{job_id}", poll_interval=poll_interval,
+                    timeout=timeout, progress=progress,
+                )
+            except (ExportError, NotFoundError) as exc:
+                if getattr(exc, "state", "E") == "E":  # a failed or vanished job: start anew
+                    (entry / "job.json").unlink(missing_ok=True)
+                raise
+            record = {
+                **self._table_record(projid, settings["filters"]),
+                "job_id": job_id,
+                "export": {k: settings[k] for k in ("split_by", "with_images", "with_types_row")},
+            }
+            downloaded = self._download_job_file(job_id, projid, entry, progress)
+            try:
+                check_zip(downloaded, what=_what(record), max_bytes=max_bytes)
+                publish(downloaded, zip_path)
+            finally:
+                downloaded.unlink(missing_ok=True)
+            shutil.rmtree(entry / ".partial", ignore_errors=True)
+            record["size"] = zip_path.stat().st_size
+            _write_json(record_path, record)
             (entry / "job.json").unlink(missing_ok=True)
-            raise
-        record = {
-            "project_id": projid,
-            "title": meta.get("title"),
-            "filters": dict(settings["filters"]),
-            "job_id": job_id,
-            "total_ids": self._count(projid, settings["filters"]),
-            "export": {k: settings[k] for k in ("split_by", "with_images", "with_types_row")},
-            "api_url": redact_url(self.api_url),
-        }
-        downloaded = self._download_job_file(job_id, projid, entry, progress)
-        try:
-            check_zip(downloaded, what=_what(record), max_bytes=max_bytes)
-            publish(downloaded, zip_path)
-        finally:
-            downloaded.unlink(missing_ok=True)
-        shutil.rmtree(entry / ".partial", ignore_errors=True)
-        record["size"] = zip_path.stat().st_size
-        _write_json(record_path, record)
-        (entry / "job.json").unlink(missing_ok=True)
-        return zip_path, record
+            return zip_path, record
 
     def _pending_job(self, entry: Path) -> int | None:
         """Return the job an earlier call started and did not finish, if still usable."""
@@ -426,8 +371,6 @@ class ExportJobs:
                if isinstance(cause, ArchiveUnavailableError)
                else "First fix what the error above names (free disk space, write permission).")
         )
-
-    # -- fsspec ----------------------------------------------------------------------------
 
 
 

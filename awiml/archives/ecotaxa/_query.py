@@ -1,19 +1,9 @@
 """The work behind ``EcotaxaSource.filters`` and ``EcotaxaSource.query``, without HTTP.
 
-:func:`translate_filters` turns awiml's friendly filters (``taxa``,
-``status``, ``bbox``, ``depth``, ``dates``) into EcoTaxa's ``ProjectFilters``,
-where every value is a string. :func:`pick_taxon` chooses the one taxon a
-name means among the answers of ``GET /taxa/search``.
-
-:data:`QUERY_FIELDS` names the columns of a query and the EcoTaxa fields
-behind them; :func:`query_columns` turns the ``fields`` a caller asks for into
-``(column, field)`` pairs, and :func:`read_objects` pages through
-``POST /object_set/{id}/query`` (``window_start``/``window_size`` until
-``total_ids``) with a callable that sends one request, and builds the table.
-
-The HTTP side (the token, retries, error replies) stays in
-:class:`~awiml.archives.ecotaxa.EcotaxaSource`; this module imports only
-:mod:`awiml.errors`, and pandas inside :func:`read_objects`.
+The requests themselves (the token, retries, error replies) stay in
+:class:`~awiml.archives.ecotaxa.EcotaxaSource`, which hands each function here
+what it needs; this module imports only :mod:`awiml.errors`, and pandas
+inside :func:`read_objects`.
 """
 
 from __future__ import annotations
@@ -84,16 +74,6 @@ _FRIENDLY = frozenset({"taxa", "status", "bbox", "depth", "dates"})
 
 def as_text(value: Any) -> str:
     """Write one filter value as EcoTaxa wants it: text, lists joined by commas, ``Y``/``N``.
-
-    Parameters
-    ----------
-    value : Any
-        A string, number, boolean, or a collection of them.
-
-    Returns
-    -------
-    str
-        The value as text.
 
     Examples
     --------
@@ -213,14 +193,11 @@ def translate_filters(
 ) -> dict[str, str]:
     """Translate filters into EcoTaxa's ``ProjectFilters`` (all values are strings).
 
-    The keys are described in :meth:`EcotaxaSource.filters
-    <awiml.archives.ecotaxa.EcotaxaSource.filters>`.
-
     Parameters
     ----------
     filters : mapping, optional
-        EcoTaxa's own keys, passed on as text, and the friendly keys
-        ``taxa``, ``status``, ``bbox``, ``depth`` and ``dates``.
+        As described in :meth:`EcotaxaSource.filters
+        <awiml.archives.ecotaxa.EcotaxaSource.filters>`.
     taxon_id : callable
         Turns one taxon (a name or an id) into its id; called for each
         member of ``taxa``.
@@ -329,24 +306,12 @@ def query_columns(meta: Mapping[str, Any], fields: Sequence[str] | None) -> list
 
 
 def check_page(reply: Any, projid: int) -> Mapping[str, Any]:
-    """Check that a reply of ``POST /object_set/{id}/query`` has ``object_ids``.
-
-    Parameters
-    ----------
-    reply : Any
-        The decoded JSON reply.
-    projid : int
-        The project, for the message.
-
-    Returns
-    -------
-    Mapping
-        ``reply``.
+    """Return a reply of ``POST /object_set/{projid}/query`` once sure it has ``object_ids``.
 
     Raises
     ------
     InvalidDataError
-        The reply is not an object with ``object_ids``.
+        It has none.
 
     Examples
     --------

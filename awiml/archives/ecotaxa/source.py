@@ -6,8 +6,7 @@ https://ecotaxa.obs-vlfr.fr/api/docs) with the shared awiml session:
 - ``POST /login`` (JSON user name and password) answers a bearer token, sent
   as ``Authorization: Bearer <token>`` on later calls;
 - ``GET /projects/search`` and ``GET /projects/{id}`` describe projects;
-- ``POST /object_set/{id}/query`` pages through objects
-  (``window_start``/``window_size`` until ``total_ids``);
+- ``POST /object_set/{id}/query`` pages through objects;
 - ``GET /taxa/search`` resolves taxon names to ids;
 - ``POST /object_set/export/general`` starts an export job, ``GET
   /jobs/{id}/`` reports its state (``P`` pending, ``R`` running, ``A`` asking
@@ -15,14 +14,9 @@ https://ecotaxa.obs-vlfr.fr/api/docs) with the shared awiml session:
   the zip (byte ranges honoured);
 - ``GET /vault/<file>`` serves one image, without login.
 
-The translation of filters, the query columns and the paging live in
-:mod:`awiml.archives.ecotaxa._query`; running, resuming and caching export
-jobs in :mod:`awiml.archives.ecotaxa._jobs` (a mixin of
-:class:`EcotaxaSource`); the job polling and safe unpacking of exports in
-:mod:`awiml.archives.ecotaxa._export`; and credentials and the token cache
-in :mod:`awiml.archives.ecotaxa._auth`. This module does the HTTP requests,
-the checks of the user's options and the fsspec side, and keeps the
-documentation of every method, :meth:`EcotaxaSource.export` included.
+This module does the HTTP requests, the checks of the user's options and the
+fsspec side, and documents every method; the work without HTTP lives in the
+private modules named in :mod:`awiml.archives.ecotaxa`.
 
 Assumptions (from EcoTaxa's OpenAPI text and its source, ecotaxa/ecotaxa_back):
 tokens live about 30 days; an unknown or expired token answers ``401``, a
@@ -33,7 +27,7 @@ needs a logged-in user.
 
 from __future__ import annotations
 
-import io
+import inspect
 import logging
 import os
 import threading
@@ -93,8 +87,9 @@ DEFAULT_QUERY_FIELDS: tuple[str, ...] = _query.DEFAULT_QUERY_FIELDS
 
 _SPLIT_BY = ("none", "sample", "acquisition", "taxon")
 _WITH_IMAGES = ("none", "first", "all")
-_EXPORT_KEYWORDS = frozenset({"filters", "split_by", "with_images", "with_types_row", "max_bytes",
-                              "poll_interval", "timeout", "progress"})
+#: The arguments of :meth:`EcotaxaSource.export` that name one export (and its cache folder).
+_SETTINGS = ("filters", "split_by", "with_images", "with_types_row")
+_EXPORT_KEYWORDS = frozenset({*_SETTINGS, "max_bytes", "poll_interval", "timeout", "progress"})
 
 
 def _detail(response: requests.Response) -> str:
@@ -135,10 +130,7 @@ def project_id(project: int | str) -> int:
         raise InvalidDataError(f"{project!r} is not an EcoTaxa project id")
     if isinstance(project, int):
         return project
-    text = str(project).strip()
-    if text.startswith("ecotaxa://"):
-        text = text[len("ecotaxa://"):]
-    head = text.strip("/").split("/", 1)[0]
+    head = str(project).strip().removeprefix("ecotaxa://").strip("/").split("/", 1)[0]
     if head.isdigit():
         return int(head)
     raise InvalidDataError(
@@ -165,20 +157,17 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         The API root; defaults to ``$AWIML_ECOTAXA_URL``, else
         :data:`DEFAULT_API_URL`.
     cache : bool or path-like, optional
-        Where exports are kept and reused. ``True``: in
+        Where exports are kept and reused: ``True`` for
         ``<awiml cache folder>/ecotaxa/exports/`` (``$AWIML_CACHE_DIR`` or the
-        user cache folder). A folder ``<folder>``: in
+        user cache folder), a folder for
         ``<folder>/ecotaxa/exports/<server>/<project>/<hash of filters and
-        options>/`` (awiml adds ``ecotaxa/exports/...`` below the folder you
-        give). ``False``: in one temporary folder of this source
-        (``awiml-ecotaxa-*`` in the system's temporary folder), reused while
-        the source lives and deleted by :meth:`close`, when the source is
+        options>/``. ``False``: one temporary folder of this source
+        (``awiml-ecotaxa-*``), deleted by :meth:`close`, when the source is
         garbage-collected, or when Python exits; ``Workspace.fetch`` takes
         it over and deletes it once the files are in ``raw/``.
     export_options : mapping, optional
-        Keyword arguments of :meth:`export` (``filters``, ``split_by``,
-        ``with_images``, ``with_types_row``, ``max_bytes``, ``timeout``,
-        ``poll_interval``, ``progress``) used for ``ecotaxa://`` paths and by
+        Keyword arguments of :meth:`export` except ``target`` and
+        ``refresh``, used for ``ecotaxa://`` paths and by
         ``Workspace.fetch``; ``filters`` also applies to ``objects.tsv``.
     remember_token : bool, optional
         Keep the token from logging in on disk for later sessions (see
@@ -208,27 +197,21 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     - ``ecotaxa://`` lists the projects you can see, as folders;
     - ``ecotaxa://1234`` is project 1234's folder;
     - ``ecotaxa://1234/objects.tsv``: the result of :meth:`query` with the
-      default columns, as tab-separated text (no export job needed; works
-      anonymously for public projects);
-    - ``ecotaxa://1234/export.zip``: the export zip, made by an export job or
-      reused from the cache;
+      default columns, as tab-separated text (no export job needed);
+    - ``ecotaxa://1234/export.zip``: the export zip (see :meth:`export`);
     - ``ecotaxa://1234/export/<member>``: one file of the extracted export,
       e.g. ``export/ecotaxa_export_1234_....tsv`` or an image;
     - ``ecotaxa://vault/0000/0123.jpg``: one image of EcoTaxa's vault, as
       named by the ``img_file_name`` column of :meth:`query`.
 
-    ``Workspace.fetch("ecotaxa://1234", storage_options={...})`` runs (or
-    reuses) the export and copies its TSV file(s) and images into
-    ``raw/ecotaxa/1234/``, recording the project id and title, the filters,
-    the job id, EcoTaxa's object count (``total_ids``), the export options and
-    the API URL in the manifest.
+    ``Workspace.fetch("ecotaxa://1234", storage_options={...})`` copies the
+    files of :meth:`remote_files` into ``raw/ecotaxa/1234/``.
 
     Tokens from logging in are kept, one per API URL and user name, in files
-    readable by the user only (mode ``0600``) in ``ecotaxa-tokens/`` of awiml's
-    configuration folder (``$AWIML_CONFIG_DIR``, else
-    ``platformdirs.user_config_dir("awiml")``, e.g. ``~/.config/awiml``), and
-    reused for 29 days or until EcoTaxa refuses them. Passwords and tokens are
-    never logged, shown, or written to error messages or manifests.
+    readable by the user only in ``ecotaxa-tokens/`` of awiml's configuration
+    folder (``$AWIML_CONFIG_DIR``, else ``platformdirs.user_config_dir("awiml")``),
+    and reused for 29 days or until EcoTaxa refuses them. Passwords and tokens
+    are never logged, shown, or written to error messages or manifests.
 
     Examples
     --------
@@ -247,7 +230,6 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
 
     protocol = "ecotaxa"
     root_marker = ""
-    #: Base wait in seconds between retries of a failed request.
     retry_backoff: float = 0.5
 
     def __init__(
@@ -277,7 +259,6 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             self._cache_root = Path(cache).expanduser() / "ecotaxa"
         else:
             self._cache_root = None
-        # With cache=False: the temporary folder, made on first use (ExportJobs._exports_root).
         self._scratch: Scratch | None = None
         self._scratch_ref: weakref.ref[Scratch] | None = None
         unknown = set(export_options or {}) - _EXPORT_KEYWORDS
@@ -299,20 +280,12 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
 
     # -- HTTP and authentication -----------------------------------------------------------
 
-    @property
-    def _host(self) -> str:
-        return urlsplit(self.api_url).hostname or self.api_url
-
-    @property
-    def _site(self) -> str:
-        """The web interface's root: the API root without its ``/api``."""
-        return self.api_url[: -len("/api")] if self.api_url.endswith("/api") else self.api_url
-
     def _how_to_log_in(self) -> str:
+        host = urlsplit(self.api_url).hostname or self.api_url
         return (
             "Give an EcoTaxa account: EcotaxaSource(username=..., password=...), the "
             "ECOTAXA_USER and ECOTAXA_PASSWORD environment variables, or "
-            f"'machine {self._host} login <user> password <password>' in ~/.netrc "
+            f"'machine {host} login <user> password <password>' in ~/.netrc "
             "(or a fresh token in ECOTAXA_TOKEN)."
         )
 
@@ -343,9 +316,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             cached = tokens.get(self.api_url, creds.username) if tokens else None
             if cached:
                 logger.debug("reusing the cached EcoTaxa token of %s", creds.username)
-                self._token = cached
-                return cached
-            self._token = self._login()
+            self._token = cached or self._login()
             return self._token
 
     def _forget_token(self, token: str) -> None:
@@ -399,7 +370,6 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         params: Mapping[str, Any] | None = None,
         payload: Any = None,
         idempotent: bool = True,
-        stream: bool = False,
     ) -> requests.Response:
         """Send one request, retried by the session's one retry policy.
 
@@ -416,8 +386,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         try:
             return self._session.request(
                 method, url, headers=dict(headers), params=params, json=payload,
-                stream=stream, timeout=self.timeout, idempotent=idempotent,
-                retry_policy=policy,
+                timeout=self.timeout, idempotent=idempotent, retry_policy=policy,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ArchiveUnavailableError(
@@ -669,8 +638,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         int
             The number of matching objects.
         """
-        projid = project_id(project)
-        reply = self._page(projid, ["obj.objid"], self.filters(filters), 0, 1)
+        return self._count(project_id(project), self.filters(filters))
+
+    def _count(self, projid: int, api_filters: Mapping[str, str]) -> int:
+        reply = self._page(projid, ["obj.objid"], api_filters, 0, 1)
         return int(reply.get("total_ids", len(reply["object_ids"])))
 
     def query(
@@ -710,10 +681,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             ``"predicted"``, ``"dubious"`` or missing), ``category`` (display
             name), ``img_file_name`` (vault path, see ``ecotaxa://vault/...``)
             and the free columns by their names (``free_<name>`` if a name
-            clashes). ``attrs["ecotaxa"]`` holds the project id
-            (``project_id``), its ``title``, the filters as sent to EcoTaxa
-            (``filters``), EcoTaxa's count of matching objects
-            (``total_ids``) and the API URL (``api_url``).
+            clashes). ``attrs["ecotaxa"]`` holds ``project_id``, ``title``,
+            ``filters`` (as sent), ``total_ids`` (EcoTaxa's count) and ``api_url``.
 
         Examples
         --------
@@ -738,13 +707,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             lambda start, size: self._page(projid, wanted, api_filters, start, size),
             projid, columns, page_size,
         )
-        frame.attrs["ecotaxa"] = {
-            "project_id": projid,
-            "title": meta.get("title"),
-            "filters": api_filters,
-            "total_ids": total,
-            "api_url": redact_url(self.api_url),
-        }
+        frame.attrs["ecotaxa"] = self._table_record(projid, api_filters, total)
         return frame
 
     # -- export ----------------------------------------------------------------------------
@@ -766,24 +729,17 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     ) -> Path:
         """Export a project (TSV and images), extract it safely and return its folder.
 
-        EcoTaxa makes the export in a background job. This method starts it,
-        polls it (with a progress bar from EcoTaxa's ``progress_pct`` and
-        ``progress_msg``), downloads the zip through awiml's transfer engine
-        (resuming a dropped connection with HTTP Range), checks every
-        member's CRC, and extracts it: members with ``..``, absolute paths or
-        drive letters, links, and archives unpacking to more than
-        ``max_bytes`` or the free disk space are refused. Extraction goes to a
-        temporary folder that is renamed into place, so a failure leaves
-        nothing half-written.
+        EcoTaxa makes the export in a background job: this method starts it,
+        polls it (with a progress bar), downloads the zip (resuming with HTTP
+        Range), checks every member's CRC and extracts it, all or nothing.
+        Unsafe members (``..``, absolute paths, links) and archives unpacking
+        to more than ``max_bytes`` or the free disk space are refused.
 
         An export with the same project, filters and options already in the
-        cache is reused without a new job; pass ``refresh=True`` for a fresh
-        one (or delete the cache folder). A job that timed out or waits for an
-        answer is remembered, and the next call goes on with it; so is a
-        download that failed, whose partial zip stays in the cache and is
-        resumed. With ``cache=False`` all this holds within one source: its
-        temporary folder takes the place of the cache (see ``cache`` of
-        :class:`EcotaxaSource`).
+        cache is reused without a new job. A job that timed out or waits for
+        an answer is remembered, and the next call goes on with it; so is a
+        failed download, whose partial zip is resumed. With ``cache=False``
+        the source's temporary folder is the cache.
 
         Parameters
         ----------
@@ -821,8 +777,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             (``ecotaxa_export_<project>_....tsv``, read them with
             :func:`read_tsv`) and the images at the paths its
             ``img_file_name`` column names. With ``cache=False`` (and no
-            ``target``) it lies in the source's temporary folder and is
-            deleted with it; pass ``target`` to keep the files.
+            ``target``) it is deleted with the source's temporary folder;
+            pass ``target`` to keep the files.
 
         Raises
         ------
@@ -836,8 +792,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             The zip is corrupt or unsafe; nothing was extracted.
         ArchiveUnavailableError
             EcoTaxa could not be reached, or the zip's download failed through
-            all retries; what was received is kept, and calling again resumes
-            it (the message says where it is kept).
+            all retries; calling again resumes it.
 
         Examples
         --------
@@ -854,10 +809,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         >>> len(list(folder.rglob("*.jpg")))
         100
         """
+        settings = self._export_settings(project, filters, split_by, with_images, with_types_row)
         folder, _record = self._export(
-            project, filters, split_by=split_by, with_images=with_images,
-            with_types_row=with_types_row, target=target, refresh=refresh, max_bytes=max_bytes,
-            progress=progress, poll_interval=poll_interval, timeout=timeout,
+            settings, target=target, refresh=refresh, max_bytes=max_bytes, progress=progress,
+            poll_interval=poll_interval, timeout=timeout,
         )
         return folder
 
@@ -868,42 +823,41 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             raise ValueError(f"split_by must be one of {_SPLIT_BY}, got {split_by!r}")
         if with_images not in _WITH_IMAGES:
             raise ValueError(f"with_images must be one of {_WITH_IMAGES}, got {with_images!r}")
-        projid = project_id(project)
         return {
-            "project_id": projid,
+            "project_id": project_id(project),
             "filters": self.filters(filters),
             "split_by": split_by,
             "with_images": with_images,
             "with_types_row": bool(with_types_row),
         }
 
+    def _configured_export(self, projid: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return the settings and job options of ``ecotaxa://`` paths (:attr:`export_options`)."""
+        options = {
+            name: parameter.default
+            for name, parameter in inspect.signature(self.export).parameters.items()
+            if parameter.default is not parameter.empty
+        }
+        options.update(self.export_options)
+        settings = self._export_settings(projid, *(options.pop(key) for key in _SETTINGS))
+        return settings, options
+
     def close(self) -> None:
         """Delete the temporary folder of a source made with ``cache=False``.
 
         Exports unpacked there (and folders :meth:`export` returned from it)
         are gone afterwards; the source stays usable and makes a new folder
-        when it needs one. The folder is also deleted when the source is
-        garbage-collected, or when Python exits. Sources with a cache keep
-        it: this does nothing for them.
+        when it needs one. Sources with a cache keep it: this does nothing
+        for them.
         """
         self._remove_scratch()
-
-    def _count(self, projid: int, api_filters: Mapping[str, str]) -> int:
-        reply = self._page(projid, ["obj.objid"], api_filters, 0, 1)
-        return int(reply.get("total_ids", len(reply["object_ids"])))
 
     # -- fsspec ----------------------------------------------------------------------------
 
     @classmethod
     def _strip_protocol(cls, path: str | list[str]) -> Any:
-        if isinstance(path, list):
-            return [cls._strip_protocol(p) for p in path]
-        path = str(path)
-        if path.startswith("ecotaxa://"):
-            path = path[len("ecotaxa://"):]
-        elif path.startswith("ecotaxa:"):
-            path = path[len("ecotaxa:"):]
-        return path.strip("/")
+        path = super()._strip_protocol(path)  # "ecotaxa://" (and "ecotaxa::")
+        return path if isinstance(path, list) else path.removeprefix("ecotaxa:").strip("/")
 
     def _split(self, path: str) -> tuple[int | None, str]:
         """Return ``(project id, rest)``; ``(None, "vault/...")`` for images, ``(None, "")``."""
@@ -918,42 +872,43 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             )
         return int(head), rest
 
-    def _export_kwargs(self) -> dict[str, Any]:
-        return dict(self.export_options)
-
     def _ensure_export(self, projid: int) -> tuple[Path, dict[str, Any]]:
-        options = self._export_kwargs()
-        filters = options.pop("filters", None)
-        return self._export(projid, filters, **options)
+        settings, options = self._configured_export(projid)
+        return self._export(settings, **options)
 
     def _ensure_zip(self, projid: int) -> tuple[Path, dict[str, Any]]:
-        options = self._export_kwargs()
-        filters = options.pop("filters", None)
-        settings = self._export_settings(
-            projid, filters, options.get("split_by", "none"), options.get("with_images", "first"),
-            options.get("with_types_row", True),
-        )
+        settings, options = self._configured_export(projid)
+        del options["target"]
         entry = self._entry(settings)
         assert entry is not None
-        return self._export_zip(
-            entry, settings, refresh=False,
-            max_bytes=options.get("max_bytes", DEFAULT_MAX_BYTES),
-            progress=options.get("progress"), poll_interval=options.get("poll_interval", 1.0),
-            timeout=options.get("timeout", 3600.0),
-        )
+        return self._export_zip(entry, settings, **options)
 
     def _local_files(self) -> LocalFileSystem:
-        """Return the file system for ``RemoteFile`` objects naming exported files.
+        """Return the file system of ``RemoteFile`` objects naming exported files.
 
-        With ``cache=False`` it holds the source's temporary folder (see
-        :meth:`_release_scratch`), so the folder lives exactly as long as
-        the ``RemoteFile`` objects that need it.
+        With ``cache=False`` it holds the temporary folder (see :meth:`_release_scratch`).
         """
         scratch = self._release_scratch()
         return LocalFileSystem() if scratch is None else ScratchFiles(scratch)
 
-    def _file_entry(self, projid: int, name: str, size: int | None, **extra: Any) -> dict:
-        return {"name": f"{projid}/{name}", "type": "file", "size": size, **extra}
+    def _in_export(self, projid: int, rest: str) -> tuple[Path, Path, dict[str, Any]]:
+        """Return the extracted export's folder, what ``rest`` names in it, and the record."""
+        folder, record = self._ensure_export(projid)
+        local = folder / rest.removeprefix("export").lstrip("/")
+        if not local.exists():
+            raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+        return folder, local, record
+
+    def _table_record(self, projid: int, api_filters: Mapping[str, str],
+                      total: int | None = None) -> dict[str, Any]:
+        """Describe a table or export: project, title, filters, object count, API URL."""
+        return {
+            "project_id": projid,
+            "title": self.project(projid).get("title"),
+            "filters": dict(api_filters),
+            "total_ids": self._count(projid, api_filters) if total is None else total,
+            "api_url": redact_url(self.api_url),
+        }
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         """List projects, a project's folder, or its extracted export.
@@ -976,50 +931,34 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             Entries as dicts (``name``, ``type``, ``size``...) or names.
         """
         projid, rest = self._split(path)
-        if projid is None:
-            if rest == "":
-                entries = [
-                    {"name": str(pid), "type": "directory", "size": 0, "title": row["title"]}
-                    for pid, row in self.projects().iterrows()
-                ]
-                entries.append({"name": "vault", "type": "directory", "size": 0})
-            elif rest == "vault":
-                entries = []
-            else:
-                entries = [self.info(rest)]
-        elif rest == "":
-            self.project(projid)  # NotFoundError for unknown projects
+        if projid is None and rest == "":
             entries = [
-                self._file_entry(projid, "objects.tsv", None),
-                self._file_entry(projid, "export.zip", self._cached_zip_size(projid)),
+                {"name": str(pid), "type": "directory", "size": 0, "title": row["title"]}
+                for pid, row in self.projects().iterrows()
+            ]
+            entries.append({"name": "vault", "type": "directory", "size": 0})
+        elif projid is None and rest == "vault":
+            entries = []
+        elif projid is not None and rest == "":
+            entries = [
+                self.info(f"{projid}/objects.tsv"),  # NotFoundError for unknown projects
+                self.info(f"{projid}/export.zip"),
                 {"name": f"{projid}/export", "type": "directory", "size": 0},
             ]
-        elif rest == "export" or rest.startswith("export/"):
-            folder, _record = self._ensure_export(projid)
-            base = folder / rest[len("export/"):] if rest != "export" else folder
-            if base.is_file():
-                entries = [self._file_entry(projid, rest, base.stat().st_size)]
-            elif base.is_dir():
-                entries = []
-                for child in sorted(base.iterdir()):
-                    name = f"{projid}/{rest}/{child.name}"
-                    if child.is_dir():
-                        entries.append({"name": name, "type": "directory", "size": 0})
-                    else:
-                        entries.append({"name": name, "type": "file",
-                                        "size": child.stat().st_size})
+        elif projid is not None and (rest == "export" or rest.startswith("export/")):
+            _folder, local, _record = self._in_export(projid, rest)
+            if local.is_dir():
+                entries = [_local_entry(f"{projid}/{rest}/{child.name}", child)
+                           for child in sorted(local.iterdir())]
             else:
-                raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+                entries = [_local_entry(f"{projid}/{rest}", local)]
         else:
-            entries = [self.info(f"{projid}/{rest}")]
+            entries = [self.info(path)]
         return entries if detail else [e["name"] for e in entries]
 
     def _cached_zip_size(self, projid: int) -> int | None:
         try:
-            options = self._export_kwargs()
-            settings = self._export_settings(
-                projid, options.get("filters"), options.get("split_by", "none"),
-                options.get("with_images", "first"), options.get("with_types_row", True))
+            settings, _options = self._configured_export(projid)
         except AwimlError:
             return None
         entry = self._entry(settings, create=False)
@@ -1048,7 +987,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         if projid is None:
             if rest in ("", "vault"):
                 return {"name": rest, "type": "directory", "size": 0}
-            return {"name": rest, "type": "file", "size": self._vault_size(rest)}
+            with self._vault("HEAD", rest) as response:
+                length = response.headers.get("Content-Length")
+            size = int(length) if length and length.isdigit() else None
+            return {"name": rest, "type": "file", "size": size}
         if rest == "":
             meta = self.project(projid)
             return {
@@ -1057,20 +999,13 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
                                             "pctvalidated")},
                 "project": meta,
             }
-        if rest == "objects.tsv":
+        if rest in ("objects.tsv", "export.zip"):
             self.project(projid)
-            return self._file_entry(projid, rest, None)
-        if rest == "export.zip":
-            self.project(projid)
-            return self._file_entry(projid, rest, self._cached_zip_size(projid))
+            size = self._cached_zip_size(projid) if rest == "export.zip" else None
+            return {"name": f"{projid}/{rest}", "type": "file", "size": size}
         if rest == "export" or rest.startswith("export/"):
-            folder, _record = self._ensure_export(projid)
-            local = folder / rest[len("export/"):] if rest != "export" else folder
-            if local.is_dir():
-                return {"name": f"{projid}/{rest}", "type": "directory", "size": 0}
-            if local.is_file():
-                return self._file_entry(projid, rest, local.stat().st_size)
-            raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+            _folder, local, _record = self._in_export(projid, rest)
+            return _local_entry(f"{projid}/{rest}", local)
         raise NotFoundError(
             f"ecotaxa://{projid}/{rest} does not exist: a project folder holds objects.tsv, "
             "export.zip and export/<file>"
@@ -1079,14 +1014,13 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     def _vault_url(self, name: str) -> str:
         return f"{self.api_url}/vault/{quote(name.removeprefix('vault/'), safe='/')}"
 
-    def _vault_size(self, name: str) -> int | None:
-        url = self._vault_url(name)
-        response = self._send("HEAD", url, headers={}, what=f"the image {name}")
-        with response:
-            self._raise_for_status(response, f"the image {name}", token_sent=False,
-                                   hint="Image names come from the img_file_name column.")
-            length = response.headers.get("Content-Length")
-        return int(length) if length and length.isdigit() else None
+    def _vault(self, method: str, name: str) -> requests.Response:
+        """Ask the vault for one image (no login); return the checked response."""
+        what = f"the image {name}"
+        response = self._send(method, self._vault_url(name), headers={}, what=what)
+        self._raise_for_status(response, what, token_sent=False,
+                               hint="Image names come from the img_file_name column.")
+        return response
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         if mode != "rb":
@@ -1095,23 +1029,17 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         if projid is None:
             if not rest.startswith("vault/"):
                 raise IsADirectoryError(f"ecotaxa://{rest} is a folder, not a file")
-            what = f"the image {rest}"
-            response = self._send("GET", self._vault_url(rest), headers={}, what=what)
-            with response:
-                self._raise_for_status(response, what, token_sent=False,
-                                       hint="Image names come from the img_file_name column.")
+            with self._vault("GET", rest) as response:
                 return MemoryFile(None, path, response.content)
         if rest == "objects.tsv":
             table = self.query(projid, self.export_options.get("filters"))
-            buffer = io.StringIO()
-            table.to_csv(buffer, sep="\t", date_format="%Y-%m-%d")
-            return MemoryFile(None, path, buffer.getvalue().encode("utf-8"))
+            text = table.to_csv(sep="\t", date_format="%Y-%m-%d")
+            return MemoryFile(None, path, text.encode("utf-8"))
         if rest == "export.zip":
             zip_path, _record = self._ensure_zip(projid)
             return open(zip_path, "rb")  # fsspec closes it
         if rest.startswith("export/"):
-            folder, _record = self._ensure_export(projid)
-            local = folder / rest[len("export/"):]
+            _folder, local, _record = self._in_export(projid, rest)
             if not local.is_file():
                 raise NotFoundError(f"ecotaxa://{projid}/{rest} is not a file of the export")
             return open(local, "rb")  # fsspec closes it
@@ -1134,20 +1062,17 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         """Files to copy for ``Workspace.fetch``: the extracted export, or one file.
 
         ``ecotaxa://<id>`` (or ``ecotaxa://<id>/export``) runs or reuses the
-        export (with :attr:`export_options`), extracts it in the cache and
-        gives each TSV and image as ``ecotaxa/<id>/<path in the zip>``;
-        ``ecotaxa://<id>/export.zip`` gives the zip itself,
-        ``ecotaxa://<id>/objects.tsv`` the query table, and
-        ``ecotaxa://vault/<file>`` one image. Each file carries the project id
-        and title, the filters, the job id, EcoTaxa's object count
+        export (with :attr:`export_options`) and gives each TSV and image as
+        ``ecotaxa/<id>/<path in the zip>``; the other paths (see Notes of
+        :class:`EcotaxaSource`) give their one file. Each file carries the
+        project id and title, the filters, the job id, EcoTaxa's object count
         (``total_ids``), the export options and the API URL (never
         credentials) for the manifest.
 
-        With ``cache=False`` the files lie in the source's temporary folder,
-        and the returned objects take it over: it is deleted once they are
-        all dropped, i.e. when ``Workspace.fetch`` has copied the files into
-        ``raw/`` and returned (or its error is discarded). Until then the
-        source still reuses the export; afterwards it makes a new one.
+        With ``cache=False`` the returned objects take over the source's
+        temporary folder: it is deleted once they are all dropped, i.e. when
+        ``Workspace.fetch`` has copied the files into ``raw/`` and returned.
+        Until then the source still reuses the export.
 
         Parameters
         ----------
@@ -1173,11 +1098,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
                 metadata={"api_url": redact_url(self.api_url)},
             )]
         if rest == "objects.tsv":
-            table_meta = self.project(projid)
-            filters = self.filters(self.export_options.get("filters"))
-            record = {"project_id": projid, "title": table_meta.get("title"), "filters": filters,
-                      "total_ids": self._count(projid, filters),
-                      "api_url": redact_url(self.api_url)}
+            record = self._table_record(projid, self.filters(self.export_options.get("filters")))
             return [RemoteFile(source=f"ecotaxa://{projid}/objects.tsv",
                                name=f"ecotaxa/{projid}/objects.tsv", metadata=record,
                                fs=self, path=f"{projid}/objects.tsv")]
@@ -1189,10 +1110,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
                                metadata=_manifest_record(record), fs=local, path=str(zip_path))]
         if rest not in ("", "export") and not rest.startswith("export/"):
             self.info(path)
-        folder, record = self._ensure_export(projid)
-        base = folder / rest[len("export/"):] if rest.startswith("export/") else folder
-        if not base.exists():
-            raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
+        folder, base, record = self._in_export(projid, rest)
         found = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
         metadata = _manifest_record(record)
         local = self._local_files()
@@ -1213,6 +1131,13 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
 def _no_auth(request: Any) -> Any:
     """Add no credentials (keeps requests from sending ``~/.netrc`` passwords)."""
     return request
+
+
+def _local_entry(name: str, local: Path) -> dict[str, Any]:
+    """Describe a file or folder of an extracted export as fsspec does."""
+    if local.is_dir():
+        return {"name": name, "type": "directory", "size": 0}
+    return {"name": name, "type": "file", "size": local.stat().st_size}
 
 
 def _manifest_record(record: Mapping[str, Any]) -> dict[str, Any]:
