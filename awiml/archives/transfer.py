@@ -17,13 +17,15 @@ can grow (any :mod:`hashlib` algorithm works).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -342,7 +344,6 @@ def _download_locked(
     on_size: ProgressCallback,
     stop: threading.Event,
 ) -> DownloadResult:
-    attempt_once = _http_attempt if remote.url else _fsspec_attempt
     session = (remote.session or http_session(retries=0)) if remote.url else None
     checksum_retried = False
     resumed = False
@@ -352,7 +353,7 @@ def _download_locked(
         offset = partial.size()
         resumed = resumed or offset > 0
         try:
-            hasher, total = attempt_once(remote, partial, policy, progress, session, on_size)
+            hasher, total = _attempt(remote, partial, policy, progress, session, on_size)
             result = _verify(remote, partial, hasher, total, attempt, resumed)
             # The validator served resumes only; a verified file needs none (if moving it
             # into place fails, the next fetch finds it complete with a plain Range).
@@ -454,17 +455,7 @@ def _verify(
     )
 
 
-def _rehash(partial: _Partial, remote: RemoteFile) -> _Hasher:
-    """Start a hasher that has already seen the bytes of the partial file."""
-    hasher = _Hasher(remote.checksum)
-    if partial.path.exists():
-        with open(partial.path, "rb") as handle:
-            while chunk := handle.read(CHUNK_SIZE):
-                hasher.update(chunk)
-    return hasher
-
-
-def _http_attempt(
+def _attempt(
     remote: RemoteFile,
     partial: _Partial,
     policy: RetryPolicy,
@@ -472,6 +463,37 @@ def _http_attempt(
     session: requests.Session | None,
     on_size: ProgressCallback,
 ) -> tuple[_Hasher, int | None]:
+    """One try: open the source where the partial file ends and append the rest to it."""
+    if remote.url:
+        body = _http_body(remote, partial, policy, progress, session)
+    else:
+        body = _fsspec_body(remote, partial)
+    with body as (offset, total, read):
+        _check_free_space(partial, remote, (total or 0) - offset)
+        if total is not None:
+            on_size(total)
+        hasher = _Hasher(remote.checksum)
+        if offset:  # the hasher sees the bytes already there first
+            with open(partial.path, "rb") as handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+        with open(partial.path, "ab" if offset else "wb") as out:
+            while chunk := read():
+                out.write(chunk)
+                hasher.update(chunk)
+                progress(len(chunk))
+    return hasher, total
+
+
+@contextlib.contextmanager
+def _http_body(
+    remote: RemoteFile,
+    partial: _Partial,
+    policy: RetryPolicy,
+    progress: ProgressCallback,
+    session: requests.Session | None,
+) -> Iterator[tuple[int, int | None, Callable[[], bytes]]]:
+    """Request the rest of the file by HTTP Range; yield its offset, total size and reader."""
     assert remote.url is not None and session is not None
     offset = partial.size()
     validator = partial.validator()
@@ -508,21 +530,19 @@ def _http_attempt(
                 f"{source}: the server answered {status} {response.reason}; check the URL or "
                 "identifier."
             )
+        start, total = _content_range(response.headers.get("Content-Range"))
         if status == 416 and offset:
-            total = _total_from_content_range(response.headers.get("Content-Range"))
-            if total == offset:
-                return _rehash(partial, remote), total
-            raise _Retry("the server refused to resume (416)", 0.0, restart=True)
+            if total != offset:
+                raise _Retry("the server refused to resume (416)", 0.0, restart=True)
+            yield offset, total, lambda: b""  # complete already
+            return
         if status not in (200, 206):
             raise TransferError(
                 f"{source}: unexpected reply {status} {response.reason}; check the URL."
             )
-        if status == 206:
-            start = _start_from_content_range(response.headers.get("Content-Range"))
-            if start != offset:
-                raise _Retry("the server resumed at the wrong offset", 0.0, restart=True)
-            total = _total_from_content_range(response.headers.get("Content-Range"))
-        else:
+        if status == 206 and start != offset:
+            raise _Retry("the server resumed at the wrong offset", 0.0, restart=True)
+        if status == 200:
             if offset:
                 logger.info("%s: server sent the whole file; restarting from byte 0", source)
                 progress(-offset)
@@ -530,66 +550,47 @@ def _http_attempt(
                 offset = 0
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-        _check_free_space(partial, remote, (total or 0) - offset)
-        if total is not None:
-            on_size(total)
         partial.remember(
             response.headers.get("ETag"), response.headers.get("Last-Modified"), total
         )
-        hasher = _rehash(partial, remote) if offset else _Hasher(remote.checksum)
         encoding = response.headers.get("Content-Encoding", "identity").lower()
         decode = encoding not in ("", "identity")
-        with open(partial.path, "ab" if offset else "wb") as out:
-            while True:
-                try:
-                    # read1 hands over what has arrived, so bytes received before a
-                    # dropped connection reach the partial file and are resumed.
-                    chunk = response.raw.read1(CHUNK_SIZE, decode_content=decode)
-                except (urllib3.exceptions.HTTPError, OSError) as exc:
-                    # A decoded (compressed) body cannot be resumed by byte offset.
-                    raise _Retry(
-                        f"connection lost mid-transfer ({type(exc).__name__})", restart=decode
-                    ) from None
-                if not chunk:
-                    break
-                out.write(chunk)
-                hasher.update(chunk)
-                progress(len(chunk))
-    return hasher, total
+
+        def read() -> bytes:
+            try:
+                # read1 hands over what has arrived, so bytes received before a
+                # dropped connection reach the partial file and are resumed.
+                return response.raw.read1(CHUNK_SIZE, decode_content=decode)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                # A decoded (compressed) body cannot be resumed by byte offset.
+                raise _Retry(
+                    f"connection lost mid-transfer ({type(exc).__name__})", restart=decode
+                ) from None
+
+        yield offset, total, read
 
 
-def _fsspec_attempt(
-    remote: RemoteFile,
-    partial: _Partial,
-    policy: RetryPolicy,
-    progress: ProgressCallback,
-    session: requests.Session | None,
-    on_size: ProgressCallback,
-) -> tuple[_Hasher, int | None]:
+@contextlib.contextmanager
+def _fsspec_body(
+    remote: RemoteFile, partial: _Partial
+) -> Iterator[tuple[int, int | None, Callable[[], bytes]]]:
+    """Open the file on its fsspec filesystem and seek to where the partial file ends."""
     assert remote.fs is not None and remote.path is not None
     offset = partial.size()
-    total = remote.size
-    if offset and total is not None and offset > total:
+    if offset and remote.size is not None and offset > remote.size:
         partial.discard()
         offset = 0
-    _check_free_space(partial, remote, (total or 0) - offset)
-    hasher = _rehash(partial, remote) if offset else _Hasher(remote.checksum)
     try:
         with remote.fs.open(remote.path, "rb") as source:
             if offset:
                 source.seek(offset)
-            with open(partial.path, "ab" if offset else "wb") as out:
-                while chunk := source.read(CHUNK_SIZE):
-                    out.write(chunk)
-                    hasher.update(chunk)
-                    progress(len(chunk))
+            yield offset, remote.size, lambda: source.read(CHUNK_SIZE)
     except FileNotFoundError as exc:
         if exc.filename == str(partial.path):
             raise
         raise NotFoundError(f"{remote.source} does not exist; check the path.") from None
     except (ConnectionError, TimeoutError) as exc:
         raise _Retry(f"{type(exc).__name__}: {exc}") from None
-    return hasher, total
 
 
 def _check_free_space(partial: _Partial, remote: RemoteFile, needed: int) -> None:
@@ -605,17 +606,8 @@ def _check_free_space(partial: _Partial, remote: RemoteFile, needed: int) -> Non
         )
 
 
-def _start_from_content_range(value: str | None) -> int | None:
-    try:
-        return int(value.split()[1].split("-")[0]) if value else None
-    except (IndexError, ValueError):
-        return None
-
-
-def _total_from_content_range(value: str | None) -> int | None:
-    try:
-        total = value.rsplit("/", 1)[1] if value else "*"
-        return None if total == "*" else int(total)
-    except (IndexError, ValueError):
-        return None
-
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """Return the first byte and the total size of a ``Content-Range`` (``None`` if unknown)."""
+    match = re.fullmatch(r"\s*\w+\s+(?:(\d+)-\d+|\*)(?:/(\d+|\*))?\s*", value or "")
+    start, total = match.groups() if match else (None, None)
+    return (int(start) if start else None), (int(total) if total and total != "*" else None)
