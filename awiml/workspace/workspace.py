@@ -11,12 +11,9 @@ A workspace is a plain folder, on a local disk or a mounted network share::
       model/      the ModelStore
       .awiml/     awiml's bookkeeping: workspace.json, locks, partial downloads
 
-Writers coordinate through :class:`filelock.SoftFileLock` files in ``.awiml/``:
-a soft lock is an exclusively created marker file, which works on NFS and SMB
-shares where ``flock``/``fcntl`` locks are missing or unreliable. A lock left
-by a crashed process on the same host is broken automatically (its PID is
-gone); one left from another host must be deleted by hand, and the error that
-reports it names the file.
+Writers coordinate through soft lock files in ``.awiml/`` (see
+:func:`awiml._files.soft_lock`), which work on NFS and SMB shares too; the
+error that reports a stale lock from another host names the file to delete.
 """
 
 from __future__ import annotations
@@ -37,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 from .._files import NO_SPACE, fsync_dir, publish, soft_lock
 from .._version import __version__
-from ..archives.base import RemoteFile, expand_fsspec_path, http_session
+from ..archives.base import RemoteFile, _first, expand_fsspec_path, http_session
 from ..archives.transfer import DownloadResult, RetryPolicy, download, file_checksum, parse_checksum
 from ..errors import (
     AwimlError,
@@ -69,6 +66,8 @@ LAYOUT: Mapping[str, str] = {
 _META_DIR = ".awiml"
 _MARKER = "workspace.json"
 _LAYOUT_VERSION = 1
+#: Columns of the table :meth:`Workspace.fetch` returns.
+_ROW_COLUMNS = ("path", "source", "size", "sha256", "status", "attempts")
 
 
 class FetchError(TransferError):
@@ -122,10 +121,19 @@ class VerifyReport:
         if self.ok:
             return f"raw/ matches its manifest ({self.checked} files verified)"
         lines = [f"raw/ differs from its manifest ({self.checked} files as recorded):"]
-        for label, paths in (("missing", self.missing), ("extra", self.extra),
-                             ("changed", self.changed)):
-            lines += [f"  {label}: {p}" for p in paths]
+        lines += [f"  {label}: {p}" for label in ("missing", "extra", "changed")
+                  for p in getattr(self, label)]
         return "\n".join(lines)
+
+
+def _folder(name: str, doc: str) -> property:
+    """Return the read-only property for the layout folder ``name``."""
+
+    def folder(workspace: Workspace) -> Path:
+        return workspace.root / name
+
+    folder.__doc__ = doc
+    return property(folder)
 
 
 class Workspace:
@@ -221,35 +229,12 @@ class Workspace:
     def __fspath__(self) -> str:
         return str(self.root)
 
-    @property
-    def raw(self) -> Path:
-        """The read-only input data folder."""
-        return self.root / "raw"
-
-    @property
-    def src(self) -> Path:
-        """The project's own code."""
-        return self.root / "src"
-
-    @property
-    def lib(self) -> Path:
-        """Third-party code and helpers."""
-        return self.root / "lib"
-
-    @property
-    def features(self) -> Path:
-        """Extracted features and their caches."""
-        return self.root / "features"
-
-    @property
-    def interim(self) -> Path:
-        """Intermediate, cleaned data."""
-        return self.root / "interim"
-
-    @property
-    def model(self) -> Path:
-        """The ModelStore folder."""
-        return self.root / "model"
+    raw = _folder("raw", "The read-only input data folder.")
+    src = _folder("src", "The project's own code.")
+    lib = _folder("lib", "Third-party code and helpers.")
+    features = _folder("features", "Extracted features and their caches.")
+    interim = _folder("interim", "Intermediate, cleaned data.")
+    model = _folder("model", "The ModelStore folder.")
 
     @property
     def manifest_path(self) -> Path:
@@ -318,13 +303,15 @@ class Workspace:
     ) -> pd.DataFrame:
         r"""Copy files from any archive into ``raw/`` and record them in the manifest.
 
-        Each URL may be ``https://...``, ``file://...`` or a local path, or
-        any fsspec URL whose protocol awiml or another package registers
-        (awiml's archive sources, such as ``pangaea://``, as they land).
-        A directory stands for every file below it. Files stream to a
-        partial file under ``.awiml/downloads``, are verified, then renamed
-        into ``raw/`` and made read-only, so ``raw/`` only ever holds
-        complete files.
+        Each URL may be ``https://...``, ``file://...``, a local path or any
+        fsspec URL (awiml's archive sources, such as ``pangaea://``, too); a
+        directory stands for every file below it. Files stream to
+        ``.awiml/downloads``, are verified, then renamed into ``raw/`` and made
+        read-only, so ``raw/`` only ever holds complete files. It is never
+        overwritten: different content for an existing path raises
+        :class:`~awiml.errors.RawFileConflictError` (fetch the new version with
+        another ``subdir``). A file recorded with the same source and size is
+        skipped without downloading; :meth:`verify` re-hashes everything.
 
         Parameters
         ----------
@@ -370,14 +357,6 @@ class Workspace:
             :class:`~awiml.errors.RawFileConflictError`...); when several
             fail, a :class:`FetchError` listing them all. Either way, every
             other file was fetched and recorded first.
-
-        Notes
-        -----
-        ``raw/`` is never overwritten: fetching different content to a path
-        that already exists raises :class:`~awiml.errors.RawFileConflictError`
-        and keeps the old file; fetch the new version with another ``subdir``.
-        A file recorded with the same source and size is skipped without
-        downloading; :meth:`verify` re-hashes everything.
 
         Examples
         --------
@@ -468,9 +447,7 @@ class Workspace:
             executor.shutdown(wait=True)
             bar.close()
 
-        table = pd.DataFrame(rows, columns=["path", "source", "size", "sha256", "status",
-                                            "attempts"])
-        table = table.sort_values("path", ignore_index=True)
+        table = pd.DataFrame(rows, columns=_ROW_COLUMNS).sort_values("path", ignore_index=True)
         _raise_failures(failures, table)
         return table
 
@@ -681,8 +658,7 @@ def _resolve(
     try:
         if hasattr(fs, "remote_files"):
             return list(fs.remote_files(path))
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        return expand_fsspec_path(fs, path, protocol=protocol)
+        return expand_fsspec_path(fs, path, protocol=_first(fs.protocol))
     except FileNotFoundError as exc:
         if isinstance(exc, AwimlError):
             raise
@@ -743,14 +719,8 @@ def _already_present(path: Path, entry: ManifestEntry, remote: RemoteFile) -> bo
 
 
 def _row(entry: ManifestEntry, status: str, attempts: int) -> dict[str, Any]:
-    return {
-        "path": entry.path,
-        "source": entry.source,
-        "size": entry.size,
-        "sha256": entry.sha256,
-        "status": status,
-        "attempts": attempts,
-    }
+    row = {name: getattr(entry, name) for name in _ROW_COLUMNS[:4]}
+    return {**row, "status": status, "attempts": attempts}
 
 
 def _conflict_message(
