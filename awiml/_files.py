@@ -1,22 +1,11 @@
 """The one atomic write, lock and file digest every awiml module uses.
 
-- :func:`atomic_open` and :func:`atomic_write` write a file under a unique
-  temporary name in the target's folder (or a given folder on the same file
-  system), flush and ``fsync`` it, rename it over the target and sync the
-  folder. Readers see the old file or the new one, never half of one; on any
-  error (``KeyboardInterrupt`` too) the temporary file is removed and the
-  target is untouched. :func:`publish` is the rename step on its own, for a
-  file that is already complete (a verified download).
-- :func:`soft_lock` holds a :class:`filelock.SoftFileLock`: an exclusively
-  created marker file, which works on NFS and SMB shares where
-  ``flock``/``fcntl`` locks are missing or unreliable. The caller gives the
-  error to raise when the lock stays taken, naming the lock file and saying
-  what to do about a stale one.
-- :func:`file_digest` hashes a file (by path or open handle) and returns
-  awiml's ``"<algorithm>:<hex>"`` form; :func:`tagged` gives that form for a
-  running :mod:`hashlib` object.
-
-It imports only the standard library and :mod:`filelock`.
+:func:`atomic_open` and :func:`atomic_write` replace a file so that readers see
+the old file or the new one, never half of one (:func:`publish` is the rename
+step on its own); :func:`soft_lock` holds a lock file that works on network
+shares; :func:`file_digest`, :func:`buffer_digest` and :func:`tagged` give
+awiml's ``"<algorithm>:<hex>"`` digests. Only the standard library and
+:mod:`filelock` are imported.
 """
 
 from __future__ import annotations
@@ -85,16 +74,12 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
     >>> import tempfile
     >>> fsync_dir(tempfile.mkdtemp())
     """
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def publish(
@@ -164,6 +149,9 @@ def atomic_open(
     sync: bool = True,
 ) -> Iterator[IO[bytes]]:
     """Open a binary file that replaces ``path`` atomically when the block ends.
+
+    The file is written under a unique temporary name, flushed, ``fsync``-ed
+    and renamed over ``path``, and the folder is synced.
 
     Parameters
     ----------
@@ -272,6 +260,10 @@ def soft_lock(
     unwritable: Callable[[OSError], BaseException] | None = None,
 ) -> Iterator[None]:
     """Hold the soft lock file ``path`` for the block.
+
+    A :class:`filelock.SoftFileLock` is an exclusively created marker file,
+    which works on NFS and SMB shares where ``flock``/``fcntl`` locks are
+    missing or unreliable.
 
     Parameters
     ----------

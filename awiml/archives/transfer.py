@@ -1,18 +1,12 @@
 """The transfer engine: copy one remote file to a verified local file.
 
-One engine serves every archive; what is transient, how long to wait and how a
-retry is logged come from :class:`RetryPolicy` (defined with the HTTP session in
-:mod:`awiml.archives.http`, the one place for retries). :func:`download` streams a
-:class:`~awiml.archives.base.RemoteFile` into a *partial file* beside its final
-place, resumes it where the server supports HTTP Range (checking with
-``If-Range`` that the file did not change), retries transient errors (dropped
-connections, timeouts, 429 honouring ``Retry-After``, 5xx) with exponential
-backoff and a bounded count, and verifies the size and, where the archive
-publishes one, the checksum. Only a complete, verified file ever leaves the
-partial folder; moving it into ``raw/`` and recording it is the workspace's job.
-
-Checksums are strings with their algorithm, ``"sha256:<hex>"``, so the format
-can grow (any :mod:`hashlib` algorithm works).
+One engine serves every archive. :func:`download` streams a
+:class:`~awiml.archives.base.RemoteFile` into a *partial file*, resumes it by
+HTTP Range (checking with ``If-Range`` that the file did not change) or by
+``seek``, retries transient errors as :class:`RetryPolicy` (of
+:mod:`awiml.archives.http`, the one place for retries) says, and verifies the
+size and any published checksum (``"<algorithm>:<hex>"``, any :mod:`hashlib`
+algorithm). Moving the verified file into ``raw/`` is the workspace's job.
 """
 
 from __future__ import annotations
@@ -211,20 +205,13 @@ class _Hasher:
     def __init__(self, checksum: str | None) -> None:
         self.sha256 = hashlib.sha256()
         self.expected = parse_checksum(checksum) if checksum else None
-        self.other = (
-            hashlib.new(self.expected[0])
-            if self.expected and self.expected[0] != "sha256"
-            else None
-        )
+        other = self.expected and self.expected[0] != "sha256"
+        self.checked = hashlib.new(self.expected[0]) if other else self.sha256
 
     def update(self, chunk: bytes) -> None:
         self.sha256.update(chunk)
-        if self.other is not None:
-            self.other.update(chunk)
-
-    def digest_of_expected_algorithm(self) -> str:
-        assert self.expected is not None
-        return (self.other or self.sha256).hexdigest()
+        if self.checked is not self.sha256:
+            self.checked.update(chunk)
 
 
 def download(
@@ -242,24 +229,23 @@ def download(
     Parameters
     ----------
     remote : RemoteFile
-        What to copy: an ``http(s)`` URL (streamed with Range resume) or a
-        path on any fsspec filesystem (streamed with ``seek`` resume).
+        What to copy: an ``http(s)`` URL or a path on any fsspec filesystem.
     partial_dir : path-like
         Folder for partial files, on the same file system as the final place
-        so the caller can publish the result by an atomic rename. A partial
-        file left there by an interrupted run is resumed.
+        (for an atomic rename). A partial file an interrupted run left there
+        is resumed.
     policy : RetryPolicy, optional
         Retry and timeout settings.
     progress : callable, optional
         Called with the number of bytes received (negative when a restart
         discards bytes already counted).
     on_size : callable, optional
-        Called once with the file's size in bytes when the server announces it
-        and ``remote.size`` was unknown, e.g. to grow a progress bar's total.
+        Called once with the file's size when the server announces it and
+        ``remote.size`` was unknown (to grow a progress bar's total).
     cancel : threading.Event, optional
         When set (e.g. on Ctrl-C), the transfer stops after the chunk in
-        flight or at once while waiting to retry, keeps its partial file for
-        a later resume, and raises :class:`~awiml.errors.TransferError`.
+        flight or while waiting to retry, keeps its partial file for a later
+        resume, and raises :class:`~awiml.errors.TransferError`.
     lock_timeout : float, optional
         Seconds to wait while another process downloads the same file.
 
@@ -275,8 +261,7 @@ def download(
     AuthenticationError
         The server answered 401 or 403.
     ChecksumMismatchError
-        The size or the published checksum did not match, also after one
-        fresh download.
+        The published checksum did not match, also after one fresh download.
     ArchiveUnavailableError
         Transient errors persisted after all retries.
     TransferError
@@ -363,9 +348,8 @@ def _download_locked(
             if retry.restart:
                 progress(-partial.size())
                 partial.discard()
-            # An attempt that moved the file forward before the connection broke
-            # does not use up a retry (up to max_resumes of them): long transfers
-            # over flaky lines get there in the end.
+            # An attempt that moved the file forward does not use up a retry
+            # (up to max_resumes of them): long transfers over flaky lines get there.
             made_progress = partial.size() > offset and resumes < policy.max_resumes
             if made_progress:
                 resumes += 1
@@ -378,9 +362,8 @@ def _download_locked(
                     f"{human_size(partial.size())} received so far are kept and resumed when you "
                     "fetch again. Check the archive's status or your network, then retry."
                 ) from None
-            if retry.wait is not None:
-                wait = retry.wait
-            else:
+            wait = retry.wait
+            if wait is None:
                 wait = policy.wait(0 if made_progress else failures - 1, jitter=True)
             if made_progress:
                 logger.warning("fetching %s broke off (%s); resuming in %.1f s",
@@ -436,7 +419,7 @@ def _verify(
     verified = None
     if hasher.expected is not None:
         algorithm, digest = hasher.expected
-        actual = hasher.digest_of_expected_algorithm()
+        actual = hasher.checked.hexdigest()
         if actual != digest:
             raise ChecksumMismatchError(
                 f"{redact_url(remote.source)}: {algorithm} checksum is {actual} but the archive "
