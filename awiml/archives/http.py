@@ -230,12 +230,9 @@ def _never_connected(exc: BaseException) -> bool:
         if isinstance(current, (urllib3.exceptions.NewConnectionError,
                                 urllib3.exceptions.ConnectTimeoutError)):
             return True
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            current = reason
-            continue
-        args = getattr(current, "args", ())
-        nested = next((a for a in args if isinstance(a, BaseException)), None)
+        nested = getattr(current, "reason", None)
+        if not isinstance(nested, BaseException):
+            nested = next((a for a in current.args if isinstance(a, BaseException)), None)
         current = nested or current.__cause__ or current.__context__
     return False
 

@@ -558,18 +558,18 @@ class Workspace:
             for path in self.raw.rglob("*")
             if path.is_file() and path != self.manifest_path
         }
-        missing = sorted(set(entries) - on_disk)
-        extra = sorted(on_disk - set(entries))
-        changed = []
-        checked = 0
-        for name in sorted(set(entries) & on_disk):
-            entry = entries[name]
-            path = self.raw / name
-            if path.stat().st_size != entry.size or file_checksum(path) != entry.sha256:
-                changed.append(name)
-            else:
-                checked += 1
-        return VerifyReport(checked=checked, missing=missing, extra=extra, changed=changed)
+        both = sorted(set(entries) & on_disk)
+        changed = [
+            name for name in both
+            if (self.raw / name).stat().st_size != entries[name].size
+            or file_checksum(self.raw / name) != entries[name].sha256
+        ]
+        return VerifyReport(
+            checked=len(both) - len(changed),
+            missing=sorted(set(entries) - on_disk),
+            extra=sorted(on_disk - set(entries)),
+            changed=changed,
+        )
 
 
 def _make_read_only(path: Path) -> None:
@@ -705,17 +705,12 @@ def _already_present(path: Path, entry: ManifestEntry, remote: RemoteFile) -> bo
         size = path.stat().st_size
     except FileNotFoundError:
         return False
-    if entry.source != remote.source or size != entry.size:
+    if entry.source != remote.source or remote.size not in (None, size) or size != entry.size:
         return False
-    if remote.size is not None and remote.size != entry.size:
-        return False
-    if remote.checksum:
-        algorithm, digest = parse_checksum(remote.checksum)
-        known = {entry.sha256}
-        if entry.published_checksum:
-            known.add(entry.published_checksum)
-        return f"{algorithm}:{digest}" in known
-    return True
+    if not remote.checksum:
+        return True
+    algorithm, digest = parse_checksum(remote.checksum)
+    return f"{algorithm}:{digest}" in (entry.sha256, entry.published_checksum)
 
 
 def _row(entry: ManifestEntry, status: str, attempts: int) -> dict[str, Any]:
