@@ -220,7 +220,7 @@ def atomic_write(
     """Write ``content`` to ``path`` atomically; return the path.
 
     Text is encoded with ``encoding`` and written as given (no newline
-    translation). The other parameters are those of :func:`atomic_open`.
+    translation).
 
     Parameters
     ----------

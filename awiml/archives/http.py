@@ -23,7 +23,6 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -416,8 +415,7 @@ def netrc_credentials(
     if entry is None:
         return None
     login, _account, password = entry
-    if password:
-        _remember(password)
+    _remember(password)
     return (login or "", password or "")
 
 
@@ -535,17 +533,7 @@ def install_log_redaction() -> None:
     'GET /a?token=***'
     """
     global _INSTALLED
-    with _SECRETS_LOCK:
-        if _INSTALLED:
-            return
-        _INSTALLED = True
-        previous = logging.getLogRecordFactory()
-        logging.setLogRecordFactory(_redacting_factory(previous))
 
-
-def _redacting_factory(
-    previous: Callable[..., logging.LogRecord],
-) -> Callable[..., logging.LogRecord]:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         try:
@@ -561,4 +549,9 @@ def _redacting_factory(
             record.stack_info = redact_text(record.stack_info)
         return record
 
-    return factory
+    with _SECRETS_LOCK:
+        if _INSTALLED:
+            return
+        _INSTALLED = True
+        previous = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(factory)

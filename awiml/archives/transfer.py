@@ -330,8 +330,7 @@ def _download_locked(
     stop: threading.Event,
 ) -> DownloadResult:
     session = (remote.session or http_session(retries=0)) if remote.url else None
-    checksum_retried = False
-    resumed = False
+    checksum_retried = resumed = False
     attempt = failures = resumes = 0
     while True:
         attempt += 1

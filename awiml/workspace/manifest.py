@@ -107,13 +107,10 @@ class ManifestEntry:
         missing = [k for k in MANIFEST_COLUMNS[:6] if k not in record]
         if missing:
             raise ValueError(f"missing keys {missing}")
+        values: dict[str, Any] = {name: str(record[name]) for name in MANIFEST_COLUMNS[:6]}
+        values["size"] = int(record["size"])
         return cls(
-            path=str(record["path"]),
-            source=str(record["source"]),
-            size=int(record["size"]),
-            sha256=str(record["sha256"]),
-            retrieved=str(record["retrieved"]),
-            awiml_version=str(record["awiml_version"]),
+            **values,
             published_checksum=record.get("published_checksum"),
             metadata=dict(record.get("metadata") or {}),
         )
