@@ -44,16 +44,12 @@ _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 def _temporary(folder: Path, name: str) -> tuple[int, Path]:
-    """Create an empty file with a name no other thread or process uses; return fd and path.
-
-    The OS applies the umask to mode 0o666, so the file gets the permissions a
-    plain ``open(path, "w")`` would give.
-    """
+    """Create an empty file with a name no other thread or process uses; return fd and path."""
     while True:
         tmp = folder / (f".{name}.{os.getpid()}.{threading.get_ident()}."
                         f"{secrets.token_hex(4)}.tmp")
         try:
-            return os.open(tmp, _FLAGS, 0o666), tmp
+            return os.open(tmp, _FLAGS, 0o666), tmp  # less the umask, as open(path, "w")
         except FileExistsError:  # pragma: no cover - 32 random bits collided
             continue
 
@@ -99,9 +95,7 @@ def publish(
         Its final name.
     replace : bool, default=True
         Replace an existing ``target``. With ``False``, an existing ``target``
-        is kept and :class:`FileExistsError` raised (a hard link, then the
-        source is unlinked; where hard links are not supported, a rename
-        after a check).
+        is kept and :class:`FileExistsError` raised.
     sync : bool, default=True
         Sync the target's folder afterwards.
 

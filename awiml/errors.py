@@ -141,9 +141,5 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("//", url))
-    if parts.username is not None or parts.password is not None:
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        parts = parts._replace(netloc=host)
+    parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])  # user and password go
     return _SECRET_QUERY.sub(r"\1***", urlunsplit(parts))

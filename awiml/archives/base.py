@@ -103,8 +103,7 @@ class ArchiveFileSystem(AbstractFileSystem):
     """Base class of awiml's archive sources: a read-only fsspec filesystem.
 
     Subclasses set :attr:`protocol`, implement the fsspec methods they serve
-    (at least ``ls`` and ``_open``) and may override :meth:`remote_files` to
-    hand the transfer engine HTTP URLs with checksums and archive metadata.
+    (at least ``ls`` and ``_open``) and may override :meth:`remote_files`.
     They are registered with fsspec declaratively, through the ``fsspec.specs``
     entry point in ``pyproject.toml``. Archives are read-only: the writing
     methods (``mkdir``, ``makedirs``, ``rm``, ``rm_file``, ``rmdir``, ``mv``,

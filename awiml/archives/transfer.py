@@ -451,7 +451,13 @@ def _attempt(
     else:
         body = _fsspec_body(remote, partial)
     with body as (offset, total, read):
-        _check_free_space(partial, remote, (total or 0) - offset)
+        needed = (total or 0) - offset  # fail before writing when the file cannot fit
+        if needed > 0 and needed > (free := shutil.disk_usage(partial.path.parent).free):
+            raise TransferError(
+                f"not enough space to fetch {redact_url(remote.source)}: it needs "
+                f"{human_size(needed)} but {partial.path.parent} has {human_size(free)} free. "
+                "Free some space and fetch again; raw/ is unchanged."
+            )
         if total is not None:
             on_size(total)
         hasher = _Hasher(remote.checksum)
@@ -573,19 +579,6 @@ def _fsspec_body(
         raise NotFoundError(f"{remote.source} does not exist; check the path.") from None
     except (ConnectionError, TimeoutError) as exc:
         raise _Retry(f"{type(exc).__name__}: {exc}") from None
-
-
-def _check_free_space(partial: _Partial, remote: RemoteFile, needed: int) -> None:
-    """Fail before writing when the file cannot fit on the disk."""
-    if needed <= 0:
-        return
-    free = shutil.disk_usage(partial.path.parent).free
-    if needed > free:
-        raise TransferError(
-            f"not enough space to fetch {redact_url(remote.source)}: it needs {human_size(needed)} "
-            f"but {partial.path.parent} has {human_size(free)} free. Free some space and fetch "
-            "again; raw/ is unchanged."
-        )
 
 
 def _content_range(value: str | None) -> tuple[int | None, int | None]:

@@ -19,13 +19,12 @@ error that reports a stale lock from another host names the file to delete.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import json
 import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -275,18 +274,6 @@ class Workspace:
         table["retrieved"] = pd.to_datetime(table["retrieved"], utc=True)
         return table.sort_values("path", ignore_index=True)
 
-    def _lock(
-        self,
-        timeout: float = 60.0,
-        unwritable: Callable[[OSError], BaseException] | None = None,
-    ) -> contextlib.AbstractContextManager[None]:
-        """Return the workspace's soft lock, whose error says how to clear a stale one."""
-        path = self._meta / "manifest.lock"
-        return soft_lock(path, timeout, lambda: WorkspaceError(
-            f"the workspace is locked by another process ({path}). Wait for it to "
-            "finish; if no awiml process runs on any host, delete that file."
-        ), unwritable)
-
     def fetch(
         self,
         urls: str | RemoteFile | Iterable[str | RemoteFile],
@@ -465,7 +452,11 @@ class Workspace:
         rows = []
         placed: list[tuple[Path, DownloadResult]] = []  # moved into raw/ by this call
         names = [f"{remote.name} (from {_label(remote)})" for remote, _ in finished]
-        with self._lock(unwritable=lambda exc: _unrecorded_error(self, names, exc)):
+        lock = self._meta / "manifest.lock"
+        busy = (f"the workspace is locked by another process ({lock}). Wait for it to "
+                "finish; if no awiml process runs on any host, delete that file.")
+        with soft_lock(lock, 60.0, lambda: WorkspaceError(busy),
+                       lambda exc: _unrecorded_error(self, names, exc)):
             try:
                 entries = self.entries()
                 changed = False
@@ -680,12 +671,12 @@ def _place(
             f"cannot store {remote.source} as raw/{name}: the name must be a relative path "
             "inside raw/ (no '..', no leading '/', not MANIFEST)"
         )
-    changes: dict[str, Any] = {"name": name}
-    if checksum is not None:
-        changes["checksum"] = checksum
-    if metadata:
-        changes["metadata"] = {**remote.metadata, **metadata}
-    return replace(remote, **changes)
+    return replace(
+        remote,
+        name=name,
+        checksum=remote.checksum if checksum is None else checksum,
+        metadata={**remote.metadata, **(metadata or {})},
+    )
 
 
 def _check_unique_names(remotes: Sequence[RemoteFile]) -> None:
