@@ -53,9 +53,7 @@ class MovedModuleFinder:
         self, fullname: str, path: object = None, target: object = None
     ) -> ModuleSpec | None:
         """Claim the old paths of :data:`MOVED`, and nothing else."""
-        if fullname not in MOVED:
-            return None
-        return ModuleSpec(fullname, self)
+        return ModuleSpec(fullname, self) if fullname in MOVED else None
 
     def create_module(self, spec: ModuleSpec) -> ModuleType:
         """Import the module at its new path and hand it out under the old one."""

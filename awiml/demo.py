@@ -260,8 +260,7 @@ def plankton(workspace: Workspace, *, first_step: int = 1, progress: bool = True
         ecotaxa.add_user(user, password)
         source = EcotaxaSource(user, password, base_url=ecotaxa.api_url, cache=cache,
                                remember_token=False)
-        _step(next(step), f"A loopback EcoTaxa serves real plankton vignettes at "
-                          f"{ecotaxa.api_url}")
+        _step(next(step), f"A loopback EcoTaxa serves real plankton vignettes at {ecotaxa.api_url}")
         _show(source.projects()[["title", "objcount", "pctvalidated"]].to_string())
 
         _step(next(step), f"Query project {project}: validated objects per category")

@@ -59,9 +59,8 @@ class RemoteFile:
     size : int, optional
         Size in bytes, if the archive publishes it.
     checksum : str, optional
-        Published checksum as ``"<algorithm>:<hex digest>"``, for example
-        ``"sha256:9f86d0..."`` or ``"md5:..."``; any algorithm of
-        :mod:`hashlib` works.
+        Published checksum as ``"<algorithm>:<hex digest>"`` with any
+        :mod:`hashlib` algorithm, e.g. ``"md5:..."``.
     metadata : Mapping
         Archive metadata to keep in the manifest (DOI, licence, citation...).
     url : str, optional

@@ -538,11 +538,8 @@ def _http_body(
                 offset = 0
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-        partial.remember(
-            response.headers.get("ETag"), response.headers.get("Last-Modified"), total
-        )
-        encoding = response.headers.get("Content-Encoding", "identity").lower()
-        decode = encoding not in ("", "identity")
+        partial.remember(response.headers.get("ETag"), response.headers.get("Last-Modified"), total)
+        decode = response.headers.get("Content-Encoding", "").lower() not in ("", "identity")
 
         def read() -> bytes:
             try:

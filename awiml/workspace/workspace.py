@@ -1,19 +1,11 @@
 """The project workspace: folder layout, manifest, fetch and verify.
 
-A workspace is a plain folder, on a local disk or a mounted network share::
-
-    project/
-      raw/        read-only input data, as fetched; raw/MANIFEST records each file
-      src/        the project's own code
-      lib/        third-party code and helpers
-      features/   extracted features (caches keyed by input checksum and parameters)
-      interim/    intermediate, cleaned data
-      model/      the ModelStore
-      .awiml/     awiml's bookkeeping: workspace.json, locks, partial downloads
-
-Writers coordinate through soft lock files in ``.awiml/`` (see
-:func:`awiml._files.soft_lock`), which work on NFS and SMB shares too; the
-error that reports a stale lock from another host names the file to delete.
+A workspace is a plain folder, on a local disk or a mounted network share,
+with the folders of :data:`LAYOUT` and ``.awiml/`` for awiml's bookkeeping
+(``workspace.json``, locks, partial downloads). Writers coordinate through soft
+lock files there (see :func:`awiml._files.soft_lock`), which work on NFS and SMB
+shares too; the error that reports a stale lock from another host names the
+file to delete.
 """
 
 from __future__ import annotations
@@ -265,10 +257,8 @@ class Workspace:
         """
         import pandas as pd
 
-        rows = [
-            {name: getattr(entry, name) for name in MANIFEST_COLUMNS}
-            for entry in self.entries().values()
-        ]
+        rows = [[getattr(entry, name) for name in MANIFEST_COLUMNS]
+                for entry in self.entries().values()]
         table = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
         table["size"] = table["size"].astype("int64")
         table["retrieved"] = pd.to_datetime(table["retrieved"], utc=True)
@@ -372,8 +362,7 @@ class Workspace:
                 failures[_label(item)] = exc
                 continue
             key = item.source if isinstance(item, RemoteFile) else item
-            for remote in resolved:
-                remotes.append(_place(remote, subdir, checksums.get(key), metadata))
+            remotes += [_place(r, subdir, checksums.get(key), metadata) for r in resolved]
         _check_unique_names(remotes)
 
         entries = self.entries()
