@@ -1,22 +1,11 @@
 """The one atomic write, lock and file digest every awiml module uses.
 
-- :func:`atomic_open` and :func:`atomic_write` write a file under a unique
-  temporary name in the target's folder (or a given folder on the same file
-  system), flush and ``fsync`` it, rename it over the target and sync the
-  folder. Readers see the old file or the new one, never half of one; on any
-  error (``KeyboardInterrupt`` too) the temporary file is removed and the
-  target is untouched. :func:`publish` is the rename step on its own, for a
-  file that is already complete (a verified download).
-- :func:`soft_lock` holds a :class:`filelock.SoftFileLock`: an exclusively
-  created marker file, which works on NFS and SMB shares where
-  ``flock``/``fcntl`` locks are missing or unreliable. The caller gives the
-  error to raise when the lock stays taken, naming the lock file and saying
-  what to do about a stale one.
-- :func:`file_digest` hashes a file (by path or open handle) and returns
-  awiml's ``"<algorithm>:<hex>"`` form; :func:`tagged` gives that form for a
-  running :mod:`hashlib` object.
-
-It imports only the standard library and :mod:`filelock`.
+:func:`atomic_open` and :func:`atomic_write` replace a file so that readers see
+the old file or the new one, never half of one (:func:`publish` is the rename
+step on its own); :func:`soft_lock` holds a lock file that works on network
+shares; :func:`file_digest`, :func:`buffer_digest` and :func:`tagged` give
+awiml's ``"<algorithm>:<hex>"`` digests. Only the standard library and
+:mod:`filelock` are imported.
 """
 
 from __future__ import annotations
@@ -55,16 +44,12 @@ _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 def _temporary(folder: Path, name: str) -> tuple[int, Path]:
-    """Create an empty file with a name no other thread or process uses; return fd and path.
-
-    The OS applies the umask to mode 0o666, so the file gets the permissions a
-    plain ``open(path, "w")`` would give.
-    """
+    """Create an empty file with a name no other thread or process uses; return fd and path."""
     while True:
         tmp = folder / (f".{name}.{os.getpid()}.{threading.get_ident()}."
                         f"{secrets.token_hex(4)}.tmp")
         try:
-            return os.open(tmp, _FLAGS, 0o666), tmp
+            return os.open(tmp, _FLAGS, 0o666), tmp  # less the umask, as open(path, "w")
         except FileExistsError:  # pragma: no cover - 32 random bits collided
             continue
 
@@ -85,16 +70,12 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
     >>> import tempfile
     >>> fsync_dir(tempfile.mkdtemp())
     """
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def publish(
@@ -114,9 +95,7 @@ def publish(
         Its final name.
     replace : bool, default=True
         Replace an existing ``target``. With ``False``, an existing ``target``
-        is kept and :class:`FileExistsError` raised (a hard link, then the
-        source is unlinked; where hard links are not supported, a rename
-        after a check).
+        is kept and :class:`FileExistsError` raised.
     sync : bool, default=True
         Sync the target's folder afterwards.
 
@@ -164,6 +143,9 @@ def atomic_open(
     sync: bool = True,
 ) -> Iterator[IO[bytes]]:
     """Open a binary file that replaces ``path`` atomically when the block ends.
+
+    The file is written under a unique temporary name, flushed, ``fsync``-ed
+    and renamed over ``path``, and the folder is synced.
 
     Parameters
     ----------
@@ -232,7 +214,7 @@ def atomic_write(
     """Write ``content`` to ``path`` atomically; return the path.
 
     Text is encoded with ``encoding`` and written as given (no newline
-    translation). The other parameters are those of :func:`atomic_open`.
+    translation).
 
     Parameters
     ----------
@@ -272,6 +254,10 @@ def soft_lock(
     unwritable: Callable[[OSError], BaseException] | None = None,
 ) -> Iterator[None]:
     """Hold the soft lock file ``path`` for the block.
+
+    A :class:`filelock.SoftFileLock` is an exclusively created marker file,
+    which works on NFS and SMB shares where ``flock``/``fcntl`` locks are
+    missing or unreliable.
 
     Parameters
     ----------

@@ -1,16 +1,11 @@
 """Module paths of awiml 0.1.0 that moved when the package was laid out by concern.
 
-0.1.0 kept every module side by side; 0.2.0 groups them in one subpackage per
-concern. Code written for 0.1.0 keeps working: ``import awiml.transfer`` or
-``from awiml.archives.pangaea_text import read_text`` gives the module at its
-new path (the same module object, not a copy, so setting one of its
-attributes is seen everywhere), with a :class:`DeprecationWarning` that names
-the new path. The finder is installed on :data:`sys.meta_path` by
-``import awiml``, and acts only on the names in :data:`MOVED`.
-
-Classes that stored models name by their dotted path never needed this: they
-are pinned to their public path (``awiml.preprocess.HarmoniseColumns``), which
-did not change.
+Code written for 0.1.0 keeps working: ``import awiml.transfer`` gives the
+module at its new path (the same module object, not a copy), with a
+:class:`DeprecationWarning` that names the new path. ``import awiml`` installs
+the finder on :data:`sys.meta_path`; it acts only on the names in :data:`MOVED`.
+Classes that stored models name were pinned to their public paths, which did
+not change.
 """
 
 from __future__ import annotations
@@ -58,9 +53,7 @@ class MovedModuleFinder:
         self, fullname: str, path: object = None, target: object = None
     ) -> ModuleSpec | None:
         """Claim the old paths of :data:`MOVED`, and nothing else."""
-        if fullname not in MOVED:
-            return None
-        return ModuleSpec(fullname, self)
+        return ModuleSpec(fullname, self) if fullname in MOVED else None
 
     def create_module(self, spec: ModuleSpec) -> ModuleType:
         """Import the module at its new path and hand it out under the old one."""

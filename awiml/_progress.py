@@ -9,10 +9,9 @@ from typing import Any
 def progress_bar(*, enabled: bool = True, **kwargs: Any) -> Any:
     """Return a tqdm progress bar, disabled unless ``enabled``.
 
-    ``tqdm.auto`` picks the Jupyter widget inside a notebook, but merely
-    importing it there without ipywidgets prints a ``TqdmWarning`` even when
-    the bar is off. This picks the widget only for a visible bar with
-    ipywidgets installed, and tqdm's plain text bar otherwise.
+    The Jupyter widget only for a visible bar with ipywidgets installed
+    (importing ``tqdm.auto`` without them warns even when the bar is off),
+    tqdm's plain text bar otherwise.
 
     Parameters
     ----------

@@ -26,9 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _reports_errors(command: F) -> F:
     """Print the errors a user can cause as one clear line and exit with status 1.
 
-    These are awiml's errors, a ``ValueError`` for something mistyped (a model
-    reference, a name) and an ``OSError`` from the file system (no permission,
-    disk full), each with its notes; anything else keeps its traceback.
+    These are awiml's errors, a ``ValueError`` (something mistyped) and an
+    ``OSError`` (no permission, disk full), with their notes; others keep their traceback.
     """
 
     @wraps(command)

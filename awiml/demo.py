@@ -1,24 +1,17 @@
 """The main job, end to end and offline: ``make demo`` or ``python -m awiml.demo``.
 
-Today's path: a loopback PANGAEA (:class:`awiml.testing.PangaeaServer`) serves
-a real dataset bundled with awiml (doi:10.1594/PANGAEA.889513, Polarstern
-cruise PS103 thermosalinograph); the demo searches it, reads its metadata,
-fetches it into a new workspace's ``raw/`` through the same transfer engine
-real archives use (once more over a connection that drops mid-transfer, to
-show resume), reads the fetched table with units, cleans it and trains a
-classifier of Southern Ocean water-mass zones in a plain scikit-learn Pipeline
-of awiml pieces, evaluates it, stores it with its provenance in the
-workspace's ModelStore, reloads it by alias and predicts, and verifies the
-manifest.
+A loopback PANGAEA (:class:`awiml.testing.PangaeaServer`) serves a real
+dataset bundled with awiml (doi:10.1594/PANGAEA.889513, Polarstern cruise PS103
+thermosalinograph); the demo searches it, fetches it into a new workspace's
+``raw/`` (once more over a connection that drops, to show resume), trains a
+classifier of Southern Ocean water-mass zones in a scikit-learn Pipeline of
+awiml pieces, stores it with its provenance, reloads it by alias and predicts.
 
-Then the plankton path: a loopback EcoTaxa (:class:`awiml.testing.EcotaxaServer`)
-serves 400 real plankton vignettes in four classes (bundled with awiml, from
-EcoTaxa's machine-learning template); the demo logs in, lists and queries the
-project, fetches it into the same workspace (an asynchronous export job whose
-download drops and resumes), reads it as an
-:class:`~awiml.datasets.ImageDataset`, trains an image classifier on
-scikit-image features of the vignettes, evaluates it on a stratified held-out
-part, stores it, reloads it by alias and predicts.
+Then a loopback EcoTaxa (:class:`awiml.testing.EcotaxaServer`) serves 400 real
+plankton vignettes in four classes; the demo queries the project, fetches it
+(an export job whose download drops and resumes), reads it as an
+:class:`~awiml.datasets.ImageDataset` and trains, stores and reloads an image
+classifier on scikit-image features.
 
 The demo is a program, not library code: it prints, and it uses
 :mod:`awiml.testing` for its offline archive.
@@ -267,8 +260,7 @@ def plankton(workspace: Workspace, *, first_step: int = 1, progress: bool = True
         ecotaxa.add_user(user, password)
         source = EcotaxaSource(user, password, base_url=ecotaxa.api_url, cache=cache,
                                remember_token=False)
-        _step(next(step), f"A loopback EcoTaxa serves real plankton vignettes at "
-                          f"{ecotaxa.api_url}")
+        _step(next(step), f"A loopback EcoTaxa serves real plankton vignettes at {ecotaxa.api_url}")
         _show(source.projects()[["title", "objcount", "pctvalidated"]].to_string())
 
         _step(next(step), f"Query project {project}: validated objects per category")

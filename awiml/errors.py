@@ -69,17 +69,11 @@ class ExportError(AwimlError, RuntimeError):
     message : str
         What happened and what to do.
     job_id : int or None, default=None
-        The archive's job id.
+        The archive's job id; kept as the attribute ``job_id``.
     state : str or None, default=None
         The job's last known state (for EcoTaxa: ``"E"`` error, ``"A"``
-        asking a question, ``"P"``/``"R"`` still pending or running).
-
-    Attributes
-    ----------
-    job_id : int or None
-        The archive's job id.
-    state : str or None
-        The job's last known state.
+        asking a question, ``"P"``/``"R"`` still pending or running); kept as
+        the attribute ``state``.
     """
 
     def __init__(self, message: str, job_id: int | None = None, state: str | None = None):
@@ -108,16 +102,9 @@ class UntrustedModelError(AwimlError, ValueError):
     message : str
         What was refused and what to do.
     names : iterable of str, default=()
-        The refused names, fully qualified.
+        The refused names, fully qualified; kept sorted as the list ``names``.
     path : str or None, default=None
-        The file that named them.
-
-    Attributes
-    ----------
-    names : list of str
-        The refused names, sorted.
-    path : str or None
-        The file that named them.
+        The file that named them; kept as the attribute ``path``.
     """
 
     def __init__(self, message: str, names: Iterable[str] = (), path: str | None = None):
@@ -154,9 +141,5 @@ def redact_url(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("//", url))
-    if parts.username is not None or parts.password is not None:
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        parts = parts._replace(netloc=host)
+    parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])  # user and password go
     return _SECRET_QUERY.sub(r"\1***", urlunsplit(parts))

@@ -4,22 +4,15 @@ An archive source (PANGAEA, EcoTaxa, O2A, HSM) is an fsspec filesystem derived
 from :class:`ArchiveFileSystem`. Besides the fsspec methods (``ls``, ``info``,
 ``open``...) it tells the transfer engine which files a path stands for, through
 :meth:`ArchiveFileSystem.remote_files`, so that ``Workspace.fetch`` can copy
-them with resume, retries and checksums, and record archive metadata (DOI,
-licence) in the manifest.
+them and record archive metadata (DOI, licence) in the manifest.
 
-HTTP goes through one kind of :class:`requests.Session`, made by
-:func:`http_session`: default timeouts, bounded retries with backoff that honour
-``Retry-After`` (one :class:`~awiml.archives.http.RetryPolicy`, shared with the
-transfer engine), an ``awiml`` user agent, and credentials from arguments,
-environment variables or ``~/.netrc``. Credentials are never logged nor put into
-error messages. The session, its retries and credentials live in
+The HTTP session (:func:`http_session`), its retries and credentials live in
 :mod:`awiml.archives.http`; their names are importable from here too.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,8 +43,6 @@ __all__ = [
     "netrc_credentials",
 ]
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class RemoteFile:
@@ -68,20 +59,17 @@ class RemoteFile:
     size : int, optional
         Size in bytes, if the archive publishes it.
     checksum : str, optional
-        Published checksum as ``"<algorithm>:<hex digest>"``, for example
-        ``"sha256:9f86d0..."`` or ``"md5:..."``; any algorithm of
-        :mod:`hashlib` works.
+        Published checksum as ``"<algorithm>:<hex digest>"`` with any
+        :mod:`hashlib` algorithm, e.g. ``"md5:..."``.
     metadata : Mapping
         Archive metadata to keep in the manifest (DOI, licence, citation...).
     url : str, optional
-        An ``http(s)`` URL the file streams from. When given, the file is
-        downloaded with HTTP Range resume through ``session``.
+        An ``http(s)`` URL the file streams from (with HTTP Range resume).
     session : requests.Session, optional
         The session (with its authentication) for ``url``; a plain
         :func:`http_session` when omitted.
     headers : Mapping of str to str, optional
-        Extra request headers for ``url``, e.g. an ``Accept`` for content
-        negotiation.
+        Extra request headers for ``url``, e.g. an ``Accept``.
     fs : fsspec.AbstractFileSystem, optional
         For files not served over HTTP: the filesystem to open ``path`` on.
     path : str, optional
@@ -114,8 +102,7 @@ class ArchiveFileSystem(AbstractFileSystem):
     """Base class of awiml's archive sources: a read-only fsspec filesystem.
 
     Subclasses set :attr:`protocol`, implement the fsspec methods they serve
-    (at least ``ls`` and ``_open``) and may override :meth:`remote_files` to
-    hand the transfer engine HTTP URLs with checksums and archive metadata.
+    (at least ``ls`` and ``_open``) and may override :meth:`remote_files`.
     They are registered with fsspec declaratively, through the ``fsspec.specs``
     entry point in ``pyproject.toml``. Archives are read-only: the writing
     methods (``mkdir``, ``makedirs``, ``rm``, ``rm_file``, ``rmdir``, ``mv``,
@@ -157,10 +144,8 @@ class ArchiveFileSystem(AbstractFileSystem):
     def remote_files(self, path: str) -> list[RemoteFile]:
         """List the files ``path`` stands for, ready for the transfer engine.
 
-        The default expands a directory to every file below it (keeping the
-        directory's name as the top folder) and reads sizes from
-        :meth:`info`. Subclasses override it to add checksums, HTTP URLs and
-        metadata.
+        The default is :func:`expand_fsspec_path`; subclasses override it to
+        add checksums, HTTP URLs and metadata.
 
         Parameters
         ----------

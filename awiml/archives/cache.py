@@ -5,9 +5,6 @@ Entries live at ``<root>/<namespace>/<key>/<version>/<name>``: for PANGAEA,
 gets a new folder, so a cached file is never stale for its version, and the
 newest version can still be read when the archive cannot be reached. Files
 are written to a temporary name and renamed, so a crash leaves no half entry.
-
-The default root is the user cache folder from :mod:`platformdirs`
-(``~/.cache/awiml`` on Linux), or ``$AWIML_CACHE_DIR`` when set.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ def default_cache_dir() -> Path:
     Returns
     -------
     pathlib.Path
-        The folder (not created).
+        The folder (not created), e.g. ``~/.cache/awiml`` on Linux.
     """
     override = os.environ.get("AWIML_CACHE_DIR")
     if override:

@@ -1,31 +1,16 @@
 """One HTTP session, one retry policy, and logs that never show a secret.
 
-Every request awiml sends goes through here:
-
 - :class:`RetryPolicy` is the one place that decides which failures are
   transient (:data:`RETRY_STATUSES`, dropped connections, timeouts), how long
-  to wait before the next try (exponential backoff with jitter, bounded by
-  ``max_backoff``; a ``Retry-After`` is honoured up to ``max_retry_after`` and
-  a longer one fails at once), and how a retry is logged (naming the URL,
-  secrets redacted, and how many tries remain). The transfer engine
-  (:mod:`awiml.archives.transfer`) uses it for file downloads, which it resumes; the
-  session below uses it for every other request (metadata, search, the
-  EcoTaxa API).
-- :func:`http_session` makes the :class:`AwimlSession` every archive client
-  uses: default timeouts, the retries of its :class:`RetryPolicy` (urllib3
-  itself never retries, so there is no second layer of retries), an ``awiml``
-  user agent, and credentials from arguments, environment variables or
-  ``~/.netrc``.
+  to wait (exponential backoff with jitter; a ``Retry-After`` is honoured up to
+  a bound) and how a retry is logged. The transfer engine
+  (:mod:`awiml.archives.transfer`) uses it for downloads, which it resumes;
+  :class:`AwimlSession` for every other request (metadata, search, EcoTaxa).
+- :func:`http_session` makes the session every archive client uses: default
+  timeouts, the retries of its policy (urllib3 itself never retries, so there
+  is one layer of retries), an ``awiml`` user agent, and credentials.
 - Secrets never reach a log, awiml's nor its libraries' (urllib3, requests,
-  fsspec). The first session installs a log record factory (chaining any
-  factory installed before it) that rewrites every new record's message, and
-  its traceback, before any logger or handler sees it: URLs lose their user
-  information and secret query values (:func:`awiml.errors.redact_url`),
-  ``Authorization`` values are hidden, and so is every credential an awiml
-  session has sent (tokens, passwords), wherever it appears. A factory rather
-  than a filter on some loggers: it covers loggers created later and
-  records of any level, whatever levels, loggers or handlers the user
-  configures, so raising a log level to ``DEBUG`` cannot show a secret.
+  fsspec): see :func:`install_log_redaction`.
 """
 
 from __future__ import annotations
@@ -38,7 +23,6 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -86,24 +70,20 @@ class RetryPolicy:
     Parameters
     ----------
     retries : int
-        Retries after failed attempts that received nothing; attempts that
-        received data before breaking off count against ``max_resumes``
-        instead, so one file takes at most ``retries + max_resumes + 1``
-        attempts.
+        Retries after failed attempts that received nothing.
     backoff : float
         Base wait in seconds; retry ``n`` waits ``backoff * 2**n`` seconds
-        (with up to 25 % random jitter), at most ``max_backoff``. A resume
+        (up to 25 % less with jitter), at most ``max_backoff``. A resume
         after an attempt that made progress waits ``backoff``.
     max_backoff : float
         Upper bound of one backoff wait in seconds.
     max_resumes : int
-        Attempts that received data before the connection broke do not count
-        as retries (the next attempt resumes where it stopped), up to this
-        many per file.
+        Attempts that received data before the connection broke count
+        against this instead of ``retries`` (the next one resumes), so one
+        file takes at most ``retries + max_resumes + 1`` attempts.
     max_retry_after : float
-        Longest ``Retry-After`` the engine will honour; a server asking for
-        a longer pause fails the transfer with a message saying when to try
-        again.
+        Longest ``Retry-After`` honoured; a longer one fails at once, saying
+        when to try again.
     timeout : tuple of float
         Connect and read timeouts of each HTTP request in seconds.
     connect_retries : int
@@ -135,8 +115,8 @@ class RetryPolicy:
         attempt : int
             How many retries came before this one.
         jitter : bool, optional
-            Shorten the wait by up to 25 % at random, so parallel workers
-            do not retry in lock step.
+            Shorten the wait by up to 25 % at random (parallel workers do not
+            retry in lock step).
 
         Returns
         -------
@@ -155,9 +135,8 @@ class RetryPolicy:
         status : int
             The reply's status code.
         idempotent : bool, optional
-            Whether sending the request twice is harmless. If not, only the
-            statuses that say the server did not process it (429, 503) are
-            transient.
+            Whether sending the request twice is harmless; if not, only 429
+            and 503 (not processed) are transient.
 
         Returns
         -------
@@ -174,9 +153,8 @@ class RetryPolicy:
         exc : BaseException
             What the request raised.
         idempotent : bool, optional
-            Whether sending the request twice is harmless. If not, only a
-            connection that could not be opened is retried (the request never
-            left).
+            As in :meth:`transient_status`; if not, only a connection that
+            could not be opened (the request never left) is transient.
 
         Returns
         -------
@@ -198,7 +176,7 @@ class RetryPolicy:
         source : str
             The URL or what was asked, for the message (redacted here).
         status : int
-            The reply's status, for the message.
+            The reply's status.
 
         Returns
         -------
@@ -251,12 +229,9 @@ def _never_connected(exc: BaseException) -> bool:
         if isinstance(current, (urllib3.exceptions.NewConnectionError,
                                 urllib3.exceptions.ConnectTimeoutError)):
             return True
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            current = reason
-            continue
-        args = getattr(current, "args", ())
-        nested = next((a for a in args if isinstance(a, BaseException)), None)
+        nested = getattr(current, "reason", None)
+        if not isinstance(nested, BaseException):
+            nested = next((a for a in current.args if isinstance(a, BaseException)), None)
         current = nested or current.__cause__ or current.__context__
     return False
 
@@ -296,13 +271,11 @@ class AwimlSession(requests.Session):
     """A :class:`requests.Session` with default timeouts and awiml's retries.
 
     Every request gets :attr:`default_timeout` unless it gives a timeout, and
-    is retried by :attr:`retry_policy`: requests with an idempotent method
-    (GET, HEAD, OPTIONS) on any transient failure, others only when the
-    server did not process them (429, 503, or no connection). Two keyword
-    arguments beyond those of :meth:`requests.Session.request` change this for
-    one request: ``idempotent=`` (a POST that only reads, say) and
-    ``retry_policy=``. After the last try the last reply is returned (or its
-    exception raised), so callers see the server's own answer.
+    is retried by :attr:`retry_policy`: an idempotent method (GET, HEAD,
+    OPTIONS) on any transient failure, others only when the server did not
+    process them. The keyword arguments ``idempotent=`` (a POST that only
+    reads, say) and ``retry_policy=`` change this for one request. After the
+    last try the last reply is returned (or its exception raised).
     """
 
     default_timeout: tuple[float, float] = DEFAULT_TIMEOUT
@@ -320,6 +293,7 @@ class AwimlSession(requests.Session):
         remember_secrets(self, text_url, kwargs.get("headers"), kwargs.get("auth"))
         failures = connect_failures = 0
         while True:
+            wait: float | None = None
             try:
                 response = super().request(method, url, *args, **kwargs)
             except requests.RequestException as exc:
@@ -328,23 +302,21 @@ class AwimlSession(requests.Session):
                         or not policy.transient_exception(exc, idempotent=idempotent)
                         or (never_connected and connect_failures >= policy.connect_retries)):
                     raise
-                failures += 1
                 connect_failures += never_connected
-                wait = policy.wait(failures - 1, jitter=True)
-                policy.log_retry(text_url, type(exc).__name__, failures, wait)
-                time.sleep(wait)
-                continue
-            status = response.status_code
-            if failures >= policy.retries or not policy.transient_status(
-                    status, idempotent=idempotent):
-                return response
-            after = response.headers.get("Retry-After")
-            response.close()
-            wait = policy.retry_after(after, source=text_url, status=status)
-            if wait is None:
-                wait = policy.wait(failures, jitter=True)
+                reason = type(exc).__name__
+            else:
+                status = response.status_code
+                if failures >= policy.retries or not policy.transient_status(
+                        status, idempotent=idempotent):
+                    return response
+                response.close()
+                reason = f"HTTP {status}"
+                wait = policy.retry_after(response.headers.get("Retry-After"), source=text_url,
+                                          status=status)
             failures += 1
-            policy.log_retry(text_url, f"HTTP {status}", failures, wait)
+            if wait is None:
+                wait = policy.wait(failures - 1, jitter=True)
+            policy.log_retry(text_url, reason, failures, wait)
             time.sleep(wait)
 
 
@@ -367,12 +339,9 @@ def http_session(
     token : str, optional
         A bearer token, sent as ``Authorization: Bearer <token>``.
     retries : int, optional
-        Bounded retries for idempotent requests on connection errors and on
-        the statuses in :data:`RETRY_STATUSES`, with exponential backoff
-        (``backoff * 2**n`` seconds) and honouring ``Retry-After`` (see
-        :class:`RetryPolicy`, which the session's ``retry_policy`` is). ``0``
-        turns retrying off (the transfer engine retries on its own, so it
-        can resume partial bodies).
+        Retries of the session's ``retry_policy`` (:class:`RetryPolicy`).
+        ``0`` turns retrying off (the transfer engine retries on its own, so
+        it can resume partial bodies).
     backoff : float, optional
         Backoff factor in seconds.
     timeout : tuple of float, optional
@@ -388,12 +357,7 @@ def http_session(
     requests.Session
         A session with the awiml user agent. Without ``auth`` or ``token``,
         requests reads ``~/.netrc`` for the host on its own (``trust_env``).
-
-    Notes
-    -----
-    requests drops the ``Authorization`` header when a redirect leaves the
-    host, so a token never reaches a third party. Making a session installs
-    the log redaction described in :func:`install_log_redaction`.
+        Its ``Authorization`` header is dropped on a redirect to another host.
 
     Examples
     --------
@@ -416,7 +380,6 @@ def http_session(
     if token is not None:
         session.headers["Authorization"] = f"Bearer {token}"
     remember_secrets(session, None, None, None)
-    # urllib3 never retries: the session's RetryPolicy is the only retry layer.
     adapter = HTTPAdapter(max_retries=0, pool_connections=pool_size, pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -439,8 +402,7 @@ def netrc_credentials(
     -------
     tuple of str or None
         ``(login, password)``, or ``None`` when the file or the host entry is
-        missing or the file cannot be parsed (the reason is logged, never the
-        password).
+        missing or the file cannot be parsed (the reason is logged).
     """
     file = path or os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
     if not os.path.exists(file):
@@ -453,8 +415,7 @@ def netrc_credentials(
     if entry is None:
         return None
     login, _account, password = entry
-    if password:
-        _remember(password)
+    _remember(password)
     return (login or "", password or "")
 
 
@@ -557,13 +518,12 @@ def redact_text(text: str) -> str:
 def install_log_redaction() -> None:
     """Make every log record, of any logger, free of secrets (idempotent).
 
-    Installs a :func:`logging.setLogRecordFactory` factory that chains the
-    factory in place before it. Each new record's message is formatted and,
+    Installs a :func:`logging.setLogRecordFactory` factory, chaining the one
+    before it, so it covers loggers created later and records of any level,
+    whatever the user configures. Each new record's message is formatted and,
     if :func:`redact_text` changes it, replaced by the redacted text (without
-    arguments); a record's traceback is formatted and redacted into
-    ``exc_text``, which handlers print instead of formatting it again.
-    :func:`http_session` calls it, so any code that sends awiml requests is
-    covered.
+    arguments); its traceback is redacted into ``exc_text``, which handlers
+    print as is. :func:`http_session` calls it.
 
     Examples
     --------
@@ -573,17 +533,7 @@ def install_log_redaction() -> None:
     'GET /a?token=***'
     """
     global _INSTALLED
-    with _SECRETS_LOCK:
-        if _INSTALLED:
-            return
-        _INSTALLED = True
-        previous = logging.getLogRecordFactory()
-        logging.setLogRecordFactory(_redacting_factory(previous))
 
-
-def _redacting_factory(
-    previous: Callable[..., logging.LogRecord],
-) -> Callable[..., logging.LogRecord]:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         try:
@@ -599,4 +549,9 @@ def _redacting_factory(
             record.stack_info = redact_text(record.stack_info)
         return record
 
-    return factory
+    with _SECRETS_LOCK:
+        if _INSTALLED:
+            return
+        _INSTALLED = True
+        previous = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(factory)

@@ -1,29 +1,25 @@
 """The transfer engine: copy one remote file to a verified local file.
 
-One engine serves every archive; what is transient, how long to wait and how a
-retry is logged come from :class:`RetryPolicy` (defined with the HTTP session in
-:mod:`awiml.archives.http`, the one place for retries). :func:`download` streams a
-:class:`~awiml.archives.base.RemoteFile` into a *partial file* beside its final
-place, resumes it where the server supports HTTP Range (checking with
-``If-Range`` that the file did not change), retries transient errors (dropped
-connections, timeouts, 429 honouring ``Retry-After``, 5xx) with exponential
-backoff and a bounded count, and verifies the size and, where the archive
-publishes one, the checksum. Only a complete, verified file ever leaves the
-partial folder; moving it into ``raw/`` and recording it is the workspace's job.
-
-Checksums are strings with their algorithm, ``"sha256:<hex>"``, so the format
-can grow (any :mod:`hashlib` algorithm works).
+One engine serves every archive. :func:`download` streams a
+:class:`~awiml.archives.base.RemoteFile` into a *partial file*, resumes it by
+HTTP Range (checking with ``If-Range`` that the file did not change) or by
+``seek``, retries transient errors as :class:`RetryPolicy` (of
+:mod:`awiml.archives.http`, the one place for retries) says, and verifies the
+size and any published checksum (``"<algorithm>:<hex>"``, any :mod:`hashlib`
+algorithm). Moving the verified file into ``raw/`` is the workspace's job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,20 +205,13 @@ class _Hasher:
     def __init__(self, checksum: str | None) -> None:
         self.sha256 = hashlib.sha256()
         self.expected = parse_checksum(checksum) if checksum else None
-        self.other = (
-            hashlib.new(self.expected[0])
-            if self.expected and self.expected[0] != "sha256"
-            else None
-        )
+        other = self.expected and self.expected[0] != "sha256"
+        self.checked = hashlib.new(self.expected[0]) if other else self.sha256
 
     def update(self, chunk: bytes) -> None:
         self.sha256.update(chunk)
-        if self.other is not None:
-            self.other.update(chunk)
-
-    def digest_of_expected_algorithm(self) -> str:
-        assert self.expected is not None
-        return (self.other or self.sha256).hexdigest()
+        if self.checked is not self.sha256:
+            self.checked.update(chunk)
 
 
 def download(
@@ -240,24 +229,23 @@ def download(
     Parameters
     ----------
     remote : RemoteFile
-        What to copy: an ``http(s)`` URL (streamed with Range resume) or a
-        path on any fsspec filesystem (streamed with ``seek`` resume).
+        What to copy: an ``http(s)`` URL or a path on any fsspec filesystem.
     partial_dir : path-like
         Folder for partial files, on the same file system as the final place
-        so the caller can publish the result by an atomic rename. A partial
-        file left there by an interrupted run is resumed.
+        (for an atomic rename). A partial file an interrupted run left there
+        is resumed.
     policy : RetryPolicy, optional
         Retry and timeout settings.
     progress : callable, optional
         Called with the number of bytes received (negative when a restart
         discards bytes already counted).
     on_size : callable, optional
-        Called once with the file's size in bytes when the server announces it
-        and ``remote.size`` was unknown, e.g. to grow a progress bar's total.
+        Called once with the file's size when the server announces it and
+        ``remote.size`` was unknown (to grow a progress bar's total).
     cancel : threading.Event, optional
         When set (e.g. on Ctrl-C), the transfer stops after the chunk in
-        flight or at once while waiting to retry, keeps its partial file for
-        a later resume, and raises :class:`~awiml.errors.TransferError`.
+        flight or while waiting to retry, keeps its partial file for a later
+        resume, and raises :class:`~awiml.errors.TransferError`.
     lock_timeout : float, optional
         Seconds to wait while another process downloads the same file.
 
@@ -273,8 +261,7 @@ def download(
     AuthenticationError
         The server answered 401 or 403.
     ChecksumMismatchError
-        The size or the published checksum did not match, also after one
-        fresh download.
+        The published checksum did not match, also after one fresh download.
     ArchiveUnavailableError
         Transient errors persisted after all retries.
     TransferError
@@ -342,17 +329,15 @@ def _download_locked(
     on_size: ProgressCallback,
     stop: threading.Event,
 ) -> DownloadResult:
-    attempt_once = _http_attempt if remote.url else _fsspec_attempt
     session = (remote.session or http_session(retries=0)) if remote.url else None
-    checksum_retried = False
-    resumed = False
+    checksum_retried = resumed = False
     attempt = failures = resumes = 0
     while True:
         attempt += 1
         offset = partial.size()
         resumed = resumed or offset > 0
         try:
-            hasher, total = attempt_once(remote, partial, policy, progress, session, on_size)
+            hasher, total = _attempt(remote, partial, policy, progress, session, on_size)
             result = _verify(remote, partial, hasher, total, attempt, resumed)
             # The validator served resumes only; a verified file needs none (if moving it
             # into place fails, the next fetch finds it complete with a plain Range).
@@ -362,9 +347,8 @@ def _download_locked(
             if retry.restart:
                 progress(-partial.size())
                 partial.discard()
-            # An attempt that moved the file forward before the connection broke
-            # does not use up a retry (up to max_resumes of them): long transfers
-            # over flaky lines get there in the end.
+            # An attempt that moved the file forward does not use up a retry
+            # (up to max_resumes of them): long transfers over flaky lines get there.
             made_progress = partial.size() > offset and resumes < policy.max_resumes
             if made_progress:
                 resumes += 1
@@ -377,9 +361,8 @@ def _download_locked(
                     f"{human_size(partial.size())} received so far are kept and resumed when you "
                     "fetch again. Check the archive's status or your network, then retry."
                 ) from None
-            if retry.wait is not None:
-                wait = retry.wait
-            else:
+            wait = retry.wait
+            if wait is None:
                 wait = policy.wait(0 if made_progress else failures - 1, jitter=True)
             if made_progress:
                 logger.warning("fetching %s broke off (%s); resuming in %.1f s",
@@ -435,7 +418,7 @@ def _verify(
     verified = None
     if hasher.expected is not None:
         algorithm, digest = hasher.expected
-        actual = hasher.digest_of_expected_algorithm()
+        actual = hasher.checked.hexdigest()
         if actual != digest:
             raise ChecksumMismatchError(
                 f"{redact_url(remote.source)}: {algorithm} checksum is {actual} but the archive "
@@ -454,17 +437,7 @@ def _verify(
     )
 
 
-def _rehash(partial: _Partial, remote: RemoteFile) -> _Hasher:
-    """Start a hasher that has already seen the bytes of the partial file."""
-    hasher = _Hasher(remote.checksum)
-    if partial.path.exists():
-        with open(partial.path, "rb") as handle:
-            while chunk := handle.read(CHUNK_SIZE):
-                hasher.update(chunk)
-    return hasher
-
-
-def _http_attempt(
+def _attempt(
     remote: RemoteFile,
     partial: _Partial,
     policy: RetryPolicy,
@@ -472,6 +445,43 @@ def _http_attempt(
     session: requests.Session | None,
     on_size: ProgressCallback,
 ) -> tuple[_Hasher, int | None]:
+    """One try: open the source where the partial file ends and append the rest to it."""
+    if remote.url:
+        body = _http_body(remote, partial, policy, progress, session)
+    else:
+        body = _fsspec_body(remote, partial)
+    with body as (offset, total, read):
+        needed = (total or 0) - offset  # fail before writing when the file cannot fit
+        if needed > 0 and needed > (free := shutil.disk_usage(partial.path.parent).free):
+            raise TransferError(
+                f"not enough space to fetch {redact_url(remote.source)}: it needs "
+                f"{human_size(needed)} but {partial.path.parent} has {human_size(free)} free. "
+                "Free some space and fetch again; raw/ is unchanged."
+            )
+        if total is not None:
+            on_size(total)
+        hasher = _Hasher(remote.checksum)
+        if offset:  # the hasher sees the bytes already there first
+            with open(partial.path, "rb") as handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    hasher.update(chunk)
+        with open(partial.path, "ab" if offset else "wb") as out:
+            while chunk := read():
+                out.write(chunk)
+                hasher.update(chunk)
+                progress(len(chunk))
+    return hasher, total
+
+
+@contextlib.contextmanager
+def _http_body(
+    remote: RemoteFile,
+    partial: _Partial,
+    policy: RetryPolicy,
+    progress: ProgressCallback,
+    session: requests.Session | None,
+) -> Iterator[tuple[int, int | None, Callable[[], bytes]]]:
+    """Request the rest of the file by HTTP Range; yield its offset, total size and reader."""
     assert remote.url is not None and session is not None
     offset = partial.size()
     validator = partial.validator()
@@ -508,21 +518,19 @@ def _http_attempt(
                 f"{source}: the server answered {status} {response.reason}; check the URL or "
                 "identifier."
             )
+        start, total = _content_range(response.headers.get("Content-Range"))
         if status == 416 and offset:
-            total = _total_from_content_range(response.headers.get("Content-Range"))
-            if total == offset:
-                return _rehash(partial, remote), total
-            raise _Retry("the server refused to resume (416)", 0.0, restart=True)
+            if total != offset:
+                raise _Retry("the server refused to resume (416)", 0.0, restart=True)
+            yield offset, total, lambda: b""  # complete already
+            return
         if status not in (200, 206):
             raise TransferError(
                 f"{source}: unexpected reply {status} {response.reason}; check the URL."
             )
-        if status == 206:
-            start = _start_from_content_range(response.headers.get("Content-Range"))
-            if start != offset:
-                raise _Retry("the server resumed at the wrong offset", 0.0, restart=True)
-            total = _total_from_content_range(response.headers.get("Content-Range"))
-        else:
+        if status == 206 and start != offset:
+            raise _Retry("the server resumed at the wrong offset", 0.0, restart=True)
+        if status == 200:
             if offset:
                 logger.info("%s: server sent the whole file; restarting from byte 0", source)
                 progress(-offset)
@@ -530,92 +538,48 @@ def _http_attempt(
                 offset = 0
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-        _check_free_space(partial, remote, (total or 0) - offset)
-        if total is not None:
-            on_size(total)
-        partial.remember(
-            response.headers.get("ETag"), response.headers.get("Last-Modified"), total
-        )
-        hasher = _rehash(partial, remote) if offset else _Hasher(remote.checksum)
-        encoding = response.headers.get("Content-Encoding", "identity").lower()
-        decode = encoding not in ("", "identity")
-        with open(partial.path, "ab" if offset else "wb") as out:
-            while True:
-                try:
-                    # read1 hands over what has arrived, so bytes received before a
-                    # dropped connection reach the partial file and are resumed.
-                    chunk = response.raw.read1(CHUNK_SIZE, decode_content=decode)
-                except (urllib3.exceptions.HTTPError, OSError) as exc:
-                    # A decoded (compressed) body cannot be resumed by byte offset.
-                    raise _Retry(
-                        f"connection lost mid-transfer ({type(exc).__name__})", restart=decode
-                    ) from None
-                if not chunk:
-                    break
-                out.write(chunk)
-                hasher.update(chunk)
-                progress(len(chunk))
-    return hasher, total
+        partial.remember(response.headers.get("ETag"), response.headers.get("Last-Modified"), total)
+        decode = response.headers.get("Content-Encoding", "").lower() not in ("", "identity")
+
+        def read() -> bytes:
+            try:
+                # read1 hands over what has arrived, so bytes received before a
+                # dropped connection reach the partial file and are resumed.
+                return response.raw.read1(CHUNK_SIZE, decode_content=decode)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                # A decoded (compressed) body cannot be resumed by byte offset.
+                raise _Retry(
+                    f"connection lost mid-transfer ({type(exc).__name__})", restart=decode
+                ) from None
+
+        yield offset, total, read
 
 
-def _fsspec_attempt(
-    remote: RemoteFile,
-    partial: _Partial,
-    policy: RetryPolicy,
-    progress: ProgressCallback,
-    session: requests.Session | None,
-    on_size: ProgressCallback,
-) -> tuple[_Hasher, int | None]:
+@contextlib.contextmanager
+def _fsspec_body(
+    remote: RemoteFile, partial: _Partial
+) -> Iterator[tuple[int, int | None, Callable[[], bytes]]]:
+    """Open the file on its fsspec filesystem and seek to where the partial file ends."""
     assert remote.fs is not None and remote.path is not None
     offset = partial.size()
-    total = remote.size
-    if offset and total is not None and offset > total:
+    if offset and remote.size is not None and offset > remote.size:
         partial.discard()
         offset = 0
-    _check_free_space(partial, remote, (total or 0) - offset)
-    hasher = _rehash(partial, remote) if offset else _Hasher(remote.checksum)
     try:
         with remote.fs.open(remote.path, "rb") as source:
             if offset:
                 source.seek(offset)
-            with open(partial.path, "ab" if offset else "wb") as out:
-                while chunk := source.read(CHUNK_SIZE):
-                    out.write(chunk)
-                    hasher.update(chunk)
-                    progress(len(chunk))
+            yield offset, remote.size, lambda: source.read(CHUNK_SIZE)
     except FileNotFoundError as exc:
         if exc.filename == str(partial.path):
             raise
         raise NotFoundError(f"{remote.source} does not exist; check the path.") from None
     except (ConnectionError, TimeoutError) as exc:
         raise _Retry(f"{type(exc).__name__}: {exc}") from None
-    return hasher, total
 
 
-def _check_free_space(partial: _Partial, remote: RemoteFile, needed: int) -> None:
-    """Fail before writing when the file cannot fit on the disk."""
-    if needed <= 0:
-        return
-    free = shutil.disk_usage(partial.path.parent).free
-    if needed > free:
-        raise TransferError(
-            f"not enough space to fetch {redact_url(remote.source)}: it needs {human_size(needed)} "
-            f"but {partial.path.parent} has {human_size(free)} free. Free some space and fetch "
-            "again; raw/ is unchanged."
-        )
-
-
-def _start_from_content_range(value: str | None) -> int | None:
-    try:
-        return int(value.split()[1].split("-")[0]) if value else None
-    except (IndexError, ValueError):
-        return None
-
-
-def _total_from_content_range(value: str | None) -> int | None:
-    try:
-        total = value.rsplit("/", 1)[1] if value else "*"
-        return None if total == "*" else int(total)
-    except (IndexError, ValueError):
-        return None
-
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """Return the first byte and the total size of a ``Content-Range`` (``None`` if unknown)."""
+    match = re.fullmatch(r"\s*\w+\s+(?:(\d+)-\d+|\*)(?:/(\d+|\*))?\s*", value or "")
+    start, total = match.groups() if match else (None, None)
+    return (int(start) if start else None), (int(total) if total and total != "*" else None)

@@ -1,30 +1,10 @@
 """The workspace manifest: what is in ``raw/`` and where it came from.
 
-``raw/MANIFEST`` is a JSON Lines file: one JSON object per file in ``raw/``,
-sorted by path, keys in a fixed order, so it diffs well under git. Each line
-holds:
-
-``path``
-    Path relative to ``raw/``, with ``/`` separators.
-``source``
-    The URL, DOI or archive path the file was copied from (never with
-    credentials).
-``size``
-    Size in bytes.
-``sha256``
-    ``"sha256:<hex>"`` of the file as written.
-``retrieved``
-    UTC time of retrieval, ISO 8601.
-``awiml_version``
-    The awiml version that fetched it.
-``published_checksum``
-    The archive's own checksum the file was verified against (only when the
-    archive publishes one).
-``metadata``
-    Source-specific metadata (DOI, licence, citation, job id...).
-
-The file is always replaced whole by an atomic rename while holding the
-workspace's soft lock, so readers never see half a manifest.
+``raw/MANIFEST`` is a JSON Lines file: one JSON object per file in ``raw/``
+with the fields of :class:`ManifestEntry`, sorted by path, keys in a fixed
+order, so it diffs well under git. The file is always replaced whole by an
+atomic rename while holding the workspace's soft lock, so readers never see
+half a manifest.
 """
 
 from __future__ import annotations
@@ -75,7 +55,7 @@ class ManifestEntry:
     published_checksum : str or None
         The archive's checksum that was verified, if any.
     metadata : Mapping
-        Source-specific metadata.
+        Source-specific metadata (DOI, licence, citation, job id...).
 
     Examples
     --------
@@ -127,13 +107,10 @@ class ManifestEntry:
         missing = [k for k in MANIFEST_COLUMNS[:6] if k not in record]
         if missing:
             raise ValueError(f"missing keys {missing}")
+        values: dict[str, Any] = {name: str(record[name]) for name in MANIFEST_COLUMNS[:6]}
+        values["size"] = int(record["size"])
         return cls(
-            path=str(record["path"]),
-            source=str(record["source"]),
-            size=int(record["size"]),
-            sha256=str(record["sha256"]),
-            retrieved=str(record["retrieved"]),
-            awiml_version=str(record["awiml_version"]),
+            **values,
             published_checksum=record.get("published_checksum"),
             metadata=dict(record.get("metadata") or {}),
         )

@@ -1,34 +1,22 @@
 """The project workspace: folder layout, manifest, fetch and verify.
 
-A workspace is a plain folder, on a local disk or a mounted network share::
-
-    project/
-      raw/        read-only input data, as fetched; raw/MANIFEST records each file
-      src/        the project's own code
-      lib/        third-party code and helpers
-      features/   extracted features (caches keyed by input checksum and parameters)
-      interim/    intermediate, cleaned data
-      model/      the ModelStore
-      .awiml/     awiml's bookkeeping: workspace.json, locks, partial downloads
-
-Writers coordinate through :class:`filelock.SoftFileLock` files in ``.awiml/``:
-a soft lock is an exclusively created marker file, which works on NFS and SMB
-shares where ``flock``/``fcntl`` locks are missing or unreliable. A lock left
-by a crashed process on the same host is broken automatically (its PID is
-gone); one left from another host must be deleted by hand, and the error that
-reports it names the file.
+A workspace is a plain folder, on a local disk or a mounted network share,
+with the folders of :data:`LAYOUT` and ``.awiml/`` for awiml's bookkeeping
+(``workspace.json``, locks, partial downloads). Writers coordinate through soft
+lock files there (see :func:`awiml._files.soft_lock`), which work on NFS and SMB
+shares too; the error that reports a stale lock from another host names the
+file to delete.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import json
 import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -37,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from .._files import NO_SPACE, fsync_dir, publish, soft_lock
 from .._version import __version__
-from ..archives.base import RemoteFile, expand_fsspec_path, http_session
+from ..archives.base import RemoteFile, _first, expand_fsspec_path, http_session
 from ..archives.transfer import DownloadResult, RetryPolicy, download, file_checksum, parse_checksum
 from ..errors import (
     AwimlError,
@@ -69,6 +57,8 @@ LAYOUT: Mapping[str, str] = {
 _META_DIR = ".awiml"
 _MARKER = "workspace.json"
 _LAYOUT_VERSION = 1
+#: Columns of the table :meth:`Workspace.fetch` returns.
+_ROW_COLUMNS = ("path", "source", "size", "sha256", "status", "attempts")
 
 
 class FetchError(TransferError):
@@ -122,10 +112,19 @@ class VerifyReport:
         if self.ok:
             return f"raw/ matches its manifest ({self.checked} files verified)"
         lines = [f"raw/ differs from its manifest ({self.checked} files as recorded):"]
-        for label, paths in (("missing", self.missing), ("extra", self.extra),
-                             ("changed", self.changed)):
-            lines += [f"  {label}: {p}" for p in paths]
+        lines += [f"  {label}: {p}" for label in ("missing", "extra", "changed")
+                  for p in getattr(self, label)]
         return "\n".join(lines)
+
+
+def _folder(name: str, doc: str) -> property:
+    """Return the read-only property for the layout folder ``name``."""
+
+    def folder(workspace: Workspace) -> Path:
+        return workspace.root / name
+
+    folder.__doc__ = doc
+    return property(folder)
 
 
 class Workspace:
@@ -221,35 +220,12 @@ class Workspace:
     def __fspath__(self) -> str:
         return str(self.root)
 
-    @property
-    def raw(self) -> Path:
-        """The read-only input data folder."""
-        return self.root / "raw"
-
-    @property
-    def src(self) -> Path:
-        """The project's own code."""
-        return self.root / "src"
-
-    @property
-    def lib(self) -> Path:
-        """Third-party code and helpers."""
-        return self.root / "lib"
-
-    @property
-    def features(self) -> Path:
-        """Extracted features and their caches."""
-        return self.root / "features"
-
-    @property
-    def interim(self) -> Path:
-        """Intermediate, cleaned data."""
-        return self.root / "interim"
-
-    @property
-    def model(self) -> Path:
-        """The ModelStore folder."""
-        return self.root / "model"
+    raw = _folder("raw", "The read-only input data folder.")
+    src = _folder("src", "The project's own code.")
+    lib = _folder("lib", "Third-party code and helpers.")
+    features = _folder("features", "Extracted features and their caches.")
+    interim = _folder("interim", "Intermediate, cleaned data.")
+    model = _folder("model", "The ModelStore folder.")
 
     @property
     def manifest_path(self) -> Path:
@@ -281,26 +257,12 @@ class Workspace:
         """
         import pandas as pd
 
-        rows = [
-            {name: getattr(entry, name) for name in MANIFEST_COLUMNS}
-            for entry in self.entries().values()
-        ]
+        rows = [[getattr(entry, name) for name in MANIFEST_COLUMNS]
+                for entry in self.entries().values()]
         table = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
         table["size"] = table["size"].astype("int64")
         table["retrieved"] = pd.to_datetime(table["retrieved"], utc=True)
         return table.sort_values("path", ignore_index=True)
-
-    def _lock(
-        self,
-        timeout: float = 60.0,
-        unwritable: Callable[[OSError], BaseException] | None = None,
-    ) -> contextlib.AbstractContextManager[None]:
-        """Return the workspace's soft lock, whose error says how to clear a stale one."""
-        path = self._meta / "manifest.lock"
-        return soft_lock(path, timeout, lambda: WorkspaceError(
-            f"the workspace is locked by another process ({path}). Wait for it to "
-            "finish; if no awiml process runs on any host, delete that file."
-        ), unwritable)
 
     def fetch(
         self,
@@ -318,13 +280,15 @@ class Workspace:
     ) -> pd.DataFrame:
         r"""Copy files from any archive into ``raw/`` and record them in the manifest.
 
-        Each URL may be ``https://...``, ``file://...`` or a local path, or
-        any fsspec URL whose protocol awiml or another package registers
-        (awiml's archive sources, such as ``pangaea://``, as they land).
-        A directory stands for every file below it. Files stream to a
-        partial file under ``.awiml/downloads``, are verified, then renamed
-        into ``raw/`` and made read-only, so ``raw/`` only ever holds
-        complete files.
+        Each URL may be ``https://...``, ``file://...``, a local path or any
+        fsspec URL (awiml's archive sources, such as ``pangaea://``, too); a
+        directory stands for every file below it. Files stream to
+        ``.awiml/downloads``, are verified, then renamed into ``raw/`` and made
+        read-only, so ``raw/`` only ever holds complete files. It is never
+        overwritten: different content for an existing path raises
+        :class:`~awiml.errors.RawFileConflictError` (fetch the new version with
+        another ``subdir``). A file recorded with the same source and size is
+        skipped without downloading; :meth:`verify` re-hashes everything.
 
         Parameters
         ----------
@@ -371,14 +335,6 @@ class Workspace:
             fail, a :class:`FetchError` listing them all. Either way, every
             other file was fetched and recorded first.
 
-        Notes
-        -----
-        ``raw/`` is never overwritten: fetching different content to a path
-        that already exists raises :class:`~awiml.errors.RawFileConflictError`
-        and keeps the old file; fetch the new version with another ``subdir``.
-        A file recorded with the same source and size is skipped without
-        downloading; :meth:`verify` re-hashes everything.
-
         Examples
         --------
         >>> import tempfile, pathlib
@@ -406,8 +362,7 @@ class Workspace:
                 failures[_label(item)] = exc
                 continue
             key = item.source if isinstance(item, RemoteFile) else item
-            for remote in resolved:
-                remotes.append(_place(remote, subdir, checksums.get(key), metadata))
+            remotes += [_place(r, subdir, checksums.get(key), metadata) for r in resolved]
         _check_unique_names(remotes)
 
         entries = self.entries()
@@ -468,9 +423,7 @@ class Workspace:
             executor.shutdown(wait=True)
             bar.close()
 
-        table = pd.DataFrame(rows, columns=["path", "source", "size", "sha256", "status",
-                                            "attempts"])
-        table = table.sort_values("path", ignore_index=True)
+        table = pd.DataFrame(rows, columns=_ROW_COLUMNS).sort_values("path", ignore_index=True)
         _raise_failures(failures, table)
         return table
 
@@ -488,7 +441,11 @@ class Workspace:
         rows = []
         placed: list[tuple[Path, DownloadResult]] = []  # moved into raw/ by this call
         names = [f"{remote.name} (from {_label(remote)})" for remote, _ in finished]
-        with self._lock(unwritable=lambda exc: _unrecorded_error(self, names, exc)):
+        lock = self._meta / "manifest.lock"
+        busy = (f"the workspace is locked by another process ({lock}). Wait for it to "
+                "finish; if no awiml process runs on any host, delete that file.")
+        with soft_lock(lock, 60.0, lambda: WorkspaceError(busy),
+                       lambda exc: _unrecorded_error(self, names, exc)):
             try:
                 entries = self.entries()
                 changed = False
@@ -581,18 +538,18 @@ class Workspace:
             for path in self.raw.rglob("*")
             if path.is_file() and path != self.manifest_path
         }
-        missing = sorted(set(entries) - on_disk)
-        extra = sorted(on_disk - set(entries))
-        changed = []
-        checked = 0
-        for name in sorted(set(entries) & on_disk):
-            entry = entries[name]
-            path = self.raw / name
-            if path.stat().st_size != entry.size or file_checksum(path) != entry.sha256:
-                changed.append(name)
-            else:
-                checked += 1
-        return VerifyReport(checked=checked, missing=missing, extra=extra, changed=changed)
+        both = sorted(set(entries) & on_disk)
+        changed = [
+            name for name in both
+            if (self.raw / name).stat().st_size != entries[name].size
+            or file_checksum(self.raw / name) != entries[name].sha256
+        ]
+        return VerifyReport(
+            checked=len(both) - len(changed),
+            missing=sorted(set(entries) - on_disk),
+            extra=sorted(on_disk - set(entries)),
+            changed=changed,
+        )
 
 
 def _make_read_only(path: Path) -> None:
@@ -681,8 +638,7 @@ def _resolve(
     try:
         if hasattr(fs, "remote_files"):
             return list(fs.remote_files(path))
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        return expand_fsspec_path(fs, path, protocol=protocol)
+        return expand_fsspec_path(fs, path, protocol=_first(fs.protocol))
     except FileNotFoundError as exc:
         if isinstance(exc, AwimlError):
             raise
@@ -704,12 +660,12 @@ def _place(
             f"cannot store {remote.source} as raw/{name}: the name must be a relative path "
             "inside raw/ (no '..', no leading '/', not MANIFEST)"
         )
-    changes: dict[str, Any] = {"name": name}
-    if checksum is not None:
-        changes["checksum"] = checksum
-    if metadata:
-        changes["metadata"] = {**remote.metadata, **metadata}
-    return replace(remote, **changes)
+    return replace(
+        remote,
+        name=name,
+        checksum=remote.checksum if checksum is None else checksum,
+        metadata={**remote.metadata, **(metadata or {})},
+    )
 
 
 def _check_unique_names(remotes: Sequence[RemoteFile]) -> None:
@@ -729,28 +685,17 @@ def _already_present(path: Path, entry: ManifestEntry, remote: RemoteFile) -> bo
         size = path.stat().st_size
     except FileNotFoundError:
         return False
-    if entry.source != remote.source or size != entry.size:
+    if entry.source != remote.source or remote.size not in (None, size) or size != entry.size:
         return False
-    if remote.size is not None and remote.size != entry.size:
-        return False
-    if remote.checksum:
-        algorithm, digest = parse_checksum(remote.checksum)
-        known = {entry.sha256}
-        if entry.published_checksum:
-            known.add(entry.published_checksum)
-        return f"{algorithm}:{digest}" in known
-    return True
+    if not remote.checksum:
+        return True
+    algorithm, digest = parse_checksum(remote.checksum)
+    return f"{algorithm}:{digest}" in (entry.sha256, entry.published_checksum)
 
 
 def _row(entry: ManifestEntry, status: str, attempts: int) -> dict[str, Any]:
-    return {
-        "path": entry.path,
-        "source": entry.source,
-        "size": entry.size,
-        "sha256": entry.sha256,
-        "status": status,
-        "attempts": attempts,
-    }
+    row = {name: getattr(entry, name) for name in _ROW_COLUMNS[:4]}
+    return {**row, "status": status, "attempts": attempts}
 
 
 def _conflict_message(
