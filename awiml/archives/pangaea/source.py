@@ -48,7 +48,7 @@ from ...errors import (
 )
 from ..base import DEFAULT_TIMEOUT, ArchiveFileSystem, RemoteFile, http_session, netrc_credentials
 from ..cache import ArchiveCache, default_cache_dir
-from .model import DatasetMetadata, dataset_id, normalize_doi
+from .model import DatasetMetadata, Parameter, dataset_id, normalize_doi
 from .panmd import parse_panmd
 from .text import events_frame, read_text
 
@@ -78,8 +78,6 @@ TOKEN_PAGE = "https://www.pangaea.de/user/"
 
 #: The files each dataset folder offers through fsspec.
 DATASET_FILES = ("data.tab", "metadata.xml", "citation.txt")
-
-_SEARCH_PAGE = 500
 
 
 def endpoints_for(base_url: str | None) -> dict[str, str]:
@@ -197,12 +195,8 @@ class PangaeaSource(ArchiveFileSystem):
         self.endpoints = endpoints_for(base_url or os.environ.get("AWIML_PANGAEA_URL"))
         self._token = _find_token(token)
         self._session = http_session(retries=retries, timeout=timeout)
-        if cache is True:
-            self._cache: ArchiveCache | None = ArchiveCache(default_cache_dir(), "pangaea")
-        elif cache:
-            self._cache = ArchiveCache(cache, "pangaea")
-        else:
-            self._cache = None
+        folder = default_cache_dir() if cache is True else cache
+        self._cache: ArchiveCache | None = ArchiveCache(folder, "pangaea") if folder else None
         self._own_hosts = {urlsplit(url).netloc for url in self.endpoints.values()}
         self._metadata_memo: dict[int, tuple[DatasetMetadata, str, bool]] = {}
         self._memo_lock = threading.Lock()
@@ -289,38 +283,42 @@ class PangaeaSource(ArchiveFileSystem):
     def _dataset_url(self, ident: int) -> str:
         return f"{self.endpoints['doi']}/{normalize_doi(ident)}"
 
+    def _ask(self, ident: int, accept: str, what: str | None = None) -> requests.Response:
+        """GET the dataset's DOI URL as ``accept`` (content negotiation)."""
+        what = what or f"dataset doi:{normalize_doi(ident)}"
+        return self._get(self._dataset_url(ident), accept=accept, what=what)
+
     def _metadata_and_version(self, ident: int) -> tuple[DatasetMetadata, str, bool]:
         """Return (metadata, version stamp, online?) with the cache as offline fallback."""
         with self._memo_lock:
             if ident in self._metadata_memo:
                 return self._metadata_memo[ident]
-        what = f"dataset doi:{normalize_doi(ident)}"
         try:
-            response = self._get(self._dataset_url(ident), accept=PANMD, what=what)
+            with self._ask(ident, PANMD) as response:
+                xml = response.content
         except ArchiveUnavailableError:
             cached = self._cache.latest(str(ident), "metadata.xml") if self._cache else None
             if cached is None:
                 raise
             logger.warning(
-                "PANGAEA unreachable; using the cached metadata of %s from %s", what, cached.parent
+                "PANGAEA unreachable; using the cached metadata of dataset doi:%s from %s",
+                normalize_doi(ident),
+                cached.parent,
             )
             found = (parse_panmd(cached.read_bytes()), cached.parent.name, False)
-            with self._memo_lock:  # remembered, so one read does not wait twice
-                self._metadata_memo[ident] = found
-            return found
-        with response:
-            xml = response.content
-        meta = parse_panmd(xml)
-        version = (
-            meta.last_modified
-            or response.headers.get("Last-Modified")
-            or ("sha256-" + hashlib.sha256(xml).hexdigest()[:16])
-        )
-        if self._cache is not None:
-            self._cache.put(str(ident), version, "metadata.xml", xml)
-        with self._memo_lock:
-            self._metadata_memo[ident] = (meta, version, True)
-        return meta, version, True
+        else:
+            meta = parse_panmd(xml)
+            version = (
+                meta.last_modified
+                or response.headers.get("Last-Modified")
+                or ("sha256-" + hashlib.sha256(xml).hexdigest()[:16])
+            )
+            if self._cache is not None:
+                self._cache.put(str(ident), version, "metadata.xml", xml)
+            found = (meta, version, True)
+        with self._memo_lock:  # remembered, so one read does not wait twice
+            self._metadata_memo[ident] = found
+        return found
 
     def metadata(self, doi: str | int) -> DatasetMetadata:
         """Return the metadata of a dataset, from its panmd record.
@@ -370,7 +368,7 @@ class PangaeaSource(ArchiveFileSystem):
         Parameters
         ----------
         doi : str or int
-            The dataset.
+            The dataset to cite.
 
         Returns
         -------
@@ -379,7 +377,7 @@ class PangaeaSource(ArchiveFileSystem):
         """
         ident = dataset_id(doi)
         what = f"the citation of doi:{normalize_doi(ident)}"
-        with self._get(self._dataset_url(ident), accept=BIBLIOGRAPHY, what=what) as response:
+        with self._ask(ident, BIBLIOGRAPHY, what) as response:
             return response.text.strip()
 
     # -- data ------------------------------------------------------------------------------
@@ -405,8 +403,7 @@ class PangaeaSource(ArchiveFileSystem):
                 f"PANGAEA cannot be reached and the table of doi:{doi} is not cached; "
                 "read it once while online."
             )
-        response = self._get(self._dataset_url(ident), accept=TSV, what=f"dataset doi:{doi}")
-        with response:
+        with self._ask(ident, TSV) as response:
             if response.status_code == 406:
                 raise InvalidDataError(
                     f"doi:{doi} has no data table (PANGAEA answered 406): it holds metadata "
@@ -463,7 +460,7 @@ class PangaeaSource(ArchiveFileSystem):
         Parameters
         ----------
         doi : str or int
-            The dataset.
+            The dataset whose events to list.
 
         Returns
         -------
@@ -525,11 +522,7 @@ class PangaeaSource(ArchiveFileSystem):
         ident = dataset_id(doi)
         meta = self.metadata(ident)
         columns = ["name", "url", "size", "format", "path"]
-        url_params = [
-            p
-            for p in meta.parameters
-            if (p.type == "uri") or p.short_name.lower() in ("url file", "url", "url image")
-        ]
+        url_params = _url_parameters(meta)
         if not url_params or meta.is_collection:
             return pd.DataFrame(columns=columns)
         table = self.read(ident, on_mismatch="warn")
@@ -605,7 +598,7 @@ class PangaeaSource(ArchiveFileSystem):
         Parameters
         ----------
         doi : str or int
-            The dataset.
+            The dataset to load.
 
         Returns
         -------
@@ -615,7 +608,6 @@ class PangaeaSource(ArchiveFileSystem):
         from pangaeapy import PanDataSet
 
         ident = dataset_id(doi)
-        # pangaeapy needs a folder for its term database: beside awiml's archive folders.
         cachedir = (self._cache.root.parent if self._cache else default_cache_dir()) / "pangaeapy"
         with self._route_pangaeapy():
             return PanDataSet(ident, cachedir=cachedir, auth_token=self._token)
@@ -656,16 +648,12 @@ class PangaeaSource(ArchiveFileSystem):
 
     @classmethod
     def _strip_protocol(cls, path: str | list[str]) -> Any:
+        """Strip ``pangaea://`` as fsspec does, then turn a DOI into its dataset id."""
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        path = str(path)
-        if path.startswith("pangaea://"):
-            path = path[len("pangaea://") :]
-        path = path.strip("/")
+        path = super()._strip_protocol(str(path)).strip("/")  # str: dataset ids may be ints
         match = re.match(r"(?i)^(?:doi:)?10\.1594/PANGAEA\.(\d+)(/.*)?$", path)
-        if match:
-            path = match.group(1) + (match.group(2) or "")
-        return path
+        return match.group(1) + (match.group(2) or "") if match else path
 
     def _split(self, path: str) -> tuple[int, str]:
         path = self._strip_protocol(path)
@@ -709,14 +697,9 @@ class PangaeaSource(ArchiveFileSystem):
                 entries.append(self._file_info(ident, "metadata.xml"))
             else:
                 entries = [self._file_info(ident, name) for name in DATASET_FILES]
-                if self._links_files(meta):
+                if _url_parameters(meta):
                     entries.append({"name": f"{ident}/files", "type": "directory", "size": 0})
         return entries if detail else [e["name"] for e in entries]
-
-    def _links_files(self, meta: DatasetMetadata) -> bool:
-        return any(
-            p.type == "uri" or p.short_name.lower() in ("url file", "url") for p in meta.parameters
-        )
 
     def _ls_files(self, ident: int) -> list[dict[str, Any]]:
         """List linked files; ``size`` is PANGAEA's rounded listing, so only approximate."""
@@ -810,8 +793,7 @@ class PangaeaSource(ArchiveFileSystem):
             cached = self._cache.get(str(ident), version, "metadata.xml")
             if cached is not None:
                 return cached.read_bytes()
-        what = f"dataset doi:{normalize_doi(ident)}"
-        with self._get(self._dataset_url(ident), accept=PANMD, what=what) as response:
+        with self._ask(ident, PANMD) as response:
             return response.content
 
     def remote_files(self, path: str) -> list[RemoteFile]:
@@ -851,7 +833,6 @@ class PangaeaSource(ArchiveFileSystem):
             "title": meta.title,
         }
         record = {k: v for k, v in record.items() if v}
-        source = f"pangaea://{ident}"
         doi_url = self._dataset_url(ident)
         session = self._transfer_session(doi_url)
         # How each dataset file is asked for: its URL and the Accept header, if any.
@@ -860,23 +841,11 @@ class PangaeaSource(ArchiveFileSystem):
             "metadata.xml": (doi_url, {"Accept": PANMD}),
             "citation.txt": (doi_url, {"Accept": BIBLIOGRAPHY}),
         }
-        # (collections without ``rest`` were expanded into their children above)
-        wanted = ["data.tab", "metadata.xml"] if not rest else [rest]
-        wanted = [w for w in wanted if w in requests_for
-                  and not (w == "data.tab" and meta.is_collection)]
-        files = []
-        for file_name in wanted:
-            url, headers = requests_for[file_name]
-            files.append(
-                RemoteFile(
-                    source=f"{source}/{file_name}",
-                    name=f"{prefix}/{file_name}",
-                    metadata=record,
-                    url=url,
-                    headers=headers,
-                    session=session,
-                )
-            )
+        if meta.is_collection:  # a collection has no table of its own
+            del requests_for["data.tab"]
+        wanted = [rest] if rest else ["data.tab", "metadata.xml"]
+        # (name below the dataset, URL, headers, manifest metadata, session) of each file
+        plan = [(w, *requests_for[w], record, session) for w in wanted if w in requests_for]
         if rest == "files" or rest.startswith("files/"):
             listing = self._ls_files(ident) if rest == "files" else [self._file_info(ident, rest)]
             if not listing:
@@ -884,18 +853,28 @@ class PangaeaSource(ArchiveFileSystem):
                     f"doi:{normalize_doi(ident)} links no files; fetch pangaea://{ident} for "
                     "its table and metadata instead"
                 )
-            for entry in listing:
-                name = entry["name"].split("/files/", 1)[1]
-                # The listed size is rounded (kByte), so it is kept as metadata only.
-                files.append(
-                    RemoteFile(
-                        source=f"{source}/files/{name}",
-                        name=f"{prefix}/files/{name}",
-                        metadata={**record, "listed_size": entry.get("size")},
-                        url=entry["url"],
-                        session=self._transfer_session(entry["url"]),
-                    )
+            # The listed size is rounded (kByte), so it is kept as metadata only.
+            plan += [
+                (
+                    "files/" + entry["name"].split("/files/", 1)[1],
+                    entry["url"],
+                    {},
+                    {**record, "listed_size": entry.get("size")},
+                    self._transfer_session(entry["url"]),
                 )
+                for entry in listing
+            ]
+        files = [
+            RemoteFile(
+                source=f"pangaea://{ident}/{name}",
+                name=f"{prefix}/{name}",
+                metadata=metadata,
+                url=url,
+                headers=headers,
+                session=session,
+            )
+            for name, url, headers, metadata, session in plan
+        ]
         if not files:
             self._file_info(ident, rest)  # raises NotFoundError naming the valid paths
             raise NotFoundError(
@@ -911,6 +890,12 @@ class PangaeaSource(ArchiveFileSystem):
 
 
 _PANGAEAPY_LOCK = threading.Lock()
+
+
+def _url_parameters(meta: DatasetMetadata) -> list[Parameter]:
+    """Return the columns that link files: type ``uri``, or named URL file, URL, URL image."""
+    urls = ("url file", "url", "url image")
+    return [p for p in meta.parameters if p.type == "uri" or p.short_name.lower() in urls]
 
 
 def _column_for(table: pd.DataFrame, short_name: str) -> str:
