@@ -242,8 +242,7 @@ class PangaeaSource(ArchiveFileSystem):
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ArchiveUnavailableError(
                 f"PANGAEA could not be reached for {what} ({redact_url(url)}: "
-                f"{type(exc).__name__}). Check your network; datasets read before are served "
-                "from the cache."
+                f"{type(exc).__name__}). Check your network; cached datasets are still served."
             ) from None
         status = response.status_code
         if status in (401, 403):
