@@ -125,6 +125,17 @@ _BOUNDS = (
     ("meanLatitude", "MEDIAN LATITUDE"),
 )
 _TEMPORAL = (("minDateTime", "DATE/TIME START"), ("maxDateTime", "DATE/TIME END"))
+#: An event's panmd elements (in their order) and :class:`Event` fields; dateTime* are text.
+_EVENT_FIELDS = (
+    ("latitude", "latitude"),
+    ("longitude", "longitude"),
+    ("latitude2", "latitude_end"),
+    ("longitude2", "longitude_end"),
+    ("elevation", "elevation"),
+    ("dateTime", "datetime"),
+    ("dateTime2", "datetime_end"),
+)
+_EVENT_TERMS = ("location", "campaign", "basis", "device")
 _TEXT_ORDER = (
     "MEDIAN LATITUDE",
     "MEDIAN LONGITUDE",
@@ -196,17 +207,13 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
 
     last_modified_key = "lastModified" if "lastModified" in info else "xmlLastModified"
     consumed = {"loginOption", "loginOption_num", "collectionChilds", last_modified_key}
-    extra: dict[str, str] = {}
-    for key, value in (
-        ("dateTime", _text(citation, "md:dateTime")),
-        ("topoType", _text(root, "md:extent/md:topoType")),
-    ):
-        if value is not None:
-            extra[key] = value
     licence_label = _text(root, "md:license/md:label")
     licence_name = _text(root, "md:license/md:name")
-    if licence_label and licence_name:
-        extra["License"] = f"{licence_name} ({licence_label})"
+    extra = {
+        "dateTime": _text(citation, "md:dateTime"),
+        "topoType": _text(root, "md:extent/md:topoType"),
+        "License": f"{licence_name} ({licence_label})" if licence_label and licence_name else None,
+    }
     for key, value in info.items():
         if key not in consumed and not key.startswith(_OVERRIDE):
             extra[key] = value
@@ -235,7 +242,7 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
         "parent": _parent(citation),
         "children": _children(info.get("collectionChilds")),
         "last_modified": info.get(last_modified_key),
-        "extra": extra,
+        "extra": {key: value for key, value in extra.items() if value is not None},
     }
     for key, raw in info.items():
         if key.startswith(_OVERRIDE):
@@ -329,14 +336,10 @@ def _person(element: ET.Element) -> str:
 def _contact_person(element: ET.Element) -> str:
     """``"Last, First (orcid URL, e-mail, URI)"`` as the text export writes a PI."""
     name = _person(element)
-    contact = []
     orcid = _text(element, "md:orcid")
-    if orcid:
-        contact.append(orcid if "://" in orcid else _ORCID_URL + orcid)
-    for tag in ("md:eMail", "md:URI"):
-        value = _text(element, tag)
-        if value:
-            contact.append(value)
+    if orcid and "://" not in orcid:
+        orcid = _ORCID_URL + orcid
+    contact = [v for v in (orcid, _text(element, "md:eMail"), _text(element, "md:URI")) if v]
     return f"{name} ({', '.join(contact)})" if contact else name
 
 
@@ -369,13 +372,8 @@ def _parent(citation: ET.Element | None) -> str | None:
 
 
 def _children(value: str | None) -> tuple[str, ...]:
-    if not value:
-        return ()
     children = []
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
+    for item in filter(None, (item.strip() for item in (value or "").split(","))):
         match = _CHILD.match(item)
         if match is None:
             raise InvalidDataError(
@@ -525,32 +523,22 @@ def _coverage(root: ET.Element) -> dict[str, str]:
 
 def _event(element: ET.Element) -> Event:
     label = _text(element, "md:label") or ""
-    where = f"event {label!r}"
-
-    def number(tag: str) -> float | None:
-        return _number(_text(element, f"md:{tag}"), f"{where}: <md:{tag}>")
-
-    attributes = {
-        a.get("name", ""): _clean(a.text) or "" for a in element.findall("md:attribute", _NS)
-    }
-    device = element.find("md:device", _NS)
-    if device is None:
-        device = element.find("md:method", _NS)
+    values: dict[str, Any] = {}
+    for tag, name in _EVENT_FIELDS:
+        text = _text(element, f"md:{tag}")
+        is_time = tag.startswith("dateTime")
+        values[name] = text if is_time else _number(text, f"event {label!r}: <md:{tag}>")
+    terms = {term: element.find(f"md:{term}", _NS) for term in _EVENT_TERMS}
+    if terms["device"] is None:
+        terms["device"] = element.find("md:method", _NS)
     return Event(
         label=label,
-        latitude=number("latitude"),
-        longitude=number("longitude"),
-        latitude_end=number("latitude2"),
-        longitude_end=number("longitude2"),
-        datetime=_text(element, "md:dateTime"),
-        datetime_end=_text(element, "md:dateTime2"),
-        elevation=number("elevation"),
-        location=_term_text(element.find("md:location", _NS)),
-        campaign=_term_text(element.find("md:campaign", _NS)),
-        basis=_term_text(element.find("md:basis", _NS)),
-        device=_term_text(device),
         comment=_text(element, "md:comment"),
-        attributes=attributes,
+        attributes={
+            a.get("name", ""): _clean(a.text) or "" for a in element.findall("md:attribute", _NS)
+        },
+        **values,
+        **{term: _term_text(found) for term, found in terms.items()},
     )
 
 
@@ -598,12 +586,8 @@ def _size(root: ET.Element) -> str | None:
 
 
 def _technical_info(root: ET.Element) -> dict[str, str]:
-    info: dict[str, str] = {}
-    for entry in root.findall("md:technicalInfo/md:entry", _NS):
-        key = entry.get("key")
-        if key:
-            info[key] = entry.get("value", "")
-    return info
+    entries = root.findall("md:technicalInfo/md:entry", _NS)
+    return {e.get("key", ""): e.get("value", "") for e in entries if e.get("key")}
 
 
 def _decode_override(name: str, raw: str) -> Any:
@@ -914,20 +898,13 @@ def _write_project(parent: ET.Element, text: str, index: int) -> None:
 def _write_event(parent: ET.Element, event: Event) -> None:
     element = _sub(parent, "md:event")
     _sub(element, "md:label", event.label)
-    for tag, value in (
-        ("md:latitude", event.latitude),
-        ("md:longitude", event.longitude),
-        ("md:latitude2", event.latitude_end),
-        ("md:longitude2", event.longitude_end),
-        ("md:elevation", event.elevation),
-        ("md:dateTime", event.datetime),
-        ("md:dateTime2", event.datetime_end),
-    ):
+    for tag, name in _EVENT_FIELDS:
+        value = getattr(event, name)
         if value is not None:
-            _sub(element, tag, value if tag.startswith("md:dateTime") else _number_text(value))
+            _sub(element, f"md:{tag}", value if tag.startswith("dateTime") else _number_text(value))
     for name, value in event.attributes.items():
         _sub(element, "md:attribute", str(value), name=name)
-    for term in ("location", "campaign", "basis", "device"):
+    for term in _EVENT_TERMS:
         _write_term(element, f"md:{term}", getattr(event, term))
     if event.comment is not None:
         _sub(element, "md:comment", event.comment)
