@@ -75,9 +75,7 @@ def _bbox_params(bbox: tuple[float, float, float, float]) -> dict[str, float]:
         raise InvalidDataError(
             f"bbox={bbox!r} must be four numbers (min_lat, min_lon, max_lat, max_lon)"
         ) from None
-    if not (-90 <= min_lat <= max_lat <= 90) or not (-180 <= min_lon <= 180) or not (
-        -180 <= max_lon <= 180
-    ):
+    if not (-90 <= min_lat <= max_lat <= 90 and -180 <= min_lon <= 180 and -180 <= max_lon <= 180):
         raise InvalidDataError(
             f"bbox={bbox!r} is not (min_lat, min_lon, max_lat, max_lon) in degrees: latitudes "
             "go from -90 to 90 with min <= max, longitudes from -180 to 180"
@@ -155,42 +153,36 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _enrich(source: PangaeaSource, rows: list[dict[str, Any]]) -> None:
-    """Fill ``restricted`` (and a missing ``size``) from the Elasticsearch index."""
+    """Fill ``restricted`` (and a missing ``size``) from the Elasticsearch index, by batch."""
     for begin in range(0, len(rows), ENRICH_BATCH):
-        if not _enrich_batch(source, rows[begin : begin + ENRICH_BATCH]):
-            return
-
-
-def _enrich_batch(source: PangaeaSource, rows: list[dict[str, Any]]) -> bool:
-    """Enrich one batch of rows in place; return False when the index cannot be used."""
-    ids = [dataset_id(row["doi"]) for row in rows]
-    params = {
-        "q": " ".join(f"sf-idDataSet:{i}" for i in ids),
-        "size": len(ids),
-        "_source": "sf-idDataSet,sp-loginOption,nDataPoints",
-    }
-    try:
-        with source._get(source.endpoints["es"], params=params,
-                         what="PANGAEA's search index") as response:
-            hits = response.json()["hits"]["hits"]
-    except (ArchiveUnavailableError, ValueError, KeyError, TypeError) as exc:
-        logger.warning("could not learn which search hits are restricted (%s); "
-                       "the 'restricted' column stays empty", type(exc).__name__)
-        return False
-    found = {}
-    for hit in hits:
-        record = hit.get("_source", {})
+        batch = rows[begin : begin + ENRICH_BATCH]
+        ids = [dataset_id(row["doi"]) for row in batch]
+        params = {
+            "q": " ".join(f"sf-idDataSet:{i}" for i in ids),
+            "size": len(ids),
+            "_source": "sf-idDataSet,sp-loginOption,nDataPoints",
+        }
         try:
-            found[int(record.get("sf-idDataSet", hit.get("_id")))] = record
-        except (TypeError, ValueError):
-            continue
-    for ident, row in zip(ids, rows, strict=True):
-        record = found.get(ident)
-        if record is None:
-            continue
-        login = record.get("sp-loginOption")
-        if login is not None:
-            row["restricted"] = str(login) != "1"
-        if row["size"] is None and isinstance(record.get("nDataPoints"), int):
-            row["size"] = record["nDataPoints"]
-    return True
+            with source._get(source.endpoints["es"], params=params,
+                             what="PANGAEA's search index") as response:
+                hits = response.json()["hits"]["hits"]
+        except (ArchiveUnavailableError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("could not learn which search hits are restricted (%s); "
+                           "the 'restricted' column stays empty", type(exc).__name__)
+            return
+        found = {}
+        for hit in hits:
+            record = hit.get("_source", {})
+            try:
+                found[int(record.get("sf-idDataSet", hit.get("_id")))] = record
+            except (TypeError, ValueError):
+                continue
+        for ident, row in zip(ids, batch, strict=True):
+            record = found.get(ident)
+            if record is None:
+                continue
+            login = record.get("sp-loginOption")
+            if login is not None:
+                row["restricted"] = str(login) != "1"
+            if row["size"] is None and isinstance(record.get("nDataPoints"), int):
+                row["size"] = record["nDataPoints"]

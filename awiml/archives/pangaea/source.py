@@ -245,37 +245,34 @@ class PangaeaSource(ArchiveFileSystem):
                 f"{type(exc).__name__}). Check your network; cached datasets are still served."
             ) from None
         status = response.status_code
+        if status < 400 or status == 406:  # 406: no table, which the caller explains
+            return response
+        response.close()
+        if status in (401, 403) and self._token:
+            raise AuthenticationError(
+                f"PANGAEA refused the token for {what} ({status}). It may have expired or "
+                f"not grant access to this dataset: copy a fresh one from {TOKEN_PAGE}."
+            )
         if status in (401, 403):
-            response.close()
-            if self._token:
-                raise AuthenticationError(
-                    f"PANGAEA refused the token for {what} ({status}). It may have expired or "
-                    f"not grant access to this dataset: copy a fresh one from {TOKEN_PAGE}."
-                )
             raise AuthenticationError(
                 f"{what} is restricted: PANGAEA needs a token ({status}). Copy yours from "
                 f"{TOKEN_PAGE} and pass PangaeaSource(token=...), set PANGAEA_TOKEN, or put it "
                 "as the password of 'machine pangaea.de' in ~/.netrc."
             )
         if status in (404, 410):
-            response.close()
             raise NotFoundError(
                 f"{what} does not exist at PANGAEA ({status}); check the DOI or id."
             )
         if status == 429 or status >= 500:
-            response.close()
             hint = " PANGAEA may be recalling the data from tape." if status == 503 else ""
             raise ArchiveUnavailableError(
                 f"PANGAEA answered {status} for {what} after {self.retries} retries.{hint} "
                 "Try again later."
             )
-        if status >= 400 and status != 406:
-            response.close()
-            raise InvalidDataError(
-                f"PANGAEA refused the request for {what} ({status} {response.reason}); "
-                "check the identifier and arguments."
-            )
-        return response
+        raise InvalidDataError(
+            f"PANGAEA refused the request for {what} ({status} {response.reason}); "
+            "check the identifier and arguments."
+        )
 
     # -- metadata --------------------------------------------------------------------------
 
