@@ -2,12 +2,10 @@
 
 A panmd record is the XML document PANGAEA serves for a dataset under the media
 type ``application/vnd.pangaea.metadata+xml`` (namespace
-``http://www.pangaea.de/MetaData``, conventionally with the prefix ``md:``). It
-is the second carrier of a dataset's metadata besides the header of the
-tab-delimited text export, and :func:`parse_panmd` maps it onto the same
-:class:`~awiml.archives.pangaea.model.DatasetMetadata`. :func:`write_panmd` is its
-inverse; the loopback emulator :class:`awiml.testing.pangaea.PangaeaServer`
-uses it to serve metadata for datasets that only have a text file.
+``http://www.pangaea.de/MetaData``, prefix ``md:``). :func:`parse_panmd` maps it
+onto the :class:`~awiml.archives.pangaea.model.DatasetMetadata` the text export's
+header also gives; :func:`write_panmd` is its inverse, with which the loopback
+emulator serves metadata for datasets that only have a text file.
 
 How the record maps onto the model
 ----------------------------------
@@ -19,10 +17,10 @@ model field            panmd source
                        ``md:citation``
 ``title``, ``year``    ``md:citation/md:title``, ``md:citation/md:year``
 ``authors``            ``md:citation/md:author``: ``"lastName, firstName"``
-``citation``           composed, see below
+``citation``           :func:`compose_citation`, with ``md:citation/md:source`` (e.g. the
+                       Alfred Wegener Institute) as ``source`` and no ``Supplement to``
 ``abstract``           ``md:abstract``
-``keywords``           ``md:keywords/md:keyword`` (the auto-generated
-                       ``md:techKeyword`` entries are not keywords and are skipped)
+``keywords``           ``md:keywords/md:keyword`` (not the auto-generated ``md:techKeyword``)
 ``related``            ``md:citation/md:supplementTo`` as ``"Supplement to: ..."``, then
                        each ``md:reference`` as ``"<relationType>: <reference>"``
 ``projects``           ``md:project``: ``"name (label) (URI: uri)"``, as in the text header
@@ -42,48 +40,32 @@ model field            panmd source
 ``license``            ``md:license/md:label`` (e.g. ``"CC-BY-3.0"``), else its name
 ``size``               ``md:size`` and its unit: ``"31115 data points"``, ``"3 datasets"``
 ``comment``            the record's own ``md:comment``
-``login_option``       ``md:technicalInfo`` entry ``loginOption`` (``"unrestricted"``,
-                       ``"access rights needed"``...); ``restricted`` is true when it is
-                       present and not ``"unrestricted"``
+``login_option``       technicalInfo ``loginOption`` (``"unrestricted"``, ``"access rights
+                       needed"``...); ``restricted`` when present and not unrestricted
 ``parent``             ``md:citation/md:parentURI``
 ``children``           technicalInfo ``collectionChilds`` (``"D547797,D547799"``)
 ``last_modified``      technicalInfo ``lastModified``, else ``xmlLastModified``
-``extra``              every other technicalInfo entry (``status``, ``mimeType``,
-                       ``collectionType``, ``filename``...), plus ``topoType`` from
-                       ``md:extent``, ``dateTime`` (publication stamp) from
-                       ``md:citation`` and, as the text parser has it, ``License``: the
-                       licence's full name and label (``"Creative Commons Attribution
-                       3.0 Unported (CC-BY-3.0)"``)
+``extra``              every other technicalInfo entry (``status``, ``mimeType``...),
+                       ``md:extent/md:topoType``, ``md:citation/md:dateTime`` and, as the
+                       text parser has it, ``License``: the licence's full name and label
 =====================  ==================================================================
 
-Terms (campaign, basis, device, method, location) are written as the text export
-writes them: ``"name (optionalName) (URI: uri)"``, each part only when present.
-These conventions follow :func:`awiml.archives.pangaea.text.read_metadata`, so a
-dataset's text header and its panmd record give the same values where both say
-the same thing (one difference remains: the text parser keeps a "Related to" or
-"Further details" reference without its relation type).
+Terms (campaign, basis, device, method, location) read as the text export writes
+them, ``"name (optionalName) (URI: uri)"``, so a dataset's text header and its
+panmd record agree where both say the same thing (except that the text parser
+keeps a "Related to" or "Further details" reference without its relation type).
 
-The citation is composed by :func:`compose_citation`, with ``md:citation/md:source``
-(e.g. the Alfred Wegener Institute) as its ``source``. The ``Supplement to``
-reference is not appended (it is in ``related``).
+Records with a ``<!DOCTYPE`` or ``<!ENTITY`` declaration are refused before
+parsing with :mod:`xml.etree.ElementTree`: panmd never uses them, and entity
+definitions are how "billion laughs" and external-entity attacks are mounted
+(undefined entity references then fail as malformed XML).
 
-Safety
-------
-Records are parsed with the standard library's :mod:`xml.etree.ElementTree`.
-Documents that contain a document type declaration (``<!DOCTYPE``) or an entity
-declaration (``<!ENTITY``) are refused before parsing: panmd never uses them, and
-entity definitions are how "billion laughs" expansion and external-entity attacks
-are mounted. Undefined entity references then fail as malformed XML.
-
-Lossless round trip
--------------------
 ``parse_panmd(write_panmd(meta)) == meta`` holds for every
-:class:`DatasetMetadata`. Where panmd cannot carry a value exactly (a citation
-that does not follow the pattern above, a coverage key without a panmd element,
-an ``extra`` entry the writer had to add for pangaeapy...), :func:`write_panmd`
-adds a technicalInfo entry ``key="awiml:<field>"`` holding that field's exact
-value as JSON, and :func:`parse_panmd` lets such entries win. PANGAEA's own
-records never contain ``awiml:`` keys, and other readers (pangaeapy) ignore them.
+:class:`DatasetMetadata`: where panmd cannot carry a value exactly (a citation
+that does not follow the pattern above, a coverage key without a panmd element...),
+:func:`write_panmd` adds a technicalInfo entry ``key="awiml:<field>"`` holding the
+field's value as JSON, which :func:`parse_panmd` lets win. PANGAEA's own records
+never contain ``awiml:`` keys, and other readers (pangaeapy) ignore them.
 """
 
 from __future__ import annotations
@@ -603,15 +585,11 @@ def _decode_override(name: str, raw: str) -> Any:
 def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> bytes:
     """Write :class:`DatasetMetadata` as a panmd record (UTF-8 XML).
 
-    The record follows the element order and conventions of PANGAEA's own
-    records, so that :func:`parse_panmd` reads it back to the same metadata and
-    pangaeapy's ``PanDataSet`` loads it (parameters, short names, events,
-    licence, collection children, login option). Two entries are added where
-    the metadata lacks them, because pangaeapy needs them: a technicalInfo
-    ``status`` (``"published"``; pangaeapy ignores records without one) and,
-    for a collection, ``collectionType`` (``"collection"``). Values panmd cannot
-    hold exactly travel in ``awiml:<field>`` entries, see the module
-    documentation.
+    The record follows the element order and conventions of PANGAEA's own, so
+    that :func:`parse_panmd` reads it back (see the module documentation) and
+    pangaeapy's ``PanDataSet`` loads it. pangaeapy needs two technicalInfo
+    entries the metadata may lack, which are added: ``status`` (``"published"``)
+    and, for a collection, ``collectionType`` (``"collection"``).
 
     Parameters
     ----------
@@ -619,8 +597,7 @@ def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> byte
         The metadata.
     dataset_id : int, optional
         The dataset id, for metadata without a DOI (or to check it): the
-        record's DOI becomes ``10.1594/PANGAEA.<dataset_id>``, and
-        :func:`parse_panmd` reads back ``meta`` with that DOI.
+        record's DOI becomes ``10.1594/PANGAEA.<dataset_id>``.
 
     Returns
     -------
