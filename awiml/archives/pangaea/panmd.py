@@ -97,6 +97,8 @@ _ORCID_URL = "https://orcid.org/"
 #: loginOption values and the ``loginOption_num`` PANGAEA pairs them with
 #: (seen in real records: 1 = unrestricted, 3 = access rights needed).
 _LOGIN_NUMBERS = {"unrestricted": "1", "access rights needed": "3"}
+#: technicalInfo entries that carry fields of the model (not ``extra``).
+_MODEL_ENTRIES = ("lastModified", "loginOption", "loginOption_num", "collectionChilds")
 
 _BOUNDS = (
     ("westBoundLongitude", "WEST-BOUND LONGITUDE"),
@@ -283,10 +285,7 @@ def _decode(xml: bytes | str) -> str:
 
 
 def _clean(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = text.strip()
-    return text or None
+    return (text.strip() or None) if text else None
 
 
 def _text(parent: ET.Element | None, path: str) -> str | None:
@@ -447,10 +446,8 @@ def _reference_text(element: ET.Element) -> str:
 
 
 def _related(root: ET.Element, citation: ET.Element | None) -> tuple[str, ...]:
-    related = []
-    if citation is not None:
-        for supplement in citation.findall("md:supplementTo", _NS):
-            related.append(f"Supplement to: {_reference_text(supplement)}")
+    supplements = _findall(citation, "md:supplementTo")
+    related = [f"Supplement to: {_reference_text(supplement)}" for supplement in supplements]
     for reference in root.findall("md:reference", _NS):
         text = _reference_text(reference)
         kind = reference.get("relationType")
@@ -725,27 +722,24 @@ def _build(meta: DatasetMetadata) -> ET.Element:
         for keyword in meta.keywords:
             _sub(keywords, "md:keyword", keyword)
 
-    info = _sub(root, "md:technicalInfo")
-    if meta.last_modified is not None:
-        _sub(info, "md:entry", key="lastModified", value=meta.last_modified)
     extra.setdefault("status", "published")
     if meta.children:
         extra.setdefault("collectionType", "collection")
-    for key, value in extra.items():
-        if key in ("lastModified", "loginOption", "loginOption_num", "collectionChilds"):
-            continue  # written from the model's own fields; a clash travels as awiml:extra
-        _sub(info, "md:entry", key=key, value=str(value))
-    if meta.children:
-        childs = ",".join(f"D{dataset_id(child)}" for child in meta.children)
-        _sub(info, "md:entry", key="collectionChilds", value=childs)
     login = meta.login_option
     if login is None and meta.restricted:
         login = "access rights needed"
-    if login is not None:
-        _sub(info, "md:entry", key="loginOption", value=login)
-        code = _LOGIN_NUMBERS.get(login.lower())
-        if code:
-            _sub(info, "md:entry", key="loginOption_num", value=code)
+    entries = [
+        ("lastModified", meta.last_modified),
+        # the model's own fields are written below; a clash travels as awiml:extra
+        *((key, str(value)) for key, value in extra.items() if key not in _MODEL_ENTRIES),
+        ("collectionChilds", ",".join(f"D{dataset_id(c)}" for c in meta.children) or None),
+        ("loginOption", login),
+        ("loginOption_num", _LOGIN_NUMBERS.get(login.lower()) if login else None),
+    ]
+    info = _sub(root, "md:technicalInfo")
+    for key, value in entries:
+        if value is not None:
+            _sub(info, "md:entry", key=key, value=value)
     return root
 
 
