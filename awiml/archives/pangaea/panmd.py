@@ -428,16 +428,13 @@ def _reference_text(element: ET.Element) -> str:
         text = f"{text} ({year})" if text else f"({year})"
     uri = _text(element, "md:URI")
     source = _text(element, "md:source")
-    tail = [
-        p
-        for p in (
-            source.rstrip(".") if source else None,
-            _text(element, "md:volume"),
-            _text(element, "md:pages"),
-            uri if uri and (title is None or uri not in title) else None,
-        )
-        if p
-    ]
+    parts = (
+        source.rstrip(".") if source else None,
+        _text(element, "md:volume"),
+        _text(element, "md:pages"),
+        uri if uri and (title is None or uri not in title) else None,
+    )
+    tail = [p for p in parts if p]
     if tail:
         if text and not text.endswith((".", "?", "!")):
             text += "."

@@ -198,7 +198,7 @@ class PangaeaSource(ArchiveFileSystem):
         folder = default_cache_dir() if cache is True else cache
         self._cache: ArchiveCache | None = ArchiveCache(folder, "pangaea") if folder else None
         self._own_hosts = {urlsplit(url).netloc for url in self.endpoints.values()}
-        self._metadata_memo: dict[int, tuple[DatasetMetadata, str, bool]] = {}
+        self._metadata_memo: dict[int, tuple[DatasetMetadata, str, bool, bytes]] = {}
         self._memo_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -284,8 +284,8 @@ class PangaeaSource(ArchiveFileSystem):
         what = what or f"dataset doi:{normalize_doi(ident)}"
         return self._get(self._dataset_url(ident), accept=accept, what=what)
 
-    def _metadata_and_version(self, ident: int) -> tuple[DatasetMetadata, str, bool]:
-        """Return (metadata, version stamp, online?) with the cache as offline fallback."""
+    def _metadata_and_version(self, ident: int) -> tuple[DatasetMetadata, str, bool, bytes]:
+        """Return (metadata, version stamp, online?, panmd record), cached ones when offline."""
         with self._memo_lock:
             if ident in self._metadata_memo:
                 return self._metadata_memo[ident]
@@ -301,7 +301,8 @@ class PangaeaSource(ArchiveFileSystem):
                 normalize_doi(ident),
                 cached.parent,
             )
-            found = (parse_panmd(cached.read_bytes()), cached.parent.name, False)
+            xml = cached.read_bytes()
+            found = (parse_panmd(xml), cached.parent.name, False, xml)
         else:
             meta = parse_panmd(xml)
             version = (
@@ -311,7 +312,7 @@ class PangaeaSource(ArchiveFileSystem):
             )
             if self._cache is not None:
                 self._cache.put(str(ident), version, "metadata.xml", xml)
-            found = (meta, version, True)
+            found = (meta, version, True, xml)
         with self._memo_lock:  # remembered, so one read does not wait twice
             self._metadata_memo[ident] = found
         return found
@@ -380,7 +381,7 @@ class PangaeaSource(ArchiveFileSystem):
 
     def _text(self, ident: int) -> bytes:
         """Return the tab-delimited export, from the cache when this version is there."""
-        meta, version, online = self._metadata_and_version(ident)
+        meta, version, online, _xml = self._metadata_and_version(ident)
         doi = normalize_doi(ident)
         if meta.is_collection:
             raise InvalidDataError(
@@ -767,7 +768,7 @@ class PangaeaSource(ArchiveFileSystem):
         if rest == "data.tab":
             data = self._text(ident)
         elif rest == "metadata.xml":
-            data = self._metadata_xml(ident)
+            data = self._metadata_and_version(ident)[3]
         elif rest == "citation.txt":
             data = (self.citation(ident) + "\n").encode()
         elif rest.startswith("files/"):
@@ -782,15 +783,6 @@ class PangaeaSource(ArchiveFileSystem):
             self._file_info(ident, rest)  # raises NotFoundError with the valid names
             raise AssertionError("unreachable")
         return MemoryFile(None, path, data)
-
-    def _metadata_xml(self, ident: int) -> bytes:
-        if self._cache is not None:
-            _meta, version, _online = self._metadata_and_version(ident)
-            cached = self._cache.get(str(ident), version, "metadata.xml")
-            if cached is not None:
-                return cached.read_bytes()
-        with self._ask(ident, PANMD) as response:
-            return response.content
 
     def remote_files(self, path: str) -> list[RemoteFile]:
         """Files to copy for ``Workspace.fetch``: table and metadata, or linked files.
