@@ -274,11 +274,7 @@ class DatasetMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the metadata as JSON-ready nested dictionaries and lists."""
-        data = asdict(self)
-        for key, value in data.items():
-            if isinstance(value, tuple):
-                data[key] = list(value)
-        return data
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetMetadata:

@@ -112,15 +112,10 @@ def endpoints_for(base_url: str | None) -> dict[str, str]:
 
 def _find_token(token: str | None) -> str | None:
     """Find the token: the argument, ``$PANGAEA_TOKEN`` or ``~/.netrc`` (host pangaea.de)."""
-    if token:
-        return token
-    if os.environ.get("PANGAEA_TOKEN"):
-        return os.environ["PANGAEA_TOKEN"]
-    for host in ("pangaea.de", "www.pangaea.de", "doi.pangaea.de"):
-        found = netrc_credentials(host)
-        if found and found[1]:
-            return found[1]
-    return None
+    if token or os.environ.get("PANGAEA_TOKEN"):
+        return token or os.environ["PANGAEA_TOKEN"]
+    found = (netrc_credentials(host) for host in ("pangaea.de", "www.pangaea.de", "doi.pangaea.de"))
+    return next((entry[1] for entry in found if entry and entry[1]), None)
 
 
 class PangaeaSource(ArchiveFileSystem):
@@ -613,11 +608,7 @@ class PangaeaSource(ArchiveFileSystem):
     def _route_pangaeapy(self) -> Iterator[None]:
         import pangaeapy.pandataset as pandataset
 
-        prefixes = {
-            "https://doi.pangaea.de": self.endpoints["doi"],
-            "https://download.pangaea.de": self.endpoints["download"],
-            "https://ws.pangaea.de/es/pangaea/panmd/_search": self.endpoints["es"],
-        }
+        prefixes = {DEFAULT_ENDPOINTS[k]: self.endpoints[k] for k in ("doi", "download", "es")}
         original = pandataset.get_request
 
         def routed(
@@ -687,15 +678,12 @@ class PangaeaSource(ArchiveFileSystem):
         else:
             meta = self.metadata(ident)
             if meta.is_collection:
-                entries = [
-                    {"name": f"{dataset_id(c)}", "type": "directory", "size": 0}
-                    for c in meta.children
-                ]
+                entries = [_folder(str(dataset_id(c))) for c in meta.children]
                 entries.append(self._file_info(ident, "metadata.xml"))
             else:
                 entries = [self._file_info(ident, name) for name in DATASET_FILES]
                 if _url_parameters(meta):
-                    entries.append({"name": f"{ident}/files", "type": "directory", "size": 0})
+                    entries.append(_folder(f"{ident}/files"))
         return entries if detail else [e["name"] for e in entries]
 
     def _ls_files(self, ident: int) -> list[dict[str, Any]]:
@@ -742,14 +730,12 @@ class PangaeaSource(ArchiveFileSystem):
         """
         ident, rest = self._split(path)
         if rest == "files":
-            return {"name": f"{ident}/files", "type": "directory", "size": 0}
+            return _folder(f"{ident}/files")
         if rest:
             return self._file_info(ident, rest)
         meta = self.metadata(ident)
         return {
-            "name": str(ident),
-            "type": "directory",
-            "size": 0,
+            **_folder(str(ident)),
             "doi": meta.doi,
             "title": meta.title,
             "citation": meta.citation,
@@ -878,6 +864,10 @@ class PangaeaSource(ArchiveFileSystem):
 
 
 _PANGAEAPY_LOCK = threading.Lock()
+
+
+def _folder(name: str) -> dict[str, Any]:
+    return {"name": name, "type": "directory", "size": 0}
 
 
 def _url_parameters(meta: DatasetMetadata) -> list[Parameter]:
