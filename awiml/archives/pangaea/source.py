@@ -9,13 +9,9 @@
   ``text/x-bibliography`` for the citation; ``?format=textfile`` also gives
   the table (used for downloads, which cannot set headers);
 - ``https://download.pangaea.de/dataset/<id>/files/<name>`` for linked files;
-- ``https://www.pangaea.de/advanced/search.php`` for search
-  (``q``, ``count`` up to 500, ``offset``, ``minlat``/``minlon``/``maxlat``/
-  ``maxlon``, ``mindate``/``maxdate``), answering JSON with ``totalCount``
-  and ``results``;
-- ``https://ws.pangaea.de/es/pangaea/panmd/_search``, PANGAEA's Elasticsearch
-  index, to learn which search hits are restricted (and their size) without
-  fetching each record; ``search.php``'s own snippet tells collections.
+- ``https://www.pangaea.de/advanced/search.php`` for search, and
+  ``https://ws.pangaea.de/es/pangaea/panmd/_search``, PANGAEA's Elasticsearch
+  index, for which hits are restricted (see ``_search.py``).
 
 Assumptions (from PANGAEA's public documentation and observed replies): the
 panmd record is public even for restricted datasets; a restricted table needs
@@ -156,9 +152,7 @@ class PangaeaSource(ArchiveFileSystem):
     - ``pangaea://889513/citation.txt``: the citation;
     - ``pangaea://611408/files/<name>``: a linked binary file.
 
-    ``Workspace.fetch("pangaea://889513")`` copies ``data.tab`` and
-    ``metadata.xml`` into ``raw/pangaea/889513/`` and records the DOI,
-    citation and licence in the manifest.
+    ``Workspace.fetch`` copies what :meth:`remote_files` lists.
 
     Examples
     --------
