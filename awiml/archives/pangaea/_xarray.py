@@ -55,13 +55,9 @@ def udunits(unit: str | None, short_name: str = "") -> str | None:
     >>> udunits("°C"), udunits("µmol/kg"), udunits(None, "Latitude")
     ('degC', 'umol/kg', 'degrees_north')
     """
-    if short_name in _GEOCODE_UNITS:
-        return _GEOCODE_UNITS[short_name]
-    if not unit:
-        return None
-    if unit in _UDUNITS:
-        return _UDUNITS[unit]
-    return unit.replace("µ", "u").replace("°", "degree")
+    if short_name in _GEOCODE_UNITS or not unit:
+        return _GEOCODE_UNITS.get(short_name)
+    return _UDUNITS.get(unit, unit.replace("µ", "u").replace("°", "degree"))
 
 
 def _variable_name(column: str) -> str:

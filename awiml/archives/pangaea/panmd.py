@@ -651,6 +651,12 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: st
     return element
 
 
+def _add(parent: ET.Element, tag: str, text: str | None) -> None:
+    """Add ``<tag>text</tag>`` unless ``text`` is None."""
+    if text is not None:
+        _sub(parent, tag, text)
+
+
 def _serialise(root: ET.Element) -> bytes:
     ET.indent(root, space="")
     body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
@@ -680,13 +686,11 @@ def _build(meta: DatasetMetadata) -> ET.Element:
         ("md:dateTime", extra.pop("dateTime", None)),
         ("md:parentURI", _DOI_URL + normalize_doi(meta.parent) if meta.parent else None),
     ):
-        if value is not None:
-            _sub(citation, tag, value)
+        _add(citation, tag, value)
     if related and related[0].startswith("Supplement to: "):
         _write_reference(citation, "md:supplementTo", related.pop(0)[len("Supplement to: ") :])
 
-    if meta.abstract is not None:
-        _sub(root, "md:abstract", meta.abstract)
+    _add(root, "md:abstract", meta.abstract)
     for item in related:
         match = _RELATION.match(item)
         reference = _write_reference(root, "md:reference", match["text"] if match else item)
@@ -710,8 +714,7 @@ def _build(meta: DatasetMetadata) -> ET.Element:
         full = extra.get("License")
         if full is not None and full.endswith(f" ({meta.license})"):
             _sub(licence, "md:name", extra.pop("License")[: -len(meta.license) - 3])
-    if meta.comment is not None:
-        _sub(root, "md:comment", meta.comment)
+    _add(root, "md:comment", meta.comment)
     for col, parameter in enumerate(meta.parameters):
         _write_parameter(root, col, parameter)
     if meta.keywords:
@@ -826,8 +829,7 @@ def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | N
         for tag in ("min", "max"):
             if tag in bounds:
                 _sub(element, f"md:{tag}", bounds[tag][0])
-    if topo is not None:
-        _sub(extent, "md:topoType", topo)
+    _add(extent, "md:topoType", topo)
 
 
 def _split_term(text: str) -> tuple[str, str | None, str | None]:
@@ -848,10 +850,8 @@ def _write_term(parent: ET.Element, tag: str, text: str | None) -> None:
     element = _sub(parent, tag)
     name, optional, uri = _split_term(text)
     _sub(element, "md:name", name)
-    if optional is not None:
-        _sub(element, "md:optionalName", optional)
-    if uri is not None:
-        _sub(element, "md:URI", uri)
+    _add(element, "md:optionalName", optional)
+    _add(element, "md:URI", uri)
 
 
 def _write_project(parent: ET.Element, text: str, index: int) -> None:
@@ -859,8 +859,7 @@ def _write_project(parent: ET.Element, text: str, index: int) -> None:
     name, label, uri = _split_term(text)
     _sub(element, "md:label", label if label is not None else name)
     _sub(element, "md:name", name)
-    if uri is not None:
-        _sub(element, "md:URI", uri)
+    _add(element, "md:URI", uri)
 
 
 def _write_event(parent: ET.Element, event: Event) -> None:
@@ -874,8 +873,7 @@ def _write_event(parent: ET.Element, event: Event) -> None:
         _sub(element, "md:attribute", str(value), name=name)
     for term in _EVENT_TERMS:
         _write_term(element, f"md:{term}", getattr(event, term))
-    if event.comment is not None:
-        _sub(element, "md:comment", event.comment)
+    _add(element, "md:comment", event.comment)
 
 
 def _write_parameter(parent: ET.Element, col: int, parameter: Parameter) -> None:
@@ -890,11 +888,9 @@ def _write_parameter(parent: ET.Element, col: int, parameter: Parameter) -> None
     described = _sub(element, "md:parameter")
     _sub(described, "md:name", parameter.name)
     _sub(described, "md:shortName", parameter.short_name)
-    if parameter.unit is not None:
-        _sub(described, "md:unit", parameter.unit)
+    _add(described, "md:unit", parameter.unit)
     if parameter.pi is not None:
         _write_contact_person(element, "md:PI", parameter.pi)
     _write_term(element, "md:method", parameter.method)
-    if parameter.comment is not None:
-        _sub(element, "md:comment", parameter.comment)
+    _add(element, "md:comment", parameter.comment)
     _sub(element, "md:caption", parameter.label)

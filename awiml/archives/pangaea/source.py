@@ -45,6 +45,7 @@ from ...errors import (
 from ..base import DEFAULT_TIMEOUT, ArchiveFileSystem, RemoteFile, http_session, netrc_credentials
 from ..cache import ArchiveCache, default_cache_dir
 from .model import DatasetMetadata, Parameter, dataset_id, normalize_doi
+from .panmd import MEDIA_TYPE as PANMD
 from .panmd import parse_panmd
 from .text import events_frame, read_text
 
@@ -68,7 +69,6 @@ DEFAULT_ENDPOINTS: Mapping[str, str] = {
 }
 
 TSV = "text/tab-separated-values"
-PANMD = "application/vnd.pangaea.metadata+xml"
 BIBLIOGRAPHY = "text/x-bibliography"
 TOKEN_PAGE = "https://www.pangaea.de/user/"
 
