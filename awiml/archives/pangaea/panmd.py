@@ -460,8 +460,6 @@ def _join_term(name: str, optional: str | None, uri: str | None) -> str:
 
 
 def _term_text(element: ET.Element | None) -> str | None:
-    if element is None:
-        return None
     name = _text(element, "md:name") or _text(element, "md:label")
     if name is None:
         return None
@@ -535,23 +533,19 @@ def _parameters(root: ET.Element) -> tuple[Parameter, ...]:
                 f"panmd <md:matrixColumn col={col!r}> has no <md:parameter>/<md:name>"
             )
         pi = column.find("md:PI", _NS)
-        columns.append(
-            (
-                order,  # the sort is stable: columns with the same col keep their order
-                Parameter(
-                    name=name,
-                    short_name=_text(parameter, "md:shortName") or name,
-                    unit=_text(parameter, "md:unit"),
-                    geocode=column.get("source") == "geocode",
-                    pi=_contact_person(pi) if pi is not None else None,
-                    method=_term_text(column.find("md:method", _NS)),
-                    comment=_text(column, "md:comment"),
-                    type=column.get("type"),
-                    format=column.get("format"),
-                ),
-            )
+        described = Parameter(
+            name=name,
+            short_name=_text(parameter, "md:shortName") or name,
+            unit=_text(parameter, "md:unit"),
+            geocode=column.get("source") == "geocode",
+            pi=_contact_person(pi) if pi is not None else None,
+            method=_term_text(column.find("md:method", _NS)),
+            comment=_text(column, "md:comment"),
+            type=column.get("type"),
+            format=column.get("format"),
         )
-    columns.sort(key=lambda item: item[0])
+        columns.append((order, described))
+    columns.sort(key=lambda item: item[0])  # stable: columns with the same col keep their order
     return tuple(item[1] for item in columns)
 
 

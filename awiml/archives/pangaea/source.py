@@ -745,23 +745,19 @@ class PangaeaSource(ArchiveFileSystem):
         if mode != "rb":
             raise PermissionError("PANGAEA is read-only: open files with mode 'rb'")
         ident, rest = self._split(path)
+        entry = self._file_info(ident, rest)  # raises NotFoundError naming the valid paths
         if rest == "data.tab":
             data = self._text(ident)
         elif rest == "metadata.xml":
             data = self._metadata_and_version(ident)[3]
         elif rest == "citation.txt":
             data = (self.citation(ident) + "\n").encode()
-        elif rest.startswith("files/"):
-            entry = self._file_info(ident, rest)
+        else:  # files/<name>: streamed instead of held in memory
             response = self._get(
                 entry["url"], what=f"file {rest} of doi:{normalize_doi(ident)}", stream=True
             )
-            # Stream binary files instead of holding them in memory.
             response.raw.decode_content = True
             return response.raw
-        else:
-            self._file_info(ident, rest)  # raises NotFoundError with the valid names
-            raise AssertionError("unreachable")
         return MemoryFile(None, path, data)
 
     def remote_files(self, path: str) -> list[RemoteFile]:
