@@ -97,13 +97,12 @@ def search(
 
     if limit < 1:
         raise InvalidDataError(f"limit={limit} must be at least 1")
-    params: dict[str, Any] = {"q": query or ""}
-    if bbox is not None:
-        params.update(_bbox_params(bbox))
-    if start is not None:
-        params["mindate"] = _iso(start, "start")
-    if end is not None:
-        params["maxdate"] = _iso(end, "end")
+    dates = {"mindate": _iso(start, "start"), "maxdate": _iso(end, "end")}
+    params: dict[str, Any] = {
+        "q": query or "",
+        **(_bbox_params(bbox) if bbox is not None else {}),
+        **{key: value for key, value in dates.items() if value is not None},
+    }
     rows: list[dict[str, Any]] = []
     total = 0
     while len(rows) < limit:

@@ -325,10 +325,8 @@ def _contact_person(element: ET.Element) -> str:
 
 
 def _pangaea_doi(uri: str | None) -> str | None:
-    if uri is None:
-        return None
     try:
-        return normalize_doi(uri)
+        return None if uri is None else normalize_doi(uri)
     except InvalidDataError:
         return None
 
@@ -344,10 +342,8 @@ def _citation_doi(citation: ET.Element | None) -> str | None:
 
 def _parent(citation: ET.Element | None) -> str | None:
     uri = _text(citation, "md:parentURI")
-    if uri is None:
-        return None
     doi = _pangaea_doi(uri)
-    if doi is None:
+    if uri is not None and doi is None:
         raise InvalidDataError(f"panmd <md:citation>/<md:parentURI>: {uri!r} is not a PANGAEA DOI")
     return doi
 
@@ -750,28 +746,26 @@ def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
     """Write ``"Last, First (orcid URL, e-mail, URI)"`` with its contact elements."""
     match = _CONTACT.match(text)
     contact: dict[str, str] = {}
-    if match:
-        for part in (p.strip() for p in match.group("contact").split(",")):
-            if part.startswith(_ORCID_URL):
-                kind, value = "md:orcid", part[len(_ORCID_URL) :]
-            elif "@" in part and "://" not in part:
-                kind, value = "md:eMail", part
-            elif "://" in part or part.startswith(("hdl:", "doi:")):
-                kind, value = "md:URI", part
-            else:
-                kind, value = "", part
-            if not kind or kind in contact:  # not a contact, or a second of its kind
-                contact = {}
-                break
-            contact[kind] = value
+    for part in [p.strip() for p in match.group("contact").split(",")] if match else []:
+        if part.startswith(_ORCID_URL):
+            kind, value = "md:orcid", part[len(_ORCID_URL) :]
+        elif "@" in part and "://" not in part:
+            kind, value = "md:eMail", part
+        elif "://" in part or part.startswith(("hdl:", "doi:")):
+            kind, value = "md:URI", part
+        else:
+            kind, value = "", part
+        if not kind or kind in contact:  # not a contact, or a second of its kind
+            contact = {}
+            break
+        contact[kind] = value
     if not contact:
         _write_person(parent, tag, text)
         return
     assert match is not None
     element = _write_person(parent, tag, match.group("name"))
     for kind in ("md:eMail", "md:URI", "md:orcid"):
-        if kind in contact:
-            _sub(element, kind, contact[kind])
+        _add(element, kind, contact.get(kind))
 
 
 def _citation_source(meta: DatasetMetadata) -> str | None:

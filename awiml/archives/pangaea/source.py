@@ -98,12 +98,7 @@ def endpoints_for(base_url: str | None) -> dict[str, str]:
     if not base_url:
         return dict(DEFAULT_ENDPOINTS)
     base = base_url.rstrip("/")
-    return {
-        "doi": base,
-        "download": base,
-        "search": f"{base}/advanced/search.php",
-        "es": f"{base}/es/pangaea/panmd/_search",
-    }
+    return {key: base + urlsplit(url).path for key, url in DEFAULT_ENDPOINTS.items()}
 
 
 def _find_token(token: str | None) -> str | None:
@@ -516,6 +511,8 @@ class PangaeaSource(ArchiveFileSystem):
         name_column = next((c for c in table.columns if c.lower() in ("file name", "file")), None)
         size_column = next((c for c in table.columns if c.lower().startswith("file size")), None)
         format_column = next((c for c in table.columns if c.lower() == "file format"), None)
+        unit = table.attrs["columns"].get(size_column, {}).get("unit") or ""
+        factor = {"kByte": 1024, "kB": 1000, "MByte": 1024**2, "Byte": 1}.get(unit, 1)
         rows = []
         for _, row in table.iterrows():
             url = row[url_column]
@@ -524,8 +521,6 @@ class PangaeaSource(ArchiveFileSystem):
             name = str(row[name_column]) if name_column else url.rstrip("/").rsplit("/", 1)[-1]
             size = None
             if size_column is not None and row[size_column] == row[size_column]:
-                unit = table.attrs["columns"].get(size_column, {}).get("unit") or ""
-                factor = {"kByte": 1024, "kB": 1000, "MByte": 1024**2, "Byte": 1}.get(unit, 1)
                 size = round(float(row[size_column]) * factor)
             rows.append(
                 {
