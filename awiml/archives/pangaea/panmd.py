@@ -190,7 +190,7 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     source = _text(citation, "md:source")
 
     last_modified_key = "lastModified" if "lastModified" in info else "xmlLastModified"
-    consumed = {"loginOption", "loginOption_num", "collectionChilds", last_modified_key}
+    consumed = {*_MODEL_ENTRIES, last_modified_key}
     licence_label = _text(root, "md:license/md:label")
     licence_name = _text(root, "md:license/md:name")
     extra = {
@@ -694,10 +694,8 @@ def _build(meta: DatasetMetadata) -> ET.Element:
         _write_event(root, event)
     if meta.size is not None:
         match = _SIZE.match(meta.size)
-        if match:
-            _sub(root, "md:size", match.group("number"), unit=match.group("unit"))
-        else:
-            _sub(root, "md:size", meta.size)
+        number, unit = (match["number"], match["unit"]) if match else (meta.size, None)
+        _sub(root, "md:size", number, unit=unit)
     if meta.license is not None:
         licence = _sub(root, "md:license")
         _sub(licence, "md:label", meta.license)
