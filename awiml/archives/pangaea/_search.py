@@ -85,14 +85,33 @@ def _bbox_params(bbox: tuple[float, float, float, float]) -> dict[str, float]:
 
 def search(
     source: PangaeaSource,
-    query: str,
+    query: str = "",
     *,
-    bbox: tuple[float, float, float, float] | None,
-    start: str | None,
-    end: str | None,
-    limit: int,
+    bbox: tuple[float, float, float, float] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    limit: int = 100,
 ) -> pd.DataFrame:
-    """Run a search for :meth:`PangaeaSource.search` (see there)."""
+    """Search PANGAEA and return one row per dataset found.
+
+    Parameters
+    ----------
+    query : str
+        PANGAEA's query syntax, e.g. ``"PS103 thermosalinograph"``.
+    bbox : tuple of float, optional
+        ``(min_lat, min_lon, max_lat, max_lon)`` in degrees.
+    start, end : str, optional
+        ISO dates bounding the data's time coverage.
+    limit : int, optional
+        Most rows to return; pages of up to 500 are fetched as needed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``doi``, ``title``, ``citation``, ``restricted``,
+        ``collection``, ``size`` and ``score``, in PANGAEA's order, with
+        ``attrs["total"]`` the number of hits PANGAEA reports.
+    """
     import pandas as pd
 
     if limit < 1:

@@ -44,6 +44,7 @@ from ...errors import (
 )
 from ..base import DEFAULT_TIMEOUT, ArchiveFileSystem, RemoteFile, http_session, netrc_credentials
 from ..cache import ArchiveCache, default_cache_dir
+from ._search import search as _search
 from .model import DatasetMetadata, Parameter, dataset_id, normalize_doi
 from .panmd import MEDIA_TYPE as PANMD
 from .panmd import parse_panmd
@@ -533,38 +534,7 @@ class PangaeaSource(ArchiveFileSystem):
             )
         return pd.DataFrame(rows, columns=columns)
 
-    def search(
-        self,
-        query: str = "",
-        *,
-        bbox: tuple[float, float, float, float] | None = None,
-        start: str | None = None,
-        end: str | None = None,
-        limit: int = 100,
-    ) -> pd.DataFrame:
-        """Search PANGAEA and return one row per dataset found.
-
-        Parameters
-        ----------
-        query : str
-            PANGAEA's query syntax, e.g. ``"PS103 thermosalinograph"``.
-        bbox : tuple of float, optional
-            ``(min_lat, min_lon, max_lat, max_lon)`` in degrees.
-        start, end : str, optional
-            ISO dates bounding the data's time coverage.
-        limit : int, optional
-            Most rows to return; pages of up to 500 are fetched as needed.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``doi``, ``title``, ``citation``, ``restricted``,
-            ``collection``, ``size`` and ``score``, in PANGAEA's order, with
-            ``attrs["total"]`` the number of hits PANGAEA reports.
-        """
-        from ._search import search
-
-        return search(self, query, bbox=bbox, start=start, end=end, limit=limit)
+    search = _search
 
     def to_pandataset(self, doi: str | int) -> Any:
         """Return a :class:`pangaeapy.PanDataSet` for a dataset, loaded through this source.
