@@ -229,10 +229,9 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
         "extra": {key: value for key, value in extra.items() if value is not None},
     }
     for key, raw in info.items():
-        if key.startswith(_OVERRIDE):
-            name = key[len(_OVERRIDE) :]
-            if name in values:
-                values[name] = _decode_override(name, raw)
+        name = key.removeprefix(_OVERRIDE)
+        if name != key and name in values:
+            values[name] = _decode_override(name, raw)
     return DatasetMetadata(**values)
 
 
@@ -248,15 +247,13 @@ def _root(xml: bytes | str) -> ET.Element:
     except ET.ParseError as error:
         raise InvalidDataError(f"panmd record is not well-formed XML: {error}") from None
     wanted = f"{{{NAMESPACE}}}MetaData"
-    if root.tag != wanted:
-        inner = root.find(f".//{wanted}")
-        if inner is None:
-            raise InvalidDataError(
-                f"not a panmd record: the root element is <{root.tag}>, expected <md:MetaData> "
-                f"in the namespace {NAMESPACE}"
-            )
-        root = inner
-    return root
+    record = root if root.tag == wanted else root.find(f".//{wanted}")  # or wrapped (OAI-PMH)
+    if record is None:
+        raise InvalidDataError(
+            f"not a panmd record: the root element is <{root.tag}>, expected <md:MetaData> "
+            f"in the namespace {NAMESPACE}"
+        )
+    return record
 
 
 def _decode(xml: bytes | str) -> str:
@@ -265,19 +262,16 @@ def _decode(xml: bytes | str) -> str:
     if not isinstance(xml, (bytes, bytearray, memoryview)):
         raise TypeError(f"panmd record must be bytes or str, not {type(xml).__name__}")
     data = bytes(xml)
-    encoding = "utf-8"
+    declared = _DECLARED_ENCODING.match(data[:200])
+    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
     for boms, name in (  # UTF-32 first: its little-endian mark starts with UTF-16's
         ((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "utf-32"),
         ((codecs.BOM_UTF8,), "utf-8-sig"),
         ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-16"),
     ):
-        if data.startswith(boms):
+        if data.startswith(boms):  # a byte order mark wins over the declaration
             encoding = name
             break
-    else:
-        declared = _DECLARED_ENCODING.match(data[:200])
-        if declared:
-            encoding = declared.group(1).decode("ascii")
     try:
         return data.decode(encoding)
     except (LookupError, UnicodeDecodeError) as error:
@@ -309,9 +303,8 @@ def _number(text: str | None, what: str, kind: type = float, noun: str = "a numb
 
 
 def _person(element: ET.Element) -> str:
-    last = _text(element, "md:lastName")
-    first = _text(element, "md:firstName")
-    return ", ".join(p for p in (last, first) if p)
+    names = (_text(element, "md:lastName"), _text(element, "md:firstName"))
+    return ", ".join(p for p in names if p)
 
 
 def _contact_person(element: ET.Element) -> str:
@@ -735,8 +728,7 @@ def _write_person(parent: ET.Element, tag: str, person: str) -> ET.Element:
     element = _sub(parent, tag)
     last, sep, first = person.partition(", ")
     _sub(element, "md:lastName", last)
-    if sep:
-        _sub(element, "md:firstName", first)
+    _add(element, "md:firstName", first if sep else None)
     return element
 
 
@@ -782,8 +774,7 @@ def _write_reference(parent: ET.Element, tag: str, text: str) -> ET.Element:
     element = _sub(parent, tag)
     _sub(element, "md:title", text)
     uri = _URI_IN_TEXT.search(text)
-    if uri:
-        _sub(element, "md:URI", uri.group(0).rstrip(".,;"))
+    _add(element, "md:URI", uri.group(0).rstrip(".,;") if uri else None)
     return element
 
 
