@@ -137,18 +137,15 @@ def search(
                     f"PANGAEA's search answered something that is not its JSON (status "
                     f"{response.status_code}); try again later"
                 ) from None
-        if not results:
-            break
         rows += [_row(result) for result in results]
-        if len(rows) >= total:
+        if not results or len(rows) >= total:
             break
     rows = rows[:limit]
     _enrich(source, rows)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["restricted"] = table["restricted"].astype("boolean")
     table["size"] = table["size"].astype("Int64")
-    table.attrs["total"] = total
-    table.attrs["query"] = query
+    table.attrs.update(total=total, query=query)
     return table
 
 

@@ -804,8 +804,7 @@ def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | N
         unit = units.pop() if len(units) == 1 else None
         element = _sub(extent, "md:elevation", name=name, unit=unit)
         for tag in ("min", "max"):
-            if tag in bounds:
-                _sub(element, f"md:{tag}", bounds[tag][0])
+            _add(element, f"md:{tag}", bounds[tag][0] if tag in bounds else None)
     _add(extent, "md:topoType", topo)
 
 

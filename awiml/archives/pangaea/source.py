@@ -539,12 +539,10 @@ class PangaeaSource(ArchiveFileSystem):
     def to_pandataset(self, doi: str | int) -> Any:
         """Return a :class:`pangaeapy.PanDataSet` for a dataset, loaded through this source.
 
-        pangaeapy's own requests (to PANGAEA's fixed URLs) are answered
-        through this source's endpoints, session and token for the time of
-        the call, so the bridge works against the emulator and behind the same
-        retries. pangaeapy keeps its term database in a ``pangaeapy`` folder
-        beside awiml's archive caches (in the user cache folder when this
-        source has no cache).
+        For the time of the call, pangaeapy's requests to PANGAEA's fixed URLs
+        go through this source's endpoints, session and token (so it works
+        against the emulator, with the same retries). Its term database is kept
+        in a ``pangaeapy`` folder beside awiml's archive caches.
 
         Parameters
         ----------
