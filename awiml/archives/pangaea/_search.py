@@ -1,11 +1,9 @@
 """PANGAEA search: ``search.php`` pages, enriched from the Elasticsearch index.
 
-``search.php`` finds datasets with PANGAEA's ranking and query syntax, but its
-results carry only a DOI, a score and an HTML snippet (which tells
-collections: ">N datasets<"). Elasticsearch requests for up to
-:data:`ENRICH_BATCH` hits at a time then tell which datasets need a token
-(``sp-loginOption``: 1 is unrestricted) and how many data points they hold, so
-no record has to be fetched one by one.
+``search.php`` results carry only a DOI, a score and an HTML snippet (citation,
+size, ">N datasets<" for collections); one Elasticsearch request per
+:data:`ENRICH_BATCH` hits then tells which datasets need a token
+(``sp-loginOption``: 1 is unrestricted) and how many data points they hold.
 """
 
 from __future__ import annotations

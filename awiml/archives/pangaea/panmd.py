@@ -396,9 +396,7 @@ PANGAEA, https://doi.org/10.1594/PANGAEA.889513'
     names = "; ".join(authors)
     if not (names or title):
         return None
-    head = names
-    if year is not None:
-        head = f"{head} ({year})" if head else f"({year})"
+    head = " ".join(p for p in (names, None if year is None else f"({year})") if p)
     text = f"{head}: {title}" if head and title else head or title or ""
     if not text.endswith((".", "?", "!")):
         text += "."

@@ -1,23 +1,12 @@
 """PANGAEA as an fsspec filesystem, plus search, metadata and typed reading.
 
-:class:`PangaeaSource` talks to PANGAEA's public web services over HTTP:
-
-- ``https://doi.pangaea.de/10.1594/PANGAEA.<id>`` with content negotiation:
-  ``Accept: text/tab-separated-values`` for the data table (401 for restricted
-  data without a valid token, 406 for datasets without a table),
-  ``application/vnd.pangaea.metadata+xml`` for the panmd record,
-  ``text/x-bibliography`` for the citation; ``?format=textfile`` also gives
-  the table (used for downloads, which cannot set headers);
-- ``https://download.pangaea.de/dataset/<id>/files/<name>`` for linked files;
-- ``https://www.pangaea.de/advanced/search.php`` for search, and
-  ``https://ws.pangaea.de/es/pangaea/panmd/_search``, PANGAEA's Elasticsearch
-  index, for which hits are restricted (see ``_search.py``).
-
-Assumptions (from PANGAEA's public documentation and observed replies): the
-panmd record is public even for restricted datasets; a restricted table needs
-``Authorization: Bearer <token>``, the token users copy from their account page
-(https://www.pangaea.de/user/); rate limiting answers 429 with ``Retry-After``,
-and files being recalled from tape answer 503.
+:class:`PangaeaSource` talks to PANGAEA's public web services
+(:data:`DEFAULT_ENDPOINTS`): the DOI URL by content negotiation for the table
+(``text/tab-separated-values``; ``?format=textfile`` for downloads), the panmd
+record and the citation; ``download.pangaea.de`` for linked files; ``search.php``
+and PANGAEA's Elasticsearch index for search. What awiml assumes about these
+services (status codes, tokens, rate limits, tape recalls) is listed in the
+user guide (docs/pangaea.md, "What awiml assumes about PANGAEA").
 """
 
 from __future__ import annotations
@@ -508,7 +497,11 @@ class PangaeaSource(ArchiveFileSystem):
         if not url_params or meta.is_collection:
             return pd.DataFrame(columns=columns)
         table = self.read(ident, on_mismatch="warn")
-        url_column = _column_for(table, url_params[0].short_name)
+        wanted = url_params[0].short_name
+        lowered = {c.lower(): c for c in table.columns}
+        url_column = wanted if wanted in table.columns else lowered.get(wanted.lower())
+        if url_column is None:
+            raise InvalidDataError(f"the table has no column {wanted!r} (columns: {list(table)})")
         name_column = next((c for c in table.columns if c.lower() in ("file name", "file")), None)
         size_column = next((c for c in table.columns if c.lower().startswith("file size")), None)
         format_column = next((c for c in table.columns if c.lower() == "file format"), None)
@@ -827,12 +820,3 @@ def _url_parameters(meta: DatasetMetadata) -> list[Parameter]:
     """Return the columns that link files: type ``uri``, or named URL file, URL, URL image."""
     urls = ("url file", "url", "url image")
     return [p for p in meta.parameters if p.type == "uri" or p.short_name.lower() in urls]
-
-
-def _column_for(table: pd.DataFrame, short_name: str) -> str:
-    if short_name in table.columns:
-        return short_name
-    lowered = {c.lower(): c for c in table.columns}
-    if short_name.lower() in lowered:
-        return lowered[short_name.lower()]
-    raise InvalidDataError(f"the table has no column {short_name!r} (columns: {list(table)})")
