@@ -187,7 +187,6 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     title = _text(citation, "md:title")
     authors = tuple(_person(a) for a in _findall(citation, "md:author"))
     year = _number(_text(citation, "md:year"), "<md:citation>/<md:year>", int, "a year")
-    source = _text(citation, "md:source")
 
     last_modified_key = "lastModified" if "lastModified" in info else "xmlLastModified"
     consumed = {*_MODEL_ENTRIES, last_modified_key}
@@ -206,7 +205,7 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     values: dict[str, Any] = {
         "doi": doi,
         "title": title,
-        "citation": compose_citation(authors, year, title, source, doi),
+        "citation": compose_citation(authors, year, title, _text(citation, "md:source"), doi),
         "authors": authors,
         "year": year,
         "abstract": _text(root, "md:abstract"),
@@ -652,11 +651,10 @@ def _build(meta: DatasetMetadata) -> ET.Element:
     # Tags carry their "md:" prefix literally and the root declares it, so the
     # output uses PANGAEA's prefix without touching ElementTree's global registry.
     root = ET.Element("md:MetaData", {"xmlns:md": NAMESPACE})
-    number = dataset_id(meta.doi) if meta.doi else None
     extra = dict(meta.extra)
     related = list(meta.related)
 
-    citation = _sub(root, "md:citation", id=f"dataset{number}" if number else None)
+    citation = _sub(root, "md:citation", id=f"dataset{dataset_id(meta.doi)}" if meta.doi else None)
     for author in meta.authors:
         _write_person(citation, "md:author", author)
     for tag, value in (

@@ -186,9 +186,7 @@ class PangaeaSource(ArchiveFileSystem):
         return host in self._own_hosts or host == "pangaea.de" or host.endswith(".pangaea.de")
 
     def _headers(self, url: str, accept: str | None) -> dict[str, str]:
-        headers = {}
-        if accept:
-            headers["Accept"] = accept
+        headers = {"Accept": accept} if accept else {}
         if self._token and self._is_own(url):
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
@@ -647,13 +645,12 @@ class PangaeaSource(ArchiveFileSystem):
         if rest in DATASET_FILES:
             return {"name": f"{ident}/{rest}", "type": "file", "size": None}
         if rest.startswith("files/"):
-            wanted = rest[len("files/") :]
             for entry in self._ls_files(ident):
                 if entry["name"] == f"{ident}/{rest}":
                     return entry
             raise NotFoundError(
-                f"doi:{normalize_doi(ident)} links no file named {wanted!r}; list them with "
-                "PangaeaSource.files()"
+                f"doi:{normalize_doi(ident)} links no file named {rest.removeprefix('files/')!r}; "
+                "list them with PangaeaSource.files()"
             )
         raise NotFoundError(
             f"pangaea://{ident}/{rest} does not exist: a dataset folder holds "
