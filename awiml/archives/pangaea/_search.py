@@ -1,11 +1,9 @@
 """PANGAEA search: ``search.php`` pages, enriched from the Elasticsearch index.
 
-``search.php`` finds datasets with PANGAEA's ranking and query syntax, but its
-results carry only a DOI, a score and an HTML snippet (which tells
-collections: ">N datasets<"). Elasticsearch requests for up to
-:data:`ENRICH_BATCH` hits at a time then tell which datasets need a token
-(``sp-loginOption``: 1 is unrestricted) and how many data points they hold, so
-no record has to be fetched one by one.
+``search.php`` results carry only a DOI, a score and an HTML snippet (citation,
+size, ">N datasets<" for collections); one Elasticsearch request per
+:data:`ENRICH_BATCH` hits then tells which datasets need a token
+(``sp-loginOption``: 1 is unrestricted) and how many data points they hold.
 """
 
 from __future__ import annotations
@@ -75,9 +73,7 @@ def _bbox_params(bbox: tuple[float, float, float, float]) -> dict[str, float]:
         raise InvalidDataError(
             f"bbox={bbox!r} must be four numbers (min_lat, min_lon, max_lat, max_lon)"
         ) from None
-    if not (-90 <= min_lat <= max_lat <= 90) or not (-180 <= min_lon <= 180) or not (
-        -180 <= max_lon <= 180
-    ):
+    if not (-90 <= min_lat <= max_lat <= 90 and -180 <= min_lon <= 180 and -180 <= max_lon <= 180):
         raise InvalidDataError(
             f"bbox={bbox!r} is not (min_lat, min_lon, max_lat, max_lon) in degrees: latitudes "
             "go from -90 to 90 with min <= max, longitudes from -180 to 180"
@@ -87,25 +83,43 @@ def _bbox_params(bbox: tuple[float, float, float, float]) -> dict[str, float]:
 
 def search(
     source: PangaeaSource,
-    query: str,
+    query: str = "",
     *,
-    bbox: tuple[float, float, float, float] | None,
-    start: str | None,
-    end: str | None,
-    limit: int,
+    bbox: tuple[float, float, float, float] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    limit: int = 100,
 ) -> pd.DataFrame:
-    """Run a search for :meth:`PangaeaSource.search` (see there)."""
+    """Search PANGAEA and return one row per dataset found.
+
+    Parameters
+    ----------
+    query : str
+        PANGAEA's query syntax, e.g. ``"PS103 thermosalinograph"``.
+    bbox : tuple of float, optional
+        ``(min_lat, min_lon, max_lat, max_lon)`` in degrees.
+    start, end : str, optional
+        ISO dates bounding the data's time coverage.
+    limit : int, optional
+        Most rows to return; pages of up to 500 are fetched as needed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``doi``, ``title``, ``citation``, ``restricted``,
+        ``collection``, ``size`` and ``score``, in PANGAEA's order, with
+        ``attrs["total"]`` the number of hits PANGAEA reports.
+    """
     import pandas as pd
 
     if limit < 1:
         raise InvalidDataError(f"limit={limit} must be at least 1")
-    params: dict[str, Any] = {"q": query or ""}
-    if bbox is not None:
-        params.update(_bbox_params(bbox))
-    if start is not None:
-        params["mindate"] = _iso(start, "start")
-    if end is not None:
-        params["maxdate"] = _iso(end, "end")
+    dates = {"mindate": _iso(start, "start"), "maxdate": _iso(end, "end")}
+    params: dict[str, Any] = {
+        "q": query or "",
+        **(_bbox_params(bbox) if bbox is not None else {}),
+        **{key: value for key, value in dates.items() if value is not None},
+    }
     rows: list[dict[str, Any]] = []
     total = 0
     while len(rows) < limit:
@@ -121,18 +135,15 @@ def search(
                     f"PANGAEA's search answered something that is not its JSON (status "
                     f"{response.status_code}); try again later"
                 ) from None
-        if not results:
-            break
         rows += [_row(result) for result in results]
-        if len(rows) >= total:
+        if not results or len(rows) >= total:
             break
     rows = rows[:limit]
     _enrich(source, rows)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["restricted"] = table["restricted"].astype("boolean")
     table["size"] = table["size"].astype("Int64")
-    table.attrs["total"] = total
-    table.attrs["query"] = query
+    table.attrs.update(total=total, query=query)
     return table
 
 
@@ -155,42 +166,36 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _enrich(source: PangaeaSource, rows: list[dict[str, Any]]) -> None:
-    """Fill ``restricted`` (and a missing ``size``) from the Elasticsearch index."""
+    """Fill ``restricted`` (and a missing ``size``) from the Elasticsearch index, by batch."""
     for begin in range(0, len(rows), ENRICH_BATCH):
-        if not _enrich_batch(source, rows[begin : begin + ENRICH_BATCH]):
-            return
-
-
-def _enrich_batch(source: PangaeaSource, rows: list[dict[str, Any]]) -> bool:
-    """Enrich one batch of rows in place; return False when the index cannot be used."""
-    ids = [dataset_id(row["doi"]) for row in rows]
-    params = {
-        "q": " ".join(f"sf-idDataSet:{i}" for i in ids),
-        "size": len(ids),
-        "_source": "sf-idDataSet,sp-loginOption,nDataPoints",
-    }
-    try:
-        with source._get(source.endpoints["es"], params=params,
-                         what="PANGAEA's search index") as response:
-            hits = response.json()["hits"]["hits"]
-    except (ArchiveUnavailableError, ValueError, KeyError, TypeError) as exc:
-        logger.warning("could not learn which search hits are restricted (%s); "
-                       "the 'restricted' column stays empty", type(exc).__name__)
-        return False
-    found = {}
-    for hit in hits:
-        record = hit.get("_source", {})
+        batch = rows[begin : begin + ENRICH_BATCH]
+        ids = [dataset_id(row["doi"]) for row in batch]
+        params = {
+            "q": " ".join(f"sf-idDataSet:{i}" for i in ids),
+            "size": len(ids),
+            "_source": "sf-idDataSet,sp-loginOption,nDataPoints",
+        }
         try:
-            found[int(record.get("sf-idDataSet", hit.get("_id")))] = record
-        except (TypeError, ValueError):
-            continue
-    for ident, row in zip(ids, rows, strict=True):
-        record = found.get(ident)
-        if record is None:
-            continue
-        login = record.get("sp-loginOption")
-        if login is not None:
-            row["restricted"] = str(login) != "1"
-        if row["size"] is None and isinstance(record.get("nDataPoints"), int):
-            row["size"] = record["nDataPoints"]
-    return True
+            with source._get(source.endpoints["es"], params=params,
+                             what="PANGAEA's search index") as response:
+                hits = response.json()["hits"]["hits"]
+        except (ArchiveUnavailableError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("could not learn which search hits are restricted (%s); "
+                           "the 'restricted' column stays empty", type(exc).__name__)
+            return
+        found = {}
+        for hit in hits:
+            record = hit.get("_source", {})
+            try:
+                found[int(record.get("sf-idDataSet", hit.get("_id")))] = record
+            except (TypeError, ValueError):
+                continue
+        for ident, row in zip(ids, batch, strict=True):
+            record = found.get(ident)
+            if record is None:
+                continue
+            login = record.get("sp-loginOption")
+            if login is not None:
+                row["restricted"] = str(login) != "1"
+            if row["size"] is None and isinstance(record.get("nDataPoints"), int):
+                row["size"] = record["nDataPoints"]

@@ -55,13 +55,9 @@ def udunits(unit: str | None, short_name: str = "") -> str | None:
     >>> udunits("°C"), udunits("µmol/kg"), udunits(None, "Latitude")
     ('degC', 'umol/kg', 'degrees_north')
     """
-    if short_name in _GEOCODE_UNITS:
-        return _GEOCODE_UNITS[short_name]
-    if not unit:
-        return None
-    if unit in _UDUNITS:
-        return _UDUNITS[unit]
-    return unit.replace("µ", "u").replace("°", "degree")
+    if short_name in _GEOCODE_UNITS or not unit:
+        return _GEOCODE_UNITS.get(short_name)
+    return _UDUNITS.get(unit, unit.replace("µ", "u").replace("°", "degree"))
 
 
 def _variable_name(column: str) -> str:
@@ -108,26 +104,22 @@ def frame_to_xarray(table: pd.DataFrame) -> xr.Dataset:
         else:
             values = series.to_numpy()
         info = columns.get(column, {})
-        attrs = {"pangaea_short_name": info.get("short_name", column)}
-        if info.get("long_name"):
-            attrs["long_name"] = info["long_name"]
-        units = udunits(info.get("unit"), info.get("short_name", column))
-        if units:
-            attrs["units"] = units
-        if info.get("unit"):
-            attrs["pangaea_unit"] = info["unit"]
-        for key in ("comment", "method", "pi"):
-            if info.get(key):
-                attrs[key] = info[key]
-        if info.get("geocode"):
-            attrs["pangaea_geocode"] = "true"
+        short_name = info.get("short_name", column)
+        attrs = {
+            "pangaea_short_name": short_name,
+            "long_name": info.get("long_name"),
+            "units": udunits(info.get("unit"), short_name),
+            "pangaea_unit": info.get("unit"),
+            **{key: info.get(key) for key in ("comment", "method", "pi")},
+            "pangaea_geocode": "true" if info.get("geocode") else None,
+        }
         flag = f"{column}_flag"
         if flag in table.columns:
             attrs["ancillary_variables"] = _variable_name(flag)
         if column.endswith("_flag") and column[: -len("_flag")] in table.columns:
             attrs["long_name"] = f"quality flag of {column[: -len('_flag')]}"
             attrs["flag_meanings_source"] = "PANGAEA quality prefixes: ? / * # < >"
-        variables[names[column]] = ("obs", values, attrs)
+        variables[names[column]] = ("obs", values, {k: v for k, v in attrs.items() if v})
     dataset = xr.Dataset(variables, coords={"obs": range(len(table))})
     doi = meta.get("doi")
     global_attrs = {

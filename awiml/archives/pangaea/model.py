@@ -1,13 +1,10 @@
 """PANGAEA's vocabulary: dataset identifiers and the metadata of a dataset.
 
-Both of PANGAEA's metadata carriers, the ``/* DATA DESCRIPTION: */`` block of a
-tab-delimited text export and the panmd XML record
-(``application/vnd.pangaea.metadata+xml``), are parsed into the same
-:class:`DatasetMetadata`, so that the text parser, the XML parser, the
-:class:`~awiml.archives.pangaea.PangaeaSource` and the loopback emulator share
-one model. Everything here is plain data (strings, numbers, tuples) and turns
-into JSON-ready dictionaries with :meth:`DatasetMetadata.to_dict`, for
-``DataFrame.attrs``, manifests and caches.
+A text export's ``/* DATA DESCRIPTION: */`` header and a panmd XML record both
+parse into one :class:`DatasetMetadata`, shared by the two parsers, the
+:class:`~awiml.archives.pangaea.PangaeaSource` and the loopback emulator. It is
+plain data, and :meth:`DatasetMetadata.to_dict` makes JSON-ready dictionaries of
+it for ``DataFrame.attrs``, manifests and caches.
 """
 
 from __future__ import annotations
@@ -277,11 +274,7 @@ class DatasetMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the metadata as JSON-ready nested dictionaries and lists."""
-        data = asdict(self)
-        for key, value in data.items():
-            if isinstance(value, tuple):
-                data[key] = list(value)
-        return data
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetMetadata:

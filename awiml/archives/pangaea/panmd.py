@@ -2,12 +2,10 @@
 
 A panmd record is the XML document PANGAEA serves for a dataset under the media
 type ``application/vnd.pangaea.metadata+xml`` (namespace
-``http://www.pangaea.de/MetaData``, conventionally with the prefix ``md:``). It
-is the second carrier of a dataset's metadata besides the header of the
-tab-delimited text export, and :func:`parse_panmd` maps it onto the same
-:class:`~awiml.archives.pangaea.model.DatasetMetadata`. :func:`write_panmd` is its
-inverse; the loopback emulator :class:`awiml.testing.pangaea.PangaeaServer`
-uses it to serve metadata for datasets that only have a text file.
+``http://www.pangaea.de/MetaData``, prefix ``md:``). :func:`parse_panmd` maps it
+onto the :class:`~awiml.archives.pangaea.model.DatasetMetadata` the text export's
+header also gives; :func:`write_panmd` is its inverse, with which the loopback
+emulator serves metadata for datasets that only have a text file.
 
 How the record maps onto the model
 ----------------------------------
@@ -19,10 +17,10 @@ model field            panmd source
                        ``md:citation``
 ``title``, ``year``    ``md:citation/md:title``, ``md:citation/md:year``
 ``authors``            ``md:citation/md:author``: ``"lastName, firstName"``
-``citation``           composed, see below
+``citation``           :func:`compose_citation`, with ``md:citation/md:source`` (e.g. the
+                       Alfred Wegener Institute) as ``source`` and no ``Supplement to``
 ``abstract``           ``md:abstract``
-``keywords``           ``md:keywords/md:keyword`` (the auto-generated
-                       ``md:techKeyword`` entries are not keywords and are skipped)
+``keywords``           ``md:keywords/md:keyword`` (not the auto-generated ``md:techKeyword``)
 ``related``            ``md:citation/md:supplementTo`` as ``"Supplement to: ..."``, then
                        each ``md:reference`` as ``"<relationType>: <reference>"``
 ``projects``           ``md:project``: ``"name (label) (URI: uri)"``, as in the text header
@@ -42,48 +40,32 @@ model field            panmd source
 ``license``            ``md:license/md:label`` (e.g. ``"CC-BY-3.0"``), else its name
 ``size``               ``md:size`` and its unit: ``"31115 data points"``, ``"3 datasets"``
 ``comment``            the record's own ``md:comment``
-``login_option``       ``md:technicalInfo`` entry ``loginOption`` (``"unrestricted"``,
-                       ``"access rights needed"``...); ``restricted`` is true when it is
-                       present and not ``"unrestricted"``
+``login_option``       technicalInfo ``loginOption`` (``"unrestricted"``, ``"access rights
+                       needed"``...); ``restricted`` when present and not unrestricted
 ``parent``             ``md:citation/md:parentURI``
 ``children``           technicalInfo ``collectionChilds`` (``"D547797,D547799"``)
 ``last_modified``      technicalInfo ``lastModified``, else ``xmlLastModified``
-``extra``              every other technicalInfo entry (``status``, ``mimeType``,
-                       ``collectionType``, ``filename``...), plus ``topoType`` from
-                       ``md:extent``, ``dateTime`` (publication stamp) from
-                       ``md:citation`` and, as the text parser has it, ``License``: the
-                       licence's full name and label (``"Creative Commons Attribution
-                       3.0 Unported (CC-BY-3.0)"``)
+``extra``              every other technicalInfo entry (``status``, ``mimeType``...),
+                       ``md:extent/md:topoType``, ``md:citation/md:dateTime`` and, as the
+                       text parser has it, ``License``: the licence's full name and label
 =====================  ==================================================================
 
-Terms (campaign, basis, device, method, location) are written as the text export
-writes them: ``"name (optionalName) (URI: uri)"``, each part only when present.
-These conventions follow :func:`awiml.archives.pangaea.text.read_metadata`, so a
-dataset's text header and its panmd record give the same values where both say
-the same thing (one difference remains: the text parser keeps a "Related to" or
-"Further details" reference without its relation type).
+Terms (campaign, basis, device, method, location) read as the text export writes
+them, ``"name (optionalName) (URI: uri)"``, so a dataset's text header and its
+panmd record agree where both say the same thing (except that the text parser
+keeps a "Related to" or "Further details" reference without its relation type).
 
-The citation is composed by :func:`compose_citation`, with ``md:citation/md:source``
-(e.g. the Alfred Wegener Institute) as its ``source``. The ``Supplement to``
-reference is not appended (it is in ``related``).
+Records with a ``<!DOCTYPE`` or ``<!ENTITY`` declaration are refused before
+parsing with :mod:`xml.etree.ElementTree`: panmd never uses them, and entity
+definitions are how "billion laughs" and external-entity attacks are mounted
+(undefined entity references then fail as malformed XML).
 
-Safety
-------
-Records are parsed with the standard library's :mod:`xml.etree.ElementTree`.
-Documents that contain a document type declaration (``<!DOCTYPE``) or an entity
-declaration (``<!ENTITY``) are refused before parsing: panmd never uses them, and
-entity definitions are how "billion laughs" expansion and external-entity attacks
-are mounted. Undefined entity references then fail as malformed XML.
-
-Lossless round trip
--------------------
 ``parse_panmd(write_panmd(meta)) == meta`` holds for every
-:class:`DatasetMetadata`. Where panmd cannot carry a value exactly (a citation
-that does not follow the pattern above, a coverage key without a panmd element,
-an ``extra`` entry the writer had to add for pangaeapy...), :func:`write_panmd`
-adds a technicalInfo entry ``key="awiml:<field>"`` holding that field's exact
-value as JSON, and :func:`parse_panmd` lets such entries win. PANGAEA's own
-records never contain ``awiml:`` keys, and other readers (pangaeapy) ignore them.
+:class:`DatasetMetadata`: where panmd cannot carry a value exactly (a citation
+that does not follow the pattern above, a coverage key without a panmd element...),
+:func:`write_panmd` adds a technicalInfo entry ``key="awiml:<field>"`` holding the
+field's value as JSON, which :func:`parse_panmd` lets win. PANGAEA's own records
+never contain ``awiml:`` keys, and other readers (pangaeapy) ignore them.
 """
 
 from __future__ import annotations
@@ -115,6 +97,8 @@ _ORCID_URL = "https://orcid.org/"
 #: loginOption values and the ``loginOption_num`` PANGAEA pairs them with
 #: (seen in real records: 1 = unrestricted, 3 = access rights needed).
 _LOGIN_NUMBERS = {"unrestricted": "1", "access rights needed": "3"}
+#: technicalInfo entries that carry fields of the model (not ``extra``).
+_MODEL_ENTRIES = ("lastModified", "loginOption", "loginOption_num", "collectionChilds")
 
 _BOUNDS = (
     ("westBoundLongitude", "WEST-BOUND LONGITUDE"),
@@ -125,6 +109,17 @@ _BOUNDS = (
     ("meanLatitude", "MEDIAN LATITUDE"),
 )
 _TEMPORAL = (("minDateTime", "DATE/TIME START"), ("maxDateTime", "DATE/TIME END"))
+#: An event's panmd elements (in their order) and :class:`Event` fields; dateTime* are text.
+_EVENT_FIELDS = (
+    ("latitude", "latitude"),
+    ("longitude", "longitude"),
+    ("latitude2", "latitude_end"),
+    ("longitude2", "longitude_end"),
+    ("elevation", "elevation"),
+    ("dateTime", "datetime"),
+    ("dateTime2", "datetime_end"),
+)
+_EVENT_TERMS = ("location", "campaign", "basis", "device")
 _TEXT_ORDER = (
     "MEDIAN LATITUDE",
     "MEDIAN LONGITUDE",
@@ -192,21 +187,16 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     title = _text(citation, "md:title")
     authors = tuple(_person(a) for a in _findall(citation, "md:author"))
     year = _number(_text(citation, "md:year"), "<md:citation>/<md:year>", int, "a year")
-    source = _text(citation, "md:source")
 
     last_modified_key = "lastModified" if "lastModified" in info else "xmlLastModified"
-    consumed = {"loginOption", "loginOption_num", "collectionChilds", last_modified_key}
-    extra: dict[str, str] = {}
-    for key, value in (
-        ("dateTime", _text(citation, "md:dateTime")),
-        ("topoType", _text(root, "md:extent/md:topoType")),
-    ):
-        if value is not None:
-            extra[key] = value
+    consumed = {*_MODEL_ENTRIES, last_modified_key}
     licence_label = _text(root, "md:license/md:label")
     licence_name = _text(root, "md:license/md:name")
-    if licence_label and licence_name:
-        extra["License"] = f"{licence_name} ({licence_label})"
+    extra = {
+        "dateTime": _text(citation, "md:dateTime"),
+        "topoType": _text(root, "md:extent/md:topoType"),
+        "License": f"{licence_name} ({licence_label})" if licence_label and licence_name else None,
+    }
     for key, value in info.items():
         if key not in consumed and not key.startswith(_OVERRIDE):
             extra[key] = value
@@ -215,7 +205,7 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     values: dict[str, Any] = {
         "doi": doi,
         "title": title,
-        "citation": compose_citation(authors, year, title, source, doi),
+        "citation": compose_citation(authors, year, title, _text(citation, "md:source"), doi),
         "authors": authors,
         "year": year,
         "abstract": _text(root, "md:abstract"),
@@ -235,13 +225,12 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
         "parent": _parent(citation),
         "children": _children(info.get("collectionChilds")),
         "last_modified": info.get(last_modified_key),
-        "extra": extra,
+        "extra": {key: value for key, value in extra.items() if value is not None},
     }
     for key, raw in info.items():
-        if key.startswith(_OVERRIDE):
-            name = key[len(_OVERRIDE) :]
-            if name in values:
-                values[name] = _decode_override(name, raw)
+        name = key.removeprefix(_OVERRIDE)
+        if name != key and name in values:
+            values[name] = _decode_override(name, raw)
     return DatasetMetadata(**values)
 
 
@@ -257,15 +246,13 @@ def _root(xml: bytes | str) -> ET.Element:
     except ET.ParseError as error:
         raise InvalidDataError(f"panmd record is not well-formed XML: {error}") from None
     wanted = f"{{{NAMESPACE}}}MetaData"
-    if root.tag != wanted:
-        inner = root.find(f".//{wanted}")
-        if inner is None:
-            raise InvalidDataError(
-                f"not a panmd record: the root element is <{root.tag}>, expected <md:MetaData> "
-                f"in the namespace {NAMESPACE}"
-            )
-        root = inner
-    return root
+    record = root if root.tag == wanted else root.find(f".//{wanted}")  # or wrapped (OAI-PMH)
+    if record is None:
+        raise InvalidDataError(
+            f"not a panmd record: the root element is <{root.tag}>, expected <md:MetaData> "
+            f"in the namespace {NAMESPACE}"
+        )
+    return record
 
 
 def _decode(xml: bytes | str) -> str:
@@ -274,19 +261,16 @@ def _decode(xml: bytes | str) -> str:
     if not isinstance(xml, (bytes, bytearray, memoryview)):
         raise TypeError(f"panmd record must be bytes or str, not {type(xml).__name__}")
     data = bytes(xml)
-    encoding = "utf-8"
+    declared = _DECLARED_ENCODING.match(data[:200])
+    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
     for boms, name in (  # UTF-32 first: its little-endian mark starts with UTF-16's
         ((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "utf-32"),
         ((codecs.BOM_UTF8,), "utf-8-sig"),
         ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-16"),
     ):
-        if data.startswith(boms):
+        if data.startswith(boms):  # a byte order mark wins over the declaration
             encoding = name
             break
-    else:
-        declared = _DECLARED_ENCODING.match(data[:200])
-        if declared:
-            encoding = declared.group(1).decode("ascii")
     try:
         return data.decode(encoding)
     except (LookupError, UnicodeDecodeError) as error:
@@ -294,10 +278,7 @@ def _decode(xml: bytes | str) -> str:
 
 
 def _clean(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = text.strip()
-    return text or None
+    return (text.strip() or None) if text else None
 
 
 def _text(parent: ET.Element | None, path: str) -> str | None:
@@ -321,30 +302,23 @@ def _number(text: str | None, what: str, kind: type = float, noun: str = "a numb
 
 
 def _person(element: ET.Element) -> str:
-    last = _text(element, "md:lastName")
-    first = _text(element, "md:firstName")
-    return ", ".join(p for p in (last, first) if p)
+    names = (_text(element, "md:lastName"), _text(element, "md:firstName"))
+    return ", ".join(p for p in names if p)
 
 
 def _contact_person(element: ET.Element) -> str:
     """``"Last, First (orcid URL, e-mail, URI)"`` as the text export writes a PI."""
     name = _person(element)
-    contact = []
     orcid = _text(element, "md:orcid")
-    if orcid:
-        contact.append(orcid if "://" in orcid else _ORCID_URL + orcid)
-    for tag in ("md:eMail", "md:URI"):
-        value = _text(element, tag)
-        if value:
-            contact.append(value)
+    if orcid and "://" not in orcid:
+        orcid = _ORCID_URL + orcid
+    contact = [v for v in (orcid, _text(element, "md:eMail"), _text(element, "md:URI")) if v]
     return f"{name} ({', '.join(contact)})" if contact else name
 
 
 def _pangaea_doi(uri: str | None) -> str | None:
-    if uri is None:
-        return None
     try:
-        return normalize_doi(uri)
+        return None if uri is None else normalize_doi(uri)
     except InvalidDataError:
         return None
 
@@ -360,22 +334,15 @@ def _citation_doi(citation: ET.Element | None) -> str | None:
 
 def _parent(citation: ET.Element | None) -> str | None:
     uri = _text(citation, "md:parentURI")
-    if uri is None:
-        return None
     doi = _pangaea_doi(uri)
-    if doi is None:
+    if uri is not None and doi is None:
         raise InvalidDataError(f"panmd <md:citation>/<md:parentURI>: {uri!r} is not a PANGAEA DOI")
     return doi
 
 
 def _children(value: str | None) -> tuple[str, ...]:
-    if not value:
-        return ()
     children = []
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
+    for item in filter(None, (item.strip() for item in (value or "").split(","))):
         match = _CHILD.match(item)
         if match is None:
             raise InvalidDataError(
@@ -428,9 +395,7 @@ PANGAEA, https://doi.org/10.1594/PANGAEA.889513'
     names = "; ".join(authors)
     if not (names or title):
         return None
-    head = names
-    if year is not None:
-        head = f"{head} ({year})" if head else f"({year})"
+    head = " ".join(p for p in (names, None if year is None else f"({year})") if p)
     text = f"{head}: {title}" if head and title else head or title or ""
     if not text.endswith((".", "?", "!")):
         text += "."
@@ -449,16 +414,13 @@ def _reference_text(element: ET.Element) -> str:
         text = f"{text} ({year})" if text else f"({year})"
     uri = _text(element, "md:URI")
     source = _text(element, "md:source")
-    tail = [
-        p
-        for p in (
-            source.rstrip(".") if source else None,
-            _text(element, "md:volume"),
-            _text(element, "md:pages"),
-            uri if uri and (title is None or uri not in title) else None,
-        )
-        if p
-    ]
+    parts = (
+        source.rstrip(".") if source else None,
+        _text(element, "md:volume"),
+        _text(element, "md:pages"),
+        uri if uri and (title is None or uri not in title) else None,
+    )
+    tail = [p for p in parts if p]
     if tail:
         if text and not text.endswith((".", "?", "!")):
             text += "."
@@ -467,10 +429,8 @@ def _reference_text(element: ET.Element) -> str:
 
 
 def _related(root: ET.Element, citation: ET.Element | None) -> tuple[str, ...]:
-    related = []
-    if citation is not None:
-        for supplement in citation.findall("md:supplementTo", _NS):
-            related.append(f"Supplement to: {_reference_text(supplement)}")
+    supplements = _findall(citation, "md:supplementTo")
+    related = [f"Supplement to: {_reference_text(supplement)}" for supplement in supplements]
     for reference in root.findall("md:reference", _NS):
         text = _reference_text(reference)
         kind = reference.get("relationType")
@@ -486,8 +446,6 @@ def _join_term(name: str, optional: str | None, uri: str | None) -> str:
 
 
 def _term_text(element: ET.Element | None) -> str | None:
-    if element is None:
-        return None
     name = _text(element, "md:name") or _text(element, "md:label")
     if name is None:
         return None
@@ -525,32 +483,22 @@ def _coverage(root: ET.Element) -> dict[str, str]:
 
 def _event(element: ET.Element) -> Event:
     label = _text(element, "md:label") or ""
-    where = f"event {label!r}"
-
-    def number(tag: str) -> float | None:
-        return _number(_text(element, f"md:{tag}"), f"{where}: <md:{tag}>")
-
-    attributes = {
-        a.get("name", ""): _clean(a.text) or "" for a in element.findall("md:attribute", _NS)
-    }
-    device = element.find("md:device", _NS)
-    if device is None:
-        device = element.find("md:method", _NS)
+    values: dict[str, Any] = {}
+    for tag, name in _EVENT_FIELDS:
+        text = _text(element, f"md:{tag}")
+        is_time = tag.startswith("dateTime")
+        values[name] = text if is_time else _number(text, f"event {label!r}: <md:{tag}>")
+    terms = {term: element.find(f"md:{term}", _NS) for term in _EVENT_TERMS}
+    if terms["device"] is None:
+        terms["device"] = element.find("md:method", _NS)
     return Event(
         label=label,
-        latitude=number("latitude"),
-        longitude=number("longitude"),
-        latitude_end=number("latitude2"),
-        longitude_end=number("longitude2"),
-        datetime=_text(element, "md:dateTime"),
-        datetime_end=_text(element, "md:dateTime2"),
-        elevation=number("elevation"),
-        location=_term_text(element.find("md:location", _NS)),
-        campaign=_term_text(element.find("md:campaign", _NS)),
-        basis=_term_text(element.find("md:basis", _NS)),
-        device=_term_text(device),
         comment=_text(element, "md:comment"),
-        attributes=attributes,
+        attributes={
+            a.get("name", ""): _clean(a.text) or "" for a in element.findall("md:attribute", _NS)
+        },
+        **values,
+        **{term: _term_text(found) for term, found in terms.items()},
     )
 
 
@@ -571,23 +519,19 @@ def _parameters(root: ET.Element) -> tuple[Parameter, ...]:
                 f"panmd <md:matrixColumn col={col!r}> has no <md:parameter>/<md:name>"
             )
         pi = column.find("md:PI", _NS)
-        columns.append(
-            (
-                order,  # the sort is stable: columns with the same col keep their order
-                Parameter(
-                    name=name,
-                    short_name=_text(parameter, "md:shortName") or name,
-                    unit=_text(parameter, "md:unit"),
-                    geocode=column.get("source") == "geocode",
-                    pi=_contact_person(pi) if pi is not None else None,
-                    method=_term_text(column.find("md:method", _NS)),
-                    comment=_text(column, "md:comment"),
-                    type=column.get("type"),
-                    format=column.get("format"),
-                ),
-            )
+        described = Parameter(
+            name=name,
+            short_name=_text(parameter, "md:shortName") or name,
+            unit=_text(parameter, "md:unit"),
+            geocode=column.get("source") == "geocode",
+            pi=_contact_person(pi) if pi is not None else None,
+            method=_term_text(column.find("md:method", _NS)),
+            comment=_text(column, "md:comment"),
+            type=column.get("type"),
+            format=column.get("format"),
         )
-    columns.sort(key=lambda item: item[0])
+        columns.append((order, described))
+    columns.sort(key=lambda item: item[0])  # stable: columns with the same col keep their order
     return tuple(item[1] for item in columns)
 
 
@@ -598,12 +542,8 @@ def _size(root: ET.Element) -> str | None:
 
 
 def _technical_info(root: ET.Element) -> dict[str, str]:
-    info: dict[str, str] = {}
-    for entry in root.findall("md:technicalInfo/md:entry", _NS):
-        key = entry.get("key")
-        if key:
-            info[key] = entry.get("value", "")
-    return info
+    entries = root.findall("md:technicalInfo/md:entry", _NS)
+    return {e.get("key", ""): e.get("value", "") for e in entries if e.get("key")}
 
 
 def _decode_override(name: str, raw: str) -> Any:
@@ -619,15 +559,11 @@ def _decode_override(name: str, raw: str) -> Any:
 def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> bytes:
     """Write :class:`DatasetMetadata` as a panmd record (UTF-8 XML).
 
-    The record follows the element order and conventions of PANGAEA's own
-    records, so that :func:`parse_panmd` reads it back to the same metadata and
-    pangaeapy's ``PanDataSet`` loads it (parameters, short names, events,
-    licence, collection children, login option). Two entries are added where
-    the metadata lacks them, because pangaeapy needs them: a technicalInfo
-    ``status`` (``"published"``; pangaeapy ignores records without one) and,
-    for a collection, ``collectionType`` (``"collection"``). Values panmd cannot
-    hold exactly travel in ``awiml:<field>`` entries, see the module
-    documentation.
+    The record follows the element order and conventions of PANGAEA's own, so
+    that :func:`parse_panmd` reads it back (see the module documentation) and
+    pangaeapy's ``PanDataSet`` loads it. pangaeapy needs two technicalInfo
+    entries the metadata may lack, which are added: ``status`` (``"published"``)
+    and, for a collection, ``collectionType`` (``"collection"``).
 
     Parameters
     ----------
@@ -635,8 +571,7 @@ def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> byte
         The metadata.
     dataset_id : int, optional
         The dataset id, for metadata without a DOI (or to check it): the
-        record's DOI becomes ``10.1594/PANGAEA.<dataset_id>``, and
-        :func:`parse_panmd` reads back ``meta`` with that DOI.
+        record's DOI becomes ``10.1594/PANGAEA.<dataset_id>``.
 
     Returns
     -------
@@ -696,6 +631,12 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: st
     return element
 
 
+def _add(parent: ET.Element, tag: str, text: str | None) -> None:
+    """Add ``<tag>text</tag>`` unless ``text`` is None."""
+    if text is not None:
+        _sub(parent, tag, text)
+
+
 def _serialise(root: ET.Element) -> bytes:
     ET.indent(root, space="")
     body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
@@ -710,11 +651,10 @@ def _build(meta: DatasetMetadata) -> ET.Element:
     # Tags carry their "md:" prefix literally and the root declares it, so the
     # output uses PANGAEA's prefix without touching ElementTree's global registry.
     root = ET.Element("md:MetaData", {"xmlns:md": NAMESPACE})
-    number = dataset_id(meta.doi) if meta.doi else None
     extra = dict(meta.extra)
     related = list(meta.related)
 
-    citation = _sub(root, "md:citation", id=f"dataset{number}" if number else None)
+    citation = _sub(root, "md:citation", id=f"dataset{dataset_id(meta.doi)}" if meta.doi else None)
     for author in meta.authors:
         _write_person(citation, "md:author", author)
     for tag, value in (
@@ -725,13 +665,11 @@ def _build(meta: DatasetMetadata) -> ET.Element:
         ("md:dateTime", extra.pop("dateTime", None)),
         ("md:parentURI", _DOI_URL + normalize_doi(meta.parent) if meta.parent else None),
     ):
-        if value is not None:
-            _sub(citation, tag, value)
+        _add(citation, tag, value)
     if related and related[0].startswith("Supplement to: "):
         _write_reference(citation, "md:supplementTo", related.pop(0)[len("Supplement to: ") :])
 
-    if meta.abstract is not None:
-        _sub(root, "md:abstract", meta.abstract)
+    _add(root, "md:abstract", meta.abstract)
     for item in related:
         match = _RELATION.match(item)
         reference = _write_reference(root, "md:reference", match["text"] if match else item)
@@ -745,18 +683,15 @@ def _build(meta: DatasetMetadata) -> ET.Element:
         _write_event(root, event)
     if meta.size is not None:
         match = _SIZE.match(meta.size)
-        if match:
-            _sub(root, "md:size", match.group("number"), unit=match.group("unit"))
-        else:
-            _sub(root, "md:size", meta.size)
+        number, unit = (match["number"], match["unit"]) if match else (meta.size, None)
+        _sub(root, "md:size", number, unit=unit)
     if meta.license is not None:
         licence = _sub(root, "md:license")
         _sub(licence, "md:label", meta.license)
         full = extra.get("License")
         if full is not None and full.endswith(f" ({meta.license})"):
             _sub(licence, "md:name", extra.pop("License")[: -len(meta.license) - 3])
-    if meta.comment is not None:
-        _sub(root, "md:comment", meta.comment)
+    _add(root, "md:comment", meta.comment)
     for col, parameter in enumerate(meta.parameters):
         _write_parameter(root, col, parameter)
     if meta.keywords:
@@ -764,27 +699,24 @@ def _build(meta: DatasetMetadata) -> ET.Element:
         for keyword in meta.keywords:
             _sub(keywords, "md:keyword", keyword)
 
-    info = _sub(root, "md:technicalInfo")
-    if meta.last_modified is not None:
-        _sub(info, "md:entry", key="lastModified", value=meta.last_modified)
     extra.setdefault("status", "published")
     if meta.children:
         extra.setdefault("collectionType", "collection")
-    for key, value in extra.items():
-        if key in ("lastModified", "loginOption", "loginOption_num", "collectionChilds"):
-            continue  # written from the model's own fields; a clash travels as awiml:extra
-        _sub(info, "md:entry", key=key, value=str(value))
-    if meta.children:
-        childs = ",".join(f"D{dataset_id(child)}" for child in meta.children)
-        _sub(info, "md:entry", key="collectionChilds", value=childs)
     login = meta.login_option
     if login is None and meta.restricted:
         login = "access rights needed"
-    if login is not None:
-        _sub(info, "md:entry", key="loginOption", value=login)
-        code = _LOGIN_NUMBERS.get(login.lower())
-        if code:
-            _sub(info, "md:entry", key="loginOption_num", value=code)
+    entries = [
+        ("lastModified", meta.last_modified),
+        # the model's own fields are written below; a clash travels as awiml:extra
+        *((key, str(value)) for key, value in extra.items() if key not in _MODEL_ENTRIES),
+        ("collectionChilds", ",".join(f"D{dataset_id(c)}" for c in meta.children) or None),
+        ("loginOption", login),
+        ("loginOption_num", _LOGIN_NUMBERS.get(login.lower()) if login else None),
+    ]
+    info = _sub(root, "md:technicalInfo")
+    for key, value in entries:
+        if value is not None:
+            _sub(info, "md:entry", key=key, value=value)
     return root
 
 
@@ -792,8 +724,7 @@ def _write_person(parent: ET.Element, tag: str, person: str) -> ET.Element:
     element = _sub(parent, tag)
     last, sep, first = person.partition(", ")
     _sub(element, "md:lastName", last)
-    if sep:
-        _sub(element, "md:firstName", first)
+    _add(element, "md:firstName", first if sep else None)
     return element
 
 
@@ -801,28 +732,26 @@ def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
     """Write ``"Last, First (orcid URL, e-mail, URI)"`` with its contact elements."""
     match = _CONTACT.match(text)
     contact: dict[str, str] = {}
-    if match:
-        for part in (p.strip() for p in match.group("contact").split(",")):
-            if part.startswith(_ORCID_URL):
-                kind, value = "md:orcid", part[len(_ORCID_URL) :]
-            elif "@" in part and "://" not in part:
-                kind, value = "md:eMail", part
-            elif "://" in part or part.startswith(("hdl:", "doi:")):
-                kind, value = "md:URI", part
-            else:
-                kind, value = "", part
-            if not kind or kind in contact:  # not a contact, or a second of its kind
-                contact = {}
-                break
-            contact[kind] = value
+    for part in [p.strip() for p in match.group("contact").split(",")] if match else []:
+        if part.startswith(_ORCID_URL):
+            kind, value = "md:orcid", part[len(_ORCID_URL) :]
+        elif "@" in part and "://" not in part:
+            kind, value = "md:eMail", part
+        elif "://" in part or part.startswith(("hdl:", "doi:")):
+            kind, value = "md:URI", part
+        else:
+            kind, value = "", part
+        if not kind or kind in contact:  # not a contact, or a second of its kind
+            contact = {}
+            break
+        contact[kind] = value
     if not contact:
         _write_person(parent, tag, text)
         return
     assert match is not None
     element = _write_person(parent, tag, match.group("name"))
     for kind in ("md:eMail", "md:URI", "md:orcid"):
-        if kind in contact:
-            _sub(element, kind, contact[kind])
+        _add(element, kind, contact.get(kind))
 
 
 def _citation_source(meta: DatasetMetadata) -> str | None:
@@ -841,8 +770,7 @@ def _write_reference(parent: ET.Element, tag: str, text: str) -> ET.Element:
     element = _sub(parent, tag)
     _sub(element, "md:title", text)
     uri = _URI_IN_TEXT.search(text)
-    if uri:
-        _sub(element, "md:URI", uri.group(0).rstrip(".,;"))
+    _add(element, "md:URI", uri.group(0).rstrip(".,;") if uri else None)
     return element
 
 
@@ -872,10 +800,8 @@ def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | N
         unit = units.pop() if len(units) == 1 else None
         element = _sub(extent, "md:elevation", name=name, unit=unit)
         for tag in ("min", "max"):
-            if tag in bounds:
-                _sub(element, f"md:{tag}", bounds[tag][0])
-    if topo is not None:
-        _sub(extent, "md:topoType", topo)
+            _add(element, f"md:{tag}", bounds[tag][0] if tag in bounds else None)
+    _add(extent, "md:topoType", topo)
 
 
 def _split_term(text: str) -> tuple[str, str | None, str | None]:
@@ -896,10 +822,8 @@ def _write_term(parent: ET.Element, tag: str, text: str | None) -> None:
     element = _sub(parent, tag)
     name, optional, uri = _split_term(text)
     _sub(element, "md:name", name)
-    if optional is not None:
-        _sub(element, "md:optionalName", optional)
-    if uri is not None:
-        _sub(element, "md:URI", uri)
+    _add(element, "md:optionalName", optional)
+    _add(element, "md:URI", uri)
 
 
 def _write_project(parent: ET.Element, text: str, index: int) -> None:
@@ -907,30 +831,21 @@ def _write_project(parent: ET.Element, text: str, index: int) -> None:
     name, label, uri = _split_term(text)
     _sub(element, "md:label", label if label is not None else name)
     _sub(element, "md:name", name)
-    if uri is not None:
-        _sub(element, "md:URI", uri)
+    _add(element, "md:URI", uri)
 
 
 def _write_event(parent: ET.Element, event: Event) -> None:
     element = _sub(parent, "md:event")
     _sub(element, "md:label", event.label)
-    for tag, value in (
-        ("md:latitude", event.latitude),
-        ("md:longitude", event.longitude),
-        ("md:latitude2", event.latitude_end),
-        ("md:longitude2", event.longitude_end),
-        ("md:elevation", event.elevation),
-        ("md:dateTime", event.datetime),
-        ("md:dateTime2", event.datetime_end),
-    ):
+    for tag, name in _EVENT_FIELDS:
+        value = getattr(event, name)
         if value is not None:
-            _sub(element, tag, value if tag.startswith("md:dateTime") else _number_text(value))
+            _sub(element, f"md:{tag}", value if tag.startswith("dateTime") else _number_text(value))
     for name, value in event.attributes.items():
         _sub(element, "md:attribute", str(value), name=name)
-    for term in ("location", "campaign", "basis", "device"):
+    for term in _EVENT_TERMS:
         _write_term(element, f"md:{term}", getattr(event, term))
-    if event.comment is not None:
-        _sub(element, "md:comment", event.comment)
+    _add(element, "md:comment", event.comment)
 
 
 def _write_parameter(parent: ET.Element, col: int, parameter: Parameter) -> None:
@@ -945,11 +860,9 @@ def _write_parameter(parent: ET.Element, col: int, parameter: Parameter) -> None
     described = _sub(element, "md:parameter")
     _sub(described, "md:name", parameter.name)
     _sub(described, "md:shortName", parameter.short_name)
-    if parameter.unit is not None:
-        _sub(described, "md:unit", parameter.unit)
+    _add(described, "md:unit", parameter.unit)
     if parameter.pi is not None:
         _write_contact_person(element, "md:PI", parameter.pi)
     _write_term(element, "md:method", parameter.method)
-    if parameter.comment is not None:
-        _sub(element, "md:comment", parameter.comment)
+    _add(element, "md:comment", parameter.comment)
     _sub(element, "md:caption", parameter.label)

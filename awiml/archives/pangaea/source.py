@@ -1,27 +1,12 @@
 """PANGAEA as an fsspec filesystem, plus search, metadata and typed reading.
 
-:class:`PangaeaSource` talks to PANGAEA's public web services over HTTP:
-
-- ``https://doi.pangaea.de/10.1594/PANGAEA.<id>`` with content negotiation:
-  ``Accept: text/tab-separated-values`` for the data table (401 for restricted
-  data without a valid token, 406 for datasets without a table),
-  ``application/vnd.pangaea.metadata+xml`` for the panmd record,
-  ``text/x-bibliography`` for the citation; ``?format=textfile`` also gives
-  the table (used for downloads, which cannot set headers);
-- ``https://download.pangaea.de/dataset/<id>/files/<name>`` for linked files;
-- ``https://www.pangaea.de/advanced/search.php`` for search
-  (``q``, ``count`` up to 500, ``offset``, ``minlat``/``minlon``/``maxlat``/
-  ``maxlon``, ``mindate``/``maxdate``), answering JSON with ``totalCount``
-  and ``results``;
-- ``https://ws.pangaea.de/es/pangaea/panmd/_search``, PANGAEA's Elasticsearch
-  index, to learn which search hits are restricted (and their size) without
-  fetching each record; ``search.php``'s own snippet tells collections.
-
-Assumptions (from PANGAEA's public documentation and observed replies): the
-panmd record is public even for restricted datasets; a restricted table needs
-``Authorization: Bearer <token>``, the token users copy from their account page
-(https://www.pangaea.de/user/); rate limiting answers 429 with ``Retry-After``,
-and files being recalled from tape answer 503.
+:class:`PangaeaSource` talks to PANGAEA's public web services
+(:data:`DEFAULT_ENDPOINTS`): the DOI URL by content negotiation for the table
+(``text/tab-separated-values``; ``?format=textfile`` for downloads), the panmd
+record and the citation; ``download.pangaea.de`` for linked files; ``search.php``
+and PANGAEA's Elasticsearch index for search. What awiml assumes about these
+services (status codes, tokens, rate limits, tape recalls) is listed in the
+user guide (docs/pangaea.md, "What awiml assumes about PANGAEA").
 """
 
 from __future__ import annotations
@@ -48,7 +33,9 @@ from ...errors import (
 )
 from ..base import DEFAULT_TIMEOUT, ArchiveFileSystem, RemoteFile, http_session, netrc_credentials
 from ..cache import ArchiveCache, default_cache_dir
-from .model import DatasetMetadata, dataset_id, normalize_doi
+from ._search import search as _search
+from .model import DatasetMetadata, Parameter, dataset_id, normalize_doi
+from .panmd import MEDIA_TYPE as PANMD
 from .panmd import parse_panmd
 from .text import events_frame, read_text
 
@@ -72,14 +59,11 @@ DEFAULT_ENDPOINTS: Mapping[str, str] = {
 }
 
 TSV = "text/tab-separated-values"
-PANMD = "application/vnd.pangaea.metadata+xml"
 BIBLIOGRAPHY = "text/x-bibliography"
 TOKEN_PAGE = "https://www.pangaea.de/user/"
 
 #: The files each dataset folder offers through fsspec.
 DATASET_FILES = ("data.tab", "metadata.xml", "citation.txt")
-
-_SEARCH_PAGE = 500
 
 
 def endpoints_for(base_url: str | None) -> dict[str, str]:
@@ -104,25 +88,15 @@ def endpoints_for(base_url: str | None) -> dict[str, str]:
     if not base_url:
         return dict(DEFAULT_ENDPOINTS)
     base = base_url.rstrip("/")
-    return {
-        "doi": base,
-        "download": base,
-        "search": f"{base}/advanced/search.php",
-        "es": f"{base}/es/pangaea/panmd/_search",
-    }
+    return {key: base + urlsplit(url).path for key, url in DEFAULT_ENDPOINTS.items()}
 
 
 def _find_token(token: str | None) -> str | None:
     """Find the token: the argument, ``$PANGAEA_TOKEN`` or ``~/.netrc`` (host pangaea.de)."""
-    if token:
-        return token
-    if os.environ.get("PANGAEA_TOKEN"):
-        return os.environ["PANGAEA_TOKEN"]
-    for host in ("pangaea.de", "www.pangaea.de", "doi.pangaea.de"):
-        found = netrc_credentials(host)
-        if found and found[1]:
-            return found[1]
-    return None
+    if token or os.environ.get("PANGAEA_TOKEN"):
+        return token or os.environ["PANGAEA_TOKEN"]
+    found = (netrc_credentials(host) for host in ("pangaea.de", "www.pangaea.de", "doi.pangaea.de"))
+    return next((entry[1] for entry in found if entry and entry[1]), None)
 
 
 class PangaeaSource(ArchiveFileSystem):
@@ -163,9 +137,7 @@ class PangaeaSource(ArchiveFileSystem):
     - ``pangaea://889513/citation.txt``: the citation;
     - ``pangaea://611408/files/<name>``: a linked binary file.
 
-    ``Workspace.fetch("pangaea://889513")`` copies ``data.tab`` and
-    ``metadata.xml`` into ``raw/pangaea/889513/`` and records the DOI,
-    citation and licence in the manifest.
+    ``Workspace.fetch`` copies what :meth:`remote_files` lists.
 
     Examples
     --------
@@ -197,14 +169,10 @@ class PangaeaSource(ArchiveFileSystem):
         self.endpoints = endpoints_for(base_url or os.environ.get("AWIML_PANGAEA_URL"))
         self._token = _find_token(token)
         self._session = http_session(retries=retries, timeout=timeout)
-        if cache is True:
-            self._cache: ArchiveCache | None = ArchiveCache(default_cache_dir(), "pangaea")
-        elif cache:
-            self._cache = ArchiveCache(cache, "pangaea")
-        else:
-            self._cache = None
+        folder = default_cache_dir() if cache is True else cache
+        self._cache: ArchiveCache | None = ArchiveCache(folder, "pangaea") if folder else None
         self._own_hosts = {urlsplit(url).netloc for url in self.endpoints.values()}
-        self._metadata_memo: dict[int, tuple[DatasetMetadata, str, bool]] = {}
+        self._metadata_memo: dict[int, tuple[DatasetMetadata, str, bool, bytes]] = {}
         self._memo_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -218,9 +186,7 @@ class PangaeaSource(ArchiveFileSystem):
         return host in self._own_hosts or host == "pangaea.de" or host.endswith(".pangaea.de")
 
     def _headers(self, url: str, accept: str | None) -> dict[str, str]:
-        headers = {}
-        if accept:
-            headers["Accept"] = accept
+        headers = {"Accept": accept} if accept else {}
         if self._token and self._is_own(url):
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
@@ -248,79 +214,80 @@ class PangaeaSource(ArchiveFileSystem):
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ArchiveUnavailableError(
                 f"PANGAEA could not be reached for {what} ({redact_url(url)}: "
-                f"{type(exc).__name__}). Check your network; datasets read before are served "
-                "from the cache."
+                f"{type(exc).__name__}). Check your network; cached datasets are still served."
             ) from None
         status = response.status_code
+        if status < 400 or status == 406:  # 406: no table, which the caller explains
+            return response
+        response.close()
+        if status in (401, 403) and self._token:
+            raise AuthenticationError(
+                f"PANGAEA refused the token for {what} ({status}). It may have expired or "
+                f"not grant access to this dataset: copy a fresh one from {TOKEN_PAGE}."
+            )
         if status in (401, 403):
-            response.close()
-            if self._token:
-                raise AuthenticationError(
-                    f"PANGAEA refused the token for {what} ({status}). It may have expired or "
-                    f"not grant access to this dataset: copy a fresh one from {TOKEN_PAGE}."
-                )
             raise AuthenticationError(
                 f"{what} is restricted: PANGAEA needs a token ({status}). Copy yours from "
                 f"{TOKEN_PAGE} and pass PangaeaSource(token=...), set PANGAEA_TOKEN, or put it "
                 "as the password of 'machine pangaea.de' in ~/.netrc."
             )
         if status in (404, 410):
-            response.close()
             raise NotFoundError(
                 f"{what} does not exist at PANGAEA ({status}); check the DOI or id."
             )
         if status == 429 or status >= 500:
-            response.close()
             hint = " PANGAEA may be recalling the data from tape." if status == 503 else ""
             raise ArchiveUnavailableError(
                 f"PANGAEA answered {status} for {what} after {self.retries} retries.{hint} "
                 "Try again later."
             )
-        if status >= 400 and status != 406:
-            response.close()
-            raise InvalidDataError(
-                f"PANGAEA refused the request for {what} ({status} {response.reason}); "
-                "check the identifier and arguments."
-            )
-        return response
+        raise InvalidDataError(
+            f"PANGAEA refused the request for {what} ({status} {response.reason}); "
+            "check the identifier and arguments."
+        )
 
     # -- metadata --------------------------------------------------------------------------
 
     def _dataset_url(self, ident: int) -> str:
         return f"{self.endpoints['doi']}/{normalize_doi(ident)}"
 
-    def _metadata_and_version(self, ident: int) -> tuple[DatasetMetadata, str, bool]:
-        """Return (metadata, version stamp, online?) with the cache as offline fallback."""
+    def _ask(self, ident: int, accept: str, what: str | None = None) -> requests.Response:
+        """GET the dataset's DOI URL as ``accept`` (content negotiation)."""
+        what = what or f"dataset doi:{normalize_doi(ident)}"
+        return self._get(self._dataset_url(ident), accept=accept, what=what)
+
+    def _metadata_and_version(self, ident: int) -> tuple[DatasetMetadata, str, bool, bytes]:
+        """Return (metadata, version stamp, online?, panmd record), cached ones when offline."""
         with self._memo_lock:
             if ident in self._metadata_memo:
                 return self._metadata_memo[ident]
-        what = f"dataset doi:{normalize_doi(ident)}"
         try:
-            response = self._get(self._dataset_url(ident), accept=PANMD, what=what)
+            with self._ask(ident, PANMD) as response:
+                xml = response.content
         except ArchiveUnavailableError:
             cached = self._cache.latest(str(ident), "metadata.xml") if self._cache else None
             if cached is None:
                 raise
             logger.warning(
-                "PANGAEA unreachable; using the cached metadata of %s from %s", what, cached.parent
+                "PANGAEA unreachable; using the cached metadata of dataset doi:%s from %s",
+                normalize_doi(ident),
+                cached.parent,
             )
-            found = (parse_panmd(cached.read_bytes()), cached.parent.name, False)
-            with self._memo_lock:  # remembered, so one read does not wait twice
-                self._metadata_memo[ident] = found
-            return found
-        with response:
-            xml = response.content
-        meta = parse_panmd(xml)
-        version = (
-            meta.last_modified
-            or response.headers.get("Last-Modified")
-            or ("sha256-" + hashlib.sha256(xml).hexdigest()[:16])
-        )
-        if self._cache is not None:
-            self._cache.put(str(ident), version, "metadata.xml", xml)
-        with self._memo_lock:
-            self._metadata_memo[ident] = (meta, version, True)
-        return meta, version, True
+            xml = cached.read_bytes()
+            found = (parse_panmd(xml), cached.parent.name, False, xml)
+        else:
+            meta = parse_panmd(xml)
+            version = (
+                meta.last_modified
+                or response.headers.get("Last-Modified")
+                or ("sha256-" + hashlib.sha256(xml).hexdigest()[:16])
+            )
+            if self._cache is not None:
+                self._cache.put(str(ident), version, "metadata.xml", xml)
+            found = (meta, version, True, xml)
+        with self._memo_lock:  # remembered, so one read does not wait twice
+            self._metadata_memo[ident] = found
+        return found
 
     def metadata(self, doi: str | int) -> DatasetMetadata:
         """Return the metadata of a dataset, from its panmd record.
@@ -370,7 +337,7 @@ class PangaeaSource(ArchiveFileSystem):
         Parameters
         ----------
         doi : str or int
-            The dataset.
+            The dataset to cite.
 
         Returns
         -------
@@ -379,14 +346,14 @@ class PangaeaSource(ArchiveFileSystem):
         """
         ident = dataset_id(doi)
         what = f"the citation of doi:{normalize_doi(ident)}"
-        with self._get(self._dataset_url(ident), accept=BIBLIOGRAPHY, what=what) as response:
+        with self._ask(ident, BIBLIOGRAPHY, what) as response:
             return response.text.strip()
 
     # -- data ------------------------------------------------------------------------------
 
     def _text(self, ident: int) -> bytes:
         """Return the tab-delimited export, from the cache when this version is there."""
-        meta, version, online = self._metadata_and_version(ident)
+        meta, version, online, _xml = self._metadata_and_version(ident)
         doi = normalize_doi(ident)
         if meta.is_collection:
             raise InvalidDataError(
@@ -405,8 +372,7 @@ class PangaeaSource(ArchiveFileSystem):
                 f"PANGAEA cannot be reached and the table of doi:{doi} is not cached; "
                 "read it once while online."
             )
-        response = self._get(self._dataset_url(ident), accept=TSV, what=f"dataset doi:{doi}")
-        with response:
+        with self._ask(ident, TSV) as response:
             if response.status_code == 406:
                 raise InvalidDataError(
                     f"doi:{doi} has no data table (PANGAEA answered 406): it holds metadata "
@@ -463,7 +429,7 @@ class PangaeaSource(ArchiveFileSystem):
         Parameters
         ----------
         doi : str or int
-            The dataset.
+            The dataset whose events to list.
 
         Returns
         -------
@@ -525,18 +491,20 @@ class PangaeaSource(ArchiveFileSystem):
         ident = dataset_id(doi)
         meta = self.metadata(ident)
         columns = ["name", "url", "size", "format", "path"]
-        url_params = [
-            p
-            for p in meta.parameters
-            if (p.type == "uri") or p.short_name.lower() in ("url file", "url", "url image")
-        ]
+        url_params = _url_parameters(meta)
         if not url_params or meta.is_collection:
             return pd.DataFrame(columns=columns)
         table = self.read(ident, on_mismatch="warn")
-        url_column = _column_for(table, url_params[0].short_name)
+        wanted = url_params[0].short_name
+        lowered = {c.lower(): c for c in table.columns}
+        url_column = wanted if wanted in table.columns else lowered.get(wanted.lower())
+        if url_column is None:
+            raise InvalidDataError(f"the table has no column {wanted!r} (columns: {list(table)})")
         name_column = next((c for c in table.columns if c.lower() in ("file name", "file")), None)
         size_column = next((c for c in table.columns if c.lower().startswith("file size")), None)
         format_column = next((c for c in table.columns if c.lower() == "file format"), None)
+        unit = table.attrs["columns"].get(size_column, {}).get("unit") or ""
+        factor = {"kByte": 1024, "kB": 1000, "MByte": 1024**2, "Byte": 1}.get(unit, 1)
         rows = []
         for _, row in table.iterrows():
             url = row[url_column]
@@ -545,8 +513,6 @@ class PangaeaSource(ArchiveFileSystem):
             name = str(row[name_column]) if name_column else url.rstrip("/").rsplit("/", 1)[-1]
             size = None
             if size_column is not None and row[size_column] == row[size_column]:
-                unit = table.attrs["columns"].get(size_column, {}).get("unit") or ""
-                factor = {"kByte": 1024, "kB": 1000, "MByte": 1024**2, "Byte": 1}.get(unit, 1)
                 size = round(float(row[size_column]) * factor)
             rows.append(
                 {
@@ -559,53 +525,20 @@ class PangaeaSource(ArchiveFileSystem):
             )
         return pd.DataFrame(rows, columns=columns)
 
-    def search(
-        self,
-        query: str = "",
-        *,
-        bbox: tuple[float, float, float, float] | None = None,
-        start: str | None = None,
-        end: str | None = None,
-        limit: int = 100,
-    ) -> pd.DataFrame:
-        """Search PANGAEA and return one row per dataset found.
-
-        Parameters
-        ----------
-        query : str
-            PANGAEA's query syntax, e.g. ``"PS103 thermosalinograph"``.
-        bbox : tuple of float, optional
-            ``(min_lat, min_lon, max_lat, max_lon)`` in degrees.
-        start, end : str, optional
-            ISO dates bounding the data's time coverage.
-        limit : int, optional
-            Most rows to return; pages of up to 500 are fetched as needed.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``doi``, ``title``, ``citation``, ``restricted``,
-            ``collection``, ``size`` and ``score``, in PANGAEA's order, with
-            ``attrs["total"]`` the number of hits PANGAEA reports.
-        """
-        from ._search import search
-
-        return search(self, query, bbox=bbox, start=start, end=end, limit=limit)
+    search = _search
 
     def to_pandataset(self, doi: str | int) -> Any:
         """Return a :class:`pangaeapy.PanDataSet` for a dataset, loaded through this source.
 
-        pangaeapy's own requests (to PANGAEA's fixed URLs) are answered
-        through this source's endpoints, session and token for the time of
-        the call, so the bridge works against the emulator and behind the same
-        retries. pangaeapy keeps its term database in a ``pangaeapy`` folder
-        beside awiml's archive caches (in the user cache folder when this
-        source has no cache).
+        For the time of the call, pangaeapy's requests to PANGAEA's fixed URLs
+        go through this source's endpoints, session and token (so it works
+        against the emulator, with the same retries). Its term database is kept
+        in a ``pangaeapy`` folder beside awiml's archive caches.
 
         Parameters
         ----------
         doi : str or int
-            The dataset.
+            The dataset to load.
 
         Returns
         -------
@@ -615,7 +548,6 @@ class PangaeaSource(ArchiveFileSystem):
         from pangaeapy import PanDataSet
 
         ident = dataset_id(doi)
-        # pangaeapy needs a folder for its term database: beside awiml's archive folders.
         cachedir = (self._cache.root.parent if self._cache else default_cache_dir()) / "pangaeapy"
         with self._route_pangaeapy():
             return PanDataSet(ident, cachedir=cachedir, auth_token=self._token)
@@ -624,11 +556,7 @@ class PangaeaSource(ArchiveFileSystem):
     def _route_pangaeapy(self) -> Iterator[None]:
         import pangaeapy.pandataset as pandataset
 
-        prefixes = {
-            "https://doi.pangaea.de": self.endpoints["doi"],
-            "https://download.pangaea.de": self.endpoints["download"],
-            "https://ws.pangaea.de/es/pangaea/panmd/_search": self.endpoints["es"],
-        }
+        prefixes = {DEFAULT_ENDPOINTS[k]: self.endpoints[k] for k in ("doi", "download", "es")}
         original = pandataset.get_request
 
         def routed(
@@ -656,16 +584,12 @@ class PangaeaSource(ArchiveFileSystem):
 
     @classmethod
     def _strip_protocol(cls, path: str | list[str]) -> Any:
+        """Strip ``pangaea://`` as fsspec does, then turn a DOI into its dataset id."""
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
-        path = str(path)
-        if path.startswith("pangaea://"):
-            path = path[len("pangaea://") :]
-        path = path.strip("/")
+        path = super()._strip_protocol(str(path)).strip("/")  # str: dataset ids may be ints
         match = re.match(r"(?i)^(?:doi:)?10\.1594/PANGAEA\.(\d+)(/.*)?$", path)
-        if match:
-            path = match.group(1) + (match.group(2) or "")
-        return path
+        return match.group(1) + (match.group(2) or "") if match else path
 
     def _split(self, path: str) -> tuple[int, str]:
         path = self._strip_protocol(path)
@@ -702,21 +626,13 @@ class PangaeaSource(ArchiveFileSystem):
         else:
             meta = self.metadata(ident)
             if meta.is_collection:
-                entries = [
-                    {"name": f"{dataset_id(c)}", "type": "directory", "size": 0}
-                    for c in meta.children
-                ]
+                entries = [_folder(str(dataset_id(c))) for c in meta.children]
                 entries.append(self._file_info(ident, "metadata.xml"))
             else:
                 entries = [self._file_info(ident, name) for name in DATASET_FILES]
-                if self._links_files(meta):
-                    entries.append({"name": f"{ident}/files", "type": "directory", "size": 0})
+                if _url_parameters(meta):
+                    entries.append(_folder(f"{ident}/files"))
         return entries if detail else [e["name"] for e in entries]
-
-    def _links_files(self, meta: DatasetMetadata) -> bool:
-        return any(
-            p.type == "uri" or p.short_name.lower() in ("url file", "url") for p in meta.parameters
-        )
 
     def _ls_files(self, ident: int) -> list[dict[str, Any]]:
         """List linked files; ``size`` is PANGAEA's rounded listing, so only approximate."""
@@ -729,13 +645,12 @@ class PangaeaSource(ArchiveFileSystem):
         if rest in DATASET_FILES:
             return {"name": f"{ident}/{rest}", "type": "file", "size": None}
         if rest.startswith("files/"):
-            wanted = rest[len("files/") :]
             for entry in self._ls_files(ident):
                 if entry["name"] == f"{ident}/{rest}":
                     return entry
             raise NotFoundError(
-                f"doi:{normalize_doi(ident)} links no file named {wanted!r}; list them with "
-                "PangaeaSource.files()"
+                f"doi:{normalize_doi(ident)} links no file named {rest.removeprefix('files/')!r}; "
+                "list them with PangaeaSource.files()"
             )
         raise NotFoundError(
             f"pangaea://{ident}/{rest} does not exist: a dataset folder holds "
@@ -762,14 +677,12 @@ class PangaeaSource(ArchiveFileSystem):
         """
         ident, rest = self._split(path)
         if rest == "files":
-            return {"name": f"{ident}/files", "type": "directory", "size": 0}
+            return _folder(f"{ident}/files")
         if rest:
             return self._file_info(ident, rest)
         meta = self.metadata(ident)
         return {
-            "name": str(ident),
-            "type": "directory",
-            "size": 0,
+            **_folder(str(ident)),
             "doi": meta.doi,
             "title": meta.title,
             "citation": meta.citation,
@@ -785,34 +698,20 @@ class PangaeaSource(ArchiveFileSystem):
         if mode != "rb":
             raise PermissionError("PANGAEA is read-only: open files with mode 'rb'")
         ident, rest = self._split(path)
+        entry = self._file_info(ident, rest)  # raises NotFoundError naming the valid paths
         if rest == "data.tab":
             data = self._text(ident)
         elif rest == "metadata.xml":
-            data = self._metadata_xml(ident)
+            data = self._metadata_and_version(ident)[3]
         elif rest == "citation.txt":
             data = (self.citation(ident) + "\n").encode()
-        elif rest.startswith("files/"):
-            entry = self._file_info(ident, rest)
+        else:  # files/<name>: streamed instead of held in memory
             response = self._get(
                 entry["url"], what=f"file {rest} of doi:{normalize_doi(ident)}", stream=True
             )
-            # Stream binary files instead of holding them in memory.
             response.raw.decode_content = True
             return response.raw
-        else:
-            self._file_info(ident, rest)  # raises NotFoundError with the valid names
-            raise AssertionError("unreachable")
         return MemoryFile(None, path, data)
-
-    def _metadata_xml(self, ident: int) -> bytes:
-        if self._cache is not None:
-            _meta, version, _online = self._metadata_and_version(ident)
-            cached = self._cache.get(str(ident), version, "metadata.xml")
-            if cached is not None:
-                return cached.read_bytes()
-        what = f"dataset doi:{normalize_doi(ident)}"
-        with self._get(self._dataset_url(ident), accept=PANMD, what=what) as response:
-            return response.content
 
     def remote_files(self, path: str) -> list[RemoteFile]:
         """Files to copy for ``Workspace.fetch``: table and metadata, or linked files.
@@ -851,7 +750,6 @@ class PangaeaSource(ArchiveFileSystem):
             "title": meta.title,
         }
         record = {k: v for k, v in record.items() if v}
-        source = f"pangaea://{ident}"
         doi_url = self._dataset_url(ident)
         session = self._transfer_session(doi_url)
         # How each dataset file is asked for: its URL and the Accept header, if any.
@@ -860,23 +758,11 @@ class PangaeaSource(ArchiveFileSystem):
             "metadata.xml": (doi_url, {"Accept": PANMD}),
             "citation.txt": (doi_url, {"Accept": BIBLIOGRAPHY}),
         }
-        # (collections without ``rest`` were expanded into their children above)
-        wanted = ["data.tab", "metadata.xml"] if not rest else [rest]
-        wanted = [w for w in wanted if w in requests_for
-                  and not (w == "data.tab" and meta.is_collection)]
-        files = []
-        for file_name in wanted:
-            url, headers = requests_for[file_name]
-            files.append(
-                RemoteFile(
-                    source=f"{source}/{file_name}",
-                    name=f"{prefix}/{file_name}",
-                    metadata=record,
-                    url=url,
-                    headers=headers,
-                    session=session,
-                )
-            )
+        if meta.is_collection:  # a collection has no table of its own
+            del requests_for["data.tab"]
+        wanted = [rest] if rest else ["data.tab", "metadata.xml"]
+        # (name below the dataset, URL, headers, manifest metadata, session) of each file
+        plan = [(w, *requests_for[w], record, session) for w in wanted if w in requests_for]
         if rest == "files" or rest.startswith("files/"):
             listing = self._ls_files(ident) if rest == "files" else [self._file_info(ident, rest)]
             if not listing:
@@ -884,18 +770,28 @@ class PangaeaSource(ArchiveFileSystem):
                     f"doi:{normalize_doi(ident)} links no files; fetch pangaea://{ident} for "
                     "its table and metadata instead"
                 )
-            for entry in listing:
-                name = entry["name"].split("/files/", 1)[1]
-                # The listed size is rounded (kByte), so it is kept as metadata only.
-                files.append(
-                    RemoteFile(
-                        source=f"{source}/files/{name}",
-                        name=f"{prefix}/files/{name}",
-                        metadata={**record, "listed_size": entry.get("size")},
-                        url=entry["url"],
-                        session=self._transfer_session(entry["url"]),
-                    )
+            # The listed size is rounded (kByte), so it is kept as metadata only.
+            plan += [
+                (
+                    "files/" + entry["name"].split("/files/", 1)[1],
+                    entry["url"],
+                    {},
+                    {**record, "listed_size": entry.get("size")},
+                    self._transfer_session(entry["url"]),
                 )
+                for entry in listing
+            ]
+        files = [
+            RemoteFile(
+                source=f"pangaea://{ident}/{name}",
+                name=f"{prefix}/{name}",
+                metadata=metadata,
+                url=url,
+                headers=headers,
+                session=session,
+            )
+            for name, url, headers, metadata, session in plan
+        ]
         if not files:
             self._file_info(ident, rest)  # raises NotFoundError naming the valid paths
             raise NotFoundError(
@@ -913,10 +809,11 @@ class PangaeaSource(ArchiveFileSystem):
 _PANGAEAPY_LOCK = threading.Lock()
 
 
-def _column_for(table: pd.DataFrame, short_name: str) -> str:
-    if short_name in table.columns:
-        return short_name
-    lowered = {c.lower(): c for c in table.columns}
-    if short_name.lower() in lowered:
-        return lowered[short_name.lower()]
-    raise InvalidDataError(f"the table has no column {short_name!r} (columns: {list(table)})")
+def _folder(name: str) -> dict[str, Any]:
+    return {"name": name, "type": "directory", "size": 0}
+
+
+def _url_parameters(meta: DatasetMetadata) -> list[Parameter]:
+    """Return the columns that link files: type ``uri``, or named URL file, URL, URL image."""
+    urls = ("url file", "url", "url image")
+    return [p for p in meta.parameters if p.type == "uri" or p.short_name.lower() in urls]
