@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import netrc
@@ -23,6 +24,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -43,6 +45,7 @@ __all__ = [
     "install_log_redaction",
     "netrc_credentials",
     "redact_text",
+    "unreachable_as_unavailable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -234,6 +237,45 @@ def _never_connected(exc: BaseException) -> bool:
             nested = next((a for a in current.args if isinstance(a, BaseException)), None)
         current = nested or current.__cause__ or current.__context__
     return False
+
+
+@contextlib.contextmanager
+def unreachable_as_unavailable(archive: str, what: str, advice: str) -> Iterator[None]:
+    """Turn a connection failure or timeout inside the block into awiml's error.
+
+    Every archive client wraps its requests in this, so "could not be reached"
+    reads the same for all archives. The message names the archive and what was
+    asked for, never a secret.
+
+    Parameters
+    ----------
+    archive : str
+        The archive as the user knows it, with a redacted URL if that helps.
+    what : str
+        What was being asked for ("the dataset list", "project 185").
+    advice : str
+        What the user can do.
+
+    Raises
+    ------
+    awiml.errors.ArchiveUnavailableError
+        On :class:`requests.ConnectionError` or :class:`requests.Timeout`.
+
+    Examples
+    --------
+    >>> try:
+    ...     with unreachable_as_unavailable("PANGAEA", "dataset 1", "Check your network."):
+    ...         raise requests.ConnectTimeout("slow")
+    ... except ArchiveUnavailableError as error:
+    ...     print(error)
+    PANGAEA could not be reached for dataset 1 (ConnectTimeout). Check your network.
+    """
+    try:
+        yield
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise ArchiveUnavailableError(
+            f"{archive} could not be reached for {what} ({type(exc).__name__}). {advice}"
+        ) from None
 
 
 def parse_retry_after(value: str | None) -> float | None:

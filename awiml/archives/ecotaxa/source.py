@@ -377,23 +377,18 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         every transient failure; a POST that starts something only when
         EcoTaxa did not process it (429, 503, no connection).
         """
-        import requests
-
-        from ..http import RetryPolicy
+        from ..http import RetryPolicy, unreachable_as_unavailable
 
         policy = RetryPolicy(retries=self.retries, backoff=self.retry_backoff, max_backoff=30.0,
                              timeout=self.timeout, connect_retries=min(self.retries, 2))
-        try:
+        with unreachable_as_unavailable(
+            f"EcoTaxa at {redact_url(self.api_url)}", what,
+            "Check your network and base_url; exports made before are reused from the cache.",
+        ):
             return self._session.request(
                 method, url, headers=dict(headers), params=params, json=payload,
                 timeout=self.timeout, idempotent=idempotent, retry_policy=policy,
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ArchiveUnavailableError(
-                f"EcoTaxa at {redact_url(self.api_url)} could not be reached for {what} "
-                f"({type(exc).__name__}). Check your network and base_url; exports made "
-                "before are reused from the cache."
-            ) from None
 
     def _raise_for_status(
         self, response: requests.Response, what: str, *, token_sent: bool, hint: str = ""

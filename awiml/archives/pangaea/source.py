@@ -33,6 +33,7 @@ from ...errors import (
 )
 from ..base import DEFAULT_TIMEOUT, ArchiveFileSystem, RemoteFile, http_session, netrc_credentials
 from ..cache import ArchiveCache, default_cache_dir
+from ..http import unreachable_as_unavailable
 from ._search import search as _search
 from .model import DatasetMetadata, Parameter, dataset_id, normalize_doi
 from .panmd import MEDIA_TYPE as PANMD
@@ -201,9 +202,10 @@ class PangaeaSource(ArchiveFileSystem):
         stream: bool = False,
     ) -> requests.Response:
         """GET with the shared session; turn failures into errors that say what to do."""
-        import requests
-
-        try:
+        with unreachable_as_unavailable(
+            f"PANGAEA ({redact_url(url)})", what,
+            "Check your network; cached datasets are still served.",
+        ):
             response = self._session.get(
                 url,
                 headers=self._headers(url, accept),
@@ -211,11 +213,6 @@ class PangaeaSource(ArchiveFileSystem):
                 stream=stream,
                 timeout=self.timeout,
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ArchiveUnavailableError(
-                f"PANGAEA could not be reached for {what} ({redact_url(url)}: "
-                f"{type(exc).__name__}). Check your network; cached datasets are still served."
-            ) from None
         status = response.status_code
         if status < 400 or status == 406:  # 406: no table, which the caller explains
             return response
