@@ -657,11 +657,7 @@ class ModelStore:
         """Return every alias of ``name`` and the number it holds (None if unreadable)."""
         folder = self.path / name / "aliases"
         out: dict[str, int | None] = {}
-        try:
-            entries = sorted(os.listdir(folder))
-        except FileNotFoundError:
-            return out
-        for entry in entries:
+        for entry in _listdir(folder):
             if entry.startswith(".") or not _NAME.fullmatch(entry):
                 continue
             try:
@@ -674,11 +670,8 @@ class ModelStore:
     # ------------------------------------------------------------------ lookups
 
     def _names(self) -> builtins.list[str]:
-        try:
-            entries = sorted(os.listdir(self.path))
-        except FileNotFoundError:
-            return []
-        return [e for e in entries if _NAME.fullmatch(e) and (self.path / e / "versions").is_dir()]
+        return [e for e in _listdir(self.path)
+                if _NAME.fullmatch(e) and (self.path / e / "versions").is_dir()]
 
     def _require_name(self, name: str) -> None:
         _check_name(name, "model name")
@@ -853,8 +846,6 @@ class ModelStore:
             ``created`` of the latest version, and its key ``metric`` and
             ``value`` (accuracy, balanced accuracy, F1... the first recorded).
         """
-        import pandas as pd
-
         rows = []
         for name in self._names():
             versions = self._versions(name)
@@ -877,10 +868,8 @@ class ModelStore:
                 "metric": metric,
                 "value": value,
             })
-        columns = ["name", "latest", "versions", "aliases", "kind", "created", "metric", "value"]
-        table = pd.DataFrame(rows, columns=columns)
-        table["created"] = pd.to_datetime(table["created"], utc=True)
-        return table
+        return _dated_table(rows, ["name", "latest", "versions", "aliases", "kind", "created",
+                                   "metric", "value"])
 
     def versions(self, name: str) -> pd.DataFrame:
         """Return one row per version of ``name``.
@@ -903,8 +892,6 @@ class ModelStore:
         awiml.errors.NotFoundError
             If there is no model ``name``.
         """
-        import pandas as pd
-
         self._require_name(name)
         by_version: dict[int, builtins.list[str]] = {}
         for alias, number in self._aliases(name).items():
@@ -937,11 +924,8 @@ class ModelStore:
                 "host": (prov.get("hardware") or {}).get("hostname"),
             })
             rows.append(row)
-        columns = ["version", "created", "kind", "aliases", *metric_names, "commit", "dirty",
-                   "user", "host"]
-        table = pd.DataFrame(rows, columns=columns)
-        table["created"] = pd.to_datetime(table["created"], utc=True)
-        return table
+        return _dated_table(rows, ["version", "created", "kind", "aliases", *metric_names,
+                                   "commit", "dirty", "user", "host"])
 
     def info(self, ref: str) -> dict[str, Any]:
         """Return everything recorded about one version.
@@ -1120,6 +1104,15 @@ _VERSION_COLUMNS = frozenset({"version", "created", "kind", "aliases", "commit",
                               "host"})
 
 
+def _dated_table(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """Return ``rows`` as a table whose ``created`` column holds UTC times."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=columns)
+    table["created"] = pd.to_datetime(table["created"], utc=True)
+    return table
+
+
 def _check_name(name: Any, what: str) -> None:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
@@ -1145,11 +1138,16 @@ def _describe(versions: list[int], aliases: Mapping[str, int | None]) -> str:
     return text
 
 
-def _numbers(folder: Path) -> list[int]:
+def _listdir(folder: Path) -> list[str]:
+    """Return the sorted names in ``folder``, none when it does not exist."""
     try:
-        return [int(e) for e in os.listdir(folder) if _NUMBER.fullmatch(e)]
+        return sorted(os.listdir(folder))
     except FileNotFoundError:
         return []
+
+
+def _numbers(folder: Path) -> list[int]:
+    return [int(e) for e in _listdir(folder) if _NUMBER.fullmatch(e)]
 
 
 def _relative_files(folder: Path) -> list[str]:
@@ -1163,11 +1161,7 @@ def _host_tag() -> str:
 def _clean_stale(versions_dir: Path) -> None:
     """Remove what crashed saves and deletes left in ``versions_dir`` (best effort)."""
     now = time.time()
-    try:
-        entries = os.listdir(versions_dir)
-    except FileNotFoundError:
-        return
-    for entry in entries:
+    for entry in _listdir(versions_dir):
         if not entry.startswith((".tmp-", ".deleted-")):
             continue
         path = versions_dir / entry
