@@ -42,21 +42,15 @@ and k-NN (``sklearn.tree._tree.Tree``, ``TreePredictor``, ``KDTree``,
 ``BallTree``) because their index arrays are used without bounds checks, so
 a crafted file could crash the process at prediction time. awiml trusts these
 types *and* checks their content after loading, before the model is handed
-out: every child index points forward inside the array (so a walk always ends
-at a leaf), every feature index is below the number of features the owning
-estimator checks its input against, k-NN index arrays stay within the
-training data, and libsvm's support-vector arrays agree in size. A model that
-fails a check raises :class:`awiml.errors.InvalidDataError`. The checks
-live in the private module ``awiml.store._model_checks``.
+out (the private module ``awiml.store._model_checks`` lists the checks); a
+model that fails a check raises :class:`awiml.errors.InvalidDataError`.
 
 *Keras.* The architecture JSON is walked before anything is built: every
 ``class_name``/``module``/``registered_name`` must name a built-in Keras class
-or function listed in :data:`KERAS_LAYERS`. ``Lambda`` layers, layers that
-wrap foreign code (``TorchModuleWrapper``, ``JaxLayer``, ``FlaxLayer``,
-``TFSMLayer``), layers that read files named in their config (``StringLookup``,
-``IntegerLookup``, ``TextVectorization``), serialized Python lambdas and any
-custom or registered object are refused, naming them. Only then is the model
-built, with Keras' ``safe_mode`` forced on, and the weights loaded.
+or function listed in :data:`KERAS_LAYERS` (which says what it leaves out and
+why); serialized Python lambdas and any custom or registered object are
+refused too, naming them. Only then is the model built, with Keras'
+``safe_mode`` forced on, and the weights loaded.
 
 How :data:`TRUSTED_TYPES` was reviewed
 --------------------------------------
@@ -91,11 +85,10 @@ does with it:
 - awiml's own pieces: their ``__init__`` follows the estimator contract;
   ``HarmoniseColumns`` keeps a ``_Matcher`` of plain lists and dicts.
 
-The lists live in the private module ``awiml.store._trust_policy``; this module
-binds :data:`TRUSTED_TYPES` and :data:`KERAS_LAYERS` again, as the same
-objects. The test suite checks that every entry names an existing class (not a
-function, except ``check_array``) so that the list cannot rot silently when
-scikit-learn moves a class.
+The lists live in the private module ``awiml.store._trust_policy`` (bound here
+again, as the same objects). The test suite checks that every entry names an
+existing class (not a function, except ``check_array``) so that the list cannot
+rot silently when scikit-learn moves a class.
 """
 
 from __future__ import annotations
