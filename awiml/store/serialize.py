@@ -422,12 +422,10 @@ def _encode(value: Any) -> Any:
         return {"__items__": [[_encode(k), _encode(v)] for k, v in value.items()]}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufUSO":
         return {"__ndarray__": _encode(value.tolist()), "dtype": value.dtype.str}
-    if isinstance(value, (type, UnloadedBuilder)) or callable(value):
-        name = value.name if isinstance(value, UnloadedBuilder) else _qualname(value)
-        if isinstance(value, UnloadedBuilder) or (
-            hasattr(value, "__qualname__") and "<" not in name
-        ):
-            return {"__function__": name}
+    if isinstance(value, UnloadedBuilder):
+        return {"__function__": value.name}
+    if callable(value) and hasattr(value, "__qualname__") and "<" not in _qualname(value):
+        return {"__function__": _qualname(value)}
     keras = _keras_module()
     if keras is not None and not _is_keras_model(value) and hasattr(value, "get_config"):
         try:
