@@ -85,10 +85,10 @@ does with it:
 - awiml's own pieces: their ``__init__`` follows the estimator contract;
   ``HarmoniseColumns`` keeps a ``_Matcher`` of plain lists and dicts.
 
-The lists live in the private module ``awiml.store._trust_policy`` (bound here
-again, as the same objects). The test suite checks that every entry names an
-existing class (not a function, except ``check_array``) so that the list cannot
-rot silently when scikit-learn moves a class.
+The lists live in the private module ``awiml.store._trust_policy``, bound here
+again as the same objects so that their documentation is this module's. The test
+suite checks that every entry names an existing class (not a function, except
+``check_array``) so that the list cannot rot silently when scikit-learn moves a class.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ import struct
 import sys
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -278,7 +278,7 @@ def model_kind(model: Any) -> str:
     )
 
 
-def _reachable(obj: Any, children: Any) -> Iterator[Any]:
+def _reachable(obj: Any, children: Callable[[Any], Iterable[Any]]) -> Iterator[Any]:
     """Yield ``obj`` and, depth first, each object ``children(item)`` leads to, once each."""
     stack, seen = [obj], set()
     while stack:
