@@ -650,8 +650,7 @@ class _InspectingWriter:
                 syncing = pool.submit(os.fsync, self.handle.fileno())
             # parsed only now: beside the write, the parse would slow it (two cores)
             try:
-                with zipfile.ZipFile(_ViewReader(data)) as archive:
-                    self.schema = _read_schema(archive)
+                self.schema = _read_schema(_ViewReader(data))
             except (zipfile.BadZipFile, KeyError, ValueError, EOFError):
                 self.schema = None  # not a whole archive in one piece: read the file later
             hashing.result()
@@ -687,8 +686,7 @@ def _dump_skops(obj: Any, path: Path, digests: dict[str, str] | None = None,
         ) from exc
     found = writer.schema if writer.writes == 1 else None
     if found is None:
-        with zipfile.ZipFile(path) as archive:
-            found = _read_schema(archive)
+        found = _read_schema(path)
     return sorted(_audit_schema(found, frozenset())[0])
 
 
@@ -954,11 +952,12 @@ def _refusal(path: Path, refused: Mapping[str, str] | Iterable[str], what: str
 # ------------------------------------------------------------ scikit-learn
 
 
-def _read_schema(archive: zipfile.ZipFile) -> set[tuple[str, str, str | None]]:
-    """Parse a skops ``schema.json``; return every ``(loader, name, method)`` it holds.
+def _read_schema(source: Any) -> set[tuple[str, str, str | None]]:
+    """Return every ``(loader, name, method)`` the ``schema.json`` of a skops file holds.
 
-    The names are collected while the JSON is parsed (one pass, in the parser's
-    object hook), which costs about as much as parsing alone.
+    ``source`` is a path or a binary file object. The names are collected while the
+    JSON is parsed (one pass, in the parser's object hook), which costs about as much
+    as parsing alone.
     """
     found: set[tuple[str, str, str | None]] = set()
 
@@ -972,7 +971,8 @@ def _read_schema(archive: zipfile.ZipFile) -> set[tuple[str, str, str | None]]:
             found.add((str(loader), f"{node.get('__module__')}.{node.get('__class__')}", method))
         return node
 
-    json.loads(archive.read("schema.json"), object_hook=hook)
+    with zipfile.ZipFile(source) as archive:
+        json.loads(archive.read("schema.json"), object_hook=hook)
     return found
 
 
@@ -1016,8 +1016,7 @@ def _load_skops(path: Path, trusted: frozenset[str], content: Any = None) -> Any
     # one open file (or buffer) for the audit and for skops: what is checked is what is loaded
     with opened as handle:
         try:
-            with zipfile.ZipFile(handle) as archive:
-                found = _read_schema(archive)
+            found = _read_schema(handle)
         except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
             raise InvalidDataError(f"{path}: not a readable skops file ({exc})") from exc
         refused, accepted = _audit_schema(found, trusted)
