@@ -122,12 +122,8 @@ def _check_tree(tree: Any, owner: Any, fail: _Fail) -> None:
     inner = left != -1
     if (right[~inner] != -1).any():
         fail("decision tree leaf with a right child")
-    idx = np.flatnonzero(inner)
-    if len(idx):
-        lc, rc, feature = left[idx], right[idx], tree.feature[idx]
-        if ((lc <= idx) | (rc <= idx) | (lc >= n) | (rc >= n) | (feature < 0)
-                | (feature >= limit)).any():
-            fail("decision tree node with a child or feature index out of range")
+    _check_inner_nodes(np.flatnonzero(inner), left, right, tree.feature, n, limit, fail,
+                       "decision tree")
 
 
 def _check_predictor(predictor: Any, owner: Any, fail: _Fail) -> None:
@@ -138,18 +134,11 @@ def _check_predictor(predictor: Any, owner: Any, fail: _Fail) -> None:
     if not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE \
             or nodes.ndim != 1 or len(nodes) < 1:
         fail("HistGradientBoosting predictor without a valid node array")
-    n = len(nodes)
-    idx = np.arange(n)
     inner = nodes["is_leaf"] == 0
-    left, right, feature = nodes["left"], nodes["right"], nodes["feature_idx"]
+    feature = nodes["feature_idx"]
     limit = _n_features(owner)
-    if inner.any() and not (
-        (left[inner] > idx[inner]).all() and (right[inner] > idx[inner]).all()
-        and (left[inner] < n).all() and (right[inner] < n).all()
-        and (feature[inner] >= 0).all()
-        and (limit is None or (feature[inner] < limit).all())
-    ):
-        fail("HistGradientBoosting node with a child or feature index out of range")
+    _check_inner_nodes(np.flatnonzero(inner), nodes["left"], nodes["right"], feature,
+                       len(nodes), limit, fail, "HistGradientBoosting")
     categorical = inner & (nodes["is_categorical"] != 0)
     if categorical.any():
         bitsets = [np.asarray(predictor.raw_left_cat_bitsets),
@@ -162,6 +151,17 @@ def _check_predictor(predictor: Any, owner: Any, fail: _Fail) -> None:
         if is_cat is None or limit is None or len(is_cat) != limit or \
                 not np.asarray(is_cat, dtype=bool)[feature[categorical]].all():
             fail("HistGradientBoosting categorical split on a non-categorical feature")
+
+
+def _check_inner_nodes(idx: Any, left: Any, right: Any, feature: Any, n: int,
+                       limit: int | None, fail: _Fail, what: str) -> None:
+    """Fail unless each inner node in ``idx`` has later children and a feature below ``limit``."""
+    left, right, feature = left[idx], right[idx], feature[idx]
+    bad = (left <= idx) | (right <= idx) | (left >= n) | (right >= n) | (feature < 0)
+    if limit is not None:
+        bad |= feature >= limit
+    if bad.any():
+        fail(f"{what} node with a child or feature index out of range")
 
 
 def _check_binary_tree(tree: Any, fail: _Fail) -> None:

@@ -1,22 +1,13 @@
 """The reviewed trust policy: the exact names that loading a saved model may build.
 
-This module's one job is to hold the reviewed lists that
-:mod:`awiml.store.serialize` checks a saved model against before anything in it is
-built:
-
-- :data:`TRUSTED_TYPES`, the types a skops file may hold (scikit-learn
-  estimators and their internals, NumPy, SciPy, Python and awiml types);
-- :data:`KERAS_LAYERS`, the Keras classes and functions an architecture may
-  name;
-- which skops loaders only build data (``_SKOPS_DATA_LOADERS``) and which
-  call what the file names (``_SKOPS_CALLING_LOADERS``), the Keras config
-  markers for plain data and the awiml builders restored by name.
-
-The public names are re-exported, as the same objects and with their
-documentation, from :mod:`awiml.store.serialize`, whose module documentation tells
-how the lists were reviewed; change a list only after the same review. The
-test suite checks that every entry names an existing class or function. This
-module holds data only and imports nothing heavy.
+The lists :mod:`awiml.store.serialize` checks a saved model against before
+anything in it is built: :data:`TRUSTED_TYPES` (what a skops file may hold),
+:data:`KERAS_LAYERS` (what a Keras architecture may name), the skops loaders
+that only build data and those that call what the file names, the Keras config
+markers for plain data and the awiml builders restored by name. The public
+names are re-exported, documented, from :mod:`awiml.store.serialize`, whose
+module documentation tells how the lists were reviewed; change a list only
+after the same review. Data only; nothing heavy is imported.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
     timing = prov.get("timing") or {}
     aliases = list(aliases)
     out = [f"# {name}, version {number}", ""]
-    summary = [
+    out += _facts([
         ("Reference", f"`{name}@{number}`"),
         ("Kind", record.get("kind")),
         ("Created", record.get("created")),
@@ -53,8 +53,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
         ("Classes", _short(", ".join(map(str, saved["classes"])), 300)
          if saved.get("classes") else None),
         ("awiml", record.get("awiml_version")),
-    ]
-    out += _facts(summary)
+    ])
     if record.get("notes"):
         out += ["## Notes", "", str(record["notes"]), ""]
 
@@ -111,13 +110,12 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
     out += ["## Code", ""]
     if code.get("status") == "git":
         changed = code.get("changed_count", 0)
-        rows = [
+        out += _facts([
             ("Commit", f"`{code.get('commit')}`" if code.get("commit") else "none yet"),
             ("Branch", code.get("branch") or "(detached)"),
             ("Remote", code.get("remote") or "none"),
             ("Uncommitted changes", f"yes, {changed} file(s)" if code.get("dirty") else "no"),
-        ]
-        out += _facts(rows)
+        ])
         if code.get("changed"):
             out += ["Changed files: " + ", ".join(f"`{c}`" for c in code["changed"]), ""]
     else:
@@ -131,7 +129,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
 
     out += ["## Hardware", ""]
     gpus = hw.get("gpus") or []
-    rows = [
+    out += _facts([
         ("Host", hw.get("hostname")),
         ("CPU", hw.get("cpu_model")),
         ("CPUs", f"{hw.get('cpu_usable')} usable of {hw.get('cpu_count')}"
@@ -141,8 +139,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
          or "none used"),
         ("Slurm job", hw.get("slurm_job_id")),
         ("Slurm cluster", hw.get("slurm_cluster")),
-    ]
-    out += _facts(rows)
+    ])
 
     out += ["## Training time", ""]
     training = record.get("training") or {}

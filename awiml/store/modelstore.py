@@ -30,23 +30,17 @@ before a model is deserialised.
 
 ``version.json`` is JSON with sorted keys and an indent, so it diffs well:
 ``name``, ``version``, ``created`` (UTC), ``awiml_version``, ``layout_version``,
-``kind`` (``"sklearn"``, ``"keras"`` or ``"sklearn+keras"``), ``files``
-(every file of the version, relative path to ``role``, ``size`` and
-``sha256``), ``model`` (what :func:`awiml.store.serialize.dump_model` returned:
-architecture, hyper-parameters, classes, framework versions, file roles),
-``data`` (training data: workspace path below ``raw/``, source, DOI, sha256,
-size), ``metrics``, ``params``, ``tags``, ``notes``, ``training`` (epochs and
-per-epoch history, when the model has one) and ``provenance`` (code commit,
-branch, remote, dirty flag, environment, hardware, timing, user; see
-:mod:`awiml.store.provenance`). Every path in it is relative, so a store (or a whole
-workspace) can be copied or rsynced elsewhere and still loads.
-
-The metadata (``version.json``, ``MODEL_CARD.md``, ``architecture.json``,
-``classifier.json``, figures, aliases) is plain text a project can keep under
-git; ``.gitignore`` keeps the weights (``*.skops``, ``*.h5``, ``*.keras``,
-``*.npy``...) and the bookkeeping out of it. A clone without the weights lists
-and compares versions but loads none: :meth:`ModelStore.verify` names the
-missing files.
+``kind`` (see :func:`awiml.store.serialize.model_kind`), ``files`` (every file
+of the version, relative path to ``role``, ``size`` and ``sha256``), ``model``
+(what :func:`awiml.store.serialize.dump_model` returned), ``data`` (training
+data: workspace path below ``raw/``, source, DOI, sha256, size), ``metrics``,
+``params``, ``tags``, ``notes``, ``training`` (epochs and per-epoch history,
+when the model has one) and ``provenance`` (see :mod:`awiml.store.provenance`).
+Every path in it is relative, so a store (or a whole workspace) can be copied
+or rsynced elsewhere and still loads. The metadata is plain text a project can
+keep under git; ``.gitignore`` keeps the weights and the bookkeeping out of it,
+so a clone without the weights lists and compares versions but loads none
+(:meth:`ModelStore.verify` names the missing files).
 
 **Safety on shared file systems.**
 
@@ -56,28 +50,24 @@ missing files.
   only the temporary folder, which listing and loading ignore and a later
   save removes (after an hour, or at once when its process is known dead).
 - Version numbers are claimed by creating ``.claims/<N>`` with
-  ``O_CREAT | O_EXCL``; on a collision the next number is tried. Exclusive
-  create is atomic on local file systems and on NFSv3 and later, so two
-  processes, on one host or many, never get the same number. Numbers are
-  never reused, not after a delete either. A save that fails hands its number
-  back; one killed part-way leaves a gap.
-- An alias is one small file, replaced atomically (write a temporary file,
-  then ``os.replace``). Alias changes and deletes take the name's soft lock
-  (:class:`filelock.SoftFileLock`, an exclusively created file, which works on
-  NFS), so an alias never points at a version being deleted. Saves never wait
-  for the lock except to set the alias they were asked to set.
+  ``O_CREAT | O_EXCL`` (atomic on local file systems and on NFSv3 and later),
+  trying the next number on a collision, so no two processes, on one host or
+  many, get the same number. Numbers are never reused, not after a delete
+  either; a save that fails hands its number back, one killed leaves a gap.
+- An alias is one small file, replaced atomically. Alias changes and deletes
+  take the name's soft lock (an exclusively created file, which works on NFS),
+  so an alias never points at a version being deleted; saves take it only to
+  set the alias they were asked to set.
 - Loading checks the size and sha256 of every file it reads against
   ``version.json`` before anything is deserialised, and deserialises without
   running code from the files (:func:`awiml.store.serialize.load_model`).
-  :meth:`ModelStore.verify` checks every file, the card, figures and the
-  ``model.keras`` archive (which loading does not read) included.
+  :meth:`ModelStore.verify` checks every file, ``model.keras`` included.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -351,11 +341,8 @@ class ModelStore:
             A folder in the git working tree of the training code, for the
             commit and dirty state. Defaults to the current working directory.
         keras_archive : bool, default=False
-            For Keras networks, also keep the usual ``model.keras`` archive
-            beside the architecture and weights files, for people who open
-            it with Keras directly. awiml never loads from it; it costs the
-            weights' size again on disk and about the time of a
-            ``keras.Model.save``.
+            For Keras networks, also keep the usual ``model.keras`` archive (see
+            :func:`awiml.store.serialize.dump_model`); awiml never loads from it.
 
         Returns
         -------
@@ -657,11 +644,7 @@ class ModelStore:
         """Return every alias of ``name`` and the number it holds (None if unreadable)."""
         folder = self.path / name / "aliases"
         out: dict[str, int | None] = {}
-        try:
-            entries = sorted(os.listdir(folder))
-        except FileNotFoundError:
-            return out
-        for entry in entries:
+        for entry in _listdir(folder):
             if entry.startswith(".") or not _NAME.fullmatch(entry):
                 continue
             try:
@@ -674,11 +657,8 @@ class ModelStore:
     # ------------------------------------------------------------------ lookups
 
     def _names(self) -> builtins.list[str]:
-        try:
-            entries = sorted(os.listdir(self.path))
-        except FileNotFoundError:
-            return []
-        return [e for e in entries if _NAME.fullmatch(e) and (self.path / e / "versions").is_dir()]
+        return [e for e in _listdir(self.path)
+                if _NAME.fullmatch(e) and (self.path / e / "versions").is_dir()]
 
     def _require_name(self, name: str) -> None:
         _check_name(name, "model name")
@@ -786,14 +766,11 @@ class ModelStore:
         for path in sorted(needed):
             self._raise_problem(name, number, folder, path,
                                 _store_files._check_size(folder, path, needed[path]))
-        # The sha256 check runs in threads while the loader parses the same files
-        # (both release the GIL). Parsing runs no code from the files: the trusted-types
-        # audit and Keras' safe mode see to that. The model is handed out only once every
-        # digest matched; on a mismatch it is dropped and the damaged file is named.
+        # Each file is hashed in a thread from a memory map of the open file (no GIL, no
+        # copy) while the loader parses the same open file, which runs no code from it. The
+        # model is handed out only once every digest matched; else the damaged file is named.
         from concurrent.futures import ThreadPoolExecutor
 
-        # Each file is hashed from a memory map of the open file (one call that holds no
-        # GIL, no copy); skops files are parsed from that same open file.
         with contextlib.ExitStack() as opened, \
                 ThreadPoolExecutor(max_workers=min(len(needed), 4) or 1) as pool:
             contents: dict[str, Any] = {}
@@ -853,8 +830,6 @@ class ModelStore:
             ``created`` of the latest version, and its key ``metric`` and
             ``value`` (accuracy, balanced accuracy, F1... the first recorded).
         """
-        import pandas as pd
-
         rows = []
         for name in self._names():
             versions = self._versions(name)
@@ -877,10 +852,8 @@ class ModelStore:
                 "metric": metric,
                 "value": value,
             })
-        columns = ["name", "latest", "versions", "aliases", "kind", "created", "metric", "value"]
-        table = pd.DataFrame(rows, columns=columns)
-        table["created"] = pd.to_datetime(table["created"], utc=True)
-        return table
+        return _dated_table(rows, ["name", "latest", "versions", "aliases", "kind", "created",
+                                   "metric", "value"])
 
     def versions(self, name: str) -> pd.DataFrame:
         """Return one row per version of ``name``.
@@ -903,8 +876,6 @@ class ModelStore:
         awiml.errors.NotFoundError
             If there is no model ``name``.
         """
-        import pandas as pd
-
         self._require_name(name)
         by_version: dict[int, builtins.list[str]] = {}
         for alias, number in self._aliases(name).items():
@@ -937,11 +908,8 @@ class ModelStore:
                 "host": (prov.get("hardware") or {}).get("hostname"),
             })
             rows.append(row)
-        columns = ["version", "created", "kind", "aliases", *metric_names, "commit", "dirty",
-                   "user", "host"]
-        table = pd.DataFrame(rows, columns=columns)
-        table["created"] = pd.to_datetime(table["created"], utc=True)
-        return table
+        return _dated_table(rows, ["version", "created", "kind", "aliases", *metric_names,
+                                   "commit", "dirty", "user", "host"])
 
     def info(self, ref: str) -> dict[str, Any]:
         """Return everything recorded about one version.
@@ -1016,16 +984,14 @@ class ModelStore:
             Missing and changed files, unreadable records and dangling
             aliases; ``report.ok`` is True when there are none.
         """
-        if ref is None:
-            names = self._names()
-            targets = [(n, v) for n in names for v in self._versions(n)]
-        elif "@" not in ref:
-            self._require_name(ref)
-            names = [ref]
-            targets = [(ref, v) for v in self._versions(ref)]
-        else:
+        if ref is not None and "@" in ref:
             targets = [self._resolve(ref)]
             names = [targets[0][0]]
+        else:
+            names = self._names() if ref is None else [ref]
+            if ref is not None:
+                self._require_name(ref)
+            targets = [(n, v) for n in names for v in self._versions(n)]
         found: dict[str, builtins.list[str]] = {key: [] for key in
                                        ("missing", "changed", "extra", "unreadable")}
         checked = 0
@@ -1120,6 +1086,15 @@ _VERSION_COLUMNS = frozenset({"version", "created", "kind", "aliases", "commit",
                               "host"})
 
 
+def _dated_table(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """Return ``rows`` as a table whose ``created`` column holds UTC times."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=columns)
+    table["created"] = pd.to_datetime(table["created"], utc=True)
+    return table
+
+
 def _check_name(name: Any, what: str) -> None:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(
@@ -1145,11 +1120,16 @@ def _describe(versions: list[int], aliases: Mapping[str, int | None]) -> str:
     return text
 
 
-def _numbers(folder: Path) -> list[int]:
+def _listdir(folder: Path) -> list[str]:
+    """Return the sorted names in ``folder``, none when it does not exist."""
     try:
-        return [int(e) for e in os.listdir(folder) if _NUMBER.fullmatch(e)]
+        return sorted(os.listdir(folder))
     except FileNotFoundError:
         return []
+
+
+def _numbers(folder: Path) -> list[int]:
+    return [int(e) for e in _listdir(folder) if _NUMBER.fullmatch(e)]
 
 
 def _relative_files(folder: Path) -> list[str]:
@@ -1163,11 +1143,7 @@ def _host_tag() -> str:
 def _clean_stale(versions_dir: Path) -> None:
     """Remove what crashed saves and deletes left in ``versions_dir`` (best effort)."""
     now = time.time()
-    try:
-        entries = os.listdir(versions_dir)
-    except FileNotFoundError:
-        return
-    for entry in entries:
+    for entry in _listdir(versions_dir):
         if not entry.startswith((".tmp-", ".deleted-")):
             continue
         path = versions_dir / entry
@@ -1188,12 +1164,10 @@ def _clean_stale(versions_dir: Path) -> None:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except ProcessLookupError:  # the one OSError for "no such process" (ESRCH)
         return False
-    except (PermissionError, OverflowError):
+    except (OSError, OverflowError):  # not ours to signal, or no valid pid: assume alive
         return True
-    except OSError as exc:
-        return exc.errno != errno.ESRCH
     return True
 
 

@@ -300,12 +300,9 @@ def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _lower_priority(pid: int) -> None:
-    """Renice a git process by :data:`GIT_NICENESS`, so it runs on otherwise idle CPU.
+    """Renice a git process by :data:`GIT_NICENESS`, so it does not slow the serialisation.
 
-    Provenance is collected while the model is serialised; on a machine with
-    few cores, git at the same priority would slow the serialisation down.
-    Where priorities cannot be changed (Windows, a restricted container), git
-    runs as it is.
+    Where priorities cannot be changed (Windows, a restricted container), git runs as it is.
     """
     try:
         current = os.getpriority(os.PRIO_PROCESS, pid)

@@ -42,21 +42,15 @@ and k-NN (``sklearn.tree._tree.Tree``, ``TreePredictor``, ``KDTree``,
 ``BallTree``) because their index arrays are used without bounds checks, so
 a crafted file could crash the process at prediction time. awiml trusts these
 types *and* checks their content after loading, before the model is handed
-out: every child index points forward inside the array (so a walk always ends
-at a leaf), every feature index is below the number of features the owning
-estimator checks its input against, k-NN index arrays stay within the
-training data, and libsvm's support-vector arrays agree in size. A model that
-fails a check raises :class:`awiml.errors.InvalidDataError`. The checks
-live in the private module ``awiml.store._model_checks``.
+out (the private module ``awiml.store._model_checks`` lists the checks); a
+model that fails a check raises :class:`awiml.errors.InvalidDataError`.
 
 *Keras.* The architecture JSON is walked before anything is built: every
 ``class_name``/``module``/``registered_name`` must name a built-in Keras class
-or function listed in :data:`KERAS_LAYERS`. ``Lambda`` layers, layers that
-wrap foreign code (``TorchModuleWrapper``, ``JaxLayer``, ``FlaxLayer``,
-``TFSMLayer``), layers that read files named in their config (``StringLookup``,
-``IntegerLookup``, ``TextVectorization``), serialized Python lambdas and any
-custom or registered object are refused, naming them. Only then is the model
-built, with Keras' ``safe_mode`` forced on, and the weights loaded.
+or function listed in :data:`KERAS_LAYERS` (which says what it leaves out and
+why); serialized Python lambdas and any custom or registered object are
+refused too, naming them. Only then is the model built, with Keras'
+``safe_mode`` forced on, and the weights loaded.
 
 How :data:`TRUSTED_TYPES` was reviewed
 --------------------------------------
@@ -91,11 +85,10 @@ does with it:
 - awiml's own pieces: their ``__init__`` follows the estimator contract;
   ``HarmoniseColumns`` keeps a ``_Matcher`` of plain lists and dicts.
 
-The lists live in the private module ``awiml.store._trust_policy``; this module
-binds :data:`TRUSTED_TYPES` and :data:`KERAS_LAYERS` again, as the same
-objects. The test suite checks that every entry names an existing class (not a
-function, except ``check_array``) so that the list cannot rot silently when
-scikit-learn moves a class.
+The lists live in the private module ``awiml.store._trust_policy``, bound here
+again as the same objects so that their documentation is this module's. The test
+suite checks that every entry names an existing class (not a function, except
+``check_array``) so that the list cannot rot silently when scikit-learn moves a class.
 """
 
 from __future__ import annotations
@@ -108,9 +101,10 @@ import numbers
 import os
 import shutil
 import struct
+import sys
 import warnings
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -140,9 +134,6 @@ __all__ = [
 #: Version of the layout written by :func:`dump_model` (recorded as ``"format"``).
 FORMAT = 1
 
-
-# The reviewed lists live in awiml.store._trust_policy; they are bound here again, as the same
-# objects, so that their documentation (the #: comments) appears as awiml.store.serialize's.
 
 #: Exact names of the types awiml loads from a skops file without being told.
 #: See the module documentation for how the list was reviewed.
@@ -222,8 +213,6 @@ class UnloadedBuilder:
 
 def _keras_module():
     """Return the imported :mod:`keras`, or None when nothing imported it (so no Keras model)."""
-    import sys
-
     return sys.modules.get("keras")
 
 
@@ -233,8 +222,6 @@ def _is_keras_model(obj: Any) -> bool:
 
 
 def _is_keras_classifier(obj: Any) -> bool:
-    import sys
-
     classify = sys.modules.get("awiml.classify")
     return classify is not None and isinstance(obj, classify.KerasClassifier)
 
@@ -244,8 +231,6 @@ def _is_estimator(obj: Any) -> bool:
 
 
 def _is_sklearn_pipeline(obj: Any) -> bool:
-    import sys
-
     pipeline = sys.modules.get("sklearn.pipeline")
     return pipeline is not None and type(obj) is pipeline.Pipeline
 
@@ -293,25 +278,34 @@ def model_kind(model: Any) -> str:
     )
 
 
-def _refuse_nested_keras(obj: Any) -> None:
-    """Raise TypeError when a Keras model or KerasClassifier hides inside ``obj``."""
+def _reachable(obj: Any, children: Callable[[Any], Iterable[Any]]) -> Iterator[Any]:
+    """Yield ``obj`` and, depth first, each object ``children(item)`` leads to, once each."""
     stack, seen = [obj], set()
     while stack:
         item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
+        if id(item) not in seen:
+            seen.add(id(item))
+            yield item
+            stack.extend(children(item))
+
+
+def _parts(item: Any) -> Iterable[Any]:
+    """Return what an estimator (its parameters), list, tuple or dict holds."""
+    if _is_estimator(item):
+        return item.get_params(deep=False).values()
+    if isinstance(item, (list, tuple)):
+        return item
+    return item.values() if isinstance(item, dict) else ()
+
+
+def _refuse_nested_keras(obj: Any) -> None:
+    """Raise TypeError when a Keras model or KerasClassifier hides inside ``obj``."""
+    for item in _reachable(obj, _parts):
         if _is_keras_model(item) or _is_keras_classifier(item):
             raise TypeError(
                 f"a {type(item).__name__} can only be stored as the last step of a "
                 "scikit-learn Pipeline (or on its own), not nested inside another estimator"
             )
-        if _is_estimator(item):
-            stack.extend(item.get_params(deep=False).values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
 
 
 # --------------------------------------------------------------------------- JSON helpers
@@ -428,12 +422,10 @@ def _encode(value: Any) -> Any:
         return {"__items__": [[_encode(k), _encode(v)] for k, v in value.items()]}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufUSO":
         return {"__ndarray__": _encode(value.tolist()), "dtype": value.dtype.str}
-    if isinstance(value, (type, UnloadedBuilder)) or callable(value):
-        name = value.name if isinstance(value, UnloadedBuilder) else _qualname(value)
-        if isinstance(value, UnloadedBuilder) or (
-            hasattr(value, "__qualname__") and "<" not in name
-        ):
-            return {"__function__": name}
+    if isinstance(value, UnloadedBuilder):
+        return {"__function__": value.name}
+    if callable(value) and hasattr(value, "__qualname__") and "<" not in _qualname(value):
+        return {"__function__": _qualname(value)}
     keras = _keras_module()
     if keras is not None and not _is_keras_model(value) and hasattr(value, "get_config"):
         try:
@@ -658,8 +650,7 @@ class _InspectingWriter:
                 syncing = pool.submit(os.fsync, self.handle.fileno())
             # parsed only now: beside the write, the parse would slow it (two cores)
             try:
-                with zipfile.ZipFile(_ViewReader(data)) as archive:
-                    self.schema = _read_schema(archive)
+                self.schema = _read_schema(_ViewReader(data))
             except (zipfile.BadZipFile, KeyError, ValueError, EOFError):
                 self.schema = None  # not a whole archive in one piece: read the file later
             hashing.result()
@@ -695,8 +686,7 @@ def _dump_skops(obj: Any, path: Path, digests: dict[str, str] | None = None,
         ) from exc
     found = writer.schema if writer.writes == 1 else None
     if found is None:
-        with zipfile.ZipFile(path) as archive:
-            found = _read_schema(archive)
+        found = _read_schema(path)
     return sorted(_audit_schema(found, frozenset())[0])
 
 
@@ -704,24 +694,25 @@ def _unstorable(obj: Any) -> str | None:
     """Name the first attribute of an estimator in ``obj`` that skops cannot store."""
     import skops.io
 
-    stack, seen = [obj], set()
-    while stack:
-        item = stack.pop()
-        if id(item) in seen:
+    def nested(value: Any) -> bool:
+        return _is_estimator(value) or isinstance(value, (list, tuple))
+
+    def children(item: Any) -> Iterable[Any]:
+        if _is_estimator(item):
+            return filter(nested, vars(item).values())
+        return item if isinstance(item, (list, tuple)) else ()
+
+    for item in _reachable(obj, children):
+        if not _is_estimator(item):
             continue
-        seen.add(id(item))
-        if isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif _is_estimator(item):
-            for key, value in vars(item).items():
-                if _is_estimator(value) or isinstance(value, (list, tuple)):
-                    stack.append(value)
-                    continue
-                try:
-                    skops.io.dumps(value)
-                except Exception:
-                    return (f"{type(item).__name__}.{key} "
-                            f"(a {type(value).__module__}.{type(value).__qualname__})")
+        for key, value in vars(item).items():
+            if nested(value):
+                continue
+            try:
+                skops.io.dumps(value)
+            except Exception:
+                return (f"{type(item).__name__}.{key} "
+                        f"(a {type(value).__module__}.{type(value).__qualname__})")
     return None
 
 
@@ -961,11 +952,12 @@ def _refusal(path: Path, refused: Mapping[str, str] | Iterable[str], what: str
 # ------------------------------------------------------------ scikit-learn
 
 
-def _read_schema(archive: zipfile.ZipFile) -> set[tuple[str, str, str | None]]:
-    """Parse a skops ``schema.json``; return every ``(loader, name, method)`` it holds.
+def _read_schema(source: Any) -> set[tuple[str, str, str | None]]:
+    """Return every ``(loader, name, method)`` the ``schema.json`` of a skops file holds.
 
-    The names are collected while the JSON is parsed (one pass, in the parser's
-    object hook), which costs about as much as parsing alone.
+    ``source`` is a path or a binary file object. The names are collected while the
+    JSON is parsed (one pass, in the parser's object hook), which costs about as much
+    as parsing alone.
     """
     found: set[tuple[str, str, str | None]] = set()
 
@@ -979,7 +971,8 @@ def _read_schema(archive: zipfile.ZipFile) -> set[tuple[str, str, str | None]]:
             found.add((str(loader), f"{node.get('__module__')}.{node.get('__class__')}", method))
         return node
 
-    json.loads(archive.read("schema.json"), object_hook=hook)
+    with zipfile.ZipFile(source) as archive:
+        json.loads(archive.read("schema.json"), object_hook=hook)
     return found
 
 
@@ -1009,7 +1002,6 @@ def _audit_schema(found: set[tuple[str, str, str | None]], trusted: frozenset[st
 
 def _load_skops(path: Path, trusted: frozenset[str], content: Any = None) -> Any:
     import contextlib
-    import io
 
     import skops.io
     from skops.io.exceptions import UntrustedTypesFoundException
@@ -1024,8 +1016,7 @@ def _load_skops(path: Path, trusted: frozenset[str], content: Any = None) -> Any
     # one open file (or buffer) for the audit and for skops: what is checked is what is loaded
     with opened as handle:
         try:
-            with zipfile.ZipFile(handle) as archive:
-                found = _read_schema(archive)
+            found = _read_schema(handle)
         except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
             raise InvalidDataError(f"{path}: not a readable skops file ({exc})") from exc
         refused, accepted = _audit_schema(found, trusted)
@@ -1105,24 +1096,21 @@ def _keras_refusals(config: Any, allowed: frozenset[str], registered: frozenset[
     return refused
 
 
-def _check_keras_config(config: Any, path: Path, trusted: frozenset[str]) -> None:
-    keras = _import_keras()
-    registered = frozenset(keras.saving.get_custom_objects()) - trusted
-    refused = _keras_refusals(config, KERAS_LAYERS | trusted, registered)
-    if refused:
-        raise _refusal(path, refused, "Keras classes, layers or functions")
-
-
 def _import_keras():
     from ..classify.networks import _import_keras as import_keras
 
     return import_keras()
 
 
-def _deserialise_keras(config: Any, path: Path) -> Any:
+def _keras_object_from_config(config: Any, path: Path, trusted: frozenset[str]) -> Any:
+    """Check a Keras config against the policy and ``trusted``, then build it in safe mode."""
     keras = _import_keras()
     from keras.src.saving.serialization_lib import SafeModeScope
 
+    registered = frozenset(keras.saving.get_custom_objects()) - trusted
+    refused = _keras_refusals(config, KERAS_LAYERS | trusted, registered)
+    if refused:
+        raise _refusal(path, refused, "Keras classes, layers or functions")
     try:
         with SafeModeScope(True):
             return keras.saving.deserialize_keras_object(config, safe_mode=True)
@@ -1133,24 +1121,21 @@ def _deserialise_keras(config: Any, path: Path) -> Any:
                                f"({type(exc).__name__}: {exc})") from exc
 
 
-def _keras_object_from_config(config: Any, path: Path, trusted: frozenset[str]) -> Any:
-    _check_keras_config(config, path, trusted)
-    return _deserialise_keras(config, path)
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidDataError(f"{path}: invalid JSON ({exc})") from exc
 
 
 def _load_keras(architecture: Path, weights: Path, trusted: frozenset[str]) -> Any:
     from ._keras_skipsets import lend_skipsets
 
-    try:
-        config = json.loads(architecture.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidDataError(f"{architecture}: invalid JSON ({exc})") from exc
+    config = _read_json(architecture)
     if not isinstance(config, dict) or "class_name" not in config:
         raise InvalidDataError(f"{architecture}: not a Keras model configuration")
-    _check_keras_config(config, architecture, trusted)
-    keras = _import_keras()
-    model = _deserialise_keras(config, architecture)
-    if not isinstance(model, keras.Model):
+    model = _keras_object_from_config(config, architecture, trusted)
+    if not _is_keras_model(model):
         raise InvalidDataError(f"{architecture}: describes a {type(model).__name__}, "
                                "not a Keras model")
     try:
@@ -1171,10 +1156,7 @@ def _load_keras_classifier(folder: Path, files: Mapping[str, Any],
     from ..classify.networks import KerasClassifier
 
     state_path = _file(folder, files, "classifier")
-    try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidDataError(f"{state_path}: invalid JSON ({exc})") from exc
+    state = _read_json(state_path)
     if not isinstance(state, dict) or state.get("class") != _KERAS_CLASSIFIER or \
             not isinstance(state.get("params"), dict) or not isinstance(state.get("fitted"), dict):
         raise InvalidDataError(f"{state_path}: not a saved {_KERAS_CLASSIFIER}")
