@@ -120,6 +120,11 @@ def edit_architecture(folder: Path, edit) -> None:
     ({"module": "keras.layers", "class_name": "Dense", "registered_name": "mypkg>Dense"},
      "keras.layers.Dense"),
     ({"module": None, "class_name": "Dense", "registered_name": None}, "None.Dense"),
+    # a class name no JSON writer of Keras makes: refused, not a bare TypeError
+    ({"module": "keras.layers", "class_name": ["Dense"], "registered_name": None},
+     "malformed entry"),
+    ({"module": ["keras.layers"], "class_name": "Dense", "registered_name": None},
+     "malformed entry"),
 ])
 def test_keras_unknown_class_is_refused(entry, named, tmp_path):
     model = functional()

@@ -1066,14 +1066,14 @@ def _keras_refusals(config: Any, allowed: frozenset[str], registered: frozenset[
         inner = node.get("config")
         if isinstance(inner, dict) and isinstance(inner.get("name"), str):
             label = f" (layer {inner['name']!r})"
+        if not isinstance(class_name, str) or not isinstance(module, (str, type(None))):
+            text = _short_repr(node)[:80]
+            refused[text] = f"a malformed entry {text}"
+            continue
         if class_name in _KERAS_DATA_MARKERS:
             continue
         if class_name == "__lambda__":
             refused["__lambda__"] = "a serialized Python lambda (__lambda__)"
-            continue
-        if not isinstance(class_name, str) or not isinstance(module, (str, type(None))):
-            text = _short_repr(node)[:80]
-            refused[text] = f"a malformed entry {text}"
             continue
         if class_name == "function":
             fn = inner if isinstance(inner, str) else "?"
