@@ -87,11 +87,17 @@ class _TableTransformer(
 ):
     """Base of the table transformers: DataFrame in, DataFrame out.
 
+    A subclass defines ``_check_params()`` (returning what ``_fit`` and
+    ``_transform`` need), ``_fit(frame, params)``, ``_transform(frame, params)``
+    and ``_fitted``, the attribute ``transform`` checks that ``fit`` set.
+
     scikit-learn's automatic output wrapping is switched off: it would rename
     the output columns to ``get_feature_names_out()``, which describes the
     table seen by ``fit``, while these transformers name their output after
     the table they are given.
     """
+
+    _fitted = "n_features_in_"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         kwargs.setdefault("auto_wrap_output_keys", None)
@@ -125,6 +131,53 @@ class _TableTransformer(
             self._sklearn_output_config = {}
         self._sklearn_output_config["transform"] = transform
         return self
+
+    def fit(self, X: Any, y: Any = None) -> _TableTransformer:
+        """Check the parameters and learn from ``X`` what ``transform`` needs.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table with the columns the parameters name.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+            The fitted transformer.
+
+        Raises
+        ------
+        InvalidDataError
+            ``X`` does not suit the parameters (see the class); the message
+            names the columns.
+        """
+        params = self._check_params()
+        self._fit(self._table(X, reset=True), params)
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        """Transform ``X`` into a new table (``X`` itself is not modified).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table, possibly from another file than the one seen by ``fit``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The transformed table, with updated ``attrs``.
+
+        Raises
+        ------
+        InvalidDataError
+            As for :meth:`fit`.
+        """
+        check_is_fitted(self, self._fitted)
+        params = self._check_params()
+        return self._transform(self._table(X, reset=False), params)
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
         """Fit to ``X``, then transform it.
@@ -396,6 +449,7 @@ class HarmoniseColumns(_TableTransformer):
     """
 
     __module__ = "awiml.preprocess"
+    _fitted = "_matcher"
 
     def __init__(
         self,
@@ -408,33 +462,14 @@ class HarmoniseColumns(_TableTransformer):
         self.targets = targets
         self.unknown = unknown
 
-    def fit(self, X: Any, y: Any = None) -> HarmoniseColumns:
-        """Check the mapping and match the columns of ``X``.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-            The fitted transformer.
-
-        Raises
-        ------
-        InvalidDataError
-            Two columns match one canonical name, a target is missing, or
-            (``unknown="error"``) a column matches nothing.
-        """
+    def _check_params(self) -> _Matcher:
         if self.unknown not in ("keep", "drop", "error"):
             raise ValueError(
                 f"HarmoniseColumns: unknown must be 'keep', 'drop' or 'error', not {self.unknown!r}"
             )
-        matcher = _Matcher(self.mapping, self.targets, "HarmoniseColumns")
-        frame = self._table(X, reset=True)
+        return _Matcher(self.mapping, self.targets, "HarmoniseColumns")
+
+    def _fit(self, frame: pd.DataFrame, matcher: _Matcher) -> None:
         plan = self._plan(frame, matcher)
         self._matcher = matcher
         self._names_out = plan.names_out
@@ -444,7 +479,6 @@ class HarmoniseColumns(_TableTransformer):
         ]
         # Plain lists (not a DataFrame) so the fitted state stores safely with skops.
         self.report_rows_ = [list(row) for row in rows]
-        return self
 
     @property
     def report_(self) -> pd.DataFrame:
@@ -454,26 +488,8 @@ class HarmoniseColumns(_TableTransformer):
             self.report_rows_, columns=["label", "name", "unit", "how"], dtype=object
         )
 
-    def transform(self, X: Any) -> pd.DataFrame:
-        """Rename the columns of ``X`` to their canonical names.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table, possibly from another file than the one seen by ``fit``.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The table with renamed columns and ``attrs["units"]``.
-
-        Raises
-        ------
-        InvalidDataError
-            As for :meth:`fit`.
-        """
-        check_is_fitted(self, "_matcher")
-        frame = self._table(X, reset=False)
+    def _transform(self, frame: pd.DataFrame, matcher: _Matcher) -> pd.DataFrame:
+        # The fitted matcher, which a stored model brings along; ``matcher`` only checks.
         plan = self._plan(frame, self._matcher)
         out = frame.drop(columns=plan.drop) if plan.drop else frame.copy(deep=False)
         if plan.rename:
@@ -623,6 +639,13 @@ class ConvertUnits(_TableTransformer):
     feature_names_in_ : numpy.ndarray of str
         Labels of the table seen by ``fit`` (if they are all strings).
 
+    Raises
+    ------
+    InvalidDataError
+        In ``fit`` or ``transform``: a column is missing, has no unit or one
+        that cannot be read, cannot be converted to its target (the message
+        names the column and both units), or holds values that are not numbers.
+
     See Also
     --------
     awiml.units.convert : The conversion of the numbers.
@@ -652,6 +675,7 @@ class ConvertUnits(_TableTransformer):
     """
 
     __module__ = "awiml.preprocess"
+    _fitted = "source_units_"
 
     def __init__(
         self, target_units: Mapping[str, str], *, source_units: Mapping[str, str] | None = None
@@ -659,55 +683,11 @@ class ConvertUnits(_TableTransformer):
         self.target_units = target_units
         self.source_units = source_units
 
-    def fit(self, X: Any, y: Any = None) -> ConvertUnits:
-        """Check the units and find the unit of each column to convert.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table with the columns named in ``target_units``.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-            The fitted transformer.
-
-        Raises
-        ------
-        InvalidDataError
-            A column is missing, has no unit or one that cannot be read, or
-            cannot be converted to its target (the message names the column
-            and both units).
-        """
-        targets = self._check_params()
-        frame = self._table(X, reset=True)
+    def _fit(self, frame: pd.DataFrame, targets: dict[Any, str]) -> None:
         plan = self._plan(frame, targets, learned={})
         self.source_units_ = {key: source for key, (_, source, _) in plan.items()}
-        return self
 
-    def transform(self, X: Any) -> pd.DataFrame:
-        """Convert the columns of ``X``.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table with the columns named in ``target_units``.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The table with converted columns and updated ``attrs``.
-
-        Raises
-        ------
-        InvalidDataError
-            As for :meth:`fit`, or a column holds values that are not numbers.
-        """
-        check_is_fitted(self, "source_units_")
-        targets = self._check_params()
-        frame = self._table(X, reset=False)
+    def _transform(self, frame: pd.DataFrame, targets: dict[Any, str]) -> pd.DataFrame:
         plan = self._plan(frame, targets, learned=self.source_units_)
         out = frame.copy(deep=False)
         units = dict(out.attrs["units"]) if isinstance(out.attrs.get("units"), Mapping) else {}
@@ -921,6 +901,7 @@ class QualityFilter(_TableTransformer):
     """
 
     __module__ = "awiml.preprocess"
+    _fitted = "flag_columns_"
 
     def __init__(
         self,
@@ -935,42 +916,10 @@ class QualityFilter(_TableTransformer):
         self.action = action
         self.drop_flag_columns = drop_flag_columns
 
-    def fit(self, X: Any, y: Any = None) -> QualityFilter:
-        """Check the parameters and find the flag columns.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table, with ``<column>_flag`` columns.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-            The fitted transformer.
-        """
-        self._check_params()
-        frame = self._table(X, reset=True)
+    def _fit(self, frame: pd.DataFrame, accept: tuple[str, ...]) -> None:
         self.flag_columns_ = self._select(frame)
-        return self
 
-    def transform(self, X: Any) -> pd.DataFrame:
-        """Mask or drop the values of ``X`` whose flags do not pass.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The filtered table.
-        """
-        check_is_fitted(self, "flag_columns_")
-        accept = self._check_params()
-        frame = self._table(X, reset=False)
+    def _transform(self, frame: pd.DataFrame, accept: tuple[str, ...]) -> pd.DataFrame:
         selected = self._select(frame)
         rejected: dict[Any, np.ndarray] = {}
         for column, flag in selected.items():
@@ -1070,6 +1019,12 @@ class DropMissing(_TableTransformer):
     feature_names_in_ : numpy.ndarray of str
         Labels of the table seen by ``fit`` (if they are all strings).
 
+    Raises
+    ------
+    InvalidDataError
+        In ``fit``: a column is missing, holds no numbers for ``"mean"`` or
+        ``"median"``, or has no values at all to learn from.
+
     See Also
     --------
     sklearn.impute.SimpleImputer : The same filling for arrays.
@@ -1104,38 +1059,16 @@ class DropMissing(_TableTransformer):
         self.strategy = strategy
         self.fill_value = fill_value
 
-    def fit(self, X: Any, y: Any = None) -> DropMissing:
-        """Check the parameters and learn the fill values.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-            The fitted transformer.
-
-        Raises
-        ------
-        InvalidDataError
-            A column is missing, holds no numbers for ``"mean"`` or
-            ``"median"``, or has no values at all to learn from.
-        """
-        self._check_params()
-        frame = self._table(X, reset=True)
+    def _fit(self, frame: pd.DataFrame, _: None) -> None:
         if hasattr(self, "fill_values_"):
             del self.fill_values_
         columns = self._columns(frame)
         if self.strategy == "drop":
-            return self
+            return
         if self.strategy == "constant":
             fill = 0 if self.fill_value is None else self.fill_value
             self.fill_values_ = dict.fromkeys(columns, fill)
-            return self
+            return
         stats = {}
         empty = []
         for column in columns:
@@ -1151,7 +1084,6 @@ class DropMissing(_TableTransformer):
                 "strategy='constant'"
             )
         self.fill_values_ = {column: float(value) for column, value in stats.items()}
-        return self
 
     @property
     def statistics_(self) -> pd.Series:
@@ -1160,22 +1092,7 @@ class DropMissing(_TableTransformer):
         dtype = object if self.strategy == "constant" else np.float64
         return pd.Series(self.fill_values_, index=list(self.fill_values_), dtype=dtype)
 
-    def transform(self, X: Any) -> pd.DataFrame:
-        """Drop the rows with missing values of ``X``, or fill them.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table with the columns seen by ``fit``.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The table without missing values in ``columns``.
-        """
-        check_is_fitted(self, "n_features_in_")
-        self._check_params()
-        frame = self._table(X, reset=False)
+    def _transform(self, frame: pd.DataFrame, _: None) -> pd.DataFrame:
         if self.strategy == "drop":
             columns = self._columns(frame)
             if not columns:
