@@ -217,9 +217,6 @@ class ImageFeatures(_ImageTransformer):
         self.pixel_size = pixel_size
 
     def _fit_params(self) -> None:
-        self.properties_, self._scale, self.unit_ = self._check_params()
-
-    def _check_params(self) -> tuple[tuple[str, ...], float, str]:
         if not (self.threshold in _THRESHOLDS or _is_number(self.threshold)):
             raise _bad_param(self, "threshold", self.threshold,
                              f"one of {_THRESHOLDS} or a grey level")
@@ -233,17 +230,13 @@ class ImageFeatures(_ImageTransformer):
         if not props or unknown:
             raise _bad_param(self, "properties", self.properties,
                              f"a non-empty sequence of {sorted(_PROPERTY_KINDS)}")
-        size = self.pixel_size
-        if size is None:
-            return props, 1.0, "px"
+        size, unit = (1.0, "px") if self.pixel_size is None else (self.pixel_size, "µm")
         if isinstance(size, (tuple, list)) and len(size) == 2 and isinstance(size[1], str):
             size, unit = size
-        else:
-            unit = "µm"
         if not _is_number(size) or not size > 0 or not math.isfinite(size) or not unit:
             raise _bad_param(self, "pixel_size", self.pixel_size,
                              "None, a positive number of µm, or a pair (number, unit)")
-        return props, float(size), unit
+        self.properties_, self._scale, self.unit_ = props, float(size), unit
 
     def _empty(self, n: int) -> np.ndarray:
         return np.empty((n, len(self.properties_)))

@@ -24,14 +24,6 @@ DB_FLOOR = 1e-12
 _BLOCK_ELEMENTS = 1 << 18
 
 
-def _hz_to_mel(f: Any) -> Any:
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=float) / 700.0)
-
-
-def _mel_to_hz(m: Any) -> Any:
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=float) / 2595.0) - 1.0)
-
-
 def _mel_filter_bank(
     freqs: np.ndarray, n_bands: int, fmin: float, fmax: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +31,8 @@ def _mel_filter_bank(
 
     Returns the filters, shape (n_bands, len(freqs)), and their centre frequencies in Hz.
     """
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_bands + 2))
+    mel_min, mel_max = 2595.0 * np.log10(1.0 + np.array([fmin, fmax]) / 700.0)
+    edges = 700.0 * (10.0 ** (np.linspace(mel_min, mel_max, n_bands + 2) / 2595.0) - 1.0)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (freqs[None, :] - lower) / (centre - lower)
     falling = (upper - freqs[None, :]) / (upper - centre)
