@@ -103,14 +103,20 @@ def _load_image(item: Any, index: int) -> np.ndarray:
     return image
 
 
-def _grey(image: np.ndarray, where: str) -> np.ndarray:
-    """Grey levels as float64, in the image's own units (0-255 for 8-bit images)."""
+def _grey(image: np.ndarray, where: str, *, rgb: bool = False) -> np.ndarray:
+    """Grey levels (or, with ``rgb``, the RGB channels) as float64, in the image's own units.
+
+    The image's own units are 0-255 for 8-bit images; ``rgb`` repeats a grey
+    image into three channels and drops alpha.
+    """
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim == 2:
-        return image.astype(np.float64)
+        grey = image.astype(np.float64)
+        return np.repeat(grey[..., np.newaxis], 3, axis=2) if rgb else grey
     if image.ndim == 3 and image.shape[2] in (3, 4):
-        return image[..., :3].astype(np.float64) @ _LUMINANCE
+        pixels = image[..., :3].astype(np.float64)
+        return pixels if rgb else pixels @ _LUMINANCE
     raise InvalidDataError(
         f"{where} has shape {image.shape}; expected a grey (height, width) or RGB(A) "
         "(height, width, 3 or 4) image"

@@ -396,15 +396,7 @@ class ImageTensor(_ImageTransformer):
         if self.grey:
             pixels = _grey(image, where)[..., np.newaxis]
         else:
-            if image.ndim == 3 and image.shape[2] == 1:
-                image = image[..., 0]
-            if image.ndim == 2:
-                image = np.repeat(image[..., np.newaxis], 3, axis=2)
-            elif not (image.ndim == 3 and image.shape[2] in (3, 4)):
-                raise InvalidDataError(
-                    f"{where} has shape {image.shape}; expected a grey or RGB(A) image"
-                )
-            pixels = image[..., :3].astype(np.float64)
+            pixels = _grey(image, where, rgb=True)
         if factor != 1.0:
             pixels /= factor
         height, width, channels = self.output_shape_

@@ -694,8 +694,7 @@ class ConvertUnits(_TableTransformer):
         info = {k: dict(v) if isinstance(v, Mapping) else v for k, v in _column_info(out).items()}
         renames = {}
         for key, (label, source, target) in plan.items():
-            what = f"column {key!r}"
-            out[label] = _convert_series(frame[label], source, target, what)
+            out[label] = _convert_series(frame[label], source, target, f"column {key!r}")
             new = _relabel(label, target)
             if new != label:
                 if new in frame.columns:
@@ -707,9 +706,7 @@ class ConvertUnits(_TableTransformer):
             units.pop(label, None)
             units[new] = target
             entry = info.pop(label, None)
-            entry = dict(entry) if isinstance(entry, Mapping) else {}
-            entry["unit"] = target
-            info[new] = entry
+            info[new] = {**(entry if isinstance(entry, Mapping) else {}), "unit": target}
         if renames:
             out = out.rename(columns=renames)
         out.attrs["units"] = units
