@@ -570,26 +570,20 @@ class HarmoniseColumns(_TableTransformer):
             )
         dropped = set(unmatched) if self.unknown == "drop" else set()
         for label in frame.columns:
-            parent = flags.get(label)
-            if parent is not None:
-                if parent in dropped:
-                    plan.drop.append(label)
-                    plan.rows.append((label, None, None, "flag"))
-                    continue
-                new = f"{plan.rename.get(parent, parent)}{_FLAG_SUFFIX}"
-                if new != label:
-                    plan.rename[label] = new
-                plan.rows.append((label, new, None, "flag"))
-                plan.names_out.append(new)
-                continue
-            if label in dropped:
+            parent = flags.get(label)  # a flag column follows its data column
+            if parent is None:
+                unit, how, new = _unit_of(frame, label), hows[label], plan.rename.get(label, label)
+            else:
+                unit, how, new = None, "flag", f"{plan.rename.get(parent, parent)}{_FLAG_SUFFIX}"
+            if (label if parent is None else parent) in dropped:
                 plan.drop.append(label)
-                plan.rows.append((label, None, _unit_of(frame, label), "unmatched"))
+                plan.rows.append((label, None, unit, how))
                 continue
-            new = plan.rename.get(label, label)
-            unit = _unit_of(frame, label)
-            plan.units[new] = unit
-            plan.rows.append((label, new, unit, hows[label]))
+            if parent is None:
+                plan.units[new] = unit
+            elif new != label:
+                plan.rename[label] = new
+            plan.rows.append((label, new, unit, how))
             plan.names_out.append(new)
         clashes = pd.Index(plan.names_out)
         clashes = clashes[clashes.duplicated()].unique().tolist()
@@ -927,14 +921,12 @@ class QualityFilter(_TableTransformer):
             bad = ~codes.isin(accept).to_numpy()
             if bad.any():
                 rejected[column] = bad
+        out = frame.copy(deep=False)
         if self.action == "mask":
-            out = frame.copy(deep=False)
             for column, bad in rejected.items():
                 out[column] = frame[column].mask(bad)
         elif rejected:
             out = frame[~np.logical_or.reduce(list(rejected.values()))]
-        else:
-            out = frame.copy(deep=False)
         if self.drop_flag_columns:
             flags = [flag for flag in selected.values() if flag is not None]
             if flags:
@@ -1066,14 +1058,8 @@ class DropMissing(_TableTransformer):
             fill = 0 if self.fill_value is None else self.fill_value
             self.fill_values_ = dict.fromkeys(columns, fill)
             return
-        stats = {}
-        empty = []
-        for column in columns:
-            series = frame[column]
-            value = series.mean() if self.strategy == "mean" else series.median()
-            if pd.isna(value):
-                empty.append(column)
-            stats[column] = value
+        stats = {column: getattr(frame[column], self.strategy)() for column in columns}
+        empty = [column for column, value in stats.items() if pd.isna(value)]
         if empty:
             raise InvalidDataError(
                 f"DropMissing: columns {_quoted(empty)} have no values in the table given to fit, "
