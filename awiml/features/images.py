@@ -267,10 +267,7 @@ class ImageFeatures(_ImageTransformer):
         sizes[0] = 0
         region = measure.regionprops((labels == sizes.argmax()).astype(np.uint8),
                                      intensity_image=grey)[0]
-        values = np.empty(len(self.properties_))
-        for j, name in enumerate(self.properties_):
-            values[j] = self._property(region, name)
-        return values
+        return np.array([self._property(region, name) for name in self.properties_])
 
     def _property(self, region: Any, name: str) -> float:
         kind = _PROPERTY_KINDS[name]
@@ -306,13 +303,11 @@ class ImageFeatures(_ImageTransformer):
         """
         check_is_fitted(self)
         units = {"length": self.unit_, "area": f"{self.unit_}^2", "angle": "rad"}
-        return np.asarray(
-            [
-                f"{p} [{units[_PROPERTY_KINDS[p]]}]" if _PROPERTY_KINDS[p] else p
-                for p in self.properties_
-            ],
-            dtype=object,
-        )
+        names = []
+        for name in self.properties_:
+            kind = _PROPERTY_KINDS[name]
+            names.append(f"{name} [{units[kind]}]" if kind else name)
+        return np.asarray(names, dtype=object)
 
 
 class ImageTensor(_ImageTransformer):
@@ -390,15 +385,12 @@ class ImageTensor(_ImageTransformer):
 
         if image.size == 0:
             raise InvalidDataError(f"{where} is empty (shape {image.shape})")
-        factor = 1.0
-        if self.normalize == "unit" and image.dtype.kind in "iu":
-            factor = float(np.iinfo(image.dtype).max)
         if self.grey:
             pixels = _grey(image, where)[..., np.newaxis]
         else:
             pixels = _grey(image, where, rgb=True)
-        if factor != 1.0:
-            pixels /= factor
+        if self.normalize == "unit" and image.dtype.kind in "iu":
+            pixels /= float(np.iinfo(image.dtype).max)
         height, width, channels = self.output_shape_
         if not self.keep_aspect:
             result = resize(pixels, (height, width, channels), order=1, mode="edge",
