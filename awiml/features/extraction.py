@@ -59,11 +59,7 @@ _CACHE_PACKAGES = ("awiml", "numpy", "scipy", "scikit-image", "pillow")
 
 
 def _computing_versions() -> dict[str, str]:
-    """Return the installed versions of ``_CACHE_PACKAGES`` (those not installed are left out).
-
-    An upgrade of any of them may change the features an extractor computes,
-    so features cached before it are not reused after it.
-    """
+    """Return the installed versions of ``_CACHE_PACKAGES`` (those not installed are left out)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from .._version import __version__

@@ -291,9 +291,7 @@ class Spectrogram(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray
-            Shape (n_recordings, n_freq * n_times) for ``output="flat"``,
-            (n_recordings, 2 * n_freq) for ``"pooled"``, and
-            (n_recordings, n_freq, n_times, 1) for ``"image"``.
+            The spectrograms, in the shape ``output`` gives.
         """
         check_is_fitted(self)
         X = self._signals(X, reset=False)

@@ -53,7 +53,6 @@ pipeline would return fewer predictions than rows.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -65,7 +64,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..archives.pangaea.text import QUALITY_FLAGS
 from ..errors import InvalidDataError
-from ..units import convert, parse_unit, split_label
+from ..units import _BRACKETS, _PARENS, convert, parse_unit, split_label
 from ._columns import (
     _FLAG_SUFFIX,
     _as_list,
@@ -595,17 +594,12 @@ class HarmoniseColumns(_TableTransformer):
         return plan
 
 
-_LABEL_UNIT = re.compile(r"\[[^\[\]]*\](?=(?:\s*\([^()]*\))?\s*$)")
-_LABEL_PAREN_UNIT = re.compile(r"\([^()]*\)(?=\s*$)")
-
-
 def _relabel(label: Any, unit: str) -> Any:
     """Replace the unit in a label (``"Temp [°C]"`` -> ``"Temp [K]"``); other labels unchanged."""
     if not isinstance(label, str) or split_label(label)[1] is None:
         return label
-    if _LABEL_UNIT.search(label):
-        return _LABEL_UNIT.sub(lambda _: f"[{unit}]", label, count=1)
-    return _LABEL_PAREN_UNIT.sub(lambda _: f"({unit})", label, count=1)
+    start, end = (_BRACKETS.match(label) or _PARENS.match(label)).span("unit")
+    return f"{label[:start]}{unit}{label[end:]}"
 
 
 class ConvertUnits(_TableTransformer):
@@ -718,10 +712,8 @@ class ConvertUnits(_TableTransformer):
     def _check_params(self) -> dict[Any, str]:
         for what, units, example in (
             ("target_units", self.target_units, "K"),
-            ("source_units", self.source_units, "degC"),
+            ("source_units", {} if self.source_units is None else self.source_units, "degC"),
         ):
-            if units is None and what == "source_units":
-                continue
             if not isinstance(units, Mapping):
                 raise TypeError(
                     f"ConvertUnits: {what} must be a dict such as {{'temperature': {example!r}}}, "
@@ -820,8 +812,7 @@ def _convert_series(series: pd.Series, source: str, target: str, what: str) -> p
             )
         arrays.append(array)
         positions.append(position)
-    out = np.empty(len(cells), dtype=object)
-    out[:] = [None if cell is None else cell for cell in cells]
+    out = cells.copy()
     if arrays:
         flat = np.concatenate([a.ravel().astype(np.float64) for a in arrays])
         converted = convert(flat, source, target, what=what)
