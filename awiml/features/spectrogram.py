@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..errors import AwimlError, InvalidDataError, NotFoundError
+from ..errors import InvalidDataError, NotFoundError
 from ._params import _bad_param, _check_input_features, _is_int, _is_number
 
 #: The smallest power :class:`Spectrogram` takes the logarithm of, in the
@@ -403,30 +403,28 @@ class Spectrogram(TransformerMixin, BaseEstimator):
         if not path.is_file():
             raise NotFoundError(f"{path} does not exist; check the path")
         suffix = path.suffix.lower()
+        if suffix not in (".npy", ".wav", ".wave"):
+            raise InvalidDataError(
+                f"{path}: cannot read {suffix or 'files without suffix'}; give a .wav or .npy file"
+            )
+        rate = self.sample_rate  # .npy files say no rate
         try:
             if suffix == ".npy":
                 data = np.load(path, allow_pickle=False)
-            elif suffix in (".wav", ".wave"):
+            else:
                 from scipy.io import wavfile
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", wavfile.WavFileWarning)
                     rate, data = wavfile.read(path)
-                if rate != self.sample_rate:
-                    raise InvalidDataError(
-                        f"{path} is sampled at {rate} Hz but the Spectrogram expects "
-                        f"sample_rate={self.sample_rate} Hz; resample the file (e.g. "
-                        "scipy.signal.resample_poly) or set sample_rate to match"
-                    )
-            else:
-                raise InvalidDataError(
-                    f"{path}: cannot read {suffix or 'files without suffix'}; give a .wav or "
-                    ".npy file"
-                )
-        except AwimlError:
-            raise
         except (ValueError, OSError, EOFError) as exc:
             raise InvalidDataError(f"{path} could not be read as a recording: {exc}") from None
+        if rate != self.sample_rate:
+            raise InvalidDataError(
+                f"{path} is sampled at {rate} Hz but the Spectrogram expects "
+                f"sample_rate={self.sample_rate} Hz; resample the file (e.g. "
+                "scipy.signal.resample_poly) or set sample_rate to match"
+            )
         if data.ndim != 1:
             raise InvalidDataError(
                 f"{path} holds an array of shape {data.shape}, not one mono recording; split "
@@ -458,9 +456,7 @@ def _stack_waveforms(frame: Any, column: Any) -> np.ndarray:
             f"but rows {shown}{' ...' if len(odd) > 10 else ''} do not; trim or pad them to "
             "one length"
         )
-    if not cells:
-        return np.empty((0, 0))
-    return np.stack(cells)
+    return np.stack(cells) if cells else np.empty((0, 0))
 
 
 # doctest looks for a method's examples in the module its class names, which for a class
