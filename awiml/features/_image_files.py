@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +76,8 @@ def _image_items(X: Any, owner: str) -> list[Any]:
 
 def _check_image_container(X: Any, owner: str) -> None:
     """Check what ``fit`` got without reading it (and without consuming an iterator)."""
-    from scipy import sparse
-
-    if isinstance(X, (str, os.PathLike, np.ndarray)) or hasattr(X, "columns") or (
-        sparse.issparse(X)
-    ):
+    if not isinstance(X, Iterator):
         _image_items(X, owner)
-    elif not isinstance(X, Iterable):
-        raise InvalidDataError(f"{owner} takes a list of images or paths; got {type(X).__name__}")
 
 
 def _image_name(item: Any, index: int) -> str:
