@@ -741,9 +741,7 @@ class ConvertUnits(_TableTransformer):
         plan = {}
         for key, target in targets.items():
             label = _find_label(frame, key)
-            source = given.get(key, given.get(label))
-            if not source:
-                source = _unit_of(frame, label) or learned.get(key)
+            source = given.get(key, given.get(label)) or _unit_of(frame, label) or learned.get(key)
             if not source:
                 raise InvalidDataError(
                     f"ConvertUnits: column {key!r} has no unit (none in source_units, "
