@@ -80,21 +80,16 @@ def _check_image_container(X: Any, owner: str) -> None:
         _image_items(X, owner)
 
 
-def _image_name(item: Any, index: int) -> str:
-    """Name an image in messages: its path, or ``image <index>``."""
-    return str(item) if isinstance(item, (str, os.PathLike)) else f"image {index}"
-
-
-def _load_image(item: Any, index: int) -> np.ndarray:
-    """Return an image as an array: read it if it is a path, else check it is numeric."""
+def _load_image(item: Any, index: int) -> tuple[np.ndarray, str]:
+    """Return an image as an array (read, or checked numeric) and its name (path, ``image <i>``)."""
     if isinstance(item, (str, os.PathLike)):
-        return _read_image(item)
+        return _read_image(item), str(item)
     image = np.asarray(item)
     if image.dtype == object or image.dtype.kind not in "biuf":
         raise InvalidDataError(
             f"image {index} is not a numeric array (dtype {image.dtype}); give arrays or paths"
         )
-    return image
+    return image, f"image {index}"
 
 
 def _grey(image: np.ndarray, where: str, *, rgb: bool = False) -> np.ndarray:

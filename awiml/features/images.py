@@ -24,7 +24,6 @@ from ._image_files import (
     _check_image_container,
     _grey,
     _image_items,
-    _image_name,
     _load_image,
 )
 from ._params import _bad_param, _is_int, _is_number
@@ -123,7 +122,7 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         items = _image_items(X, type(self).__name__)
         out = self._empty(len(items))
         for i, item in enumerate(items):
-            out[i] = self._one(_load_image(item, i), _image_name(item, i))
+            out[i] = self._one(*_load_image(item, i))
         return out
 
     def __sklearn_tags__(self):
