@@ -29,6 +29,7 @@ pint is imported on first use, so importing this module is cheap.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import unicodedata
@@ -230,11 +231,8 @@ def split_label(label: str) -> tuple[str, str | None]:
     if match and match.group("name").strip():
         unit = match.group("unit").strip()
         if unit:
-            try:
+            with contextlib.suppress(InvalidDataError):
                 _parse_unit(unit)
-            except InvalidDataError:
-                pass
-            else:
                 return match.group("name").strip(), unit
     return text.strip(), None
 

@@ -6,6 +6,7 @@ joblib, dask, :mod:`awiml.workspace` and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -66,10 +67,8 @@ def _computing_versions() -> dict[str, str]:
 
     found = {"awiml": __version__}
     for name in _CACHE_PACKAGES[1:]:
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             found[name] = version(name)
-        except PackageNotFoundError:
-            pass
     return found
 
 

@@ -86,9 +86,8 @@ class _TableTransformer(
 ):
     """Base of the table transformers: DataFrame in, DataFrame out.
 
-    A subclass defines ``_check_params()`` (returning what ``_fit`` and
-    ``_transform`` need), ``_fit(frame, params)``, ``_transform(frame, params)``
-    and ``_fitted``, the attribute ``transform`` checks that ``fit`` set.
+    A subclass defines ``_check_params()``, ``_fit(frame, params)`` and
+    ``_transform(frame, params)``, ``params`` being what ``_check_params`` returns.
 
     scikit-learn's automatic output wrapping is switched off: it would rename
     the output columns to ``get_feature_names_out()``, which describes the
@@ -96,7 +95,7 @@ class _TableTransformer(
     the table they are given.
     """
 
-    _fitted = "n_features_in_"
+    _fitted = "n_features_in_"  # the attribute fit sets and transform checks
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         kwargs.setdefault("auto_wrap_output_keys", None)
@@ -273,8 +272,7 @@ class _Matcher:
     __module__ = "awiml.preprocess"
 
     def __init__(self, mapping: Any, targets: Any, owner: str) -> None:
-        if mapping is None:
-            mapping = {}
+        mapping = {} if mapping is None else mapping
         if not isinstance(mapping, Mapping):
             raise TypeError(
                 f"{owner}: mapping must be a dict such as {{'temperature': ['Temp', 'TEMP']}} "
