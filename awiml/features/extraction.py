@@ -319,11 +319,8 @@ def extract(
         if chunk_size is None:
             chunk_size = min(64, max(1, math.ceil(len(paths) / (8 * workers))))
         chunks = [paths[i:i + chunk_size] for i in range(0, len(paths), chunk_size)]
-        tasks = (
-            joblib.delayed(_extract_chunk)(extractor, chunk, None if folder is None
-                                           else os.fspath(folder))
-            for chunk in chunks
-        )
+        location = None if folder is None else os.fspath(folder)
+        tasks = (joblib.delayed(_extract_chunk)(extractor, chunk, location) for chunk in chunks)
         from .._progress import progress_bar
 
         out = None

@@ -269,7 +269,6 @@ class ImageFeatures(_ImageTransformer):
         return np.array([self._property(region, name) for name in self.properties_])
 
     def _property(self, region: Any, name: str) -> float:
-        kind = _PROPERTY_KINDS[name]
         if name.startswith("intensity_"):
             inside = region.image_intensity[region.image]
             value = getattr(np, name.removeprefix("intensity_"))(inside)
@@ -281,11 +280,8 @@ class ImageFeatures(_ImageTransformer):
             value = region.axis_major_length / minor if minor > 0 else math.nan
         else:
             value = getattr(region, name)
-        if kind == "length":
-            value *= self._scale
-        elif kind == "area":
-            value *= self._scale**2
-        return float(value)
+        exponent = {"length": 1, "area": 2}.get(_PROPERTY_KINDS[name], 0)  # of pixel_size
+        return float(value) * self._scale**exponent
 
     def get_feature_names_out(self, input_features=None):
         """Names of the features, with their unit: ``"area [µm^2]"``, ``"perimeter [px]"``.
