@@ -951,8 +951,7 @@ class QualityFilter(_TableTransformer):
         if self.columns is None:
             return {column: flag for flag, column in flags.items()}
         selected = {}
-        wanted = _as_list(self.columns, "columns", "QualityFilter") or []
-        for label in wanted:
+        for label in _as_list(self.columns, "columns", "QualityFilter") or []:
             if label in flags:  # a flag column was named: use its data column
                 label = flags[label]
             _require_columns(frame, [label], "QualityFilter")
