@@ -137,8 +137,8 @@ class _TableTransformer(
         ----------
         X : pandas.DataFrame or 2-D array-like
             A table with the columns the parameters name.
-        y : None
-            Ignored.
+        y : array-like, optional
+            Not used; a pipeline passes it.
 
         Returns
         -------
