@@ -295,9 +295,7 @@ class Spectrogram(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._signals(X, reset=False)
-        S = self.stft_.stft(X, axis=-1)[:, self._rows, :]
-        power = self._scaled_power(S)
-        del S
+        power = self._scaled_power(self.stft_.stft(X, axis=-1)[:, self._rows, :])
         if self.output == "flat":
             return power.reshape(power.shape[0], -1)
         if self.output == "pooled":
