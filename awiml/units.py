@@ -29,6 +29,7 @@ pint is imported on first use, so importing this module is cheap.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import unicodedata
@@ -230,11 +231,8 @@ def split_label(label: str) -> tuple[str, str | None]:
     if match and match.group("name").strip():
         unit = match.group("unit").strip()
         if unit:
-            try:
+            with contextlib.suppress(InvalidDataError):
                 _parse_unit(unit)
-            except InvalidDataError:
-                pass
-            else:
                 return match.group("name").strip(), unit
     return text.strip(), None
 
@@ -292,15 +290,20 @@ def convert(
     else:
         subject = f"{what} " if what else ""
         problem = f"cannot convert {subject}from {str(source)!r} to {str(target)!r}"
-        _check_salinity(src, tgt, problem)
         ureg = unit_registry()
+        psu, plain = ureg.practical_salinity_unit, ureg.dimensionless
+        if (src == psu and tgt not in (psu, plain)) or (tgt == psu and src not in (psu, plain)):
+            raise InvalidDataError(
+                f"{problem}: practical salinity (PSS-78) is a dimensionless scale, not a mass "
+                "fraction; converting it needs TEOS-10 (e.g. gsw.SA_from_SP), not a change of unit"
+            )
         try:
             out = ureg.Quantity(array, src).to(tgt).magnitude
         except pint.DimensionalityError:
             raise InvalidDataError(
                 f"{problem}: {_dimensions(src)} is not {_dimensions(tgt)}"
             ) from None
-        out = np.asarray(out, dtype=array.dtype if array.dtype.kind == "f" else np.float64)
+        out = np.asarray(out, dtype=array.dtype)
     return float(out) if scalar else out
 
 
@@ -308,14 +311,3 @@ def _dimensions(unit: pint.Unit) -> str:
     text = str(unit.dimensionality)
     return "dimensionless" if text in ("", "dimensionless") else text
 
-
-def _check_salinity(src: pint.Unit, tgt: pint.Unit, problem: str) -> None:
-    """Refuse to convert practical salinity into a mass fraction (or back)."""
-    ureg = unit_registry()
-    psu, plain = ureg.practical_salinity_unit, ureg.dimensionless
-    if (src == psu and tgt not in (psu, plain)) or (tgt == psu and src not in (psu, plain)):
-        raise InvalidDataError(
-            f"{problem}: practical salinity "
-            "(PSS-78) is a dimensionless scale, not a mass fraction; converting it needs "
-            "TEOS-10 (e.g. gsw.SA_from_SP), not a change of unit"
-        )

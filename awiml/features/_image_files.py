@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,41 +76,36 @@ def _image_items(X: Any, owner: str) -> list[Any]:
 
 def _check_image_container(X: Any, owner: str) -> None:
     """Check what ``fit`` got without reading it (and without consuming an iterator)."""
-    from scipy import sparse
-
-    if isinstance(X, (str, os.PathLike, np.ndarray)) or hasattr(X, "columns") or (
-        sparse.issparse(X)
-    ):
+    if not isinstance(X, Iterator):
         _image_items(X, owner)
-    elif not isinstance(X, Iterable):
-        raise InvalidDataError(f"{owner} takes a list of images or paths; got {type(X).__name__}")
 
 
-def _image_name(item: Any, index: int) -> str:
-    """Name an image in messages: its path, or ``image <index>``."""
-    return str(item) if isinstance(item, (str, os.PathLike)) else f"image {index}"
-
-
-def _load_image(item: Any, index: int) -> np.ndarray:
-    """Return an image as an array: read it if it is a path, else check it is numeric."""
+def _load_image(item: Any, index: int) -> tuple[np.ndarray, str]:
+    """Return an image as an array (read, or checked numeric) and its name (path, ``image <i>``)."""
     if isinstance(item, (str, os.PathLike)):
-        return _read_image(item)
+        return _read_image(item), str(item)
     image = np.asarray(item)
     if image.dtype == object or image.dtype.kind not in "biuf":
         raise InvalidDataError(
             f"image {index} is not a numeric array (dtype {image.dtype}); give arrays or paths"
         )
-    return image
+    return image, f"image {index}"
 
 
-def _grey(image: np.ndarray, where: str) -> np.ndarray:
-    """Grey levels as float64, in the image's own units (0-255 for 8-bit images)."""
+def _grey(image: np.ndarray, where: str, *, rgb: bool = False) -> np.ndarray:
+    """Grey levels (or, with ``rgb``, the RGB channels) as float64, in the image's own units.
+
+    The image's own units are 0-255 for 8-bit images; ``rgb`` repeats a grey
+    image into three channels and drops alpha.
+    """
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim == 2:
-        return image.astype(np.float64)
+        grey = image.astype(np.float64)
+        return np.repeat(grey[..., np.newaxis], 3, axis=2) if rgb else grey
     if image.ndim == 3 and image.shape[2] in (3, 4):
-        return image[..., :3].astype(np.float64) @ _LUMINANCE
+        pixels = image[..., :3].astype(np.float64)
+        return pixels if rgb else pixels @ _LUMINANCE
     raise InvalidDataError(
         f"{where} has shape {image.shape}; expected a grey (height, width) or RGB(A) "
         "(height, width, 3 or 4) image"

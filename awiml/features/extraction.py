@@ -6,6 +6,7 @@ joblib, dask, :mod:`awiml.workspace` and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -59,21 +60,15 @@ _CACHE_PACKAGES = ("awiml", "numpy", "scipy", "scikit-image", "pillow")
 
 
 def _computing_versions() -> dict[str, str]:
-    """Return the installed versions of ``_CACHE_PACKAGES`` (those not installed are left out).
-
-    An upgrade of any of them may change the features an extractor computes,
-    so features cached before it are not reused after it.
-    """
+    """Return the installed versions of ``_CACHE_PACKAGES`` (those not installed are left out)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from .._version import __version__
 
     found = {"awiml": __version__}
     for name in _CACHE_PACKAGES[1:]:
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             found[name] = version(name)
-        except PackageNotFoundError:
-            pass
     return found
 
 
@@ -324,11 +319,8 @@ def extract(
         if chunk_size is None:
             chunk_size = min(64, max(1, math.ceil(len(paths) / (8 * workers))))
         chunks = [paths[i:i + chunk_size] for i in range(0, len(paths), chunk_size)]
-        tasks = (
-            joblib.delayed(_extract_chunk)(extractor, chunk, None if folder is None
-                                           else os.fspath(folder))
-            for chunk in chunks
-        )
+        location = None if folder is None else os.fspath(folder)
+        tasks = (joblib.delayed(_extract_chunk)(extractor, chunk, location) for chunk in chunks)
         from .._progress import progress_bar
 
         out = None

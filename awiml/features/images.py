@@ -24,7 +24,6 @@ from ._image_files import (
     _check_image_container,
     _grey,
     _image_items,
-    _image_name,
     _load_image,
 )
 from ._params import _bad_param, _is_int, _is_number
@@ -123,7 +122,7 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
         items = _image_items(X, type(self).__name__)
         out = self._empty(len(items))
         for i, item in enumerate(items):
-            out[i] = self._one(_load_image(item, i), _image_name(item, i))
+            out[i] = self._one(*_load_image(item, i))
         return out
 
     def __sklearn_tags__(self):
@@ -217,9 +216,6 @@ class ImageFeatures(_ImageTransformer):
         self.pixel_size = pixel_size
 
     def _fit_params(self) -> None:
-        self.properties_, self._scale, self.unit_ = self._check_params()
-
-    def _check_params(self) -> tuple[tuple[str, ...], float, str]:
         if not (self.threshold in _THRESHOLDS or _is_number(self.threshold)):
             raise _bad_param(self, "threshold", self.threshold,
                              f"one of {_THRESHOLDS} or a grey level")
@@ -233,17 +229,13 @@ class ImageFeatures(_ImageTransformer):
         if not props or unknown:
             raise _bad_param(self, "properties", self.properties,
                              f"a non-empty sequence of {sorted(_PROPERTY_KINDS)}")
-        size = self.pixel_size
-        if size is None:
-            return props, 1.0, "px"
+        size, unit = (1.0, "px") if self.pixel_size is None else (self.pixel_size, "µm")
         if isinstance(size, (tuple, list)) and len(size) == 2 and isinstance(size[1], str):
             size, unit = size
-        else:
-            unit = "µm"
         if not _is_number(size) or not size > 0 or not math.isfinite(size) or not unit:
             raise _bad_param(self, "pixel_size", self.pixel_size,
                              "None, a positive number of µm, or a pair (number, unit)")
-        return props, float(size), unit
+        self.properties_, self._scale, self.unit_ = props, float(size), unit
 
     def _empty(self, n: int) -> np.ndarray:
         return np.empty((n, len(self.properties_)))
@@ -274,13 +266,9 @@ class ImageFeatures(_ImageTransformer):
         sizes[0] = 0
         region = measure.regionprops((labels == sizes.argmax()).astype(np.uint8),
                                      intensity_image=grey)[0]
-        values = np.empty(len(self.properties_))
-        for j, name in enumerate(self.properties_):
-            values[j] = self._property(region, name)
-        return values
+        return np.array([self._property(region, name) for name in self.properties_])
 
     def _property(self, region: Any, name: str) -> float:
-        kind = _PROPERTY_KINDS[name]
         if name.startswith("intensity_"):
             inside = region.image_intensity[region.image]
             value = getattr(np, name.removeprefix("intensity_"))(inside)
@@ -292,11 +280,8 @@ class ImageFeatures(_ImageTransformer):
             value = region.axis_major_length / minor if minor > 0 else math.nan
         else:
             value = getattr(region, name)
-        if kind == "length":
-            value *= self._scale
-        elif kind == "area":
-            value *= self._scale**2
-        return float(value)
+        exponent = {"length": 1, "area": 2}.get(_PROPERTY_KINDS[name], 0)  # of pixel_size
+        return float(value) * self._scale**exponent
 
     def get_feature_names_out(self, input_features=None):
         """Names of the features, with their unit: ``"area [µm^2]"``, ``"perimeter [px]"``.
@@ -313,13 +298,11 @@ class ImageFeatures(_ImageTransformer):
         """
         check_is_fitted(self)
         units = {"length": self.unit_, "area": f"{self.unit_}^2", "angle": "rad"}
-        return np.asarray(
-            [
-                f"{p} [{units[_PROPERTY_KINDS[p]]}]" if _PROPERTY_KINDS[p] else p
-                for p in self.properties_
-            ],
-            dtype=object,
-        )
+        names = []
+        for name in self.properties_:
+            kind = _PROPERTY_KINDS[name]
+            names.append(f"{name} [{units[kind]}]" if kind else name)
+        return np.asarray(names, dtype=object)
 
 
 class ImageTensor(_ImageTransformer):
@@ -397,23 +380,12 @@ class ImageTensor(_ImageTransformer):
 
         if image.size == 0:
             raise InvalidDataError(f"{where} is empty (shape {image.shape})")
-        factor = 1.0
-        if self.normalize == "unit" and image.dtype.kind in "iu":
-            factor = float(np.iinfo(image.dtype).max)
         if self.grey:
             pixels = _grey(image, where)[..., np.newaxis]
         else:
-            if image.ndim == 3 and image.shape[2] == 1:
-                image = image[..., 0]
-            if image.ndim == 2:
-                image = np.repeat(image[..., np.newaxis], 3, axis=2)
-            elif not (image.ndim == 3 and image.shape[2] in (3, 4)):
-                raise InvalidDataError(
-                    f"{where} has shape {image.shape}; expected a grey or RGB(A) image"
-                )
-            pixels = image[..., :3].astype(np.float64)
-        if factor != 1.0:
-            pixels /= factor
+            pixels = _grey(image, where, rgb=True)
+        if self.normalize == "unit" and image.dtype.kind in "iu":
+            pixels /= float(np.iinfo(image.dtype).max)
         height, width, channels = self.output_shape_
         if not self.keep_aspect:
             result = resize(pixels, (height, width, channels), order=1, mode="edge",

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..errors import AwimlError, InvalidDataError, NotFoundError
+from ..errors import InvalidDataError, NotFoundError
 from ._params import _bad_param, _check_input_features, _is_int, _is_number
 
 #: The smallest power :class:`Spectrogram` takes the logarithm of, in the
@@ -24,14 +24,6 @@ DB_FLOOR = 1e-12
 _BLOCK_ELEMENTS = 1 << 18
 
 
-def _hz_to_mel(f: Any) -> Any:
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=float) / 700.0)
-
-
-def _mel_to_hz(m: Any) -> Any:
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=float) / 2595.0) - 1.0)
-
-
 def _mel_filter_bank(
     freqs: np.ndarray, n_bands: int, fmin: float, fmax: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +31,8 @@ def _mel_filter_bank(
 
     Returns the filters, shape (n_bands, len(freqs)), and their centre frequencies in Hz.
     """
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_bands + 2))
+    mel_min, mel_max = 2595.0 * np.log10(1.0 + np.array([fmin, fmax]) / 700.0)
+    edges = 700.0 * (10.0 ** (np.linspace(mel_min, mel_max, n_bands + 2) / 2595.0) - 1.0)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (freqs[None, :] - lower) / (centre - lower)
     falling = (upper - freqs[None, :]) / (upper - centre)
@@ -298,15 +291,11 @@ class Spectrogram(TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray
-            Shape (n_recordings, n_freq * n_times) for ``output="flat"``,
-            (n_recordings, 2 * n_freq) for ``"pooled"``, and
-            (n_recordings, n_freq, n_times, 1) for ``"image"``.
+            The spectrograms, in the shape ``output`` gives.
         """
         check_is_fitted(self)
         X = self._signals(X, reset=False)
-        S = self.stft_.stft(X, axis=-1)[:, self._rows, :]
-        power = self._scaled_power(S)
-        del S
+        power = self._scaled_power(self.stft_.stft(X, axis=-1)[:, self._rows, :])
         if self.output == "flat":
             return power.reshape(power.shape[0], -1)
         if self.output == "pooled":
@@ -412,30 +401,28 @@ class Spectrogram(TransformerMixin, BaseEstimator):
         if not path.is_file():
             raise NotFoundError(f"{path} does not exist; check the path")
         suffix = path.suffix.lower()
+        if suffix not in (".npy", ".wav", ".wave"):
+            raise InvalidDataError(
+                f"{path}: cannot read {suffix or 'files without suffix'}; give a .wav or .npy file"
+            )
+        rate = self.sample_rate  # .npy files say no rate
         try:
             if suffix == ".npy":
                 data = np.load(path, allow_pickle=False)
-            elif suffix in (".wav", ".wave"):
+            else:
                 from scipy.io import wavfile
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", wavfile.WavFileWarning)
                     rate, data = wavfile.read(path)
-                if rate != self.sample_rate:
-                    raise InvalidDataError(
-                        f"{path} is sampled at {rate} Hz but the Spectrogram expects "
-                        f"sample_rate={self.sample_rate} Hz; resample the file (e.g. "
-                        "scipy.signal.resample_poly) or set sample_rate to match"
-                    )
-            else:
-                raise InvalidDataError(
-                    f"{path}: cannot read {suffix or 'files without suffix'}; give a .wav or "
-                    ".npy file"
-                )
-        except AwimlError:
-            raise
         except (ValueError, OSError, EOFError) as exc:
             raise InvalidDataError(f"{path} could not be read as a recording: {exc}") from None
+        if rate != self.sample_rate:
+            raise InvalidDataError(
+                f"{path} is sampled at {rate} Hz but the Spectrogram expects "
+                f"sample_rate={self.sample_rate} Hz; resample the file (e.g. "
+                "scipy.signal.resample_poly) or set sample_rate to match"
+            )
         if data.ndim != 1:
             raise InvalidDataError(
                 f"{path} holds an array of shape {data.shape}, not one mono recording; split "
@@ -467,9 +454,7 @@ def _stack_waveforms(frame: Any, column: Any) -> np.ndarray:
             f"but rows {shown}{' ...' if len(odd) > 10 else ''} do not; trim or pad them to "
             "one length"
         )
-    if not cells:
-        return np.empty((0, 0))
-    return np.stack(cells)
+    return np.stack(cells) if cells else np.empty((0, 0))
 
 
 # doctest looks for a method's examples in the module its class names, which for a class

@@ -76,6 +76,5 @@ def _require_columns(frame: pd.DataFrame, wanted: Iterable[Any], owner: str) -> 
 
 def _is_number_column(series: pd.Series) -> bool:
     """Whether ``series`` holds numbers (a numeric dtype other than bool)."""
-    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
-        series.dtype
-    )
+    dtype = series.dtype
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)

@@ -110,19 +110,23 @@ def concat_tables(
                 f"{type(harmonise).__name__}"
             )
         items = [(name, clone(harmonise).fit_transform(table)) for name, table in items]
+    frames = []
+    sources: dict[Any, dict[str, Any]] = {}
     for name, table in items:
         if source in table.columns:
             raise InvalidDataError(
                 f"concat_tables: table {name!r} already has a column {source!r}; pass another "
                 "name with source=..."
             )
-    units, info = _merge_units(items)
-    frames = []
-    for name, table in items:
         frame = table.copy(deep=False)
         frame.attrs = {}
         frame.insert(0, source, name)
         frames.append(frame)
+        meta = table.attrs.get("pangaea")
+        sources[name] = {"rows": len(table)}
+        if isinstance(meta, Mapping):
+            sources[name].update({k: meta[k] for k in ("doi", "citation") if meta.get(k)})
+    units, info = _merge_units(items)
     out = pd.concat(frames, ignore_index=True, sort=False)
     out[source] = pd.Categorical(out[source], categories=names)
     for column in out.columns:
@@ -130,13 +134,6 @@ def concat_tables(
         if dtypes and all(isinstance(d, pd.CategoricalDtype) for d in dtypes):
             if all(d == dtypes[0] for d in dtypes) and out[column].dtype != dtypes[0]:
                 out[column] = out[column].astype(dtypes[0])
-    sources = {}
-    for name, table in items:
-        meta = table.attrs.get("pangaea")
-        record: dict[str, Any] = {"rows": len(table)}
-        if isinstance(meta, Mapping):
-            record.update({k: meta[k] for k in ("doi", "citation") if meta.get(k)})
-        sources[name] = record
     out.attrs = {"units": units, "columns": info, "sources": sources}
     if to == "xarray":
         return _to_xarray(out, source)

@@ -53,7 +53,6 @@ pipeline would return fewer predictions than rows.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -65,7 +64,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..archives.pangaea.text import QUALITY_FLAGS
 from ..errors import InvalidDataError
-from ..units import convert, parse_unit, split_label
+from ..units import _BRACKETS, _PARENS, convert, parse_unit, split_label
 from ._columns import (
     _FLAG_SUFFIX,
     _as_list,
@@ -87,11 +86,16 @@ class _TableTransformer(
 ):
     """Base of the table transformers: DataFrame in, DataFrame out.
 
+    A subclass defines ``_check_params()``, ``_fit(frame, params)`` and
+    ``_transform(frame, params)``, ``params`` being what ``_check_params`` returns.
+
     scikit-learn's automatic output wrapping is switched off: it would rename
     the output columns to ``get_feature_names_out()``, which describes the
     table seen by ``fit``, while these transformers name their output after
     the table they are given.
     """
+
+    _fitted = "n_features_in_"  # the attribute fit sets and transform checks
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         kwargs.setdefault("auto_wrap_output_keys", None)
@@ -125,6 +129,53 @@ class _TableTransformer(
             self._sklearn_output_config = {}
         self._sklearn_output_config["transform"] = transform
         return self
+
+    def fit(self, X: Any, y: Any = None) -> _TableTransformer:
+        """Check the parameters and learn from ``X`` what ``transform`` needs.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table with the columns the parameters name.
+        y : array-like, optional
+            Not used; a pipeline passes it.
+
+        Returns
+        -------
+        self
+            The fitted transformer.
+
+        Raises
+        ------
+        InvalidDataError
+            ``X`` does not suit the parameters (see the class); the message
+            names the columns.
+        """
+        params = self._check_params()
+        self._fit(self._table(X, reset=True), params)
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        """Transform ``X`` into a new table (``X`` itself is not modified).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or 2-D array-like
+            A table, possibly from another file than the one seen by ``fit``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The transformed table, with updated ``attrs``.
+
+        Raises
+        ------
+        InvalidDataError
+            As for :meth:`fit`.
+        """
+        check_is_fitted(self, self._fitted)
+        params = self._check_params()
+        return self._transform(self._table(X, reset=False), params)
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> pd.DataFrame:
         """Fit to ``X``, then transform it.
@@ -221,8 +272,7 @@ class _Matcher:
     __module__ = "awiml.preprocess"
 
     def __init__(self, mapping: Any, targets: Any, owner: str) -> None:
-        if mapping is None:
-            mapping = {}
+        mapping = {} if mapping is None else mapping
         if not isinstance(mapping, Mapping):
             raise TypeError(
                 f"{owner}: mapping must be a dict such as {{'temperature': ['Temp', 'TEMP']}} "
@@ -396,6 +446,7 @@ class HarmoniseColumns(_TableTransformer):
     """
 
     __module__ = "awiml.preprocess"
+    _fitted = "_matcher"
 
     def __init__(
         self,
@@ -408,33 +459,14 @@ class HarmoniseColumns(_TableTransformer):
         self.targets = targets
         self.unknown = unknown
 
-    def fit(self, X: Any, y: Any = None) -> HarmoniseColumns:
-        """Check the mapping and match the columns of ``X``.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-            The fitted transformer.
-
-        Raises
-        ------
-        InvalidDataError
-            Two columns match one canonical name, a target is missing, or
-            (``unknown="error"``) a column matches nothing.
-        """
+    def _check_params(self) -> _Matcher:
         if self.unknown not in ("keep", "drop", "error"):
             raise ValueError(
                 f"HarmoniseColumns: unknown must be 'keep', 'drop' or 'error', not {self.unknown!r}"
             )
-        matcher = _Matcher(self.mapping, self.targets, "HarmoniseColumns")
-        frame = self._table(X, reset=True)
+        return _Matcher(self.mapping, self.targets, "HarmoniseColumns")
+
+    def _fit(self, frame: pd.DataFrame, matcher: _Matcher) -> None:
         plan = self._plan(frame, matcher)
         self._matcher = matcher
         self._names_out = plan.names_out
@@ -444,7 +476,6 @@ class HarmoniseColumns(_TableTransformer):
         ]
         # Plain lists (not a DataFrame) so the fitted state stores safely with skops.
         self.report_rows_ = [list(row) for row in rows]
-        return self
 
     @property
     def report_(self) -> pd.DataFrame:
@@ -454,26 +485,8 @@ class HarmoniseColumns(_TableTransformer):
             self.report_rows_, columns=["label", "name", "unit", "how"], dtype=object
         )
 
-    def transform(self, X: Any) -> pd.DataFrame:
-        """Rename the columns of ``X`` to their canonical names.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table, possibly from another file than the one seen by ``fit``.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The table with renamed columns and ``attrs["units"]``.
-
-        Raises
-        ------
-        InvalidDataError
-            As for :meth:`fit`.
-        """
-        check_is_fitted(self, "_matcher")
-        frame = self._table(X, reset=False)
+    def _transform(self, frame: pd.DataFrame, matcher: _Matcher) -> pd.DataFrame:
+        # The fitted matcher, which a stored model brings along; ``matcher`` only checks.
         plan = self._plan(frame, self._matcher)
         out = frame.drop(columns=plan.drop) if plan.drop else frame.copy(deep=False)
         if plan.rename:
@@ -554,26 +567,20 @@ class HarmoniseColumns(_TableTransformer):
             )
         dropped = set(unmatched) if self.unknown == "drop" else set()
         for label in frame.columns:
-            parent = flags.get(label)
-            if parent is not None:
-                if parent in dropped:
-                    plan.drop.append(label)
-                    plan.rows.append((label, None, None, "flag"))
-                    continue
-                new = f"{plan.rename.get(parent, parent)}{_FLAG_SUFFIX}"
-                if new != label:
-                    plan.rename[label] = new
-                plan.rows.append((label, new, None, "flag"))
-                plan.names_out.append(new)
-                continue
-            if label in dropped:
+            parent = flags.get(label)  # a flag column follows its data column
+            if parent is None:
+                unit, how, new = _unit_of(frame, label), hows[label], plan.rename.get(label, label)
+            else:
+                unit, how, new = None, "flag", f"{plan.rename.get(parent, parent)}{_FLAG_SUFFIX}"
+            if (label if parent is None else parent) in dropped:
                 plan.drop.append(label)
-                plan.rows.append((label, None, _unit_of(frame, label), "unmatched"))
+                plan.rows.append((label, None, unit, how))
                 continue
-            new = plan.rename.get(label, label)
-            unit = _unit_of(frame, label)
-            plan.units[new] = unit
-            plan.rows.append((label, new, unit, hows[label]))
+            if parent is None:
+                plan.units[new] = unit
+            elif new != label:
+                plan.rename[label] = new
+            plan.rows.append((label, new, unit, how))
             plan.names_out.append(new)
         clashes = pd.Index(plan.names_out)
         clashes = clashes[clashes.duplicated()].unique().tolist()
@@ -585,17 +592,12 @@ class HarmoniseColumns(_TableTransformer):
         return plan
 
 
-_LABEL_UNIT = re.compile(r"\[[^\[\]]*\](?=(?:\s*\([^()]*\))?\s*$)")
-_LABEL_PAREN_UNIT = re.compile(r"\([^()]*\)(?=\s*$)")
-
-
 def _relabel(label: Any, unit: str) -> Any:
     """Replace the unit in a label (``"Temp [°C]"`` -> ``"Temp [K]"``); other labels unchanged."""
     if not isinstance(label, str) or split_label(label)[1] is None:
         return label
-    if _LABEL_UNIT.search(label):
-        return _LABEL_UNIT.sub(lambda _: f"[{unit}]", label, count=1)
-    return _LABEL_PAREN_UNIT.sub(lambda _: f"({unit})", label, count=1)
+    start, end = (_BRACKETS.match(label) or _PARENS.match(label)).span("unit")
+    return f"{label[:start]}{unit}{label[end:]}"
 
 
 class ConvertUnits(_TableTransformer):
@@ -622,6 +624,13 @@ class ConvertUnits(_TableTransformer):
         Number of columns of the table seen by ``fit``.
     feature_names_in_ : numpy.ndarray of str
         Labels of the table seen by ``fit`` (if they are all strings).
+
+    Raises
+    ------
+    InvalidDataError
+        In ``fit`` or ``transform``: a column is missing, has no unit or one
+        that cannot be read, cannot be converted to its target (the message
+        names the column and both units), or holds values that are not numbers.
 
     See Also
     --------
@@ -652,6 +661,7 @@ class ConvertUnits(_TableTransformer):
     """
 
     __module__ = "awiml.preprocess"
+    _fitted = "source_units_"
 
     def __init__(
         self, target_units: Mapping[str, str], *, source_units: Mapping[str, str] | None = None
@@ -659,63 +669,18 @@ class ConvertUnits(_TableTransformer):
         self.target_units = target_units
         self.source_units = source_units
 
-    def fit(self, X: Any, y: Any = None) -> ConvertUnits:
-        """Check the units and find the unit of each column to convert.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table with the columns named in ``target_units``.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-            The fitted transformer.
-
-        Raises
-        ------
-        InvalidDataError
-            A column is missing, has no unit or one that cannot be read, or
-            cannot be converted to its target (the message names the column
-            and both units).
-        """
-        targets = self._check_params()
-        frame = self._table(X, reset=True)
+    def _fit(self, frame: pd.DataFrame, targets: dict[Any, str]) -> None:
         plan = self._plan(frame, targets, learned={})
         self.source_units_ = {key: source for key, (_, source, _) in plan.items()}
-        return self
 
-    def transform(self, X: Any) -> pd.DataFrame:
-        """Convert the columns of ``X``.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table with the columns named in ``target_units``.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The table with converted columns and updated ``attrs``.
-
-        Raises
-        ------
-        InvalidDataError
-            As for :meth:`fit`, or a column holds values that are not numbers.
-        """
-        check_is_fitted(self, "source_units_")
-        targets = self._check_params()
-        frame = self._table(X, reset=False)
+    def _transform(self, frame: pd.DataFrame, targets: dict[Any, str]) -> pd.DataFrame:
         plan = self._plan(frame, targets, learned=self.source_units_)
         out = frame.copy(deep=False)
         units = dict(out.attrs["units"]) if isinstance(out.attrs.get("units"), Mapping) else {}
         info = {k: dict(v) if isinstance(v, Mapping) else v for k, v in _column_info(out).items()}
         renames = {}
         for key, (label, source, target) in plan.items():
-            what = f"column {key!r}"
-            out[label] = _convert_series(frame[label], source, target, what)
+            out[label] = _convert_series(frame[label], source, target, f"column {key!r}")
             new = _relabel(label, target)
             if new != label:
                 if new in frame.columns:
@@ -727,9 +692,7 @@ class ConvertUnits(_TableTransformer):
             units.pop(label, None)
             units[new] = target
             entry = info.pop(label, None)
-            entry = dict(entry) if isinstance(entry, Mapping) else {}
-            entry["unit"] = target
-            info[new] = entry
+            info[new] = {**(entry if isinstance(entry, Mapping) else {}), "unit": target}
         if renames:
             out = out.rename(columns=renames)
         out.attrs["units"] = units
@@ -747,10 +710,8 @@ class ConvertUnits(_TableTransformer):
     def _check_params(self) -> dict[Any, str]:
         for what, units, example in (
             ("target_units", self.target_units, "K"),
-            ("source_units", self.source_units, "degC"),
+            ("source_units", {} if self.source_units is None else self.source_units, "degC"),
         ):
-            if units is None and what == "source_units":
-                continue
             if not isinstance(units, Mapping):
                 raise TypeError(
                     f"ConvertUnits: {what} must be a dict such as {{'temperature': {example!r}}}, "
@@ -778,9 +739,7 @@ class ConvertUnits(_TableTransformer):
         plan = {}
         for key, target in targets.items():
             label = _find_label(frame, key)
-            source = given.get(key, given.get(label))
-            if not source:
-                source = _unit_of(frame, label) or learned.get(key)
+            source = given.get(key, given.get(label)) or _unit_of(frame, label) or learned.get(key)
             if not source:
                 raise InvalidDataError(
                     f"ConvertUnits: column {key!r} has no unit (none in source_units, "
@@ -849,8 +808,7 @@ def _convert_series(series: pd.Series, source: str, target: str, what: str) -> p
             )
         arrays.append(array)
         positions.append(position)
-    out = np.empty(len(cells), dtype=object)
-    out[:] = [None if cell is None else cell for cell in cells]
+    out = cells.copy()
     if arrays:
         flat = np.concatenate([a.ravel().astype(np.float64) for a in arrays])
         converted = convert(flat, source, target, what=what)
@@ -921,6 +879,7 @@ class QualityFilter(_TableTransformer):
     """
 
     __module__ = "awiml.preprocess"
+    _fitted = "flag_columns_"
 
     def __init__(
         self,
@@ -935,42 +894,10 @@ class QualityFilter(_TableTransformer):
         self.action = action
         self.drop_flag_columns = drop_flag_columns
 
-    def fit(self, X: Any, y: Any = None) -> QualityFilter:
-        """Check the parameters and find the flag columns.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table, with ``<column>_flag`` columns.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-            The fitted transformer.
-        """
-        self._check_params()
-        frame = self._table(X, reset=True)
+    def _fit(self, frame: pd.DataFrame, accept: tuple[str, ...]) -> None:
         self.flag_columns_ = self._select(frame)
-        return self
 
-    def transform(self, X: Any) -> pd.DataFrame:
-        """Mask or drop the values of ``X`` whose flags do not pass.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The filtered table.
-        """
-        check_is_fitted(self, "flag_columns_")
-        accept = self._check_params()
-        frame = self._table(X, reset=False)
+    def _transform(self, frame: pd.DataFrame, accept: tuple[str, ...]) -> pd.DataFrame:
         selected = self._select(frame)
         rejected: dict[Any, np.ndarray] = {}
         for column, flag in selected.items():
@@ -981,14 +908,12 @@ class QualityFilter(_TableTransformer):
             bad = ~codes.isin(accept).to_numpy()
             if bad.any():
                 rejected[column] = bad
+        out = frame.copy(deep=False)
         if self.action == "mask":
-            out = frame.copy(deep=False)
             for column, bad in rejected.items():
                 out[column] = frame[column].mask(bad)
         elif rejected:
             out = frame[~np.logical_or.reduce(list(rejected.values()))]
-        else:
-            out = frame.copy(deep=False)
         if self.drop_flag_columns:
             flags = [flag for flag in selected.values() if flag is not None]
             if flags:
@@ -1026,8 +951,7 @@ class QualityFilter(_TableTransformer):
         if self.columns is None:
             return {column: flag for flag, column in flags.items()}
         selected = {}
-        wanted = _as_list(self.columns, "columns", "QualityFilter") or []
-        for label in wanted:
+        for label in _as_list(self.columns, "columns", "QualityFilter") or []:
             if label in flags:  # a flag column was named: use its data column
                 label = flags[label]
             _require_columns(frame, [label], "QualityFilter")
@@ -1070,6 +994,12 @@ class DropMissing(_TableTransformer):
     feature_names_in_ : numpy.ndarray of str
         Labels of the table seen by ``fit`` (if they are all strings).
 
+    Raises
+    ------
+    InvalidDataError
+        In ``fit``: a column is missing, holds no numbers for ``"mean"`` or
+        ``"median"``, or has no values at all to learn from.
+
     See Also
     --------
     sklearn.impute.SimpleImputer : The same filling for arrays.
@@ -1104,46 +1034,18 @@ class DropMissing(_TableTransformer):
         self.strategy = strategy
         self.fill_value = fill_value
 
-    def fit(self, X: Any, y: Any = None) -> DropMissing:
-        """Check the parameters and learn the fill values.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self
-            The fitted transformer.
-
-        Raises
-        ------
-        InvalidDataError
-            A column is missing, holds no numbers for ``"mean"`` or
-            ``"median"``, or has no values at all to learn from.
-        """
-        self._check_params()
-        frame = self._table(X, reset=True)
+    def _fit(self, frame: pd.DataFrame, _: None) -> None:
         if hasattr(self, "fill_values_"):
             del self.fill_values_
         columns = self._columns(frame)
         if self.strategy == "drop":
-            return self
+            return
         if self.strategy == "constant":
             fill = 0 if self.fill_value is None else self.fill_value
             self.fill_values_ = dict.fromkeys(columns, fill)
-            return self
-        stats = {}
-        empty = []
-        for column in columns:
-            series = frame[column]
-            value = series.mean() if self.strategy == "mean" else series.median()
-            if pd.isna(value):
-                empty.append(column)
-            stats[column] = value
+            return
+        stats = {column: getattr(frame[column], self.strategy)() for column in columns}
+        empty = [column for column, value in stats.items() if pd.isna(value)]
         if empty:
             raise InvalidDataError(
                 f"DropMissing: columns {_quoted(empty)} have no values in the table given to fit, "
@@ -1151,7 +1053,6 @@ class DropMissing(_TableTransformer):
                 "strategy='constant'"
             )
         self.fill_values_ = {column: float(value) for column, value in stats.items()}
-        return self
 
     @property
     def statistics_(self) -> pd.Series:
@@ -1160,22 +1061,7 @@ class DropMissing(_TableTransformer):
         dtype = object if self.strategy == "constant" else np.float64
         return pd.Series(self.fill_values_, index=list(self.fill_values_), dtype=dtype)
 
-    def transform(self, X: Any) -> pd.DataFrame:
-        """Drop the rows with missing values of ``X``, or fill them.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame or 2-D array-like
-            A table with the columns seen by ``fit``.
-
-        Returns
-        -------
-        pandas.DataFrame
-            The table without missing values in ``columns``.
-        """
-        check_is_fitted(self, "n_features_in_")
-        self._check_params()
-        frame = self._table(X, reset=False)
+    def _transform(self, frame: pd.DataFrame, _: None) -> pd.DataFrame:
         if self.strategy == "drop":
             columns = self._columns(frame)
             if not columns:
