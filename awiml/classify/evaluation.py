@@ -243,11 +243,9 @@ class EvaluationReport:
             ax.set_yticklabels(names)
             if n <= 30:
                 threshold = (values.max() if vmax is None else vmax) / 2
-                for i in range(n):
-                    for j in range(n):
-                        ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center",
-                                fontsize=8,
-                                color="white" if values[i, j] > threshold else "black")
+                for i, j in np.ndindex(n, n):
+                    ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if values[i, j] > threshold else "black")
         if self.model_name:
             fig.suptitle(f"{self.model_name}: accuracy {self.accuracy:.3f}")
         return fig

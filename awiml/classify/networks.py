@@ -328,8 +328,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         Loss for models that are not compiled yet. A categorical (one-hot)
         loss gets one-hot targets, a binary loss 0/1 targets.
     metrics : sequence, default=("accuracy",)
-        Metrics reported per epoch in ``history_``, for models that are not
-        compiled yet.
+        Metrics reported per epoch in ``history_``, for models not compiled yet.
     epochs : int, default=10
         Maximum number of passes over the training data.
     batch_size : int, default=32

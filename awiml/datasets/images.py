@@ -1,10 +1,6 @@
 """A labelled set of plankton images, from an EcoTaxa export or any table of image paths.
 
-:class:`ImageDataset` holds the images' paths, labels, object ids, taxonomy
-and the numeric ``object_*`` features that ZooProcess, the UVP or EcoTaxa
-users measured; :func:`plankton_images` reads a labelled folder in the layout
-of EcoTaxa's machine-learning template. pandas and scikit-learn are imported
-inside the methods that use them.
+pandas and scikit-learn are imported inside the methods that use them.
 """
 
 from __future__ import annotations
@@ -74,12 +70,12 @@ def _listing(items: Sequence[Any]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def _column(frame: pd.DataFrame, name: str, role: str, where: str, hint: str) -> pd.Series:
-    """Return ``frame[name]``, or say which columns there are and what to do."""
+def _column(frame: pd.DataFrame, name: str, role: str, where: str, hint: str = "") -> pd.Series:
+    """Return ``frame[name]``, or say which columns there are and what to do (``hint``)."""
     if name not in frame.columns:
         raise InvalidDataError(
             f"{where} has no {role} column {name!r}; its columns are {list(frame.columns)}. "
-            f"{hint}"
+            f"{hint or f'Name it with {role}=...'}"
         )
     return frame[name]
 
@@ -442,7 +438,7 @@ class ImageDataset:
                     f"{tsv} has no img_file_name column, so the export holds no images; export "
                     "again with images (with_images='first' or 'all')"
                 )
-            _column(table, label, "label", where, "Name it with label=...")
+            _column(table, label, "label", where)
             if status is not None:
                 _column(table, "object_annotation_status", "status", where,
                         "Pass status=None to keep every labelled object.")
@@ -503,7 +499,7 @@ class ImageDataset:
         hierarchy: str | None = None,
     ) -> ImageDataset:
         """Check the columns and files of ``frame`` (paths relative to ``folders``) and build."""
-        relative = _column(frame, path, "path", where, "Name it with path=...")
+        relative = _column(frame, path, "path", where)
         paths = [
             None if gone else os.path.join(folder, name)
             for gone, folder, name in zip(
@@ -514,15 +510,14 @@ class ImageDataset:
             min_count < 1
         ):
             raise InvalidDataError(f"min_count={min_count!r} is invalid: give an integer >= 1")
-        labels = _column(frame, label, "label", where, "Name it with label=...")
+        labels = _column(frame, label, "label", where)
         id_name = id if id is not None else ("object_id" if "object_id" in frame.columns else None)
-        ids = None if id_name is None else _column(frame, id_name, "id", where,
-                                                    "Name it with id=...")
+        ids = None if id_name is None else _column(frame, id_name, "id", where)
         tree_name = hierarchy
         if tree_name is None and "object_annotation_hierarchy" in frame.columns:
             tree_name = "object_annotation_hierarchy"
         if tree_name is not None:
-            _column(frame, tree_name, "hierarchy", where, "Name it with hierarchy=...")
+            _column(frame, tree_name, "hierarchy", where)
         if features is None:
             feature_names = _auto_features(frame)
         else:
