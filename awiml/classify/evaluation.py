@@ -1,9 +1,5 @@
 """The evaluation of a fitted classifier on labelled test data: :func:`evaluate`.
 
-:func:`evaluate` measures any fitted classifier and returns an :class:`EvaluationReport`
-of its metrics, per-class table, confusion matrix and figures. Both are public as
-:func:`awiml.classify.evaluate` and :class:`awiml.classify.EvaluationReport`.
-
 It imports nothing of awiml, and neither Keras nor matplotlib at import time:
 matplotlib is loaded only when a figure is drawn, scikit-learn's metrics only
 when a report is computed.
@@ -89,11 +85,6 @@ class EvaluationReport:
     model_name : str, default=""
         What was evaluated, e.g. ``"Pipeline(StandardScaler -> KerasClassifier)"``.
 
-    Attributes
-    ----------
-    labels, accuracy, balanced_accuracy, f1_macro, per_class, confusion : see Parameters
-    y_true, y_pred, history, model_name : see Parameters
-
     See Also
     --------
     evaluate : make the report from a fitted model and test data.
@@ -170,10 +161,9 @@ class EvaluationReport:
         precision, recall, f1, support = metrics.precision_recall_fscore_support(
             y_true, y_pred, labels=labels, zero_division=0
         )
-        index = pd.Index(labels, name="label")
         per_class = pd.DataFrame(
             {"precision": precision, "recall": recall, "f1": f1, "support": support},
-            index=index,
+            index=pd.Index(labels, name="label"),
         )
         confusion = pd.DataFrame(
             metrics.confusion_matrix(y_true, y_pred, labels=labels),
@@ -253,11 +243,9 @@ class EvaluationReport:
             ax.set_yticklabels(names)
             if n <= 30:
                 threshold = (values.max() if vmax is None else vmax) / 2
-                for i in range(n):
-                    for j in range(n):
-                        ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center",
-                                fontsize=8,
-                                color="white" if values[i, j] > threshold else "black")
+                for i, j in np.ndindex(n, n):
+                    ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=8,
+                            color="white" if values[i, j] > threshold else "black")
         if self.model_name:
             fig.suptitle(f"{self.model_name}: accuracy {self.accuracy:.3f}")
         return fig
@@ -399,8 +387,7 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
              ) -> EvaluationReport:
     """Evaluate a fitted classifier on labelled test data.
 
-    Works with any fitted scikit-learn classifier, a
-    :class:`~awiml.classify.KerasClassifier`,
+    Works with any fitted scikit-learn classifier, a :class:`~awiml.classify.KerasClassifier`,
     a :class:`~sklearn.pipeline.Pipeline` ending in either, or a fitted search
     such as ``GridSearchCV``. Keras is not imported for scikit-learn models.
 
@@ -422,8 +409,7 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
     EvaluationReport
         Accuracy, balanced accuracy, per-class precision/recall/F1/support,
         the confusion matrix and its figure, and learning curves when the
-        (final) estimator has a ``history_`` of training, as
-        :class:`~awiml.classify.KerasClassifier` does.
+        (final) estimator has a training ``history_``, as KerasClassifier does.
 
     See Also
     --------
@@ -451,10 +437,9 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
     if labels is None:
         classes = getattr(final, "classes_", getattr(model, "classes_", None))
         if classes is not None:
-            classes = list(classes)
-            known = set(classes)
-            labels = classes + [label for label in unique_labels(y, y_pred)
-                                if label not in known]
+            labels = list(classes)
+            known = set(labels)
+            labels += [label for label in unique_labels(y, y_pred) if label not in known]
     history = getattr(final, "history_", None)
     return EvaluationReport.from_predictions(
         y,

@@ -1,24 +1,14 @@
 """Keras 3 networks as scikit-learn classifiers: :class:`KerasClassifier` and two builders.
 
-:class:`KerasClassifier` fits, predicts, clones, goes into a ``Pipeline`` and a
-``GridSearchCV``, and pickles; :func:`build_mlp` and :func:`build_cnn` build the
-networks it trains. All three are public as ``awiml.classify.<name>``, the path
-stored models name them by.
-
-Keras and its backend are imported only inside the functions that need them,
-so ``import awiml.classify`` and ``evaluate`` on a scikit-learn model never
-load Keras or PyTorch.
+Keras is imported only inside the functions that need it, so ``import awiml.classify``
+and ``evaluate`` on a scikit-learn model never load Keras or PyTorch.
 
 Keras backend
 -------------
-Keras reads its backend from the ``KERAS_BACKEND`` environment variable when
-it is first imported. When awiml is the first to import Keras and
-``KERAS_BACKEND`` is unset, awiml sets it to ``"torch"`` provided that PyTorch
-is installed, neither TensorFlow nor JAX is, and ``keras.json`` (in
-``$KERAS_HOME`` or ``~/.keras``) names no backend other than the Keras default
-``"tensorflow"`` (which could not load without TensorFlow anyway). A backend
-chosen by the user, in the environment or in ``keras.json``, is never
-overridden; set ``KERAS_BACKEND`` yourself to pick one.
+When awiml is the first to import Keras and ``KERAS_BACKEND`` is unset, awiml sets it
+to ``"torch"`` provided that PyTorch is installed, neither TensorFlow nor JAX is, and
+``keras.json`` (in ``$KERAS_HOME`` or ``~/.keras``) names no backend other than the
+Keras default ``"tensorflow"``. A backend the user chose is never overridden.
 """
 
 from __future__ import annotations
@@ -159,12 +149,8 @@ def _adapt_input_normalisation(keras, network, X: np.ndarray) -> None:
 def _loss_name(loss: Any) -> str:
     """Return the lower-case name of a Keras loss given as string, function or object."""
     if isinstance(loss, str):
-        name = loss
-    elif inspect.isfunction(loss):
-        name = loss.__name__
-    else:
-        name = type(loss).__name__
-    return name.lower()
+        return loss.lower()
+    return (loss.__name__ if inspect.isfunction(loss) else type(loss).__name__).lower()
 
 
 def build_mlp(
@@ -260,16 +246,15 @@ def build_cnn(
     dropout : float, default=0.0
         Dropout rate before the output layer (0 disables dropout).
     normalize : bool, default=True
-        Start with a ``keras.layers.Normalization(axis=None)`` layer, one mean
-        and variance over all pixels, so images in any unit (decibels, counts)
-        work; :meth:`KerasClassifier.fit` adapts it to the training data.
+        Start with a ``keras.layers.Normalization(axis=None)`` layer (one mean
+        and variance over all pixels) that :meth:`KerasClassifier.fit` adapts.
         Without it, inputs far from zero (a spectrogram in dB, say -90 to -20)
         can leave the ReLU units dead and the network at chance level.
 
     Returns
     -------
     keras.Model
-        A functional model mapping ``input_shape`` to ``n_classes`` probabilities.
+        A functional model named ``"cnn"``; its output has ``n_classes`` softmax units.
 
     See Also
     --------
@@ -309,19 +294,18 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
     """A Keras 3 model as a scikit-learn classifier.
 
     Nothing happens in ``__init__``: ``fit`` calls the builder ``model`` (or
-    copies the built model with its current weights, so the model you passed is
-    never trained), compiles the result unless it is compiled already, and
-    trains it. Labels of any type (``"Copepoda"``, ``3``...) are encoded to
-    class indices in the order of ``classes_``.
+    copies the built model with its current weights, as ``clone`` does, so the
+    model you passed is never trained), compiles the result unless it is
+    compiled already, and trains it. Labels of any type are encoded to class
+    indices in the order of ``classes_``. Any Keras 3 backend works.
 
-    A ``keras.layers.Normalization`` layer applied to the network's input
-    that has neither ``mean``/``variance`` nor adapted statistics is adapted
-    to the training data at the start of ``fit`` (the validation part left
-    out), so a network can standardise its own input.
+    A ``keras.layers.Normalization`` layer on the network's input, neither
+    given ``mean``/``variance`` nor adapted, is adapted to the training data
+    (the validation part left out) at the start of ``fit``.
 
     The network must end in ``n_classes`` softmax units (or, for two classes,
-    in one sigmoid unit with a binary loss). Losses built with
-    ``from_logits=True`` are supported: ``predict_proba`` applies the softmax.
+    in one sigmoid unit with a binary loss). With a ``from_logits=True`` loss,
+    ``predict_proba`` applies the softmax.
 
     Parameters
     ----------
@@ -344,18 +328,15 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         Loss for models that are not compiled yet. A categorical (one-hot)
         loss gets one-hot targets, a binary loss 0/1 targets.
     metrics : sequence, default=("accuracy",)
-        Metrics reported per epoch in ``history_``, for models that are not
-        compiled yet.
+        Metrics reported per epoch in ``history_``, for models not compiled yet.
     epochs : int, default=10
         Maximum number of passes over the training data.
     batch_size : int, default=32
         Samples per gradient step (and per prediction batch).
     validation_split : float, default=0.0
         Fraction of the training data held out, stratified by class and
-        shuffled with ``random_state``, to report ``val_*`` metrics in
-        ``history_`` and to drive ``early_stopping``. (Unlike Keras' own
-        option it does not take the *last* samples, which for data sorted by
-        class would hold out whole classes.)
+        shuffled with ``random_state`` (not Keras' *last* samples), for the
+        ``val_*`` metrics in ``history_`` and for ``early_stopping``.
     early_stopping : bool, default=False
         Stop when the monitored loss (``val_loss`` with a validation split,
         else the training ``loss``) has not improved for ``patience`` epochs,
@@ -364,18 +345,16 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         Epochs without improvement before early stopping.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, keyed by label. ``"balanced"``
-        weighs each class inversely to its frequency
-        (:func:`sklearn.utils.class_weight.compute_class_weight`), which
-        helps with the rare classes of plankton samples.
+        weighs each class inversely to its frequency, which helps with the
+        rare classes of plankton samples.
     shuffle : bool, default=True
         Shuffle the training data before each epoch.
     callbacks : list of keras.callbacks.Callback, default=None
         Extra callbacks for ``model.fit``, used as given (not copied).
     random_state : int, numpy.random.RandomState or None, default=None
         Seed for weight initialisation, shuffling, dropout and the validation
-        split: with an int, two fits give the same model. Seeding calls
-        :func:`keras.utils.set_random_seed`, which also seeds Python's,
-        NumPy's and the backend's global generators.
+        split: with an int, two fits give the same model. It is passed to
+        :func:`keras.utils.set_random_seed`, which seeds the global generators.
     verbose : int, default=0
         Keras' verbosity in fit and predict (0 silent, 1 progress bar, 2 one
         line per epoch).
@@ -404,13 +383,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
     --------
     build_mlp, build_cnn : ready builders for tables and images.
     evaluate : metrics, confusion matrix and learning curves of a fitted classifier.
-
-    Notes
-    -----
-    ``sklearn.base.clone`` copies a built ``model`` with its weights, so the
-    clone never shares weights with the original. Only the backend-agnostic
-    Keras 3 API is used, so any backend works; see the module documentation for
-    how the backend is chosen.
 
     Examples
     --------
@@ -532,10 +504,9 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         return copied
 
     def __sklearn_tags__(self):
-        """Tags: a classifier that accepts N-dimensional input and no missing values."""
+        """Tags: a classifier that accepts N-dimensional input (and, by default, no NaN)."""
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.input_tags.allow_nan = False
         return tags
 
     def _check_params(self) -> None:
@@ -712,9 +683,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.class_weight_ = class_weight
         self.input_shape_ = input_shape
-        self.history_ = {
-            key: [float(v) for v in values] for key, values in history.history.items()
-        }
+        self.history_ = {k: [float(v) for v in vals] for k, vals in history.history.items()}
         self.n_iter_ = len(next(iter(self.history_.values()), []))
         return self
 
@@ -724,7 +693,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
-            Samples of the shape seen in fit.
+            Samples of the shape seen in fit, ``input_shape_``.
 
         Returns
         -------
@@ -744,7 +713,8 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
             dtype="float64",
         ).reshape(len(X), -1)
         if out.shape[1] == 1 and len(self.classes_) == 2:
-            p = _sigmoid(out[:, 0]) if _from_logits(self.model_) else out[:, 0]
+            p = out[:, 0]
+            p = 1.0 / (1.0 + np.exp(-p)) if _from_logits(self.model_) else p
             out = np.column_stack([1.0 - p, p])
         elif _from_logits(self.model_):
             out = np.exp(out - out.max(axis=1, keepdims=True))
@@ -780,7 +750,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
-            Samples of the shape seen in fit.
+            Samples, as for :meth:`predict_proba`.
 
         Returns
         -------
@@ -837,10 +807,6 @@ def _split(y_idx: np.ndarray, fraction: float, seed: int | None):
 
 def _from_logits(network) -> bool:
     return bool(getattr(getattr(network, "loss", None), "from_logits", False))
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 # Stored models name the builders by their public path: keep it when the file moves.

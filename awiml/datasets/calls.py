@@ -72,10 +72,9 @@ def synthetic_calls(
     duration : float, default=0.5
         Length of every recording in seconds.
     instrument : {"A", "B"}, default="A"
-        Which instrument "recorded" them: ``"A"`` gives the waveforms in
-        pascal in the column ``"Pressure [Pa]"``, ``"B"`` in millipascal
-        (values times 1000) in the column ``"p (mPa)"``. With the same seed both
-        hold the same signals.
+        Which instrument of :data:`INSTRUMENTS` "recorded" them: ``"A"`` in pascal
+        (column ``"Pressure [Pa]"``), ``"B"`` in millipascal (column ``"p (mPa)"``).
+        With the same seed both hold the same signals.
     snr_db : float, default=10.0
         Signal-to-noise ratio in dB.
     seed : int or None, default=0

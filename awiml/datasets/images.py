@@ -1,10 +1,6 @@
 """A labelled set of plankton images, from an EcoTaxa export or any table of image paths.
 
-:class:`ImageDataset` holds the images' paths, labels, object ids, taxonomy
-and the numeric ``object_*`` features that ZooProcess, the UVP or EcoTaxa
-users measured; :func:`plankton_images` reads a labelled folder in the layout
-of EcoTaxa's machine-learning template. pandas and scikit-learn are imported
-inside the methods that use them.
+pandas and scikit-learn are imported inside the methods that use them.
 """
 
 from __future__ import annotations
@@ -74,12 +70,12 @@ def _listing(items: Sequence[Any]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def _column(frame: pd.DataFrame, name: str, role: str, where: str, hint: str) -> pd.Series:
-    """Return ``frame[name]``, or say which columns there are and what to do."""
+def _column(frame: pd.DataFrame, name: str, role: str, where: str, hint: str = "") -> pd.Series:
+    """Return ``frame[name]``, or say which columns there are and what to do (``hint``)."""
     if name not in frame.columns:
         raise InvalidDataError(
             f"{where} has no {role} column {name!r}; its columns are {list(frame.columns)}. "
-            f"{hint}"
+            f"{hint or f'Name it with {role}=...'}"
         )
     return frame[name]
 
@@ -321,15 +317,10 @@ class ImageDataset:
                 f"from_frame takes a pandas DataFrame; got {type(frame).__name__}"
             )
         base = Path(os.getcwd() if root is None else root).expanduser()
-        relative = _column(frame, path, "path", "the table", "Name it with path=...")
-        missing = _is_missing(relative)
-        full = [
-            None if gone else os.path.join(base, os.fspath(value))
-            for gone, value in zip(missing, relative.astype(str), strict=True)
-        ]
-        sources = np.full(len(frame), f"the table (root {base})", dtype=object)
         return cls._from_table(
-            frame, full, sources, "the table", "Check root= and the paths in the table.",
+            frame, np.full(len(frame), str(base), dtype=object),
+            np.full(len(frame), f"the table (root {base})", dtype=object),
+            "the table", "Check root= and the paths in the table.",
             path=path, label=label, id=id, hierarchy=hierarchy, features=features,
             min_count=min_count,
         )
@@ -348,20 +339,16 @@ class ImageDataset:
     ) -> ImageDataset:
         r"""Read an unzipped EcoTaxa export: every ``ecotaxa_*.tsv`` and the images it names.
 
-        The TSV files are searched in ``folder`` and all its subfolders, so
-        every layout EcoTaxa writes works: the general export at the root of
-        the ZIP, split by taxon, sample or acquisition (``ecotaxa_<name>.tsv``
-        and ``<name>/<image>``), the legacy DOI export (one TSV and
-        ``images/<category>/<objid>_<rank>.jpg``), and an import bundle (one
-        TSV per folder beside its images). ``img_file_name`` is read relative to
-        the folder of its TSV, as EcoTaxa writes it. Every TSV is read with
-        :func:`awiml.archives.ecotaxa.tsv.read_tsv` (types row, BOM, quoting
-        and decimal commas handled).
+        The TSV files are searched in ``folder`` and its subfolders, so every
+        layout EcoTaxa writes works: the general export, whole or split by taxon,
+        sample or acquisition (``ecotaxa_<name>.tsv`` and ``<name>/<image>``), the
+        legacy DOI export (``images/<category>/<objid>_<rank>.jpg``) and an import
+        bundle. ``img_file_name`` is read relative to the folder of its TSV; each
+        TSV is read with :func:`awiml.archives.ecotaxa.tsv.read_tsv`.
 
-        Rows without a label (objects not classified) are left out. An export
-        made with ``with_images="all"`` has one row per image, several per
-        object; by default only the first image of each object is kept, the one
-        of lowest ``img_rank``, so each object counts once.
+        Rows without a label are left out. Of an export made with
+        ``with_images="all"`` (one row per image) only the image of lowest
+        ``img_rank`` of each object is kept, so each object counts once.
 
         Parameters
         ----------
@@ -375,16 +362,13 @@ class ImageDataset:
             these: by default those a person validated. ``None`` keeps every
             labelled object, machine predictions (``"predicted"``) included.
         min_count : int, default=1
-            Leave out the classes with fewer objects than this, after the
-            status filter (2 lets every class be split between train and test).
+            As in :meth:`from_frame`, counted after the status filter.
         all_images : bool, default=False
             Keep every image of an object, one row each (they share the id, and
             :meth:`split` keeps them on one side).
         features : sequence of str, optional
-            The feature columns. Default: every numeric ``object_*`` column
-            except :data:`NON_FEATURE_COLUMNS` (position, depth, date, ids) and
-            ``object_annotation_*``; columns that are empty in the export are
-            NaN.
+            The feature columns, by default as in :meth:`from_frame`; columns
+            empty in the export are NaN.
         pattern : str, default="ecotaxa_*.tsv"
             Glob pattern of the TSV file names.
 
@@ -445,7 +429,7 @@ class ImageDataset:
             )
         if isinstance(status, str):
             status = (status,)
-        tables, full, sources = [], [], []
+        tables, folders, sources = [], [], []
         for tsv in tsvs:
             table = read_tsv(tsv)
             where = str(tsv)
@@ -454,21 +438,14 @@ class ImageDataset:
                     f"{tsv} has no img_file_name column, so the export holds no images; export "
                     "again with images (with_images='first' or 'all')"
                 )
-            names = table["img_file_name"]
-            _column(table, label, "label", where, "Name it with label=...")
+            _column(table, label, "label", where)
             if status is not None:
                 _column(table, "object_annotation_status", "status", where,
                         "Pass status=None to keep every labelled object.")
-            gone = _is_missing(names)
-            full.extend(
-                None if g else str(tsv.parent / os.fspath(v))
-                for g, v in zip(gone, names.astype(str), strict=True)
-            )
-            sources.extend([where] * len(table))
+            folders += [str(tsv.parent)] * len(table)
+            sources += [where] * len(table)
             tables.append(table)
         frame = pd.concat(tables, ignore_index=True, sort=False)
-        full_paths = np.asarray(full, dtype=object)
-        source_names = np.asarray(sources, dtype=object)
 
         keep = ~_is_missing(frame[label])
         if status is not None:
@@ -495,8 +472,8 @@ class ImageDataset:
             rows = np.sort(rows[np.isin(rows, chosen.index[first.to_numpy()])])
         return cls._from_table(
             frame.iloc[rows].reset_index(drop=True),
-            list(full_paths[rows]),
-            source_names[rows],
+            np.asarray(folders, dtype=object)[rows],
+            np.asarray(sources, dtype=object)[rows],
             f"the export {root}",
             "Unpack the whole export, or export again with images.",
             path="img_file_name",
@@ -509,7 +486,7 @@ class ImageDataset:
     def _from_table(
         cls,
         frame: pd.DataFrame,
-        paths: list[str | None],
+        folders: np.ndarray,
         sources: np.ndarray,
         where: str,
         missing_hint: str,
@@ -521,20 +498,26 @@ class ImageDataset:
         id: str | None = None,
         hierarchy: str | None = None,
     ) -> ImageDataset:
-        """Check the columns and files of ``frame`` (paths already absolute) and build."""
+        """Check the columns and files of ``frame`` (paths relative to ``folders``) and build."""
+        relative = _column(frame, path, "path", where)
+        paths = [
+            None if gone else os.path.join(folder, name)
+            for gone, folder, name in zip(
+                _is_missing(relative), folders, relative.astype(str), strict=True
+            )
+        ]
         if isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral) or (
             min_count < 1
         ):
             raise InvalidDataError(f"min_count={min_count!r} is invalid: give an integer >= 1")
-        labels = _column(frame, label, "label", where, "Name it with label=...")
+        labels = _column(frame, label, "label", where)
         id_name = id if id is not None else ("object_id" if "object_id" in frame.columns else None)
-        ids = None if id_name is None else _column(frame, id_name, "id", where,
-                                                    "Name it with id=...")
+        ids = None if id_name is None else _column(frame, id_name, "id", where)
         tree_name = hierarchy
         if tree_name is None and "object_annotation_hierarchy" in frame.columns:
             tree_name = "object_annotation_hierarchy"
         if tree_name is not None:
-            _column(frame, tree_name, "hierarchy", where, "Name it with hierarchy=...")
+            _column(frame, tree_name, "hierarchy", where)
         if features is None:
             feature_names = _auto_features(frame)
         else:
@@ -598,6 +581,11 @@ class ImageDataset:
         return self._labels.copy()
 
     @property
+    def classes(self) -> np.ndarray:
+        """The distinct labels, sorted: the ``classes_`` a classifier fitted on them gets."""
+        return np.asarray(sorted(set(self._labels)), dtype=object)
+
+    @property
     def ids(self) -> np.ndarray:
         """The object id of every image, an object array (row numbers when not given)."""
         return self._ids.copy()
@@ -609,23 +597,13 @@ class ImageDataset:
 
     @property
     def features(self) -> pd.DataFrame:
-        """Numeric features of every image, float64, NaN where missing; may have no column.
-
-        From an export: the numeric ``object_*`` columns except position,
-        depth, date and ids (:data:`NON_FEATURE_COLUMNS`) unless chosen with
-        ``features=``.
-        """
+        """Numeric features of every image, float64, NaN where missing; may have no column."""
         return self._features.copy()
 
     @property
     def metadata(self) -> pd.DataFrame:
         """The whole row of the source table of every image (no column when built from arrays)."""
         return self._metadata.copy()
-
-    @property
-    def classes(self) -> np.ndarray:
-        """The distinct labels, sorted: the ``classes_`` a classifier fitted on them gets."""
-        return np.asarray(sorted(set(self._labels)), dtype=object)
 
     def class_counts(self) -> pd.Series:
         """Count the images of each class, most frequent first (ties by label).
@@ -787,20 +765,18 @@ class ImageDataset:
                     "or from_frame, or ds.subset(~np.isin(ds.labels, [...]))), or use "
                     "stratify=False"
                 )
-            test_objects = []
-            for _, members in groups:
-                n = len(members)
-                n_test = min(max(int(np.floor(test_size * n + 0.5)), 1), n - 1)
-                test_objects.append(rng.permutation(members.to_numpy())[:n_test])
-            chosen = np.concatenate(test_objects) if test_objects else np.empty(0, int)
+            parts = [members.to_numpy() for _, members in groups]
+        elif n_objects < 2:
+            raise InvalidDataError(
+                f"the dataset has {n_objects} object(s); a split needs at least 2"
+            )
         else:
-            if n_objects < 2:
-                raise InvalidDataError(
-                    f"the dataset has {n_objects} object(s); a split needs at least 2"
-                )
-            n_test = min(max(int(np.floor(test_size * n_objects + 0.5)), 1), n_objects - 1)
-            chosen = rng.permutation(n_objects)[:n_test]
-        in_test = np.isin(codes, chosen)
+            parts = [np.arange(n_objects)]
+        chosen = []
+        for part in parts:
+            n_test = min(max(int(np.floor(test_size * len(part) + 0.5)), 1), len(part) - 1)
+            chosen.append(rng.permutation(part)[:n_test])
+        in_test = np.isin(codes, np.concatenate(chosen) if chosen else np.empty(0, int))
         return self.subset(np.flatnonzero(~in_test)), self.subset(np.flatnonzero(in_test))
 
 
