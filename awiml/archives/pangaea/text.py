@@ -80,9 +80,6 @@ for _code, _char in enumerate(_FLAG_CHARS):
 _IS_FLAG = _FLAG_CODES >= 0
 _FLAG_BYTES = np.frombuffer("".join(_FLAG_CHARS).encode("ascii"), np.uint8)
 _SPACE = 32
-_SCAN_CHUNK = _tables.SCAN_CHUNK
-_PARALLEL_MIN = _tables.PARALLEL_MIN
-_FALLBACK = "Windows-1252 or ISO-8859-1"
 _KEY_LINE = re.compile(r"^([A-Za-z][^\t:]*):(?:\t| |$)(.*)$")
 _CITATION = re.compile(r"^(?P<authors>.*?) \((?P<year>\d{4})[a-z]?\): (?P<rest>.*)$")
 _DOI_TAIL = re.compile(r"[,.]?\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)10\.\S+\s*$", re.IGNORECASE)
@@ -332,19 +329,6 @@ def events_frame(
 # --------------------------------------------------------------------------- #
 
 
-def _load(source: Source, *, header_only: bool = False) -> Raw:
-    """Read ``source`` (all of it, or the header block and header row) into a :class:`Raw`."""
-    raw = _tables.load(
-        source,
-        caller="read_text()",
-        what="a PANGAEA text file",
-        read_path=_read_prefix if header_only else _tables.read_all,
-        read_handle=_read_prefix if header_only else None,
-        fallback=_FALLBACK,
-    )
-    return _prepare(raw)
-
-
 def _read_prefix(handle: Any) -> bytes | str:
     """Read the header block (up to the ``*/`` line) and the next line, no further."""
     readline = getattr(handle, "readline", None)
@@ -394,8 +378,20 @@ def _transcode(raw: Raw) -> None:
 
 
 def _open(source: Source, *, header_only: bool = False) -> tuple[Raw, _Layout]:
-    """Load ``source`` and find its parts; switch to ISO-8859-1 if the header is not UTF-8."""
-    raw = _load(source, header_only=header_only)
+    """Load ``source`` (all of it, or up to the header row) and find its parts.
+
+    The content switches to ISO-8859-1 if the header is not UTF-8.
+    """
+    raw = _prepare(
+        _tables.load(
+            source,
+            caller="read_text()",
+            what="a PANGAEA text file",
+            read_path=_read_prefix if header_only else _tables.read_all,
+            read_handle=_read_prefix if header_only else None,
+            fallback="Windows-1252 or ISO-8859-1",
+        )
+    )
     layout = _locate(raw.data, raw.name)
     head = memoryview(raw.data)[: layout.header_end]
     if not _tables.is_utf8(head):
@@ -836,10 +832,7 @@ def _match_columns(
     labels = layout.labels
     parameters = meta.parameters if layout.has_block or external else ()
     if not parameters:
-        shorts = [_split_label(label)[0] or f"column_{i + 1}" for i, label in enumerate(labels)]
-        units = [_split_label(label)[1] for label in labels]
-        names = _unique(shorts)
-        return [_Column(n, s, u, None, False) for n, s, u in zip(names, shorts, units, strict=True)]
+        return _label_columns(labels)
     differences = []
     if len(labels) != len(parameters):
         differences.append(
@@ -868,10 +861,9 @@ def _match_columns(
             f"{source}: {shown}. If the file's own header is right, read it with "
             "on_mismatch='warn' (columns are then named after the file's header row)."
         )
-    positional = len(labels) == len(parameters)
     note = (
         " Column descriptions in df.attrs['columns'] come from the parameters in the same position."
-        if positional
+        if len(labels) == len(parameters)
         else ""
     )
     warnings.warn(
@@ -880,16 +872,18 @@ def _match_columns(
         UserWarning,
         stacklevel=3,
     )
-    shorts = [_split_label(label)[0] or f"column_{i + 1}" for i, label in enumerate(labels)]
-    names = _unique(shorts)
+    return _label_columns(labels, parameters)
+
+
+def _label_columns(
+    labels: tuple[str, ...], parameters: tuple[Parameter, ...] = ()
+) -> list[_Column]:
+    """Columns named after the header row, described by ``parameters`` if there are as many."""
+    split = [_split_label(label) for label in labels]
+    shorts = [short or f"column_{i + 1}" for i, (short, _, _) in enumerate(split)]
+    names, positional = _unique(shorts), len(parameters) == len(labels)
     return [
-        _Column(
-            names[i],
-            shorts[i],
-            _split_label(labels[i])[1],
-            parameters[i] if positional else None,
-            False,
-        )
+        _Column(names[i], shorts[i], split[i][1], parameters[i] if positional else None, False)
         for i in range(len(labels))
     ]
 
@@ -912,20 +906,9 @@ class _Table:
         self.strict: bool | None = strict
         """Whether a last line without a line break raises; ``None`` once checked."""
 
-    def line_of_row(self, row: int) -> int:
-        """Return the 1-based file line number of data row ``row`` (0-based)."""
-        return self.layout.header_line + 1 + row
-
     def read(self) -> pd.DataFrame:
         data, layout = self.raw.data, self.layout
-        scan = _tables.scan(
-            data,
-            layout.table_start,
-            layout.table_end,
-            _IS_FLAG,
-            chunk=_SCAN_CHUNK,
-            parallel_min=_PARALLEL_MIN,
-        )
+        scan = _tables.scan(data, layout.table_start, layout.table_end, _IS_FLAG)
         self._check_fields(scan.fields)
         if self.strict is not None:
             _tables.check_end(self.raw, len(self.columns), strict=self.strict)
@@ -945,35 +928,31 @@ class _Table:
             return self.read()
 
     def _check_fields(self, per_line: np.ndarray) -> None:
-        expected = len(self.columns)
+        expected, header = len(self.columns), self.layout.header_line
         bad = np.flatnonzero(per_line != expected)
         if not bad.size:
             return
         first = int(bad[0])
-        line = self.layout.header_line + first
         found = int(per_line[first])
-        message = (
-            f"{self.name}: line {line} has {found} field{'s' if found != 1 else ''}, but the "
-            f"column header on line {self.layout.header_line} has {expected}"
-        )
         if first == per_line.size - 1 and found < expected:
-            if self.raw.data[-1:] in (b"\n", b"\r"):
-                message += ". It is the last line: the file may be truncated. Fetch it again."
-            else:
-                message += (
-                    ". It is the last line and has no line break: the file seems truncated. "
-                    "Fetch it again."
-                )
+            advice = (
+                ". It is the last line: the file may be truncated. Fetch it again."
+                if self.raw.data[-1:] in (b"\n", b"\r")
+                else ". It is the last line and has no line break: the file seems truncated. "
+                "Fetch it again."
+            )
         else:
+            advice = ""
             if bad.size > 1:
-                more = ", ".join(str(self.layout.header_line + int(i)) for i in bad[1:6])
-                message += f" (also wrong: line{'s' if bad.size > 2 else ''} {more}"
-                message += ", ...)" if bad.size > 6 else ")"
-            message += (
+                more = ", ".join(str(header + int(i)) for i in bad[1:6])
+                advice = f" (also wrong: line{'s' if bad.size > 2 else ''} {more}"
+                advice += ", ...)" if bad.size > 6 else ")"
+            advice += (
                 ". A value may contain a TAB, or a field is missing; PANGAEA's text format "
                 "has no quoting, so the row cannot be read without shifting columns."
             )
-        raise InvalidDataError(message)
+        where, columns = f"line {header + first}", f"the column header on line {header}"
+        raise _tables.fields_error(self.name, where, found, expected, columns, advice)
 
     def _blank_flags(
         self, scan: _tables.Scan
@@ -1132,18 +1111,18 @@ class _Table:
             return series
         parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
         present = text.notna().to_numpy() & (text.to_numpy(dtype=object) != "")
-        bad = np.flatnonzero(present & (parsed.isna().to_numpy() | words))
-        row = int(bad[0]) if bad.size else 0
-        raise InvalidDataError(
-            f"{self.name}: line {self.line_of_row(row)}: {series.iloc[row]!r} in column "
-            f"{column.name!r} is not an ISO 8601 date/time (expected e.g. 2016-12-16T18:20)"
-        )
+        row = _tables.first(present & (parsed.isna().to_numpy() | words))
+        what = "an ISO 8601 date/time"
+        raise self._value_error(row, series, column, what, " (expected e.g. 2016-12-16T18:20)")
 
     def _raise_not_numeric(self, series: pd.Series, column: _Column) -> None:
         values = pd.to_numeric(series, errors="coerce")
-        bad = np.flatnonzero(series.notna().to_numpy() & values.isna().to_numpy())
-        row = int(bad[0]) if bad.size else 0
-        raise InvalidDataError(
-            f"{self.name}: line {self.line_of_row(row)}: {series.iloc[row]!r} in column "
-            f"{column.name!r} is not a number, but the metadata declares the column numeric"
-        )
+        row = _tables.first(series.notna().to_numpy() & values.isna().to_numpy())
+        why = ", but the metadata declares the column numeric"
+        raise self._value_error(row, series, column, "a number", why)
+
+    def _value_error(
+        self, row: int, series: pd.Series, column: _Column, what: str, why: str
+    ) -> InvalidDataError:
+        where = f"line {self.layout.header_line + 1 + row}"
+        return _tables.value_error(self.name, where, series.iloc[row], column.name, what, why)
