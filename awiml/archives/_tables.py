@@ -376,7 +376,7 @@ def scan(data: bytes | bytearray, start: int, end: int, marks: np.ndarray | None
 
 
 def fields_error(
-    name: str, where: str, found: int, expected: int, header: str, advice: str
+    name: str, where: str, found: int, expected: int, advice: str, header: str = "the header row"
 ) -> InvalidDataError:
     """Return the error for a row (``where``: ``"line 7"``) without ``expected`` fields."""
     return InvalidDataError(

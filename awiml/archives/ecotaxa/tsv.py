@@ -158,6 +158,7 @@ _TYPE_CELL = re.compile(r"\s*\[([tf])\]\s*", re.IGNORECASE)
 _DATE = re.compile(r"(\d{4})(-?)(\d{2})\2(\d{2})")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _DIGITS = re.compile(r"\d{1,6}")
+_FIX_ROWS = "; fix the file (or export it again) so that every row has one field per column."
 
 
 # --------------------------------------------------------------------------- #
@@ -243,14 +244,6 @@ def read_tsv(
     ValueError
         ``usecols`` names a column the file does not have, or ``types`` an
         unknown type.
-
-    Notes
-    -----
-    The speed comes from pandas' C parser: the whole table is one
-    :func:`pandas.read_csv` call with the types decided beforehand, and the
-    fixes afterwards work on each column's distinct values. Reading a path
-    is faster than reading bytes: pandas splits large local files between
-    threads.
 
     Examples
     --------
@@ -466,11 +459,8 @@ def _sniff(raw: Raw) -> _Layout:
         body, body_starts = body[1:], body_starts[1:]
     for row, line in zip(body, body_starts, strict=True):
         if len(row) != len(names) and row != [("", False)]:
-            raise InvalidDataError(
-                f"{name}: line {line} has {len(row)} fields, but the header row has "
-                f"{len(names)}. A value may contain a TAB, or a field is missing; fix the "
-                "file (or export it again) so that every row has one field per column."
-            )
+            advice = ". A value may contain a TAB, or a field is missing" + _FIX_ROWS
+            raise _tables.fields_error(name, f"line {line}", len(row), len(names), advice)
     cells = [_Cell() for _ in names]
     any_quoted = quoted_header
     dot_numbers = 0
@@ -702,13 +692,6 @@ class _Reader:
         self.name = raw.name
         self.encoding = layout.encoding
 
-    def line_of(self, row: int) -> int:
-        """Return the 1-based file line of data row ``row`` (0-based), if no value spans lines."""
-        return self.layout.data_line + row
-
-    def where(self, row: int) -> str:
-        return f"line {self.line_of(row)} (data row {row + 1})"
-
     def read(self) -> pd.DataFrame:
         checking = None
         if not self.layout.whole:
@@ -786,43 +769,42 @@ class _Reader:
         quote in an unquoted value may hide a short row after it.
         """
         expected = len(self.layout.names) - 1
+        short: tuple[int, int] | None = None
+        last = True
         with self.raw.open(buffering=1 << 20) as handle:
             for _ in range(self.layout.data_line - 1):  # the header and the types row
                 handle.readline()
-            short: tuple[int, int] | None = None
             start, tabs, open_quote = 0, 0, False
             for number, line in enumerate(handle, start=self.layout.data_line):
                 line_tabs = line.count(b"\t")
                 odd_quotes = line.count(b'"') % 2
                 if not open_quote:
-                    if line_tabs >= expected and not odd_quotes:  # a whole row on one line
-                        if short is not None:  # a short row followed by more rows
-                            break
+                    whole = line_tabs >= expected and not odd_quotes  # a whole row on one line
+                    if not whole and not line.strip(b"\r\n"):
                         continue
-                    if not line.strip(b"\r\n"):
-                        continue
-                    if short is not None:
+                    if short is not None:  # a short row followed by more rows
+                        last = False
                         break
+                    if whole:
+                        continue
                     start, tabs = number, 0
                 tabs += line_tabs
                 if odd_quotes:
                     open_quote = not open_quote
                 if not open_quote and tabs < expected:
                     short = (start, tabs + 1)
-            else:
-                if short is not None:
-                    raise InvalidDataError(
-                        f"{self.name}: the last row (line {short[0]}) has {short[1]} fields, "
-                        f"but the header row has {expected + 1}: the file seems truncated "
-                        "(cut off during the download or the export?). Download or export "
-                        "it again."
-                    )
-                return
-        raise InvalidDataError(
-            f"{self.name}: line {short[0]} has {short[1]} fields, but the header row has "
-            f"{expected + 1}. A field is missing (or a TAB was lost); fix the file (or "
-            "export it again) so that every row has one field per column."
-        )
+        if short is None:
+            return
+        if last:
+            where = f"the last row (line {short[0]})"
+            advice = (
+                ": the file seems truncated (cut off during the download or the export?). "
+                "Download or export it again."
+            )
+        else:
+            where = f"line {short[0]}"
+            advice = ". A field is missing (or a TAB was lost)" + _FIX_ROWS
+        raise _tables.fields_error(self.name, where, short[1], expected + 1, advice)
 
     def _quoted_numbers(self, frame: pd.DataFrame) -> list[_Column]:
         """Columns empty in the sample whose first value, read as a number, was quoted."""
@@ -913,72 +895,60 @@ class _Reader:
         bad = np.flatnonzero(~np.isnan(values) & (values != np.round(values)))
         if bad.size:
             row = int(bad[0])
-            raise InvalidDataError(
-                f"{self.name}: {self.where(row)}: {_shown(series.iloc[row])} in column "
-                f"{column.name!r} is not a whole number, but {column.why}. Fix the file, or "
-                f"pass types={{{column.name!r}: 'float'}}."
-            )
+            value = series.iloc[row]  # as in the file: '1.5', not np.float64(1.5)
+            value = value if isinstance(value, str) else str(float(value))
+            why = f", but {column.why}. Fix the file, or pass types={{{column.name!r}: 'float'}}."
+            where = self._where(row)
+            raise _tables.value_error(self.name, where, value, column.name, "a whole number", why)
         return numbers.astype("Int64")
 
     def _dates(self, series: pd.Series, column: _Column) -> pd.Series | None:
-        """Turn ``YYYY-MM-DD`` or ``YYYYMMDD`` into ``datetime64[ns]``; ``None`` if lenient and not.
-
-        Each distinct value is parsed once.
-        """
+        """Turn ``YYYY-MM-DD`` or ``YYYYMMDD`` into ``datetime64[ns]`` (``None``: see _distinct)."""
         if series.dtype.kind == "M":
             return series.astype("datetime64[ns]")
-        codes, uniques = pd.factorize(_as_text(series))
-        parsed = np.array(
-            [_date_value(str(u)) for u in uniques] + [np.datetime64("NaT", "ns")],
-            dtype="datetime64[ns]",
-        )
-        failed = np.isnat(parsed[:-1])
-        if failed.any():
-            if not column.strict:
-                return None
-            self._raise_value(codes, failed, uniques, column, "a date (YYYY-MM-DD or YYYYMMDD)")
-        values = parsed[np.where(codes >= 0, codes, len(uniques))]
-        return pd.Series(values, index=series.index, name=series.name)
+        what = "a date (YYYY-MM-DD or YYYYMMDD)"
+        return self._distinct(series, column, _date_value, "datetime64[ns]", what)
 
     def _times(self, series: pd.Series, column: _Column) -> pd.Series | None:
-        """Turn times in EcoTaxa's forms into ``"HH:MM:SS"`` text; ``None`` if lenient and not.
+        """Turn times in EcoTaxa's forms into ``"HH:MM:SS"`` text (``None``: see _distinct)."""
+        what = "a time (HH:MM:SS, HHMMSS or HHMM)"
+        return self._distinct(series, column, _time_text, "str", what)
 
-        Each distinct value is normalised once.
+    def _distinct(
+        self, series: pd.Series, column: _Column, parse: Any, dtype: str, what: str
+    ) -> pd.Series | None:
+        """Apply ``parse`` to each distinct value once: ``None`` means not ``what``.
+
+        Such a value raises, or in a lenient column makes the result ``None``.
         """
         codes, uniques = pd.factorize(_as_text(series))
-        parsed = [_time_text(str(u)) for u in uniques]
-        failed = np.array([p is None for p in parsed], dtype=bool)
+        parsed = [parse(str(u)) for u in uniques]
+        failed = np.array([p is None for p in parsed] + [False], dtype=bool)
         if failed.any():
             if not column.strict:
                 return None
-            self._raise_value(codes, failed, uniques, column, "a time (HH:MM:SS, HHMMSS or HHMM)")
-        table = np.array([*parsed, None], dtype=object)
+            bad_rows = np.flatnonzero((codes >= 0) & failed[codes])
+            row = int(bad_rows[0])
+            raise self._value_error(row, uniques[codes[row]], column, what, bad_rows.size)
+        table = np.array([*parsed, None], dtype=object if dtype == "str" else dtype)
         values = table[np.where(codes >= 0, codes, len(parsed))]
-        return pd.Series(values, index=series.index, name=series.name, dtype="str")
+        return pd.Series(values, index=series.index, name=series.name, dtype=dtype)
 
-    def _raise_value(
-        self, codes: np.ndarray, failed: np.ndarray, uniques: Any, column: _Column, what: str
-    ) -> None:
-        bad_rows = np.flatnonzero((codes >= 0) & np.append(failed, False)[codes])
-        row = int(bad_rows[0])
-        raise self._value_error(row, uniques[codes[row]], column, what, bad_rows.size)
+    def _where(self, row: int) -> str:
+        """Name data row ``row`` (0-based) and its line (if no value spans lines)."""
+        return f"line {self.layout.data_line + row} (data row {row + 1})"
 
     def _value_error(
         self, row: int, value: Any, column: _Column, what: str, count: int
     ) -> InvalidDataError:
         """Say which value (the first of ``count``) does not fit its column, and what to do."""
-        return InvalidDataError(
-            f"{self.name}: {self.where(row)}: {value!r} in column {column.name!r} is not "
-            f"{what}, but {column.why}"
+        why = (
+            f", but {column.why}"
             + (f" ({count} such values)" if count > 1 else "")
             + f". Fix the file, or pass types={{{column.name!r}: 'text'}} to read the "
             "column as text."
         )
-
-
-def _shown(value: Any) -> str:
-    """Quote a value for a message as it was in the file: ``'1.5'``, not ``np.float64(1.5)``."""
-    return repr(value if isinstance(value, str) else str(float(value)))
+        return _tables.value_error(self.name, self._where(row), value, column.name, what, why)
 
 
 def _as_text(series: pd.Series) -> pd.Series:
@@ -1006,16 +976,16 @@ def _is_mixed(series: pd.Series) -> bool:
     return not values.empty and values.map(type).nunique() > 1
 
 
-def _date_value(text: str) -> np.datetime64:
-    """One date as EcoTaxa writes it, or NaT."""
+def _date_value(text: str) -> np.datetime64 | None:
+    """One date as EcoTaxa writes it; ``None`` if it is not one."""
     match = _DATE.fullmatch(text.strip())
     if match is None:
-        return np.datetime64("NaT", "ns")
+        return None
     year, _, month, day = match.groups()
     try:
         return np.datetime64(f"{year}-{month}-{day}", "ns")
     except ValueError:
-        return np.datetime64("NaT", "ns")
+        return None
 
 
 def _time_text(text: str) -> str | None:
@@ -1038,13 +1008,5 @@ def _time_text(text: str) -> str | None:
 
 def _final_kind(series: pd.Series, column: _Column) -> str:
     """Say what a column became, for ``attrs["kinds"]``."""
-    kind = series.dtype.kind
-    if kind == "M":
-        return "date"
-    if kind == "f":
-        return "float"
-    if kind in "iu":
-        return "int"
-    if kind == "b":
-        return "bool"
-    return "time" if column.kind == "time" else "text"
+    kinds = {"M": "date", "f": "float", "i": "int", "u": "int", "b": "bool"}
+    return kinds.get(series.dtype.kind, "time" if column.kind == "time" else "text")

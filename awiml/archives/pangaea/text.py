@@ -952,7 +952,7 @@ class _Table:
                 "has no quoting, so the row cannot be read without shifting columns."
             )
         where, columns = f"line {header + first}", f"the column header on line {header}"
-        raise _tables.fields_error(self.name, where, found, expected, columns, advice)
+        raise _tables.fields_error(self.name, where, found, expected, advice, columns)
 
     def _blank_flags(
         self, scan: _tables.Scan
