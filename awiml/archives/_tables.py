@@ -48,11 +48,6 @@ _PARSER_LINE = re.compile(r"\bline (\d+)")
 _PARSER_ROW = re.compile(r"starting at row (\d+)")
 
 
-# --------------------------------------------------------------------------- #
-# Sources
-# --------------------------------------------------------------------------- #
-
-
 @dataclass
 class Raw:
     """A table's bytes (or its local path, read when needed) and its name for messages."""
@@ -273,11 +268,6 @@ def check_end(raw: Raw, columns: int, *, strict: bool) -> None:
     warnings.warn(f"{message}; read as it is (strict=False).", UserWarning, stacklevel=3)
 
 
-# --------------------------------------------------------------------------- #
-# Tables
-# --------------------------------------------------------------------------- #
-
-
 class BufferReader:
     """A minimal binary file object over part of a buffer, without copying it first."""
 
@@ -435,11 +425,6 @@ def read_csv(source: Any, name: str, *, first_line: int, columns: int, **options
         # No value can fail a conversion (only "str" and bytes dtypes are imposed):
         # this is another tokenizer failure, which pandas reports as a ValueError.
         raise InvalidDataError(f"{name}: cannot parse the table: {error}") from None
-
-
-# --------------------------------------------------------------------------- #
-# Dates
-# --------------------------------------------------------------------------- #
 
 
 def numpy_dates(values: np.ndarray, index: pd.Index, name: Any) -> pd.Series | None:

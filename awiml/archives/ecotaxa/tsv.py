@@ -16,14 +16,11 @@ two dialects:
   ``232500`` (or ``420`` for 04:20, spreadsheets drop the leading zeros),
   ``img_file_name`` a bare file name next to the TSV.
 
-:func:`read_tsv` reads a sample of the first rows in Python to learn the
-layout (quoting, types row, decimal separator) and decide each column's type,
-then hands the whole table to a single :func:`pandas.read_csv` call (C engine;
-a local path is parsed by several threads where pandas can). Meanwhile a
-thread counts the fields of every row beyond the sample, since pandas fills a
-row with too few fields with missing values without a word. Only the columns
-that need it are fixed afterwards, with vectorised operations on their
-distinct values: dates, times, decimal commas, integer ranks.
+:func:`read_tsv` learns the layout (quoting, types row, decimal separator)
+and each column's type from the first rows, then reads the table with one
+:func:`pandas.read_csv` call while a thread counts the fields of every row
+(pandas fills a short row without a word); dates, times, decimal commas and
+integer ranks are fixed afterwards on each column's distinct values.
 
 How a column's type is decided
 ------------------------------
@@ -161,11 +158,6 @@ _DIGITS = re.compile(r"\d{1,6}")
 _FIX_ROWS = "; fix the file (or export it again) so that every row has one field per column."
 
 
-# --------------------------------------------------------------------------- #
-# Public API
-# --------------------------------------------------------------------------- #
-
-
 def read_tsv(
     path_or_buffer: Source,
     *,
@@ -192,24 +184,17 @@ def read_tsv(
         or to read a column the file leaves untyped. Columns the file does not
         have are ignored, so one mapping can serve several files.
     strict : bool, default True
-        What to do when the last line has no line break. EcoTaxa ends every
-        row of its exports with one, and so do the import files of the
-        instruments, so such a file was most likely cut off inside its last
-        value (``13`` read as ``1``): raise
-        :class:`~awiml.errors.InvalidDataError`, or, with ``strict=False``
-        (for a table written by hand or saved by a spreadsheet without the
-        final line break), emit a :class:`UserWarning` naming the line and
-        read it as it is.
+        EcoTaxa's exports and the instruments' import files end every row
+        with a line break, so a last line without one was most likely cut
+        off (``13`` read as ``1``): raise :class:`InvalidDataError`, or with
+        ``strict=False`` (a table saved without the final line break) warn
+        and read it as it is.
 
     Returns
     -------
     pandas.DataFrame
-        One row per data row. Text columns have pandas' ``str`` dtype,
-        floats ``float64``, ``img_rank`` and
-        ``object_annotation_category_id`` ``Int64``, other integer columns
-        ``int64`` where the file has no types row, dates
-        ``datetime64[ns]`` and times ``"HH:MM:SS"`` text; the module
-        documentation gives the rules. ``df.attrs`` records what was found:
+        One row per data row, typed by the rules of the module documentation
+        (text as pandas' ``str`` dtype). ``df.attrs`` records what was found:
 
         ``"source"``
             the path, or ``"<bytes>"`` / ``"<BytesIO>"``...;
@@ -231,14 +216,12 @@ def read_tsv(
     Raises
     ------
     InvalidDataError
-        The file is not an EcoTaxa TSV: empty, binary or compressed, not
-        tab-separated, no EcoTaxa column (``object_*``, ``img_*``,
-        ``sample_*``, ``acq_*``, ``process_*``), a nameless or repeated
-        column, a malformed types row, a row with the wrong number of fields
-        or an unclosed quote, a last line without a line break (with
-        ``strict=True``), or a value that does not fit its column's type
-        (a non-number in an ``[f]`` column, an impossible ``object_date``...).
-        The message names the file, the line and the column.
+        The file is not an EcoTaxa TSV (empty, binary, not tab-separated, no
+        ``object_*``, ``img_*``, ``sample_*``, ``acq_*`` or ``process_*``
+        column), a column is nameless or repeated, the types row is
+        malformed, a row has the wrong number of fields or an unclosed
+        quote, the last line has no line break (``strict=True``) or a value
+        does not fit its column's type. The message names the line.
     NotFoundError
         ``path_or_buffer`` is a path that does not exist.
     ValueError
@@ -295,11 +278,6 @@ def read_tsv(
         }
     )
     return frame
-
-
-# --------------------------------------------------------------------------- #
-# Sniffing: the header, the types row and a sample of rows, tokenised in Python
-# --------------------------------------------------------------------------- #
 
 
 @dataclass
@@ -551,11 +529,6 @@ def _types_row(
     }
 
 
-# --------------------------------------------------------------------------- #
-# Planning: one type per column, before pandas reads anything
-# --------------------------------------------------------------------------- #
-
-
 @dataclass
 class _Column:
     """How to read and fix one column."""
@@ -672,11 +645,6 @@ def _select(columns: list[_Column], usecols: Iterable[str] | None, name: str) ->
             + (", ..." if len(columns) > 12 else "")
         )
     return [by_name[column] for column in wanted]
-
-
-# --------------------------------------------------------------------------- #
-# Reading: one pandas.read_csv call, then vectorised fixes
-# --------------------------------------------------------------------------- #
 
 
 class _Reader:

@@ -13,11 +13,9 @@ followed by a header row of column labels (``Short name [unit]``) and
 tab-separated data rows. Data-warehouse extracts have no metadata block: their
 first line is the header row.
 
-:func:`read_text` parses the block in Python and hands the table to a single
-:func:`pandas.read_csv` call (C engine), after one vectorised pass over the raw
-bytes with NumPy that checks the field count of every line and finds the
-quality flags. :func:`read_metadata` reads the block only. Both produce the
-shared :class:`~awiml.archives.pangaea.model.DatasetMetadata`.
+:func:`read_text` parses the block in Python, checks the field counts and finds
+the quality flags in one NumPy pass, and reads the table with one
+:func:`pandas.read_csv` call; :func:`read_metadata` reads the block only.
 
 What the parser assumes about the format
 ----------------------------------------
@@ -91,11 +89,6 @@ _DATE_BYTES = "S32"
 """How date columns are read: as fixed-width bytes (longer values are read again as text)."""
 
 
-# --------------------------------------------------------------------------- #
-# Public API
-# --------------------------------------------------------------------------- #
-
-
 def read_text(
     source: Source,
     *,
@@ -124,12 +117,10 @@ def read_text(
         raise :class:`~awiml.errors.InvalidDataError`, or emit a
         :class:`UserWarning` and name the columns after the file's header row.
     strict : bool, default True
-        What to do when the last line has no line break. PANGAEA ends every
-        line of its exports with one, so such a file was most likely cut off
-        inside its last value (``3.875`` read as ``3.8``): raise
-        :class:`~awiml.errors.InvalidDataError`, or, with ``strict=False``
-        (for a table written by hand), emit a :class:`UserWarning` naming the
-        line and read it as it is.
+        PANGAEA ends every line of its exports with a line break, so a last
+        line without one was most likely cut off (``3.875`` read as ``3.8``):
+        raise :class:`~awiml.errors.InvalidDataError`, or with
+        ``strict=False`` (a table written by hand) warn and read it as it is.
 
     Returns
     -------
@@ -140,19 +131,15 @@ def read_text(
         ``datetime64[ns, UTC]`` (``datetime64[us, UTC]`` if a date lies
         outside 1677-2262); so is any other column whose first value is an
         ISO 8601 date (``YYYY-MM...``) and whose values all parse as one.
-        Numeric columns are ``float64``, integers included, so that a
-        column's type does not depend on which values happen to be in it.
-        Text stays text (pandas' ``str`` dtype). Empty cells are missing.
-        A numeric column with quality-flagged values (``?12.5``, ``<0.01``) is
-        followed by a ``"<column>_flag"`` column, a categorical of the flag
-        characters of :data:`QUALITY_FLAGS`, missing where a value has no
-        flag; the values themselves are numbers without the prefix. A prefix
-        counts as a flag only in a column whose values are all numbers once
-        the prefixes are removed, so ``-1.5`` and ``CTD/Rosette`` are left
-        alone. ``df.attrs["pangaea"]`` is ``metadata.to_dict()`` and
-        ``df.attrs["columns"]`` maps each data column to its ``unit``,
-        ``long_name``, ``short_name``, ``pi``, ``method``, ``geocode`` and
-        ``comment``; both are JSON-ready.
+        Numeric columns are ``float64``, integers included; text is pandas'
+        ``str`` dtype. A numeric column with quality-flagged values
+        (``?12.5``, ``<0.01``) is followed by a categorical
+        ``"<column>_flag"`` column of the flag characters, missing where a
+        value has none (``-1.5`` and ``CTD/Rosette`` are not flagged: a
+        flag needs a column of numbers). ``df.attrs["pangaea"]`` is
+        ``metadata.to_dict()``, ``df.attrs["columns"]`` maps each column to
+        its ``unit``, ``long_name``, ``short_name``, ``pi``, ``method``,
+        ``geocode`` and ``comment``; both are JSON-ready.
 
     Raises
     ------
@@ -324,11 +311,6 @@ def events_frame(
     return table
 
 
-# --------------------------------------------------------------------------- #
-# Bytes in: loading, encoding, layout
-# --------------------------------------------------------------------------- #
-
-
 def _read_prefix(handle: Any) -> bytes | str:
     """Read the header block (up to the ``*/`` line) and the next line, no further."""
     readline = getattr(handle, "readline", None)
@@ -476,11 +458,6 @@ def _raise_unclosed(data: bytes | bytearray, name: str) -> None:
                 "Fetch it again."
             )
         start, number = newline + 1, number + 1
-
-
-# --------------------------------------------------------------------------- #
-# The metadata block
-# --------------------------------------------------------------------------- #
 
 
 @dataclass
@@ -754,11 +731,6 @@ _GEOCODE_NAMES = frozenset(
 )
 
 
-# --------------------------------------------------------------------------- #
-# Columns: header row against parameters
-# --------------------------------------------------------------------------- #
-
-
 @dataclass(frozen=True)
 class _Column:
     """One data column: its DataFrame name and what is known about it."""
@@ -886,11 +858,6 @@ def _label_columns(
         _Column(names[i], shorts[i], split[i][1], parameters[i] if positional else None, False)
         for i in range(len(labels))
     ]
-
-
-# --------------------------------------------------------------------------- #
-# The table
-# --------------------------------------------------------------------------- #
 
 
 class _Table:
