@@ -77,6 +77,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -512,10 +513,8 @@ def _types_row(
     if not hits or (others and hits * 2 < len(row)):
         return None  # an ordinary data row, perhaps with a "[t]" in it
     if len(row) != len(names):
-        raise InvalidDataError(
-            f"{name}: the types row (line {line}) has {len(row)} fields, but the header row "
-            f"has {len(names)}; it needs one [t] or [f] per column"
-        )
+        where, advice = f"the types row (line {line})", "; it needs one [t] or [f] per column"
+        raise _tables.fields_error(name, where, len(row), len(names), advice)
     for column, match, (value, _) in zip(names, kinds, row, strict=True):
         if match is None and value:
             raise InvalidDataError(
@@ -658,23 +657,14 @@ class _Reader:
         self.columns = columns
         self.selected = selected
         self.name = raw.name
-        self.encoding = layout.encoding
 
     def read(self) -> pd.DataFrame:
-        checking = None
-        if not self.layout.whole:
-            # pandas parses without the GIL for the most part: count the fields beside it
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                checking = pool.submit(self._check_row_lengths)
-                try:
-                    frame = self._read_csv(self.selected)
-                finally:
-                    checking.exception()  # wait for the count, whatever pandas did
-            checking.result()  # pandas read the table: raise if the count found a short row
-        else:
+        # pandas parses without the GIL for the most part: count the fields beside it.
+        with ThreadPoolExecutor(max_workers=1) as pool:  # waits for the count on exit
+            checking = None if self.layout.whole else pool.submit(self._check_row_lengths)
             frame = self._read_csv(self.selected)
+        if checking is not None:
+            checking.result()  # pandas read the table: raise if the count found a short row
         retext = [
             column
             for column in self.selected
@@ -703,7 +693,7 @@ class _Reader:
             "dtype": {c.name: c.dtype for c in columns if c.dtype is not None} or None,
             "na_values": {c.name: c.na for c in columns},
             "decimal": self.layout.decimal,
-            "encoding": self.encoding,
+            "encoding": self.layout.encoding,
             "skip_blank_lines": True,
         }
         if not everything:
@@ -716,9 +706,8 @@ class _Reader:
                 source, self.name, first_line=1, columns=len(self.layout.names), **options
             )
         except UnicodeDecodeError:
-            if self.encoding == "latin-1":
+            if self.layout.encoding == "latin-1":
                 raise
-            self.encoding = "latin-1"
             self.layout.encoding = "latin-1"
             return self._read_csv(columns)
         if list(frame.columns) != [c.name for c in columns]:
@@ -776,47 +765,42 @@ class _Reader:
 
     def _quoted_numbers(self, frame: pd.DataFrame) -> list[_Column]:
         """Columns empty in the sample whose first value, read as a number, was quoted."""
-        suspects = {
-            column.name: column
-            for column in self.selected
-            if column.check_quotes and frame[column.name].dtype.kind in "biuf"
-        }
-        firsts = {}
-        for name, column in suspects.items():
-            valid = frame[name].notna().to_numpy()
-            if valid.any():
-                firsts[column.index] = (int(np.argmax(valid)), column)
+        firsts: dict[int, tuple[int, _Column]] = {}  # the 0-based line of the first value
+        for column in self.selected:
+            series = frame[column.name]
+            if column.check_quotes and series.dtype.kind in "biuf":
+                valid = series.notna().to_numpy()
+                if valid.any():
+                    line = self.layout.data_line - 1 + int(np.argmax(valid))
+                    firsts[column.index] = (line, column)
         if not firsts:
             return []
-        wanted = {self.layout.data_line - 1 + row: None for row, _ in firsts.values()}
-        lines = self._lines(wanted)
+        wanted = {line for line, _ in firsts.values()}
+        lines: dict[int, str] = {}
+        with self.raw.open() as handle:
+            for number, line in enumerate(itertools.islice(handle, max(wanted) + 1)):
+                if number in wanted:
+                    lines[number] = line.decode(self.layout.encoding, "replace").rstrip("\r\n")
         text_columns = []
-        for index, (row, column) in firsts.items():
-            fields, _, _ = _tokenise(lines.get(self.layout.data_line - 1 + row, ""), 1)
+        for index, (line, column) in firsts.items():
+            fields, _, _ = _tokenise(lines.get(line, ""), 1)
             cells = fields[0] if fields else []
             if len(cells) != len(self.layout.names) or cells[index][1]:
                 # Quoted, or a value spans lines and the row cannot be found: keep the text.
                 text_columns.append(column)
         return text_columns
 
-    def _lines(self, wanted: Mapping[int, None]) -> dict[int, str]:
-        """Return the physical lines with the given 0-based numbers, decoded."""
-        last = max(wanted)
-        found: dict[int, str] = {}
-        with self.raw.open() as handle:
-            for number, line in enumerate(itertools.islice(handle, last + 1)):
-                if number in wanted:
-                    found[number] = line.decode(self.encoding, errors="replace").rstrip("\r\n")
-        return found
-
-    # ------------------------------------------------------------------ fixes
-
     def _fix(self, series: pd.Series, column: _Column) -> pd.Series:
         kind = column.kind
         if kind == "text":
             return series if _is_text(series) else _as_text(series)
         if kind == "float":
-            return self._float(series, column)
+            try:
+                return self._numbers(series, column)
+            except InvalidDataError:
+                if column.strict:
+                    raise
+                return _as_text(series)  # a sample_*, acq_* or process_* column with text
         if kind == "int":
             return self._int(series, column)
         if kind in ("date", "time"):
@@ -834,7 +818,7 @@ class _Reader:
             return series.astype("float64")
         return series
 
-    def _numbers(self, series: pd.Series, column: _Column, what: str) -> pd.Series:
+    def _numbers(self, series: pd.Series, column: _Column) -> pd.Series:
         """``series`` as float64 (decimal commas allowed), or raise naming the first bad value."""
         if series.dtype == np.float64:
             return series
@@ -846,19 +830,11 @@ class _Reader:
         bad = np.flatnonzero(text.notna().to_numpy() & numbers.isna().to_numpy())
         if bad.size:
             row = int(bad[0])
-            raise self._value_error(row, text.iloc[row], column, what, bad.size)
+            raise self._value_error(row, text.iloc[row], column, "a number", bad.size)
         return numbers
 
-    def _float(self, series: pd.Series, column: _Column) -> pd.Series:
-        if column.strict:
-            return self._numbers(series, column, "a number")
-        try:
-            return self._numbers(series, column, "a number")
-        except InvalidDataError:
-            return _as_text(series)
-
     def _int(self, series: pd.Series, column: _Column) -> pd.Series:
-        numbers = self._numbers(series, column, "a number")
+        numbers = self._numbers(series, column)
         values = numbers.to_numpy()
         bad = np.flatnonzero(~np.isnan(values) & (values != np.round(values)))
         if bad.size:
