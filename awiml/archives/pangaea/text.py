@@ -528,12 +528,10 @@ _KEYS = {
 def _build_metadata(entries: list[_Entry]) -> DatasetMetadata:
     """Turn header entries into :class:`DatasetMetadata`."""
     values: dict[str, Any] = {}
-    related: list[str] = []
-    projects: list[str] = []
-    keywords: list[str] = []
+    lists: dict[str, list[Any]] = {
+        key: [] for key in ("keywords", "related", "projects", "events", "parameters")
+    }
     coverage: dict[str, str] = {}
-    events: list[Event] = []
-    parameters: list[Parameter] = []
     extra: dict[str, str] = {}
     for entry in entries:
         kind = _KEYS.get(entry.key.lower())
@@ -541,20 +539,17 @@ def _build_metadata(entries: list[_Entry]) -> DatasetMetadata:
         if kind == "citation" and lines:
             citation = entry.lines[0].rstrip().removesuffix(",").rstrip()
             values.update(_parse_citation(citation))
-            related.extend(line for line in entry.lines[1:] if line)
-        elif kind == "related":
-            related.extend(lines)
-        elif kind == "projects":
-            projects.extend(lines)
+            lists["related"].extend(line for line in entry.lines[1:] if line)
+        elif kind in ("related", "projects"):
+            lists[kind].extend(lines)
         elif kind == "keywords":
-            keywords.extend(k.strip() for line in lines for k in line.split(";") if k.strip())
+            lists[kind].extend(k.strip() for line in lines for k in line.split(";") if k.strip())
         elif kind == "coverage":
             for line in lines:
                 coverage.update(_key_values(line.split(" * ")))
-        elif kind == "events":
-            events.extend(_parse_event(line) for line in lines)
-        elif kind == "parameters":
-            parameters.extend(_parse_parameter(line) for line in lines)
+        elif kind in ("events", "parameters"):
+            parse = _parse_event if kind == "events" else _parse_parameter
+            lists[kind].extend(parse(line) for line in lines)
         elif kind in ("abstract", "comment"):
             values[kind] = "\n".join(lines) or None
         elif kind == "size":
@@ -567,16 +562,8 @@ def _build_metadata(entries: list[_Entry]) -> DatasetMetadata:
                 extra[entry.key] = text
         else:
             extra[entry.key] = "\n".join(entry.lines)
-    return DatasetMetadata(
-        **values,
-        keywords=tuple(keywords),
-        related=tuple(related),
-        projects=tuple(projects),
-        coverage=coverage,
-        events=tuple(events),
-        parameters=tuple(parameters),
-        extra=extra,
-    )
+    tuples = {key: tuple(items) for key, items in lists.items()}
+    return DatasetMetadata(**values, **tuples, coverage=coverage, extra=extra)
 
 
 def _parse_citation(citation: str) -> dict[str, Any]:
@@ -788,12 +775,8 @@ def _unique(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for name in names:
-        if name in seen:
-            seen[name] += 1
-            out.append(f"{name}_{seen[name]}")
-        else:
-            seen[name] = 1
-            out.append(name)
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
     return out
 
 
@@ -941,17 +924,9 @@ class _Table:
             self.raw.data = bytearray(self.raw.data)
             self.raw.owned = True
         np.frombuffer(self.raw.data, np.uint8)[offsets] = _SPACE
-        order = np.argsort(cols, kind="stable")
-        rows, cols, codes, offsets = rows[order], cols[order], codes[order], offsets[order]
-        splits = np.flatnonzero(np.diff(cols)) + 1
-        for r, c, k, o in zip(
-            np.split(rows, splits),
-            np.split(cols, splits),
-            np.split(codes, splits),
-            np.split(offsets, splits),
-            strict=True,
-        ):
-            flags[int(c[0])] = (r, k, o)
+        for col in np.unique(cols):
+            mine = cols == col
+            flags[int(col)] = (rows[mine], codes[mine], offsets[mine])
         return flags
 
     def _read_csv(self, as_text: frozenset[str] = frozenset()) -> pd.DataFrame:
