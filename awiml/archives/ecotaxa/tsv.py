@@ -574,33 +574,36 @@ def _check_types(types: Mapping[str, str] | None) -> dict[str, Kind]:
 def _plan(layout: _Layout, overrides: Mapping[str, Kind]) -> list[_Column]:
     """Decide every column's type from the rules in the module documentation."""
     columns = []
+    export = layout.format == "export"
     for index, (name, cell) in enumerate(zip(layout.names, layout.cells, strict=True)):
         key = name.lower()
         declared = layout.types.get(name) if layout.types is not None else None
+        named = _text_kind(key)
+        strict = fallback = quotes = False
         if key in overrides:
-            column = _Column(name, index, overrides[key], True, "types= asks for one")
+            kind, strict, why = overrides[key], True, "types= asks for one"
         elif key in FIELD_KINDS:
-            column = _Column(
-                name, index, FIELD_KINDS[key], True, "EcoTaxa defines this column as one"
-            )
+            kind, strict, why = FIELD_KINDS[key], True, "EcoTaxa defines this column as one"
         elif declared == "f":
             # EcoTaxa stores sample, acquisition and process columns as text whatever
             # the types row says, and files put text in such [f] columns.
+            kind, why = "float", "the types row says [f] (a number)"
             strict = not key.startswith(_PARENT_PREFIXES)
-            column = _Column(name, index, "float", strict, "the types row says [f] (a number)")
         elif declared == "t":
-            column = _Column(name, index, _text_kind(key), False, "the types row says [t]")
-        elif layout.format == "export":
-            column = _export_column(name, index, key, cell, layout.decimal)
-        elif key.endswith("_id"):
-            column = _Column(name, index, "text", False, "identifiers are text")
-        else:
-            column = _Column(name, index, _text_kind(key), False, "its values")
-            if column.kind == "text":
-                column.kind = "auto"
+            kind, why = named, "the types row says [t]"
+        elif export and cell.quoted:  # without a types row, an export's quoting is its type
+            if layout.decimal == "," and not cell.bare and cell.comma == cell.quoted:
+                kind, why = "float", "its values are decimal-comma numbers"
             else:
-                column.infer_fallback = True
-        columns.append(column)
+                kind, why = named, "its values are quoted"
+        elif export and cell.bare:
+            kind, why = "auto", "its values are bare numbers"
+        elif key.endswith("_id") and not export:
+            kind, why = "text", "identifiers are text"
+        else:  # empty in the sample of an export, or a table without types row and quoting
+            kind, why = "auto" if named == "text" else named, "its values"
+            fallback, quotes = named != "text" and not export, named == "text" and export
+        columns.append(_Column(name, index, kind, strict, why, fallback, quotes))
     return columns
 
 
@@ -611,21 +614,6 @@ def _text_kind(key: str) -> str:
     if key == "time" or key.endswith("_time"):
         return "time"
     return "text"
-
-
-def _export_column(name: str, index: int, key: str, cell: _Cell, decimal: str) -> _Column:
-    """Type an export column without a types row: its quoting is its type."""
-    if cell.quoted:
-        if decimal == "," and not cell.bare and cell.comma == cell.quoted:
-            return _Column(name, index, "float", False, "its values are decimal-comma numbers")
-        return _Column(name, index, _text_kind(key), False, "its values are quoted")
-    if cell.bare:
-        return _Column(name, index, "auto", False, "its values are bare numbers")
-    column = _Column(name, index, _text_kind(key), False, "its values")
-    if column.kind == "text":
-        column.kind = "auto"
-        column.check_quotes = True
-    return column
 
 
 def _select(columns: list[_Column], usecols: Iterable[str] | None, name: str) -> list[_Column]:
