@@ -27,15 +27,11 @@ How a column's type is decided
 In this order; the first rule that applies wins:
 
 1. ``types=`` passed by the caller.
-2. EcoTaxa's predefined fields (:data:`FIELD_KINDS`) keep the type EcoTaxa
-   gives them, whatever the types row says: ``object_id`` and the other
-   ``*_id`` of sample, acquisition and process, ``img_file_name``,
-   ``object_link`` and the annotation columns are text, ``object_lat``,
-   ``object_lon`` and ``object_depth_min``/``_max`` floats, ``img_rank`` and
-   ``object_annotation_category_id`` nullable integers (``Int64``),
-   ``object_date`` and ``object_annotation_date`` dates,
-   ``object_time`` and ``object_annotation_time`` times. A value that does
-   not fit is an error.
+2. EcoTaxa's predefined fields (:data:`FIELD_KINDS`: the ``*_id`` columns
+   and ``img_file_name`` are text, ``object_lat`` a float, ``img_rank`` a
+   nullable integer (``Int64``), ``object_date`` a date...) keep the type
+   EcoTaxa gives them, whatever the types row says. A value that does not
+   fit is an error.
 3. The types row: ``[f]`` is a float column, ``[t]`` a text column. A value
    that is not a number in an ``[f]`` column is an error, except in
    ``sample_*``, ``acq_*`` and ``process_*`` columns: EcoTaxa stores those as
