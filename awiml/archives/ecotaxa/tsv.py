@@ -27,11 +27,11 @@ How a column's type is decided
 In this order; the first rule that applies wins:
 
 1. ``types=`` passed by the caller.
-2. EcoTaxa's predefined fields (:data:`FIELD_KINDS`: the ``*_id`` columns
-   and ``img_file_name`` are text, ``object_lat`` a float, ``img_rank`` a
-   nullable integer (``Int64``), ``object_date`` a date...) keep the type
-   EcoTaxa gives them, whatever the types row says. A value that does not
-   fit is an error.
+2. EcoTaxa's predefined fields (:data:`FIELD_KINDS`: ``object_id``,
+   ``sample_id`` and ``img_file_name`` are text, ``object_lat`` a float,
+   ``img_rank`` a nullable integer (``Int64``), ``object_date`` a date...)
+   keep the type EcoTaxa gives them, whatever the types row says. A value
+   that does not fit is an error.
 3. The types row: ``[f]`` is a float column, ``[t]`` a text column. A value
    that is not a number in an ``[f]`` column is an error, except in
    ``sample_*``, ``acq_*`` and ``process_*`` columns: EcoTaxa stores those as
