@@ -329,15 +329,12 @@ def _tokenise(
         row = _split_line(text[pos:stop].removesuffix("\r"))
         if row is None:
             row, after = _scan_row(text, pos, source, line)
-            rows.append(row)
-            starts.append(line)
-            line += text.count("\n", pos, after)
-            pos = after
         else:
-            rows.append(row)
-            starts.append(line)
-            line += 1
-            pos = stop + 1
+            after = stop + 1
+        rows.append(row)
+        starts.append(line)
+        line += text.count("\n", pos, after)
+        pos = after
     return rows, starts, pos
 
 
