@@ -44,9 +44,10 @@ What the parser assumes about the format
 from __future__ import annotations
 
 import csv
+import io
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -436,28 +437,12 @@ def _locate(data: bytes | bytearray, name: str) -> _Layout:
 
 def _raise_unclosed(data: bytes | bytearray, name: str) -> None:
     """Raise the error for a metadata block without ``*/``, naming the first foreign line."""
-    start, number = 0, 1
-    while True:
-        newline = data.find(b"\n", start)
-        stop = len(data) if newline < 0 else newline
-        if number > 1:
-            line = bytes(data[start:stop]).decode("utf-8", "replace").rstrip("\r")
-            if not (line.startswith("\t") or not line.strip() or _KEY_LINE.match(line)):
-                raise InvalidDataError(
-                    f"{name}: line {number} is not part of the '/* DATA DESCRIPTION:' block "
-                    "opened on line 1 (it is neither 'Key:<TAB>value' nor a continuation "
-                    "starting with a TAB), and the block has no closing '*/' line before it. "
-                    "Add the missing '*/' line, or fetch the file again if it is damaged."
-                )
-        if newline < 0:
-            if start == len(data):
-                number -= 1  # the last line break ends the file
-            raise InvalidDataError(
-                f"{name}: the file ends on line {number} inside the '/* DATA DESCRIPTION:' "
-                "block opened on line 1 ('*/' and the table are missing): it seems truncated. "
-                "Fetch it again."
-            )
-        start, number = newline + 1, number + 1
+    _entries((line.decode("utf-8", "replace") for line in io.BytesIO(data)), name, closed=False)
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    raise InvalidDataError(
+        f"{name}: the file ends on line {lines} inside the '/* DATA DESCRIPTION:' block "
+        "opened on line 1 ('*/' and the table are missing): it seems truncated. Fetch it again."
+    )
 
 
 @dataclass
@@ -471,27 +456,39 @@ def _metadata_from_layout(data: bytes | bytearray, layout: _Layout, name: str) -
     if not layout.has_block:
         return DatasetMetadata(parameters=tuple(_parameter_from_label(lb) for lb in layout.labels))
     text = bytes(data[: layout.block_end]).decode("utf-8")
-    return _build_metadata(_entries(text, name))
+    return _build_metadata(_entries(text.split("\n"), name))
 
 
-def _entries(text: str, name: str) -> list[_Entry]:
-    """Split the block into ``Key: value`` entries with their continuation lines."""
+def _entries(lines: Iterable[str], name: str, *, closed: bool = True) -> list[_Entry]:
+    """Split the block's lines into ``Key: value`` entries with their continuation lines.
+
+    With ``closed=False`` (a block without ``*/``), ``lines`` go on into the
+    table, and the first line that is no part of the block is reported.
+    """
     entries: list[_Entry] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
         if number == 1:
             continue  # "/* DATA DESCRIPTION:"
         if line.startswith("\t"):
-            if not entries:
+            if entries:
+                entries[-1].lines.append(line.strip())
+            elif closed:
                 raise InvalidDataError(
                     f"{name}: line {number} continues a header entry, but no 'Key:' line "
                     "comes before it in the '/* DATA DESCRIPTION:' block"
                 )
-            entries[-1].lines.append(line.strip())
             continue
         if not line.strip():
             continue
         match = _KEY_LINE.match(line)
+        if match is None and not closed:
+            raise InvalidDataError(
+                f"{name}: line {number} is not part of the '/* DATA DESCRIPTION:' block "
+                "opened on line 1 (it is neither 'Key:<TAB>value' nor a continuation "
+                "starting with a TAB), and the block has no closing '*/' line before it. "
+                "Add the missing '*/' line, or fetch the file again if it is damaged."
+            )
         if match is None:
             raise InvalidDataError(
                 f"{name}: line {number} of the '/* DATA DESCRIPTION:' block is neither "
@@ -1008,11 +1005,9 @@ class _Table:
     ) -> pd.Series:
         """Put blanked flag characters back into a column that turned out to be text."""
         rows, codes, _ = flagged
-        current = series.iloc[rows]
-        prefix = [_FLAG_CHARS[c] for c in codes]
         restored = [
-            p + (v[1:] if isinstance(v, str) else "")
-            for p, v in zip(prefix, current.tolist(), strict=True)
+            _FLAG_CHARS[c] + (v[1:] if isinstance(v, str) else "")
+            for c, v in zip(codes, series.iloc[rows].tolist(), strict=True)
         ]
         series = series.copy()
         series.iloc[rows] = restored
