@@ -144,6 +144,7 @@ _NA_WORDS = sorted(
 )
 _NUMERIC_NA = ["", *_NA_WORDS]
 _TEXT_NA = [""]
+_FIX_ROWS = "; fix the file (or export it again) so that every row has one field per column."
 
 _TOKEN = re.compile(r'"((?:[^"]|"")*)"(?=\t|\r|\n|\Z)|([^\t\r\n]*)')
 _COMMA_NUMBER = re.compile(r"[-+]?\d+,\d+(?:[eE][-+]?\d+)?")
@@ -152,7 +153,6 @@ _TYPE_CELL = re.compile(r"\s*\[([tf])\]\s*", re.IGNORECASE)
 _DATE = re.compile(r"(\d{4})(-?)(\d{2})\2(\d{2})")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _DIGITS = re.compile(r"\d{1,6}")
-_FIX_ROWS = "; fix the file (or export it again) so that every row has one field per column."
 
 
 def read_tsv(
