@@ -262,8 +262,7 @@ def read_tsv(
     _tables.check_end(raw, len(layout.names), strict=strict)
     columns = _plan(layout, overrides)
     selected = _select(columns, usecols, raw.name)
-    reader = _Reader(raw, layout, columns, selected)
-    frame = reader.read()
+    frame = _Reader(raw, layout, columns, selected).read()
     frame.attrs.update(
         {
             "source": raw.name,

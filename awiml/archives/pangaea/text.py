@@ -180,16 +180,12 @@ def read_text(
         raise ValueError(f"on_mismatch must be 'raise' or 'warn', not {on_mismatch!r}")
     if not isinstance(strict, bool):
         raise ValueError(f"strict must be True or False, not {strict!r}")
+    if metadata is not None and not isinstance(metadata, DatasetMetadata):
+        raise TypeError(f"metadata must be a DatasetMetadata, not {type(metadata).__name__}")
     raw, layout = _open(source)
-    if metadata is None:
-        meta = _metadata_from_layout(raw.data, layout, raw.name)
-    else:
-        if not isinstance(metadata, DatasetMetadata):
-            raise TypeError(f"metadata must be a DatasetMetadata, not {type(metadata).__name__}")
-        meta = metadata
+    meta = metadata if metadata is not None else _metadata_from_layout(raw.data, layout, raw.name)
     columns = _match_columns(layout, meta, raw.name, on_mismatch, metadata is not None)
-    table = _Table(raw, layout, columns, strict=strict)
-    frame = table.read()
+    frame = _Table(raw, layout, columns, strict=strict).read()
     frame.attrs["pangaea"] = meta.to_dict()
     frame.attrs["columns"] = {column.name: column.describe() for column in columns}
     return frame
@@ -320,16 +316,14 @@ def _read_prefix(handle: Any) -> bytes | str:
     first = readline()
     lines = [first]
     text = isinstance(first, str)
-    start, close = ("/*", "*/") if text else (b"/*", b"*/")
-    bom = "\ufeff" if text else _tables.BOM
+    start, close, bom = ("/*", "*/", "\ufeff") if text else (b"/*", b"*/", _tables.BOM)
     if first.lstrip(bom).startswith(start):
-        while True:
-            line = readline()
+        for line in iter(readline, first[:0]):
             lines.append(line)
-            if not line or line.startswith(close):
+            if line.startswith(close):
                 break
         lines.append(readline())
-    return "".join(lines) if text else b"".join(lines)
+    return first[:0].join(lines)
 
 
 def _prepare(raw: Raw) -> Raw:
