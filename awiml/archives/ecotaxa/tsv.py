@@ -394,8 +394,7 @@ def _decode_head(raw: Raw, head: bytes) -> tuple[str, str, bool]:
         if cut <= 0:
             cut = len(head)  # one enormous row: tokenise what there is
         head = head[: cut + 1]
-    if head.startswith(_tables.BOM):
-        head = head[3:]
+    head = head.removeprefix(_tables.BOM)
     try:
         return head.decode("utf-8"), "utf-8", whole
     except UnicodeDecodeError:
@@ -450,10 +449,7 @@ def _sniff(raw: Raw) -> _Layout:
                     dot_numbers += 1
     commas = sum(cell.comma for cell in cells)
     decimal = "," if any_quoted and commas and not dot_numbers else "."
-    if any_quoted:
-        fmt = "export"
-    else:
-        fmt = "import" if types is not None else "plain"
+    fmt = "export" if any_quoted else "import" if types is not None else "plain"
     data_line = 2 + (types is not None)
     return _Layout(names, fmt, types, decimal, encoding, cells, data_line, whole)
 
