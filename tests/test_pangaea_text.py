@@ -405,7 +405,7 @@ def test_flags_across_scan_pieces_of_a_large_file(tmp_path):
 
 def test_scan_piece_boundaries_do_not_matter(tmp_path, monkeypatch):
     """The byte scan runs in pieces (in threads for large files): any piece size gives the same."""
-    from awiml.archives.pangaea import text as pangaea_text
+    from awiml.archives import _tables
 
     header, table = tsg_parts()
     rows = [row.split(b"\t") for row in table[1:120]]
@@ -417,9 +417,9 @@ def test_scan_piece_boundaries_do_not_matter(tmp_path, monkeypatch):
     broken = MALFORMED / "PANGAEA_889513_field_count.tab"
     expected = read_text(path)
     assert sum(c.endswith("_flag") for c in expected.columns) == 5  # all but Date/Time
-    monkeypatch.setattr(pangaea_text, "_PARALLEL_MIN", 0)
+    monkeypatch.setattr(_tables, "PARALLEL_MIN", 0)
     for size in (1, 2, 3, 5, 8, 13, 64, 1000):
-        monkeypatch.setattr(pangaea_text, "_SCAN_CHUNK", size)
+        monkeypatch.setattr(_tables, "SCAN_CHUNK", size)
         pd.testing.assert_frame_equal(read_text(path), expected, obj=f"pieces of {size} bytes")
         with pytest.raises(InvalidDataError, match="line 23 has 7 fields"):
             read_text(broken)

@@ -1,22 +1,16 @@
 """The one core of the readers of archive text tables.
 
-PANGAEA's tab-delimited text (:mod:`.pangaea_text`), EcoTaxa's TSV
-(:mod:`.ecotaxa_tsv`) and the tab-separated answers of AWI's O2A data web
+PANGAEA's tab-delimited text (:mod:`.pangaea.text`), EcoTaxa's TSV
+(:mod:`.ecotaxa.tsv`) and the tab-separated answers of AWI's O2A data web
 service are tables with a header row, read from a path, bytes or a file
-object. What they share lives here, so that each format module keeps only
-what is its own (PANGAEA's metadata block and flags, EcoTaxa's types row and
-quoting):
-
-* :func:`load`: a source to a :class:`Raw` (bytes, or a path read lazily),
-  with the errors for a missing file, a directory or a wrong argument;
-* :func:`reject_binary`, :func:`is_utf8`, :func:`read_source`: binary
-  content, and where text cannot be decoded;
-* :func:`scan`: the field count of every line and the cells that start with
-  given characters, in one vectorised NumPy pass;
-* :func:`read_csv`: :func:`pandas.read_csv` with the parser's errors turned
-  into line-numbered :class:`~awiml.errors.InvalidDataError`;
-* :func:`check_end`: a file whose last line was cut off;
-* :func:`numpy_dates`, :func:`utc`: ISO 8601 dates parsed by NumPy, safely.
+object. What they share lives here: loading a source (:func:`load`), binary
+content and encodings (:func:`reject_binary`, :func:`is_utf8`), the field
+counts of all lines in one NumPy pass (:func:`scan`), :func:`pandas.read_csv`
+with line-numbered errors (:func:`read_csv`), the line-numbered errors of
+wrong rows and values, a cut-off last line (:func:`check_end`) and ISO 8601
+dates parsed safely by NumPy (:func:`numpy_dates`, :func:`utc`). Each format
+module keeps only its own rules (PANGAEA's metadata block and flags,
+EcoTaxa's types row and quoting).
 """
 
 from __future__ import annotations
@@ -52,11 +46,6 @@ _CAST_CHUNK = 500
 _ZONE = re.compile(r"T[\d:.]*(?:Z|[+-]\d\d(?::?\d\d)?)$")
 _PARSER_LINE = re.compile(r"\bline (\d+)")
 _PARSER_ROW = re.compile(r"starting at row (\d+)")
-
-
-# --------------------------------------------------------------------------- #
-# Sources
-# --------------------------------------------------------------------------- #
 
 
 @dataclass
@@ -279,11 +268,6 @@ def check_end(raw: Raw, columns: int, *, strict: bool) -> None:
     warnings.warn(f"{message}; read as it is (strict=False).", UserWarning, stacklevel=3)
 
 
-# --------------------------------------------------------------------------- #
-# Tables
-# --------------------------------------------------------------------------- #
-
-
 class BufferReader:
     """A minimal binary file object over part of a buffer, without copying it first."""
 
@@ -338,27 +322,20 @@ def _scan_piece(
     return positions.size, newlines, marked, following[marked]
 
 
-def scan(
-    data: bytes | bytearray,
-    start: int,
-    end: int,
-    marks: np.ndarray | None = None,
-    *,
-    chunk: int = SCAN_CHUNK,
-    parallel_min: int = PARALLEL_MIN,
-) -> Scan:
+def scan(data: bytes | bytearray, start: int, end: int, marks: np.ndarray | None = None) -> Scan:
     """Count the fields of every line and find marked cells, in one vectorised pass.
 
     ``data[start:end]`` is the table: the header row, then the data rows,
     without the trailing line breaks; there is no quoting. ``marks`` is a
     boolean table of 256 entries: the cells of the data rows whose first
     byte it marks are reported (PANGAEA's quality flags). The bytes are
-    scanned in pieces of ``chunk``, by several threads from ``parallel_min``.
+    scanned in pieces of :data:`SCAN_CHUNK`, by several threads from
+    :data:`PARALLEL_MIN`.
     """
     arr = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
-    bounds = [(a, min(arr.size, a + chunk)) for a in range(0, arr.size, chunk)]
+    bounds = [(a, min(arr.size, a + SCAN_CHUNK)) for a in range(0, arr.size, SCAN_CHUNK)]
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if arr.size >= parallel_min and workers > 1:
+    if arr.size >= PARALLEL_MIN and workers > 1:
         with ThreadPoolExecutor(max_workers=min(4, workers)) as pool:
             pieces = list(pool.map(lambda bound: _scan_piece(arr, *bound, marks), bounds))
     else:
@@ -367,26 +344,48 @@ def scan(
     firsts = np.cumsum(counts) - counts
     total = int(counts.sum())
     empty = np.empty(0, np.int64)
-    newline_idx = np.concatenate(
-        [empty] + [p[1] + f for p, f in zip(pieces, firsts, strict=True)]
-    ).astype(np.int64)
-    marked_idx = np.concatenate(
-        [empty] + [p[2] + f for p, f in zip(pieces, firsts, strict=True)]
-    ).astype(np.int64)
-    offsets = np.concatenate([empty] + [p[3] for p in pieces])
+
+    def joined(item: int, shift: bool = True) -> np.ndarray:
+        parts = [p[item] + f if shift else p[item] for p, f in zip(pieces, firsts, strict=True)]
+        return np.concatenate([empty, *parts]).astype(np.int64)
+
+    newline_idx, marked_idx, offsets = joined(1), joined(2), joined(3, shift=False)
     # Fields per line = separators up to and including its line break; the
     # last line has none (trailing line breaks were cut off), hence ``total``.
     fields_per_line = np.diff(np.append(newline_idx, total), prepend=-1)
     if not (marked_idx.size and newline_idx.size):
         return Scan(fields_per_line, empty, empty, empty)
     in_data = marked_idx >= newline_idx[0]  # cells of the header row do not count
-    marked_idx, offsets = marked_idx[in_data], offsets[in_data].astype(np.int64)
+    marked_idx, offsets = marked_idx[in_data], offsets[in_data]
     line = np.searchsorted(newline_idx, marked_idx, side="left")
     at_newline = newline_idx[np.minimum(line, newline_idx.size - 1)] == marked_idx
     previous = np.where(line > 0, newline_idx[np.maximum(line - 1, 0)], -1)
     rows = np.where(at_newline, line, line - 1)  # line 0 is the header row
     cols = np.where(at_newline, 0, marked_idx - previous)
     return Scan(fields_per_line, rows, cols, offsets + start)
+
+
+def fields_error(
+    name: str, where: str, found: int, expected: int, advice: str, header: str = "the header row"
+) -> InvalidDataError:
+    """Return the error for a row (``where``: ``"line 7"``) without ``expected`` fields."""
+    return InvalidDataError(
+        f"{name}: {where} has {found} field{'s' if found != 1 else ''}, but {header} has "
+        f"{expected}{advice}"
+    )
+
+
+def value_error(
+    name: str, where: str, value: Any, column: str, what: str, why: str
+) -> InvalidDataError:
+    """Return the error for a ``value`` of a ``column`` that is not ``what``."""
+    return InvalidDataError(f"{name}: {where}: {value!r} in column {column!r} is not {what}{why}")
+
+
+def first(mask: np.ndarray) -> int:
+    """Return the index of the first true value of ``mask`` (0 if none)."""
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if hits.size else 0
 
 
 def read_csv(source: Any, name: str, *, first_line: int, columns: int, **options: Any):
@@ -426,11 +425,6 @@ def read_csv(source: Any, name: str, *, first_line: int, columns: int, **options
         # No value can fail a conversion (only "str" and bytes dtypes are imposed):
         # this is another tokenizer failure, which pandas reports as a ValueError.
         raise InvalidDataError(f"{name}: cannot parse the table: {error}") from None
-
-
-# --------------------------------------------------------------------------- #
-# Dates
-# --------------------------------------------------------------------------- #
 
 
 def numpy_dates(values: np.ndarray, index: pd.Index, name: Any) -> pd.Series | None:

@@ -16,29 +16,22 @@ two dialects:
   ``232500`` (or ``420`` for 04:20, spreadsheets drop the leading zeros),
   ``img_file_name`` a bare file name next to the TSV.
 
-:func:`read_tsv` reads a sample of the first rows in Python to learn the
-layout (quoting, types row, decimal separator) and decide each column's type,
-then hands the whole table to a single :func:`pandas.read_csv` call (C engine;
-a local path is parsed by several threads where pandas can). Meanwhile a
-thread counts the fields of every row beyond the sample, since pandas fills a
-row with too few fields with missing values without a word. Only the columns
-that need it are fixed afterwards, with vectorised operations on their
-distinct values: dates, times, decimal commas, integer ranks.
+:func:`read_tsv` learns the layout (quoting, types row, decimal separator)
+and each column's type from the first rows, then reads the table with one
+:func:`pandas.read_csv` call while a thread counts the fields of every row
+(pandas fills a short row without a word); dates, times, decimal commas and
+integer ranks are fixed afterwards on each column's distinct values.
 
 How a column's type is decided
 ------------------------------
 In this order; the first rule that applies wins:
 
 1. ``types=`` passed by the caller.
-2. EcoTaxa's predefined fields (:data:`FIELD_KINDS`) keep the type EcoTaxa
-   gives them, whatever the types row says: ``object_id`` and the other
-   ``*_id`` of sample, acquisition and process, ``img_file_name``,
-   ``object_link`` and the annotation columns are text, ``object_lat``,
-   ``object_lon`` and ``object_depth_min``/``_max`` floats, ``img_rank`` and
-   ``object_annotation_category_id`` nullable integers (``Int64``),
-   ``object_date`` and ``object_annotation_date`` dates,
-   ``object_time`` and ``object_annotation_time`` times. A value that does
-   not fit is an error.
+2. EcoTaxa's predefined fields (:data:`FIELD_KINDS`: ``object_id``,
+   ``sample_id`` and ``img_file_name`` are text, ``object_lat`` a float,
+   ``img_rank`` a nullable integer (``Int64``), ``object_date`` a date...)
+   keep the type EcoTaxa gives them, whatever the types row says. A value
+   that does not fit is an error.
 3. The types row: ``[f]`` is a float column, ``[t]`` a text column. A value
    that is not a number in an ``[f]`` column is an error, except in
    ``sample_*``, ``acq_*`` and ``process_*`` columns: EcoTaxa stores those as
@@ -80,6 +73,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -150,6 +144,7 @@ _NA_WORDS = sorted(
 )
 _NUMERIC_NA = ["", *_NA_WORDS]
 _TEXT_NA = [""]
+_FIX_ROWS = "; fix the file (or export it again) so that every row has one field per column."
 
 _TOKEN = re.compile(r'"((?:[^"]|"")*)"(?=\t|\r|\n|\Z)|([^\t\r\n]*)')
 _COMMA_NUMBER = re.compile(r"[-+]?\d+,\d+(?:[eE][-+]?\d+)?")
@@ -158,11 +153,6 @@ _TYPE_CELL = re.compile(r"\s*\[([tf])\]\s*", re.IGNORECASE)
 _DATE = re.compile(r"(\d{4})(-?)(\d{2})\2(\d{2})")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _DIGITS = re.compile(r"\d{1,6}")
-
-
-# --------------------------------------------------------------------------- #
-# Public API
-# --------------------------------------------------------------------------- #
 
 
 def read_tsv(
@@ -191,24 +181,17 @@ def read_tsv(
         or to read a column the file leaves untyped. Columns the file does not
         have are ignored, so one mapping can serve several files.
     strict : bool, default True
-        What to do when the last line has no line break. EcoTaxa ends every
-        row of its exports with one, and so do the import files of the
-        instruments, so such a file was most likely cut off inside its last
-        value (``13`` read as ``1``): raise
-        :class:`~awiml.errors.InvalidDataError`, or, with ``strict=False``
-        (for a table written by hand or saved by a spreadsheet without the
-        final line break), emit a :class:`UserWarning` naming the line and
-        read it as it is.
+        EcoTaxa's exports and the instruments' import files end every row
+        with a line break, so a last line without one was most likely cut
+        off (``13`` read as ``1``): raise :class:`InvalidDataError`, or with
+        ``strict=False`` (a table saved without the final line break) warn
+        and read it as it is.
 
     Returns
     -------
     pandas.DataFrame
-        One row per data row. Text columns have pandas' ``str`` dtype,
-        floats ``float64``, ``img_rank`` and
-        ``object_annotation_category_id`` ``Int64``, other integer columns
-        ``int64`` where the file has no types row, dates
-        ``datetime64[ns]`` and times ``"HH:MM:SS"`` text; the module
-        documentation gives the rules. ``df.attrs`` records what was found:
+        One row per data row, typed by the rules of the module documentation
+        (text as pandas' ``str`` dtype). ``df.attrs`` records what was found:
 
         ``"source"``
             the path, or ``"<bytes>"`` / ``"<BytesIO>"``...;
@@ -230,27 +213,17 @@ def read_tsv(
     Raises
     ------
     InvalidDataError
-        The file is not an EcoTaxa TSV: empty, binary or compressed, not
-        tab-separated, no EcoTaxa column (``object_*``, ``img_*``,
-        ``sample_*``, ``acq_*``, ``process_*``), a nameless or repeated
-        column, a malformed types row, a row with the wrong number of fields
-        or an unclosed quote, a last line without a line break (with
-        ``strict=True``), or a value that does not fit its column's type
-        (a non-number in an ``[f]`` column, an impossible ``object_date``...).
-        The message names the file, the line and the column.
+        The file is not an EcoTaxa TSV (empty, binary, not tab-separated, no
+        ``object_*``, ``img_*``, ``sample_*``, ``acq_*`` or ``process_*``
+        column), a column is nameless or repeated, the types row is
+        malformed, a row has the wrong number of fields or an unclosed
+        quote, the last line has no line break (``strict=True``) or a value
+        does not fit its column's type. The message names the line.
     NotFoundError
         ``path_or_buffer`` is a path that does not exist.
     ValueError
         ``usecols`` names a column the file does not have, or ``types`` an
         unknown type.
-
-    Notes
-    -----
-    The speed comes from pandas' C parser: the whole table is one
-    :func:`pandas.read_csv` call with the types decided beforehand, and the
-    fixes afterwards work on each column's distinct values. Reading a path
-    is faster than reading bytes: pandas splits large local files between
-    threads.
 
     Examples
     --------
@@ -289,8 +262,7 @@ def read_tsv(
     _tables.check_end(raw, len(layout.names), strict=strict)
     columns = _plan(layout, overrides)
     selected = _select(columns, usecols, raw.name)
-    reader = _Reader(raw, layout, columns, selected)
-    frame = reader.read()
+    frame = _Reader(raw, layout, columns, selected).read()
     frame.attrs.update(
         {
             "source": raw.name,
@@ -302,11 +274,6 @@ def read_tsv(
         }
     )
     return frame
-
-
-# --------------------------------------------------------------------------- #
-# Sniffing: the header, the types row and a sample of rows, tokenised in Python
-# --------------------------------------------------------------------------- #
 
 
 @dataclass
@@ -361,15 +328,12 @@ def _tokenise(
         row = _split_line(text[pos:stop].removesuffix("\r"))
         if row is None:
             row, after = _scan_row(text, pos, source, line)
-            rows.append(row)
-            starts.append(line)
-            line += text.count("\n", pos, after)
-            pos = after
         else:
-            rows.append(row)
-            starts.append(line)
-            line += 1
-            pos = stop + 1
+            after = stop + 1
+        rows.append(row)
+        starts.append(line)
+        line += text.count("\n", pos, after)
+        pos = after
     return rows, starts, pos
 
 
@@ -430,8 +394,7 @@ def _decode_head(raw: Raw, head: bytes) -> tuple[str, str, bool]:
         if cut <= 0:
             cut = len(head)  # one enormous row: tokenise what there is
         head = head[: cut + 1]
-    if head.startswith(_tables.BOM):
-        head = head[3:]
+    head = head.removeprefix(_tables.BOM)
     try:
         return head.decode("utf-8"), "utf-8", whole
     except UnicodeDecodeError:
@@ -466,11 +429,8 @@ def _sniff(raw: Raw) -> _Layout:
         body, body_starts = body[1:], body_starts[1:]
     for row, line in zip(body, body_starts, strict=True):
         if len(row) != len(names) and row != [("", False)]:
-            raise InvalidDataError(
-                f"{name}: line {line} has {len(row)} fields, but the header row has "
-                f"{len(names)}. A value may contain a TAB, or a field is missing; fix the "
-                "file (or export it again) so that every row has one field per column."
-            )
+            advice = ". A value may contain a TAB, or a field is missing" + _FIX_ROWS
+            raise _tables.fields_error(name, f"line {line}", len(row), len(names), advice)
     cells = [_Cell() for _ in names]
     any_quoted = quoted_header
     dot_numbers = 0
@@ -489,10 +449,7 @@ def _sniff(raw: Raw) -> _Layout:
                     dot_numbers += 1
     commas = sum(cell.comma for cell in cells)
     decimal = "," if any_quoted and commas and not dot_numbers else "."
-    if any_quoted:
-        fmt = "export"
-    else:
-        fmt = "import" if types is not None else "plain"
+    fmt = "export" if any_quoted else "import" if types is not None else "plain"
     data_line = 2 + (types is not None)
     return _Layout(names, fmt, types, decimal, encoding, cells, data_line, whole)
 
@@ -544,10 +501,8 @@ def _types_row(
     if not hits or (others and hits * 2 < len(row)):
         return None  # an ordinary data row, perhaps with a "[t]" in it
     if len(row) != len(names):
-        raise InvalidDataError(
-            f"{name}: the types row (line {line}) has {len(row)} fields, but the header row "
-            f"has {len(names)}; it needs one [t] or [f] per column"
-        )
+        where, advice = f"the types row (line {line})", "; it needs one [t] or [f] per column"
+        raise _tables.fields_error(name, where, len(row), len(names), advice)
     for column, match, (value, _) in zip(names, kinds, row, strict=True):
         if match is None and value:
             raise InvalidDataError(
@@ -559,11 +514,6 @@ def _types_row(
         for column, match in zip(names, kinds, strict=True)
         if match is not None
     }
-
-
-# --------------------------------------------------------------------------- #
-# Planning: one type per column, before pandas reads anything
-# --------------------------------------------------------------------------- #
 
 
 @dataclass
@@ -612,33 +562,36 @@ def _check_types(types: Mapping[str, str] | None) -> dict[str, Kind]:
 def _plan(layout: _Layout, overrides: Mapping[str, Kind]) -> list[_Column]:
     """Decide every column's type from the rules in the module documentation."""
     columns = []
+    export = layout.format == "export"
     for index, (name, cell) in enumerate(zip(layout.names, layout.cells, strict=True)):
         key = name.lower()
         declared = layout.types.get(name) if layout.types is not None else None
+        named = _text_kind(key)
+        strict = fallback = quotes = False
         if key in overrides:
-            column = _Column(name, index, overrides[key], True, "types= asks for one")
+            kind, strict, why = overrides[key], True, "types= asks for one"
         elif key in FIELD_KINDS:
-            column = _Column(
-                name, index, FIELD_KINDS[key], True, "EcoTaxa defines this column as one"
-            )
+            kind, strict, why = FIELD_KINDS[key], True, "EcoTaxa defines this column as one"
         elif declared == "f":
             # EcoTaxa stores sample, acquisition and process columns as text whatever
             # the types row says, and files put text in such [f] columns.
+            kind, why = "float", "the types row says [f] (a number)"
             strict = not key.startswith(_PARENT_PREFIXES)
-            column = _Column(name, index, "float", strict, "the types row says [f] (a number)")
         elif declared == "t":
-            column = _Column(name, index, _text_kind(key), False, "the types row says [t]")
-        elif layout.format == "export":
-            column = _export_column(name, index, key, cell, layout.decimal)
-        elif key.endswith("_id"):
-            column = _Column(name, index, "text", False, "identifiers are text")
-        else:
-            column = _Column(name, index, _text_kind(key), False, "its values")
-            if column.kind == "text":
-                column.kind = "auto"
+            kind, why = named, "the types row says [t]"
+        elif export and cell.quoted:  # without a types row, an export's quoting is its type
+            if layout.decimal == "," and not cell.bare and cell.comma == cell.quoted:
+                kind, why = "float", "its values are decimal-comma numbers"
             else:
-                column.infer_fallback = True
-        columns.append(column)
+                kind, why = named, "its values are quoted"
+        elif export and cell.bare:
+            kind, why = "auto", "its values are bare numbers"
+        elif key.endswith("_id") and not export:
+            kind, why = "text", "identifiers are text"
+        else:  # empty in the sample of an export, or a table without types row and quoting
+            kind, why = "auto" if named == "text" else named, "its values"
+            fallback, quotes = named != "text" and not export, named == "text" and export
+        columns.append(_Column(name, index, kind, strict, why, fallback, quotes))
     return columns
 
 
@@ -649,21 +602,6 @@ def _text_kind(key: str) -> str:
     if key == "time" or key.endswith("_time"):
         return "time"
     return "text"
-
-
-def _export_column(name: str, index: int, key: str, cell: _Cell, decimal: str) -> _Column:
-    """Type an export column without a types row: its quoting is its type."""
-    if cell.quoted:
-        if decimal == "," and not cell.bare and cell.comma == cell.quoted:
-            return _Column(name, index, "float", False, "its values are decimal-comma numbers")
-        return _Column(name, index, _text_kind(key), False, "its values are quoted")
-    if cell.bare:
-        return _Column(name, index, "auto", False, "its values are bare numbers")
-    column = _Column(name, index, _text_kind(key), False, "its values")
-    if column.kind == "text":
-        column.kind = "auto"
-        column.check_quotes = True
-    return column
 
 
 def _select(columns: list[_Column], usecols: Iterable[str] | None, name: str) -> list[_Column]:
@@ -684,11 +622,6 @@ def _select(columns: list[_Column], usecols: Iterable[str] | None, name: str) ->
     return [by_name[column] for column in wanted]
 
 
-# --------------------------------------------------------------------------- #
-# Reading: one pandas.read_csv call, then vectorised fixes
-# --------------------------------------------------------------------------- #
-
-
 class _Reader:
     """Parse the table with pandas and turn each column into its type."""
 
@@ -700,30 +633,14 @@ class _Reader:
         self.columns = columns
         self.selected = selected
         self.name = raw.name
-        self.encoding = layout.encoding
-
-    def line_of(self, row: int) -> int:
-        """Return the 1-based file line of data row ``row`` (0-based), if no value spans lines."""
-        return self.layout.data_line + row
-
-    def where(self, row: int) -> str:
-        return f"line {self.line_of(row)} (data row {row + 1})"
 
     def read(self) -> pd.DataFrame:
-        checking = None
-        if not self.layout.whole:
-            # pandas parses without the GIL for the most part: count the fields beside it
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                checking = pool.submit(self._check_row_lengths)
-                try:
-                    frame = self._read_csv(self.selected)
-                finally:
-                    checking.exception()  # wait for the count, whatever pandas did
-            checking.result()  # pandas read the table: raise if the count found a short row
-        else:
+        # pandas parses without the GIL for the most part: count the fields beside it.
+        with ThreadPoolExecutor(max_workers=1) as pool:  # waits for the count on exit
+            checking = None if self.layout.whole else pool.submit(self._check_row_lengths)
             frame = self._read_csv(self.selected)
+        if checking is not None:
+            checking.result()  # pandas read the table: raise if the count found a short row
         retext = [
             column
             for column in self.selected
@@ -752,7 +669,7 @@ class _Reader:
             "dtype": {c.name: c.dtype for c in columns if c.dtype is not None} or None,
             "na_values": {c.name: c.na for c in columns},
             "decimal": self.layout.decimal,
-            "encoding": self.encoding,
+            "encoding": self.layout.encoding,
             "skip_blank_lines": True,
         }
         if not everything:
@@ -765,9 +682,8 @@ class _Reader:
                 source, self.name, first_line=1, columns=len(self.layout.names), **options
             )
         except UnicodeDecodeError:
-            if self.encoding == "latin-1":
+            if self.layout.encoding == "latin-1":
                 raise
-            self.encoding = "latin-1"
             self.layout.encoding = "latin-1"
             return self._read_csv(columns)
         if list(frame.columns) != [c.name for c in columns]:
@@ -786,87 +702,81 @@ class _Reader:
         quote in an unquoted value may hide a short row after it.
         """
         expected = len(self.layout.names) - 1
+        short: tuple[int, int] | None = None
+        last = True
         with self.raw.open(buffering=1 << 20) as handle:
             for _ in range(self.layout.data_line - 1):  # the header and the types row
                 handle.readline()
-            short: tuple[int, int] | None = None
             start, tabs, open_quote = 0, 0, False
             for number, line in enumerate(handle, start=self.layout.data_line):
                 line_tabs = line.count(b"\t")
                 odd_quotes = line.count(b'"') % 2
                 if not open_quote:
-                    if line_tabs >= expected and not odd_quotes:  # a whole row on one line
-                        if short is not None:  # a short row followed by more rows
-                            break
+                    whole = line_tabs >= expected and not odd_quotes  # a whole row on one line
+                    if not whole and not line.strip(b"\r\n"):
                         continue
-                    if not line.strip(b"\r\n"):
-                        continue
-                    if short is not None:
+                    if short is not None:  # a short row followed by more rows
+                        last = False
                         break
+                    if whole:
+                        continue
                     start, tabs = number, 0
                 tabs += line_tabs
                 if odd_quotes:
                     open_quote = not open_quote
                 if not open_quote and tabs < expected:
                     short = (start, tabs + 1)
-            else:
-                if short is not None:
-                    raise InvalidDataError(
-                        f"{self.name}: the last row (line {short[0]}) has {short[1]} fields, "
-                        f"but the header row has {expected + 1}: the file seems truncated "
-                        "(cut off during the download or the export?). Download or export "
-                        "it again."
-                    )
-                return
-        raise InvalidDataError(
-            f"{self.name}: line {short[0]} has {short[1]} fields, but the header row has "
-            f"{expected + 1}. A field is missing (or a TAB was lost); fix the file (or "
-            "export it again) so that every row has one field per column."
-        )
+        if short is None:
+            return
+        if last:
+            where = f"the last row (line {short[0]})"
+            advice = (
+                ": the file seems truncated (cut off during the download or the export?). "
+                "Download or export it again."
+            )
+        else:
+            where = f"line {short[0]}"
+            advice = ". A field is missing (or a TAB was lost)" + _FIX_ROWS
+        raise _tables.fields_error(self.name, where, short[1], expected + 1, advice)
 
     def _quoted_numbers(self, frame: pd.DataFrame) -> list[_Column]:
         """Columns empty in the sample whose first value, read as a number, was quoted."""
-        suspects = {
-            column.name: column
-            for column in self.selected
-            if column.check_quotes and frame[column.name].dtype.kind in "biuf"
-        }
-        firsts = {}
-        for name, column in suspects.items():
-            valid = frame[name].notna().to_numpy()
-            if valid.any():
-                firsts[column.index] = (int(np.argmax(valid)), column)
+        firsts: dict[int, tuple[int, _Column]] = {}  # the 0-based line of the first value
+        for column in self.selected:
+            series = frame[column.name]
+            if column.check_quotes and series.dtype.kind in "biuf":
+                valid = series.notna().to_numpy()
+                if valid.any():
+                    line = self.layout.data_line - 1 + int(np.argmax(valid))
+                    firsts[column.index] = (line, column)
         if not firsts:
             return []
-        wanted = {self.layout.data_line - 1 + row: None for row, _ in firsts.values()}
-        lines = self._lines(wanted)
+        wanted = {line for line, _ in firsts.values()}
+        lines: dict[int, str] = {}
+        with self.raw.open() as handle:
+            for number, line in enumerate(itertools.islice(handle, max(wanted) + 1)):
+                if number in wanted:
+                    lines[number] = line.decode(self.layout.encoding, "replace").rstrip("\r\n")
         text_columns = []
-        for index, (row, column) in firsts.items():
-            fields, _, _ = _tokenise(lines.get(self.layout.data_line - 1 + row, ""), 1)
+        for index, (line, column) in firsts.items():
+            fields, _, _ = _tokenise(lines.get(line, ""), 1)
             cells = fields[0] if fields else []
             if len(cells) != len(self.layout.names) or cells[index][1]:
                 # Quoted, or a value spans lines and the row cannot be found: keep the text.
                 text_columns.append(column)
         return text_columns
 
-    def _lines(self, wanted: Mapping[int, None]) -> dict[int, str]:
-        """Return the physical lines with the given 0-based numbers, decoded."""
-        last = max(wanted)
-        found: dict[int, str] = {}
-        with self.raw.open() as handle:
-            for number, line in enumerate(itertools.islice(handle, last + 1)):
-                if number in wanted:
-                    found[number] = line.decode(self.encoding, errors="replace").rstrip("\r\n")
-        return found
-
-    # ------------------------------------------------------------------ fixes
-
     def _fix(self, series: pd.Series, column: _Column) -> pd.Series:
         kind = column.kind
         if kind == "text":
             return series if _is_text(series) else _as_text(series)
         if kind == "float":
-            return self._float(series, column)
+            try:
+                return self._numbers(series, column)
+            except InvalidDataError:
+                if column.strict:
+                    raise
+                return _as_text(series)  # a sample_*, acq_* or process_* column with text
         if kind == "int":
             return self._int(series, column)
         if kind in ("date", "time"):
@@ -884,7 +794,7 @@ class _Reader:
             return series.astype("float64")
         return series
 
-    def _numbers(self, series: pd.Series, column: _Column, what: str) -> pd.Series:
+    def _numbers(self, series: pd.Series, column: _Column) -> pd.Series:
         """``series`` as float64 (decimal commas allowed), or raise naming the first bad value."""
         if series.dtype == np.float64:
             return series
@@ -896,89 +806,69 @@ class _Reader:
         bad = np.flatnonzero(text.notna().to_numpy() & numbers.isna().to_numpy())
         if bad.size:
             row = int(bad[0])
-            raise self._value_error(row, text.iloc[row], column, what, bad.size)
+            raise self._value_error(row, text.iloc[row], column, "a number", bad.size)
         return numbers
 
-    def _float(self, series: pd.Series, column: _Column) -> pd.Series:
-        if column.strict:
-            return self._numbers(series, column, "a number")
-        try:
-            return self._numbers(series, column, "a number")
-        except InvalidDataError:
-            return _as_text(series)
-
     def _int(self, series: pd.Series, column: _Column) -> pd.Series:
-        numbers = self._numbers(series, column, "a number")
+        numbers = self._numbers(series, column)
         values = numbers.to_numpy()
         bad = np.flatnonzero(~np.isnan(values) & (values != np.round(values)))
         if bad.size:
             row = int(bad[0])
-            raise InvalidDataError(
-                f"{self.name}: {self.where(row)}: {_shown(series.iloc[row])} in column "
-                f"{column.name!r} is not a whole number, but {column.why}. Fix the file, or "
-                f"pass types={{{column.name!r}: 'float'}}."
-            )
+            value = series.iloc[row]  # as in the file: '1.5', not np.float64(1.5)
+            value = value if isinstance(value, str) else str(float(value))
+            why = f", but {column.why}. Fix the file, or pass types={{{column.name!r}: 'float'}}."
+            where = self._where(row)
+            raise _tables.value_error(self.name, where, value, column.name, "a whole number", why)
         return numbers.astype("Int64")
 
     def _dates(self, series: pd.Series, column: _Column) -> pd.Series | None:
-        """Turn ``YYYY-MM-DD`` or ``YYYYMMDD`` into ``datetime64[ns]``; ``None`` if lenient and not.
-
-        Each distinct value is parsed once.
-        """
+        """Turn ``YYYY-MM-DD`` or ``YYYYMMDD`` into ``datetime64[ns]`` (``None``: see _distinct)."""
         if series.dtype.kind == "M":
             return series.astype("datetime64[ns]")
-        codes, uniques = pd.factorize(_as_text(series))
-        parsed = np.array(
-            [_date_value(str(u)) for u in uniques] + [np.datetime64("NaT", "ns")],
-            dtype="datetime64[ns]",
-        )
-        failed = np.isnat(parsed[:-1])
-        if failed.any():
-            if not column.strict:
-                return None
-            self._raise_value(codes, failed, uniques, column, "a date (YYYY-MM-DD or YYYYMMDD)")
-        values = parsed[np.where(codes >= 0, codes, len(uniques))]
-        return pd.Series(values, index=series.index, name=series.name)
+        what = "a date (YYYY-MM-DD or YYYYMMDD)"
+        return self._distinct(series, column, _date_value, "datetime64[ns]", what)
 
     def _times(self, series: pd.Series, column: _Column) -> pd.Series | None:
-        """Turn times in EcoTaxa's forms into ``"HH:MM:SS"`` text; ``None`` if lenient and not.
+        """Turn times in EcoTaxa's forms into ``"HH:MM:SS"`` text (``None``: see _distinct)."""
+        what = "a time (HH:MM:SS, HHMMSS or HHMM)"
+        return self._distinct(series, column, _time_text, "str", what)
 
-        Each distinct value is normalised once.
+    def _distinct(
+        self, series: pd.Series, column: _Column, parse: Any, dtype: str, what: str
+    ) -> pd.Series | None:
+        """Apply ``parse`` to each distinct value once: ``None`` means not ``what``.
+
+        Such a value raises, or in a lenient column makes the result ``None``.
         """
         codes, uniques = pd.factorize(_as_text(series))
-        parsed = [_time_text(str(u)) for u in uniques]
-        failed = np.array([p is None for p in parsed], dtype=bool)
+        parsed = [parse(str(u)) for u in uniques]
+        failed = np.array([p is None for p in parsed] + [False], dtype=bool)
         if failed.any():
             if not column.strict:
                 return None
-            self._raise_value(codes, failed, uniques, column, "a time (HH:MM:SS, HHMMSS or HHMM)")
-        table = np.array([*parsed, None], dtype=object)
+            bad_rows = np.flatnonzero((codes >= 0) & failed[codes])
+            row = int(bad_rows[0])
+            raise self._value_error(row, uniques[codes[row]], column, what, bad_rows.size)
+        table = np.array([*parsed, None], dtype=object if dtype == "str" else dtype)
         values = table[np.where(codes >= 0, codes, len(parsed))]
-        return pd.Series(values, index=series.index, name=series.name, dtype="str")
+        return pd.Series(values, index=series.index, name=series.name, dtype=dtype)
 
-    def _raise_value(
-        self, codes: np.ndarray, failed: np.ndarray, uniques: Any, column: _Column, what: str
-    ) -> None:
-        bad_rows = np.flatnonzero((codes >= 0) & np.append(failed, False)[codes])
-        row = int(bad_rows[0])
-        raise self._value_error(row, uniques[codes[row]], column, what, bad_rows.size)
+    def _where(self, row: int) -> str:
+        """Name data row ``row`` (0-based) and its line (if no value spans lines)."""
+        return f"line {self.layout.data_line + row} (data row {row + 1})"
 
     def _value_error(
         self, row: int, value: Any, column: _Column, what: str, count: int
     ) -> InvalidDataError:
         """Say which value (the first of ``count``) does not fit its column, and what to do."""
-        return InvalidDataError(
-            f"{self.name}: {self.where(row)}: {value!r} in column {column.name!r} is not "
-            f"{what}, but {column.why}"
+        why = (
+            f", but {column.why}"
             + (f" ({count} such values)" if count > 1 else "")
             + f". Fix the file, or pass types={{{column.name!r}: 'text'}} to read the "
             "column as text."
         )
-
-
-def _shown(value: Any) -> str:
-    """Quote a value for a message as it was in the file: ``'1.5'``, not ``np.float64(1.5)``."""
-    return repr(value if isinstance(value, str) else str(float(value)))
+        return _tables.value_error(self.name, self._where(row), value, column.name, what, why)
 
 
 def _as_text(series: pd.Series) -> pd.Series:
@@ -1006,16 +896,16 @@ def _is_mixed(series: pd.Series) -> bool:
     return not values.empty and values.map(type).nunique() > 1
 
 
-def _date_value(text: str) -> np.datetime64:
-    """One date as EcoTaxa writes it, or NaT."""
+def _date_value(text: str) -> np.datetime64 | None:
+    """One date as EcoTaxa writes it; ``None`` if it is not one."""
     match = _DATE.fullmatch(text.strip())
     if match is None:
-        return np.datetime64("NaT", "ns")
+        return None
     year, _, month, day = match.groups()
     try:
         return np.datetime64(f"{year}-{month}-{day}", "ns")
     except ValueError:
-        return np.datetime64("NaT", "ns")
+        return None
 
 
 def _time_text(text: str) -> str | None:
@@ -1038,13 +928,5 @@ def _time_text(text: str) -> str | None:
 
 def _final_kind(series: pd.Series, column: _Column) -> str:
     """Say what a column became, for ``attrs["kinds"]``."""
-    kind = series.dtype.kind
-    if kind == "M":
-        return "date"
-    if kind == "f":
-        return "float"
-    if kind in "iu":
-        return "int"
-    if kind == "b":
-        return "bool"
-    return "time" if column.kind == "time" else "text"
+    kinds = {"M": "date", "f": "float", "i": "int", "u": "int", "b": "bool"}
+    return kinds.get(series.dtype.kind, "time" if column.kind == "time" else "text")

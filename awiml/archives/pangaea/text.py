@@ -13,11 +13,9 @@ followed by a header row of column labels (``Short name [unit]``) and
 tab-separated data rows. Data-warehouse extracts have no metadata block: their
 first line is the header row.
 
-:func:`read_text` parses the block in Python and hands the table to a single
-:func:`pandas.read_csv` call (C engine), after one vectorised pass over the raw
-bytes with NumPy that checks the field count of every line and finds the
-quality flags. :func:`read_metadata` reads the block only. Both produce the
-shared :class:`~awiml.archives.pangaea.model.DatasetMetadata`.
+:func:`read_text` parses the block in Python, checks the field counts and finds
+the quality flags in one NumPy pass, and reads the table with one
+:func:`pandas.read_csv` call; :func:`read_metadata` reads the block only.
 
 What the parser assumes about the format
 ----------------------------------------
@@ -46,9 +44,10 @@ What the parser assumes about the format
 from __future__ import annotations
 
 import csv
+import io
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -80,9 +79,6 @@ for _code, _char in enumerate(_FLAG_CHARS):
 _IS_FLAG = _FLAG_CODES >= 0
 _FLAG_BYTES = np.frombuffer("".join(_FLAG_CHARS).encode("ascii"), np.uint8)
 _SPACE = 32
-_SCAN_CHUNK = _tables.SCAN_CHUNK
-_PARALLEL_MIN = _tables.PARALLEL_MIN
-_FALLBACK = "Windows-1252 or ISO-8859-1"
 _KEY_LINE = re.compile(r"^([A-Za-z][^\t:]*):(?:\t| |$)(.*)$")
 _CITATION = re.compile(r"^(?P<authors>.*?) \((?P<year>\d{4})[a-z]?\): (?P<rest>.*)$")
 _DOI_TAIL = re.compile(r"[,.]?\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)10\.\S+\s*$", re.IGNORECASE)
@@ -92,11 +88,6 @@ _NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?)?Z?$")
 _DATE_BYTES = "S32"
 """How date columns are read: as fixed-width bytes (longer values are read again as text)."""
-
-
-# --------------------------------------------------------------------------- #
-# Public API
-# --------------------------------------------------------------------------- #
 
 
 def read_text(
@@ -127,12 +118,10 @@ def read_text(
         raise :class:`~awiml.errors.InvalidDataError`, or emit a
         :class:`UserWarning` and name the columns after the file's header row.
     strict : bool, default True
-        What to do when the last line has no line break. PANGAEA ends every
-        line of its exports with one, so such a file was most likely cut off
-        inside its last value (``3.875`` read as ``3.8``): raise
-        :class:`~awiml.errors.InvalidDataError`, or, with ``strict=False``
-        (for a table written by hand), emit a :class:`UserWarning` naming the
-        line and read it as it is.
+        PANGAEA ends every line of its exports with a line break, so a last
+        line without one was most likely cut off (``3.875`` read as ``3.8``):
+        raise :class:`~awiml.errors.InvalidDataError`, or with
+        ``strict=False`` (a table written by hand) warn and read it as it is.
 
     Returns
     -------
@@ -143,19 +132,15 @@ def read_text(
         ``datetime64[ns, UTC]`` (``datetime64[us, UTC]`` if a date lies
         outside 1677-2262); so is any other column whose first value is an
         ISO 8601 date (``YYYY-MM...``) and whose values all parse as one.
-        Numeric columns are ``float64``, integers included, so that a
-        column's type does not depend on which values happen to be in it.
-        Text stays text (pandas' ``str`` dtype). Empty cells are missing.
-        A numeric column with quality-flagged values (``?12.5``, ``<0.01``) is
-        followed by a ``"<column>_flag"`` column, a categorical of the flag
-        characters of :data:`QUALITY_FLAGS`, missing where a value has no
-        flag; the values themselves are numbers without the prefix. A prefix
-        counts as a flag only in a column whose values are all numbers once
-        the prefixes are removed, so ``-1.5`` and ``CTD/Rosette`` are left
-        alone. ``df.attrs["pangaea"]`` is ``metadata.to_dict()`` and
-        ``df.attrs["columns"]`` maps each data column to its ``unit``,
-        ``long_name``, ``short_name``, ``pi``, ``method``, ``geocode`` and
-        ``comment``; both are JSON-ready.
+        Numeric columns are ``float64``, integers included; text is pandas'
+        ``str`` dtype. A numeric column with quality-flagged values
+        (``?12.5``, ``<0.01``) is followed by a categorical
+        ``"<column>_flag"`` column of the flag characters, missing where a
+        value has none (``-1.5`` and ``CTD/Rosette`` are not flagged: a
+        flag needs a column of numbers). ``df.attrs["pangaea"]`` is
+        ``metadata.to_dict()``, ``df.attrs["columns"]`` maps each column to
+        its ``unit``, ``long_name``, ``short_name``, ``pi``, ``method``,
+        ``geocode`` and ``comment``; both are JSON-ready.
 
     Raises
     ------
@@ -195,16 +180,12 @@ def read_text(
         raise ValueError(f"on_mismatch must be 'raise' or 'warn', not {on_mismatch!r}")
     if not isinstance(strict, bool):
         raise ValueError(f"strict must be True or False, not {strict!r}")
+    if metadata is not None and not isinstance(metadata, DatasetMetadata):
+        raise TypeError(f"metadata must be a DatasetMetadata, not {type(metadata).__name__}")
     raw, layout = _open(source)
-    if metadata is None:
-        meta = _metadata_from_layout(raw.data, layout, raw.name)
-    else:
-        if not isinstance(metadata, DatasetMetadata):
-            raise TypeError(f"metadata must be a DatasetMetadata, not {type(metadata).__name__}")
-        meta = metadata
+    meta = metadata if metadata is not None else _metadata_from_layout(raw.data, layout, raw.name)
     columns = _match_columns(layout, meta, raw.name, on_mismatch, metadata is not None)
-    table = _Table(raw, layout, columns, strict=strict)
-    frame = table.read()
+    frame = _Table(raw, layout, columns, strict=strict).read()
     frame.attrs["pangaea"] = meta.to_dict()
     frame.attrs["columns"] = {column.name: column.describe() for column in columns}
     return frame
@@ -327,24 +308,6 @@ def events_frame(
     return table
 
 
-# --------------------------------------------------------------------------- #
-# Bytes in: loading, encoding, layout
-# --------------------------------------------------------------------------- #
-
-
-def _load(source: Source, *, header_only: bool = False) -> Raw:
-    """Read ``source`` (all of it, or the header block and header row) into a :class:`Raw`."""
-    raw = _tables.load(
-        source,
-        caller="read_text()",
-        what="a PANGAEA text file",
-        read_path=_read_prefix if header_only else _tables.read_all,
-        read_handle=_read_prefix if header_only else None,
-        fallback=_FALLBACK,
-    )
-    return _prepare(raw)
-
-
 def _read_prefix(handle: Any) -> bytes | str:
     """Read the header block (up to the ``*/`` line) and the next line, no further."""
     readline = getattr(handle, "readline", None)
@@ -353,16 +316,14 @@ def _read_prefix(handle: Any) -> bytes | str:
     first = readline()
     lines = [first]
     text = isinstance(first, str)
-    start, close = ("/*", "*/") if text else (b"/*", b"*/")
-    bom = "\ufeff" if text else _tables.BOM
+    start, close, bom = ("/*", "*/", "\ufeff") if text else (b"/*", b"*/", _tables.BOM)
     if first.lstrip(bom).startswith(start):
-        while True:
-            line = readline()
+        for line in iter(readline, first[:0]):
             lines.append(line)
-            if not line or line.startswith(close):
+            if line.startswith(close):
                 break
         lines.append(readline())
-    return "".join(lines) if text else b"".join(lines)
+    return first[:0].join(lines)
 
 
 def _prepare(raw: Raw) -> Raw:
@@ -394,8 +355,20 @@ def _transcode(raw: Raw) -> None:
 
 
 def _open(source: Source, *, header_only: bool = False) -> tuple[Raw, _Layout]:
-    """Load ``source`` and find its parts; switch to ISO-8859-1 if the header is not UTF-8."""
-    raw = _load(source, header_only=header_only)
+    """Load ``source`` (all of it, or up to the header row) and find its parts.
+
+    The content switches to ISO-8859-1 if the header is not UTF-8.
+    """
+    raw = _prepare(
+        _tables.load(
+            source,
+            caller="read_text()",
+            what="a PANGAEA text file",
+            read_path=_read_prefix if header_only else _tables.read_all,
+            read_handle=_read_prefix if header_only else None,
+            fallback="Windows-1252 or ISO-8859-1",
+        )
+    )
     layout = _locate(raw.data, raw.name)
     head = memoryview(raw.data)[: layout.header_end]
     if not _tables.is_utf8(head):
@@ -458,33 +431,12 @@ def _locate(data: bytes | bytearray, name: str) -> _Layout:
 
 def _raise_unclosed(data: bytes | bytearray, name: str) -> None:
     """Raise the error for a metadata block without ``*/``, naming the first foreign line."""
-    start, number = 0, 1
-    while True:
-        newline = data.find(b"\n", start)
-        stop = len(data) if newline < 0 else newline
-        if number > 1:
-            line = bytes(data[start:stop]).decode("utf-8", "replace").rstrip("\r")
-            if not (line.startswith("\t") or not line.strip() or _KEY_LINE.match(line)):
-                raise InvalidDataError(
-                    f"{name}: line {number} is not part of the '/* DATA DESCRIPTION:' block "
-                    "opened on line 1 (it is neither 'Key:<TAB>value' nor a continuation "
-                    "starting with a TAB), and the block has no closing '*/' line before it. "
-                    "Add the missing '*/' line, or fetch the file again if it is damaged."
-                )
-        if newline < 0:
-            if start == len(data):
-                number -= 1  # the last line break ends the file
-            raise InvalidDataError(
-                f"{name}: the file ends on line {number} inside the '/* DATA DESCRIPTION:' "
-                "block opened on line 1 ('*/' and the table are missing): it seems truncated. "
-                "Fetch it again."
-            )
-        start, number = newline + 1, number + 1
-
-
-# --------------------------------------------------------------------------- #
-# The metadata block
-# --------------------------------------------------------------------------- #
+    _entries((line.decode("utf-8", "replace") for line in io.BytesIO(data)), name, closed=False)
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    raise InvalidDataError(
+        f"{name}: the file ends on line {lines} inside the '/* DATA DESCRIPTION:' block "
+        "opened on line 1 ('*/' and the table are missing): it seems truncated. Fetch it again."
+    )
 
 
 @dataclass
@@ -498,27 +450,39 @@ def _metadata_from_layout(data: bytes | bytearray, layout: _Layout, name: str) -
     if not layout.has_block:
         return DatasetMetadata(parameters=tuple(_parameter_from_label(lb) for lb in layout.labels))
     text = bytes(data[: layout.block_end]).decode("utf-8")
-    return _build_metadata(_entries(text, name))
+    return _build_metadata(_entries(text.split("\n"), name))
 
 
-def _entries(text: str, name: str) -> list[_Entry]:
-    """Split the block into ``Key: value`` entries with their continuation lines."""
+def _entries(lines: Iterable[str], name: str, *, closed: bool = True) -> list[_Entry]:
+    """Split the block's lines into ``Key: value`` entries with their continuation lines.
+
+    With ``closed=False`` (a block without ``*/``), ``lines`` go on into the
+    table, and the first line that is no part of the block is reported.
+    """
     entries: list[_Entry] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
         if number == 1:
             continue  # "/* DATA DESCRIPTION:"
         if line.startswith("\t"):
-            if not entries:
+            if entries:
+                entries[-1].lines.append(line.strip())
+            elif closed:
                 raise InvalidDataError(
                     f"{name}: line {number} continues a header entry, but no 'Key:' line "
                     "comes before it in the '/* DATA DESCRIPTION:' block"
                 )
-            entries[-1].lines.append(line.strip())
             continue
         if not line.strip():
             continue
         match = _KEY_LINE.match(line)
+        if match is None and not closed:
+            raise InvalidDataError(
+                f"{name}: line {number} is not part of the '/* DATA DESCRIPTION:' block "
+                "opened on line 1 (it is neither 'Key:<TAB>value' nor a continuation "
+                "starting with a TAB), and the block has no closing '*/' line before it. "
+                "Add the missing '*/' line, or fetch the file again if it is damaged."
+            )
         if match is None:
             raise InvalidDataError(
                 f"{name}: line {number} of the '/* DATA DESCRIPTION:' block is neither "
@@ -555,12 +519,10 @@ _KEYS = {
 def _build_metadata(entries: list[_Entry]) -> DatasetMetadata:
     """Turn header entries into :class:`DatasetMetadata`."""
     values: dict[str, Any] = {}
-    related: list[str] = []
-    projects: list[str] = []
-    keywords: list[str] = []
+    lists: dict[str, list[Any]] = {
+        key: [] for key in ("keywords", "related", "projects", "events", "parameters")
+    }
     coverage: dict[str, str] = {}
-    events: list[Event] = []
-    parameters: list[Parameter] = []
     extra: dict[str, str] = {}
     for entry in entries:
         kind = _KEYS.get(entry.key.lower())
@@ -568,20 +530,17 @@ def _build_metadata(entries: list[_Entry]) -> DatasetMetadata:
         if kind == "citation" and lines:
             citation = entry.lines[0].rstrip().removesuffix(",").rstrip()
             values.update(_parse_citation(citation))
-            related.extend(line for line in entry.lines[1:] if line)
-        elif kind == "related":
-            related.extend(lines)
-        elif kind == "projects":
-            projects.extend(lines)
+            lists["related"].extend(line for line in entry.lines[1:] if line)
+        elif kind in ("related", "projects"):
+            lists[kind].extend(lines)
         elif kind == "keywords":
-            keywords.extend(k.strip() for line in lines for k in line.split(";") if k.strip())
+            lists[kind].extend(k.strip() for line in lines for k in line.split(";") if k.strip())
         elif kind == "coverage":
             for line in lines:
                 coverage.update(_key_values(line.split(" * ")))
-        elif kind == "events":
-            events.extend(_parse_event(line) for line in lines)
-        elif kind == "parameters":
-            parameters.extend(_parse_parameter(line) for line in lines)
+        elif kind in ("events", "parameters"):
+            parse = _parse_event if kind == "events" else _parse_parameter
+            lists[kind].extend(parse(line) for line in lines)
         elif kind in ("abstract", "comment"):
             values[kind] = "\n".join(lines) or None
         elif kind == "size":
@@ -594,16 +553,8 @@ def _build_metadata(entries: list[_Entry]) -> DatasetMetadata:
                 extra[entry.key] = text
         else:
             extra[entry.key] = "\n".join(entry.lines)
-    return DatasetMetadata(
-        **values,
-        keywords=tuple(keywords),
-        related=tuple(related),
-        projects=tuple(projects),
-        coverage=coverage,
-        events=tuple(events),
-        parameters=tuple(parameters),
-        extra=extra,
-    )
+    tuples = {key: tuple(items) for key, items in lists.items()}
+    return DatasetMetadata(**values, **tuples, coverage=coverage, extra=extra)
 
 
 def _parse_citation(citation: str) -> dict[str, Any]:
@@ -758,11 +709,6 @@ _GEOCODE_NAMES = frozenset(
 )
 
 
-# --------------------------------------------------------------------------- #
-# Columns: header row against parameters
-# --------------------------------------------------------------------------- #
-
-
 @dataclass(frozen=True)
 class _Column:
     """One data column: its DataFrame name and what is known about it."""
@@ -820,12 +766,8 @@ def _unique(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for name in names:
-        if name in seen:
-            seen[name] += 1
-            out.append(f"{name}_{seen[name]}")
-        else:
-            seen[name] = 1
-            out.append(name)
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
     return out
 
 
@@ -836,10 +778,7 @@ def _match_columns(
     labels = layout.labels
     parameters = meta.parameters if layout.has_block or external else ()
     if not parameters:
-        shorts = [_split_label(label)[0] or f"column_{i + 1}" for i, label in enumerate(labels)]
-        units = [_split_label(label)[1] for label in labels]
-        names = _unique(shorts)
-        return [_Column(n, s, u, None, False) for n, s, u in zip(names, shorts, units, strict=True)]
+        return _label_columns(labels)
     differences = []
     if len(labels) != len(parameters):
         differences.append(
@@ -868,10 +807,9 @@ def _match_columns(
             f"{source}: {shown}. If the file's own header is right, read it with "
             "on_mismatch='warn' (columns are then named after the file's header row)."
         )
-    positional = len(labels) == len(parameters)
     note = (
         " Column descriptions in df.attrs['columns'] come from the parameters in the same position."
-        if positional
+        if len(labels) == len(parameters)
         else ""
     )
     warnings.warn(
@@ -880,23 +818,20 @@ def _match_columns(
         UserWarning,
         stacklevel=3,
     )
-    shorts = [_split_label(label)[0] or f"column_{i + 1}" for i, label in enumerate(labels)]
-    names = _unique(shorts)
+    return _label_columns(labels, parameters)
+
+
+def _label_columns(
+    labels: tuple[str, ...], parameters: tuple[Parameter, ...] = ()
+) -> list[_Column]:
+    """Columns named after the header row, described by ``parameters`` if there are as many."""
+    split = [_split_label(label) for label in labels]
+    shorts = [short or f"column_{i + 1}" for i, (short, _, _) in enumerate(split)]
+    names, positional = _unique(shorts), len(parameters) == len(labels)
     return [
-        _Column(
-            names[i],
-            shorts[i],
-            _split_label(labels[i])[1],
-            parameters[i] if positional else None,
-            False,
-        )
+        _Column(names[i], shorts[i], split[i][1], parameters[i] if positional else None, False)
         for i in range(len(labels))
     ]
-
-
-# --------------------------------------------------------------------------- #
-# The table
-# --------------------------------------------------------------------------- #
 
 
 class _Table:
@@ -912,20 +847,9 @@ class _Table:
         self.strict: bool | None = strict
         """Whether a last line without a line break raises; ``None`` once checked."""
 
-    def line_of_row(self, row: int) -> int:
-        """Return the 1-based file line number of data row ``row`` (0-based)."""
-        return self.layout.header_line + 1 + row
-
     def read(self) -> pd.DataFrame:
         data, layout = self.raw.data, self.layout
-        scan = _tables.scan(
-            data,
-            layout.table_start,
-            layout.table_end,
-            _IS_FLAG,
-            chunk=_SCAN_CHUNK,
-            parallel_min=_PARALLEL_MIN,
-        )
+        scan = _tables.scan(data, layout.table_start, layout.table_end, _IS_FLAG)
         self._check_fields(scan.fields)
         if self.strict is not None:
             _tables.check_end(self.raw, len(self.columns), strict=self.strict)
@@ -945,35 +869,31 @@ class _Table:
             return self.read()
 
     def _check_fields(self, per_line: np.ndarray) -> None:
-        expected = len(self.columns)
+        expected, header = len(self.columns), self.layout.header_line
         bad = np.flatnonzero(per_line != expected)
         if not bad.size:
             return
         first = int(bad[0])
-        line = self.layout.header_line + first
         found = int(per_line[first])
-        message = (
-            f"{self.name}: line {line} has {found} field{'s' if found != 1 else ''}, but the "
-            f"column header on line {self.layout.header_line} has {expected}"
-        )
         if first == per_line.size - 1 and found < expected:
-            if self.raw.data[-1:] in (b"\n", b"\r"):
-                message += ". It is the last line: the file may be truncated. Fetch it again."
-            else:
-                message += (
-                    ". It is the last line and has no line break: the file seems truncated. "
-                    "Fetch it again."
-                )
+            advice = (
+                ". It is the last line: the file may be truncated. Fetch it again."
+                if self.raw.data[-1:] in (b"\n", b"\r")
+                else ". It is the last line and has no line break: the file seems truncated. "
+                "Fetch it again."
+            )
         else:
+            advice = ""
             if bad.size > 1:
-                more = ", ".join(str(self.layout.header_line + int(i)) for i in bad[1:6])
-                message += f" (also wrong: line{'s' if bad.size > 2 else ''} {more}"
-                message += ", ...)" if bad.size > 6 else ")"
-            message += (
+                more = ", ".join(str(header + int(i)) for i in bad[1:6])
+                advice = f" (also wrong: line{'s' if bad.size > 2 else ''} {more}"
+                advice += ", ...)" if bad.size > 6 else ")"
+            advice += (
                 ". A value may contain a TAB, or a field is missing; PANGAEA's text format "
                 "has no quoting, so the row cannot be read without shifting columns."
             )
-        raise InvalidDataError(message)
+        where, columns = f"line {header + first}", f"the column header on line {header}"
+        raise _tables.fields_error(self.name, where, found, expected, advice, columns)
 
     def _blank_flags(
         self, scan: _tables.Scan
@@ -995,17 +915,9 @@ class _Table:
             self.raw.data = bytearray(self.raw.data)
             self.raw.owned = True
         np.frombuffer(self.raw.data, np.uint8)[offsets] = _SPACE
-        order = np.argsort(cols, kind="stable")
-        rows, cols, codes, offsets = rows[order], cols[order], codes[order], offsets[order]
-        splits = np.flatnonzero(np.diff(cols)) + 1
-        for r, c, k, o in zip(
-            np.split(rows, splits),
-            np.split(cols, splits),
-            np.split(codes, splits),
-            np.split(offsets, splits),
-            strict=True,
-        ):
-            flags[int(c[0])] = (r, k, o)
+        for col in np.unique(cols):
+            mine = cols == col
+            flags[int(col)] = (rows[mine], codes[mine], offsets[mine])
         return flags
 
     def _read_csv(self, as_text: frozenset[str] = frozenset()) -> pd.DataFrame:
@@ -1087,11 +999,9 @@ class _Table:
     ) -> pd.Series:
         """Put blanked flag characters back into a column that turned out to be text."""
         rows, codes, _ = flagged
-        current = series.iloc[rows]
-        prefix = [_FLAG_CHARS[c] for c in codes]
         restored = [
-            p + (v[1:] if isinstance(v, str) else "")
-            for p, v in zip(prefix, current.tolist(), strict=True)
+            _FLAG_CHARS[c] + (v[1:] if isinstance(v, str) else "")
+            for c, v in zip(codes, series.iloc[rows].tolist(), strict=True)
         ]
         series = series.copy()
         series.iloc[rows] = restored
@@ -1132,18 +1042,18 @@ class _Table:
             return series
         parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
         present = text.notna().to_numpy() & (text.to_numpy(dtype=object) != "")
-        bad = np.flatnonzero(present & (parsed.isna().to_numpy() | words))
-        row = int(bad[0]) if bad.size else 0
-        raise InvalidDataError(
-            f"{self.name}: line {self.line_of_row(row)}: {series.iloc[row]!r} in column "
-            f"{column.name!r} is not an ISO 8601 date/time (expected e.g. 2016-12-16T18:20)"
-        )
+        row = _tables.first(present & (parsed.isna().to_numpy() | words))
+        what = "an ISO 8601 date/time"
+        raise self._value_error(row, series, column, what, " (expected e.g. 2016-12-16T18:20)")
 
     def _raise_not_numeric(self, series: pd.Series, column: _Column) -> None:
         values = pd.to_numeric(series, errors="coerce")
-        bad = np.flatnonzero(series.notna().to_numpy() & values.isna().to_numpy())
-        row = int(bad[0]) if bad.size else 0
-        raise InvalidDataError(
-            f"{self.name}: line {self.line_of_row(row)}: {series.iloc[row]!r} in column "
-            f"{column.name!r} is not a number, but the metadata declares the column numeric"
-        )
+        row = _tables.first(series.notna().to_numpy() & values.isna().to_numpy())
+        why = ", but the metadata declares the column numeric"
+        raise self._value_error(row, series, column, "a number", why)
+
+    def _value_error(
+        self, row: int, series: pd.Series, column: _Column, what: str, why: str
+    ) -> InvalidDataError:
+        where = f"line {self.layout.header_line + 1 + row}"
+        return _tables.value_error(self.name, where, series.iloc[row], column.name, what, why)
