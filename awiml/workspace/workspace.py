@@ -255,8 +255,8 @@ class Workspace:
                 return cls(folder)
         raise WorkspaceError(
             f"{here} is not inside an awiml workspace: neither it nor a folder above it "
-            f"holds {_META_DIR}/{_MARKER}. Open a workspace by its path, Workspace(path), or "
-            "create one with Workspace.create(path)."
+            f"holds {_META_DIR}/{_MARKER}. Open a workspace by its path, or create one with "
+            "Workspace.create(path) (`awiml init PATH` in a shell)."
         )
 
     def __repr__(self) -> str:
@@ -853,8 +853,8 @@ def _workspace_readme(name: str) -> str:
     lines += [
         "",
         "Files in `raw/` are read-only and recorded in `raw/MANIFEST` (JSON Lines: source,",
-        "size, sha256, retrieval time). Add data with `awiml fetch URL --workspace .` and",
-        "check it with `Workspace(path).verify()`.",
+        "size, sha256, retrieval time). Add data with `awiml fetch URL` and check it with",
+        "`awiml verify`, run anywhere inside this folder (or `-w PATH` from elsewhere).",
         "",
     ]
     return "\n".join(lines)
