@@ -1,5 +1,9 @@
 """The ``awiml`` command line: a thin layer that parses arguments and calls the library.
 
+Every command that works on a workspace names it the same way: ``-w PATH`` or
+``--workspace PATH``, by default the workspace that contains the current folder
+(found by looking upwards, as git finds its repository).
+
 Credentials never go on the command line (where other users could read them
 in the process list): HTTP logins come from ``~/.netrc``, a bearer token from
 the ``AWIML_HTTP_TOKEN`` environment variable.
@@ -36,6 +40,8 @@ def _reports_errors(command: F) -> F:
 
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): _Cli ends quietly
         except (AwimlError, ValueError, OSError) as exc:
             click.echo(f"error: {exc}", err=True)
             for note in getattr(exc, "__notes__", []):
@@ -45,10 +51,79 @@ def _reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """The ``awiml`` group: a closed pipe (``awiml models show x | head``) ends it quietly."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # a write that fails now still fails here, not at exit
+        except BrokenPipeError:
+            # As the Python docs recommend (signal module, "Note on SIGPIPE"): point
+            # stdout at devnull so that the flush at exit cannot fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
+        return result
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="awiml")
 def main() -> None:
-    """Carry raw archived data to an archived, reproducible classifier (awiml CLI)."""
+    """Carry raw archived data to an archived, reproducible classifier (awiml CLI).
+
+    Commands that work on a workspace take -w/--workspace PATH; without it they
+    use the workspace that contains the current folder.
+    """
+
+
+_WORKSPACE = click.option(
+    "-w", "--workspace", "workspace_path", default=None, type=click.Path(file_okay=False),
+    help="The workspace. Default: the one that contains the current folder.",
+)
+
+
+def _open_workspace(workspace_path: str | None) -> Any:
+    """Open the workspace named with -w, or the one that contains the current folder."""
+    from .errors import WorkspaceError
+    from .workspace import Workspace
+
+    if workspace_path is not None:
+        return Workspace(workspace_path)
+    try:
+        return Workspace.find()
+    except WorkspaceError as exc:
+        exc.add_note("name the workspace with -w PATH (--workspace PATH), or run the "
+                     "command inside it")
+        raise
+
+
+def _positional_workspace(command: str, path: str | None, workspace_path: str | None) -> str | None:
+    """Accept the workspace of 0.1.0's ``awiml COMMAND PATH``, with a deprecation note."""
+    if path is None:
+        return workspace_path
+    if workspace_path is not None:
+        raise click.UsageError(f"name the workspace once: `awiml {command} -w PATH`")
+    click.echo(f"note: `awiml {command} PATH` is deprecated; use `awiml {command} -w {path}` "
+               "(or no -w inside the workspace)", err=True)
+    return path
+
+
+def _not_a_workspace(command: str, value: str | None, expected: str, usage: str) -> None:
+    """Refuse a workspace folder given where a model name or reference belongs."""
+    from .errors import WorkspaceError
+    from .workspace import Workspace
+
+    if value is None or not Path(value).expanduser().is_dir():
+        return
+    try:
+        Workspace(value)
+    except WorkspaceError:
+        return
+    raise click.UsageError(
+        f"{value!r} is a workspace, but `awiml models {command}` expects {expected} there. "
+        f"Name the workspace with -w: `awiml models {command} -w {value} {usage}`"
+    )
 
 
 @main.command()
@@ -64,8 +139,7 @@ def init(path: str) -> None:
 
 @main.command()
 @click.argument("urls", nargs=-1, required=True)
-@click.option("-w", "--workspace", "workspace_path", default=".", show_default=True,
-              type=click.Path(file_okay=False), help="The workspace to fetch into.")
+@_WORKSPACE
 @click.option("--subdir", default=None, help="Folder below raw/ to put the files in.")
 @click.option("--checksum", default=None,
               help="Published checksum of a single URL, as ALGORITHM:HEX (e.g. sha256:...).")
@@ -78,7 +152,7 @@ def init(path: str) -> None:
 @_reports_errors
 def fetch(
     urls: tuple[str, ...],
-    workspace_path: str,
+    workspace_path: str | None,
     subdir: str | None,
     checksum: str | None,
     workers: int,
@@ -87,14 +161,15 @@ def fetch(
 ) -> None:
     """Copy URLS (https://, file://, archive URLs or local paths) into the workspace's raw/.
 
-    Logins for HTTP come from ~/.netrc; a bearer token from $AWIML_HTTP_TOKEN.
+    A PANGAEA dataset may be named by pangaea://ID or its DOI (10.1594/PANGAEA.ID,
+    doi:..., https://doi.org/...). Logins for HTTP come from ~/.netrc; a bearer
+    token from $AWIML_HTTP_TOKEN.
     """
     from .archives import RetryPolicy
-    from .workspace import Workspace
 
     if checksum is not None and len(urls) != 1:
         raise click.UsageError("--checksum needs exactly one URL")
-    workspace = Workspace(workspace_path)
+    workspace = _open_workspace(workspace_path)
     try:
         table = workspace.fetch(
             list(urls),
@@ -116,21 +191,23 @@ def fetch(
 
 
 @main.command()
-@click.argument("path", default=".", type=click.Path(file_okay=False))
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@_WORKSPACE
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest's JSON Lines.")
 @_reports_errors
-def manifest(path: str, as_json: bool) -> None:
-    """Show the manifest of the workspace at PATH: what raw/ holds and where it came from."""
-    from .workspace import Workspace
+def manifest(path: str | None, workspace_path: str | None, as_json: bool) -> None:
+    """Show the workspace's manifest: what raw/ holds and where it came from.
 
-    workspace = Workspace(path)
+    PATH is the deprecated way to name the workspace (use -w PATH).
+    """
+    workspace = _open_workspace(_positional_workspace("manifest", path, workspace_path))
     entries = workspace.entries()
     if as_json:
         for entry in entries.values():
             click.echo(entry.to_json())
         return
     if not entries:
-        click.echo("raw/ is empty: fetch data with `awiml fetch URL --workspace PATH`")
+        click.echo("raw/ is empty: fetch data with `awiml fetch URL -w PATH`")
         return
     table = workspace.manifest()[["path", "size", "sha256", "retrieved", "source"]]
     table["sha256"] = table["sha256"].str.slice(0, 19) + "…"
@@ -138,13 +215,15 @@ def manifest(path: str, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("path", default=".", type=click.Path(file_okay=False))
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@_WORKSPACE
 @_reports_errors
-def verify(path: str) -> None:
-    """Re-hash raw/ of the workspace at PATH against its manifest; exit 1 if they differ."""
-    from .workspace import Workspace
+def verify(path: str | None, workspace_path: str | None) -> None:
+    """Re-hash the workspace's raw/ against its manifest; exit 1 if they differ.
 
-    _echo_report(Workspace(path).verify())
+    PATH is the deprecated way to name the workspace (use -w PATH).
+    """
+    _echo_report(_open_workspace(_positional_workspace("verify", path, workspace_path)).verify())
 
 
 @main.group()
@@ -152,11 +231,10 @@ def models() -> None:
     """Inspect and manage the models stored in a workspace's ModelStore."""
 
 
-def _store(workspace_path: str) -> Any:
+def _store(workspace_path: str | None) -> Any:
     from .store import ModelStore
-    from .workspace import Workspace
 
-    return ModelStore(Workspace(workspace_path))
+    return ModelStore(_open_workspace(workspace_path))
 
 
 def _echo_table(table: Any, if_empty: str) -> None:
@@ -170,16 +248,18 @@ def _echo_report(report: Any) -> None:
         sys.exit(1)
 
 
-_WORKSPACE = click.option("-w", "--workspace", "workspace_path", default=".", show_default=True,
-                          type=click.Path(file_okay=False), help="The workspace.")
+_A_REF = "a model reference (NAME, NAME@VERSION or NAME@ALIAS)"
 
 
 @models.command("list")
 @_WORKSPACE
 @click.argument("name", required=False)
 @_reports_errors
-def models_list(workspace_path: str, name: str | None) -> None:
+def models_list(workspace_path: str | None, name: str | None) -> None:
     """List stored models, or the versions of NAME."""
+    if workspace_path is None:
+        _not_a_workspace("list", name, "a model NAME (or nothing, to list every model)",
+                         "[NAME]")
     store = _store(workspace_path)
     _echo_table(
         store.versions(name) if name else store.list(),
@@ -191,10 +271,12 @@ def models_list(workspace_path: str, name: str | None) -> None:
 @_WORKSPACE
 @click.argument("ref")
 @_reports_errors
-def models_show(workspace_path: str, ref: str) -> None:
+def models_show(workspace_path: str | None, ref: str) -> None:
     """Show the model card of REF (name, name@3, name@production, name@latest)."""
     from .store import model_card
 
+    if workspace_path is None:
+        _not_a_workspace("show", ref, _A_REF, "REF")
     store = _store(workspace_path)
     info = store.info(ref)
     card = info.get("path") and Path(info["path"]) / "MODEL_CARD.md"
@@ -211,8 +293,10 @@ def models_show(workspace_path: str, ref: str) -> None:
 @click.argument("alias")
 @click.argument("version")
 @_reports_errors
-def models_alias(workspace_path: str, name: str, alias: str, version: str) -> None:
+def models_alias(workspace_path: str | None, name: str, alias: str, version: str) -> None:
     """Point ALIAS of model NAME at VERSION (a number or another alias)."""
+    if workspace_path is None:
+        _not_a_workspace("alias", name, "a model NAME", "NAME ALIAS VERSION")
     target: int | str = int(version) if version.isdigit() else version
     ref = _store(workspace_path).alias(name, alias, target)
     click.echo(f"{name}@{alias} -> {ref}")
@@ -223,8 +307,11 @@ def models_alias(workspace_path: str, name: str, alias: str, version: str) -> No
 @click.argument("ref_a")
 @click.argument("ref_b")
 @_reports_errors
-def models_diff(workspace_path: str, ref_a: str, ref_b: str) -> None:
+def models_diff(workspace_path: str | None, ref_a: str, ref_b: str) -> None:
     """Show what changed between REF_A and REF_B: params, data, code, metrics."""
+    if workspace_path is None:
+        for ref in (ref_a, ref_b):
+            _not_a_workspace("diff", ref, _A_REF, "REF_A REF_B")
     _echo_table(_store(workspace_path).diff(ref_a, ref_b), f"{ref_a} and {ref_b} do not differ")
 
 
@@ -232,8 +319,11 @@ def models_diff(workspace_path: str, ref_a: str, ref_b: str) -> None:
 @_WORKSPACE
 @click.argument("ref", required=False)
 @_reports_errors
-def models_verify(workspace_path: str, ref: str | None) -> None:
+def models_verify(workspace_path: str | None, ref: str | None) -> None:
     """Re-hash stored model files (all, or REF's); exit 1 if any is missing or changed."""
+    if workspace_path is None:
+        _not_a_workspace("verify", ref, f"{_A_REF} (or nothing, to verify every model)",
+                         "[REF]")
     _echo_report(_store(workspace_path).verify(ref))
 
 

@@ -39,11 +39,11 @@ def test_init_fetch_manifest_verify(tmp_path, server):
     result = run("fetch", server.url("tsg.tab"), "--workspace", str(ws), "--no-progress")
     assert result.exit_code == 0
     assert "fetched  raw/tsg.tab" in result.output
-    out = run("manifest", str(ws)).output
+    out = run("manifest", "-w", str(ws)).output
     assert "tsg.tab" in out and str(PANGAEA_TAB.stat().st_size) in out
-    lines = run("manifest", str(ws), "--json").output.splitlines()
+    lines = run("manifest", "-w", str(ws), "--json").output.splitlines()
     assert json.loads(lines[0])["source"] == server.url("tsg.tab")
-    verified = run("verify", str(ws))
+    verified = run("verify", "-w", str(ws))
     assert verified.exit_code == 0 and "1 files verified" in verified.output
 
 
@@ -52,7 +52,7 @@ def test_verify_exits_1_when_raw_changed(tmp_path, server):
     ws = Workspace.create(tmp_path / "p")
     ws.fetch(server.url("a.bin"), progress=False)
     (ws.raw / "a.bin").unlink()
-    result = run("verify", str(ws.root))
+    result = run("verify", "-w", str(ws.root))
     assert result.exit_code == 1
     assert "missing: a.bin" in result.output
 
@@ -65,13 +65,13 @@ def test_errors_are_one_clear_line_without_traceback(tmp_path, server):
     assert result.output.startswith("error: ")
     assert "404" in result.output and "nope.tab" in result.output
     assert "Traceback" not in result.output
-    missing = CliRunner().invoke(main, ["manifest", str(tmp_path / "nowhere")])
+    missing = CliRunner().invoke(main, ["manifest", "-w", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and "awiml init" in missing.output
 
 
 def test_empty_manifest_says_what_to_do(tmp_path):
     ws = Workspace.create(tmp_path / "p")
-    assert "awiml fetch" in run("manifest", str(ws.root)).output
+    assert "awiml fetch" in run("manifest", "-w", str(ws.root)).output
 
 
 def test_checksum_option_and_usage_errors(tmp_path, server):

@@ -14,6 +14,7 @@ import concurrent.futures as cf
 import json
 import logging
 import os
+import re
 import stat
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,13 +23,16 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from .._files import NO_SPACE, fsync_dir, publish, soft_lock
 from .._version import __version__
 from ..archives.base import RemoteFile, _first, expand_fsspec_path, http_session
+from ..archives.pangaea.model import DOI_PREFIX, dataset_id
 from ..archives.transfer import DownloadResult, RetryPolicy, download, file_checksum, parse_checksum
 from ..errors import (
     AwimlError,
+    InvalidDataError,
     NotFoundError,
     RawFileConflictError,
     TransferError,
@@ -214,6 +218,47 @@ class Workspace:
             ) from exc
         return cls(root)
 
+    @classmethod
+    def find(cls, start: str | os.PathLike[str] | None = None) -> Workspace:
+        """Open the workspace that contains ``start``, looking upwards as git finds its repository.
+
+        The first folder, from ``start`` up to the root of the file system,
+        that holds ``.awiml/workspace.json`` (written by :meth:`create`) is
+        the workspace.
+
+        Parameters
+        ----------
+        start : path-like, optional
+            Where to begin; the current folder by default.
+
+        Returns
+        -------
+        Workspace
+            The enclosing workspace.
+
+        Raises
+        ------
+        WorkspaceError
+            If no folder from ``start`` upwards is a workspace (the message
+            names ``start``), or the one found is missing parts of its layout.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = Workspace.create(tempfile.mkdtemp())
+        >>> Workspace.find(ws.raw).root == ws.root
+        True
+        """
+        here = Path.cwd() if start is None else Path(start).expanduser().absolute()
+        for folder in (here, *here.parents):
+            if (folder / _META_DIR / _MARKER).is_file():
+                return cls(folder)
+        raise WorkspaceError(
+            f"{here} is not inside an awiml workspace: neither it nor a folder above it "
+            f"holds {_META_DIR}/{_MARKER}. Open a workspace by its path, or create one with "
+            "Workspace.create(path) (`awiml init PATH` in a shell)."
+        )
+
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
 
@@ -280,9 +325,15 @@ class Workspace:
     ) -> pd.DataFrame:
         r"""Copy files from any archive into ``raw/`` and record them in the manifest.
 
-        Each URL may be ``https://...``, ``file://...``, a local path or any
-        fsspec URL (awiml's archive sources, such as ``pangaea://``, too); a
-        directory stands for every file below it. Files stream to
+        Each URL may be ``https://...``, ``file://...`` (percent-encoded, as
+        :meth:`pathlib.Path.as_uri` writes it, or not), a local path or any
+        fsspec URL (awiml's archive sources, such as ``pangaea://889513``,
+        too); a directory stands for every file below it. A PANGAEA dataset
+        may also be named by its DOI in every form the PANGAEA calls accept
+        (``10.1594/PANGAEA.889513``, ``doi:10.1594/PANGAEA.889513``,
+        ``https://doi.org/10.1594/PANGAEA.889513``,
+        ``https://doi.pangaea.de/10.1594/PANGAEA.889513``); it is fetched as
+        ``pangaea://889513``. Files stream to
         ``.awiml/downloads``, are verified, then renamed into ``raw/`` and made
         read-only, so ``raw/`` only ever holds complete files. It is never
         overwritten: different content for an existing path raises
@@ -617,6 +668,9 @@ def _resolve(
         return [item]
     if not isinstance(item, str) or not item:
         raise NotFoundError(f"cannot fetch {item!r}: give a URL, a path or a RemoteFile")
+    doi_url = _pangaea_doi_url(item)
+    if doi_url is not None:
+        item = doi_url
     scheme = urlsplit(item).scheme.lower()
     if scheme in ("http", "https"):
         name = unquote(urlsplit(item).path.rstrip("/").rsplit("/", 1)[-1])
@@ -628,8 +682,9 @@ def _resolve(
         return [RemoteFile(source=redact_url(item), name=name, url=item, session=session)]
     import fsspec.core
 
+    target = _local_path(item) if scheme == "file" else item
     try:
-        fs, path = fsspec.core.url_to_fs(item, **storage_options)
+        fs, path = fsspec.core.url_to_fs(target, **storage_options)
     except (ValueError, ImportError) as exc:
         raise NotFoundError(
             f"cannot fetch {redact_url(item)}: {exc}. Is the protocol spelled right, and is "
@@ -642,7 +697,65 @@ def _resolve(
     except FileNotFoundError as exc:
         if isinstance(exc, AwimlError):
             raise
-        raise NotFoundError(f"{redact_url(item)} does not exist; check the path.") from None
+        hint = _near_pangaea_hint(item) if "://" not in item else None
+        if hint:
+            raise NotFoundError(hint) from None
+        shown = redact_url(item) if target == item else f"{redact_url(item)} ({target})"
+        raise NotFoundError(f"{shown} does not exist; check the path.") from None
+
+
+#: A PANGAEA dataset id written almost as fetch takes it: ``pangaea:889513``,
+#: ``PANGAEA.889513``, ``doi.org/10.1594/PANGAEA.889513``, ``D889513``, ``889513``.
+_NEAR_PANGAEA = (
+    re.compile(r"pangaea(?:[.:]|:/+)(\d+)\s*/?\s*$", re.IGNORECASE),
+    re.compile(r"^\s*D?(\d+)\s*$"),
+)
+
+
+def _pangaea_doi_url(item: str) -> str | None:
+    """Return ``pangaea://<id>`` for a PANGAEA DOI in any form :func:`dataset_id` takes.
+
+    Bare numbers and ``D<id>`` stay local paths, and so does a DOI-like name of
+    an existing local file.
+    """
+    if DOI_PREFIX.lower() not in item.lower() or item.strip().lower().startswith("pangaea:"):
+        return None
+    if urlsplit(item).scheme.lower() not in ("http", "https") and os.path.exists(item):
+        return None
+    try:
+        return f"pangaea://{dataset_id(item)}"
+    except InvalidDataError:
+        return None
+
+
+def _near_pangaea_hint(item: str) -> str | None:
+    """Say which form works when a missing local path looks like a PANGAEA dataset."""
+    for pattern in _NEAR_PANGAEA:
+        match = pattern.search(item)
+        if match:
+            number = int(match.group(1))
+            return (
+                f"{item!r} is neither a local file nor a form of PANGAEA name that fetch "
+                f"reads. For PANGAEA dataset {number}, fetch 'pangaea://{number}' or its DOI "
+                f"'{DOI_PREFIX}{number}' (also as 'doi:{DOI_PREFIX}{number}' or "
+                f"'https://doi.org/{DOI_PREFIX}{number}'); for a file, check the path."
+            )
+    return None
+
+
+def _local_path(url: str) -> str:
+    """Return the local path of a ``file://`` URL, percent-decoded (``%20``, ``%C3%BC``).
+
+    A URL that only works undecoded (a file name with a literal ``%``, written
+    into the URL as it is) keeps working.
+    """
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        return url  # a host name: fsspec decides
+    decoded = url2pathname(parts.path)
+    if not os.path.exists(decoded) and os.path.exists(parts.path):
+        return parts.path
+    return decoded
 
 
 def _place(
@@ -740,8 +853,8 @@ def _workspace_readme(name: str) -> str:
     lines += [
         "",
         "Files in `raw/` are read-only and recorded in `raw/MANIFEST` (JSON Lines: source,",
-        "size, sha256, retrieval time). Add data with `awiml fetch URL --workspace .` and",
-        "check it with `Workspace(path).verify()`.",
+        "size, sha256, retrieval time). Add data with `awiml fetch URL` and check it with",
+        "`awiml verify`, run anywhere inside this folder (or `-w PATH` from elsewhere).",
         "",
     ]
     return "\n".join(lines)
