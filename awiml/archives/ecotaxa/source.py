@@ -27,6 +27,7 @@ needs a logged-in user.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 import os
@@ -251,6 +252,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         self.api_url = self.api_url.rstrip("/")
         self._credentials = find_credentials(self.api_url, username, password, token)
         self._token: str | None = self._credentials.token
+        #: Whether this source's password was checked (see :meth:`_check_account`).
+        self._account_checked = False
         self.remember_token = bool(remember_token)
         self._session = self._new_session(retries=retries)
         if cache is True:
@@ -312,10 +315,12 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             if not creds.can_login:
                 return None
             assert creds.username is not None
+            assert creds.password is not None
             tokens = self._token_cache()
-            cached = tokens.get(self.api_url, creds.username) if tokens else None
+            cached = tokens.get(self.api_url, creds.username, creds.password) if tokens else None
             if cached:
                 logger.debug("reusing the cached EcoTaxa token of %s", creds.username)
+                self._account_checked = True  # the token was obtained with this password
             self._token = cached or self._login()
             return self._token
 
@@ -324,8 +329,73 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             if self._token == token:
                 self._token = None
             user, cache = self._credentials.username, self._token_cache()
-            if user and cache is not None and cache.get(self.api_url, user) == token:
-                cache.drop(self.api_url, user)
+            if user and cache is not None:
+                cache.drop(self.api_url, user, token)
+
+    def _account(self) -> str:
+        """Name the account whose exports this source may take from the export cache.
+
+        A user name with a password names that user (the password is checked
+        by :meth:`_check_account` before anything is handed out); a token
+        alone names that token (whoever holds the token that made an export
+        may have it again); without either, nobody (EcoTaxa exports nothing
+        to anonymous users, so such entries stay empty).
+        """
+        creds = self._credentials
+        if creds.can_login:
+            return f"user:{creds.username}"
+        if creds.token:
+            return "token:" + hashlib.sha256(creds.token.encode()).hexdigest()
+        return "anonymous"
+
+    def _check_account(self, what: str) -> None:
+        """Make sure this source's password is right before ``what`` leaves the export cache.
+
+        The export cache keeps one folder per account (:meth:`_account`), and
+        an export made by one account is handed out again only to a source
+        whose password has been checked: by the remembered login of that
+        account on this computer (the salted password hash of the token
+        cache, see ``remember_token``), which works while EcoTaxa is
+        unreachable, or else by logging in. A token alone, or no account,
+        needs no check: their folders hold only what the same token made.
+
+        Raises
+        ------
+        AuthenticationError
+            EcoTaxa refused the login.
+        ArchiveUnavailableError
+            EcoTaxa could not be reached and no login of this account with
+            this password is remembered here.
+        """
+        creds = self._credentials
+        if not creds.can_login or self._account_checked:
+            return
+        assert creds.username is not None and creds.password is not None
+        with self._lock:
+            if self._account_checked:
+                return
+            tokens = self._token_cache()
+            if tokens is not None and tokens.knows_password(self.api_url, creds.username,
+                                                            creds.password):
+                self._account_checked = True
+                return
+            try:
+                token = self._login()
+            except ArchiveUnavailableError as exc:
+                remembered = (
+                    "no login of this account with this password is remembered on this "
+                    "computer" if self.remember_token else
+                    "this source does not remember logins (remember_token=False)"
+                )
+                raise ArchiveUnavailableError(
+                    f"{what} is in the export cache, but the password of {creds.username!r} "
+                    f"(taken from {creds.origin}) could not be checked: EcoTaxa at "
+                    f"{redact_url(self.api_url)} could not be reached, and {remembered}. "
+                    "Try again when EcoTaxa is reachable; once a login with "
+                    "remember_token=True (the default) has succeeded, the export is handed "
+                    "out offline to the same account."
+                ) from exc
+            self._token = self._token or token
 
     def _login(self) -> str:
         creds = self._credentials
@@ -355,9 +425,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
                 f"EcoTaxa at {redact_url(self.api_url)} answered the login without a token; "
                 "is base_url the API root (ending in /api)?"
             )
+        self._account_checked = True
         tokens = self._token_cache()
         if tokens is not None:
-            tokens.put(self.api_url, creds.username, token)
+            tokens.put(self.api_url, creds.username, token, creds.password)
         return token
 
     def _send(
