@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import fsspec
 import pandas as pd
 import pytest
 
@@ -138,3 +139,29 @@ def test_a_token_file_of_an_older_awiml_is_not_trusted(server, tmp_path):
         source_for(server, "alice", WRONG).projects()
     source_for(server, "alice", GOOD).projects()
     assert server.hits("/api/login") == logins + 2
+
+
+def test_new_credentials_in_the_environment_are_not_hidden_by_fsspecs_instance_cache(
+        server, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWIML_ECOTAXA_URL", server.api_url)
+    monkeypatch.setenv("ECOTAXA_USER", "alice")
+    monkeypatch.setenv("ECOTAXA_PASSWORD", GOOD)
+    first = EcotaxaSource(retries=1)
+    assert MEMBERS_ONLY in first.projects().index
+    assert EcotaxaSource(retries=1) is first  # fsspec's instance cache, as documented
+    monkeypatch.setenv("ECOTAXA_PASSWORD", WRONG)
+    with pytest.raises(AuthenticationError, match="wrong user name or password"):
+        EcotaxaSource(retries=1).projects()
+    monkeypatch.setenv("ECOTAXA_USER", "bob")
+    monkeypatch.setenv("ECOTAXA_PASSWORD", "bobs-own-password")
+    with pytest.raises(AuthenticationError, match="not a member"):
+        with fsspec.open(f"ecotaxa://{MEMBERS_ONLY}/objects.tsv", retries=1) as handle:
+            handle.read()
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login alice password {WRONG}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.delenv("ECOTAXA_USER")
+    monkeypatch.delenv("ECOTAXA_PASSWORD")
+    with pytest.raises(AuthenticationError, match=r"taken from ~/\.netrc"):
+        EcotaxaSource(retries=1).projects()

@@ -4,10 +4,14 @@
 goes on with one an earlier call left unfinished), waits for it, downloads
 its zip with awiml's transfer engine (resuming with HTTP Range), and keeps the
 checked zip in the export cache. ``<cache>/ecotaxa/exports/<server>/<project>/<hash
-of filters and options>/`` holds ``export.zip``, ``export.json`` (the record),
+of the account, filters and options>/`` holds ``export.zip``, ``export.json`` (the record),
 ``files/`` (the extracted export), ``job.json`` (a job not yet downloaded) and
 ``.partial/`` (a download not yet done); with ``cache=False`` the same layout
 lives in a temporary folder of the source (:class:`Scratch`).
+
+Each account has folders of its own (``EcotaxaSource._account``), and a
+finished export leaves the cache only after ``EcotaxaSource._check_account``
+has checked the password (against the remembered login, else by logging in).
 """
 
 from __future__ import annotations

@@ -104,6 +104,31 @@ def _detail(response: requests.Response) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+class _CredentialsAround:
+    """A digest of the credentials a new source would find outside its arguments.
+
+    fsspec keeps one source per set of constructor arguments (its instance
+    cache), and a source finds the credentials of the environment and
+    ``~/.netrc`` once, when it is made. As one of the class's
+    ``_extra_tokenize_attributes`` this digest makes the credentials part of
+    that key: after ``ECOTAXA_USER``, ``ECOTAXA_PASSWORD``, ``ECOTAXA_TOKEN``
+    or the netrc file change, ``EcotaxaSource()`` (and every ``ecotaxa://``
+    URL) is a new source that finds, and checks, the new credentials instead
+    of going on with the old ones. Only a digest is kept, never a value.
+    """
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        netrc = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+        try:
+            found = os.stat(netrc)
+            stamp = f"{found.st_mtime_ns}:{found.st_size}:{found.st_ino}"
+        except OSError:
+            stamp = "none"
+        values = [os.environ.get(name, "\0") for name in
+                  ("ECOTAXA_USER", "ECOTAXA_PASSWORD", "ECOTAXA_TOKEN", "NETRC")]
+        return hashlib.sha256("\n".join([*values, netrc, stamp]).encode()).hexdigest()
+
+
 def project_id(project: int | str) -> int:
     """Return the numeric id of a project given as an int, a string or an ``ecotaxa://`` URL.
 
@@ -161,8 +186,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         Where exports are kept and reused: ``True`` for
         ``<awiml cache folder>/ecotaxa/exports/`` (``$AWIML_CACHE_DIR`` or the
         user cache folder), a folder for
-        ``<folder>/ecotaxa/exports/<server>/<project>/<hash of filters and
-        options>/``. ``False``: one temporary folder of this source
+        ``<folder>/ecotaxa/exports/<server>/<project>/<hash of the account,
+        filters and options>/``; an export is handed out again only to the
+        account that made it, once its password is checked (see Notes).
+        ``False``: one temporary folder of this source
         (``awiml-ecotaxa-*``), deleted by :meth:`close`, when the source is
         garbage-collected, or when Python exits; ``Workspace.fetch`` takes
         it over and deletes it once the files are in ``raw/``.
@@ -172,7 +199,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         ``Workspace.fetch``; ``filters`` also applies to ``objects.tsv``.
     remember_token : bool, optional
         Keep the token from logging in on disk for later sessions (see
-        Notes); ``False`` logs in once per source and writes nothing.
+        Notes); ``False`` logs in once per source and writes nothing, and
+        exports in the cache then need EcoTaxa to check the password.
     timeout : tuple of float, optional
         Connect and read timeouts of each HTTP request in seconds.
     retries : int, optional
@@ -211,8 +239,20 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     Tokens from logging in are kept, one per API URL and user name, in files
     readable by the user only in ``ecotaxa-tokens/`` of awiml's configuration
     folder (``$AWIML_CONFIG_DIR``, else ``platformdirs.user_config_dir("awiml")``),
-    and reused for 29 days or until EcoTaxa refuses them. Passwords and tokens
-    are never logged, shown, or written to error messages or manifests.
+    and reused for 29 days or until EcoTaxa refuses them, but only with the
+    password that obtained them: the file keeps a salted scrypt hash of it
+    (never the password), and a source with another password logs in, so a
+    wrong password raises :class:`~awiml.errors.AuthenticationError` even
+    after a good login. Passwords and tokens are never logged, shown, or
+    written to error messages or manifests.
+
+    Exports in the cache belong to one account: a user name, a token given
+    alone, or none. An export made with a user name is handed out again once
+    the password at hand is checked, against that user's remembered login on
+    this computer (no network needed, so the same user gets it while EcoTaxa
+    is unreachable) or else by logging in; another account, or a wrong
+    password, never gets it. With ``remember_token=False`` nothing is
+    remembered, and a cached export needs EcoTaxa to check the password.
 
     Examples
     --------
@@ -232,6 +272,9 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     protocol = "ecotaxa"
     root_marker = ""
     retry_backoff: float = 0.5
+    # A new source when the credentials around change (see _CredentialsAround).
+    _credentials_around = _CredentialsAround()
+    _extra_tokenize_attributes = ("_credentials_around",)
 
     def __init__(
         self,
@@ -802,7 +845,9 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         to more than ``max_bytes`` or the free disk space are refused.
 
         An export with the same project, filters and options already in the
-        cache is reused without a new job. A job that timed out or waits for
+        cache, made by the same account, is reused without a new job, once
+        the password is checked (see Notes of :class:`EcotaxaSource`: offline
+        too, for a login remembered on this computer). A job that timed out or waits for
         an answer is remembered, and the next call goes on with it; so is a
         failed download, whose partial zip is resumed. With ``cache=False``
         the source's temporary folder is the cache.
@@ -853,12 +898,14 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             an answer in the web interface (state ``A``), or did not finish in
             ``timeout`` seconds.
         AuthenticationError
-            No account was given, or EcoTaxa refused it or the project.
+            No account was given, or EcoTaxa refused it (a wrong password,
+            also for an export in the cache) or the project.
         InvalidDataError
             The zip is corrupt or unsafe; nothing was extracted.
         ArchiveUnavailableError
-            EcoTaxa could not be reached, or the zip's download failed through
-            all retries; calling again resumes it.
+            EcoTaxa could not be reached (for an export in the cache: and the
+            password could not be checked against a remembered login), or the
+            zip's download failed through all retries; calling again resumes it.
 
         Examples
         --------
