@@ -105,16 +105,17 @@ def _detail(response: requests.Response) -> str:
 
 
 class _CredentialsAround:
-    """A digest of the credentials a new source would find outside its arguments.
+    """A digest of the server and credentials a new source would find outside its arguments.
 
     fsspec keeps one source per set of constructor arguments (its instance
     cache), and a source finds the credentials of the environment and
-    ``~/.netrc`` once, when it is made. As one of the class's
-    ``_extra_tokenize_attributes`` this digest makes the credentials part of
-    that key: after ``ECOTAXA_USER``, ``ECOTAXA_PASSWORD``, ``ECOTAXA_TOKEN``
-    or the netrc file change, ``EcotaxaSource()`` (and every ``ecotaxa://``
-    URL) is a new source that finds, and checks, the new credentials instead
-    of going on with the old ones. Only a digest is kept, never a value.
+    ``~/.netrc`` (and ``AWIML_ECOTAXA_URL``) once, when it is made. As one of
+    the class's ``_extra_tokenize_attributes`` this digest makes them part of
+    that key: after ``ECOTAXA_USER``, ``ECOTAXA_PASSWORD``, ``ECOTAXA_TOKEN``,
+    ``AWIML_ECOTAXA_URL`` or the netrc file change, ``EcotaxaSource()`` (and
+    every ``ecotaxa://`` URL) is a new source that finds, and checks, the new
+    credentials instead of going on with the old ones. Only a digest is kept,
+    never a value.
     """
 
     def __get__(self, instance: object, owner: type | None = None) -> str:
@@ -125,7 +126,8 @@ class _CredentialsAround:
         except OSError:
             stamp = "none"
         values = [os.environ.get(name, "\0") for name in
-                  ("ECOTAXA_USER", "ECOTAXA_PASSWORD", "ECOTAXA_TOKEN", "NETRC")]
+                  ("ECOTAXA_USER", "ECOTAXA_PASSWORD", "ECOTAXA_TOKEN", "NETRC",
+                   "AWIML_ECOTAXA_URL")]
         return hashlib.sha256("\n".join([*values, netrc, stamp]).encode()).hexdigest()
 
 
