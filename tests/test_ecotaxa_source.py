@@ -203,6 +203,135 @@ def test_anonymous_public_works_private_and_unknown_are_clear(ecotaxa, tmp_path)
     assert ecotaxa.hits("/api/login") == 0
 
 
+# -- logins: a password at hand is checked; exports in the cache belong to one account ---------
+
+WRONG = "not-alices-password"
+
+
+def _with_bob(server):
+    server.add_user("bob", "bobs-own-password")  # logs in fine, not a member of PRIVATE
+    return server
+
+
+def test_a_wrong_password_after_a_good_login_is_refused(ecotaxa, tmp_path):
+    assert PRIVATE in make_source(ecotaxa, tmp_path, "alice", PASSWORD).projects().index
+    logins = ecotaxa.hits("/api/login")
+    wrong = make_source(ecotaxa, tmp_path, "alice", WRONG)
+    with pytest.raises(AuthenticationError, match=r"'alice'.*wrong user name or password") as info:
+        wrong.projects()
+    assert WRONG not in str(info.value) and PASSWORD not in str(info.value)
+    assert ecotaxa.hits("/api/login") == logins + 1  # EcoTaxa was asked, not the cache
+    # The good login stays remembered: the right password still needs no new login.
+    assert PRIVATE in make_source(ecotaxa, tmp_path, "alice", PASSWORD).projects().index
+    assert ecotaxa.hits("/api/login") == logins + 1
+    # Neither password is kept on disk, only the token and a salted hash.
+    [file] = token_files(tmp_path)
+    assert PASSWORD not in file.read_text() and WRONG not in file.read_text()
+
+
+def test_a_wrong_password_in_the_environment_is_refused_too(ecotaxa, tmp_path, monkeypatch):
+    make_source(ecotaxa, tmp_path, "alice", PASSWORD).projects()
+    monkeypatch.setenv("ECOTAXA_USER", "alice")
+    monkeypatch.setenv("ECOTAXA_PASSWORD", WRONG)
+    with pytest.raises(AuthenticationError, match="taken from environment"):
+        make_source(ecotaxa, tmp_path).projects()
+
+
+def test_another_user_cannot_take_a_cached_export_without_a_good_login(ecotaxa, alice, tmp_path):
+    _with_bob(ecotaxa)
+    folder = alice.export(PRIVATE, **FAST_EXPORT)
+    jobs = ecotaxa.hits("/api/object_set/export/general")
+    # alice's name with another password: EcoTaxa refuses the login, nothing is handed out.
+    with pytest.raises(AuthenticationError, match="wrong user name or password"):
+        make_source(ecotaxa, tmp_path, "alice", WRONG).export(PRIVATE, **FAST_EXPORT)
+    # bob logs in fine but is not a member: his own export is refused by EcoTaxa.
+    with pytest.raises(AuthenticationError, match="not a member"):
+        make_source(ecotaxa, tmp_path, "bob", "bobs-own-password").export(PRIVATE, **FAST_EXPORT)
+    # no account at all: EcoTaxa does not show the project.
+    with pytest.raises(AuthenticationError):
+        make_source(ecotaxa, tmp_path).export(PRIVATE, **FAST_EXPORT)
+    with pytest.raises(AuthenticationError):
+        make_source(ecotaxa, tmp_path).open(f"ecotaxa://{PRIVATE}/export.zip").close()
+    assert ecotaxa.hits("/api/object_set/export/general") == jobs
+    # alice herself, in a new session, gets her export again without a new job.
+    again = make_source(ecotaxa, tmp_path, "alice", PASSWORD)
+    assert again.export(PRIVATE, **FAST_EXPORT) == folder
+    assert ecotaxa.hits("/api/object_set/export/general") == jobs
+
+
+def test_the_same_user_gets_the_cached_export_while_ecotaxa_is_unreachable(ecotaxa, alice,
+                                                                          tmp_path):
+    folder = alice.export(PRIVATE, **FAST_EXPORT)
+    ws = Workspace.create(tmp_path / "ws")
+    ecotaxa.stop()
+    offline = make_source(ecotaxa, tmp_path, "alice", PASSWORD)
+    assert offline.export(PRIVATE, **FAST_EXPORT) == folder
+    options = {"base_url": ecotaxa.api_url, "username": "alice", "password": PASSWORD,
+               "cache": str(tmp_path / "cache"), "export_options": FAST_EXPORT, "retries": 1}
+    fetched = ws.fetch(f"ecotaxa://{PRIVATE}", storage_options=options, progress=False)
+    assert any(path.endswith(".tsv") for path in fetched["path"])
+    # Another password cannot be checked offline: nothing is handed out, and the message
+    # says why and what to do, without the password.
+    with pytest.raises(ArchiveUnavailableError, match="could not be checked") as info:
+        make_source(ecotaxa, tmp_path, "alice", WRONG).export(PRIVATE, **FAST_EXPORT)
+    assert WRONG not in str(info.value) and "reachable" in str(info.value)
+
+
+def test_without_a_remembered_login_a_cached_export_needs_ecotaxa(ecotaxa, tmp_path):
+    forgetful = {"remember_token": False}
+    make_source(ecotaxa, tmp_path, "alice", PASSWORD, **forgetful).export(PRIVATE, **FAST_EXPORT)
+    logins = ecotaxa.hits("/api/login")
+    make_source(ecotaxa, tmp_path, "alice", PASSWORD, **forgetful).export(PRIVATE, **FAST_EXPORT)
+    assert ecotaxa.hits("/api/login") == logins + 1  # checked by logging in
+    ecotaxa.stop()
+    with pytest.raises(ArchiveUnavailableError, match="remember_token"):
+        make_source(ecotaxa, tmp_path, "alice", PASSWORD, **forgetful).export(PRIVATE,
+                                                                             **FAST_EXPORT)
+
+
+def test_a_token_file_of_an_older_awiml_is_not_trusted(ecotaxa, alice, tmp_path):
+    alice.projects()
+    [file] = token_files(tmp_path)
+    record = json.loads(file.read_text())
+    file.write_text(json.dumps({k: record[k] for k in ("api_url", "username", "created",
+                                                       "token")}))
+    logins = ecotaxa.hits("/api/login")
+    with pytest.raises(AuthenticationError):
+        make_source(ecotaxa, tmp_path, "alice", WRONG).projects()
+    make_source(ecotaxa, tmp_path, "alice", PASSWORD).projects()
+    assert ecotaxa.hits("/api/login") == logins + 2
+
+
+def test_new_credentials_in_the_environment_make_a_new_source(ecotaxa, tmp_path, monkeypatch):
+    _with_bob(ecotaxa)
+    monkeypatch.setenv("AWIML_ECOTAXA_URL", ecotaxa.api_url)
+    monkeypatch.setenv("ECOTAXA_USER", "alice")
+    monkeypatch.setenv("ECOTAXA_PASSWORD", PASSWORD)
+    first = EcotaxaSource(retries=1)
+    assert PRIVATE in first.projects().index
+    assert EcotaxaSource(retries=1) is first  # fsspec's instance cache, as documented
+    monkeypatch.setenv("ECOTAXA_PASSWORD", WRONG)
+    with pytest.raises(AuthenticationError, match="wrong user name or password"):
+        EcotaxaSource(retries=1).projects()
+    monkeypatch.setenv("ECOTAXA_USER", "bob")
+    monkeypatch.setenv("ECOTAXA_PASSWORD", "bobs-own-password")
+    with pytest.raises(AuthenticationError, match="not a member"):
+        with fsspec.open(f"ecotaxa://{PRIVATE}/objects.tsv", retries=1) as handle:
+            handle.read()
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login alice password {WRONG}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.delenv("ECOTAXA_USER")
+    monkeypatch.delenv("ECOTAXA_PASSWORD")
+    with pytest.raises(AuthenticationError, match=r"taken from ~/\.netrc"):
+        EcotaxaSource(retries=1).projects()
+    # The server named in the environment counts as well.
+    netrc_source = EcotaxaSource(retries=1)
+    monkeypatch.setenv("AWIML_ECOTAXA_URL", ecotaxa.api_url + "/")
+    assert EcotaxaSource(retries=1) is not netrc_source
+
+
 # -- projects and queries -------------------------------------------------------------------
 
 

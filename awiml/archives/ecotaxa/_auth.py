@@ -2,25 +2,37 @@
 
 Tokens are kept one small JSON file per API URL and user name in
 ``ecotaxa-tokens/`` of :func:`config_dir`, created with mode ``0600`` inside a
-``0700`` folder, and reused until :data:`TOKEN_MAX_AGE` seconds old or refused.
-Token values are never logged.
+``0700`` folder, with a salted hash of the password that obtained them, and
+reused for that password only, until :data:`TOKEN_MAX_AGE` seconds old or
+refused. Token values and passwords are never logged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..._files import atomic_write
 from ..base import netrc_credentials
 
-__all__ = ["TOKEN_MAX_AGE", "Credentials", "TokenCache", "config_dir", "find_credentials"]
+__all__ = [
+    "TOKEN_MAX_AGE",
+    "Credentials",
+    "TokenCache",
+    "config_dir",
+    "find_credentials",
+    "password_check",
+    "password_matches",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +141,76 @@ def find_credentials(
     return Credentials(user, None, token, "none")
 
 
+#: scrypt's cost parameters for the password check of a cached token (the "interactive"
+#: ones of scrypt's paper: about 0.1 s and 16 MiB); kept in each file, so they can grow.
+SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1}
+
+
+def _scrypt(password: str, salt: bytes, cost: Mapping[str, Any]) -> bytes:
+    n, r, p = (int(cost[k]) for k in ("n", "r", "p"))
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                          maxmem=256 * r * (n + p + 2), dklen=32)
+
+
+def password_check(password: str) -> dict[str, Any]:
+    """Return a salted scrypt hash of ``password``, to recognise it later without keeping it.
+
+    Parameters
+    ----------
+    password : str
+        The password of a login that EcoTaxa accepted.
+
+    Returns
+    -------
+    dict
+        ``{"scrypt": <hex>, "salt": <hex>, "n", "r", "p"}``; the salt is random.
+
+    Examples
+    --------
+    >>> check = password_check("secret")
+    >>> password_matches(check, "secret"), password_matches(check, "Secret")
+    (True, False)
+    >>> "secret" in str(check)
+    False
+    """
+    salt = os.urandom(16)
+    return {"scrypt": _scrypt(password, salt, SCRYPT_COST).hex(), "salt": salt.hex(),
+            **SCRYPT_COST}
+
+
+def password_matches(check: Any, password: str) -> bool:
+    """Tell whether ``password`` is the one :func:`password_check` made ``check`` from.
+
+    Anything that is not such a check (missing, damaged, of an older awiml)
+    matches no password.
+    """
+    try:
+        salt = bytes.fromhex(check["salt"])
+        expected = bytes.fromhex(check["scrypt"])
+        cost = {k: int(check[k]) for k in ("n", "r", "p")}
+        if not (2 <= cost["n"] <= 2**20 and 1 <= cost["r"] <= 32 and 1 <= cost["p"] <= 16):
+            return False
+        found = _scrypt(password, salt, cost)
+    except (KeyError, TypeError, ValueError, MemoryError):
+        return False
+    return hmac.compare_digest(found, expected)
+
+
 class TokenCache:
     """Tokens kept on disk per API URL and user name, readable by the user only.
+
+    A token is handed out only for the password that obtained it: each file
+    keeps, beside the token, a salted scrypt hash of that password
+    (:func:`password_check`), never the password. One file per server and
+    user (the file name hashes the API URL and user name), not one per
+    password: a wrong password finds the file but not the token, so
+    ``EcotaxaSource`` logs in with it and EcoTaxa refuses it; the good
+    login's token stays for the right password. A login with a new password
+    (after changing it on EcoTaxa) replaces the file. Using cached tokens
+    only when no password is at hand would check every password, but a
+    password is nearly always at hand (environment, ``~/.netrc``), so the
+    cache would save no login at all; the hash keeps both. Files without a
+    hash (written by awiml 0.1) give no token.
 
     Parameters
     ----------
@@ -143,9 +223,11 @@ class TokenCache:
     --------
     >>> import tempfile
     >>> cache = TokenCache(tempfile.mkdtemp())
-    >>> cache.put("https://ecotaxa.example/api", "alice", "t0k3n")
-    >>> cache.get("https://ecotaxa.example/api", "alice")
+    >>> cache.put("https://ecotaxa.example/api", "alice", "t0k3n", "pw")
+    >>> cache.get("https://ecotaxa.example/api", "alice", "pw")
     't0k3n'
+    >>> cache.get("https://ecotaxa.example/api", "alice", "not-the-pw") is None
+    True
     >>> oct(cache.path("https://ecotaxa.example/api", "alice").stat().st_mode & 0o777)
     '0o600'
     """
@@ -160,8 +242,8 @@ class TokenCache:
         key = hashlib.sha256(f"{api_url.rstrip('/')}\n{username}".encode()).hexdigest()[:32]
         return self.folder / f"{key}.json"
 
-    def get(self, api_url: str, username: str) -> str | None:
-        """Return the cached token, or ``None`` when missing, unreadable or too old."""
+    def _read(self, api_url: str, username: str) -> dict[str, Any] | None:
+        """Return the record of ``username`` at ``api_url``, or ``None``."""
         file = self.path(api_url, username)
         try:
             record = json.loads(file.read_text("utf-8"))
@@ -175,27 +257,59 @@ class TokenCache:
             record.get("username") != username
         ):
             return None
+        return record
+
+    def knows_password(self, api_url: str, username: str, password: str) -> bool:
+        """Tell whether ``password`` is the one of the last login kept for ``username``.
+
+        This is the offline check of an account: it holds however old the
+        token is, as long as the file is there.
+        """
+        record = self._read(api_url, username)
+        return record is not None and password_matches(record.get("password_check"), password)
+
+    def get(self, api_url: str, username: str, password: str) -> str | None:
+        """Return the cached token for this password.
+
+        ``None`` when missing, unreadable, too old, or kept for another
+        password (or none: a file of awiml 0.1).
+        """
+        record = self._read(api_url, username)
+        if record is None:
+            return None
         created = record.get("created")
         if not isinstance(created, (int, float)) or time.time() - created > self.max_age:
             logger.info("the cached EcoTaxa token of %s is too old; logging in again", username)
             return None
+        if not password_matches(record.get("password_check"), password):
+            logger.info("the cached EcoTaxa token of %s was not obtained with this password; "
+                        "logging in to check it", username)
+            return None
         token = record.get("token")
         return token if isinstance(token, str) and token else None
 
-    def put(self, api_url: str, username: str, token: str) -> None:
-        """Store ``token`` atomically in a file only the user may read (mode ``0600``)."""
+    def put(self, api_url: str, username: str, token: str, password: str) -> None:
+        """Store ``token`` and a hash of ``password`` atomically, readable by the user only.
+
+        Call it only with a password EcoTaxa has just accepted.
+        """
         file = self.path(api_url, username)
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             record = {"api_url": api_url.rstrip("/"), "username": username,
-                      "created": time.time(), "token": token}
+                      "created": time.time(), "token": token,
+                      "password_check": password_check(password)}
             atomic_write(file, json.dumps(record), mode=0o600)
         except OSError as exc:
             # Not fatal: the next session logs in again.
             logger.warning("could not keep the EcoTaxa token in %s (%s)", self.folder,
                            type(exc).__name__)
 
-    def drop(self, api_url: str, username: str) -> None:
-        """Forget the token of ``username`` at ``api_url``."""
+    def drop(self, api_url: str, username: str, token: str | None = None) -> None:
+        """Forget the token of ``username`` at ``api_url`` (only if it is ``token``, if given)."""
+        if token is not None:
+            record = self._read(api_url, username)
+            if record is None or record.get("token") != token:
+                return
         with contextlib.suppress(OSError):
             self.path(api_url, username).unlink()

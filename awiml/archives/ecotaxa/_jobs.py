@@ -4,10 +4,14 @@
 goes on with one an earlier call left unfinished), waits for it, downloads
 its zip with awiml's transfer engine (resuming with HTTP Range), and keeps the
 checked zip in the export cache. ``<cache>/ecotaxa/exports/<server>/<project>/<hash
-of filters and options>/`` holds ``export.zip``, ``export.json`` (the record),
+of the account, filters and options>/`` holds ``export.zip``, ``export.json`` (the record),
 ``files/`` (the extracted export), ``job.json`` (a job not yet downloaded) and
 ``.partial/`` (a download not yet done); with ``cache=False`` the same layout
 lives in a temporary folder of the source (:class:`Scratch`).
+
+Each account has folders of its own (``EcotaxaSource._account``), and a
+finished export leaves the cache only after ``EcotaxaSource._check_account``
+has checked the password (against the remembered login, else by logging in).
 """
 
 from __future__ import annotations
@@ -92,6 +96,10 @@ class ExportJobs:
 
         def _current_token(self) -> str | None: ...
 
+        def _account(self) -> str: ...
+
+        def _check_account(self, what: str) -> None: ...
+
         def _forget_token(self, token: str) -> None: ...
 
         def _new_session(self, *, retries: int,
@@ -148,7 +156,8 @@ class ExportJobs:
         root = self._exports_root(create=create)
         if root is None:
             return None
-        key = json.dumps({"api_url": self.api_url, **settings}, sort_keys=True)
+        key = json.dumps({"api_url": self.api_url, "account": self._account(), **settings},
+                         sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:20]
         server = _safe(redact_url(self.api_url).split("://", 1)[-1])
         return root / "exports" / server / str(settings["project_id"]) / digest
@@ -168,6 +177,7 @@ class ExportJobs:
         files = entry / "files"
         if (target is None and not options["refresh"] and files.is_dir()
                 and (entry / "export.json").is_file()):
+            self._check_account(f"the export of project {settings['project_id']}")
             return files, self._record(entry)
         zip_path, record = self._export_zip(entry, settings, **options)
         what, max_bytes = _what(record), options["max_bytes"]
@@ -218,6 +228,7 @@ class ExportJobs:
         record_path = entry / "export.json"
         with soft_lock(entry / ".lock", max(timeout, 60.0), busy, unwritable):
             if not refresh and zip_path.is_file() and record_path.is_file():
+                self._check_account(f"the export of project {settings['project_id']}")
                 return zip_path, self._record(entry)
             projid = int(settings["project_id"])
             self.project(projid)  # an unknown or private project fails here, before any job

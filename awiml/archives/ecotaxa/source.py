@@ -27,6 +27,7 @@ needs a logged-in user.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 import os
@@ -103,6 +104,33 @@ def _detail(response: requests.Response) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+class _CredentialsAround:
+    """A digest of the server and credentials a new source would find outside its arguments.
+
+    fsspec keeps one source per set of constructor arguments (its instance
+    cache), and a source finds the credentials of the environment and
+    ``~/.netrc`` (and ``AWIML_ECOTAXA_URL``) once, when it is made. As one of
+    the class's ``_extra_tokenize_attributes`` this digest makes them part of
+    that key: after ``ECOTAXA_USER``, ``ECOTAXA_PASSWORD``, ``ECOTAXA_TOKEN``,
+    ``AWIML_ECOTAXA_URL`` or the netrc file change, ``EcotaxaSource()`` (and
+    every ``ecotaxa://`` URL) is a new source that finds, and checks, the new
+    credentials instead of going on with the old ones. Only a digest is kept,
+    never a value.
+    """
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        netrc = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+        try:
+            found = os.stat(netrc)
+            stamp = f"{found.st_mtime_ns}:{found.st_size}:{found.st_ino}"
+        except OSError:
+            stamp = "none"
+        values = [os.environ.get(name, "\0") for name in
+                  ("ECOTAXA_USER", "ECOTAXA_PASSWORD", "ECOTAXA_TOKEN", "NETRC",
+                   "AWIML_ECOTAXA_URL")]
+        return hashlib.sha256("\n".join([*values, netrc, stamp]).encode()).hexdigest()
+
+
 def project_id(project: int | str) -> int:
     """Return the numeric id of a project given as an int, a string or an ``ecotaxa://`` URL.
 
@@ -160,8 +188,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         Where exports are kept and reused: ``True`` for
         ``<awiml cache folder>/ecotaxa/exports/`` (``$AWIML_CACHE_DIR`` or the
         user cache folder), a folder for
-        ``<folder>/ecotaxa/exports/<server>/<project>/<hash of filters and
-        options>/``. ``False``: one temporary folder of this source
+        ``<folder>/ecotaxa/exports/<server>/<project>/<hash of the account,
+        filters and options>/``; an export is handed out again only to the
+        account that made it, once its password is checked (see Notes).
+        ``False``: one temporary folder of this source
         (``awiml-ecotaxa-*``), deleted by :meth:`close`, when the source is
         garbage-collected, or when Python exits; ``Workspace.fetch`` takes
         it over and deletes it once the files are in ``raw/``.
@@ -171,7 +201,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         ``Workspace.fetch``; ``filters`` also applies to ``objects.tsv``.
     remember_token : bool, optional
         Keep the token from logging in on disk for later sessions (see
-        Notes); ``False`` logs in once per source and writes nothing.
+        Notes); ``False`` logs in once per source and writes nothing, and
+        exports in the cache then need EcoTaxa to check the password.
     timeout : tuple of float, optional
         Connect and read timeouts of each HTTP request in seconds.
     retries : int, optional
@@ -210,8 +241,20 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     Tokens from logging in are kept, one per API URL and user name, in files
     readable by the user only in ``ecotaxa-tokens/`` of awiml's configuration
     folder (``$AWIML_CONFIG_DIR``, else ``platformdirs.user_config_dir("awiml")``),
-    and reused for 29 days or until EcoTaxa refuses them. Passwords and tokens
-    are never logged, shown, or written to error messages or manifests.
+    and reused for 29 days or until EcoTaxa refuses them, but only with the
+    password that obtained them: the file keeps a salted scrypt hash of it
+    (never the password), and a source with another password logs in, so a
+    wrong password raises :class:`~awiml.errors.AuthenticationError` even
+    after a good login. Passwords and tokens are never logged, shown, or
+    written to error messages or manifests.
+
+    Exports in the cache belong to one account: a user name, a token given
+    alone, or none. An export made with a user name is handed out again once
+    the password at hand is checked, against that user's remembered login on
+    this computer (no network needed, so the same user gets it while EcoTaxa
+    is unreachable) or else by logging in; another account, or a wrong
+    password, never gets it. With ``remember_token=False`` nothing is
+    remembered, and a cached export needs EcoTaxa to check the password.
 
     Examples
     --------
@@ -231,6 +274,9 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     protocol = "ecotaxa"
     root_marker = ""
     retry_backoff: float = 0.5
+    # A new source when the credentials around change (see _CredentialsAround).
+    _credentials_around = _CredentialsAround()
+    _extra_tokenize_attributes = ("_credentials_around",)
 
     def __init__(
         self,
@@ -251,6 +297,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         self.api_url = self.api_url.rstrip("/")
         self._credentials = find_credentials(self.api_url, username, password, token)
         self._token: str | None = self._credentials.token
+        #: Whether this source's password was checked (see :meth:`_check_account`).
+        self._account_checked = False
         self.remember_token = bool(remember_token)
         self._session = self._new_session(retries=retries)
         if cache is True:
@@ -312,10 +360,12 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             if not creds.can_login:
                 return None
             assert creds.username is not None
+            assert creds.password is not None
             tokens = self._token_cache()
-            cached = tokens.get(self.api_url, creds.username) if tokens else None
+            cached = tokens.get(self.api_url, creds.username, creds.password) if tokens else None
             if cached:
                 logger.debug("reusing the cached EcoTaxa token of %s", creds.username)
+                self._account_checked = True  # the token was obtained with this password
             self._token = cached or self._login()
             return self._token
 
@@ -324,8 +374,73 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             if self._token == token:
                 self._token = None
             user, cache = self._credentials.username, self._token_cache()
-            if user and cache is not None and cache.get(self.api_url, user) == token:
-                cache.drop(self.api_url, user)
+            if user and cache is not None:
+                cache.drop(self.api_url, user, token)
+
+    def _account(self) -> str:
+        """Name the account whose exports this source may take from the export cache.
+
+        A user name with a password names that user (the password is checked
+        by :meth:`_check_account` before anything is handed out); a token
+        alone names that token (whoever holds the token that made an export
+        may have it again); without either, nobody (EcoTaxa exports nothing
+        to anonymous users, so such entries stay empty).
+        """
+        creds = self._credentials
+        if creds.can_login:
+            return f"user:{creds.username}"
+        if creds.token:
+            return "token:" + hashlib.sha256(creds.token.encode()).hexdigest()
+        return "anonymous"
+
+    def _check_account(self, what: str) -> None:
+        """Make sure this source's password is right before ``what`` leaves the export cache.
+
+        The export cache keeps one folder per account (:meth:`_account`), and
+        an export made by one account is handed out again only to a source
+        whose password has been checked: by the remembered login of that
+        account on this computer (the salted password hash of the token
+        cache, see ``remember_token``), which works while EcoTaxa is
+        unreachable, or else by logging in. A token alone, or no account,
+        needs no check: their folders hold only what the same token made.
+
+        Raises
+        ------
+        AuthenticationError
+            EcoTaxa refused the login.
+        ArchiveUnavailableError
+            EcoTaxa could not be reached and no login of this account with
+            this password is remembered here.
+        """
+        creds = self._credentials
+        if not creds.can_login or self._account_checked:
+            return
+        assert creds.username is not None and creds.password is not None
+        with self._lock:
+            if self._account_checked:
+                return
+            tokens = self._token_cache()
+            if tokens is not None and tokens.knows_password(self.api_url, creds.username,
+                                                            creds.password):
+                self._account_checked = True
+                return
+            try:
+                token = self._login()
+            except ArchiveUnavailableError as exc:
+                remembered = (
+                    "no login of this account with this password is remembered on this "
+                    "computer" if self.remember_token else
+                    "this source does not remember logins (remember_token=False)"
+                )
+                raise ArchiveUnavailableError(
+                    f"{what} is in the export cache, but the password of {creds.username!r} "
+                    f"(taken from {creds.origin}) could not be checked: EcoTaxa at "
+                    f"{redact_url(self.api_url)} could not be reached, and {remembered}. "
+                    "Try again when EcoTaxa is reachable; once a login with "
+                    "remember_token=True (the default) has succeeded, the export is handed "
+                    "out offline to the same account."
+                ) from exc
+            self._token = self._token or token
 
     def _login(self) -> str:
         creds = self._credentials
@@ -355,9 +470,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
                 f"EcoTaxa at {redact_url(self.api_url)} answered the login without a token; "
                 "is base_url the API root (ending in /api)?"
             )
+        self._account_checked = True
         tokens = self._token_cache()
         if tokens is not None:
-            tokens.put(self.api_url, creds.username, token)
+            tokens.put(self.api_url, creds.username, token, creds.password)
         return token
 
     def _send(
@@ -731,7 +847,9 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         to more than ``max_bytes`` or the free disk space are refused.
 
         An export with the same project, filters and options already in the
-        cache is reused without a new job. A job that timed out or waits for
+        cache, made by the same account, is reused without a new job, once
+        the password is checked (see Notes of :class:`EcotaxaSource`: offline
+        too, for a login remembered on this computer). A job that timed out or waits for
         an answer is remembered, and the next call goes on with it; so is a
         failed download, whose partial zip is resumed. With ``cache=False``
         the source's temporary folder is the cache.
@@ -782,12 +900,14 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             an answer in the web interface (state ``A``), or did not finish in
             ``timeout`` seconds.
         AuthenticationError
-            No account was given, or EcoTaxa refused it or the project.
+            No account was given, or EcoTaxa refused it (a wrong password,
+            also for an export in the cache) or the project.
         InvalidDataError
             The zip is corrupt or unsafe; nothing was extracted.
         ArchiveUnavailableError
-            EcoTaxa could not be reached, or the zip's download failed through
-            all retries; calling again resumes it.
+            EcoTaxa could not be reached (for an export in the cache: and the
+            password could not be checked against a remembered login), or the
+            zip's download failed through all retries; calling again resumes it.
 
         Examples
         --------
