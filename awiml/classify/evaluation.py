@@ -73,7 +73,7 @@ def _fitted_title(name: str, tail: str, width: float) -> str:
     font = FontProperties(size=mpl.rcParams["figure.titlesize"],
                           weight=mpl.rcParams["figure.titleweight"])
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def wide(text: str) -> float:
         return text_to_path.get_text_width_height_descent(text, font, ismath=False)[0]
 
