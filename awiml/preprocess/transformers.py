@@ -385,10 +385,13 @@ class HarmoniseColumns(_TableTransformer):
     mapping : dict, optional
         Canonical names and their aliases, as ``{canonical: [alias, ...]}``
         or ``{alias: canonical}`` (a string value), mixed freely. Every
-        canonical name is an alias of itself.
+        canonical name is an alias of itself. A canonical name that no column
+        of the table given to ``fit`` matches gives a ``UserWarning`` naming
+        it (list it in ``targets`` to make that an error).
     targets : list of str, optional
         Canonical names that must be present: a table without them is an
-        error naming the missing names and the columns that were seen.
+        error naming the missing names and the columns that were seen (in
+        ``transform``, also the column each name was fitted on).
         Targets need not be in ``mapping``.
     unknown : {"keep", "drop", "error"}, default "keep"
         What to do with columns that match nothing: pass them through
