@@ -230,7 +230,8 @@ def test_harmonise_missing_target_names_it_and_the_columns_seen(radiosondes):
     with pytest.raises(InvalidDataError, match=r"no column matches 'depth'.*'Area', 'Campaign'"):
         harmonise.fit(radiosondes)
     fitted = HarmoniseColumns(MAPPING, targets=["time"]).fit(radiosondes)
-    with pytest.raises(InvalidDataError, match="no column for 'time' .fitted on the column"):
+    fitted_on = r"no column for 'time' \(fitted on the column 'Date/Time'\)"
+    with pytest.raises(InvalidDataError, match=fitted_on):
         fitted.transform(pd.DataFrame({"Latitude": [1.0]}))
 
 
