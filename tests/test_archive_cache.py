@@ -65,7 +65,8 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def test_an_unreadable_archive_cache_is_an_awiml_error_naming_the_folder(tmp_path):
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_an_unreadable_archive_cache_is_an_awiml_error_naming_the_folder(tmp_path, what):
     cache = tmp_path / "cache"
     with PangaeaServer() as server:
         server.add_dataset(889513, text=TSG)
@@ -75,7 +76,9 @@ def test_an_unreadable_archive_cache_is_an_awiml_error_naming_the_folder(tmp_pat
         before = sorted((p.relative_to(cache), p.read_bytes()) for p in cache.rglob("*")
                         if p.is_file())
         assert before
-        folder.chmod(0o000)
+        locked = [folder] if what == "folder" else list(folder.rglob("data.tab"))
+        for path in locked:
+            path.chmod(0o000)
         try:
             env = {**os.environ, "KERAS_BACKEND": "torch"}
             result = subprocess.run(
@@ -83,16 +86,19 @@ def test_an_unreadable_archive_cache_is_an_awiml_error_naming_the_folder(tmp_pat
                                   _closed_port_url(), str(cache)]),
                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         finally:
-            folder.chmod(0o755)
+            for path in locked:
+                path.chmod(0o755 if path.is_dir() else 0o644)
     assert result.returncode == 0, result.stderr[-3000:]
     online, offline = json.loads(result.stdout.strip().splitlines()[-1])
     for outcome in (online, offline):
         assert "AwimlError" in outcome.get("mro", []), outcome
         assert "TransferError" in outcome["mro"] and "OSError" in outcome["mro"]
         message = outcome["message"]
-        assert str(folder) in message, message                       # names the folder
+        assert str(locked[0]) in message, message               # names the folder or file
         assert "AWIML_CACHE_DIR" in message and "cache=False" in message  # and what to do
-    assert "could not read the archive cache" in offline["message"]  # latest()
+    assert "could not read the archive cache" in offline["message"]  # latest(), get()
+    if what == "file":
+        assert "could not read the archive cache" in online["message"]
     after = sorted((p.relative_to(cache), p.read_bytes()) for p in cache.rglob("*")
                    if p.is_file())
     assert after == before  # nothing in the cache was lost or changed

@@ -9,6 +9,7 @@ are written to a temporary name and renamed, so a crash leaves no half entry.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -95,9 +96,10 @@ class ArchiveCache:
         """
         path = self._path(key, version, name)
         try:
-            return path if path.is_file() else None
+            found = path.is_file()
         except OSError as exc:  # a folder on the way is not readable for us
             raise self._unusable(exc, "read") from exc
+        return self._readable(path) if found else None
 
     def latest(self, key: str, name: str) -> Path | None:
         """Return the most recently written version of a file, or ``None``.
@@ -125,7 +127,7 @@ class ArchiveCache:
             return None
         except OSError as exc:
             raise self._unusable(exc, "read") from exc
-        return max(candidates, key=lambda c: c[0])[1] if candidates else None
+        return self._readable(max(candidates, key=lambda c: c[0])[1]) if candidates else None
 
     def put(self, key: str, version: str, name: str, data: bytes) -> Path:
         """Store ``data`` atomically and return its path.
@@ -159,6 +161,13 @@ class ArchiveCache:
                 f"was cached and the entries already there are untouched; {advice}, set "
                 "$AWIML_CACHE_DIR to another folder, or pass cache=False."
             ) from exc
+
+    def _readable(self, path: Path) -> Path:
+        """Return ``path``, or raise the cache's error if we may not read it."""
+        if not os.access(path, os.R_OK):
+            error = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            raise self._unusable(error, "read")
+        return path
 
     def _unusable(self, exc: OSError, doing: str) -> TransferError:
         """Return the error for a cache folder that cannot be read (or searched)."""
