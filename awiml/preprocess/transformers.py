@@ -53,6 +53,8 @@ pipeline would return fewer predictions than rows.
 
 from __future__ import annotations
 
+import os
+import sys
 import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
@@ -612,7 +614,6 @@ class HarmoniseColumns(_TableTransformer):
             )
         return plan
 
-
     def _missing_at_transform(self, frame: pd.DataFrame, matcher: _Matcher,
                               missing: list[str]) -> str:
         """Say which needed columns a table given to a fitted transformer lacks."""
@@ -634,9 +635,6 @@ class HarmoniseColumns(_TableTransformer):
 
 def _caller_level() -> int:
     """Return the ``stacklevel`` that points a warning at the code calling awiml or sklearn."""
-    import os
-    import sys
-
     import sklearn
 
     inside = (os.path.dirname(os.path.dirname(__file__)) + os.sep,
