@@ -508,6 +508,52 @@ def test_evaluate_scikit_learn_model(zoo):
     assert data["per_class"][1]["support"] == 20 and data["history"] is None
 
 
+
+def _long_pipeline(X, y) -> Pipeline:
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, RobustScaler
+
+    steps = [SimpleImputer(), VarianceThreshold(), FunctionTransformer(), RobustScaler(),
+             MinMaxScaler(), StandardScaler(), FunctionTransformer(), RobustScaler(),
+             make_pipeline(MinMaxScaler(), StandardScaler()), RandomForestClassifier(
+                 n_estimators=5, random_state=0)]
+    return make_pipeline(*steps).fit(X, y)
+
+
+@pytest.mark.parametrize("kind", ["counts", "both"])
+@pytest.mark.parametrize("which", ["pipeline", "one long name"])
+def test_confusion_figure_title_fits_a_long_pipeline(kind, which):
+    """The title of the stored figure is wrapped or shortened to lie inside the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    if which == "pipeline":
+        model = _long_pipeline(X, y)
+        report = evaluate(model, X, y)
+        assert report.model_name.count(" -> ") == 10
+    else:
+        report = EvaluationReport.from_predictions(y, y, model_name="Convolutional" * 30)
+    for dpi in (80, 100):  # the notebook's and the store's
+        fig = report.figure(kind=kind)
+        fig.set_dpi(dpi)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        titles = [t for t in fig.texts if t.get_text()]
+        assert len(titles) == 1
+        extent = titles[0].get_window_extent(canvas.get_renderer())
+        box = fig.bbox
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, (extent, box)
+        assert box.y0 <= extent.y0 and extent.y1 <= box.y1, (extent, box)
+        text = titles[0].get_text()
+        assert f"accuracy {report.accuracy:.3f}" in text
+        if which == "pipeline":
+            assert text.startswith("Pipeline(SimpleImputer") and "RandomForestClassifier" in text
+        # the title leaves the panels room: no axes was squeezed to nothing
+        assert all(ax.get_window_extent().height > 50 for ax in fig.axes)
+
+
 def test_evaluate_keras_pipeline_has_learning_curves(zoo, fitted_zoo):
     _, _, X_test, y_test = zoo
     report = evaluate(fitted_zoo, X_test, y_test)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -229,9 +230,77 @@ def test_harmonise_missing_target_names_it_and_the_columns_seen(radiosondes):
     with pytest.raises(InvalidDataError, match=r"no column matches 'depth'.*'Area', 'Campaign'"):
         harmonise.fit(radiosondes)
     fitted = HarmoniseColumns(MAPPING, targets=["time"]).fit(radiosondes)
-    with pytest.raises(InvalidDataError, match="no column matches 'time'"):
+    fitted_on = r"no column for 'time' \(fitted on the column 'Date/Time'\)"
+    with pytest.raises(InvalidDataError, match=fitted_on):
         fitted.transform(pd.DataFrame({"Latitude": [1.0]}))
 
+
+
+def test_harmonise_warns_about_a_mapping_name_that_matches_nothing():
+    """A slip in the mapping ("Tmp" for "Temp") no longer passes silently."""
+    table = pd.DataFrame({"Temp [°C]": [1.0], "Sal": [35.0]})
+    harmonise = HarmoniseColumns({"temperature": ["Tmp"], "salinity": ["sal"]})
+    with pytest.warns(UserWarning) as caught:
+        out = harmonise.fit_transform(table)
+    [message] = [str(w.message) for w in caught]
+    assert "'temperature' (as 'temperature', 'Tmp')" in message
+    assert "matched nothing: 'Temp [°C]'" in message
+    assert "Add the column's label to the mapping" in message and "targets=" in message
+    assert caught[0].filename == __file__  # points at the caller, not at awiml
+    assert list(out.columns) == ["Temp [°C]", "salinity"]  # the behaviour itself is unchanged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        HarmoniseColumns({"temperature": ["temp"], "salinity": ["sal"]}).fit(table)
+        assert list(harmonise.transform(table).columns) == ["Temp [°C]", "salinity"]  # fit only
+
+
+def _zones_pipeline() -> Pipeline:
+    return Pipeline([
+        ("harmonise", HarmoniseColumns({"temperature": ["temp"], "salinity": ["sal"]},
+                                       targets=["temperature", "salinity"], unknown="drop")),
+        ("classify", LogisticRegression()),
+    ])
+
+
+def _check_missing_at_predict(error: InvalidDataError) -> None:
+    message = str(error)
+    assert "no column for 'temperature' (fitted on the column 'Temp')" in message
+    assert "'Sal'" in message and "'temp'" in message  # the columns seen, the labels known
+    assert "mapping, e.g." not in message and "Add their labels" not in message
+
+
+def test_a_fitted_pipeline_names_the_column_it_misses_at_predict(tsg, tmp_path):
+    from awiml import ModelStore
+
+    train = tsg.iloc[:40]
+    y = (train["Latitude"] > train["Latitude"].median()).to_numpy()
+    pipeline = _zones_pipeline().fit(train, y)
+    without = tsg.iloc[40:45].drop(columns=["Temp"])
+    with pytest.raises(InvalidDataError) as info:
+        pipeline.predict(without)
+    _check_missing_at_predict(info.value)
+    # the same from a stored and reloaded model
+    store = ModelStore(tmp_path / "store")
+    loaded = store.load(store.save(pipeline, "zones"))
+    with pytest.raises(InvalidDataError) as info:
+        loaded.predict(without)
+    _check_missing_at_predict(info.value)
+    # at fit time the advice is still to extend the mapping
+    with pytest.raises(InvalidDataError, match=r"Add their labels to the mapping"):
+        _zones_pipeline().fit(without, y[:5])
+
+
+def test_a_model_stored_by_0_1_0_names_the_column_it_misses(tsg, tmp_path):
+    import shutil
+
+    from awiml import ModelStore
+
+    fixture = Path(__file__).parent / "data" / "modelstore_0.1.0" / "store"
+    shutil.copytree(fixture, tmp_path / "store")
+    model = ModelStore(tmp_path / "store").load("zones@production")
+    with pytest.raises(InvalidDataError) as info:
+        model.predict(tsg.iloc[:5].drop(columns=["Temp"]))
+    _check_missing_at_predict(info.value)
 
 def test_harmonise_two_labels_for_one_name_is_an_error():
     table = pd.DataFrame({"Temp [°C]": [1.0], "TEMP": [2.0]})

@@ -213,6 +213,39 @@ def test_alias_to_a_missing_version_is_refused(store, logreg):
     assert not (store.path / "ghost").exists()
     assert store.info("iris@production")["version"] == 1
     assert not (store.path / "iris" / "aliases" / "staging").exists()
+
+
+def test_an_alias_differing_only_in_case_is_refused(store, logreg):
+    """Production and production are one file on SMB/macOS shares: the second is refused."""
+    store.save(logreg, "iris", alias="production")
+    store.save(logreg, "iris")
+    aliases = store.path / "iris" / "aliases"
+    with pytest.raises(ModelStoreError) as info:
+        store.alias("iris", "Production", 2)
+    message = str(info.value)
+    assert "'Production'" in message and "'production'" in message and "case" in message
+    assert "store.alias('iris', 'production', version)" in message  # what to do
+    with pytest.raises(ModelStoreError, match="differs only in case"):
+        store.save(logreg, "iris", alias="PRODUCTION")
+    assert store.versions("iris")["version"].tolist() == [1, 2]  # refused before saving
+    assert sorted(p.name for p in aliases.iterdir()) == ["production"]
+    assert store.info("iris@production")["version"] == 1
+    # moving the alias as it is spelt still works, and so does an unrelated one
+    assert store.alias("iris", "production", 2) == "iris@2"
+    assert store.alias("iris", "staging", 1) == "iris@1"
+
+
+def test_a_store_that_already_has_case_twins_still_loads(store, logreg, iris):
+    """Made on a case-sensitive disk before the check: both aliases read, list and move."""
+    X, y = iris
+    store.save(logreg, "iris", alias="production")
+    store.save(LogisticRegression(C=0.01, max_iter=1000).fit(X, y), "iris")
+    (store.path / "iris" / "aliases" / "Production").write_text("2\n")
+    assert store.load("iris@production").C == logreg.C
+    assert store.load("iris@Production").C == 0.01
+    assert store.versions("iris")["aliases"].tolist() == ["production", "Production"]
+    assert store.alias("iris", "Production", 1) == "iris@1"
+    assert store.alias("iris", "production", 2) == "iris@2"
     store.save(logreg, "other")
     with pytest.raises(ValueError, match="not of 'iris'"):
         store.alias("iris", "production", "other@1")

@@ -9,6 +9,7 @@ are written to a temporary name and renamed, so a crash leaves no half entry.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -86,9 +87,19 @@ class ArchiveCache:
         -------
         pathlib.Path or None
             The file, if cached.
+
+        Raises
+        ------
+        awiml.errors.TransferError
+            The cache folder cannot be read (no permission); the message names
+            it and what to do.
         """
         path = self._path(key, version, name)
-        return path if path.is_file() else None
+        try:
+            found = path.is_file()
+        except OSError as exc:  # a folder on the way is not readable for us
+            raise self._unusable(exc, "read") from exc
+        return self._readable(path) if found else None
 
     def latest(self, key: str, name: str) -> Path | None:
         """Return the most recently written version of a file, or ``None``.
@@ -102,10 +113,21 @@ class ArchiveCache:
         -------
         pathlib.Path or None
             The newest cached copy, for offline use.
+
+        Raises
+        ------
+        awiml.errors.TransferError
+            As for :meth:`get`.
         """
         folder = self.root / _safe(key)
-        candidates = [p for p in folder.glob(f"*/{_safe(name)}") if p.is_file()]
-        return max(candidates, key=lambda p: p.stat().st_mtime_ns, default=None)
+        try:
+            candidates = [(p.stat().st_mtime_ns, p) for p in folder.glob(f"*/{_safe(name)}")
+                          if p.is_file()]
+        except FileNotFoundError:  # removed while we looked: as good as not cached
+            return None
+        except OSError as exc:
+            raise self._unusable(exc, "read") from exc
+        return self._readable(max(candidates, key=lambda c: c[0])[1]) if candidates else None
 
     def put(self, key: str, version: str, name: str, data: bytes) -> Path:
         """Store ``data`` atomically and return its path.
@@ -139,3 +161,20 @@ class ArchiveCache:
                 f"was cached and the entries already there are untouched; {advice}, set "
                 "$AWIML_CACHE_DIR to another folder, or pass cache=False."
             ) from exc
+
+    def _readable(self, path: Path) -> Path:
+        """Return ``path``, or raise the cache's error if we may not read it."""
+        if not os.access(path, os.R_OK):
+            error = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            raise self._unusable(error, "read")
+        return path
+
+    def _unusable(self, exc: OSError, doing: str) -> TransferError:
+        """Return the error for a cache folder that cannot be read (or searched)."""
+        where = exc.filename or self.root
+        return TransferError(
+            f"could not {doing} the archive cache at {where}: {exc.strerror or exc}. The cache "
+            f"is left as it is; make {self.root} readable and writable for you (for example "
+            f"chmod -R u+rwX '{self.root}'), set $AWIML_CACHE_DIR to another folder, or pass "
+            "cache=False."
+        )

@@ -8,6 +8,7 @@ when a report is computed.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import math
@@ -43,6 +44,75 @@ def _model_name(model: Any) -> str:
     if hasattr(model, "steps"):
         return "Pipeline(" + " -> ".join(_model_name(step) for _, step in model.steps) + ")"
     return type(model).__name__
+
+
+#: Lines the figure title may take before middle steps of a long pipeline are left out.
+_TITLE_LINES = 3
+
+
+def _fitted_title(name: str, tail: str, width: float) -> str:
+    """Return ``"<name>: <tail>"`` wrapped (and shortened) to lines of at most ``width`` points.
+
+    A pipeline's name breaks after its ``->`` arrows; a single step wider than
+    a line is shortened in the middle with an ellipsis; beyond
+    ``_TITLE_LINES`` lines, steps from the middle of the pipeline are
+    replaced by one ``…``. The first and the last step and ``tail`` stay.
+
+    Examples
+    --------
+    >>> _fitted_title("Pipeline(StandardScaler -> SVC)", "accuracy 0.900", 500.0)
+    'Pipeline(StandardScaler -> SVC): accuracy 0.900'
+    >>> print(_fitted_title("Pipeline(StandardScaler -> SVC)", "accuracy 0.900", 250.0))
+    Pipeline(StandardScaler -> SVC):
+    accuracy 0.900
+    """
+    import matplotlib as mpl
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    font = FontProperties(size=mpl.rcParams["figure.titlesize"],
+                          weight=mpl.rcParams["figure.titleweight"])
+
+    @functools.cache
+    def wide(text: str) -> float:
+        return text_to_path.get_text_width_height_descent(text, font, ismath=False)[0]
+
+    def shorten(token: str) -> str:
+        if wide(token) <= width:
+            return token
+        low, high = 0, len(token) // 2  # characters kept at each end
+        while low < high:
+            keep = (low + high + 1) // 2
+            if wide(f"{token[:keep]}…{token[-keep:]}") <= width:
+                low = keep
+            else:
+                high = keep - 1
+        return f"{token[:low]}…{token[-low:]}" if low else "…"
+
+    space = wide("a b") - wide("ab")
+
+    def pack(tokens: list[str]) -> list[str]:
+        lines: list[list[str]] = []
+        used = 0.0  # width of the last line, from the tokens' own widths
+        for token in tokens:
+            if lines and used + space + wide(token) <= width:
+                lines[-1].append(token)
+                used += space + wide(token)
+            else:
+                lines.append([token])
+                used = wide(token)
+        return [" ".join(line) for line in lines]
+
+    parts = name.split(" -> ")
+    steps = [shorten(step) for step in [f"{part} ->" for part in parts[:-1]] + [f"{parts[-1]}:"]]
+    tail = shorten(tail)
+    lines = pack([*steps, tail])
+    for left_out in range(1, len(steps) - 1):  # first and last step always stay
+        if len(lines) <= _TITLE_LINES:
+            break
+        front = (len(steps) - left_out) // 2
+        lines = pack([*steps[:front], "… ->", *steps[front + left_out:], tail])
+    return "\n".join(lines)
 
 
 def _plain(value: Any) -> Any:
@@ -247,7 +317,8 @@ class EvaluationReport:
                     ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=8,
                             color="white" if values[i, j] > threshold else "black")
         if self.model_name:
-            fig.suptitle(f"{self.model_name}: accuracy {self.accuracy:.3f}")
+            size = fig.get_figwidth() * 72.0 - 12.0  # points, less constrained layout's pads
+            fig.suptitle(_fitted_title(self.model_name, f"accuracy {self.accuracy:.3f}", size))
         return fig
 
     def learning_curves(self) -> Figure | None:

@@ -53,7 +53,10 @@ pipeline would return fewer predictions than rows.
 
 from __future__ import annotations
 
+import os
+import sys
 import unicodedata
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -384,10 +387,13 @@ class HarmoniseColumns(_TableTransformer):
     mapping : dict, optional
         Canonical names and their aliases, as ``{canonical: [alias, ...]}``
         or ``{alias: canonical}`` (a string value), mixed freely. Every
-        canonical name is an alias of itself.
+        canonical name is an alias of itself. A canonical name that no column
+        of the table given to ``fit`` matches gives a ``UserWarning`` naming
+        it (list it in ``targets`` to make that an error).
     targets : list of str, optional
         Canonical names that must be present: a table without them is an
-        error naming the missing names and the columns that were seen.
+        error naming the missing names and the columns that were seen (in
+        ``transform``, also the column each name was fitted on).
         Targets need not be in ``mapping``.
     unknown : {"keep", "drop", "error"}, default "keep"
         What to do with columns that match nothing: pass them through
@@ -467,13 +473,26 @@ class HarmoniseColumns(_TableTransformer):
         return _Matcher(self.mapping, self.targets, "HarmoniseColumns")
 
     def _fit(self, frame: pd.DataFrame, matcher: _Matcher) -> None:
-        plan = self._plan(frame, matcher)
+        plan = self._plan(frame, matcher, fitted=False)
         self._matcher = matcher
         self._names_out = plan.names_out
         matched = {row[1] for row in plan.rows if row[3] not in ("unmatched", "flag")}
-        rows = plan.rows + [
-            (None, name, None, "missing") for name in matcher.canonical if name not in matched
-        ]
+        unused = [name for name in matcher.canonical if name not in matched]
+        rows = plan.rows + [(None, name, None, "missing") for name in unused]
+        if unused:  # targets are never unused here: _plan raised for them
+            spelt = "; ".join(
+                f"{name!r} (as {_quoted(_labels_of(matcher, name), limit=4)})" for name in unused
+            )
+            unmatched = [row[0] for row in plan.rows if row[3] == "unmatched"]
+            warnings.warn(
+                f"HarmoniseColumns: the mapping names {spelt}, which no column of the table "
+                f"matches, so nothing was renamed to {_quoted(unused, limit=4)}; columns that "
+                f"matched nothing: {_quoted(unmatched) or 'none'}. Add the column's label to the "
+                "mapping; list the name in targets=[...] to make this an error; or leave it out "
+                "of the mapping if this table does not have it (report_ shows what matched).",
+                UserWarning,
+                stacklevel=_caller_level(),
+            )
         # Plain lists (not a DataFrame) so the fitted state stores safely with skops.
         self.report_rows_ = [list(row) for row in rows]
 
@@ -487,7 +506,7 @@ class HarmoniseColumns(_TableTransformer):
 
     def _transform(self, frame: pd.DataFrame, matcher: _Matcher) -> pd.DataFrame:
         # The fitted matcher, which a stored model brings along; ``matcher`` only checks.
-        plan = self._plan(frame, self._matcher)
+        plan = self._plan(frame, self._matcher, fitted=True)
         out = frame.drop(columns=plan.drop) if plan.drop else frame.copy(deep=False)
         if plan.rename:
             out = out.rename(columns=plan.rename)
@@ -526,10 +545,12 @@ class HarmoniseColumns(_TableTransformer):
         check_is_fitted(self, "_matcher")
         if input_features is None:
             return np.asarray(self._names_out, dtype=object)
-        plan = self._plan(pd.DataFrame(columns=list(input_features)), self._matcher)
+        plan = self._plan(pd.DataFrame(columns=list(input_features)), self._matcher,
+                          fitted=True)
         return np.asarray(plan.names_out, dtype=object)
 
-    def _plan(self, frame: pd.DataFrame, matcher: _Matcher) -> _HarmonisePlan:
+    def _plan(self, frame: pd.DataFrame, matcher: _Matcher, *, fitted: bool) -> _HarmonisePlan:
+        """Match ``frame``'s columns; ``fitted``: for ``transform``, after ``fit``."""
         plan = _HarmonisePlan()
         flags = _flag_columns(frame)
         info = _column_info(frame)
@@ -559,6 +580,8 @@ class HarmoniseColumns(_TableTransformer):
                 "unknown='keep' or 'drop'"
             )
         missing = [target for target in matcher.targets if target not in found]
+        if missing and fitted:
+            raise InvalidDataError(self._missing_at_transform(frame, matcher, missing))
         if missing:
             raise InvalidDataError(
                 f"HarmoniseColumns: no column matches {_quoted(missing)}; the table has columns "
@@ -590,6 +613,42 @@ class HarmoniseColumns(_TableTransformer):
                 "rename the clashing columns first"
             )
         return plan
+
+    def _missing_at_transform(self, frame: pd.DataFrame, matcher: _Matcher,
+                              missing: list[str]) -> str:
+        """Say which needed columns a table given to a fitted transformer lacks."""
+        # report_rows_ is there in every fitted HarmoniseColumns awiml made; be lenient anyway
+        fitted_label = {row[1]: row[0] for row in getattr(self, "report_rows_", None) or ()
+                        if len(row) == 4 and row[3] not in ("unmatched", "flag", "missing")}
+        needs = "; ".join(
+            f"{name!r} (fitted on the column {fitted_label[name]!r})" if name in fitted_label
+            else repr(name) for name in missing
+        )
+        labels = [label for name in missing for label in _labels_of(matcher, name)]
+        return (
+            f"HarmoniseColumns: the table has no column for {needs}, which the fitted "
+            f"transformer needs (targets); the table has columns {_quoted(frame.columns)}. "
+            "Give it a table with that column, under the label it was fitted on or one the "
+            f"mapping knows ({_quoted(labels)}; case, spaces and units do not matter)."
+        )
+
+
+def _caller_level() -> int:
+    """Return the ``stacklevel`` that points a warning at the code calling awiml or sklearn."""
+    import sklearn
+
+    inside = (os.path.dirname(os.path.dirname(__file__)) + os.sep,
+              os.path.dirname(sklearn.__file__) + os.sep)
+    frame, level = sys._getframe(1), 1  # level 1: the function that warns
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _labels_of(matcher: _Matcher, name: str) -> list[str]:
+    """Return the labels ``matcher`` maps to the canonical ``name`` (the name first)."""
+    return [name, *(alias for alias, canonical in matcher.alias.items()
+                    if canonical == name and alias != name)]
 
 
 def _relabel(label: Any, unit: str) -> Any:

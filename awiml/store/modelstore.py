@@ -357,6 +357,9 @@ class ModelStore:
             the key).
         ValueError
             If ``name`` or ``alias`` is not a valid name.
+        awiml.errors.ModelStoreError
+            If ``alias`` differs only in case from an alias ``name`` already
+            has (see :meth:`alias`); nothing is saved.
         awiml.errors.NotFoundError
             If a ``data`` item names nothing that exists.
 
@@ -371,6 +374,7 @@ class ModelStore:
         _check_name(name, "model name")
         if alias is not None:
             _check_alias(alias)
+            self._refuse_case_twin(name, alias)  # before anything is written
         record_params = _to_json(dict(params or {}), "params", secret_keys=True)
         record_tags = _tags(tags)
         record_metrics = _metrics(metrics)
@@ -594,14 +598,45 @@ class ModelStore:
         ------
         awiml.errors.NotFoundError
             If the version does not exist; nothing changes.
+        awiml.errors.ModelStoreError
+            If ``name`` already has an alias that differs from ``alias`` only
+            in case (``production`` and ``Production``); nothing changes.
         ValueError
             If the alias is not a valid alias name.
+
+        Notes
+        -----
+        An alias is a file, and on the case-insensitive file shares that
+        scientists use from Windows and macOS (SMB, APFS, NTFS) ``Production``
+        and ``production`` are one file: setting one would silently move the
+        other. A new alias that differs from an existing one only in case is
+        therefore refused, rather than folded to one case: folding would
+        change the names existing stores and scripts use (an alias written
+        as ``Production`` would have to be asked for differently), while
+        refusing leaves every existing alias readable exactly as written.
+        Stores that already hold such a pair (made on a case-sensitive disk)
+        still load, list and move both.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from sklearn.dummy import DummyClassifier
+        >>> store = ModelStore(tempfile.mkdtemp())
+        >>> store.save(DummyClassifier().fit([[0], [1]], [0, 1]), "toy", alias="production")
+        'toy@1'
+        >>> store.alias("toy", "production", 1)
+        'toy@1'
+        >>> store.alias("toy", "Production", 1)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        awiml.errors.ModelStoreError: the alias 'Production' of 'toy' differs only in case ...
         """
         _check_name(name, "model name")
         _check_alias(alias)
         self._require_name(name)
         with self._lock(name):
             number = self._resolve_version_of(name, version)
+            self._refuse_case_twin(name, alias)
             aliases = self.path / name / "aliases"
             aliases.mkdir(parents=True, exist_ok=True)
             try:
@@ -613,6 +648,22 @@ class ModelStore:
                     f"{_store_files._os_advice(exc, 'set it again')}."
                 ) from exc
         return f"{name}@{number}"
+
+    def _refuse_case_twin(self, name: str, alias: str) -> None:
+        """Refuse a new alias that differs from one of ``name``'s only in case."""
+        existing = self._aliases(name)
+        if alias in existing:  # moving an alias that exists is always fine
+            return
+        twins = sorted(a for a in existing if a.casefold() == alias.casefold())
+        if twins:
+            raise ModelStoreError(
+                f"the alias {alias!r} of {name!r} differs only in case from its alias "
+                f"{twins[0]!r} (in {self.path / name / 'aliases'}). On case-insensitive file "
+                "shares (SMB from Windows, macOS) the two are one file, so setting one would "
+                f"move the other. Use {twins[0]!r} (store.alias({name!r}, {twins[0]!r}, "
+                "version) moves it), or choose a name that differs in more than case; nothing "
+                "was changed."
+            )
 
     def _resolve_version_of(self, name: str, version: int | str) -> int:
         if isinstance(version, bool):
