@@ -109,23 +109,6 @@ def _positional_workspace(command: str, path: str | None, workspace_path: str | 
     return path
 
 
-def _not_a_workspace(command: str, value: str | None, expected: str, usage: str) -> None:
-    """Refuse a workspace folder given where a model name or reference belongs."""
-    from .errors import WorkspaceError
-    from .workspace import Workspace
-
-    if value is None or not Path(value).expanduser().is_dir():
-        return
-    try:
-        Workspace(value)
-    except WorkspaceError:
-        return
-    raise click.UsageError(
-        f"{value!r} is a workspace, but `awiml models {command}` expects {expected} there. "
-        f"Name the workspace with -w: `awiml models {command} -w {value} {usage}`"
-    )
-
-
 @main.command()
 @click.argument("path", type=click.Path(file_okay=False))
 @_reports_errors
@@ -231,9 +214,24 @@ def models() -> None:
     """Inspect and manage the models stored in a workspace's ModelStore."""
 
 
-def _store(workspace_path: str | None) -> Any:
+def _store(workspace_path: str | None, command: str, values: tuple[str | None, ...],
+           expected: str, usage: str) -> Any:
+    """Open the ModelStore; without -w, refuse a workspace folder given among ``values``."""
+    from .errors import WorkspaceError
     from .store import ModelStore
+    from .workspace import Workspace
 
+    for value in values if workspace_path is None else ():
+        if value is None or not Path(value).expanduser().is_dir():
+            continue
+        try:
+            Workspace(value)
+        except WorkspaceError:
+            continue
+        raise click.UsageError(
+            f"{value!r} is a workspace, but `awiml models {command}` expects {expected} there. "
+            f"Name the workspace with -w: `awiml models {command} -w {value} {usage}`"
+        )
     return ModelStore(_open_workspace(workspace_path))
 
 
@@ -257,10 +255,8 @@ _A_REF = "a model reference (NAME, NAME@VERSION or NAME@ALIAS)"
 @_reports_errors
 def models_list(workspace_path: str | None, name: str | None) -> None:
     """List stored models, or the versions of NAME."""
-    if workspace_path is None:
-        _not_a_workspace("list", name, "a model NAME (or nothing, to list every model)",
-                         "[NAME]")
-    store = _store(workspace_path)
+    store = _store(workspace_path, "list", (name,),
+                   "a model NAME (or nothing, to list every model)", "[NAME]")
     _echo_table(
         store.versions(name) if name else store.list(),
         "no models stored yet: save one with ModelStore(workspace).save(model, name)",
@@ -275,10 +271,7 @@ def models_show(workspace_path: str | None, ref: str) -> None:
     """Show the model card of REF (name, name@3, name@production, name@latest)."""
     from .store import model_card
 
-    if workspace_path is None:
-        _not_a_workspace("show", ref, _A_REF, "REF")
-    store = _store(workspace_path)
-    info = store.info(ref)
+    info = _store(workspace_path, "show", (ref,), _A_REF, "REF").info(ref)
     card = info.get("path") and Path(info["path"]) / "MODEL_CARD.md"
     if card and card.is_file():
         click.echo(card.read_text("utf-8"))  # the card written at save time
@@ -295,10 +288,8 @@ def models_show(workspace_path: str | None, ref: str) -> None:
 @_reports_errors
 def models_alias(workspace_path: str | None, name: str, alias: str, version: str) -> None:
     """Point ALIAS of model NAME at VERSION (a number or another alias)."""
-    if workspace_path is None:
-        _not_a_workspace("alias", name, "a model NAME", "NAME ALIAS VERSION")
-    target: int | str = int(version) if version.isdigit() else version
-    ref = _store(workspace_path).alias(name, alias, target)
+    store = _store(workspace_path, "alias", (name,), "a model NAME", "NAME ALIAS VERSION")
+    ref = store.alias(name, alias, int(version) if version.isdigit() else version)
     click.echo(f"{name}@{alias} -> {ref}")
 
 
@@ -309,10 +300,8 @@ def models_alias(workspace_path: str | None, name: str, alias: str, version: str
 @_reports_errors
 def models_diff(workspace_path: str | None, ref_a: str, ref_b: str) -> None:
     """Show what changed between REF_A and REF_B: params, data, code, metrics."""
-    if workspace_path is None:
-        for ref in (ref_a, ref_b):
-            _not_a_workspace("diff", ref, _A_REF, "REF_A REF_B")
-    _echo_table(_store(workspace_path).diff(ref_a, ref_b), f"{ref_a} and {ref_b} do not differ")
+    store = _store(workspace_path, "diff", (ref_a, ref_b), _A_REF, "REF_A REF_B")
+    _echo_table(store.diff(ref_a, ref_b), f"{ref_a} and {ref_b} do not differ")
 
 
 @models.command("verify")
@@ -321,10 +310,9 @@ def models_diff(workspace_path: str | None, ref_a: str, ref_b: str) -> None:
 @_reports_errors
 def models_verify(workspace_path: str | None, ref: str | None) -> None:
     """Re-hash stored model files (all, or REF's); exit 1 if any is missing or changed."""
-    if workspace_path is None:
-        _not_a_workspace("verify", ref, f"{_A_REF} (or nothing, to verify every model)",
-                         "[REF]")
-    _echo_report(_store(workspace_path).verify(ref))
+    store = _store(workspace_path, "verify", (ref,),
+                   f"{_A_REF} (or nothing, to verify every model)", "[REF]")
+    _echo_report(store.verify(ref))
 
 
 if __name__ == "__main__":  # pragma: no cover
