@@ -1,10 +1,7 @@
 """The one atomic write, lock and file digest every awiml module uses.
 
-:func:`atomic_open` and :func:`atomic_write` replace a file so that readers see
-the old file or the new one, never half of one (:func:`publish` is the rename
-step on its own); :func:`soft_lock` holds a lock file that works on network
-shares; :func:`file_digest`, :func:`buffer_digest` and :func:`tagged` give
-awiml's ``"<algorithm>:<hex>"`` digests. Only the standard library and
+Atomic writes let readers see the old file or the new one, never half of one;
+digests are awiml's ``"<algorithm>:<hex>"``. Only the standard library and
 :mod:`filelock` are imported.
 """
 
@@ -144,8 +141,7 @@ def atomic_open(
 ) -> Iterator[IO[bytes]]:
     """Open a binary file that replaces ``path`` atomically when the block ends.
 
-    The file is written under a unique temporary name, flushed, ``fsync``-ed
-    and renamed over ``path``, and the folder is synced.
+    The file is written under a unique temporary name, then renamed over ``path``.
 
     Parameters
     ----------
@@ -158,9 +154,8 @@ def atomic_open(
         Replace an existing file; with ``False`` an existing file is kept and
         :class:`FileExistsError` raised (see :func:`publish`).
     tmp_dir : path-like, optional
-        Where the temporary file is written: a folder on the same file system,
-        e.g. so a crash never leaves a stray file in a folder others list.
-        Defaults to the folder of ``path``.
+        A folder on the same file system for the temporary file (so a crash
+        leaves no stray file in a folder others list); by default ``path``'s.
     sync : bool, default=True
         ``fsync`` the file and its folder, so the new content survives a crash.
 
@@ -256,8 +251,8 @@ def soft_lock(
     """Hold the soft lock file ``path`` for the block.
 
     A :class:`filelock.SoftFileLock` is an exclusively created marker file,
-    which works on NFS and SMB shares where ``flock``/``fcntl`` locks are
-    missing or unreliable.
+    which works on NFS and SMB shares too; one a crashed process on this host
+    left is broken automatically.
 
     Parameters
     ----------
@@ -268,12 +263,10 @@ def soft_lock(
     busy : callable
         Returns the error to raise when the lock is still taken after
         ``timeout``; it should name ``path`` and say to delete it if no such
-        process runs. A lock left by a crashed process on this host is broken
-        automatically.
+        process runs.
     unwritable : callable, optional
-        Given the :class:`OSError` raised when the lock file cannot be created
-        or written (a full disk, no permission), returns the error to raise
-        instead; by default that OSError propagates. No lock file is left.
+        Given the :class:`OSError` of a lock file that cannot be created (a
+        full disk, no permission), returns the error to raise instead.
 
     Examples
     --------
@@ -343,9 +336,7 @@ def file_digest(
     algorithm : str, default="sha256"
         Any :mod:`hashlib` algorithm.
     chunk_size : int, optional
-        Bytes read at a time. By default :func:`hashlib.file_digest` decides
-        (Python 3.11+); large chunks mean fewer GIL switches for a thread that
-        hashes beside busy Python code.
+        Bytes read at a time; by default :func:`hashlib.file_digest` decides.
 
     Returns
     -------

@@ -1,16 +1,10 @@
 """One HTTP session, one retry policy, and logs that never show a secret.
 
-- :class:`RetryPolicy` is the one place that decides which failures are
-  transient (:data:`RETRY_STATUSES`, dropped connections, timeouts), how long
-  to wait (exponential backoff with jitter; a ``Retry-After`` is honoured up to
-  a bound) and how a retry is logged. The transfer engine
-  (:mod:`awiml.archives.transfer`) uses it for downloads, which it resumes;
-  :class:`AwimlSession` for every other request (metadata, search, EcoTaxa).
-- :func:`http_session` makes the session every archive client uses: default
-  timeouts, the retries of its policy (urllib3 itself never retries, so there
-  is one layer of retries), an ``awiml`` user agent, and credentials.
-- Secrets never reach a log, awiml's nor its libraries' (urllib3, requests,
-  fsspec): see :func:`install_log_redaction`.
+:class:`RetryPolicy` decides which failures are transient, how long to wait and
+how a retry is logged, for the transfer engine's downloads and for every other
+request of an :class:`AwimlSession` (urllib3 itself never retries).
+:func:`http_session` makes the session every archive client uses, and
+:func:`install_log_redaction` keeps secrets out of every library's logs.
 """
 
 from __future__ import annotations
@@ -124,7 +118,6 @@ class RetryPolicy:
         Returns
         -------
         float
-            Seconds to sleep.
         """
         base = min(self.max_backoff, self.backoff * (2**attempt))
         return base * (1 - 0.25 * random.random()) if jitter else base
@@ -202,14 +195,12 @@ class RetryPolicy:
 
     def log_retry(self, source: str, reason: str, failures: int, wait: float, *,
                   log: logging.Logger | None = None) -> None:
-        """Log a retry at WARNING, naming the URL (redacted) and the retries left.
+        """Log retry number ``failures`` of ``source`` (redacted) at WARNING, ``wait`` s ahead.
 
         Parameters
         ----------
-        source : str
-            The URL or what was asked.
-        reason : str
-            What failed.
+        source, reason : str
+            The URL or what was asked, and what failed.
         failures : int
             How many tries failed so far (this retry's number).
         wait : float
@@ -244,8 +235,7 @@ def unreachable_as_unavailable(archive: str, what: str, advice: str) -> Iterator
     """Turn a connection failure or timeout inside the block into awiml's error.
 
     Every archive client wraps its requests in this, so "could not be reached"
-    reads the same for all archives. The message names the archive and what was
-    asked for, never a secret.
+    reads the same for all archives.
 
     Parameters
     ----------
@@ -412,10 +402,9 @@ def http_session(
     install_log_redaction()
     session = AwimlSession()
     session.default_timeout = timeout
-    session.retry_policy = RetryPolicy(
-        retries=retries, backoff=backoff, max_backoff=60.0, max_retry_after=max_retry_after,
-        timeout=timeout, connect_retries=min(retries, 2),
-    )
+    session.retry_policy = RetryPolicy(retries=retries, backoff=backoff, timeout=timeout,
+                                       max_retry_after=max_retry_after,
+                                       connect_retries=min(retries, 2))
     session.headers["User-Agent"] = USER_AGENT
     if auth is not None:
         session.auth = auth
@@ -497,16 +486,8 @@ def remember_secrets(session: requests.Session, url: str | None, headers: Any,
                      auth: Any) -> None:
     """Note the credentials a request sends, so that no log shows them.
 
-    Parameters
-    ----------
-    session : requests.Session
-        The session (its ``auth`` and ``Authorization`` header count).
-    url : str or None
-        The request's URL (user information and secret query values count).
-    headers : mapping or None
-        The request's own headers.
-    auth : object or None
-        The request's own ``auth``.
+    They are the passwords of the session's and the request's ``auth``, their
+    ``Authorization`` headers, and the password and secret query values of ``url``.
     """
     for given in (session.auth, auth):
         if isinstance(given, tuple) and len(given) == 2:
@@ -561,11 +542,9 @@ def install_log_redaction() -> None:
     """Make every log record, of any logger, free of secrets (idempotent).
 
     Installs a :func:`logging.setLogRecordFactory` factory, chaining the one
-    before it, so it covers loggers created later and records of any level,
-    whatever the user configures. Each new record's message is formatted and,
-    if :func:`redact_text` changes it, replaced by the redacted text (without
-    arguments); its traceback is redacted into ``exc_text``, which handlers
-    print as is. :func:`http_session` calls it.
+    before it, so it covers every logger and level whatever the user configures.
+    A message :func:`redact_text` changes is replaced by the redacted text (without
+    arguments); the traceback is redacted into ``exc_text``, which handlers print.
 
     Examples
     --------

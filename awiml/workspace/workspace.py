@@ -222,9 +222,8 @@ class Workspace:
     def find(cls, start: str | os.PathLike[str] | None = None) -> Workspace:
         """Open the workspace that contains ``start``, looking upwards as git finds its repository.
 
-        The first folder, from ``start`` up to the root of the file system,
-        that holds ``.awiml/workspace.json`` (written by :meth:`create`) is
-        the workspace.
+        The first folder from ``start`` upwards that holds
+        ``.awiml/workspace.json`` is the workspace.
 
         Parameters
         ----------
@@ -325,21 +324,16 @@ class Workspace:
     ) -> pd.DataFrame:
         r"""Copy files from any archive into ``raw/`` and record them in the manifest.
 
-        Each URL may be ``https://...``, ``file://...`` (percent-encoded, as
-        :meth:`pathlib.Path.as_uri` writes it, or not), a local path or any
-        fsspec URL (awiml's archive sources, such as ``pangaea://889513``,
-        too); a directory stands for every file below it. A PANGAEA dataset
-        may also be named by its DOI in every form the PANGAEA calls accept
-        (``10.1594/PANGAEA.889513``, ``doi:10.1594/PANGAEA.889513``,
-        ``https://doi.org/10.1594/PANGAEA.889513``,
-        ``https://doi.pangaea.de/10.1594/PANGAEA.889513``); it is fetched as
-        ``pangaea://889513``. Files stream to
-        ``.awiml/downloads``, are verified, then renamed into ``raw/`` and made
-        read-only, so ``raw/`` only ever holds complete files. It is never
-        overwritten: different content for an existing path raises
-        :class:`~awiml.errors.RawFileConflictError` (fetch the new version with
-        another ``subdir``). A file recorded with the same source and size is
-        skipped without downloading; :meth:`verify` re-hashes everything.
+        Each URL may be ``https://...``, ``file://...`` (percent-encoded or
+        not), a local path or any fsspec URL (such as ``pangaea://889513``); a
+        directory stands for every file below it. A PANGAEA DOI, in any form
+        (``10.1594/PANGAEA.889513``, ``doi:...``, ``https://doi.org/...``,
+        ``https://doi.pangaea.de/...``), is fetched as ``pangaea://889513``.
+        Files stream to ``.awiml/downloads``, are verified, then renamed into
+        ``raw/`` and made read-only. ``raw/`` is never overwritten: different
+        content for an existing path raises
+        :class:`~awiml.errors.RawFileConflictError` (use another ``subdir``).
+        A file recorded with the same source and size is skipped.
 
         Parameters
         ----------
@@ -621,16 +615,13 @@ def _unrecorded_error(ws: Workspace, names: Sequence[str], exc: OSError) -> Tran
     """Return the error of a fetch whose files could not be recorded in the manifest."""
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     what = f"recording {shown} in {ws.manifest_path} of the workspace {ws.root}"
-    kept = ("raw/ and its MANIFEST are as before; the verified downloads wait in "
-            f"{ws.root / _META_DIR / 'downloads'}")
-    if exc.errno in NO_SPACE:
-        return TransferError(
-            f"disk full while {what} ({exc.strerror or exc}); {kept}. Free some space "
-            "(or quota), then fetch again: it resumes from those downloads."
-        )
+    full = exc.errno in NO_SPACE
+    advice = "Free some space (or quota)" if full else "Check that the workspace is writable"
     return TransferError(
-        f"could not write while {what}: {exc.strerror or exc}; {kept}. Check that the "
-        "workspace is writable for you, then fetch again: it resumes from those downloads."
+        f"{'disk full' if full else 'could not write'} while {what} ({exc.strerror or exc}); "
+        "raw/ and its MANIFEST are as before; the verified downloads wait in "
+        f"{ws.root / _META_DIR / 'downloads'}. {advice}, then fetch again: it resumes from "
+        "those downloads."
     )
 
 
