@@ -28,11 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _reports_errors(command: F) -> F:
-    """Print the errors a user can cause as one clear line and exit with status 1.
-
-    These are awiml's errors, a ``ValueError`` (something mistyped) and an
-    ``OSError`` (no permission, disk full), with their notes; others keep their traceback.
-    """
+    """Print awiml's errors, ValueError and OSError as one line (and notes); exit with 1."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -59,8 +55,7 @@ class _Cli(click.Group):
             result = super().invoke(ctx)
             sys.stdout.flush()  # a write that fails now still fails here, not at exit
         except BrokenPipeError:
-            # As the Python docs recommend (signal module, "Note on SIGPIPE"): point
-            # stdout at devnull so that the flush at exit cannot fail again.
+            # stdout to devnull, so the flush at exit cannot fail again (Python docs, SIGPIPE)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(0)
@@ -149,6 +144,7 @@ def fetch(
     token from $AWIML_HTTP_TOKEN.
     """
     from .archives import RetryPolicy
+    from .errors import AwimlError
 
     if checksum is not None and len(urls) != 1:
         raise click.UsageError("--checksum needs exactly one URL")
@@ -164,8 +160,6 @@ def fetch(
             policy=RetryPolicy(retries=retries),
         )
     except ValueError as exc:
-        from .errors import AwimlError
-
         if isinstance(exc, AwimlError):
             raise
         raise click.UsageError(str(exc)) from None

@@ -12,9 +12,6 @@ plankton vignettes in four classes; the demo queries the project, fetches it
 (an export job whose download drops and resumes), reads it as an
 :class:`~awiml.datasets.ImageDataset` and trains, stores and reloads an image
 classifier on scikit-image features.
-
-The demo is a program, not library code: it prints, and it uses
-:mod:`awiml.testing` for its offline archive.
 """
 
 from __future__ import annotations

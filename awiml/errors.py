@@ -1,13 +1,9 @@
 """The errors awiml raises on purpose.
 
-Every error awiml raises deliberately derives from :class:`AwimlError`, so a
-caller can catch all of them at once. Where a standard exception fits, the
-subclass derives from it too (a missing dataset is also a
-:class:`FileNotFoundError`), so generic code keeps working.
-
-A message says what happened, to which input (URL, DOI, path, line) and what
-to do next. It never contains a secret: URLs are shown with credentials
-removed (see :func:`awiml.errors.redact_url`).
+Each derives from :class:`AwimlError`, and from the standard exception that
+fits (a missing dataset is also a :class:`FileNotFoundError`). A message says
+what happened, to which input and what to do next; it never contains a secret
+(see :func:`awiml.errors.redact_url`).
 """
 
 from __future__ import annotations

@@ -101,12 +101,10 @@ class RemoteFile:
 class ArchiveFileSystem(AbstractFileSystem):
     """Base class of awiml's archive sources: a read-only fsspec filesystem.
 
-    Subclasses set :attr:`protocol`, implement the fsspec methods they serve
-    (at least ``ls`` and ``_open``) and may override :meth:`remote_files`.
-    They are registered with fsspec declaratively, through the ``fsspec.specs``
-    entry point in ``pyproject.toml``. Archives are read-only: the writing
-    methods (``mkdir``, ``makedirs``, ``rm``, ``rm_file``, ``rmdir``, ``mv``,
-    ``cp_file``, ``put_file``) raise :class:`PermissionError`.
+    Subclasses set :attr:`protocol`, implement at least ``ls`` and ``_open``,
+    may override :meth:`remote_files`, and are registered through the
+    ``fsspec.specs`` entry point in ``pyproject.toml``. The writing methods
+    (``mkdir``, ``rm``, ``mv``, ``put_file``...) raise :class:`PermissionError`.
 
     Parameters
     ----------
@@ -157,11 +155,9 @@ class ArchiveFileSystem(AbstractFileSystem):
         list of RemoteFile
             One entry per file, in a stable order.
         """
-        path = self._strip_protocol(path)
-        return expand_fsspec_path(self, path, protocol=_first(self.protocol))
+        return expand_fsspec_path(self, self._strip_protocol(path), protocol=_first(self.protocol))
 
     def _readonly(self, *_args: Any, **_kwargs: Any) -> None:
-        """Refuse to write: archive sources are read-only."""
         raise PermissionError(
             f"{type(self).__name__} is read-only: archives are never written to by awiml"
         )

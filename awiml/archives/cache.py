@@ -91,14 +91,13 @@ class ArchiveCache:
         Raises
         ------
         awiml.errors.TransferError
-            The cache folder cannot be read (no permission); the message names
-            it and what to do.
+            The cache folder cannot be read (no permission).
         """
         path = self._path(key, version, name)
         try:
             found = path.is_file()
         except OSError as exc:  # a folder on the way is not readable for us
-            raise self._unusable(exc, "read") from exc
+            raise self._unusable(exc) from exc
         return self._readable(path) if found else None
 
     def latest(self, key: str, name: str) -> Path | None:
@@ -126,7 +125,7 @@ class ArchiveCache:
         except FileNotFoundError:  # removed while we looked: as good as not cached
             return None
         except OSError as exc:
-            raise self._unusable(exc, "read") from exc
+            raise self._unusable(exc) from exc
         return self._readable(max(candidates, key=lambda c: c[0])[1]) if candidates else None
 
     def put(self, key: str, version: str, name: str, data: bytes) -> Path:
@@ -147,8 +146,7 @@ class ArchiveCache:
         Raises
         ------
         awiml.errors.TransferError
-            The file could not be written (disk full, no permission): nothing
-            was cached and the entries already there are untouched.
+            The file could not be written (disk full, no permission).
         """
         path = self._path(key, version, name)
         try:
@@ -166,14 +164,14 @@ class ArchiveCache:
         """Return ``path``, or raise the cache's error if we may not read it."""
         if not os.access(path, os.R_OK):
             error = PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
-            raise self._unusable(error, "read")
+            raise self._unusable(error)
         return path
 
-    def _unusable(self, exc: OSError, doing: str) -> TransferError:
+    def _unusable(self, exc: OSError) -> TransferError:
         """Return the error for a cache folder that cannot be read (or searched)."""
         where = exc.filename or self.root
         return TransferError(
-            f"could not {doing} the archive cache at {where}: {exc.strerror or exc}. The cache "
+            f"could not read the archive cache at {where}: {exc.strerror or exc}. The cache "
             f"is left as it is; make {self.root} readable and writable for you (for example "
             f"chmod -R u+rwX '{self.root}'), set $AWIML_CACHE_DIR to another folder, or pass "
             "cache=False."

@@ -85,8 +85,7 @@ class RetryPolicy:
         Connect and read timeouts of each HTTP request in seconds.
     connect_retries : int
         Of ``retries``, how many a request (not a file transfer) spends on a
-        refused or unreachable connection, which rarely heals within
-        seconds: offline use falls back to caches quickly.
+        refused connection, so that offline use falls back to caches quickly.
 
     Examples
     --------
@@ -149,8 +148,7 @@ class RetryPolicy:
         exc : BaseException
             What the request raised.
         idempotent : bool, optional
-            As in :meth:`transient_status`; if not, only a connection that
-            could not be opened (the request never left) is transient.
+            If not, only a connection that could not be opened is transient.
 
         Returns
         -------
@@ -170,7 +168,7 @@ class RetryPolicy:
         value : str or None
             The header: seconds or an HTTP date.
         source : str
-            The URL or what was asked, for the message (redacted here).
+            The URL or what was asked, for the message.
         status : int
             The reply's status.
 
@@ -305,9 +303,8 @@ class AwimlSession(requests.Session):
     Every request gets :attr:`default_timeout` unless it gives a timeout, and
     is retried by :attr:`retry_policy`: an idempotent method (GET, HEAD,
     OPTIONS) on any transient failure, others only when the server did not
-    process them. The keyword arguments ``idempotent=`` (a POST that only
-    reads, say) and ``retry_policy=`` change this for one request. After the
-    last try the last reply is returned (or its exception raised).
+    process them. The keyword arguments ``idempotent=`` and ``retry_policy=``
+    change this for one request.
     """
 
     default_timeout: tuple[float, float] = DEFAULT_TIMEOUT
@@ -371,9 +368,7 @@ def http_session(
     token : str, optional
         A bearer token, sent as ``Authorization: Bearer <token>``.
     retries : int, optional
-        Retries of the session's ``retry_policy`` (:class:`RetryPolicy`).
-        ``0`` turns retrying off (the transfer engine retries on its own, so
-        it can resume partial bodies).
+        Retries of the session's ``retry_policy``; ``0`` turns retrying off.
     backoff : float, optional
         Backoff factor in seconds.
     timeout : tuple of float, optional
@@ -388,8 +383,8 @@ def http_session(
     -------
     requests.Session
         A session with the awiml user agent. Without ``auth`` or ``token``,
-        requests reads ``~/.netrc`` for the host on its own (``trust_env``).
-        Its ``Authorization`` header is dropped on a redirect to another host.
+        requests reads ``~/.netrc`` for the host (``trust_env``). Its
+        ``Authorization`` header is dropped on a redirect to another host.
 
     Examples
     --------

@@ -1,12 +1,9 @@
-"""The transfer engine: copy one remote file to a verified local file.
+"""The transfer engine of every archive: copy one remote file to a verified local file.
 
-One engine serves every archive. :func:`download` streams a
-:class:`~awiml.archives.base.RemoteFile` into a *partial file*, resumes it by
-HTTP Range (checking with ``If-Range`` that the file did not change) or by
-``seek``, retries transient errors as :class:`RetryPolicy` (of
-:mod:`awiml.archives.http`, the one place for retries) says, and verifies the
-size and any published checksum (``"<algorithm>:<hex>"``, any :mod:`hashlib`
-algorithm). Moving the verified file into ``raw/`` is the workspace's job.
+:func:`download` streams a :class:`~awiml.archives.base.RemoteFile` into a
+*partial file*, resumes it by HTTP Range (with ``If-Range``) or by ``seek``,
+retries as :class:`RetryPolicy` says, and verifies the size and any published
+checksum. Moving the verified file into ``raw/`` is the workspace's job.
 """
 
 from __future__ import annotations
@@ -158,7 +155,6 @@ class _Retry(Exception):
 
     def __init__(self, reason: str, wait: float | None = None, *, restart: bool = False) -> None:
         super().__init__(reason)
-        self.reason = reason
         self.wait = wait
         self.restart = restart
 
@@ -231,9 +227,8 @@ def download(
     remote : RemoteFile
         What to copy: an ``http(s)`` URL or a path on any fsspec filesystem.
     partial_dir : path-like
-        Folder for partial files, on the same file system as the final place
-        (for an atomic rename). A partial file an interrupted run left there
-        is resumed.
+        Folder for partial files, on the file system of the final place. A
+        partial file an interrupted run left there is resumed.
     policy : RetryPolicy, optional
         Retry and timeout settings.
     progress : callable, optional
@@ -243,16 +238,15 @@ def download(
         Called once with the file's size when the server announces it and
         ``remote.size`` was unknown (to grow a progress bar's total).
     cancel : threading.Event, optional
-        When set (e.g. on Ctrl-C), the transfer stops after the chunk in
-        flight or while waiting to retry, keeps its partial file for a later
-        resume, and raises :class:`~awiml.errors.TransferError`.
+        When set (e.g. on Ctrl-C), the transfer stops soon, keeps its partial
+        file for a later resume, and raises :class:`~awiml.errors.TransferError`.
     lock_timeout : float, optional
         Seconds to wait while another process downloads the same file.
 
     Returns
     -------
     DownloadResult
-        The verified partial file. The caller moves it into place.
+        The verified partial file, for the caller to move into place.
 
     Raises
     ------
@@ -339,16 +333,13 @@ def _download_locked(
         try:
             hasher, total = _attempt(remote, partial, policy, progress, session, on_size)
             result = _verify(remote, partial, hasher, total, attempt, resumed)
-            # The validator served resumes only; a verified file needs none (if moving it
-            # into place fails, the next fetch finds it complete with a plain Range).
-            partial.meta_path.unlink(missing_ok=True)
+            partial.meta_path.unlink(missing_ok=True)  # a complete file needs no validator
             return result
         except _Retry as retry:
             if retry.restart:
                 progress(-partial.size())
                 partial.discard()
-            # An attempt that moved the file forward does not use up a retry
-            # (up to max_resumes of them): long transfers over flaky lines get there.
+            # An attempt that moved the file forward uses up a resume, not a retry.
             made_progress = partial.size() > offset and resumes < policy.max_resumes
             if made_progress:
                 resumes += 1
@@ -357,7 +348,7 @@ def _download_locked(
             if failures > policy.retries:
                 raise ArchiveUnavailableError(
                     f"could not fetch {redact_url(remote.source)} after {attempt} attempts: "
-                    f"{retry.reason}. Nothing was written to raw/; the "
+                    f"{retry}. Nothing was written to raw/; the "
                     f"{human_size(partial.size())} received so far are kept and resumed when you "
                     "fetch again. Check the archive's status or your network, then retry."
                 ) from None
@@ -366,9 +357,9 @@ def _download_locked(
                 wait = policy.wait(0 if made_progress else failures - 1, jitter=True)
             if made_progress:
                 logger.warning("fetching %s broke off (%s); resuming in %.1f s",
-                               redact_url(remote.source), retry.reason, wait)
+                               redact_url(remote.source), retry, wait)
             else:
-                policy.log_retry(remote.source, retry.reason, failures, wait, log=logger)
+                policy.log_retry(remote.source, str(retry), failures, wait, log=logger)
             if stop.wait(wait):
                 raise _Cancelled from None
         except ChecksumMismatchError:
@@ -446,11 +437,8 @@ def _attempt(
     on_size: ProgressCallback,
 ) -> tuple[_Hasher, int | None]:
     """One try: open the source where the partial file ends and append the rest to it."""
-    if remote.url:
-        body = _http_body(remote, partial, policy, progress, session)
-    else:
-        body = _fsspec_body(remote, partial)
-    with body as (offset, total, read):
+    with (_http_body(remote, partial, policy, progress, session) if remote.url
+          else _fsspec_body(remote, partial)) as (offset, total, read):
         needed = (total or 0) - offset  # fail before writing when the file cannot fit
         if needed > 0 and needed > (free := shutil.disk_usage(partial.path.parent).free):
             raise TransferError(

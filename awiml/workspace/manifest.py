@@ -2,9 +2,7 @@
 
 ``raw/MANIFEST`` is a JSON Lines file: one JSON object per file in ``raw/``
 with the fields of :class:`ManifestEntry`, sorted by path, keys in a fixed
-order, so it diffs well under git. The file is always replaced whole by an
-atomic rename while holding the workspace's soft lock, so readers never see
-half a manifest.
+order, so it diffs well under git. It is always replaced whole, atomically.
 """
 
 from __future__ import annotations
@@ -169,14 +167,12 @@ def write_manifest(
     entries : iterable of ManifestEntry
         All entries; the file holds exactly these afterwards.
     tmp_dir : path-like, optional
-        Where to write the new version before the rename; must be on the same
-        file system. Defaults to the manifest's folder.
+        Where to write the new version before the rename (same file system).
 
     Raises
     ------
     OSError
-        The new version could not be written (e.g. a full disk): the file is
-        as before and no temporary file is left.
+        The new version could not be written; the file is as before.
     """
     lines = [entry.to_json() for entry in sorted(entries, key=lambda e: e.path)]
     atomic_write(path, "".join(line + "\n" for line in lines), tmp_dir=tmp_dir)

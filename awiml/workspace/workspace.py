@@ -1,11 +1,8 @@
 """The project workspace: folder layout, manifest, fetch and verify.
 
-A workspace is a plain folder, on a local disk or a mounted network share,
-with the folders of :data:`LAYOUT` and ``.awiml/`` for awiml's bookkeeping
-(``workspace.json``, locks, partial downloads). Writers coordinate through soft
-lock files there (see :func:`awiml._files.soft_lock`), which work on NFS and SMB
-shares too; the error that reports a stale lock from another host names the
-file to delete.
+A workspace is a plain folder, local or on a network share, with the folders
+of :data:`LAYOUT` and ``.awiml/`` for awiml's bookkeeping (``workspace.json``,
+partial downloads, and the soft lock files of :func:`awiml._files.soft_lock`).
 """
 
 from __future__ import annotations
@@ -349,8 +346,7 @@ class Workspace:
         workers : int, optional
             Files fetched at the same time.
         progress : bool, optional
-            Show a progress bar (the Jupyter widget in a notebook with ipywidgets,
-            else a text bar).
+            Show a progress bar (a Jupyter widget in a notebook with ipywidgets).
         auth : tuple of str, optional
             User and password for HTTP Basic authentication. Without it,
             requests reads ``~/.netrc``.
@@ -366,19 +362,15 @@ class Workspace:
         -------
         pandas.DataFrame
             One row per file with ``path``, ``source``, ``size``, ``sha256``,
-            ``status`` (``"fetched"`` or ``"present"``, for files skipped
-            because ``raw/`` already held them with the same content) and
-            ``attempts``.
+            ``status`` (``"fetched"``, or ``"present"`` when ``raw/`` already
+            held it) and ``attempts``.
 
         Raises
         ------
         AwimlError
             When one file fails, its error (:class:`~awiml.errors.NotFoundError`,
-            :class:`~awiml.errors.AuthenticationError`,
-            :class:`~awiml.errors.ChecksumMismatchError`,
-            :class:`~awiml.errors.RawFileConflictError`...); when several
-            fail, a :class:`FetchError` listing them all. Either way, every
-            other file was fetched and recorded first.
+            :class:`~awiml.errors.ChecksumMismatchError`...); when several fail,
+            a :class:`FetchError` listing them all. Every other file is recorded first.
 
         Examples
         --------
@@ -479,9 +471,7 @@ class Workspace:
     ) -> list[dict[str, Any]]:
         """Move verified downloads into ``raw/`` and record them, under the workspace lock.
 
-        A file appears in ``raw/`` only together with its manifest row: when the
-        manifest cannot be written (or anything else interrupts), the files this
-        call moved in go back to their verified downloads.
+        If the manifest cannot be written, the files go back to their downloads.
         """
         rows = []
         placed: list[tuple[Path, DownloadResult]] = []  # moved into raw/ by this call
@@ -540,9 +530,8 @@ class Workspace:
     ) -> str:
         """Publish one verified download at ``dest``; return how: fetched, present or adopted.
 
-        ``"present"`` means the recorded file already had this content. A file
-        on disk with the same content but no record is ``"adopted"`` (the caller
-        records it as fetched). Anything else is a conflict.
+        A file on disk with this content is ``"present"`` if recorded, else
+        ``"adopted"`` (recorded as fetched); other content is a conflict.
         """
         on_disk = file_checksum(dest) if dest.exists() else None
         recorded = entry.sha256 if entry is not None else None
@@ -659,9 +648,7 @@ def _resolve(
         return [item]
     if not isinstance(item, str) or not item:
         raise NotFoundError(f"cannot fetch {item!r}: give a URL, a path or a RemoteFile")
-    doi_url = _pangaea_doi_url(item)
-    if doi_url is not None:
-        item = doi_url
+    item = _pangaea_doi_url(item) or item
     scheme = urlsplit(item).scheme.lower()
     if scheme in ("http", "https"):
         name = unquote(urlsplit(item).path.rstrip("/").rsplit("/", 1)[-1])
@@ -704,11 +691,7 @@ _NEAR_PANGAEA = (
 
 
 def _pangaea_doi_url(item: str) -> str | None:
-    """Return ``pangaea://<id>`` for a PANGAEA DOI in any form :func:`dataset_id` takes.
-
-    Bare numbers and ``D<id>`` stay local paths, and so does a DOI-like name of
-    an existing local file.
-    """
+    """Return ``pangaea://<id>`` for a PANGAEA DOI; an existing local file stays a path."""
     if DOI_PREFIX.lower() not in item.lower() or item.strip().lower().startswith("pangaea:"):
         return None
     if urlsplit(item).scheme.lower() not in ("http", "https") and os.path.exists(item):
@@ -735,11 +718,7 @@ def _near_pangaea_hint(item: str) -> str | None:
 
 
 def _local_path(url: str) -> str:
-    """Return the local path of a ``file://`` URL, percent-decoded (``%20``, ``%C3%BC``).
-
-    A URL that only works undecoded (a file name with a literal ``%``, written
-    into the URL as it is) keeps working.
-    """
+    """Return the path of a ``file://`` URL, percent-decoded unless only the raw one exists."""
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):
         return url  # a host name: fsspec decides
