@@ -1,38 +1,33 @@
 """Clean archive tables: harmonise column labels, convert units, apply quality flags.
 
-Raw data comes in several files that each spell things their own way: one
-thermosalinograph file says ``Temp [°C]``, another instrument's says
-``TEMP``; one cruise gives depth in metres, another pressure in decibar; some
-values carry PANGAEA quality flags. The pieces here turn such tables into one
-consistent table: :class:`HarmoniseColumns`, :class:`ConvertUnits`,
-:class:`QualityFilter` and :class:`DropMissing`, then
-:func:`~awiml.preprocess.concat_tables` (in ``concat.py``) stacks the tables.
+Raw data comes in several files that each spell things their own way (``Temp
+[°C]`` in one, ``TEMP`` in another; depth in metres or pressure in decibar;
+PANGAEA quality flags on some values). :class:`HarmoniseColumns`,
+:class:`ConvertUnits`, :class:`QualityFilter` and :class:`DropMissing` turn
+such tables into one consistent table, and
+:func:`~awiml.preprocess.concat_tables` (in ``concat.py``) stacks them.
 
-The classes follow scikit-learn's estimator contract (``__init__`` only
-stores its arguments, ``fit`` checks them and learns attributes ending in
-``_``), so they work with :func:`sklearn.base.clone`, in a
-:class:`~sklearn.pipeline.Pipeline` or :class:`~sklearn.compose.ColumnTransformer`
-and under :class:`~sklearn.model_selection.GridSearchCV`. Stored models name
-them (and ``_Matcher``, which a fitted :class:`HarmoniseColumns` holds) by
-their public path ``awiml.preprocess.<name>``: their ``__module__`` is pinned
-to it, so keep it when this file moves.
+The classes follow scikit-learn's estimator contract, so they work with
+:func:`sklearn.base.clone`, in a :class:`~sklearn.pipeline.Pipeline` or
+:class:`~sklearn.compose.ColumnTransformer` and under
+:class:`~sklearn.model_selection.GridSearchCV`. Stored models name them (and
+``_Matcher``, which a fitted :class:`HarmoniseColumns` holds) by their public
+path ``awiml.preprocess.<name>``: their ``__module__`` is pinned to it, so keep
+it when this file moves.
 
 Tables in, tables out
 ---------------------
 ``X`` is a :class:`pandas.DataFrame`, usually one from
 :func:`awiml.archives.pangaea.read_text`, and ``transform`` returns a new
-DataFrame (the input is never modified). A 2-D numeric array is accepted too
-and validated as scikit-learn validates arrays; it is read as a table with the
-columns ``x0, x1, ...``, or with the labels seen by ``fit`` if that was given a
-DataFrame.
+DataFrame (the input is never modified). A 2-D numeric array is accepted too,
+validated as scikit-learn validates arrays, with the columns ``x0, x1, ...``
+(or the labels seen by ``fit`` if that was given a DataFrame).
 
 Columns are found by name, not by position: the table given to ``transform``
 may come from another file, with more columns or in another order, as long
 as the columns a transformer works on are there. ``n_features_in_`` and
 ``feature_names_in_`` describe the table seen by ``fit`` and are checked only
-for arrays, whose columns have no names (a different number of columns is
-then an error). ``get_feature_names_out()`` gives the output columns for the
-table seen by ``fit``.
+for arrays, whose columns have no names.
 
 Units travel with the table, in ``X.attrs``. A column's unit is looked up in
 ``X.attrs["units"][column]`` (written by these transformers), then
@@ -44,11 +39,10 @@ Rows and pipelines
 A scikit-learn pipeline passes ``y`` alongside ``X`` and cannot drop rows
 from it. A transformer that drops rows (:class:`QualityFilter` with
 ``action="drop"``, :class:`DropMissing` with ``strategy="drop"``) therefore
-belongs before the pipeline, on the table that still holds the label column.
-Inside a pipeline, mask and impute instead. ``fit_transform(X, y)`` raises
-an error if it would drop rows while ``y`` is given, since ``X`` and ``y``
-would no longer line up; at prediction time nothing can catch this, so the
-pipeline would return fewer predictions than rows.
+belongs before the pipeline, on the table that still holds the label column;
+inside a pipeline, mask and impute instead. ``fit_transform(X, y)`` raises an
+error if it would drop rows while ``y`` is given; at prediction time nothing
+can catch this, so the pipeline would return fewer predictions than rows.
 """
 
 from __future__ import annotations
@@ -335,19 +329,15 @@ class _Matcher:
             return text, "exact"
         if text in self.alias:
             return self.alias[text], "alias"
-        key = _tolerant_key(text)
-        if key in self.tolerant:
+        if (key := _tolerant_key(text)) in self.tolerant:
             return self.tolerant[key][0], "tolerant"
-        if isinstance(info, Mapping):
-            for field in ("short_name", "long_name"):
-                name = info.get(field)
-                if not isinstance(name, str) or not name:
-                    continue
-                if name in self.alias:
-                    return self.alias[name], "metadata"
-                key = _tolerant_key(name)
-                if key in self.tolerant:
-                    return self.tolerant[key][0], "metadata"
+        for field in ("short_name", "long_name") if isinstance(info, Mapping) else ():
+            name = info.get(field)
+            if not isinstance(name, str) or not name:
+                continue
+            canonical = self.alias.get(name) or self.tolerant.get(_tolerant_key(name), [None])[0]
+            if canonical:
+                return canonical, "metadata"
         return None, "unmatched"
 
 
@@ -409,10 +399,8 @@ class HarmoniseColumns(_TableTransformer):
         ``alias``, ``tolerant``, ``metadata``, ``flag`` or ``unmatched``), then
         one row per canonical name that no column matched (``how`` =
         ``missing``).
-    n_features_in_ : int
-        Number of columns of the table seen by ``fit``.
-    feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings).
+    n_features_in_, feature_names_in_ : int, numpy.ndarray of str
+        Number and labels (if all strings) of the columns of the table seen by ``fit``.
 
     See Also
     --------
@@ -679,10 +667,8 @@ class ConvertUnits(_TableTransformer):
     ----------
     source_units_ : dict
         The unit each converted column had in the table seen by ``fit``.
-    n_features_in_ : int
-        Number of columns of the table seen by ``fit``.
-    feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings).
+    n_features_in_, feature_names_in_ : int, numpy.ndarray of str
+        Number and labels (if all strings) of the columns of the table seen by ``fit``.
 
     Raises
     ------
@@ -915,10 +901,8 @@ class QualityFilter(_TableTransformer):
     ----------
     flag_columns_ : dict
         ``{column: flag column or None}`` in the table seen by ``fit``.
-    n_features_in_ : int
-        Number of columns of the table seen by ``fit``.
-    feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings).
+    n_features_in_, feature_names_in_ : int, numpy.ndarray of str
+        Number and labels (if all strings) of the columns of the table seen by ``fit``.
 
     See Also
     --------
@@ -1048,10 +1032,8 @@ class DropMissing(_TableTransformer):
         ``strategy="drop"``).
     statistics_ : pandas.Series
         The same, indexed by column.
-    n_features_in_ : int
-        Number of columns of the table seen by ``fit``.
-    feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings).
+    n_features_in_, feature_names_in_ : int, numpy.ndarray of str
+        Number and labels (if all strings) of the columns of the table seen by ``fit``.
 
     Raises
     ------
