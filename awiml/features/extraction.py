@@ -1,7 +1,6 @@
 """Run a feature extractor over many files: :func:`awiml.features.extract`.
 
-joblib, dask, :mod:`awiml.workspace` and
-:mod:`awiml._progress` are imported inside the functions that use them.
+joblib, dask and the workspace are imported inside the functions that use them.
 """
 
 from __future__ import annotations
@@ -212,19 +211,16 @@ def extract(
 ):
     """Run a feature extractor over many files, in parallel and cached.
 
-    Files are processed in chunks: each worker reads its files, transforms
-    them in one call and returns their features, so at any time only the
-    chunks being processed are in memory, besides the result. With a cache,
-    each file's features are stored as ``<cache>/<Class>-<hash>/<sha256>.npy``
-    (``numpy.save`` with ``allow_pickle=False``, written to a temporary file
-    and renamed, so a crash never leaves half a file), where ``<sha256>`` is
-    the file's SHA-256 (:func:`awiml.archives.transfer.file_checksum`) and ``<hash>``
-    hashes the extractor's module, class name and ``get_params()`` (JSON,
-    sorted keys) and the installed versions of awiml, NumPy, SciPy,
-    scikit-image and Pillow; ``params.json`` in that folder records them. A
-    file seen before with the same parameters and versions is read, not
-    computed; after an upgrade of any of those packages, features are
-    computed again into a new folder (the old one may be deleted).
+    Each worker reads a chunk of files and transforms them in one call, so
+    only the chunks being processed are in memory, besides the result. With a
+    cache, each file's features are stored (atomically, without pickle) as
+    ``<cache>/<Class>-<hash>/<sha256>.npy``: ``<sha256>`` is the file's
+    checksum (:func:`awiml.archives.transfer.file_checksum`), ``<hash>`` that
+    of the extractor's class, ``get_params()`` and the installed versions of
+    awiml, NumPy, SciPy, scikit-image and Pillow, which ``params.json`` in that
+    folder records. A file seen before with the same parameters and versions
+    is read, not computed; after an upgrade of any of those packages, features
+    are computed again into a new folder (the old one may be deleted).
 
     Parameters
     ----------

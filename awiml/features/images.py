@@ -11,7 +11,7 @@ to ``awiml.features``, so keep it when this file moves.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -19,13 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InvalidDataError
-from ._image_files import (
-    _border,
-    _check_image_container,
-    _grey,
-    _image_items,
-    _load_image,
-)
+from ._image_files import _border, _grey, _image_items, _load_image
 from ._params import _bad_param, _is_int, _is_number
 
 #: The properties :class:`ImageFeatures` measures by default, in this order.
@@ -97,7 +91,8 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         self._fit_params()
-        _check_image_container(X, type(self).__name__)
+        if not isinstance(X, Iterator):  # an iterator would be consumed
+            _image_items(X, type(self).__name__)
         return self
 
     def transform(self, X):
@@ -380,10 +375,8 @@ class ImageTensor(_ImageTransformer):
 
         if image.size == 0:
             raise InvalidDataError(f"{where} is empty (shape {image.shape})")
-        if self.grey:
-            pixels = _grey(image, where)[..., np.newaxis]
-        else:
-            pixels = _grey(image, where, rgb=True)
+        pixels = _grey(image, where, rgb=not self.grey)
+        pixels = pixels.reshape(*pixels.shape[:2], -1)  # channels last: one for grey
         if self.normalize == "unit" and image.dtype.kind in "iu":
             pixels /= float(np.iinfo(image.dtype).max)
         height, width, channels = self.output_shape_

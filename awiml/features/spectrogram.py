@@ -305,10 +305,8 @@ class Spectrogram(TransformerMixin, BaseEstimator):
     def _scaled_power(self, S: np.ndarray) -> np.ndarray:
         """Return |S|², mel-pooled and scaled, shape (n_signals, n_freq, n_times).
 
-        The STFT is computed for the whole batch at once; these elementwise steps run over
-        blocks of signals of about 2 MB, which stay in the CPU cache, and write into one
-        output array, instead of making whole-array passes that each stream (and first
-        allocate) hundreds of megabytes on a large batch.
+        Runs over blocks of about 2 MB, which stay in the CPU cache, into one output array,
+        rather than whole-array passes that each allocate and stream a large batch.
         """
         n_signals, _, n_times = S.shape
         filters = self.mel_filters_
