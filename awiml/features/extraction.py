@@ -94,10 +94,7 @@ def _cache_folder(extractor: Any, cache: Any) -> Path | None:
 
 
 def _write_cached(path: Path, data: bytes | np.ndarray) -> None:
-    """Write a cache file atomically: readers never see half a file.
-
-    Not synced to disk: a file a crash damaged fails to load and is computed again.
-    """
+    """Write a cache file atomically, unsynced (a file a crash damaged is computed again)."""
     with atomic_open(path, sync=False) as handle:
         if isinstance(data, np.ndarray):
             np.save(handle, data, allow_pickle=False)
@@ -109,9 +106,7 @@ def _named(exc: BaseException, path: str) -> BaseException:
     """``exc`` if its message names ``path``, else an InvalidDataError that does."""
     if isinstance(exc, AwimlError) and path in str(exc):
         return exc
-    error = InvalidDataError(
-        f"feature extraction failed for {path}: {type(exc).__name__}: {exc}"
-    )
+    error = InvalidDataError(f"feature extraction failed for {path}: {type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error
 
@@ -226,12 +221,11 @@ def extract(
     ----------
     extractor : estimator
         A transformer such as :class:`~awiml.features.Spectrogram` or
-        :class:`~awiml.features.ImageFeatures`.
-        If it has a ``read_input(path)`` method, ``transform`` gets what that
-        returns for each file, otherwise the paths. If it is not fitted,
-        ``extract`` fits it, in place, on the first file; the features of a
-        file must depend only on the file and the parameters (true of the
-        extractors here), or the cache would return stale values.
+        :class:`~awiml.features.ImageFeatures`. ``transform`` gets what its
+        ``read_input(path)`` method returns for each file, if it has one, else
+        the paths. If it is not fitted, ``extract`` fits it, in place, on the
+        first file; a file's features must depend only on the file and the
+        parameters (true here), or the cache would return stale values.
     inputs : iterable of path-like
         The files, in the order of the result.
     n_jobs : int, optional

@@ -139,21 +139,18 @@ class ImageFeatures(_ImageTransformer):
 
     A blank image (all pixels equal, or nothing on the object side of the
     threshold) raises :class:`~awiml.errors.InvalidDataError` naming the image
-    (its index, or its path), rather than giving a row of NaN that a
-    classifier would choke on later. Properties undefined for the object
-    found (``circularity`` of a one-pixel object, ``elongation`` of a line)
-    are NaN.
+    (its index, or its path), not a row of NaN. Properties undefined for the
+    object found (``circularity`` of a one-pixel object, ``elongation`` of a
+    line) are NaN.
 
     Parameters
     ----------
     threshold : {"triangle", "otsu", "li", "yen", "isodata", "mean"} or float, default="triangle"
         How to separate object from background: a method of
         :mod:`skimage.filters` (``threshold_<name>``) applied to each image,
-        or a fixed grey level. The triangle method suits vignettes, whose
-        histogram is one large background peak with a faint object; on the
-        EcoTaxa test vignettes Otsu's method splits the dark scale bar from
-        everything else and, in a third of them, returns the bar as the
-        largest object.
+        or a fixed grey level. The triangle method suits vignettes (one large
+        background peak, a faint object); on the EcoTaxa test vignettes Otsu's
+        method often returns the dark scale bar as the largest object.
     invert : bool, optional
         ``True``: the object is darker than the background (EcoTaxa
         vignettes), ``False``: lighter (dark-field images). When not given,
@@ -293,10 +290,9 @@ class ImageFeatures(_ImageTransformer):
         """
         check_is_fitted(self)
         units = {"length": self.unit_, "area": f"{self.unit_}^2", "angle": "rad"}
-        names = []
-        for name in self.properties_:
-            kind = _PROPERTY_KINDS[name]
-            names.append(f"{name} [{units[kind]}]" if kind else name)
+        kinds = [_PROPERTY_KINDS[name] for name in self.properties_]
+        names = [f"{name} [{units[kind]}]" if kind else name
+                 for name, kind in zip(self.properties_, kinds, strict=True)]
         return np.asarray(names, dtype=object)
 
 

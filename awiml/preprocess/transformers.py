@@ -85,11 +85,8 @@ class _TableTransformer(
 
     A subclass defines ``_check_params()``, ``_fit(frame, params)`` and
     ``_transform(frame, params)``, ``params`` being what ``_check_params`` returns.
-
-    scikit-learn's automatic output wrapping is switched off: it would rename
-    the output columns to ``get_feature_names_out()``, which describes the
-    table seen by ``fit``, while these transformers name their output after
-    the table they are given.
+    scikit-learn's output wrapping is off: it would name the output columns after
+    the table seen by ``fit``, not the table given.
     """
 
     _fitted = "n_features_in_"  # the attribute fit sets and transform checks
@@ -104,10 +101,8 @@ class _TableTransformer(
         Parameters
         ----------
         transform : {"default", "pandas"} or None, default None
-            ``"default"`` and ``"pandas"`` both give a
-            :class:`pandas.DataFrame`; ``None`` leaves the setting unchanged.
-            Polars is not offered: units and provenance live in
-            ``DataFrame.attrs``, which polars does not have.
+            Both give a :class:`pandas.DataFrame`; ``None`` leaves the setting
+            unchanged. Polars has no ``DataFrame.attrs`` to hold units and provenance.
 
         Returns
         -------
@@ -145,8 +140,7 @@ class _TableTransformer(
         Raises
         ------
         InvalidDataError
-            ``X`` does not suit the parameters (see the class); the message
-            names the columns.
+            ``X`` does not suit the parameters; the message names the columns.
         """
         params = self._check_params()
         self._fit(self._table(X, reset=True), params)
@@ -182,8 +176,7 @@ class _TableTransformer(
         X : pandas.DataFrame or 2-D array-like
             The table.
         y : array-like, optional
-            Targets. Not used, except that rows may not be dropped while
-            ``y`` is given (see the module documentation).
+            Not used, except that no rows may be dropped while it is given.
         **fit_params : dict
             Passed to ``fit``.
 
@@ -410,11 +403,10 @@ class HarmoniseColumns(_TableTransformer):
     Notes
     -----
     ``transform`` returns the columns in the order of its input, renamed. The
-    unit found for each data column (see the module documentation) is
-    recorded in ``out.attrs["units"]`` (``{name: unit text or None}``) and
-    ``out.attrs["columns"]`` is re-keyed by the new names, each renamed
-    column's entry gaining its original ``"label"``. Two columns of one table
-    matching the same canonical name is an error naming both.
+    unit found for each data column is recorded in ``out.attrs["units"]``
+    (``{name: unit text or None}``); ``out.attrs["columns"]`` is re-keyed by the
+    new names, a renamed column's entry gaining its original ``"label"``. Two
+    columns matching the same canonical name is an error naming both.
 
     Examples
     --------
@@ -686,10 +678,9 @@ class ConvertUnits(_TableTransformer):
     -----
     Temperatures are absolute (14.40 °C is 287.55 K); values may be numbers
     or, in an object column, one array of numbers per row (a waveform per
-    recording), each converted as a whole. Missing values stay missing.
-    ``float32`` stays ``float32``; other numbers become ``float64``. A label
-    with a unit in it gets the new unit (``"Temp [°C]"`` becomes
-    ``"Temp [K]"``), and ``out.attrs["units"]`` and
+    recording). Missing values stay missing; ``float32`` stays ``float32``,
+    other numbers become ``float64``. A label with a unit in it gets the new
+    unit (``"Temp [°C]"`` becomes ``"Temp [K]"``); ``out.attrs["units"]`` and
     ``out.attrs["columns"][column]["unit"]`` are set to the targets.
 
     Examples
@@ -818,15 +809,12 @@ def _find_label(frame: pd.DataFrame, key: Any) -> Any:
     if key in frame.columns:
         return key
     candidates = [label for label in frame.columns if _target_key(label, {key: ""}) is not None]
-    if len(candidates) == 1:
-        return candidates[0]
-    if candidates:
+    if len(candidates) > 1:
         raise InvalidDataError(
             f"ConvertUnits: columns {_quoted(candidates)} all match {key!r}; name one exactly"
         )
-    raise InvalidDataError(
-        f"ConvertUnits: the table has no column {key!r}; its columns are {_quoted(frame.columns)}"
-    )
+    _require_columns(frame, candidates or [key], "ConvertUnits")  # raises if there is none
+    return candidates[0]
 
 
 def _convert_series(series: pd.Series, source: str, target: str, what: str) -> pd.Series:
@@ -958,9 +946,7 @@ class QualityFilter(_TableTransformer):
         elif rejected:
             out = frame[~np.logical_or.reduce(list(rejected.values()))]
         if self.drop_flag_columns:
-            flags = [flag for flag in selected.values() if flag is not None]
-            if flags:
-                out = out.drop(columns=flags)
+            out = out.drop(columns=[flag for flag in selected.values() if flag is not None])
         return out
 
     def _names_out(self, names: list[Any]) -> list[Any]:
