@@ -2,7 +2,7 @@
 
 - :class:`Spectrogram` (``spectrogram.py``): (mel) spectrograms of recordings;
 - :class:`ImageFeatures`, :class:`ImageTensor` (``images.py``): plankton images;
-- :func:`extract` (``extract.py``): one extractor over many files, in parallel,
+- :func:`extract` (``extraction.py``): one extractor over many files, in parallel,
   cached in a workspace's ``features/`` folder.
 """
 import lazy_loader as _lazy

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +71,6 @@ def _image_items(X: Any, owner: str) -> list[Any]:
         raise InvalidDataError(
             f"{owner} takes a list of images or paths; got {type(X).__name__}"
         ) from None
-
-
-def _check_image_container(X: Any, owner: str) -> None:
-    """Check what ``fit`` got without reading it (and without consuming an iterator)."""
-    if not isinstance(X, Iterator):
-        _image_items(X, owner)
 
 
 def _load_image(item: Any, index: int) -> tuple[np.ndarray, str]:

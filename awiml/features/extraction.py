@@ -1,7 +1,6 @@
 """Run a feature extractor over many files: :func:`awiml.features.extract`.
 
-joblib, dask, :mod:`awiml.workspace` and
-:mod:`awiml._progress` are imported inside the functions that use them.
+joblib, dask and the workspace are imported inside the functions that use them.
 """
 
 from __future__ import annotations
@@ -95,10 +94,7 @@ def _cache_folder(extractor: Any, cache: Any) -> Path | None:
 
 
 def _write_cached(path: Path, data: bytes | np.ndarray) -> None:
-    """Write a cache file atomically: readers never see half a file.
-
-    Not synced to disk: a file a crash damaged fails to load and is computed again.
-    """
+    """Write a cache file atomically, unsynced (a file a crash damaged is computed again)."""
     with atomic_open(path, sync=False) as handle:
         if isinstance(data, np.ndarray):
             np.save(handle, data, allow_pickle=False)
@@ -110,9 +106,7 @@ def _named(exc: BaseException, path: str) -> BaseException:
     """``exc`` if its message names ``path``, else an InvalidDataError that does."""
     if isinstance(exc, AwimlError) and path in str(exc):
         return exc
-    error = InvalidDataError(
-        f"feature extraction failed for {path}: {type(exc).__name__}: {exc}"
-    )
+    error = InvalidDataError(f"feature extraction failed for {path}: {type(exc).__name__}: {exc}")
     error.__cause__ = exc
     return error
 
@@ -212,30 +206,26 @@ def extract(
 ):
     """Run a feature extractor over many files, in parallel and cached.
 
-    Files are processed in chunks: each worker reads its files, transforms
-    them in one call and returns their features, so at any time only the
-    chunks being processed are in memory, besides the result. With a cache,
-    each file's features are stored as ``<cache>/<Class>-<hash>/<sha256>.npy``
-    (``numpy.save`` with ``allow_pickle=False``, written to a temporary file
-    and renamed, so a crash never leaves half a file), where ``<sha256>`` is
-    the file's SHA-256 (:func:`awiml.archives.transfer.file_checksum`) and ``<hash>``
-    hashes the extractor's module, class name and ``get_params()`` (JSON,
-    sorted keys) and the installed versions of awiml, NumPy, SciPy,
-    scikit-image and Pillow; ``params.json`` in that folder records them. A
-    file seen before with the same parameters and versions is read, not
-    computed; after an upgrade of any of those packages, features are
-    computed again into a new folder (the old one may be deleted).
+    Each worker reads a chunk of files and transforms them in one call, so
+    only the chunks being processed are in memory, besides the result. With a
+    cache, each file's features are stored (atomically, without pickle) as
+    ``<cache>/<Class>-<hash>/<sha256>.npy``: ``<sha256>`` is the file's
+    checksum (:func:`awiml.archives.transfer.file_checksum`), ``<hash>`` that
+    of the extractor's class, ``get_params()`` and the installed versions of
+    awiml, NumPy, SciPy, scikit-image and Pillow, which ``params.json`` in that
+    folder records. A file seen before with the same parameters and versions
+    is read, not computed; after an upgrade of any of those packages, features
+    are computed again into a new folder (the old one may be deleted).
 
     Parameters
     ----------
     extractor : estimator
         A transformer such as :class:`~awiml.features.Spectrogram` or
-        :class:`~awiml.features.ImageFeatures`.
-        If it has a ``read_input(path)`` method, ``transform`` gets what that
-        returns for each file, otherwise the paths. If it is not fitted,
-        ``extract`` fits it, in place, on the first file; the features of a
-        file must depend only on the file and the parameters (true of the
-        extractors here), or the cache would return stale values.
+        :class:`~awiml.features.ImageFeatures`. ``transform`` gets what its
+        ``read_input(path)`` method returns for each file, if it has one, else
+        the paths. If it is not fitted, ``extract`` fits it, in place, on the
+        first file; a file's features must depend only on the file and the
+        parameters (true here), or the cache would return stale values.
     inputs : iterable of path-like
         The files, in the order of the result.
     n_jobs : int, optional

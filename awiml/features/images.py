@@ -11,7 +11,7 @@ to ``awiml.features``, so keep it when this file moves.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -19,13 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import InvalidDataError
-from ._image_files import (
-    _border,
-    _check_image_container,
-    _grey,
-    _image_items,
-    _load_image,
-)
+from ._image_files import _border, _grey, _image_items, _load_image
 from ._params import _bad_param, _is_int, _is_number
 
 #: The properties :class:`ImageFeatures` measures by default, in this order.
@@ -97,7 +91,8 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         self._fit_params()
-        _check_image_container(X, type(self).__name__)
+        if not isinstance(X, Iterator):  # an iterator would be consumed
+            _image_items(X, type(self).__name__)
         return self
 
     def transform(self, X):
@@ -144,21 +139,18 @@ class ImageFeatures(_ImageTransformer):
 
     A blank image (all pixels equal, or nothing on the object side of the
     threshold) raises :class:`~awiml.errors.InvalidDataError` naming the image
-    (its index, or its path), rather than giving a row of NaN that a
-    classifier would choke on later. Properties undefined for the object
-    found (``circularity`` of a one-pixel object, ``elongation`` of a line)
-    are NaN.
+    (its index, or its path), not a row of NaN. Properties undefined for the
+    object found (``circularity`` of a one-pixel object, ``elongation`` of a
+    line) are NaN.
 
     Parameters
     ----------
     threshold : {"triangle", "otsu", "li", "yen", "isodata", "mean"} or float, default="triangle"
         How to separate object from background: a method of
         :mod:`skimage.filters` (``threshold_<name>``) applied to each image,
-        or a fixed grey level. The triangle method suits vignettes, whose
-        histogram is one large background peak with a faint object; on the
-        EcoTaxa test vignettes Otsu's method splits the dark scale bar from
-        everything else and, in a third of them, returns the bar as the
-        largest object.
+        or a fixed grey level. The triangle method suits vignettes (one large
+        background peak, a faint object); on the EcoTaxa test vignettes Otsu's
+        method often returns the dark scale bar as the largest object.
     invert : bool, optional
         ``True``: the object is darker than the background (EcoTaxa
         vignettes), ``False``: lighter (dark-field images). When not given,
@@ -298,10 +290,9 @@ class ImageFeatures(_ImageTransformer):
         """
         check_is_fitted(self)
         units = {"length": self.unit_, "area": f"{self.unit_}^2", "angle": "rad"}
-        names = []
-        for name in self.properties_:
-            kind = _PROPERTY_KINDS[name]
-            names.append(f"{name} [{units[kind]}]" if kind else name)
+        kinds = [_PROPERTY_KINDS[name] for name in self.properties_]
+        names = [f"{name} [{units[kind]}]" if kind else name
+                 for name, kind in zip(self.properties_, kinds, strict=True)]
         return np.asarray(names, dtype=object)
 
 
@@ -380,10 +371,8 @@ class ImageTensor(_ImageTransformer):
 
         if image.size == 0:
             raise InvalidDataError(f"{where} is empty (shape {image.shape})")
-        if self.grey:
-            pixels = _grey(image, where)[..., np.newaxis]
-        else:
-            pixels = _grey(image, where, rgb=True)
+        pixels = _grey(image, where, rgb=not self.grey)
+        pixels = pixels.reshape(*pixels.shape[:2], -1)  # channels last: one for grey
         if self.normalize == "unit" and image.dtype.kind in "iu":
             pixels /= float(np.iinfo(image.dtype).max)
         height, width, channels = self.output_shape_

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..errors import InvalidDataError, NotFoundError
-from ._params import _bad_param, _check_input_features, _is_int, _is_number
+from ._params import _bad_param, _is_int, _is_number
 
 #: The smallest power :class:`Spectrogram` takes the logarithm of, in the
 #: input's squared unit per hertz: ``1e-12`` Pa²/Hz is (1 µPa)²/Hz, the
@@ -49,7 +49,7 @@ class Spectrogram(TransformerMixin, BaseEstimator):
     and multiplied by the bin width, a frame gives the mean square of the
     signal in it. Frames are centred on ``times_`` (``ShortTimeFFT``'s
     default: the first and last frames stick out of the recording and see
-    zeros there). All recordings are transformed in one vectorised call.
+    zeros there).
 
     Parameters
     ----------
@@ -305,10 +305,8 @@ class Spectrogram(TransformerMixin, BaseEstimator):
     def _scaled_power(self, S: np.ndarray) -> np.ndarray:
         """Return |S|², mel-pooled and scaled, shape (n_signals, n_freq, n_times).
 
-        The STFT is computed for the whole batch at once; these elementwise steps run over
-        blocks of signals of about 2 MB, which stay in the CPU cache, and write into one
-        output array, instead of making whole-array passes that each stream (and first
-        allocate) hundreds of megabytes on a large batch.
+        Runs over blocks of about 2 MB, which stay in the CPU cache, into one output array,
+        rather than whole-array passes that each allocate and stream a large batch.
         """
         n_signals, _, n_times = S.shape
         filters = self.mel_filters_
@@ -316,14 +314,10 @@ class Spectrogram(TransformerMixin, BaseEstimator):
         out = np.empty((n_signals, n_rows, n_times))
         step = max(1, _BLOCK_ELEMENTS // (S.shape[1] * n_times))
         for start in range(0, n_signals, step):
-            block = S[start:start + step]
-            if filters is None:
-                power = np.square(block.real, out=out[start:start + step])
-                power += np.square(block.imag)
-            else:
-                full = np.square(block.real)
-                full += np.square(block.imag)
-                power = out[start:start + step]
+            block, power = S[start:start + step], out[start:start + step]
+            full = np.square(block.real, out=power if filters is None else None)
+            full += np.square(block.imag)
+            if filters is not None:
                 np.matmul(filters, full, out=power)
             if self.scale != "power":
                 np.maximum(power, DB_FLOOR, out=power)
@@ -353,7 +347,7 @@ class Spectrogram(TransformerMixin, BaseEstimator):
             One name per output column.
         """
         check_is_fitted(self)
-        _check_input_features(self, input_features)
+        _check_feature_names_in(self, input_features, generate_names=False)  # only checks
         prefix = self.scale
         freqs = [f"{f:g}Hz" for f in self.frequencies_]
         if self.output == "pooled":

@@ -1,38 +1,33 @@
 """Clean archive tables: harmonise column labels, convert units, apply quality flags.
 
-Raw data comes in several files that each spell things their own way: one
-thermosalinograph file says ``Temp [°C]``, another instrument's says
-``TEMP``; one cruise gives depth in metres, another pressure in decibar; some
-values carry PANGAEA quality flags. The pieces here turn such tables into one
-consistent table: :class:`HarmoniseColumns`, :class:`ConvertUnits`,
-:class:`QualityFilter` and :class:`DropMissing`, then
-:func:`~awiml.preprocess.concat_tables` (in ``concat.py``) stacks the tables.
+Raw data comes in several files that each spell things their own way (``Temp
+[°C]`` in one, ``TEMP`` in another; depth in metres or pressure in decibar;
+PANGAEA quality flags on some values). :class:`HarmoniseColumns`,
+:class:`ConvertUnits`, :class:`QualityFilter` and :class:`DropMissing` turn
+such tables into one consistent table, and
+:func:`~awiml.preprocess.concat_tables` (in ``concat.py``) stacks them.
 
-The classes follow scikit-learn's estimator contract (``__init__`` only
-stores its arguments, ``fit`` checks them and learns attributes ending in
-``_``), so they work with :func:`sklearn.base.clone`, in a
-:class:`~sklearn.pipeline.Pipeline` or :class:`~sklearn.compose.ColumnTransformer`
-and under :class:`~sklearn.model_selection.GridSearchCV`. Stored models name
-them (and ``_Matcher``, which a fitted :class:`HarmoniseColumns` holds) by
-their public path ``awiml.preprocess.<name>``: their ``__module__`` is pinned
-to it, so keep it when this file moves.
+The classes follow scikit-learn's estimator contract, so they work with
+:func:`sklearn.base.clone`, in a :class:`~sklearn.pipeline.Pipeline` or
+:class:`~sklearn.compose.ColumnTransformer` and under
+:class:`~sklearn.model_selection.GridSearchCV`. Stored models name them (and
+``_Matcher``, which a fitted :class:`HarmoniseColumns` holds) by their public
+path ``awiml.preprocess.<name>``: their ``__module__`` is pinned to it, so keep
+it when this file moves.
 
 Tables in, tables out
 ---------------------
 ``X`` is a :class:`pandas.DataFrame`, usually one from
 :func:`awiml.archives.pangaea.read_text`, and ``transform`` returns a new
-DataFrame (the input is never modified). A 2-D numeric array is accepted too
-and validated as scikit-learn validates arrays; it is read as a table with the
-columns ``x0, x1, ...``, or with the labels seen by ``fit`` if that was given a
-DataFrame.
+DataFrame (the input is never modified). A 2-D numeric array is accepted too,
+validated as scikit-learn validates arrays, with the columns ``x0, x1, ...``
+(or the labels seen by ``fit`` if that was given a DataFrame).
 
 Columns are found by name, not by position: the table given to ``transform``
 may come from another file, with more columns or in another order, as long
 as the columns a transformer works on are there. ``n_features_in_`` and
 ``feature_names_in_`` describe the table seen by ``fit`` and are checked only
-for arrays, whose columns have no names (a different number of columns is
-then an error). ``get_feature_names_out()`` gives the output columns for the
-table seen by ``fit``.
+for arrays, whose columns have no names.
 
 Units travel with the table, in ``X.attrs``. A column's unit is looked up in
 ``X.attrs["units"][column]`` (written by these transformers), then
@@ -44,11 +39,10 @@ Rows and pipelines
 A scikit-learn pipeline passes ``y`` alongside ``X`` and cannot drop rows
 from it. A transformer that drops rows (:class:`QualityFilter` with
 ``action="drop"``, :class:`DropMissing` with ``strategy="drop"``) therefore
-belongs before the pipeline, on the table that still holds the label column.
-Inside a pipeline, mask and impute instead. ``fit_transform(X, y)`` raises
-an error if it would drop rows while ``y`` is given, since ``X`` and ``y``
-would no longer line up; at prediction time nothing can catch this, so the
-pipeline would return fewer predictions than rows.
+belongs before the pipeline, on the table that still holds the label column;
+inside a pipeline, mask and impute instead. ``fit_transform(X, y)`` raises an
+error if it would drop rows while ``y`` is given; at prediction time nothing
+can catch this, so the pipeline would return fewer predictions than rows.
 """
 
 from __future__ import annotations
@@ -91,11 +85,8 @@ class _TableTransformer(
 
     A subclass defines ``_check_params()``, ``_fit(frame, params)`` and
     ``_transform(frame, params)``, ``params`` being what ``_check_params`` returns.
-
-    scikit-learn's automatic output wrapping is switched off: it would rename
-    the output columns to ``get_feature_names_out()``, which describes the
-    table seen by ``fit``, while these transformers name their output after
-    the table they are given.
+    scikit-learn's output wrapping is off: it would name the output columns after
+    the table seen by ``fit``, not the table given.
     """
 
     _fitted = "n_features_in_"  # the attribute fit sets and transform checks
@@ -110,10 +101,8 @@ class _TableTransformer(
         Parameters
         ----------
         transform : {"default", "pandas"} or None, default None
-            ``"default"`` and ``"pandas"`` both give a
-            :class:`pandas.DataFrame`; ``None`` leaves the setting unchanged.
-            Polars is not offered: units and provenance live in
-            ``DataFrame.attrs``, which polars does not have.
+            Both give a :class:`pandas.DataFrame`; ``None`` leaves the setting
+            unchanged. Polars has no ``DataFrame.attrs`` to hold units and provenance.
 
         Returns
         -------
@@ -151,8 +140,7 @@ class _TableTransformer(
         Raises
         ------
         InvalidDataError
-            ``X`` does not suit the parameters (see the class); the message
-            names the columns.
+            ``X`` does not suit the parameters; the message names the columns.
         """
         params = self._check_params()
         self._fit(self._table(X, reset=True), params)
@@ -188,8 +176,7 @@ class _TableTransformer(
         X : pandas.DataFrame or 2-D array-like
             The table.
         y : array-like, optional
-            Targets. Not used, except that rows may not be dropped while
-            ``y`` is given (see the module documentation).
+            Not used, except that no rows may be dropped while it is given.
         **fit_params : dict
             Passed to ``fit``.
 
@@ -335,19 +322,15 @@ class _Matcher:
             return text, "exact"
         if text in self.alias:
             return self.alias[text], "alias"
-        key = _tolerant_key(text)
-        if key in self.tolerant:
+        if (key := _tolerant_key(text)) in self.tolerant:
             return self.tolerant[key][0], "tolerant"
-        if isinstance(info, Mapping):
-            for field in ("short_name", "long_name"):
-                name = info.get(field)
-                if not isinstance(name, str) or not name:
-                    continue
-                if name in self.alias:
-                    return self.alias[name], "metadata"
-                key = _tolerant_key(name)
-                if key in self.tolerant:
-                    return self.tolerant[key][0], "metadata"
+        for field in ("short_name", "long_name") if isinstance(info, Mapping) else ():
+            name = info.get(field)
+            if not isinstance(name, str) or not name:
+                continue
+            canonical = self.alias.get(name) or self.tolerant.get(_tolerant_key(name), [None])[0]
+            if canonical:
+                return canonical, "metadata"
         return None, "unmatched"
 
 
@@ -409,10 +392,8 @@ class HarmoniseColumns(_TableTransformer):
         ``alias``, ``tolerant``, ``metadata``, ``flag`` or ``unmatched``), then
         one row per canonical name that no column matched (``how`` =
         ``missing``).
-    n_features_in_ : int
-        Number of columns of the table seen by ``fit``.
-    feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings).
+    n_features_in_, feature_names_in_ : int, numpy.ndarray of str
+        Number and labels (if all strings) of the columns of the table seen by ``fit``.
 
     See Also
     --------
@@ -422,11 +403,10 @@ class HarmoniseColumns(_TableTransformer):
     Notes
     -----
     ``transform`` returns the columns in the order of its input, renamed. The
-    unit found for each data column (see the module documentation) is
-    recorded in ``out.attrs["units"]`` (``{name: unit text or None}``) and
-    ``out.attrs["columns"]`` is re-keyed by the new names, each renamed
-    column's entry gaining its original ``"label"``. Two columns of one table
-    matching the same canonical name is an error naming both.
+    unit found for each data column is recorded in ``out.attrs["units"]``
+    (``{name: unit text or None}``); ``out.attrs["columns"]`` is re-keyed by the
+    new names, a renamed column's entry gaining its original ``"label"``. Two
+    columns matching the same canonical name is an error naming both.
 
     Examples
     --------
@@ -679,10 +659,8 @@ class ConvertUnits(_TableTransformer):
     ----------
     source_units_ : dict
         The unit each converted column had in the table seen by ``fit``.
-    n_features_in_ : int
-        Number of columns of the table seen by ``fit``.
-    feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings).
+    n_features_in_, feature_names_in_ : int, numpy.ndarray of str
+        Number and labels (if all strings) of the columns of the table seen by ``fit``.
 
     Raises
     ------
@@ -700,10 +678,9 @@ class ConvertUnits(_TableTransformer):
     -----
     Temperatures are absolute (14.40 °C is 287.55 K); values may be numbers
     or, in an object column, one array of numbers per row (a waveform per
-    recording), each converted as a whole. Missing values stay missing.
-    ``float32`` stays ``float32``; other numbers become ``float64``. A label
-    with a unit in it gets the new unit (``"Temp [°C]"`` becomes
-    ``"Temp [K]"``), and ``out.attrs["units"]`` and
+    recording). Missing values stay missing; ``float32`` stays ``float32``,
+    other numbers become ``float64``. A label with a unit in it gets the new
+    unit (``"Temp [°C]"`` becomes ``"Temp [K]"``); ``out.attrs["units"]`` and
     ``out.attrs["columns"][column]["unit"]`` are set to the targets.
 
     Examples
@@ -832,15 +809,12 @@ def _find_label(frame: pd.DataFrame, key: Any) -> Any:
     if key in frame.columns:
         return key
     candidates = [label for label in frame.columns if _target_key(label, {key: ""}) is not None]
-    if len(candidates) == 1:
-        return candidates[0]
-    if candidates:
+    if len(candidates) > 1:
         raise InvalidDataError(
             f"ConvertUnits: columns {_quoted(candidates)} all match {key!r}; name one exactly"
         )
-    raise InvalidDataError(
-        f"ConvertUnits: the table has no column {key!r}; its columns are {_quoted(frame.columns)}"
-    )
+    _require_columns(frame, candidates or [key], "ConvertUnits")  # raises if there is none
+    return candidates[0]
 
 
 def _convert_series(series: pd.Series, source: str, target: str, what: str) -> pd.Series:
@@ -915,10 +889,8 @@ class QualityFilter(_TableTransformer):
     ----------
     flag_columns_ : dict
         ``{column: flag column or None}`` in the table seen by ``fit``.
-    n_features_in_ : int
-        Number of columns of the table seen by ``fit``.
-    feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings).
+    n_features_in_, feature_names_in_ : int, numpy.ndarray of str
+        Number and labels (if all strings) of the columns of the table seen by ``fit``.
 
     See Also
     --------
@@ -974,9 +946,7 @@ class QualityFilter(_TableTransformer):
         elif rejected:
             out = frame[~np.logical_or.reduce(list(rejected.values()))]
         if self.drop_flag_columns:
-            flags = [flag for flag in selected.values() if flag is not None]
-            if flags:
-                out = out.drop(columns=flags)
+            out = out.drop(columns=[flag for flag in selected.values() if flag is not None])
         return out
 
     def _names_out(self, names: list[Any]) -> list[Any]:
@@ -1048,10 +1018,8 @@ class DropMissing(_TableTransformer):
         ``strategy="drop"``).
     statistics_ : pandas.Series
         The same, indexed by column.
-    n_features_in_ : int
-        Number of columns of the table seen by ``fit``.
-    feature_names_in_ : numpy.ndarray of str
-        Labels of the table seen by ``fit`` (if they are all strings).
+    n_features_in_, feature_names_in_ : int, numpy.ndarray of str
+        Number and labels (if all strings) of the columns of the table seen by ``fit``.
 
     Raises
     ------
