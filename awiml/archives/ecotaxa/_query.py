@@ -1,9 +1,7 @@
 """The work behind ``EcotaxaSource.filters`` and ``EcotaxaSource.query``, without HTTP.
 
-The requests themselves (the token, retries, error replies) stay in
-:class:`~awiml.archives.ecotaxa.EcotaxaSource`, which hands each function here
-what it needs; this module imports only :mod:`awiml.errors`, and pandas
-inside :func:`read_objects`.
+:class:`~awiml.archives.ecotaxa.EcotaxaSource` makes the requests and hands each function here
+what it needs.
 """
 
 from __future__ import annotations
@@ -149,8 +147,8 @@ def pick_taxon(name: str, found: Any) -> int:
     name : str
         The taxon name the caller gave.
     found : Any
-        EcoTaxa's reply: a list of ``{"id": ..., "text": ...}``, where
-        ``text`` is the display name (``name<parent`` for a homonym).
+        EcoTaxa's reply: a list of ``{"id": ..., "text": ...}`` (``text`` is
+        ``name<parent`` for a homonym).
 
     Returns
     -------
@@ -347,10 +345,7 @@ def read_objects(
     Returns
     -------
     pandas.DataFrame
-        One row per object, indexed by ``objid``: latitudes, longitudes and
-        depths as floats, ``obj.classif_qual`` as ``"validated"``,
-        ``"predicted"``, ``"dubious"`` or missing, ``obj.objdate`` as
-        datetimes.
+        The table :meth:`EcotaxaSource.query` describes, without ``attrs``.
     int
         EcoTaxa's ``total_ids``.
 
