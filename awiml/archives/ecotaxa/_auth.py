@@ -245,18 +245,13 @@ class TokenCache:
     def knows_password(self, api_url: str, username: str, password: str) -> bool:
         """Tell whether ``password`` is the one of the last login kept for ``username``.
 
-        This is the offline check of an account: it holds however old the
-        token is, as long as the file is there.
+        This is the offline check of an account: the token's age does not matter.
         """
         record = self._read(api_url, username)
         return record is not None and password_matches(record.get("password_check"), password)
 
     def get(self, api_url: str, username: str, password: str) -> str | None:
-        """Return the cached token for this password.
-
-        ``None`` when missing, unreadable, too old, or kept for another
-        password (or none: a file of awiml 0.1).
-        """
+        """Return the cached token for this password (``None``: missing, too old, another's)."""
         record = self._read(api_url, username)
         if record is None:
             return None
@@ -272,10 +267,7 @@ class TokenCache:
         return token if isinstance(token, str) and token else None
 
     def put(self, api_url: str, username: str, token: str, password: str) -> None:
-        """Store ``token`` and a hash of ``password`` atomically, readable by the user only.
-
-        Call it only with a password EcoTaxa has just accepted.
-        """
+        """Store ``token`` and a hash of ``password``, which EcoTaxa has just accepted."""
         file = self.path(api_url, username)
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -1,9 +1,6 @@
 """The work behind ``EcotaxaSource.export``: job polling and safe zip extraction.
 
-:func:`check_zip` and :func:`extract_zip` open an export archive as untrusted
-input: everything is checked before anything is extracted, and extraction
-writes into a temporary folder beside the target that is renamed into place,
-so a failure leaves nothing half-written.
+:func:`check_zip` and :func:`extract_zip` treat an export archive as untrusted input.
 """
 
 from __future__ import annotations
@@ -222,10 +219,8 @@ def check_zip(
     InvalidDataError
         The file is not a zip, a CRC does not match, a member is unsafe
         (``..``, an absolute path or drive letter, a link or special file,
-        encrypted), a name occurs twice, a member lies below another member
-        that is a file, a name is longer than file systems allow, or the
-        content is larger than ``max_bytes`` or expands more than
-        ``max_ratio`` times.
+        encrypted), names clash or are too long, or the content is larger
+        than ``max_bytes`` or expands more than ``max_ratio`` times.
 
     Examples
     --------

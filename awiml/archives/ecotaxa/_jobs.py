@@ -51,10 +51,8 @@ DEFAULT_MAX_BYTES = 100 * 1024**3
 class ExportJobs:
     """The export jobs of :class:`~awiml.archives.ecotaxa.EcotaxaSource`, and their cache.
 
-    A mixin without state of its own: ``EcotaxaSource.__init__`` sets the
-    attributes annotated below, and the source supplies the HTTP requests, the
-    login and the checked export settings; the public entry point is
-    ``EcotaxaSource.export``.
+    A mixin: ``EcotaxaSource`` sets the attributes annotated below and supplies the
+    methods declared under ``TYPE_CHECKING``; the public entry point is its ``export``.
     """
 
     api_url: str
@@ -71,26 +69,17 @@ class ExportJobs:
     _lock: threading.RLock
 
     if TYPE_CHECKING:  # supplied by EcotaxaSource
-
         def project(self, project: int | str) -> dict[str, Any]: ...
-
+        def _current_token(self) -> str | None: ...
+        def _account(self) -> str: ...
+        def _check_account(self, what: str) -> None: ...
+        def _forget_token(self, token: str) -> None: ...
+        def _new_session(self, *, retries: int, token: str | None = None) -> requests.Session: ...
         def _table_record(self, projid: int, api_filters: Mapping[str, str],
                           total: int | None = None) -> dict[str, Any]: ...
-
         def _request(self, method: str, route: str, *, what: str,
                      params: Mapping[str, Any] | None = None, payload: Any = None,
                      idempotent: bool = True, hint: str = "") -> Any: ...
-
-        def _current_token(self) -> str | None: ...
-
-        def _account(self) -> str: ...
-
-        def _check_account(self, what: str) -> None: ...
-
-        def _forget_token(self, token: str) -> None: ...
-
-        def _new_session(self, *, retries: int,
-                         token: str | None = None) -> requests.Session: ...
 
     def _exports_root(self, *, create: bool = True) -> Path | None:
         """Return the folder that holds ``exports/``: the cache, or the temporary folder.

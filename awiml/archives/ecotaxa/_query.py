@@ -99,9 +99,8 @@ def status_filter(status: Any) -> str:
     Parameters
     ----------
     status : str or collection of str
-        ``"V"``/``"validated"``, ``"P"``/``"predicted"``, ``"D"``/``"dubious"``,
-        ``"U"``/``"unclassified"``, ``"NV"``/``"not_validated"``, or several
-        of them (a list, or a comma-separated string).
+        As the ``status`` filter of :meth:`EcotaxaSource.filters
+        <awiml.archives.ecotaxa.EcotaxaSource.filters>` (a list, or a comma-separated string).
 
     Returns
     -------
@@ -261,9 +260,7 @@ def query_columns(meta: Mapping[str, Any], fields: Sequence[str] | None) -> list
     meta : mapping
         EcoTaxa's project object; its ``obj_free_cols`` names the free columns.
     fields : sequence of str or None
-        Friendly names (keys of :data:`QUERY_FIELDS`), free column names, or
-        EcoTaxa fields (``"obj.depth_min"``, ``"fre.area"``); ``None`` for
-        :data:`DEFAULT_QUERY_FIELDS` and every free column.
+        As for :meth:`EcotaxaSource.query`.
 
     Returns
     -------

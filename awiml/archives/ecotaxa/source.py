@@ -289,12 +289,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         self._account_checked = False
         self.remember_token = bool(remember_token)
         self._session = self._new_session(retries=retries)
-        if cache is True:
-            self._cache_root: Path | None = default_cache_dir() / "ecotaxa"
-        elif cache:
-            self._cache_root = Path(cache).expanduser() / "ecotaxa"
-        else:
-            self._cache_root = None
+        self._cache_root: Path | None = None
+        if cache:
+            folder = default_cache_dir() if cache is True else Path(cache).expanduser()
+            self._cache_root = folder / "ecotaxa"
         self._scratch: Scratch | None = None
         self._scratch_ref: weakref.ref[Scratch] | None = None
         unknown = set(export_options or {}) - _EXPORT_KEYWORDS
@@ -743,8 +741,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     ) -> pd.DataFrame:
         """Return the objects of a project (metadata, classification, image names).
 
-        No export job is needed, and public projects need no login. Pages of
-        ``page_size`` objects are fetched until EcoTaxa's ``total_ids``.
+        No export job is needed, and public projects need no login.
 
         Parameters
         ----------
@@ -934,12 +931,9 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         return settings, options
 
     def close(self) -> None:
-        """Delete the temporary folder of a source made with ``cache=False``.
+        """Delete the temporary folder of a source made with ``cache=False``, and its exports.
 
-        Exports unpacked there (and folders :meth:`export` returned from it)
-        are gone afterwards; the source stays usable and makes a new folder
-        when it needs one. Sources with a cache keep it: this does nothing
-        for them.
+        The source stays usable and makes a new folder when it needs one.
         """
         self._remove_scratch()
 
@@ -971,10 +965,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         return self._export_zip(entry, settings, **options)
 
     def _local_files(self) -> LocalFileSystem:
-        """Return the file system of ``RemoteFile`` objects naming exported files.
-
-        With ``cache=False`` it holds the temporary folder (see :meth:`_release_scratch`).
-        """
+        """Return the file system for the exported files (see :meth:`_release_scratch`)."""
         scratch = self._release_scratch()
         return LocalFileSystem() if scratch is None else ScratchFiles(scratch)
 
@@ -1158,9 +1149,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         credentials) for the manifest.
 
         With ``cache=False`` the returned objects take over the source's
-        temporary folder: it is deleted once they are all dropped, i.e. when
-        ``Workspace.fetch`` has copied the files into ``raw/`` and returned.
-        Until then the source still reuses the export.
+        temporary folder (see ``cache``); until they are dropped the source
+        still reuses the export.
 
         Parameters
         ----------
