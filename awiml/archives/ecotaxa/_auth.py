@@ -268,15 +268,13 @@ class TokenCache:
 
     def put(self, api_url: str, username: str, token: str, password: str) -> None:
         """Store ``token`` and a hash of ``password``, which EcoTaxa has just accepted."""
-        file = self.path(api_url, username)
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             record = {"api_url": api_url.rstrip("/"), "username": username,
                       "created": time.time(), "token": token,
                       "password_check": password_check(password)}
-            atomic_write(file, json.dumps(record), mode=0o600)
-        except OSError as exc:
-            # Not fatal: the next session logs in again.
+            atomic_write(self.path(api_url, username), json.dumps(record), mode=0o600)
+        except OSError as exc:  # not fatal: the next session logs in again
             logger.warning("could not keep the EcoTaxa token in %s (%s)", self.folder,
                            type(exc).__name__)
 

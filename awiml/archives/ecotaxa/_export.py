@@ -257,13 +257,11 @@ def check_zip(
             _check_names(members, what)
             _check_sizes(members, what, max_bytes, max_ratio)
             bad = _first_corrupt(archive, members) if verify_crc else None
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+        problem = ("is not a valid zip file" if isinstance(exc, zipfile.BadZipFile)
+                   else "cannot be read")
         raise InvalidDataError(
-            f"{what} is not a valid zip file ({exc}); it was discarded. Run the export again."
-        ) from None
-    except (RuntimeError, NotImplementedError) as exc:
-        raise InvalidDataError(
-            f"{what} cannot be read ({exc}); it was discarded. Run the export again."
+            f"{what} {problem} ({exc}); it was discarded. Run the export again."
         ) from None
     if bad is not None:
         raise InvalidDataError(
@@ -388,7 +386,6 @@ def extract_zip(
         ``dest`` exists and is not an empty folder.
     """
     dest = Path(dest)
-    # CRCs are checked while extracting; a bad one removes the temporary folder.
     members = check_zip(path, what=what, max_bytes=max_bytes, max_ratio=max_ratio,
                         reserved=reserved, verify_crc=False)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):

@@ -39,13 +39,15 @@ if TYPE_CHECKING:
 
     from ._auth import Credentials
 
-__all__ = ["DEFAULT_MAX_BYTES", "ExportJobs", "Scratch", "ScratchFiles"]
+__all__ = ["DEFAULT_MAX_BYTES", "PROJECTS_HINT", "ExportJobs", "Scratch", "ScratchFiles"]
 
 # The source's logger: these messages are EcotaxaSource's, as before the split.
 logger = logging.getLogger("awiml.archives.ecotaxa")
 
 #: Largest total uncompressed size of an export that :meth:`EcotaxaSource.export` unpacks.
 DEFAULT_MAX_BYTES = 100 * 1024**3
+#: The advice of errors about a project EcoTaxa does not show.
+PROJECTS_HINT = "List the projects you can see with EcotaxaSource(...).projects()."
 
 
 class ExportJobs:
@@ -258,8 +260,7 @@ class ExportJobs:
         }
         reply = self._request(
             "POST", "object_set/export/general", payload=body, idempotent=False,
-            what=f"the export of project {projid}",
-            hint="List the projects you can see with EcotaxaSource(...).projects().",
+            what=f"the export of project {projid}", hint=PROJECTS_HINT,
         )
         errors = [str(e) for e in reply.get("errors") or []]
         if errors or reply.get("job_id") is None:
@@ -311,8 +312,7 @@ class ExportJobs:
                         f"{projid}); call export() again to run a new job."
                     ) from None
                 except (ArchiveUnavailableError, TransferError) as exc:
-                    # The engine's message speaks of raw/ and fetching; say what holds here
-                    # (the same class, so callers catch a lost line or a full disk as before).
+                    # Say what holds here, unlike the engine's message; keep the class.
                     raise type(exc)(
                         self._download_failed(job_id, projid, partial_dir, exc)
                     ) from exc

@@ -56,7 +56,7 @@ from ..base import (
 from ..cache import default_cache_dir
 from . import _query
 from ._auth import TokenCache, find_credentials
-from ._jobs import DEFAULT_MAX_BYTES, ExportJobs, Scratch, ScratchFiles
+from ._jobs import DEFAULT_MAX_BYTES, PROJECTS_HINT, ExportJobs, Scratch, ScratchFiles
 from .tsv import read_tsv
 
 if TYPE_CHECKING:
@@ -587,8 +587,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             if projid in self._projects:
                 return self._projects[projid]
         found = self._request(
-            "GET", f"projects/{projid}", what=f"project {projid}",
-            hint="List the projects you can see with EcotaxaSource(...).projects().",
+            "GET", f"projects/{projid}", what=f"project {projid}", hint=PROJECTS_HINT
         )
         with self._lock:
             self._projects[projid] = found
@@ -705,8 +704,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
                   "window_start": start, "window_size": size}
         reply = self._request(
             "POST", f"object_set/{projid}/query", params=params, payload=dict(api_filters),
-            what=f"the objects of project {projid}",
-            hint="List the projects you can see with EcotaxaSource(...).projects().",
+            what=f"the objects of project {projid}", hint=PROJECTS_HINT,
         )
         return _query.check_page(reply, projid)
 
@@ -785,8 +783,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         projid = project_id(project)
-        meta = self.project(projid)
-        columns = _query.query_columns(meta, fields)
+        columns = _query.query_columns(self.project(projid), fields)
         api_filters = self.filters(filters)
         wanted = [field for _, field in columns]
         frame, total = _query.read_objects(
