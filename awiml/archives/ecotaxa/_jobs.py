@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from ._auth import Credentials
 
-__all__ = ["DEFAULT_MAX_BYTES", "PROJECTS_HINT", "ExportJobs", "Scratch", "ScratchFiles"]
+__all__ = ["DEFAULT_MAX_BYTES", "ExportJobs", "Scratch", "ScratchFiles"]
 
 # The source's logger: these messages are EcotaxaSource's, as before the split.
 logger = logging.getLogger("awiml.archives.ecotaxa")
