@@ -1,10 +1,6 @@
-"""EcoTaxa credentials: where they come from and the on-disk token cache.
+"""EcoTaxa credentials: where they come from and the on-disk token cache (:class:`TokenCache`).
 
-Tokens are kept one small JSON file per API URL and user name in
-``ecotaxa-tokens/`` of :func:`config_dir`, created with mode ``0600`` inside a
-``0700`` folder, with a salted hash of the password that obtained them, and
-reused for that password only, until :data:`TOKEN_MAX_AGE` seconds old or
-refused. Token values and passwords are never logged.
+Token values and passwords are never logged.
 """
 
 from __future__ import annotations
@@ -17,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +53,7 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir("awiml", appauthor=False))
 
 
+@dataclass(repr=False, eq=False, slots=True)
 class Credentials:
     """User name, password and token for one EcoTaxa server.
 
@@ -72,19 +70,10 @@ class Credentials:
         ``"environment"``, ``"~/.netrc"`` or ``"none"``), for messages.
     """
 
-    __slots__ = ("origin", "password", "token", "username")
-
-    def __init__(
-        self,
-        username: str | None,
-        password: str | None,
-        token: str | None,
-        origin: str,
-    ) -> None:
-        self.username = username
-        self.password = password
-        self.token = token
-        self.origin = origin
+    username: str | None
+    password: str | None
+    token: str | None
+    origin: str
 
     @property
     def can_login(self) -> bool:
@@ -199,18 +188,12 @@ def password_matches(check: Any, password: str) -> bool:
 class TokenCache:
     """Tokens kept on disk per API URL and user name, readable by the user only.
 
-    A token is handed out only for the password that obtained it: each file
-    keeps, beside the token, a salted scrypt hash of that password
-    (:func:`password_check`), never the password. One file per server and
-    user (the file name hashes the API URL and user name), not one per
-    password: a wrong password finds the file but not the token, so
-    ``EcotaxaSource`` logs in with it and EcoTaxa refuses it; the good
-    login's token stays for the right password. A login with a new password
-    (after changing it on EcoTaxa) replaces the file. Using cached tokens
-    only when no password is at hand would check every password, but a
-    password is nearly always at hand (environment, ``~/.netrc``), so the
-    cache would save no login at all; the hash keeps both. Files without a
-    hash (written by awiml 0.1) give no token.
+    One JSON file (mode ``0600`` in a ``0700`` folder) per server and user
+    keeps the token and a salted scrypt hash of the password that obtained it
+    (:func:`password_check`), never the password; the token is handed out only
+    for that password, until :data:`TOKEN_MAX_AGE` seconds old. A wrong
+    password thus makes ``EcotaxaSource`` log in, and EcoTaxa refuse it,
+    while the good token stays. Files without a hash (awiml 0.1) give no token.
 
     Parameters
     ----------
@@ -262,18 +245,13 @@ class TokenCache:
     def knows_password(self, api_url: str, username: str, password: str) -> bool:
         """Tell whether ``password`` is the one of the last login kept for ``username``.
 
-        This is the offline check of an account: it holds however old the
-        token is, as long as the file is there.
+        This is the offline check of an account: the token's age does not matter.
         """
         record = self._read(api_url, username)
         return record is not None and password_matches(record.get("password_check"), password)
 
     def get(self, api_url: str, username: str, password: str) -> str | None:
-        """Return the cached token for this password.
-
-        ``None`` when missing, unreadable, too old, or kept for another
-        password (or none: a file of awiml 0.1).
-        """
+        """Return the cached token for this password (``None``: missing, too old, another's)."""
         record = self._read(api_url, username)
         if record is None:
             return None
@@ -289,19 +267,14 @@ class TokenCache:
         return token if isinstance(token, str) and token else None
 
     def put(self, api_url: str, username: str, token: str, password: str) -> None:
-        """Store ``token`` and a hash of ``password`` atomically, readable by the user only.
-
-        Call it only with a password EcoTaxa has just accepted.
-        """
-        file = self.path(api_url, username)
+        """Store ``token`` and a hash of ``password``, which EcoTaxa has just accepted."""
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             record = {"api_url": api_url.rstrip("/"), "username": username,
                       "created": time.time(), "token": token,
                       "password_check": password_check(password)}
-            atomic_write(file, json.dumps(record), mode=0o600)
-        except OSError as exc:
-            # Not fatal: the next session logs in again.
+            atomic_write(self.path(api_url, username), json.dumps(record), mode=0o600)
+        except OSError as exc:  # not fatal: the next session logs in again
             logger.warning("could not keep the EcoTaxa token in %s (%s)", self.folder,
                            type(exc).__name__)
 

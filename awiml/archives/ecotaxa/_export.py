@@ -1,9 +1,6 @@
 """The work behind ``EcotaxaSource.export``: job polling and safe zip extraction.
 
-:func:`check_zip` and :func:`extract_zip` open an export archive as untrusted
-input: everything is checked before anything is extracted, and extraction
-writes into a temporary folder beside the target that is renamed into place,
-so a failure leaves nothing half-written.
+:func:`check_zip` and :func:`extract_zip` treat an export archive as untrusted input.
 """
 
 from __future__ import annotations
@@ -35,11 +32,9 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _COPY_CHUNK = 1024 * 1024
 
 #: Largest expansion ratio (uncompressed / compressed size) accepted, for each member and
-#: for the whole archive. What it assumes: EcoTaxa zips its exports with deflate; JPEG and
-#: PNG vignettes barely shrink (ratio about 1), and TSV text shrinks 3 to 12 times (measured
-#: on the real exports in tests/data/ecotaxa: at most 11.9 for a TSV, 1.3 to 4.3 for whole
-#: exports); a huge TSV of repeated taxonomy paths and empty columns may reach a few dozen.
-#: Deflate cannot exceed about 1032, which zip bombs approach; 250 sits between the two.
+#: for the whole archive. The real exports in tests/data/ecotaxa reach 11.9 for a TSV and 1.3
+#: to 4.3 overall (JPEG and PNG barely shrink); a huge TSV of repeated taxonomy paths may reach
+#: a few dozen. Deflate cannot exceed about 1032, which zip bombs approach.
 MAX_RATIO = 250.0
 #: Members (and archives) smaller than this are not judged by their ratio: a tiny file of
 #: repeated bytes expands a lot but harmlessly.
@@ -136,8 +131,10 @@ def wait_for_job(
                     job_id=job_id, state=state,
                 )
             if state == "A":
-                question = job.get("question") or {}
-                asked = f" ({_short(question)})" if question else ""
+                question = str(job.get("question") or "")
+                if len(question) > 200:
+                    question = question[:197] + "..."
+                asked = f" ({question})" if question else ""
                 raise ExportError(
                     f"EcoTaxa's job {job_id} ({what}) is waiting for an answer to a "
                     f"question{asked}. Answer it in the EcoTaxa web interface at {job_page}, "
@@ -160,11 +157,6 @@ def wait_for_job(
             time.sleep(max(0.0, min(poll_interval, remaining)))
 
 
-def _short(value: Any, limit: int = 200) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _member_problem(info: zipfile.ZipInfo) -> str | None:
     """Say why a zip member is unsafe to extract, or return ``None``."""
     name = info.filename
@@ -184,31 +176,6 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
         return "is a device, pipe or socket, not a file"
     if info.flag_bits & 0x1:
         return "is encrypted"
-    return None
-
-
-def _name_problem(name: str) -> str | None:
-    """Say why no file system can hold a member under its name, or return ``None``."""
-    unified = name.replace("\\", "/").strip("/")
-    if len(unified.encode("utf-8", "surrogateescape")) > _MAX_NAME:
-        return f"is longer than {_MAX_NAME} bytes, more than file systems allow for a path"
-    for part in unified.split("/"):
-        if len(part.encode("utf-8", "surrogateescape")) > _MAX_COMPONENT:
-            return (f"holds the name {part[:40]!r}... that is longer than {_MAX_COMPONENT} "
-                    "bytes, more than file systems allow")
-    return None
-
-
-def _file_under_file(members: list[zipfile.ZipInfo]) -> tuple[str, str] | None:
-    """Find a member below another member that is a file: ``(member, file)``, or ``None``."""
-    files = {info.filename.replace("\\", "/").strip("/") for info in members
-             if not info.is_dir()}
-    for info in members:
-        parts = info.filename.replace("\\", "/").strip("/").split("/")
-        for depth in range(1, len(parts)):
-            parent = "/".join(parts[:depth])
-            if parent in files:
-                return info.filename, parent
     return None
 
 
@@ -252,10 +219,8 @@ def check_zip(
     InvalidDataError
         The file is not a zip, a CRC does not match, a member is unsafe
         (``..``, an absolute path or drive letter, a link or special file,
-        encrypted), a name occurs twice, a member lies below another member
-        that is a file, a name is longer than file systems allow, or the
-        content is larger than ``max_bytes`` or expands more than
-        ``max_ratio`` times.
+        encrypted), names clash or are too long, or the content is larger
+        than ``max_bytes`` or expands more than ``max_ratio`` times.
 
     Examples
     --------
@@ -292,13 +257,11 @@ def check_zip(
             _check_names(members, what)
             _check_sizes(members, what, max_bytes, max_ratio)
             bad = _first_corrupt(archive, members) if verify_crc else None
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+        problem = ("is not a valid zip file" if isinstance(exc, zipfile.BadZipFile)
+                   else "cannot be read")
         raise InvalidDataError(
-            f"{what} is not a valid zip file ({exc}); it was discarded. Run the export again."
-        ) from None
-    except (RuntimeError, NotImplementedError) as exc:
-        raise InvalidDataError(
-            f"{what} cannot be read ({exc}); it was discarded. Run the export again."
+            f"{what} {problem} ({exc}); it was discarded. Run the export again."
         ) from None
     if bad is not None:
         raise InvalidDataError(
@@ -316,20 +279,32 @@ _UNUSABLE = (
 
 def _check_names(members: list[zipfile.ZipInfo], what: str) -> None:
     """Refuse members that no file system can hold as they are named."""
-    for info in members:
-        problem = _name_problem(info.filename)
-        if problem is not None:
-            raise InvalidDataError(
-                f"{what} is not usable as is: the member {info.filename!r} {problem}"
-                + _UNUSABLE
-            )
-    clash = _file_under_file(members)
-    if clash is not None:
-        member, file = clash
+    paths = [info.filename.replace("\\", "/").strip("/") for info in members]
+    for info, path in zip(members, paths, strict=True):
+        long = [part for part in path.split("/") if _nbytes(part) > _MAX_COMPONENT]
+        if _nbytes(path) > _MAX_NAME:
+            problem = f"is longer than {_MAX_NAME} bytes, more than file systems allow for a path"
+        elif long:
+            problem = (f"holds the name {long[0][:40]!r}... that is longer than {_MAX_COMPONENT} "
+                       "bytes, more than file systems allow")
+        else:
+            continue
         raise InvalidDataError(
-            f"{what} is not usable as is: the member {member!r} lies below {file!r}, which is "
-            "a file, and a file cannot be a folder too" + _UNUSABLE
+            f"{what} is not usable as is: the member {info.filename!r} {problem}" + _UNUSABLE
         )
+    files = {path for info, path in zip(members, paths, strict=True) if not info.is_dir()}
+    for info, path in zip(members, paths, strict=True):
+        parts = path.split("/")
+        for parent in ("/".join(parts[:depth]) for depth in range(1, len(parts))):
+            if parent in files:
+                raise InvalidDataError(
+                    f"{what} is not usable as is: the member {info.filename!r} lies below "
+                    f"{parent!r}, which is a file, and a file cannot be a folder too" + _UNUSABLE
+                )
+
+
+def _nbytes(name: str) -> int:
+    return len(name.encode("utf-8", "surrogateescape"))
 
 
 def _check_sizes(members: list[zipfile.ZipInfo], what: str, max_bytes: int,
@@ -411,7 +386,6 @@ def extract_zip(
         ``dest`` exists and is not an empty folder.
     """
     dest = Path(dest)
-    # CRCs are checked while extracting; a bad one removes the temporary folder.
     members = check_zip(path, what=what, max_bytes=max_bytes, max_ratio=max_ratio,
                         reserved=reserved, verify_crc=False)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):

@@ -1,17 +1,9 @@
 """EcoTaxa export jobs for :class:`~awiml.archives.ecotaxa.EcotaxaSource`, and their cache.
 
-:class:`ExportJobs`, a mixin of ``EcotaxaSource``, starts an export job (or
-goes on with one an earlier call left unfinished), waits for it, downloads
-its zip with awiml's transfer engine (resuming with HTTP Range), and keeps the
-checked zip in the export cache. ``<cache>/ecotaxa/exports/<server>/<project>/<hash
-of the account, filters and options>/`` holds ``export.zip``, ``export.json`` (the record),
-``files/`` (the extracted export), ``job.json`` (a job not yet downloaded) and
-``.partial/`` (a download not yet done); with ``cache=False`` the same layout
-lives in a temporary folder of the source (:class:`Scratch`).
-
-Each account has folders of its own (``EcotaxaSource._account``), and a
-finished export leaves the cache only after ``EcotaxaSource._check_account``
-has checked the password (against the remembered login, else by logging in).
+An export's cache folder (see ``EcotaxaSource``'s ``cache``) holds ``export.zip``,
+``export.json`` (the record), ``files/`` (the extracted export), ``job.json`` (a job
+not yet downloaded) and ``.partial/`` (a download not yet done); with ``cache=False``
+the same layout lives in a temporary folder of the source (:class:`Scratch`).
 """
 
 from __future__ import annotations
@@ -20,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -41,6 +32,7 @@ from ...errors import (
     redact_url,
 )
 from ..base import RemoteFile
+from ..cache import _safe
 
 if TYPE_CHECKING:
     import requests
@@ -54,20 +46,15 @@ logger = logging.getLogger("awiml.archives.ecotaxa")
 
 #: Largest total uncompressed size of an export that :meth:`EcotaxaSource.export` unpacks.
 DEFAULT_MAX_BYTES = 100 * 1024**3
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _safe(part: str) -> str:
-    return _UNSAFE.sub("_", part).strip("._") or "_"
+#: The advice of errors about a project EcoTaxa does not show.
+PROJECTS_HINT = "List the projects you can see with EcotaxaSource(...).projects()."
 
 
 class ExportJobs:
     """The export jobs of :class:`~awiml.archives.ecotaxa.EcotaxaSource`, and their cache.
 
-    A mixin without state of its own: ``EcotaxaSource.__init__`` sets the
-    attributes annotated below, and the source supplies the HTTP requests, the
-    login and the checked export settings; the public entry point is
-    ``EcotaxaSource.export``.
+    A mixin: ``EcotaxaSource`` sets the attributes annotated below and supplies the
+    methods declared under ``TYPE_CHECKING``; the public entry point is its ``export``.
     """
 
     api_url: str
@@ -84,35 +71,23 @@ class ExportJobs:
     _lock: threading.RLock
 
     if TYPE_CHECKING:  # supplied by EcotaxaSource
-
         def project(self, project: int | str) -> dict[str, Any]: ...
-
+        def _current_token(self) -> str | None: ...
+        def _account(self) -> str: ...
+        def _check_account(self, what: str) -> None: ...
+        def _forget_token(self, token: str) -> None: ...
+        def _new_session(self, *, retries: int, token: str | None = None) -> requests.Session: ...
         def _table_record(self, projid: int, api_filters: Mapping[str, str],
                           total: int | None = None) -> dict[str, Any]: ...
-
         def _request(self, method: str, route: str, *, what: str,
                      params: Mapping[str, Any] | None = None, payload: Any = None,
                      idempotent: bool = True, hint: str = "") -> Any: ...
 
-        def _current_token(self) -> str | None: ...
-
-        def _account(self) -> str: ...
-
-        def _check_account(self, what: str) -> None: ...
-
-        def _forget_token(self, token: str) -> None: ...
-
-        def _new_session(self, *, retries: int,
-                         token: str | None = None) -> requests.Session: ...
-
     def _exports_root(self, *, create: bool = True) -> Path | None:
         """Return the folder that holds ``exports/``: the cache, or the temporary folder.
 
-        With ``cache=False`` the source makes its temporary folder on first
-        use; while a fetch holds it (see :meth:`_release_scratch`) the source
-        still finds it and takes it back on its next use. ``create=False``
-        only looks: it returns ``None`` instead of making a folder, and takes
-        nothing back.
+        The temporary folder is made on first use, and taken back from a fetch
+        holding it (:meth:`_release_scratch`); ``create=False`` only looks.
         """
         if self._cache_root is not None:
             return self._cache_root
@@ -129,10 +104,8 @@ class ExportJobs:
     def _release_scratch(self) -> Scratch | None:
         """Let go of the temporary folder (``cache=False``) and return it, for a fetch to hold.
 
-        ``Workspace.fetch`` copies the files of ``remote_files`` after this
-        source is done, and a source in fsspec's instance cache lives until
-        Python exits; the :class:`RemoteFile` objects hold the folder instead,
-        so it is removed once the fetch has dropped them.
+        A source in fsspec's instance cache lives until Python exits; the
+        :class:`RemoteFile` objects of ``remote_files`` hold the folder instead.
         """
         if self._cache_root is not None:
             return None
@@ -148,11 +121,7 @@ class ExportJobs:
             scratch.remove()
 
     def _entry(self, settings: Mapping[str, Any], *, create: bool = True) -> Path | None:
-        """Return the folder of one export (project, filters, options) in the cache.
-
-        With ``cache=False``, the same layout in the source's temporary folder;
-        ``None`` if that does not exist yet and ``create`` is false.
-        """
+        """Return the folder of one export (project, filters, options); ``None`` as above."""
         root = self._exports_root(create=create)
         if root is None:
             return None
@@ -178,7 +147,7 @@ class ExportJobs:
         if (target is None and not options["refresh"] and files.is_dir()
                 and (entry / "export.json").is_file()):
             self._check_account(f"the export of project {settings['project_id']}")
-            return files, self._record(entry)
+            return files, _read_record(entry)
         zip_path, record = self._export_zip(entry, settings, **options)
         what, max_bytes = _what(record), options["max_bytes"]
         if target is not None:
@@ -188,13 +157,6 @@ class ExportJobs:
         extract_zip(zip_path, fresh, what=what, max_bytes=max_bytes)
         replace_dir(fresh, files)
         return files, record
-
-    @staticmethod
-    def _record(entry: Path) -> dict[str, Any]:
-        try:
-            return json.loads((entry / "export.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            return {}
 
     def _export_zip(
         self,
@@ -229,7 +191,7 @@ class ExportJobs:
         with soft_lock(entry / ".lock", max(timeout, 60.0), busy, unwritable):
             if not refresh and zip_path.is_file() and record_path.is_file():
                 self._check_account(f"the export of project {settings['project_id']}")
-                return zip_path, self._record(entry)
+                return zip_path, _read_record(entry)
             projid = int(settings["project_id"])
             self.project(projid)  # an unknown or private project fails here, before any job
             job_id = None if refresh else self._pending_job(entry)
@@ -298,8 +260,7 @@ class ExportJobs:
         }
         reply = self._request(
             "POST", "object_set/export/general", payload=body, idempotent=False,
-            what=f"the export of project {projid}",
-            hint="List the projects you can see with EcotaxaSource(...).projects().",
+            what=f"the export of project {projid}", hint=PROJECTS_HINT,
         )
         errors = [str(e) for e in reply.get("errors") or []]
         if errors or reply.get("job_id") is None:
@@ -351,8 +312,7 @@ class ExportJobs:
                         f"{projid}); call export() again to run a new job."
                     ) from None
                 except (ArchiveUnavailableError, TransferError) as exc:
-                    # The engine's message speaks of raw/ and fetching; say what holds here
-                    # (the same class, so callers catch a lost line or a full disk as before).
+                    # Say what holds here, unlike the engine's message; keep the class.
                     raise type(exc)(
                         self._download_failed(job_id, projid, partial_dir, exc)
                     ) from exc
@@ -382,7 +342,6 @@ class ExportJobs:
                if isinstance(cause, ArchiveUnavailableError)
                else "First fix what the error above names (free disk space, write permission).")
         )
-
 
 
 class Scratch:
@@ -427,6 +386,13 @@ class ScratchFiles(LocalFileSystem):
 
 def _what(record: Mapping[str, Any]) -> str:
     return f"the export of project {record.get('project_id')} (EcoTaxa job {record.get('job_id')})"
+
+
+def _read_record(entry: Path) -> dict[str, Any]:
+    try:
+        return json.loads((entry / "export.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -1,9 +1,7 @@
 """The work behind ``EcotaxaSource.filters`` and ``EcotaxaSource.query``, without HTTP.
 
-The requests themselves (the token, retries, error replies) stay in
-:class:`~awiml.archives.ecotaxa.EcotaxaSource`, which hands each function here
-what it needs; this module imports only :mod:`awiml.errors`, and pandas
-inside :func:`read_objects`.
+:class:`~awiml.archives.ecotaxa.EcotaxaSource` makes the requests and hands each function here
+what it needs.
 """
 
 from __future__ import annotations
@@ -101,9 +99,8 @@ def status_filter(status: Any) -> str:
     Parameters
     ----------
     status : str or collection of str
-        ``"V"``/``"validated"``, ``"P"``/``"predicted"``, ``"D"``/``"dubious"``,
-        ``"U"``/``"unclassified"``, ``"NV"``/``"not_validated"``, or several
-        of them (a list, or a comma-separated string).
+        As the ``status`` filter of :meth:`EcotaxaSource.filters
+        <awiml.archives.ecotaxa.EcotaxaSource.filters>` (a list, or a comma-separated string).
 
     Returns
     -------
@@ -149,8 +146,8 @@ def pick_taxon(name: str, found: Any) -> int:
     name : str
         The taxon name the caller gave.
     found : Any
-        EcoTaxa's reply: a list of ``{"id": ..., "text": ...}``, where
-        ``text`` is the display name (``name<parent`` for a homonym).
+        EcoTaxa's reply: a list of ``{"id": ..., "text": ...}`` (``text`` is
+        ``name<parent`` for a homonym).
 
     Returns
     -------
@@ -263,9 +260,7 @@ def query_columns(meta: Mapping[str, Any], fields: Sequence[str] | None) -> list
     meta : mapping
         EcoTaxa's project object; its ``obj_free_cols`` names the free columns.
     fields : sequence of str or None
-        Friendly names (keys of :data:`QUERY_FIELDS`), free column names, or
-        EcoTaxa fields (``"obj.depth_min"``, ``"fre.area"``); ``None`` for
-        :data:`DEFAULT_QUERY_FIELDS` and every free column.
+        As for :meth:`EcotaxaSource.query`.
 
     Returns
     -------
@@ -347,10 +342,7 @@ def read_objects(
     Returns
     -------
     pandas.DataFrame
-        One row per object, indexed by ``objid``: latitudes, longitudes and
-        depths as floats, ``obj.classif_qual`` as ``"validated"``,
-        ``"predicted"``, ``"dubious"`` or missing, ``obj.objdate`` as
-        datetimes.
+        The table :meth:`EcotaxaSource.query` describes, without ``attrs``.
     int
         EcoTaxa's ``total_ids``.
 

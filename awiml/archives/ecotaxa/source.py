@@ -14,9 +14,7 @@ https://ecotaxa.obs-vlfr.fr/api/docs) with the shared awiml session:
   the zip (byte ranges honoured);
 - ``GET /vault/<file>`` serves one image, without login.
 
-This module does the HTTP requests, the checks of the user's options and the
-fsspec side, and documents every method; the work without HTTP lives in the
-private modules named in :mod:`awiml.archives.ecotaxa`.
+The work without HTTP lives in the private modules named in :mod:`awiml.archives.ecotaxa`.
 
 Assumptions (from EcoTaxa's OpenAPI text and its source, ecotaxa/ecotaxa_back):
 tokens live about 30 days; an unknown or expired token answers ``401``, a
@@ -58,7 +56,7 @@ from ..base import (
 from ..cache import default_cache_dir
 from . import _query
 from ._auth import TokenCache, find_credentials
-from ._jobs import DEFAULT_MAX_BYTES, ExportJobs, Scratch, ScratchFiles
+from ._jobs import DEFAULT_MAX_BYTES, PROJECTS_HINT, ExportJobs, Scratch, ScratchFiles
 from .tsv import read_tsv
 
 if TYPE_CHECKING:
@@ -107,15 +105,10 @@ def _detail(response: requests.Response) -> str:
 class _CredentialsAround:
     """A digest of the server and credentials a new source would find outside its arguments.
 
-    fsspec keeps one source per set of constructor arguments (its instance
-    cache), and a source finds the credentials of the environment and
-    ``~/.netrc`` (and ``AWIML_ECOTAXA_URL``) once, when it is made. As one of
-    the class's ``_extra_tokenize_attributes`` this digest makes them part of
-    that key: after ``ECOTAXA_USER``, ``ECOTAXA_PASSWORD``, ``ECOTAXA_TOKEN``,
-    ``AWIML_ECOTAXA_URL`` or the netrc file change, ``EcotaxaSource()`` (and
-    every ``ecotaxa://`` URL) is a new source that finds, and checks, the new
-    credentials instead of going on with the old ones. Only a digest is kept,
-    never a value.
+    In ``_extra_tokenize_attributes`` it joins the key of fsspec's instance
+    cache, so a change of the environment variables read below or of the
+    netrc file makes a new source, which finds and checks the new
+    credentials. Only a digest is kept, never a value.
     """
 
     def __get__(self, instance: object, owner: type | None = None) -> str:
@@ -189,20 +182,19 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         ``<awiml cache folder>/ecotaxa/exports/`` (``$AWIML_CACHE_DIR`` or the
         user cache folder), a folder for
         ``<folder>/ecotaxa/exports/<server>/<project>/<hash of the account,
-        filters and options>/``; an export is handed out again only to the
-        account that made it, once its password is checked (see Notes).
-        ``False``: one temporary folder of this source
-        (``awiml-ecotaxa-*``), deleted by :meth:`close`, when the source is
-        garbage-collected, or when Python exits; ``Workspace.fetch`` takes
-        it over and deletes it once the files are in ``raw/``.
+        filters and options>/`` (see Notes). ``False``: one temporary folder
+        of this source (``awiml-ecotaxa-*``), deleted by :meth:`close`, when
+        the source is garbage-collected, or when Python exits;
+        ``Workspace.fetch`` takes it over and deletes it once the files are
+        in ``raw/``.
     export_options : mapping, optional
         Keyword arguments of :meth:`export` except ``target`` and
         ``refresh``, used for ``ecotaxa://`` paths and by
         ``Workspace.fetch``; ``filters`` also applies to ``objects.tsv``.
     remember_token : bool, optional
         Keep the token from logging in on disk for later sessions (see
-        Notes); ``False`` logs in once per source and writes nothing, and
-        exports in the cache then need EcoTaxa to check the password.
+        Notes); ``False`` logs in once per source and writes nothing (and
+        exports in the cache then need EcoTaxa to check the password).
     timeout : tuple of float, optional
         Connect and read timeouts of each HTTP request in seconds.
     retries : int, optional
@@ -242,19 +234,15 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     readable by the user only in ``ecotaxa-tokens/`` of awiml's configuration
     folder (``$AWIML_CONFIG_DIR``, else ``platformdirs.user_config_dir("awiml")``),
     and reused for 29 days or until EcoTaxa refuses them, but only with the
-    password that obtained them: the file keeps a salted scrypt hash of it
-    (never the password), and a source with another password logs in, so a
-    wrong password raises :class:`~awiml.errors.AuthenticationError` even
+    password that obtained them (the file keeps a salted scrypt hash of it):
+    a wrong password raises :class:`~awiml.errors.AuthenticationError` even
     after a good login. Passwords and tokens are never logged, shown, or
     written to error messages or manifests.
 
     Exports in the cache belong to one account: a user name, a token given
     alone, or none. An export made with a user name is handed out again once
     the password at hand is checked, against that user's remembered login on
-    this computer (no network needed, so the same user gets it while EcoTaxa
-    is unreachable) or else by logging in; another account, or a wrong
-    password, never gets it. With ``remember_token=False`` nothing is
-    remembered, and a cached export needs EcoTaxa to check the password.
+    this computer (so also while EcoTaxa is unreachable) or else by logging in.
 
     Examples
     --------
@@ -301,12 +289,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         self._account_checked = False
         self.remember_token = bool(remember_token)
         self._session = self._new_session(retries=retries)
-        if cache is True:
-            self._cache_root: Path | None = default_cache_dir() / "ecotaxa"
-        elif cache:
-            self._cache_root = Path(cache).expanduser() / "ecotaxa"
-        else:
-            self._cache_root = None
+        self._cache_root: Path | None = None
+        if cache:
+            folder = default_cache_dir() if cache is True else Path(cache).expanduser()
+            self._cache_root = folder / "ecotaxa"
         self._scratch: Scratch | None = None
         self._scratch_ref: weakref.ref[Scratch] | None = None
         unknown = set(export_options or {}) - _EXPORT_KEYWORDS
@@ -340,9 +326,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     def _new_session(self, *, retries: int, token: str | None = None) -> requests.Session:
         """Make an awiml session that never sends ``~/.netrc`` passwords as Basic auth.
 
-        requests adds the ``~/.netrc`` entry of a host as HTTP Basic credentials
-        when a session has no ``auth``; EcoTaxa wants the password only in
-        ``POST /login``, so the session gets an authenticator that adds nothing.
+        requests does so for a session without ``auth``; EcoTaxa wants the
+        password only in ``POST /login``.
         """
         session = http_session(token=token, retries=retries, timeout=self.timeout)
         session.auth = _no_auth
@@ -359,8 +344,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             creds = self._credentials
             if not creds.can_login:
                 return None
-            assert creds.username is not None
-            assert creds.password is not None
+            assert creds.username is not None and creds.password is not None
             tokens = self._token_cache()
             cached = tokens.get(self.api_url, creds.username, creds.password) if tokens else None
             if cached:
@@ -380,11 +364,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     def _account(self) -> str:
         """Name the account whose exports this source may take from the export cache.
 
-        A user name with a password names that user (the password is checked
-        by :meth:`_check_account` before anything is handed out); a token
-        alone names that token (whoever holds the token that made an export
-        may have it again); without either, nobody (EcoTaxa exports nothing
-        to anonymous users, so such entries stay empty).
+        A user name (its password checked by :meth:`_check_account`), else a
+        hash of the token alone, else nobody (EcoTaxa exports nothing then).
         """
         creds = self._credentials
         if creds.can_login:
@@ -396,13 +377,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     def _check_account(self, what: str) -> None:
         """Make sure this source's password is right before ``what`` leaves the export cache.
 
-        The export cache keeps one folder per account (:meth:`_account`), and
-        an export made by one account is handed out again only to a source
-        whose password has been checked: by the remembered login of that
-        account on this computer (the salted password hash of the token
-        cache, see ``remember_token``), which works while EcoTaxa is
-        unreachable, or else by logging in. A token alone, or no account,
-        needs no check: their folders hold only what the same token made.
+        Checked against the remembered login of this account (offline), else
+        by logging in; a token alone, or no account, needs no check.
 
         Raises
         ------
@@ -611,8 +587,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             if projid in self._projects:
                 return self._projects[projid]
         found = self._request(
-            "GET", f"projects/{projid}", what=f"project {projid}",
-            hint="List the projects you can see with EcotaxaSource(...).projects().",
+            "GET", f"projects/{projid}", what=f"project {projid}", hint=PROJECTS_HINT
         )
         with self._lock:
             self._projects[projid] = found
@@ -729,8 +704,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
                   "window_start": start, "window_size": size}
         reply = self._request(
             "POST", f"object_set/{projid}/query", params=params, payload=dict(api_filters),
-            what=f"the objects of project {projid}",
-            hint="List the projects you can see with EcotaxaSource(...).projects().",
+            what=f"the objects of project {projid}", hint=PROJECTS_HINT,
         )
         return _query.check_page(reply, projid)
 
@@ -765,8 +739,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     ) -> pd.DataFrame:
         """Return the objects of a project (metadata, classification, image names).
 
-        No export job is needed, and public projects need no login. Pages of
-        ``page_size`` objects are fetched until EcoTaxa's ``total_ids``.
+        No export job is needed, and public projects need no login.
 
         Parameters
         ----------
@@ -810,8 +783,7 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         projid = project_id(project)
-        meta = self.project(projid)
-        columns = _query.query_columns(meta, fields)
+        columns = _query.query_columns(self.project(projid), fields)
         api_filters = self.filters(filters)
         wanted = [field for _, field in columns]
         frame, total = _query.read_objects(
@@ -847,12 +819,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         to more than ``max_bytes`` or the free disk space are refused.
 
         An export with the same project, filters and options already in the
-        cache, made by the same account, is reused without a new job, once
-        the password is checked (see Notes of :class:`EcotaxaSource`: offline
-        too, for a login remembered on this computer). A job that timed out or waits for
-        an answer is remembered, and the next call goes on with it; so is a
-        failed download, whose partial zip is resumed. With ``cache=False``
-        the source's temporary folder is the cache.
+        cache, made by the same account, is reused without a new job (see
+        Notes of :class:`EcotaxaSource`). A job that timed out or waits for an
+        answer is remembered, and the next call goes on with it; so is a
+        failed download, whose partial zip is resumed.
 
         Parameters
         ----------
@@ -958,12 +928,9 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         return settings, options
 
     def close(self) -> None:
-        """Delete the temporary folder of a source made with ``cache=False``.
+        """Delete the temporary folder of a source made with ``cache=False``, and its exports.
 
-        Exports unpacked there (and folders :meth:`export` returned from it)
-        are gone afterwards; the source stays usable and makes a new folder
-        when it needs one. Sources with a cache keep it: this does nothing
-        for them.
+        The source stays usable and makes a new folder when it needs one.
         """
         self._remove_scratch()
 
@@ -987,10 +954,6 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             )
         return int(head), rest
 
-    def _ensure_export(self, projid: int) -> tuple[Path, dict[str, Any]]:
-        settings, options = self._configured_export(projid)
-        return self._export(settings, **options)
-
     def _ensure_zip(self, projid: int) -> tuple[Path, dict[str, Any]]:
         settings, options = self._configured_export(projid)
         del options["target"]
@@ -999,16 +962,14 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         return self._export_zip(entry, settings, **options)
 
     def _local_files(self) -> LocalFileSystem:
-        """Return the file system of ``RemoteFile`` objects naming exported files.
-
-        With ``cache=False`` it holds the temporary folder (see :meth:`_release_scratch`).
-        """
+        """Return the file system for the exported files (see :meth:`_release_scratch`)."""
         scratch = self._release_scratch()
         return LocalFileSystem() if scratch is None else ScratchFiles(scratch)
 
     def _in_export(self, projid: int, rest: str) -> tuple[Path, Path, dict[str, Any]]:
         """Return the extracted export's folder, what ``rest`` names in it, and the record."""
-        folder, record = self._ensure_export(projid)
+        settings, options = self._configured_export(projid)
+        folder, record = self._export(settings, **options)
         local = folder / rest.removeprefix("export").lstrip("/")
         if not local.exists():
             raise NotFoundError(f"ecotaxa://{projid}/{rest} is not part of the export")
@@ -1185,9 +1146,8 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
         credentials) for the manifest.
 
         With ``cache=False`` the returned objects take over the source's
-        temporary folder: it is deleted once they are all dropped, i.e. when
-        ``Workspace.fetch`` has copied the files into ``raw/`` and returned.
-        Until then the source still reuses the export.
+        temporary folder (see ``cache``); until they are dropped the source
+        still reuses the export.
 
         Parameters
         ----------
