@@ -1,11 +1,7 @@
 """The files of a stored version: seal, hash, check, sync and remove them.
 
-This module has one job: the file-level work of :class:`awiml.store.ModelStore`.
-It seals finished files (sha256, ``fsync``, read-only), large ones in threads
-beside each other, checks files against the size and sha256 a ``version.json``
-records, syncs folders so a rename survives a crash, and removes version
-folders whose files are read-only. It knows nothing of names, versions or
-aliases.
+The file-level work of :class:`awiml.store.ModelStore`, which knows nothing of
+names, versions or aliases; large files are hashed and synced in threads.
 """
 
 from __future__ import annotations

@@ -16,9 +16,7 @@ before a model is deserialised.
             version.json          what the version is (see below)
             MODEL_CARD.md         the human-readable summary
             figures/<file>.png    evaluation figures, when given
-            model.skops ...       the serializer's files (see awiml.store.serialize):
-                                  model.skops | steps.skops, architecture.json,
-                                  model.weights.h5, model.keras, classifier.json
+            model.skops ...       the serializer's files (see awiml.store.serialize)
           2/ ...
           .tmp-<host>-<pid>-<hex>/      a save in progress (never listed nor loaded)
           .deleted-<host>-<pid>-<hex>/  a delete in progress
@@ -28,40 +26,20 @@ before a model is deserialised.
           1 2 ...                 one file per version number ever handed out
         .lock                     short-lived soft lock of alias changes and deletes
 
-``version.json`` is JSON with sorted keys and an indent, so it diffs well:
-``name``, ``version``, ``created`` (UTC), ``awiml_version``, ``layout_version``,
-``kind`` (see :func:`awiml.store.serialize.model_kind`), ``files`` (every file
-of the version, relative path to ``role``, ``size`` and ``sha256``), ``model``
-(what :func:`awiml.store.serialize.dump_model` returned), ``data`` (training
-data: workspace path below ``raw/``, source, DOI, sha256, size), ``metrics``,
-``params``, ``tags``, ``notes``, ``training`` (epochs and per-epoch history,
-when the model has one) and ``provenance`` (see :mod:`awiml.store.provenance`).
-Every path in it is relative, so a store (or a whole workspace) can be copied
-or rsynced elsewhere and still loads. The metadata is plain text a project can
-keep under git; ``.gitignore`` keeps the weights and the bookkeeping out of it,
-so a clone without the weights lists and compares versions but loads none
-(:meth:`ModelStore.verify` names the missing files).
+``version.json`` (sorted keys, indented, every path relative) records the
+files with their ``role``, ``size`` and ``sha256``, what
+:func:`awiml.store.serialize.dump_model` returned, the training data, metrics,
+parameters, tags, notes, training history and provenance
+(:mod:`awiml.store.provenance`).
 
-**Safety on shared file systems.**
-
-- A version is written under ``versions/.tmp-...`` and published by one
-  atomic ``rename`` to ``versions/<N>``, with its files already read-only
-  and flushed to disk: readers see a complete version or none. A crash leaves
-  only the temporary folder, which listing and loading ignore and a later
-  save removes (after an hour, or at once when its process is known dead).
-- Version numbers are claimed by creating ``.claims/<N>`` with
-  ``O_CREAT | O_EXCL`` (atomic on local file systems and on NFSv3 and later),
-  trying the next number on a collision, so no two processes, on one host or
-  many, get the same number. Numbers are never reused, not after a delete
-  either; a save that fails hands its number back, one killed leaves a gap.
-- An alias is one small file, replaced atomically. Alias changes and deletes
-  take the name's soft lock (an exclusively created file, which works on NFS),
-  so an alias never points at a version being deleted; saves take it only to
-  set the alias they were asked to set.
-- Loading checks the size and sha256 of every file it reads against
-  ``version.json`` before anything is deserialised, and deserialises without
-  running code from the files (:func:`awiml.store.serialize.load_model`).
-  :meth:`ModelStore.verify` checks every file, ``model.keras`` included.
+**Safety on shared file systems** (the user guide, ``docs/modelstore.md``,
+tells more): a version is written under ``versions/.tmp-...``, its files
+read-only and flushed, and published by one atomic ``rename``; version
+numbers are claimed with ``O_CREAT | O_EXCL`` (atomic on NFSv3 and later) and
+never reused; an alias is one file replaced atomically, and alias changes and
+deletes take the name's soft lock. Loading checks every file it reads against
+``version.json`` before anything is deserialised, and runs no code from the
+files (:func:`awiml.store.serialize.load_model`).
 """
 
 from __future__ import annotations
@@ -231,11 +209,6 @@ class ModelStore:
     --------
     awiml.store.serialize.dump_model : How each kind of model is written.
     awiml.store.provenance.collect_provenance : What is recorded about code, machine and time.
-
-    Notes
-    -----
-    The module documentation describes the on-disk layout and why concurrent
-    saves, from processes on one host or many sharing an NFS folder, are safe.
 
     Examples
     --------
@@ -606,16 +579,11 @@ class ModelStore:
 
         Notes
         -----
-        An alias is a file, and on the case-insensitive file shares that
-        scientists use from Windows and macOS (SMB, APFS, NTFS) ``Production``
-        and ``production`` are one file: setting one would silently move the
-        other. A new alias that differs from an existing one only in case is
-        therefore refused, rather than folded to one case: folding would
-        change the names existing stores and scripts use (an alias written
-        as ``Production`` would have to be asked for differently), while
-        refusing leaves every existing alias readable exactly as written.
-        Stores that already hold such a pair (made on a case-sensitive disk)
-        still load, list and move both.
+        An alias is a file, and on case-insensitive file shares (SMB, APFS,
+        NTFS) ``Production`` and ``production`` are one file. A new alias that
+        differs from an existing one only in case is refused rather than folded
+        to one case, so every existing alias stays readable exactly as written;
+        a pair made on a case-sensitive disk still loads, lists and moves.
 
         Examples
         --------
@@ -799,9 +767,7 @@ class ModelStore:
             what does), or a file of the version is missing.
         awiml.errors.ChecksumMismatchError
             If a file's size or sha256 differs from ``version.json``; the
-            message names the file and no model is returned. (The digests
-            are computed while the files are parsed, which runs no code
-            from them.)
+            message names the file and no model is returned.
         awiml.store.serialize.UntrustedModelError
             If a file names types outside the trusted policy.
         """
