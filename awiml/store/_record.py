@@ -1,11 +1,8 @@
 """The parts of a stored version's record, built from what a save is given.
 
-Turns the arguments of :meth:`awiml.store.ModelStore.save` (metrics, tags,
-parameters, figures, training time, training data) into the plain JSON data of
-a ``version.json`` (secrets redacted, NumPy values converted, data files traced
-to their manifest entries, DOIs and sha256), and flattens records into the
-comparable fields :meth:`awiml.store.ModelStore.diff` and
-:meth:`awiml.store.ModelStore.versions` show.
+Turns the arguments of :meth:`awiml.store.ModelStore.save` into the JSON of a
+``version.json`` (secrets redacted, data traced to manifest entries), and
+flattens records into the fields :meth:`awiml.store.ModelStore.diff` compares.
 """
 
 from __future__ import annotations

@@ -5,11 +5,9 @@
 and model card. It has five parts:
 
 ``code``
-    What :func:`git_state` returns. Found by running ``git`` without a shell,
-    with a timeout, at a lower scheduling priority (:data:`GIT_NICENESS`), with
-    repository hooks such as ``core.fsmonitor`` switched off and without taking
-    git's optional locks (safe on shared file systems). No git, no repository,
-    or a repository git refuses (another owner) is never an error.
+    What :func:`git_state` returns; ``git`` runs without a shell, hooks or
+    optional locks, with a timeout and a lower priority (:data:`GIT_NICENESS`).
+    No git, no repository, or one git refuses is never an error.
 ``environment``
     Python version and implementation, platform, the installed versions of key
     packages (read from :mod:`importlib.metadata`; nothing heavy is imported) and
@@ -300,10 +298,7 @@ def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _lower_priority(pid: int) -> None:
-    """Renice a git process by :data:`GIT_NICENESS`, so it does not slow the serialisation.
-
-    Where priorities cannot be changed (Windows, a restricted container), git runs as it is.
-    """
+    """Renice a git process by :data:`GIT_NICENESS`, so it does not slow the serialisation."""
     try:
         current = os.getpriority(os.PRIO_PROCESS, pid)
         os.setpriority(os.PRIO_PROCESS, pid, min(current + GIT_NICENESS, 19))
