@@ -73,12 +73,8 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
     out += ["## Training data", ""]
     data = record.get("data") or []
     if data:
-        rows = [(
-            r.get("path") or r.get("name") or "",
-            r.get("source") or "",
-            r.get("doi") or "",
-            _short_hash(r.get("sha256")),
-        ) for r in data]
+        rows = [(r.get("path") or r.get("name"), r.get("source"), r.get("doi"),
+                 _short_hash(r.get("sha256"))) for r in data]
         out += _table(("file (in raw/)", "source", "DOI", "sha256"), rows)
     else:
         out += ["Not recorded.", ""]

@@ -80,7 +80,6 @@ from ._record import (
     _is_workspace_root,
     _key_metric,
     _local_references,
-    _looks_like_url_or_doi,
     _metrics,
     _scalar_metrics,
     _tags,
@@ -278,14 +277,12 @@ class ModelStore:
             The model's name: letters, digits, ``_``, ``.`` and ``-``, starting
             with a letter or digit, at most 100 characters.
         data : object or list of objects, optional
-            The training data. Each item may be a
-            :class:`~awiml.workspace.Workspace` (all files of its ``raw/``), a
-            :class:`~awiml.workspace.manifest.ManifestEntry`, a path to a file or folder
-            in a workspace's ``raw/`` (absolute, relative to the working
-            directory, or relative to the store's workspace ``raw/``), which
-            is looked up in that workspace's manifest for its source, DOI and
-            sha256; a path to another local file (recorded by file name, size
-            and sha256 only); a URL or DOI string; or a dict recorded as given.
+            The training data: a :class:`~awiml.workspace.Workspace` (all of
+            its ``raw/``), a :class:`~awiml.workspace.manifest.ManifestEntry`,
+            a path in a workspace's ``raw/`` (absolute, or relative to the
+            working directory or the store's workspace ``raw/``; its source,
+            DOI and sha256 come from the manifest), another local file (name,
+            size and sha256), a URL or DOI, or a dict recorded as given.
         metrics : dict or object with ``to_dict()``, optional
             Evaluation results, e.g. ``{"accuracy": 0.93}`` or an
             :class:`~awiml.classify.EvaluationReport` (whose confusion matrix
@@ -538,7 +535,8 @@ class ModelStore:
         for path in candidates:
             if path.exists():
                 return _local_references(path)
-        if isinstance(item, str) and (_looks_like_url_or_doi(text)):
+        if isinstance(item, str) and ("://" in text
+                                      or text.lower().startswith(("doi:", "10.", "hdl:"))):
             return [{"source": redact_url(text), **_doi_of(text, {})}]
         where = "" if self.workspace is None else f" nor in {self.workspace.raw}"
         raise NotFoundError(
@@ -634,9 +632,7 @@ class ModelStore:
             )
 
     def _resolve_version_of(self, name: str, version: int | str) -> int:
-        if isinstance(version, bool):
-            raise TypeError("version must be an int or a reference, not a bool")
-        if isinstance(version, int):
+        if isinstance(version, int) and not isinstance(version, bool):
             ref = f"{name}@{version}"
         elif isinstance(version, str):
             ref = version if "@" in version else f"{name}@{version}"
@@ -962,13 +958,10 @@ class ModelStore:
         -------
         pandas.DataFrame
             Columns ``field``, ``a``, ``b``: one row per difference in kind,
-            code (commit, branch, dirty, remote), training data (one row per
-            file whose sha256 differs or that only one version used, ``a``
-            and ``b`` being the sha256 values), run parameters, tags,
+            code, training data (per file, by sha256), run parameters, tags,
             metrics, the model's hyper-parameters and architecture, framework
-            and package versions, Keras backend and hardware. No rows when
-            the two versions agree on all of these. ``table.attrs`` holds
-            the two resolved references.
+            and package versions, Keras backend and hardware; no rows when they
+            agree. ``table.attrs`` holds the two resolved references.
         """
         import pandas as pd
 

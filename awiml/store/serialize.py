@@ -602,11 +602,9 @@ class _ViewReader(io.RawIOBase):
 class _InspectingWriter:
     """A binary file that hashes and reads what is written to it, beside the write itself.
 
-    skops hands its whole archive to one ``write`` call. While that call writes
-    to disk (without the GIL), a thread computes the SHA-256 of the same bytes.
-    Then, while the hash goes on and (with ``durable``) a second thread waits
-    for the disk (``fsync``), this thread reads the skops schema from memory,
-    so neither the digest nor the audit reads the file again.
+    skops hands its whole archive to one ``write`` call: a thread hashes the bytes
+    while they are written (and, with ``durable``, another waits for ``fsync``),
+    and then the schema is read from memory, so nothing reads the file again.
     """
 
     def __init__(self, handle: Any, durable: bool = False) -> None:
@@ -932,9 +930,8 @@ def _refusal(path: Path, refused: Mapping[str, str] | Iterable[str], what: str
 def _read_schema(source: Any) -> set[tuple[str, str, str | None]]:
     """Return every ``(loader, name, method)`` the ``schema.json`` of a skops file holds.
 
-    ``source`` is a path or a binary file object. The names are collected while the
-    JSON is parsed (one pass, in the parser's object hook), which costs about as much
-    as parsing alone.
+    ``source`` is a path or a binary file object; the names are collected in the
+    JSON parser's object hook, in one pass.
     """
     found: set[tuple[str, str, str | None]] = set()
 
