@@ -68,9 +68,8 @@ def _build() -> bool:
 def lend_skipsets() -> Iterator[None]:
     """Let Keras find its attribute skip sets while the body runs (in this thread).
 
-    Keras keeps its global state per thread; the sets are lent to the calling
-    thread only and taken back afterwards, unless someone else set them
-    meanwhile.
+    Keras keeps its global state per thread; the sets are taken back afterwards,
+    unless someone else set them meanwhile.
     """
     if not _build():
         yield

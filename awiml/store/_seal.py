@@ -47,10 +47,8 @@ def _check_size(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | 
 
 def _check_file(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
     """Return None when the file is as recorded, "missing", or what differs."""
-    problem = _check_size(folder, relative, entry)
-    if problem is not None:
-        return problem
-    return _digest_problem(file_digest(folder / relative), entry)
+    return (_check_size(folder, relative, entry)
+            or _digest_problem(file_digest(folder / relative), entry))
 
 
 def _digest_problem(digest: str, entry: Mapping[str, Any]) -> str | None:

@@ -854,12 +854,11 @@ class ModelStore:
             except AwimlError:
                 record = {}
             metric, value = _key_metric(record.get("metrics"))
-            aliases = self._aliases(name)
             rows.append({
                 "name": name,
                 "latest": latest,
                 "versions": len(versions),
-                "aliases": ", ".join(f"{a}={n}" for a, n in aliases.items()),
+                "aliases": ", ".join(f"{a}={n}" for a, n in self._aliases(name).items()),
                 "kind": record.get("kind"),
                 "created": record.get("created"),
                 "metric": metric,

@@ -725,9 +725,8 @@ def _dump_keras(model: Any, folder: Path, *, keras_archive: bool,
 def _copy_zip_member(archive: Path, member: str, target: Path) -> None:
     """Copy one member of a zip file we just wrote to ``target``.
 
-    A stored (uncompressed) member is copied byte for byte from its offset,
-    without the CRC pass of :meth:`zipfile.ZipFile.open`, which costs as much
-    as writing the archive did.
+    A stored (uncompressed) member is copied from its offset, without the CRC
+    pass of :meth:`zipfile.ZipFile.open`, which costs as much as the writing.
     """
     with zipfile.ZipFile(archive) as zf:
         info = zf.getinfo(member)
