@@ -1,18 +1,13 @@
 """Work around Keras 3 rebuilding its attribute skip sets on every save and load.
 
-When Keras saves or loads a network's weights it walks the attributes of each
-layer, optimizer, metric and loss, skipping those every object of that kind
-has. It finds them by building throw-away objects (``Layer()``,
-``Optimizer(1.0)``, ``Metric()``...) and listing their attributes, which takes
-about 2 ms per call. Keras means to cache the result in its global state, but
-its ``get_attr_skipset`` looks the cache up under ``saving_attr_skiplist_<kind>``
-and stores it under ``saving_attr_skipset_<kind>``, so the cache never hits
-(seen in Keras 3.x; the keys are Keras internals).
-
-:func:`lend_skipsets` builds each set once per process, with Keras' own
-function, and puts it where Keras looks, only for the duration of awiml's own
-save or load: outside it Keras' state is as Keras left it. Where the Keras
-internals differ (another version, or the cache fixed), it does nothing.
+Keras finds the attributes to skip when saving weights by building throw-away
+objects (``Layer()``, ``Optimizer(1.0)``...), about 2 ms per call, and means to
+cache them, but ``get_attr_skipset`` looks the cache up under
+``saving_attr_skiplist_<kind>`` and stores it under ``saving_attr_skipset_<kind>``
+(Keras 3.x internals), so the cache never hits. :func:`lend_skipsets` builds
+each set once per process with Keras' own function and puts it where Keras
+looks, only during awiml's own save or load; where the internals differ, it
+does nothing.
 """
 
 from __future__ import annotations
@@ -73,9 +68,8 @@ def _build() -> bool:
 def lend_skipsets() -> Iterator[None]:
     """Let Keras find its attribute skip sets while the body runs (in this thread).
 
-    Keras keeps its global state per thread; the sets are lent to the calling
-    thread only and taken back afterwards, unless someone else set them
-    meanwhile.
+    Keras keeps its global state per thread; the sets are taken back afterwards,
+    unless someone else set them meanwhile.
     """
     if not _build():
         yield

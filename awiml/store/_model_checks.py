@@ -17,9 +17,8 @@ prediction time. :func:`_check_structures` is the entry point; it looks at
   training data, node arrays agree in size, Minkowski weights fit;
 - libsvm models (SVC, SVR...): the support-vector arrays agree in size.
 
-The types checked here are trusted by :mod:`awiml.store._trust_policy` only because
-of these checks. Heavy imports (NumPy, scikit-learn) happen inside the
-functions, so importing this module stays light.
+The types checked here are trusted (:mod:`awiml.store._trust_policy`) only because
+of these checks. Heavy imports happen inside the functions.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """The parts of a stored version's record, built from what a save is given.
 
-Turns the arguments of :meth:`awiml.store.ModelStore.save` (metrics, tags,
-parameters, figures, training time, training data) into the plain JSON data of
-a ``version.json`` (secrets redacted, NumPy values converted, data files traced
-to their manifest entries, DOIs and sha256), and flattens records into the
-comparable fields :meth:`awiml.store.ModelStore.diff` and
-:meth:`awiml.store.ModelStore.versions` show.
+Turns the arguments of :meth:`awiml.store.ModelStore.save` into the JSON of a
+``version.json`` (secrets redacted, data traced to manifest entries), and
+flattens records into the fields :meth:`awiml.store.ModelStore.diff` compares.
 """
 
 from __future__ import annotations
@@ -114,12 +111,9 @@ def _metrics(metrics: Any) -> dict[str, Any]:
 def _scalar_metrics(metrics: Any) -> dict[str, float]:
     if not isinstance(metrics, dict):
         return {}
-    return {k: v for k, v in sorted(metrics.items(), key=lambda kv: _metric_order(kv[0]))
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
-
-
-def _metric_order(key: str) -> tuple[int, str]:
-    return (_KEY_METRICS.index(key) if key in _KEY_METRICS else len(_KEY_METRICS), key)
+    rank = {key: i for i, key in enumerate(_KEY_METRICS)}
+    ordered = sorted(metrics.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+    return {k: v for k, v in ordered if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _key_metric(metrics: Any) -> tuple[str | None, float | None]:
@@ -162,10 +156,9 @@ def _figures(figures: Mapping[str, Any] | None, metrics: Any) -> dict[str, bytes
 def _final_step(model: Any) -> Any:
     for _ in range(10):
         steps = getattr(model, "steps", None)
-        if isinstance(steps, list) and steps:
-            model = steps[-1][1]
-        else:
+        if not (isinstance(steps, list) and steps):
             break
+        model = steps[-1][1]
     return model
 
 
@@ -207,10 +200,6 @@ def _training_history(model: Any) -> dict[str, Any]:
     if not isinstance(epochs, int):
         epochs = max((len(v) for v in history.values() if isinstance(v, list)), default=None)
     return {"epochs": epochs, "history": history}
-
-
-def _looks_like_url_or_doi(text: str) -> bool:
-    return "://" in text or text.lower().startswith(("doi:", "10.", "hdl:"))
 
 
 def _doi_of(source: str, metadata: Mapping[str, Any]) -> dict[str, str]:

@@ -1,11 +1,7 @@
 """The files of a stored version: seal, hash, check, sync and remove them.
 
-This module has one job: the file-level work of :class:`awiml.store.ModelStore`.
-It seals finished files (sha256, ``fsync``, read-only), large ones in threads
-beside each other, checks files against the size and sha256 a ``version.json``
-records, syncs folders so a rename survives a crash, and removes version
-folders whose files are read-only. It knows nothing of names, versions or
-aliases.
+The file-level work of :class:`awiml.store.ModelStore`, which knows nothing of
+names, versions or aliases; large files are hashed and synced in threads.
 """
 
 from __future__ import annotations
@@ -51,10 +47,8 @@ def _check_size(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | 
 
 def _check_file(folder: Path, relative: str, entry: Mapping[str, Any]) -> str | None:
     """Return None when the file is as recorded, "missing", or what differs."""
-    problem = _check_size(folder, relative, entry)
-    if problem is not None:
-        return problem
-    return _digest_problem(file_digest(folder / relative), entry)
+    return (_check_size(folder, relative, entry)
+            or _digest_problem(file_digest(folder / relative), entry))
 
 
 def _digest_problem(digest: str, entry: Mapping[str, Any]) -> str | None:
@@ -94,11 +88,9 @@ def _seal_all(folder: Path, paths: builtins.list[str],
               synced: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
     """:func:`_seal` every file below ``folder``; large ones hash and sync in parallel.
 
-    ``known`` holds digests taken while files were written (by relative path):
-    those files are not hashed again; the files in ``synced`` are already on
-    disk and are not synced again. Hashing reads the page cache and costs CPU,
-    ``fsync`` waits for the disk: run side by side in threads (both release the
-    GIL) they take the longer of the two, not their sum.
+    Files in ``known`` (relative path to digest) are not hashed again, those in
+    ``synced`` not synced again. Hashing costs CPU and ``fsync`` waits for the
+    disk: side by side in threads they take the longer of the two, not the sum.
     """
     known = dict(known or {})
     on_disk = set(synced)
@@ -134,10 +126,8 @@ _BACKGROUND_CHUNK = 32 * 1024 * 1024
 def _digest_in_background(path: Path) -> str:
     """``"sha256:<hex>"`` of a file, for a thread that runs beside busy Python code.
 
-    The file is hashed from a memory map in one call, which holds the GIL only at
-    its start and end and allocates nothing. Where a file cannot be mapped, large
-    chunks keep the number of GIL switches (each of which can wait a whole switch
-    interval beside a parser that holds it) small.
+    Hashing a memory map in one call holds the GIL only at its start and end;
+    where a file cannot be mapped, large chunks keep the GIL switches few.
     """
     with open(path, "rb", buffering=0) as handle:
         mapped = _map_read_only(handle)

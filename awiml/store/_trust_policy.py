@@ -1,13 +1,8 @@
 """The reviewed trust policy: the exact names that loading a saved model may build.
 
-The lists :mod:`awiml.store.serialize` checks a saved model against before
-anything in it is built: :data:`TRUSTED_TYPES` (what a skops file may hold),
-:data:`KERAS_LAYERS` (what a Keras architecture may name), the skops loaders
-that only build data and those that call what the file names, the Keras config
-markers for plain data and the awiml builders restored by name. The public
-names are re-exported, documented, from :mod:`awiml.store.serialize`, whose
-module documentation tells how the lists were reviewed; change a list only
-after the same review. Data only; nothing heavy is imported.
+Data only, checked by :mod:`awiml.store.serialize`, which re-exports and
+documents the public lists and tells how they were reviewed; change a list
+only after the same review.
 """
 
 from __future__ import annotations

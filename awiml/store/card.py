@@ -57,8 +57,7 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
     if record.get("notes"):
         out += ["## Notes", "", str(record["notes"]), ""]
 
-    out += ["## Model", ""]
-    out += _architecture_lines(saved.get("architecture") or {})
+    out += ["## Model", "", *_architecture_lines(saved.get("architecture") or {})]
     hyper = saved.get("params") or {}
     if hyper:
         flat = _flatten(hyper)
@@ -73,12 +72,8 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
     out += ["## Training data", ""]
     data = record.get("data") or []
     if data:
-        rows = [(
-            r.get("path") or r.get("name") or "",
-            r.get("source") or "",
-            r.get("doi") or "",
-            _short_hash(r.get("sha256")),
-        ) for r in data]
+        rows = [(r.get("path") or r.get("name"), r.get("source"), r.get("doi"),
+                 _short_hash(r.get("sha256"))) for r in data]
         out += _table(("file (in raw/)", "source", "DOI", "sha256"), rows)
     else:
         out += ["Not recorded.", ""]
@@ -151,12 +146,10 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
     ]
     out += _facts(rows) if any(v is not None for _, v in rows) else ["Not recorded.", ""]
 
-    out += ["## Files", ""]
-    files = record.get("files") or {}
-    out += _table(("file", "role", "size", "sha256"), [
+    out += ["## Files", "", *_table(("file", "role", "size", "sha256"), [
         (f"`{p}`", e.get("role"), _bytes(e.get("size")), _short_hash(e.get("sha256")))
-        for p, e in sorted(files.items())
-    ])
+        for p, e in sorted((record.get("files") or {}).items())
+    ])]
     out += [
         "## Load", "",
         "```python",
@@ -238,9 +231,7 @@ def _short(text: str, limit: int) -> str:
 
 
 def _number(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return value
+    return f"{value:.4g}" if isinstance(value, float) else value
 
 
 def _short_hash(value: Any) -> str:

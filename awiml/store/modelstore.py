@@ -16,9 +16,7 @@ before a model is deserialised.
             version.json          what the version is (see below)
             MODEL_CARD.md         the human-readable summary
             figures/<file>.png    evaluation figures, when given
-            model.skops ...       the serializer's files (see awiml.store.serialize):
-                                  model.skops | steps.skops, architecture.json,
-                                  model.weights.h5, model.keras, classifier.json
+            model.skops ...       the serializer's files (see awiml.store.serialize)
           2/ ...
           .tmp-<host>-<pid>-<hex>/      a save in progress (never listed nor loaded)
           .deleted-<host>-<pid>-<hex>/  a delete in progress
@@ -28,40 +26,20 @@ before a model is deserialised.
           1 2 ...                 one file per version number ever handed out
         .lock                     short-lived soft lock of alias changes and deletes
 
-``version.json`` is JSON with sorted keys and an indent, so it diffs well:
-``name``, ``version``, ``created`` (UTC), ``awiml_version``, ``layout_version``,
-``kind`` (see :func:`awiml.store.serialize.model_kind`), ``files`` (every file
-of the version, relative path to ``role``, ``size`` and ``sha256``), ``model``
-(what :func:`awiml.store.serialize.dump_model` returned), ``data`` (training
-data: workspace path below ``raw/``, source, DOI, sha256, size), ``metrics``,
-``params``, ``tags``, ``notes``, ``training`` (epochs and per-epoch history,
-when the model has one) and ``provenance`` (see :mod:`awiml.store.provenance`).
-Every path in it is relative, so a store (or a whole workspace) can be copied
-or rsynced elsewhere and still loads. The metadata is plain text a project can
-keep under git; ``.gitignore`` keeps the weights and the bookkeeping out of it,
-so a clone without the weights lists and compares versions but loads none
-(:meth:`ModelStore.verify` names the missing files).
+``version.json`` (sorted keys, indented, every path relative) records the
+files with their ``role``, ``size`` and ``sha256``, what
+:func:`awiml.store.serialize.dump_model` returned, the training data, metrics,
+parameters, tags, notes, training history and provenance
+(:mod:`awiml.store.provenance`).
 
-**Safety on shared file systems.**
-
-- A version is written under ``versions/.tmp-...`` and published by one
-  atomic ``rename`` to ``versions/<N>``, with its files already read-only
-  and flushed to disk: readers see a complete version or none. A crash leaves
-  only the temporary folder, which listing and loading ignore and a later
-  save removes (after an hour, or at once when its process is known dead).
-- Version numbers are claimed by creating ``.claims/<N>`` with
-  ``O_CREAT | O_EXCL`` (atomic on local file systems and on NFSv3 and later),
-  trying the next number on a collision, so no two processes, on one host or
-  many, get the same number. Numbers are never reused, not after a delete
-  either; a save that fails hands its number back, one killed leaves a gap.
-- An alias is one small file, replaced atomically. Alias changes and deletes
-  take the name's soft lock (an exclusively created file, which works on NFS),
-  so an alias never points at a version being deleted; saves take it only to
-  set the alias they were asked to set.
-- Loading checks the size and sha256 of every file it reads against
-  ``version.json`` before anything is deserialised, and deserialises without
-  running code from the files (:func:`awiml.store.serialize.load_model`).
-  :meth:`ModelStore.verify` checks every file, ``model.keras`` included.
+**Safety on shared file systems** (the user guide, ``docs/modelstore.md``,
+tells more): a version is written under ``versions/.tmp-...``, its files
+read-only and flushed, and published by one atomic ``rename``; version
+numbers are claimed with ``O_CREAT | O_EXCL`` (atomic on NFSv3 and later) and
+never reused; an alias is one file replaced atomically, and alias changes and
+deletes take the name's soft lock. Loading checks every file it reads against
+``version.json`` before anything is deserialised, and runs no code from the
+files (:func:`awiml.store.serialize.load_model`).
 """
 
 from __future__ import annotations
@@ -102,7 +80,6 @@ from ._record import (
     _is_workspace_root,
     _key_metric,
     _local_references,
-    _looks_like_url_or_doi,
     _metrics,
     _scalar_metrics,
     _tags,
@@ -232,11 +209,6 @@ class ModelStore:
     awiml.store.serialize.dump_model : How each kind of model is written.
     awiml.store.provenance.collect_provenance : What is recorded about code, machine and time.
 
-    Notes
-    -----
-    The module documentation describes the on-disk layout and why concurrent
-    saves, from processes on one host or many sharing an NFS folder, are safe.
-
     Examples
     --------
     >>> import tempfile
@@ -305,14 +277,12 @@ class ModelStore:
             The model's name: letters, digits, ``_``, ``.`` and ``-``, starting
             with a letter or digit, at most 100 characters.
         data : object or list of objects, optional
-            The training data. Each item may be a
-            :class:`~awiml.workspace.Workspace` (all files of its ``raw/``), a
-            :class:`~awiml.workspace.manifest.ManifestEntry`, a path to a file or folder
-            in a workspace's ``raw/`` (absolute, relative to the working
-            directory, or relative to the store's workspace ``raw/``), which
-            is looked up in that workspace's manifest for its source, DOI and
-            sha256; a path to another local file (recorded by file name, size
-            and sha256 only); a URL or DOI string; or a dict recorded as given.
+            The training data: a :class:`~awiml.workspace.Workspace` (all of
+            its ``raw/``), a :class:`~awiml.workspace.manifest.ManifestEntry`,
+            a path in a workspace's ``raw/`` (absolute, or relative to the
+            working directory or the store's workspace ``raw/``; its source,
+            DOI and sha256 come from the manifest), another local file (name,
+            size and sha256), a URL or DOI, or a dict recorded as given.
         metrics : dict or object with ``to_dict()``, optional
             Evaluation results, e.g. ``{"accuracy": 0.93}`` or an
             :class:`~awiml.classify.EvaluationReport` (whose confusion matrix
@@ -565,7 +535,8 @@ class ModelStore:
         for path in candidates:
             if path.exists():
                 return _local_references(path)
-        if isinstance(item, str) and (_looks_like_url_or_doi(text)):
+        if isinstance(item, str) and ("://" in text
+                                      or text.lower().startswith(("doi:", "10.", "hdl:"))):
             return [{"source": redact_url(text), **_doi_of(text, {})}]
         where = "" if self.workspace is None else f" nor in {self.workspace.raw}"
         raise NotFoundError(
@@ -606,16 +577,11 @@ class ModelStore:
 
         Notes
         -----
-        An alias is a file, and on the case-insensitive file shares that
-        scientists use from Windows and macOS (SMB, APFS, NTFS) ``Production``
-        and ``production`` are one file: setting one would silently move the
-        other. A new alias that differs from an existing one only in case is
-        therefore refused, rather than folded to one case: folding would
-        change the names existing stores and scripts use (an alias written
-        as ``Production`` would have to be asked for differently), while
-        refusing leaves every existing alias readable exactly as written.
-        Stores that already hold such a pair (made on a case-sensitive disk)
-        still load, list and move both.
+        An alias is a file, and on case-insensitive file shares (SMB, APFS,
+        NTFS) ``Production`` and ``production`` are one file. A new alias that
+        differs from an existing one only in case is refused rather than folded
+        to one case, so every existing alias stays readable exactly as written;
+        a pair made on a case-sensitive disk still loads, lists and moves.
 
         Examples
         --------
@@ -666,9 +632,7 @@ class ModelStore:
             )
 
     def _resolve_version_of(self, name: str, version: int | str) -> int:
-        if isinstance(version, bool):
-            raise TypeError("version must be an int or a reference, not a bool")
-        if isinstance(version, int):
+        if isinstance(version, int) and not isinstance(version, bool):
             ref = f"{name}@{version}"
         elif isinstance(version, str):
             ref = version if "@" in version else f"{name}@{version}"
@@ -799,9 +763,7 @@ class ModelStore:
             what does), or a file of the version is missing.
         awiml.errors.ChecksumMismatchError
             If a file's size or sha256 differs from ``version.json``; the
-            message names the file and no model is returned. (The digests
-            are computed while the files are parsed, which runs no code
-            from them.)
+            message names the file and no model is returned.
         awiml.store.serialize.UntrustedModelError
             If a file names types outside the trusted policy.
         """
@@ -892,12 +854,11 @@ class ModelStore:
             except AwimlError:
                 record = {}
             metric, value = _key_metric(record.get("metrics"))
-            aliases = self._aliases(name)
             rows.append({
                 "name": name,
                 "latest": latest,
                 "versions": len(versions),
-                "aliases": ", ".join(f"{a}={n}" for a, n in aliases.items()),
+                "aliases": ", ".join(f"{a}={n}" for a, n in self._aliases(name).items()),
                 "kind": record.get("kind"),
                 "created": record.get("created"),
                 "metric": metric,
@@ -996,13 +957,10 @@ class ModelStore:
         -------
         pandas.DataFrame
             Columns ``field``, ``a``, ``b``: one row per difference in kind,
-            code (commit, branch, dirty, remote), training data (one row per
-            file whose sha256 differs or that only one version used, ``a``
-            and ``b`` being the sha256 values), run parameters, tags,
+            code, training data (per file, by sha256), run parameters, tags,
             metrics, the model's hyper-parameters and architecture, framework
-            and package versions, Keras backend and hardware. No rows when
-            the two versions agree on all of these. ``table.attrs`` holds
-            the two resolved references.
+            and package versions, Keras backend and hardware; no rows when they
+            agree. ``table.attrs`` holds the two resolved references.
         """
         import pandas as pd
 

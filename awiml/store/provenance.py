@@ -5,20 +5,17 @@
 and model card. It has five parts:
 
 ``code``
-    What :func:`git_state` returns. Found by running ``git`` without a shell,
-    with a timeout, at a lower scheduling priority (:data:`GIT_NICENESS`), with
-    repository hooks such as ``core.fsmonitor`` switched off and without taking
-    git's optional locks (safe on shared file systems). No git, no repository,
-    or a repository git refuses (another owner) is never an error.
+    What :func:`git_state` returns; ``git`` runs without a shell, hooks or
+    optional locks, with a timeout and a lower priority (:data:`GIT_NICENESS`).
+    No git, no repository, or one git refuses is never an error.
 ``environment``
     Python version and implementation, platform, the installed versions of key
     packages (read from :mod:`importlib.metadata`; nothing heavy is imported) and
     the Keras backend.
 ``hardware``
-    Host name, CPU model, logical CPUs (and those usable by this process, which
-    a batch scheduler may restrict), total memory, and GPUs when PyTorch is
-    already imported and reports CUDA devices (PyTorch is never imported just
-    for this). On a Slurm cluster, the job id, cluster and partition.
+    Host name, CPU model, logical and usable CPUs, total memory, CUDA GPUs when
+    PyTorch is already imported (never imported for this), and on a Slurm
+    cluster the job id, cluster and partition.
 ``timing``
     Start, end (UTC, ISO 8601) and duration in seconds of the training run,
     when known.
@@ -32,6 +29,7 @@ passwords). Only these are read, by name: ``KERAS_BACKEND``,
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import getpass
@@ -157,9 +155,8 @@ def git_state(code_dir: str | os.PathLike[str]) -> dict[str, Any]:
         :func:`~awiml.errors.redact_url`), ``dirty`` (tracked files differ from
         the commit), ``changed`` and ``untracked`` (both truncated to
         :data:`MAX_LISTED_FILES`, with ``*_count``); or ``"unknown"`` with
-        ``commit: None`` and a ``reason``.
-        When ``git status`` times out (a huge work tree), ``dirty`` is ``None``
-        and ``reason`` says why.
+        ``commit: None`` and a ``reason``. When ``git status`` times out,
+        ``dirty`` is ``None`` and ``reason`` says why.
     """
     folder = Path(code_dir)
     if not folder.is_dir():
@@ -300,15 +297,11 @@ def _git(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _lower_priority(pid: int) -> None:
-    """Renice a git process by :data:`GIT_NICENESS`, so it does not slow the serialisation.
-
-    Where priorities cannot be changed (Windows, a restricted container), git runs as it is.
-    """
-    try:
+    """Renice a git process by :data:`GIT_NICENESS`, so it does not slow the serialisation."""
+    # no such call here (Windows), or the process already ended: git runs as it is
+    with contextlib.suppress(AttributeError, OSError):
         current = os.getpriority(os.PRIO_PROCESS, pid)
         os.setpriority(os.PRIO_PROCESS, pid, min(current + GIT_NICENESS, 19))
-    except (AttributeError, OSError):  # no such call here, or the process already ended
-        pass
 
 
 def _unknown(reason: str) -> dict[str, Any]:
@@ -338,10 +331,8 @@ def _environment() -> dict[str, Any]:
     backend = os.environ.get("KERAS_BACKEND") or None
     keras = sys.modules.get("keras")
     if keras is not None:  # once Keras is imported, its own answer is the truth
-        try:
+        with contextlib.suppress(Exception):  # provenance never fails a save
             backend = str(keras.backend.backend())
-        except Exception:  # provenance never fails a save
-            pass
     env["keras_backend"] = backend
     return env
 
@@ -372,16 +363,14 @@ def _hardware() -> dict[str, Any]:
 
 
 def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Processor", "cpu model") and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), \
+            open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Processor", "cpu model") and value.strip():
+                return value.strip()
     if sys.platform == "darwin":
-        try:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             result = subprocess.run(
                 ["sysctl", "-n", "machdep.cpu.brand_string"],
                 capture_output=True, text=True, timeout=5, check=False,
@@ -389,19 +378,15 @@ def _cpu_model() -> str | None:
             )
             if result.returncode == 0 and result.stdout.strip():
                 return result.stdout.strip()
-        except (OSError, subprocess.TimeoutExpired):
-            pass
     return platform.processor() or None
 
 
 def _memory_total() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    with contextlib.suppress(OSError, ValueError, IndexError), \
+            open("/proc/meminfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):

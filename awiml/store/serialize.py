@@ -8,49 +8,37 @@ provenance around it.
 Three kinds of model are supported (see :func:`model_kind`):
 
 ``"sklearn"``
-    A scikit-learn estimator or :class:`~sklearn.pipeline.Pipeline`,
-    awiml's own pieces (:mod:`awiml.preprocess`, :mod:`awiml.features`)
-    included. The fitted state goes to ``model.skops`` (:func:`skops.io.dump`,
-    never pickle); the class and parameters are described as JSON.
+    A scikit-learn estimator or Pipeline, awiml's own pieces included:
+    ``model.skops``, written with :func:`skops.io.dump`, never pickle.
 ``"keras"``
-    A Keras 3 model. ``architecture.json`` holds ``model.to_json()``,
-    ``model.weights.h5`` the weights; ``model.keras``, the usual Keras
-    archive, is kept as well for people who want it, but loading always
-    uses the first two.
+    A Keras 3 model: ``architecture.json`` (``model.to_json()``) and
+    ``model.weights.h5``; on request also ``model.keras``, never loaded from.
 ``"sklearn+keras"``
-    A Pipeline whose last step is :class:`awiml.classify.KerasClassifier`, or
-    a bare KerasClassifier. The steps before the classifier go to
-    ``steps.skops``, the classifier's Keras network to ``architecture.json``
-    and ``model.weights.h5``, and its scikit-learn side (parameters, classes,
-    training history) to ``classifier.json``.
+    A :class:`awiml.classify.KerasClassifier`, or a Pipeline ending in one:
+    ``steps.skops`` (the steps before it), its network as for ``"keras"``,
+    and ``classifier.json`` (parameters, classes, training history).
 
 Loading is safe by construction
 -------------------------------
 *scikit-learn.* Before :func:`skops.io.load` builds anything, awiml reads the
-file's ``schema.json`` itself and checks every type it names against
-:data:`TRUSTED_TYPES`, a reviewed list of exact names (no module wildcards),
-plus the names the caller passes in ``trusted``. Anything else is refused
-with :class:`UntrustedModelError`, naming the types. skops then runs its own,
-independent audit with the same list. Functions (a ``FunctionTransformer``'s
-``func``, a NumPy ufunc...) are never trusted by default, and the skops
-loaders that *call* something named in the file (``ConstructorFromReduceNode``,
-``MethodNode``, ``OperatorFuncNode``) are allowed only for names the caller
-trusts explicitly.
+file's ``schema.json`` and checks every type it names against
+:data:`TRUSTED_TYPES` (exact names, no module wildcards) plus ``trusted``;
+anything else raises :class:`UntrustedModelError`, naming the types, and skops
+then audits again with the same list. Functions are never trusted by default,
+and the skops loaders that *call* something named in the file
+(``ConstructorFromReduceNode``, ``MethodNode``, ``OperatorFuncNode``) only for
+names the caller trusts.
 
-skops refuses, by default, the tree structures of forests, gradient boosting
-and k-NN (``sklearn.tree._tree.Tree``, ``TreePredictor``, ``KDTree``,
-``BallTree``) because their index arrays are used without bounds checks, so
-a crafted file could crash the process at prediction time. awiml trusts these
-types *and* checks their content after loading, before the model is handed
-out (the private module ``awiml.store._model_checks`` lists the checks); a
-model that fails a check raises :class:`awiml.errors.InvalidDataError`.
+The tree structures of forests, gradient boosting and k-NN (``Tree``,
+``TreePredictor``, ``KDTree``, ``BallTree``), which skops refuses because
+compiled code uses their index arrays without bounds checks, are trusted *and*
+checked after loading (``awiml.store._model_checks``); a model that fails a
+check raises :class:`awiml.errors.InvalidDataError`.
 
-*Keras.* The architecture JSON is walked before anything is built: every
-``class_name``/``module``/``registered_name`` must name a built-in Keras class
-or function listed in :data:`KERAS_LAYERS` (which says what it leaves out and
-why); serialized Python lambdas and any custom or registered object are
-refused too, naming them. Only then is the model built, with Keras'
-``safe_mode`` forced on, and the weights loaded.
+*Keras.* Every ``class_name``/``module``/``registered_name`` of the
+architecture JSON must be in :data:`KERAS_LAYERS`; lambdas and custom or
+registered objects are refused, naming them. Only then is the model built,
+with Keras' ``safe_mode`` forced on, and the weights loaded.
 
 How :data:`TRUSTED_TYPES` was reviewed
 --------------------------------------
@@ -211,13 +199,8 @@ class UnloadedBuilder:
 # --------------------------------------------------------------------------- kinds
 
 
-def _keras_module():
-    """Return the imported :mod:`keras`, or None when nothing imported it (so no Keras model)."""
-    return sys.modules.get("keras")
-
-
 def _is_keras_model(obj: Any) -> bool:
-    keras = _keras_module()
+    keras = sys.modules.get("keras")  # not imported: there is no Keras model
     return keras is not None and isinstance(obj, keras.Model)
 
 
@@ -426,7 +409,7 @@ def _encode(value: Any) -> Any:
         return {"__function__": value.name}
     if callable(value) and hasattr(value, "__qualname__") and "<" not in _qualname(value):
         return {"__function__": _qualname(value)}
-    keras = _keras_module()
+    keras = sys.modules.get("keras")
     if keras is not None and not _is_keras_model(value) and hasattr(value, "get_config"):
         try:
             return {"__keras__": keras.saving.serialize_keras_object(value)}
@@ -482,7 +465,7 @@ def _framework_versions(kind: str) -> dict[str, str]:
 
         versions.update({"scikit-learn": sklearn.__version__, "skops": skops.__version__})
     if kind != "sklearn":
-        keras = _keras_module()
+        keras = sys.modules.get("keras")
         versions.update({"keras": keras.__version__, "backend": keras.backend.backend()})
     return versions
 
@@ -503,19 +486,15 @@ def dump_model(model: Any, folder: str | Path, *, keras_archive: bool = False,
     folder : str or pathlib.Path
         An existing, empty folder.
     keras_archive : bool, default=False
-        Also keep the usual ``model.keras`` archive of a Keras network (for
-        people who want to open it with Keras directly; awiml loads from the
-        architecture and weights files). It costs the weights' size once more
-        on disk and about the time of a ``keras.Model.save``.
+        Also keep the usual ``model.keras`` archive of a Keras network, to open
+        with Keras directly (awiml never loads from it). It costs the weights'
+        size once more on disk and about the time of a ``keras.Model.save``.
     digests : dict, optional
-        Filled with ``{file name: "sha256:<hex>"}`` for the files whose bytes
-        passed through awiml while they were written (the skops files), so a
-        caller that needs their checksums need not read them again.
+        Filled with ``{file name: "sha256:<hex>"}`` for the files hashed while
+        they were written (the skops files), so they need not be read again.
     durable : bool, default=False
         Flush the files named in ``digests`` to disk (``fsync``) before
-        returning, in the thread that writes them, beside the hashing. A
-        caller that syncs every file anyway (:class:`~awiml.store.ModelStore`)
-        then need not sync those again.
+        returning, beside the hashing, so a caller need not sync them again.
 
     Returns
     -------
@@ -623,11 +602,9 @@ class _ViewReader(io.RawIOBase):
 class _InspectingWriter:
     """A binary file that hashes and reads what is written to it, beside the write itself.
 
-    skops hands its whole archive to one ``write`` call. While that call writes
-    to disk (without the GIL), a thread computes the SHA-256 of the same bytes.
-    Then, while the hash goes on and (with ``durable``) a second thread waits
-    for the disk (``fsync``), this thread reads the skops schema from memory,
-    so neither the digest nor the audit reads the file again.
+    skops hands its whole archive to one ``write`` call: a thread hashes the bytes
+    while they are written (and, with ``durable``, another waits for ``fsync``),
+    and then the schema is read from memory, so nothing reads the file again.
     """
 
     def __init__(self, handle: Any, durable: bool = False) -> None:
@@ -748,9 +725,8 @@ def _dump_keras(model: Any, folder: Path, *, keras_archive: bool,
 def _copy_zip_member(archive: Path, member: str, target: Path) -> None:
     """Copy one member of a zip file we just wrote to ``target``.
 
-    A stored (uncompressed) member is copied byte for byte from its offset,
-    without the CRC pass of :meth:`zipfile.ZipFile.open`, which costs as much
-    as writing the archive did.
+    A stored (uncompressed) member is copied from its offset, without the CRC
+    pass of :meth:`zipfile.ZipFile.open`, which costs as much as the writing.
     """
     with zipfile.ZipFile(archive) as zf:
         info = zf.getinfo(member)
@@ -861,10 +837,8 @@ def load_model(folder: str | Path, saved: Mapping[str, Any], *,
         beyond :data:`TRUSTED_TYPES` and :data:`KERAS_LAYERS`. Pass only names
         you have reviewed, for a file whose origin you trust.
     contents : dict of str to bytes or binary file, optional
-        Files already read into memory or opened, by their name in
-        ``saved["files"]``; skops files among them are parsed from these
-        instead of being opened again (the store hashes the same open files
-        meanwhile).
+        Files already read or opened, by their name in ``saved["files"]``;
+        skops files among them are parsed from these, not opened again.
 
     Returns
     -------
@@ -955,9 +929,8 @@ def _refusal(path: Path, refused: Mapping[str, str] | Iterable[str], what: str
 def _read_schema(source: Any) -> set[tuple[str, str, str | None]]:
     """Return every ``(loader, name, method)`` the ``schema.json`` of a skops file holds.
 
-    ``source`` is a path or a binary file object. The names are collected while the
-    JSON is parsed (one pass, in the parser's object hook), which costs about as much
-    as parsing alone.
+    ``source`` is a path or a binary file object; the names are collected in the
+    JSON parser's object hook, in one pass.
     """
     found: set[tuple[str, str, str | None]] = set()
 
@@ -1096,14 +1069,10 @@ def _keras_refusals(config: Any, allowed: frozenset[str], registered: frozenset[
     return refused
 
 
-def _import_keras():
-    from ..classify.networks import _import_keras as import_keras
-
-    return import_keras()
-
-
 def _keras_object_from_config(config: Any, path: Path, trusted: frozenset[str]) -> Any:
     """Check a Keras config against the policy and ``trusted``, then build it in safe mode."""
+    from ..classify.networks import _import_keras
+
     keras = _import_keras()
     from keras.src.saving.serialization_lib import SafeModeScope
 
