@@ -53,10 +53,9 @@ _TITLE_LINES = 3
 def _fitted_title(name: str, tail: str, width: float) -> str:
     """Return ``"<name>: <tail>"`` wrapped (and shortened) to lines of at most ``width`` points.
 
-    A pipeline's name breaks after its ``->`` arrows; a single step wider than
-    a line is shortened in the middle with an ellipsis; beyond
-    ``_TITLE_LINES`` lines, steps from the middle of the pipeline are
-    replaced by one ``…``. The first and the last step and ``tail`` stay.
+    A pipeline's name breaks after its ``->`` arrows; a step wider than a line
+    loses its middle to ``…``; beyond ``_TITLE_LINES`` lines, one ``…`` stands
+    for middle steps. The first and the last step and ``tail`` stay.
 
     Examples
     --------
@@ -78,30 +77,20 @@ def _fitted_title(name: str, tail: str, width: float) -> str:
         return text_to_path.get_text_width_height_descent(text, font, ismath=False)[0]
 
     def shorten(token: str) -> str:
-        if wide(token) <= width:
-            return token
-        low, high = 0, len(token) // 2  # characters kept at each end
-        while low < high:
-            keep = (low + high + 1) // 2
-            if wide(f"{token[:keep]}…{token[-keep:]}") <= width:
-                low = keep
-            else:
-                high = keep - 1
-        return f"{token[:low]}…{token[-low:]}" if low else "…"
-
-    space = wide("a b") - wide("ab")
+        short, keep = token, len(token) // 2 + 1  # characters kept at each end, plus one
+        while keep and wide(short) > width:
+            keep -= 1
+            short = f"{token[:keep]}…{token[-keep:]}" if keep else "…"
+        return short
 
     def pack(tokens: list[str]) -> list[str]:
-        lines: list[list[str]] = []
-        used = 0.0  # width of the last line, from the tokens' own widths
+        lines: list[str] = []
         for token in tokens:
-            if lines and used + space + wide(token) <= width:
-                lines[-1].append(token)
-                used += space + wide(token)
+            if lines and wide(f"{lines[-1]} {token}") <= width:
+                lines[-1] += f" {token}"
             else:
-                lines.append([token])
-                used = wide(token)
-        return [" ".join(line) for line in lines]
+                lines.append(token)
+        return lines
 
     parts = name.split(" -> ")
     steps = [shorten(step) for step in [f"{part} ->" for part in parts[:-1]] + [f"{parts[-1]}:"]]
