@@ -146,13 +146,6 @@ def _adapt_input_normalisation(keras, network, X: np.ndarray) -> None:
             layer.adapt(X)
 
 
-def _loss_name(loss: Any) -> str:
-    """Return the lower-case name of a Keras loss given as string, function or object."""
-    if isinstance(loss, str):
-        return loss.lower()
-    return (loss.__name__ if inspect.isfunction(loss) else type(loss).__name__).lower()
-
-
 def build_mlp(
     input_shape: tuple[int, ...],
     n_classes: int,
@@ -293,19 +286,14 @@ def build_cnn(
 class KerasClassifier(ClassifierMixin, BaseEstimator):
     """A Keras 3 model as a scikit-learn classifier.
 
-    Nothing happens in ``__init__``: ``fit`` calls the builder ``model`` (or
-    copies the built model with its current weights, as ``clone`` does, so the
-    model you passed is never trained), compiles the result unless it is
-    compiled already, and trains it. Labels of any type are encoded to class
-    indices in the order of ``classes_``. Any Keras 3 backend works.
-
-    A ``keras.layers.Normalization`` layer on the network's input, neither
-    given ``mean``/``variance`` nor adapted, is adapted to the training data
-    (the validation part left out) at the start of ``fit``.
-
-    The network must end in ``n_classes`` softmax units (or, for two classes,
-    in one sigmoid unit with a binary loss). With a ``from_logits=True`` loss,
-    ``predict_proba`` applies the softmax.
+    ``fit`` calls the builder ``model`` (or copies a built model, so the one you
+    passed is never trained), compiles the result unless it is compiled, adapts
+    a ``keras.layers.Normalization`` layer on its input given no ``mean`` or
+    ``variance`` and not adapted yet to the training data (less the validation
+    part), and trains it. Any Keras 3 backend works. The network must end in
+    ``n_classes`` softmax units (or, for two classes, one sigmoid unit with a
+    binary loss); with a ``from_logits=True`` loss, ``predict_proba`` applies
+    the softmax.
 
     Parameters
     ----------
@@ -584,7 +572,10 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
 
     def _encode(self, network, y_idx: np.ndarray, n_classes: int) -> np.ndarray:
         """Targets in the form the network's loss expects: indices, one-hot or 0/1."""
-        name = _loss_name(getattr(network, "loss", self.loss))
+        loss = getattr(network, "loss", self.loss)  # a string, function or Loss object
+        if not isinstance(loss, str):
+            loss = loss.__name__ if inspect.isfunction(loss) else type(loss).__name__
+        name = loss.lower()
         if name in _ONE_HOT_LOSSES:
             return np.eye(n_classes, dtype="float32")[y_idx]
         if name in _BINARY_LOSSES:
@@ -741,8 +732,7 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         numpy.ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of the class probabilities, columns in the order of ``classes_``.

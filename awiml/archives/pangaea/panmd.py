@@ -1,11 +1,10 @@
 """PANGAEA's panmd metadata records: parse them into, and write them from, :class:`DatasetMetadata`.
 
-A panmd record is the XML document PANGAEA serves for a dataset under the media
-type ``application/vnd.pangaea.metadata+xml`` (namespace
-``http://www.pangaea.de/MetaData``, prefix ``md:``). :func:`parse_panmd` maps it
-onto the :class:`~awiml.archives.pangaea.model.DatasetMetadata` the text export's
-header also gives; :func:`write_panmd` is its inverse, with which the loopback
-emulator serves metadata for datasets that only have a text file.
+A panmd record is the XML PANGAEA serves for a dataset as :data:`MEDIA_TYPE`
+(namespace :data:`NAMESPACE`, prefix ``md:``). :func:`parse_panmd` maps it onto the
+:class:`~awiml.archives.pangaea.model.DatasetMetadata` the text export's header also
+gives; with :func:`write_panmd`, its inverse, the loopback emulator serves metadata
+for datasets that only have a text file.
 
 How the record maps onto the model
 ----------------------------------
@@ -33,10 +32,8 @@ model field            panmd source
                        ``*_end`` fields; ``md:attribute`` children become ``attributes``
 ``parameters``         ``md:matrixColumn`` in ``col`` order; ``geocode`` is
                        ``source="geocode"``; ``type`` and ``format`` are the column's
-                       attributes; ``pi`` is ``md:PI`` as ``"lastName, firstName"``
-                       followed, as in the text export, by its contact in parentheses:
-                       ``"Grobe, Hannes (https://orcid.org/..., hannes.grobe@awi.de,
-                       http://...)"`` (ORCID, e-mail, URI; each only when present)
+                       attributes; ``pi`` is ``md:PI`` as the text export writes it,
+                       ``"Last, First (ORCID URL, e-mail, URI)"`` (contacts when present)
 ``license``            ``md:license/md:label`` (e.g. ``"CC-BY-3.0"``), else its name
 ``size``               ``md:size`` and its unit: ``"31115 data points"``, ``"3 datasets"``
 ``comment``            the record's own ``md:comment``
@@ -55,10 +52,8 @@ them, ``"name (optionalName) (URI: uri)"``, so a dataset's text header and its
 panmd record agree where both say the same thing (except that the text parser
 keeps a "Related to" or "Further details" reference without its relation type).
 
-Records with a ``<!DOCTYPE`` or ``<!ENTITY`` declaration are refused before
-parsing with :mod:`xml.etree.ElementTree`: panmd never uses them, and entity
-definitions are how "billion laughs" and external-entity attacks are mounted
-(undefined entity references then fail as malformed XML).
+Records with a ``<!DOCTYPE`` or ``<!ENTITY`` declaration (never in panmd; the
+means of entity-expansion attacks) are refused before parsing.
 
 ``parse_panmd(write_panmd(meta)) == meta`` holds for every
 :class:`DatasetMetadata`: where panmd cannot carry a value exactly (a citation
@@ -632,7 +627,6 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: st
 
 
 def _add(parent: ET.Element, tag: str, text: str | None) -> None:
-    """Add ``<tag>text</tag>`` unless ``text`` is None."""
     if text is not None:
         _sub(parent, tag, text)
 
@@ -745,11 +739,7 @@ def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
             contact = {}
             break
         contact[kind] = value
-    if not contact:
-        _write_person(parent, tag, text)
-        return
-    assert match is not None
-    element = _write_person(parent, tag, match.group("name"))
+    element = _write_person(parent, tag, match.group("name") if match and contact else text)
     for kind in ("md:eMail", "md:URI", "md:orcid"):
         _add(element, kind, contact.get(kind))
 
