@@ -1,8 +1,7 @@
 """The evaluation of a fitted classifier on labelled test data: :func:`evaluate`.
 
-It imports nothing of awiml, and neither Keras nor matplotlib at import time:
-matplotlib is loaded only when a figure is drawn, scikit-learn's metrics only
-when a report is computed.
+It imports nothing of awiml, nor Keras; matplotlib is loaded when a figure is
+drawn, scikit-learn's metrics when a report is computed.
 """
 
 from __future__ import annotations
@@ -242,9 +241,7 @@ class EvaluationReport:
             confusion=confusion,
             y_true=y_true,
             y_pred=y_pred,
-            history={k: [float(v) for v in vals] for k, vals in history.items()}
-            if history
-            else None,
+            history={k: [float(v) for v in vals] for k, vals in (history or {}).items()} or None,
             model_name=model_name,
         )
 
@@ -467,8 +464,7 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
     Returns
     -------
     EvaluationReport
-        Accuracy, balanced accuracy, per-class precision/recall/F1/support,
-        the confusion matrix and its figure, and learning curves when the
+        The metrics, confusion matrix and figures; learning curves when the
         (final) estimator has a training ``history_``, as KerasClassifier does.
 
     See Also

@@ -80,11 +80,8 @@ def _backend_to_set() -> str | None:
     """Return the backend to put in ``KERAS_BACKEND`` (see the module docstring), or None."""
     if "keras" in sys.modules or "KERAS_BACKEND" in os.environ:
         return None
-    if _keras_json_backend() not in (None, "tensorflow"):
-        return None
-    if _installed("torch") and not _installed("tensorflow") and not _installed("jax"):
-        return "torch"
-    return None
+    only_torch = _installed("torch") and not _installed("tensorflow") and not _installed("jax")
+    return "torch" if only_torch and _keras_json_backend() in (None, "tensorflow") else None
 
 
 def _import_keras():
@@ -302,11 +299,10 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         a ``keras.Model`` (compiled or not), or a built ``keras.Model``. None
         uses :func:`build_mlp`.
     model_params : dict, default=None
-        Keyword arguments for the builder: the network's hyper-parameters.
-        Each is also a parameter of its own, ``model_params__<name>``, for
-        ``set_params`` and ``GridSearchCV`` (``{"model_params__units": [16, 64]}``,
-        or ``"clf__model_params__units"`` inside a Pipeline step named ``clf``).
-        Must be empty when ``model`` is a built model.
+        Keyword arguments for the builder (the network's hyper-parameters), each
+        also a parameter ``model_params__<name>`` for ``set_params`` and
+        ``GridSearchCV`` (``{"model_params__units": [16, 64]}``). Must be empty
+        when ``model`` is a built model.
     optimizer : str or keras.optimizers.Optimizer, default="adam"
         Optimizer for models that are not compiled yet. An optimizer object is
         copied at each fit, so fits never share optimizer state.
@@ -333,15 +329,14 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         Epochs without improvement before early stopping.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, keyed by label. ``"balanced"``
-        weighs each class inversely to its frequency, which helps with the
-        rare classes of plankton samples.
+        weighs each class inversely to its frequency (for rare classes).
     shuffle : bool, default=True
         Shuffle the training data before each epoch.
     callbacks : list of keras.callbacks.Callback, default=None
         Extra callbacks for ``model.fit``, used as given (not copied).
     random_state : int, numpy.random.RandomState or None, default=None
         Seed for weight initialisation, shuffling, dropout and the validation
-        split: with an int, two fits give the same model. It is passed to
+        split (an int makes fits repeatable), passed to
         :func:`keras.utils.set_random_seed`, which seeds the global generators.
     verbose : int, default=0
         Keras' verbosity in fit and predict (0 silent, 1 progress bar, 2 one
@@ -732,7 +727,8 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         numpy.ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of the class probabilities, columns in the order of ``classes_``.

@@ -185,12 +185,9 @@ class ImageDataset:
                 "drop the unlabelled images first"
             )
         self._labels = label_series.astype(str).to_numpy(dtype=object)
-        if ids is None:
-            self._ids = np.arange(n).astype(object)
-        else:
-            self._ids = np.empty(len(ids), dtype=object)
-            self._ids[:] = list(ids)
-            self._check_length("ids", len(self._ids), n)
+        self._ids = np.empty(n if ids is None else len(ids), dtype=object)
+        self._ids[:] = range(n) if ids is None else list(ids)
+        self._check_length("ids", len(self._ids), n)
         if hierarchy is None:
             self._hierarchy = None
         else:
@@ -199,10 +196,9 @@ class ImageDataset:
             self._hierarchy = tree.where(~_is_missing(tree), None).to_numpy(dtype=object)
         self._features = self._check_features(features, n)
         if metadata is None:
-            self._metadata = pd.DataFrame(index=pd.RangeIndex(n))
-        else:
-            self._check_length("metadata", len(metadata), n)
-            self._metadata = pd.DataFrame(metadata).reset_index(drop=True)
+            metadata = pd.DataFrame(index=pd.RangeIndex(n))
+        self._check_length("metadata", len(metadata), n)
+        self._metadata = pd.DataFrame(metadata).reset_index(drop=True)
 
     @staticmethod
     def _check_length(name: str, length: int, n: int) -> None:
@@ -344,11 +340,8 @@ class ImageDataset:
         sample or acquisition (``ecotaxa_<name>.tsv`` and ``<name>/<image>``), the
         legacy DOI export (``images/<category>/<objid>_<rank>.jpg``) and an import
         bundle. ``img_file_name`` is read relative to the folder of its TSV; each
-        TSV is read with :func:`awiml.archives.ecotaxa.tsv.read_tsv`.
-
-        Rows without a label are left out. Of an export made with
-        ``with_images="all"`` (one row per image) only the image of lowest
-        ``img_rank`` of each object is kept, so each object counts once.
+        TSV is read with :func:`awiml.archives.ecotaxa.tsv.read_tsv`. Rows without
+        a label are left out.
 
         Parameters
         ----------
@@ -364,8 +357,8 @@ class ImageDataset:
         min_count : int, default=1
             As in :meth:`from_frame`, counted after the status filter.
         all_images : bool, default=False
-            Keep every image of an object, one row each (they share the id, and
-            :meth:`split` keeps them on one side).
+            Keep every image of an object (``with_images="all"``), one row each
+            (they share the id); by default only the one of lowest ``img_rank``.
         features : sequence of str, optional
             The feature columns, by default as in :meth:`from_frame`; columns
             empty in the export are NaN.

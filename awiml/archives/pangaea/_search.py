@@ -191,9 +191,7 @@ def _enrich(source: PangaeaSource, rows: list[dict[str, Any]]) -> None:
             except (TypeError, ValueError):
                 continue
         for ident, row in zip(ids, batch, strict=True):
-            record = found.get(ident)
-            if record is None:
-                continue
+            record = found.get(ident, {})
             login = record.get("sp-loginOption")
             if login is not None:
                 row["restricted"] = str(login) != "1"

@@ -765,18 +765,15 @@ def _write_reference(parent: ET.Element, tag: str, text: str) -> ET.Element:
 
 
 def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | None) -> None:
-    by_key = dict(coverage)
-    geographic = [(tag, by_key.pop(key)) for tag, key in _BOUNDS if key in by_key]
-    temporal = [(tag, by_key.pop(key)) for tag, key in _TEMPORAL if key in by_key]
+    geographic = [(tag, coverage[key]) for tag, key in _BOUNDS if key in coverage]
+    temporal = [(tag, coverage[key]) for tag, key in _TEMPORAL if key in coverage]
     elevations: dict[str, dict[str, tuple[str, str | None]]] = {}
-    for key in list(by_key):
+    for key, value in coverage.items():
         word, _, name = key.partition(" ")
-        if word in ("MINIMUM", "MAXIMUM") and name:
-            amount = _AMOUNT.match(str(by_key[key]).strip())
-            if amount:
-                tag = "min" if word == "MINIMUM" else "max"
-                elevations.setdefault(name, {})[tag] = (amount["number"], amount["unit"])
-                del by_key[key]
+        amount = _AMOUNT.match(str(value).strip())
+        if word in ("MINIMUM", "MAXIMUM") and name and amount:
+            tag = "min" if word == "MINIMUM" else "max"
+            elevations.setdefault(name, {})[tag] = (amount["number"], amount["unit"])
     if not (geographic or temporal or elevations or topo):
         return
     extent = _sub(parent, "md:extent")

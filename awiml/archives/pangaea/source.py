@@ -511,15 +511,8 @@ class PangaeaSource(ArchiveFileSystem):
             size = None
             if size_column is not None and row[size_column] == row[size_column]:
                 size = round(float(row[size_column]) * factor)
-            rows.append(
-                {
-                    "name": name,
-                    "url": url,
-                    "size": size,
-                    "format": row[format_column] if format_column else None,
-                    "path": f"pangaea://{ident}/files/{name}",
-                }
-            )
+            file_format = row[format_column] if format_column else None
+            rows.append((name, url, size, file_format, f"pangaea://{ident}/files/{name}"))
         return pd.DataFrame(rows, columns=columns)
 
     search = _search
