@@ -513,13 +513,6 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         if not (cw is None or cw == "balanced" or isinstance(cw, Mapping)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
 
-    def _seed(self) -> int | None:
-        if self.random_state is None:
-            return None
-        if isinstance(self.random_state, numbers.Integral):
-            return int(self.random_state)
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
     def _build(self, keras, input_shape: tuple[int, ...], n_classes: int):
         """Return a fresh, compiled network for this fit."""
         params = dict(self.model_params or {})
@@ -631,8 +624,11 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         use_weights = sample_weight is not None or self.class_weight is not None
         input_shape = tuple(int(d) for d in X.shape[1:])
 
-        seed = self._seed()
+        seed = self.random_state
+        if seed is not None and not isinstance(seed, numbers.Integral):
+            seed = check_random_state(seed).randint(np.iinfo(np.int32).max)
         if seed is not None:
+            seed = int(seed)
             keras.utils.set_random_seed(seed)
         network = self._build(keras, input_shape, n_classes)
         _check_output_units(network, input_shape, n_classes)

@@ -1,7 +1,4 @@
-"""A labelled set of plankton images, from an EcoTaxa export or any table of image paths.
-
-pandas and scikit-learn are imported inside the methods that use them.
-"""
+"""A labelled set of plankton images, from an EcoTaxa export or any table of image paths."""
 
 from __future__ import annotations
 

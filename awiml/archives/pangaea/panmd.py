@@ -11,9 +11,8 @@ How the record maps onto the model
 =====================  ==================================================================
 model field            panmd source
 =====================  ==================================================================
-``doi``                ``md:citation/md:URI`` (``https://doi.org/...`` or
-                       ``https://doi.pangaea.de/...``), else the ``id="dataset<n>"`` of
-                       ``md:citation``
+``doi``                ``md:citation/md:URI`` (a doi.org or doi.pangaea.de URL), else the
+                       ``id="dataset<n>"`` of ``md:citation``
 ``title``, ``year``    ``md:citation/md:title``, ``md:citation/md:year``
 ``authors``            ``md:citation/md:author``: ``"lastName, firstName"``
 ``citation``           :func:`compose_citation`, with ``md:citation/md:source`` (e.g. the
@@ -176,7 +175,8 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     """
     root = _root(xml)
     citation = root.find("md:citation", _NS)
-    info = _technical_info(root)
+    entries = root.findall("md:technicalInfo/md:entry", _NS)
+    info = {e.get("key", ""): e.get("value", "") for e in entries if e.get("key")}
 
     doi = _citation_doi(citation)
     title = _text(citation, "md:title")
@@ -534,11 +534,6 @@ def _size(root: ET.Element) -> str | None:
     value = _text(root, "md:size")
     unit = None if value is None else root.find("md:size", _NS).get("unit")
     return f"{value} {unit}" if unit else value
-
-
-def _technical_info(root: ET.Element) -> dict[str, str]:
-    entries = root.findall("md:technicalInfo/md:entry", _NS)
-    return {e.get("key", ""): e.get("value", "") for e in entries if e.get("key")}
 
 
 def _decode_override(name: str, raw: str) -> Any:

@@ -92,14 +92,6 @@ def endpoints_for(base_url: str | None) -> dict[str, str]:
     return {key: base + urlsplit(url).path for key, url in DEFAULT_ENDPOINTS.items()}
 
 
-def _find_token(token: str | None) -> str | None:
-    """Find the token: the argument, ``$PANGAEA_TOKEN`` or ``~/.netrc`` (host pangaea.de)."""
-    if token or os.environ.get("PANGAEA_TOKEN"):
-        return token or os.environ["PANGAEA_TOKEN"]
-    found = (netrc_credentials(host) for host in ("pangaea.de", "www.pangaea.de", "doi.pangaea.de"))
-    return next((entry[1] for entry in found if entry and entry[1]), None)
-
-
 class PangaeaSource(ArchiveFileSystem):
     """PANGAEA datasets as a read-only filesystem, with search and typed reading.
 
@@ -168,7 +160,10 @@ class PangaeaSource(ArchiveFileSystem):
     ) -> None:
         super().__init__(timeout=timeout, retries=retries, **storage_options)
         self.endpoints = endpoints_for(base_url or os.environ.get("AWIML_PANGAEA_URL"))
-        self._token = _find_token(token)
+        netrc = map(netrc_credentials, ("pangaea.de", "www.pangaea.de", "doi.pangaea.de"))
+        self._token = token or os.environ.get("PANGAEA_TOKEN") or next(
+            (entry[1] for entry in netrc if entry and entry[1]), None
+        )
         self._session = http_session(retries=retries, timeout=timeout)
         folder = default_cache_dir() if cache is True else cache
         self._cache: ArchiveCache | None = ArchiveCache(folder, "pangaea") if folder else None
