@@ -606,8 +606,7 @@ class ImageDataset:
         import pandas as pd
 
         counts = pd.Series(self._labels, dtype=object).value_counts().sort_index()
-        counts = counts.sort_values(ascending=False, kind="stable")
-        counts.index.name = "label"
+        counts = counts.sort_values(ascending=False, kind="stable").rename_axis("label")
         return counts.rename("count").astype(np.int64)
 
     def __len__(self) -> int:
@@ -709,8 +708,7 @@ class ImageDataset:
         random_state : int, numpy.random.RandomState or None, default=None
             Seed of the shuffle: an int gives the same split every time.
         stratify : bool, default=True
-            Split every class in the same proportion. ``False`` shuffles all
-            objects together, so a rare class may miss from one side.
+            Split each class on its own; ``False`` shuffles all objects together.
 
         Returns
         -------
@@ -720,9 +718,8 @@ class ImageDataset:
         Raises
         ------
         InvalidDataError
-            If ``test_size`` is out of range, a class has fewer than two objects
-            (the message names the classes and how to drop them), or the
-            images of one object carry different labels.
+            If ``test_size`` is out of range, a class has fewer than two objects,
+            or the images of one object carry different labels.
         """
         import pandas as pd
         from sklearn.utils import check_random_state

@@ -46,10 +46,9 @@ model field            panmd source
                        text parser has it, ``License``: the licence's full name and label
 =====================  ==================================================================
 
-Terms (campaign, basis, device, method, location) read as the text export writes
-them, ``"name (optionalName) (URI: uri)"``, so a dataset's text header and its
-panmd record agree where both say the same thing (except that the text parser
-keeps a "Related to" or "Further details" reference without its relation type).
+Terms (campaign, basis, device, method, location) read ``"name (optionalName) (URI:
+uri)"`` as in the text export, so a dataset's text header and panmd record agree (but
+the text parser keeps a "Related to" or "Further details" without its relation type).
 
 Records with a ``<!DOCTYPE`` or ``<!ENTITY`` declaration (never in panmd; the
 means of entity-expansion attacks) are refused before parsing.
@@ -369,9 +368,7 @@ def compose_citation(
     title : str or None
         Dataset title.
     source : str, optional
-        Publisher or institution named before "PANGAEA", e.g. ``"Alfred
-        Wegener Institute, Helmholtz Centre for Polar and Marine Research,
-        Bremerhaven"``.
+        Publisher or institution named before "PANGAEA", e.g. ``"Alfred Wegener Institute"``.
     doi : str, optional
         Canonical DOI ``10.1594/PANGAEA.<id>``.
 
@@ -632,10 +629,6 @@ def _serialise(root: ET.Element) -> bytes:
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
 
 
-def _number_text(value: float) -> str:
-    return repr(float(value)) if not isinstance(value, int) else str(value)
-
-
 def _build(meta: DatasetMetadata) -> ET.Element:
     # Tags carry their "md:" prefix literally and the root declares it, so the
     # output uses PANGAEA's prefix without touching ElementTree's global registry.
@@ -821,8 +814,9 @@ def _write_event(parent: ET.Element, event: Event) -> None:
     _sub(element, "md:label", event.label)
     for tag, name in _EVENT_FIELDS:
         value = getattr(event, name)
-        if value is not None:
-            _sub(element, f"md:{tag}", value if tag.startswith("dateTime") else _number_text(value))
+        if value is not None and not tag.startswith("dateTime"):
+            value = str(value) if isinstance(value, int) else repr(float(value))
+        _add(element, f"md:{tag}", value)
     for name, value in event.attributes.items():
         _sub(element, "md:attribute", str(value), name=name)
     for term in _EVENT_TERMS:

@@ -737,7 +737,6 @@ class PangaeaSource(ArchiveFileSystem):
         record = {k: v for k, v in record.items() if v}
         doi_url = self._dataset_url(ident)
         session = self._transfer_session(doi_url)
-        # How each dataset file is asked for: its URL and the Accept header, if any.
         requests_for = {
             "data.tab": (f"{doi_url}?format=textfile", {}),
             "metadata.xml": (doi_url, {"Accept": PANMD}),
@@ -755,7 +754,6 @@ class PangaeaSource(ArchiveFileSystem):
                     f"doi:{normalize_doi(ident)} links no files; fetch pangaea://{ident} for "
                     "its table and metadata instead"
                 )
-            # The listed size is rounded (kByte), so it is kept as metadata only.
             plan += [
                 (
                     "files/" + entry["name"].split("/files/", 1)[1],
