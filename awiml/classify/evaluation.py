@@ -387,8 +387,7 @@ class EvaluationReport:
         curves = self.learning_curves()
         if curves is not None:
             parts += ["<h5>Learning curves</h5>", _png_img(curves, "learning curves")]
-        parts.append("</div>")
-        return "\n".join(parts)
+        return "\n".join([*parts, "</div>"])
 
     def to_dict(self) -> dict[str, Any]:
         """Return the metrics, per-class table and confusion matrix as JSON-ready data.

@@ -501,11 +501,9 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         vs = self.validation_split
         if not isinstance(vs, numbers.Real) or not 0.0 <= vs < 1.0:
             raise ValueError(f"validation_split must be a number in [0, 1), got {vs!r}")
-        if self.learning_rate is not None and not (
-            isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0
-        ):
-            raise ValueError(f"learning_rate must be a positive number or None, "
-                             f"got {self.learning_rate!r}")
+        lr = self.learning_rate
+        if lr is not None and not (isinstance(lr, numbers.Real) and lr > 0):
+            raise ValueError(f"learning_rate must be a positive number or None, got {lr!r}")
         if self.model_params is not None and not isinstance(self.model_params, Mapping):
             raise TypeError(f"model_params must be a dict or None, "
                             f"got {type(self.model_params).__name__}")

@@ -156,9 +156,8 @@ def synthetic_calls(
             else:
                 call = sosfiltfilt(band, rng.standard_normal(n_samples))
                 call *= np.sqrt(mean_square / np.mean(call**2))
-            wave = call + rng.normal(0.0, noise_rms, n_samples)
             labels.append(label)
-            waves.append(wave * factor)
+            waves.append((call + rng.normal(0.0, noise_rms, n_samples)) * factor)
     order = rng.permutation(len(labels))
     table = pd.DataFrame(
         {

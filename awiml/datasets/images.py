@@ -306,9 +306,7 @@ class ImageDataset:
         import pandas as pd
 
         if not isinstance(frame, pd.DataFrame):
-            raise InvalidDataError(
-                f"from_frame takes a pandas DataFrame; got {type(frame).__name__}"
-            )
+            raise InvalidDataError(f"from_frame takes a DataFrame; got {type(frame).__name__}")
         base = Path(os.getcwd() if root is None else root).expanduser()
         return cls._from_table(
             frame, np.full(len(frame), str(base), dtype=object),
@@ -508,14 +506,11 @@ class ImageDataset:
             tree_name = "object_annotation_hierarchy"
         if tree_name is not None:
             _column(frame, tree_name, "hierarchy", where)
-        if features is None:
-            feature_names = _auto_features(frame)
-        else:
-            if isinstance(features, str):
-                features = [features]
-            feature_names = list(features)
-            for name in feature_names:
-                _column(frame, name, "feature", where, "Check features=[...]")
+        if isinstance(features, str):
+            features = [features]
+        feature_names = _auto_features(frame) if features is None else list(features)
+        for name in feature_names:
+            _column(frame, name, "feature", where, "Check features=[...]")
 
         keep = ~_is_missing(labels)
         if not keep.all():
@@ -754,9 +749,7 @@ class ImageDataset:
                 )
             parts = [members.to_numpy() for _, members in groups]
         elif n_objects < 2:
-            raise InvalidDataError(
-                f"the dataset has {n_objects} object(s); a split needs at least 2"
-            )
+            raise InvalidDataError(f"the dataset has {n_objects} object(s); a split needs >= 2")
         else:
             parts = [np.arange(n_objects)]
         chosen = []
@@ -831,9 +824,7 @@ def plankton_images(root: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.Data
             raise InvalidDataError(f"{csv} could not be read as CSV: {exc}") from None
         missing = [c for c in ("id", "label") if c not in table.columns]
         if missing:
-            raise InvalidDataError(
-                f"{csv} lacks the column(s) {missing}; it has {list(table.columns)}"
-            )
+            raise InvalidDataError(f"{csv} lacks column(s) {missing}; it has {list(table.columns)}")
         if "img_path" in table.columns:
             relative = table["img_path"].astype(str).str.replace(r"^io/images/", "images/",
                                                                  regex=True)

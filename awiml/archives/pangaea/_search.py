@@ -140,9 +140,7 @@ def search(
             break
     rows = rows[:limit]
     _enrich(source, rows)
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    table["restricted"] = table["restricted"].astype("boolean")
-    table["size"] = table["size"].astype("Int64")
+    table = pd.DataFrame(rows, columns=COLUMNS).astype({"restricted": "boolean", "size": "Int64"})
     table.attrs.update(total=total, query=query)
     return table
 

@@ -591,9 +591,7 @@ def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> byte
     if dataset_id is not None:
         doi = normalize_doi(dataset_id)
         if meta.doi is not None and meta.doi != doi:
-            raise ValueError(
-                f"dataset_id {dataset_id} disagrees with the metadata's DOI {meta.doi}"
-            )
+            raise ValueError(f"dataset_id {dataset_id} disagrees with the metadata DOI {meta.doi}")
         meta = dataclasses.replace(meta, doi=doi)
     root = _build(meta)
     record = _serialise(root)

@@ -224,9 +224,7 @@ class PangaeaSource(ArchiveFileSystem):
                 "as the password of 'machine pangaea.de' in ~/.netrc."
             )
         if status in (404, 410):
-            raise NotFoundError(
-                f"{what} does not exist at PANGAEA ({status}); check the DOI or id."
-            )
+            raise NotFoundError(f"{what} does not exist at PANGAEA ({status}); check the DOI or id")
         if status == 429 or status >= 500:
             hint = " PANGAEA may be recalling the data from tape." if status == 503 else ""
             raise ArchiveUnavailableError(
