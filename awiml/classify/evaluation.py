@@ -1,8 +1,7 @@
 """The evaluation of a fitted classifier on labelled test data: :func:`evaluate`.
 
-It imports nothing of awiml, and neither Keras nor matplotlib at import time:
-matplotlib is loaded only when a figure is drawn, scikit-learn's metrics only
-when a report is computed.
+It imports nothing of awiml, nor Keras; matplotlib is loaded when a figure is
+drawn, scikit-learn's metrics when a report is computed.
 """
 
 from __future__ import annotations
@@ -53,10 +52,9 @@ _TITLE_LINES = 3
 def _fitted_title(name: str, tail: str, width: float) -> str:
     """Return ``"<name>: <tail>"`` wrapped (and shortened) to lines of at most ``width`` points.
 
-    A pipeline's name breaks after its ``->`` arrows; a single step wider than
-    a line is shortened in the middle with an ellipsis; beyond
-    ``_TITLE_LINES`` lines, steps from the middle of the pipeline are
-    replaced by one ``…``. The first and the last step and ``tail`` stay.
+    A pipeline's name breaks after its ``->`` arrows; a step wider than a line
+    loses its middle to ``…``; beyond ``_TITLE_LINES`` lines, one ``…`` stands
+    for middle steps. The first and the last step and ``tail`` stay.
 
     Examples
     --------
@@ -78,30 +76,20 @@ def _fitted_title(name: str, tail: str, width: float) -> str:
         return text_to_path.get_text_width_height_descent(text, font, ismath=False)[0]
 
     def shorten(token: str) -> str:
-        if wide(token) <= width:
-            return token
-        low, high = 0, len(token) // 2  # characters kept at each end
-        while low < high:
-            keep = (low + high + 1) // 2
-            if wide(f"{token[:keep]}…{token[-keep:]}") <= width:
-                low = keep
-            else:
-                high = keep - 1
-        return f"{token[:low]}…{token[-low:]}" if low else "…"
-
-    space = wide("a b") - wide("ab")
+        short, keep = token, len(token) // 2 + 1  # characters kept at each end, plus one
+        while keep and wide(short) > width:
+            keep -= 1
+            short = f"{token[:keep]}…{token[-keep:]}" if keep else "…"
+        return short
 
     def pack(tokens: list[str]) -> list[str]:
-        lines: list[list[str]] = []
-        used = 0.0  # width of the last line, from the tokens' own widths
+        lines: list[str] = []
         for token in tokens:
-            if lines and used + space + wide(token) <= width:
-                lines[-1].append(token)
-                used += space + wide(token)
+            if lines and wide(f"{lines[-1]} {token}") <= width:
+                lines[-1] += f" {token}"
             else:
-                lines.append([token])
-                used = wide(token)
-        return [" ".join(line) for line in lines]
+                lines.append(token)
+        return lines
 
     parts = name.split(" -> ")
     steps = [shorten(step) for step in [f"{part} ->" for part in parts[:-1]] + [f"{parts[-1]}:"]]
@@ -253,9 +241,7 @@ class EvaluationReport:
             confusion=confusion,
             y_true=y_true,
             y_pred=y_pred,
-            history={k: [float(v) for v in vals] for k, vals in history.items()}
-            if history
-            else None,
+            history={k: [float(v) for v in vals] for k, vals in (history or {}).items()} or None,
             model_name=model_name,
         )
 
@@ -401,8 +387,7 @@ class EvaluationReport:
         curves = self.learning_curves()
         if curves is not None:
             parts += ["<h5>Learning curves</h5>", _png_img(curves, "learning curves")]
-        parts.append("</div>")
-        return "\n".join(parts)
+        return "\n".join([*parts, "</div>"])
 
     def to_dict(self) -> dict[str, Any]:
         """Return the metrics, per-class table and confusion matrix as JSON-ready data.
@@ -478,8 +463,7 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
     Returns
     -------
     EvaluationReport
-        Accuracy, balanced accuracy, per-class precision/recall/F1/support,
-        the confusion matrix and its figure, and learning curves when the
+        The metrics, confusion matrix and figures; learning curves when the
         (final) estimator has a training ``history_``, as KerasClassifier does.
 
     See Also

@@ -80,11 +80,8 @@ def _backend_to_set() -> str | None:
     """Return the backend to put in ``KERAS_BACKEND`` (see the module docstring), or None."""
     if "keras" in sys.modules or "KERAS_BACKEND" in os.environ:
         return None
-    if _keras_json_backend() not in (None, "tensorflow"):
-        return None
-    if _installed("torch") and not _installed("tensorflow") and not _installed("jax"):
-        return "torch"
-    return None
+    only_torch = _installed("torch") and not _installed("tensorflow") and not _installed("jax")
+    return "torch" if only_torch and _keras_json_backend() in (None, "tensorflow") else None
 
 
 def _import_keras():
@@ -144,13 +141,6 @@ def _adapt_input_normalisation(keras, network, X: np.ndarray) -> None:
             and np.all(keras.ops.convert_to_numpy(layer.adapt_variance) == 1)
         )):
             layer.adapt(X)
-
-
-def _loss_name(loss: Any) -> str:
-    """Return the lower-case name of a Keras loss given as string, function or object."""
-    if isinstance(loss, str):
-        return loss.lower()
-    return (loss.__name__ if inspect.isfunction(loss) else type(loss).__name__).lower()
 
 
 def build_mlp(
@@ -293,19 +283,14 @@ def build_cnn(
 class KerasClassifier(ClassifierMixin, BaseEstimator):
     """A Keras 3 model as a scikit-learn classifier.
 
-    Nothing happens in ``__init__``: ``fit`` calls the builder ``model`` (or
-    copies the built model with its current weights, as ``clone`` does, so the
-    model you passed is never trained), compiles the result unless it is
-    compiled already, and trains it. Labels of any type are encoded to class
-    indices in the order of ``classes_``. Any Keras 3 backend works.
-
-    A ``keras.layers.Normalization`` layer on the network's input, neither
-    given ``mean``/``variance`` nor adapted, is adapted to the training data
-    (the validation part left out) at the start of ``fit``.
-
-    The network must end in ``n_classes`` softmax units (or, for two classes,
-    in one sigmoid unit with a binary loss). With a ``from_logits=True`` loss,
-    ``predict_proba`` applies the softmax.
+    ``fit`` calls the builder ``model`` (or copies a built model, so the one you
+    passed is never trained), compiles the result unless it is compiled, adapts
+    a ``keras.layers.Normalization`` layer on its input given no ``mean`` or
+    ``variance`` and not adapted yet to the training data (less the validation
+    part), and trains it. Any Keras 3 backend works. The network must end in
+    ``n_classes`` softmax units (or, for two classes, one sigmoid unit with a
+    binary loss); with a ``from_logits=True`` loss, ``predict_proba`` applies
+    the softmax.
 
     Parameters
     ----------
@@ -314,11 +299,10 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         a ``keras.Model`` (compiled or not), or a built ``keras.Model``. None
         uses :func:`build_mlp`.
     model_params : dict, default=None
-        Keyword arguments for the builder: the network's hyper-parameters.
-        Each is also a parameter of its own, ``model_params__<name>``, for
-        ``set_params`` and ``GridSearchCV`` (``{"model_params__units": [16, 64]}``,
-        or ``"clf__model_params__units"`` inside a Pipeline step named ``clf``).
-        Must be empty when ``model`` is a built model.
+        Keyword arguments for the builder (the network's hyper-parameters), each
+        also a parameter ``model_params__<name>`` for ``set_params`` and
+        ``GridSearchCV`` (``{"model_params__units": [16, 64]}``). Must be empty
+        when ``model`` is a built model.
     optimizer : str or keras.optimizers.Optimizer, default="adam"
         Optimizer for models that are not compiled yet. An optimizer object is
         copied at each fit, so fits never share optimizer state.
@@ -345,15 +329,14 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         Epochs without improvement before early stopping.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, keyed by label. ``"balanced"``
-        weighs each class inversely to its frequency, which helps with the
-        rare classes of plankton samples.
+        weighs each class inversely to its frequency (for rare classes).
     shuffle : bool, default=True
         Shuffle the training data before each epoch.
     callbacks : list of keras.callbacks.Callback, default=None
         Extra callbacks for ``model.fit``, used as given (not copied).
     random_state : int, numpy.random.RandomState or None, default=None
         Seed for weight initialisation, shuffling, dropout and the validation
-        split: with an int, two fits give the same model. It is passed to
+        split (an int makes fits repeatable), passed to
         :func:`keras.utils.set_random_seed`, which seeds the global generators.
     verbose : int, default=0
         Keras' verbosity in fit and predict (0 silent, 1 progress bar, 2 one
@@ -518,24 +501,15 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         vs = self.validation_split
         if not isinstance(vs, numbers.Real) or not 0.0 <= vs < 1.0:
             raise ValueError(f"validation_split must be a number in [0, 1), got {vs!r}")
-        if self.learning_rate is not None and not (
-            isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0
-        ):
-            raise ValueError(f"learning_rate must be a positive number or None, "
-                             f"got {self.learning_rate!r}")
+        lr = self.learning_rate
+        if lr is not None and not (isinstance(lr, numbers.Real) and lr > 0):
+            raise ValueError(f"learning_rate must be a positive number or None, got {lr!r}")
         if self.model_params is not None and not isinstance(self.model_params, Mapping):
             raise TypeError(f"model_params must be a dict or None, "
                             f"got {type(self.model_params).__name__}")
         cw = self.class_weight
         if not (cw is None or cw == "balanced" or isinstance(cw, Mapping)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
-
-    def _seed(self) -> int | None:
-        if self.random_state is None:
-            return None
-        if isinstance(self.random_state, numbers.Integral):
-            return int(self.random_state)
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _build(self, keras, input_shape: tuple[int, ...], n_classes: int):
         """Return a fresh, compiled network for this fit."""
@@ -584,7 +558,10 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
 
     def _encode(self, network, y_idx: np.ndarray, n_classes: int) -> np.ndarray:
         """Targets in the form the network's loss expects: indices, one-hot or 0/1."""
-        name = _loss_name(getattr(network, "loss", self.loss))
+        loss = getattr(network, "loss", self.loss)  # a string, function or Loss object
+        if not isinstance(loss, str):
+            loss = loss.__name__ if inspect.isfunction(loss) else type(loss).__name__
+        name = loss.lower()
         if name in _ONE_HOT_LOSSES:
             return np.eye(n_classes, dtype="float32")[y_idx]
         if name in _BINARY_LOSSES:
@@ -645,8 +622,11 @@ class KerasClassifier(ClassifierMixin, BaseEstimator):
         use_weights = sample_weight is not None or self.class_weight is not None
         input_shape = tuple(int(d) for d in X.shape[1:])
 
-        seed = self._seed()
+        seed = self.random_state
+        if seed is not None and not isinstance(seed, numbers.Integral):
+            seed = check_random_state(seed).randint(np.iinfo(np.int32).max)
         if seed is not None:
+            seed = int(seed)
             keras.utils.set_random_seed(seed)
         network = self._build(keras, input_shape, n_classes)
         _check_output_units(network, input_shape, n_classes)

@@ -132,11 +132,8 @@ def synthetic_calls(
             f"instrument={instrument!r} is unknown: use one of {sorted(INSTRUMENTS)}"
         )
     classes = [classes] if isinstance(classes, str) else list(classes)
-    unknown = [c for c in classes if c not in CALL_CLASSES]
-    if not classes or unknown:
-        raise InvalidDataError(
-            f"classes={classes!r} is invalid: choose from {list(CALL_CLASSES)}"
-        )
+    if not classes or not set(classes) <= set(CALL_CLASSES):
+        raise InvalidDataError(f"classes={classes!r} is invalid: choose from {list(CALL_CLASSES)}")
     column, factor = INSTRUMENTS[instrument]
     rng = np.random.default_rng(seed)
     t = np.arange(n_samples) / sample_rate
@@ -159,9 +156,8 @@ def synthetic_calls(
             else:
                 call = sosfiltfilt(band, rng.standard_normal(n_samples))
                 call *= np.sqrt(mean_square / np.mean(call**2))
-            wave = call + rng.normal(0.0, noise_rms, n_samples)
             labels.append(label)
-            waves.append(wave * factor)
+            waves.append((call + rng.normal(0.0, noise_rms, n_samples)) * factor)
     order = rng.permutation(len(labels))
     table = pd.DataFrame(
         {

@@ -1,7 +1,4 @@
-"""A labelled set of plankton images, from an EcoTaxa export or any table of image paths.
-
-pandas and scikit-learn are imported inside the methods that use them.
-"""
+"""A labelled set of plankton images, from an EcoTaxa export or any table of image paths."""
 
 from __future__ import annotations
 
@@ -185,12 +182,9 @@ class ImageDataset:
                 "drop the unlabelled images first"
             )
         self._labels = label_series.astype(str).to_numpy(dtype=object)
-        if ids is None:
-            self._ids = np.arange(n).astype(object)
-        else:
-            self._ids = np.empty(len(ids), dtype=object)
-            self._ids[:] = list(ids)
-            self._check_length("ids", len(self._ids), n)
+        self._ids = np.empty(n if ids is None else len(ids), dtype=object)
+        self._ids[:] = range(n) if ids is None else list(ids)
+        self._check_length("ids", len(self._ids), n)
         if hierarchy is None:
             self._hierarchy = None
         else:
@@ -199,10 +193,9 @@ class ImageDataset:
             self._hierarchy = tree.where(~_is_missing(tree), None).to_numpy(dtype=object)
         self._features = self._check_features(features, n)
         if metadata is None:
-            self._metadata = pd.DataFrame(index=pd.RangeIndex(n))
-        else:
-            self._check_length("metadata", len(metadata), n)
-            self._metadata = pd.DataFrame(metadata).reset_index(drop=True)
+            metadata = pd.DataFrame(index=pd.RangeIndex(n))
+        self._check_length("metadata", len(metadata), n)
+        self._metadata = pd.DataFrame(metadata).reset_index(drop=True)
 
     @staticmethod
     def _check_length(name: str, length: int, n: int) -> None:
@@ -313,9 +306,7 @@ class ImageDataset:
         import pandas as pd
 
         if not isinstance(frame, pd.DataFrame):
-            raise InvalidDataError(
-                f"from_frame takes a pandas DataFrame; got {type(frame).__name__}"
-            )
+            raise InvalidDataError(f"from_frame takes a DataFrame; got {type(frame).__name__}")
         base = Path(os.getcwd() if root is None else root).expanduser()
         return cls._from_table(
             frame, np.full(len(frame), str(base), dtype=object),
@@ -344,11 +335,8 @@ class ImageDataset:
         sample or acquisition (``ecotaxa_<name>.tsv`` and ``<name>/<image>``), the
         legacy DOI export (``images/<category>/<objid>_<rank>.jpg``) and an import
         bundle. ``img_file_name`` is read relative to the folder of its TSV; each
-        TSV is read with :func:`awiml.archives.ecotaxa.tsv.read_tsv`.
-
-        Rows without a label are left out. Of an export made with
-        ``with_images="all"`` (one row per image) only the image of lowest
-        ``img_rank`` of each object is kept, so each object counts once.
+        TSV is read with :func:`awiml.archives.ecotaxa.tsv.read_tsv`. Rows without
+        a label are left out.
 
         Parameters
         ----------
@@ -364,8 +352,8 @@ class ImageDataset:
         min_count : int, default=1
             As in :meth:`from_frame`, counted after the status filter.
         all_images : bool, default=False
-            Keep every image of an object, one row each (they share the id, and
-            :meth:`split` keeps them on one side).
+            Keep every image of an object (``with_images="all"``), one row each
+            (they share the id); by default only the one of lowest ``img_rank``.
         features : sequence of str, optional
             The feature columns, by default as in :meth:`from_frame`; columns
             empty in the export are NaN.
@@ -518,14 +506,11 @@ class ImageDataset:
             tree_name = "object_annotation_hierarchy"
         if tree_name is not None:
             _column(frame, tree_name, "hierarchy", where)
-        if features is None:
-            feature_names = _auto_features(frame)
-        else:
-            if isinstance(features, str):
-                features = [features]
-            feature_names = list(features)
-            for name in feature_names:
-                _column(frame, name, "feature", where, "Check features=[...]")
+        if isinstance(features, str):
+            features = [features]
+        feature_names = _auto_features(frame) if features is None else list(features)
+        for name in feature_names:
+            _column(frame, name, "feature", where, "Check features=[...]")
 
         keep = ~_is_missing(labels)
         if not keep.all():
@@ -616,8 +601,7 @@ class ImageDataset:
         import pandas as pd
 
         counts = pd.Series(self._labels, dtype=object).value_counts().sort_index()
-        counts = counts.sort_values(ascending=False, kind="stable")
-        counts.index.name = "label"
+        counts = counts.sort_values(ascending=False, kind="stable").rename_axis("label")
         return counts.rename("count").astype(np.int64)
 
     def __len__(self) -> int:
@@ -719,8 +703,7 @@ class ImageDataset:
         random_state : int, numpy.random.RandomState or None, default=None
             Seed of the shuffle: an int gives the same split every time.
         stratify : bool, default=True
-            Split every class in the same proportion. ``False`` shuffles all
-            objects together, so a rare class may miss from one side.
+            Split each class on its own; ``False`` shuffles all objects together.
 
         Returns
         -------
@@ -730,9 +713,8 @@ class ImageDataset:
         Raises
         ------
         InvalidDataError
-            If ``test_size`` is out of range, a class has fewer than two objects
-            (the message names the classes and how to drop them), or the
-            images of one object carry different labels.
+            If ``test_size`` is out of range, a class has fewer than two objects,
+            or the images of one object carry different labels.
         """
         import pandas as pd
         from sklearn.utils import check_random_state
@@ -767,9 +749,7 @@ class ImageDataset:
                 )
             parts = [members.to_numpy() for _, members in groups]
         elif n_objects < 2:
-            raise InvalidDataError(
-                f"the dataset has {n_objects} object(s); a split needs at least 2"
-            )
+            raise InvalidDataError(f"the dataset has {n_objects} object(s); a split needs >= 2")
         else:
             parts = [np.arange(n_objects)]
         chosen = []
@@ -844,9 +824,7 @@ def plankton_images(root: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.Data
             raise InvalidDataError(f"{csv} could not be read as CSV: {exc}") from None
         missing = [c for c in ("id", "label") if c not in table.columns]
         if missing:
-            raise InvalidDataError(
-                f"{csv} lacks the column(s) {missing}; it has {list(table.columns)}"
-            )
+            raise InvalidDataError(f"{csv} lacks column(s) {missing}; it has {list(table.columns)}")
         if "img_path" in table.columns:
             relative = table["img_path"].astype(str).str.replace(r"^io/images/", "images/",
                                                                  regex=True)

@@ -140,9 +140,7 @@ def search(
             break
     rows = rows[:limit]
     _enrich(source, rows)
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    table["restricted"] = table["restricted"].astype("boolean")
-    table["size"] = table["size"].astype("Int64")
+    table = pd.DataFrame(rows, columns=COLUMNS).astype({"restricted": "boolean", "size": "Int64"})
     table.attrs.update(total=total, query=query)
     return table
 
@@ -191,9 +189,7 @@ def _enrich(source: PangaeaSource, rows: list[dict[str, Any]]) -> None:
             except (TypeError, ValueError):
                 continue
         for ident, row in zip(ids, batch, strict=True):
-            record = found.get(ident)
-            if record is None:
-                continue
+            record = found.get(ident, {})
             login = record.get("sp-loginOption")
             if login is not None:
                 row["restricted"] = str(login) != "1"

@@ -89,10 +89,9 @@ def frame_to_xarray(table: pd.DataFrame) -> xr.Dataset:
     names = {column: _variable_name(column) for column in table.columns}
     used: dict[str, int] = {}
     for column, name in names.items():
-        count = used.get(name, 0)
-        used[name] = count + 1
-        if count:
-            names[column] = f"{name}_{count + 1}"
+        used[name] = used.get(name, 0) + 1
+        if used[name] > 1:
+            names[column] = f"{name}_{used[name]}"
     variables = {}
     for column in table.columns:
         series = table[column]

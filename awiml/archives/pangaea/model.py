@@ -1,10 +1,8 @@
 """PANGAEA's vocabulary: dataset identifiers and the metadata of a dataset.
 
 A text export's ``/* DATA DESCRIPTION: */`` header and a panmd XML record both
-parse into one :class:`DatasetMetadata`, shared by the two parsers, the
-:class:`~awiml.archives.pangaea.PangaeaSource` and the loopback emulator. It is
-plain data, and :meth:`DatasetMetadata.to_dict` makes JSON-ready dictionaries of
-it for ``DataFrame.attrs``, manifests and caches.
+parse into one :class:`DatasetMetadata`: plain data, which :meth:`~DatasetMetadata.to_dict`
+makes JSON-ready for ``DataFrame.attrs``, manifests and caches.
 """
 
 from __future__ import annotations

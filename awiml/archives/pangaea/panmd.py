@@ -1,20 +1,18 @@
 """PANGAEA's panmd metadata records: parse them into, and write them from, :class:`DatasetMetadata`.
 
-A panmd record is the XML document PANGAEA serves for a dataset under the media
-type ``application/vnd.pangaea.metadata+xml`` (namespace
-``http://www.pangaea.de/MetaData``, prefix ``md:``). :func:`parse_panmd` maps it
-onto the :class:`~awiml.archives.pangaea.model.DatasetMetadata` the text export's
-header also gives; :func:`write_panmd` is its inverse, with which the loopback
-emulator serves metadata for datasets that only have a text file.
+A panmd record is the XML PANGAEA serves for a dataset as :data:`MEDIA_TYPE`
+(namespace :data:`NAMESPACE`, prefix ``md:``). :func:`parse_panmd` maps it onto the
+:class:`~awiml.archives.pangaea.model.DatasetMetadata` the text export's header also
+gives; with :func:`write_panmd`, its inverse, the loopback emulator serves metadata
+for datasets that only have a text file.
 
 How the record maps onto the model
 ----------------------------------
 =====================  ==================================================================
 model field            panmd source
 =====================  ==================================================================
-``doi``                ``md:citation/md:URI`` (``https://doi.org/...`` or
-                       ``https://doi.pangaea.de/...``), else the ``id="dataset<n>"`` of
-                       ``md:citation``
+``doi``                ``md:citation/md:URI`` (a doi.org or doi.pangaea.de URL), else the
+                       ``id="dataset<n>"`` of ``md:citation``
 ``title``, ``year``    ``md:citation/md:title``, ``md:citation/md:year``
 ``authors``            ``md:citation/md:author``: ``"lastName, firstName"``
 ``citation``           :func:`compose_citation`, with ``md:citation/md:source`` (e.g. the
@@ -33,10 +31,8 @@ model field            panmd source
                        ``*_end`` fields; ``md:attribute`` children become ``attributes``
 ``parameters``         ``md:matrixColumn`` in ``col`` order; ``geocode`` is
                        ``source="geocode"``; ``type`` and ``format`` are the column's
-                       attributes; ``pi`` is ``md:PI`` as ``"lastName, firstName"``
-                       followed, as in the text export, by its contact in parentheses:
-                       ``"Grobe, Hannes (https://orcid.org/..., hannes.grobe@awi.de,
-                       http://...)"`` (ORCID, e-mail, URI; each only when present)
+                       attributes; ``pi`` is ``md:PI`` as the text export writes it,
+                       ``"Last, First (ORCID URL, e-mail, URI)"`` (contacts when present)
 ``license``            ``md:license/md:label`` (e.g. ``"CC-BY-3.0"``), else its name
 ``size``               ``md:size`` and its unit: ``"31115 data points"``, ``"3 datasets"``
 ``comment``            the record's own ``md:comment``
@@ -50,15 +46,12 @@ model field            panmd source
                        text parser has it, ``License``: the licence's full name and label
 =====================  ==================================================================
 
-Terms (campaign, basis, device, method, location) read as the text export writes
-them, ``"name (optionalName) (URI: uri)"``, so a dataset's text header and its
-panmd record agree where both say the same thing (except that the text parser
-keeps a "Related to" or "Further details" reference without its relation type).
+Terms (campaign, basis, device, method, location) read ``"name (optionalName) (URI:
+uri)"`` as in the text export, so a dataset's text header and panmd record agree (but
+the text parser keeps a "Related to" or "Further details" without its relation type).
 
-Records with a ``<!DOCTYPE`` or ``<!ENTITY`` declaration are refused before
-parsing with :mod:`xml.etree.ElementTree`: panmd never uses them, and entity
-definitions are how "billion laughs" and external-entity attacks are mounted
-(undefined entity references then fail as malformed XML).
+Records with a ``<!DOCTYPE`` or ``<!ENTITY`` declaration (never in panmd; the
+means of entity-expansion attacks) are refused before parsing.
 
 ``parse_panmd(write_panmd(meta)) == meta`` holds for every
 :class:`DatasetMetadata`: where panmd cannot carry a value exactly (a citation
@@ -181,7 +174,8 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     """
     root = _root(xml)
     citation = root.find("md:citation", _NS)
-    info = _technical_info(root)
+    entries = root.findall("md:technicalInfo/md:entry", _NS)
+    info = {e.get("key", ""): e.get("value", "") for e in entries if e.get("key")}
 
     doi = _citation_doi(citation)
     title = _text(citation, "md:title")
@@ -374,9 +368,7 @@ def compose_citation(
     title : str or None
         Dataset title.
     source : str, optional
-        Publisher or institution named before "PANGAEA", e.g. ``"Alfred
-        Wegener Institute, Helmholtz Centre for Polar and Marine Research,
-        Bremerhaven"``.
+        Publisher or institution named before "PANGAEA", e.g. ``"Alfred Wegener Institute"``.
     doi : str, optional
         Canonical DOI ``10.1594/PANGAEA.<id>``.
 
@@ -541,11 +533,6 @@ def _size(root: ET.Element) -> str | None:
     return f"{value} {unit}" if unit else value
 
 
-def _technical_info(root: ET.Element) -> dict[str, str]:
-    entries = root.findall("md:technicalInfo/md:entry", _NS)
-    return {e.get("key", ""): e.get("value", "") for e in entries if e.get("key")}
-
-
 def _decode_override(name: str, raw: str) -> Any:
     try:
         value = json.loads(raw)
@@ -604,9 +591,7 @@ def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> byte
     if dataset_id is not None:
         doi = normalize_doi(dataset_id)
         if meta.doi is not None and meta.doi != doi:
-            raise ValueError(
-                f"dataset_id {dataset_id} disagrees with the metadata's DOI {meta.doi}"
-            )
+            raise ValueError(f"dataset_id {dataset_id} disagrees with the metadata DOI {meta.doi}")
         meta = dataclasses.replace(meta, doi=doi)
     root = _build(meta)
     record = _serialise(root)
@@ -632,7 +617,6 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: st
 
 
 def _add(parent: ET.Element, tag: str, text: str | None) -> None:
-    """Add ``<tag>text</tag>`` unless ``text`` is None."""
     if text is not None:
         _sub(parent, tag, text)
 
@@ -641,10 +625,6 @@ def _serialise(root: ET.Element) -> bytes:
     ET.indent(root, space="")
     body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n").encode("utf-8")
-
-
-def _number_text(value: float) -> str:
-    return repr(float(value)) if not isinstance(value, int) else str(value)
 
 
 def _build(meta: DatasetMetadata) -> ET.Element:
@@ -745,11 +725,7 @@ def _write_contact_person(parent: ET.Element, tag: str, text: str) -> None:
             contact = {}
             break
         contact[kind] = value
-    if not contact:
-        _write_person(parent, tag, text)
-        return
-    assert match is not None
-    element = _write_person(parent, tag, match.group("name"))
+    element = _write_person(parent, tag, match.group("name") if match and contact else text)
     for kind in ("md:eMail", "md:URI", "md:orcid"):
         _add(element, kind, contact.get(kind))
 
@@ -775,18 +751,15 @@ def _write_reference(parent: ET.Element, tag: str, text: str) -> ET.Element:
 
 
 def _write_extent(parent: ET.Element, coverage: Mapping[str, str], topo: str | None) -> None:
-    by_key = dict(coverage)
-    geographic = [(tag, by_key.pop(key)) for tag, key in _BOUNDS if key in by_key]
-    temporal = [(tag, by_key.pop(key)) for tag, key in _TEMPORAL if key in by_key]
+    geographic = [(tag, coverage[key]) for tag, key in _BOUNDS if key in coverage]
+    temporal = [(tag, coverage[key]) for tag, key in _TEMPORAL if key in coverage]
     elevations: dict[str, dict[str, tuple[str, str | None]]] = {}
-    for key in list(by_key):
+    for key, value in coverage.items():
         word, _, name = key.partition(" ")
-        if word in ("MINIMUM", "MAXIMUM") and name:
-            amount = _AMOUNT.match(str(by_key[key]).strip())
-            if amount:
-                tag = "min" if word == "MINIMUM" else "max"
-                elevations.setdefault(name, {})[tag] = (amount["number"], amount["unit"])
-                del by_key[key]
+        amount = _AMOUNT.match(str(value).strip())
+        if word in ("MINIMUM", "MAXIMUM") and name and amount:
+            tag = "min" if word == "MINIMUM" else "max"
+            elevations.setdefault(name, {})[tag] = (amount["number"], amount["unit"])
     if not (geographic or temporal or elevations or topo):
         return
     extent = _sub(parent, "md:extent")
@@ -839,8 +812,9 @@ def _write_event(parent: ET.Element, event: Event) -> None:
     _sub(element, "md:label", event.label)
     for tag, name in _EVENT_FIELDS:
         value = getattr(event, name)
-        if value is not None:
-            _sub(element, f"md:{tag}", value if tag.startswith("dateTime") else _number_text(value))
+        if value is not None and not tag.startswith("dateTime"):
+            value = str(value) if isinstance(value, int) else repr(float(value))
+        _add(element, f"md:{tag}", value)
     for name, value in event.attributes.items():
         _sub(element, "md:attribute", str(value), name=name)
     for term in _EVENT_TERMS:

@@ -92,14 +92,6 @@ def endpoints_for(base_url: str | None) -> dict[str, str]:
     return {key: base + urlsplit(url).path for key, url in DEFAULT_ENDPOINTS.items()}
 
 
-def _find_token(token: str | None) -> str | None:
-    """Find the token: the argument, ``$PANGAEA_TOKEN`` or ``~/.netrc`` (host pangaea.de)."""
-    if token or os.environ.get("PANGAEA_TOKEN"):
-        return token or os.environ["PANGAEA_TOKEN"]
-    found = (netrc_credentials(host) for host in ("pangaea.de", "www.pangaea.de", "doi.pangaea.de"))
-    return next((entry[1] for entry in found if entry and entry[1]), None)
-
-
 class PangaeaSource(ArchiveFileSystem):
     """PANGAEA datasets as a read-only filesystem, with search and typed reading.
 
@@ -168,7 +160,10 @@ class PangaeaSource(ArchiveFileSystem):
     ) -> None:
         super().__init__(timeout=timeout, retries=retries, **storage_options)
         self.endpoints = endpoints_for(base_url or os.environ.get("AWIML_PANGAEA_URL"))
-        self._token = _find_token(token)
+        netrc = map(netrc_credentials, ("pangaea.de", "www.pangaea.de", "doi.pangaea.de"))
+        self._token = token or os.environ.get("PANGAEA_TOKEN") or next(
+            (entry[1] for entry in netrc if entry and entry[1]), None
+        )
         self._session = http_session(retries=retries, timeout=timeout)
         folder = default_cache_dir() if cache is True else cache
         self._cache: ArchiveCache | None = ArchiveCache(folder, "pangaea") if folder else None
@@ -229,9 +224,7 @@ class PangaeaSource(ArchiveFileSystem):
                 "as the password of 'machine pangaea.de' in ~/.netrc."
             )
         if status in (404, 410):
-            raise NotFoundError(
-                f"{what} does not exist at PANGAEA ({status}); check the DOI or id."
-            )
+            raise NotFoundError(f"{what} does not exist at PANGAEA ({status}); check the DOI or id")
         if status == 429 or status >= 500:
             hint = " PANGAEA may be recalling the data from tape." if status == 503 else ""
             raise ArchiveUnavailableError(
@@ -511,15 +504,8 @@ class PangaeaSource(ArchiveFileSystem):
             size = None
             if size_column is not None and row[size_column] == row[size_column]:
                 size = round(float(row[size_column]) * factor)
-            rows.append(
-                {
-                    "name": name,
-                    "url": url,
-                    "size": size,
-                    "format": row[format_column] if format_column else None,
-                    "path": f"pangaea://{ident}/files/{name}",
-                }
-            )
+            file_format = row[format_column] if format_column else None
+            rows.append((name, url, size, file_format, f"pangaea://{ident}/files/{name}"))
         return pd.DataFrame(rows, columns=columns)
 
     search = _search
@@ -749,7 +735,6 @@ class PangaeaSource(ArchiveFileSystem):
         record = {k: v for k, v in record.items() if v}
         doi_url = self._dataset_url(ident)
         session = self._transfer_session(doi_url)
-        # How each dataset file is asked for: its URL and the Accept header, if any.
         requests_for = {
             "data.tab": (f"{doi_url}?format=textfile", {}),
             "metadata.xml": (doi_url, {"Accept": PANMD}),
@@ -767,7 +752,6 @@ class PangaeaSource(ArchiveFileSystem):
                     f"doi:{normalize_doi(ident)} links no files; fetch pangaea://{ident} for "
                     "its table and metadata instead"
                 )
-            # The listed size is rounded (kByte), so it is kept as metadata only.
             plan += [
                 (
                     "files/" + entry["name"].split("/files/", 1)[1],
