@@ -1,7 +1,8 @@
-"""The documentation builds without warnings and its table of contents is complete."""
+"""The documentation builds without warnings, its contents are complete, its code runs."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -57,3 +58,66 @@ def test_sphinx_build_has_no_warnings(tmp_path):
     output = f"$ {' '.join(command)}\n{result.stdout}\n{result.stderr}"
     assert result.returncode == 0, f"sphinx-build failed:\n{output}"
     assert (out / "index.html").is_file(), f"no index.html was written:\n{output}"
+
+
+ROOT = DOCS.parent
+SKIP_MARK = "# Not run offline:"
+PAGES_WITH_CODE = sorted(
+    path.relative_to(ROOT).as_posix()
+    for path in [ROOT / "README.md", *DOCS.glob("*.md")]
+    if "```python" in path.read_text("utf-8")
+)
+
+
+def page_script(page: Path) -> str:
+    """Return the page's Python blocks as one script, each line at its line in the page.
+
+    Blocks that start with ``# Not run offline:`` (the real archives, files of your own,
+    signatures) are left out; the others run in order as one session, as a reader
+    copying them would. Keeping the line numbers makes a traceback point into the page.
+    """
+    lines = page.read_text("utf-8").splitlines()
+    script = [""] * len(lines)
+    inside = False
+    block: list[tuple[int, str]] = []
+    for number, line in enumerate(lines):
+        if not inside and line.strip() == "```python":
+            inside, block = True, []
+        elif inside and line.strip() == "```":
+            inside = False
+            if block and not block[0][1].startswith(SKIP_MARK):
+                for at, text in block:
+                    script[at] = text
+        elif inside:
+            block.append((number, line))
+    return "\n".join(script) + "\n"
+
+
+# Pages whose blocks were written before this test and do not run offline yet (issue 12):
+# signatures not marked, example.org URLs, names from earlier pages. Strict: a page that
+# starts to run fails here until it is taken off the list.
+NOT_RUNNING_YET = {"README.md", "docs/errors.md", "docs/getting-started.md", "docs/index.md",
+                   "docs/pangaea.md", "docs/testing.md", "docs/workspace.md"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(
+        strict=True, reason="issue 12: the page's blocks do not run offline yet"))
+    if name in NOT_RUNNING_YET else name
+    for name in PAGES_WITH_CODE
+])
+def test_code_blocks_of_the_page_run(name, tmp_path):
+    """Every Python block of README.md and docs/ runs against the emulators, offline."""
+    page = ROOT / name
+    script = tmp_path / (page.stem + ".py")
+    script.write_text(page_script(page), "utf-8")
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("AWIML_", "ECOTAXA_", "PANGAEA_"))}
+    env.update(HOME=str(tmp_path), MPLBACKEND="Agg", KERAS_BACKEND="torch",
+               PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, (
+        f"a code block of {name} failed (line numbers are the page's):\n"
+        + done.stderr.replace(str(script), name)[-4000:])
