@@ -812,3 +812,19 @@ print({PRIVATE} in source.projects().index)
     assert file.read_bytes() == old and stat.S_IMODE(file.stat().st_mode) == 0o600
     assert PASSWORD not in proc.stderr and record["token"] not in proc.stderr
     assert ecotaxa.hits("/api/login") == 2
+
+
+def test_a_crafted_password_check_is_refused_without_running_it(monkeypatch):
+    """A token file whose scrypt cost would take minutes or GiB matches no password."""
+    import hashlib
+
+    from awiml.archives.ecotaxa._auth import password_check, password_matches
+
+    check = password_check("secret")
+    runs = []
+    real = hashlib.scrypt
+    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: runs.append(k) or real(*a, **k))
+    assert password_matches(check, "secret") and len(runs) == 1
+    for cost in ({"n": 2**20}, {"r": 32}, {"p": 16}, {"n": "many"}):
+        assert not password_matches({**check, **cost}, "secret")
+    assert len(runs) == 1, f"scrypt ran with a crafted cost: {runs[1:]}"

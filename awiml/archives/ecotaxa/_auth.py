@@ -177,7 +177,8 @@ def password_matches(check: Any, password: str) -> bool:
         salt = bytes.fromhex(check["salt"])
         expected = bytes.fromhex(check["scrypt"])
         cost = {k: int(check[k]) for k in ("n", "r", "p")}
-        if not (2 <= cost["n"] <= 2**20 and 1 <= cost["r"] <= 32 and 1 <= cost["p"] <= 16):
+        # a damaged or crafted file must not make the check take minutes or GiB
+        if not (2 <= cost["n"] <= 2**17 and 1 <= cost["r"] <= 16 and 1 <= cost["p"] <= 4):
             return False
         found = _scrypt(password, salt, cost)
     except (KeyError, TypeError, ValueError, MemoryError):
