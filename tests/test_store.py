@@ -251,6 +251,37 @@ def test_a_store_that_already_has_case_twins_still_loads(store, logreg, iris):
         store.alias("iris", "production", "other@1")
 
 
+def test_a_model_name_differing_only_in_case_is_refused(store, logreg):
+    """Iris and iris are one folder on SMB/macOS shares: saving the second is refused."""
+    store.save(logreg, "iris", alias="production")
+    before = sorted(p.relative_to(store.path) for p in store.path.rglob("*"))
+    with pytest.raises(ModelStoreError) as info:
+        store.save(logreg, "Iris", alias="production")
+    message = str(info.value)
+    assert "'Iris'" in message and "'iris'" in message and "case" in message
+    assert "store.save(model, 'iris')" in message and "nothing was saved" in message
+    assert str(store.path) in message
+    assert sorted(p.relative_to(store.path) for p in store.path.rglob("*")) == before
+    assert store.list()["name"].tolist() == ["iris"]
+    assert store.save(logreg, "iris") == "iris@2"  # the existing spelling still saves
+    assert store.save(logreg, "iris-2") == "iris-2@1"  # and so does another name
+
+
+def test_a_store_that_already_has_model_names_differing_in_case_still_loads(store, logreg, iris):
+    """Made on a case-sensitive disk before the check: both models list, load and take aliases."""
+    X, y = iris
+    store.save(logreg, "iris")
+    other = LogisticRegression(C=0.01, max_iter=1000).fit(X, y)
+    shutil.copytree(store.path / "iris", store.path / "Iris")  # as an older awiml made it
+    record = store.path / "Iris" / "versions" / "1" / "version.json"
+    record.write_text(record.read_text().replace('"name": "iris"', '"name": "Iris"'))
+    assert sorted(store.list()["name"]) == ["Iris", "iris"]
+    assert store.load("Iris").C == logreg.C and store.load("iris@1").C == logreg.C
+    assert store.alias("Iris", "production", 1) == "Iris@1"
+    assert store.save(other, "iris") == "iris@2"  # each spelling as it is keeps saving
+    assert store.load("iris").C == 0.01
+
+
 # --------------------------------------------------------------------------- tables
 
 

@@ -328,8 +328,11 @@ class ModelStore:
         ValueError
             If ``name`` or ``alias`` is not a valid name.
         awiml.errors.ModelStoreError
-            If ``alias`` differs only in case from an alias ``name`` already
-            has (see :meth:`alias`); nothing is saved.
+            If ``name`` is new and differs only in case from a stored model's
+            name, or ``alias`` differs only in case from an alias ``name``
+            already has (see :meth:`alias`); nothing is saved. On
+            case-insensitive file shares (SMB, APFS, NTFS) such names are one
+            file; stores that already hold such a pair still load and list both.
         awiml.errors.NotFoundError
             If a ``data`` item names nothing that exists.
 
@@ -342,9 +345,10 @@ class ModelStore:
         from .serialize import dump_model
 
         _check_name(name, "model name")
+        self._refuse_name_twin(name)  # before anything is written
         if alias is not None:
             _check_alias(alias)
-            self._refuse_case_twin(name, alias)  # before anything is written
+            self._refuse_case_twin(name, alias)
         record_params = _to_json(dict(params or {}), "params", secret_keys=True)
         record_tags = _tags(tags)
         record_metrics = _metrics(metrics)
@@ -629,6 +633,21 @@ class ModelStore:
                 f"move the other. Use {twins[0]!r} (store.alias({name!r}, {twins[0]!r}, "
                 "version) moves it), or choose a name that differs in more than case; nothing "
                 "was changed."
+            )
+
+    def _refuse_name_twin(self, name: str) -> None:
+        """Refuse a new model name that differs from a stored model's only in case."""
+        names = self._names()
+        if name in names:  # a new version of a model that exists is always fine
+            return
+        twins = sorted(n for n in names if n.casefold() == name.casefold())
+        if twins:
+            raise ModelStoreError(
+                f"the model name {name!r} differs only in case from the model {twins[0]!r} "
+                f"(in {self.path}). On case-insensitive file shares (SMB from Windows, macOS) "
+                "the two are one folder, so the new versions would mix with the other "
+                f"model's. Save it as {twins[0]!r} (store.save(model, {twins[0]!r}) adds a "
+                "version), or choose a name that differs in more than case; nothing was saved."
             )
 
     def _resolve_version_of(self, name: str, version: int | str) -> int:
