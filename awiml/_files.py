@@ -265,8 +265,9 @@ def soft_lock(
         ``timeout``; it should name ``path`` and say to delete it if no such
         process runs.
     unwritable : callable, optional
-        Given the :class:`OSError` of a lock file that cannot be created (a
-        full disk, no permission), returns the error to raise instead.
+        Given the :class:`OSError` of a lock file (or of its folder) that
+        cannot be created (a full disk, no permission, a read-only folder),
+        returns the error to raise instead.
 
     Examples
     --------
@@ -281,9 +282,9 @@ def soft_lock(
     from filelock import SoftFileLock, Timeout
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = SoftFileLock(path, timeout=timeout)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a read-only folder fails here
         lock.acquire()
     except Timeout:
         raise busy() from None

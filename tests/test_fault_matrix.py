@@ -537,13 +537,7 @@ def test_read_only_raw(source: Source, tmp_path: Path, read_only: _ReadOnly) -> 
     assert leftovers(ws, source, allow_partials=False) == []
 
 
-READ_ONLY_CACHE = {
-    "ecotaxa": "ExportJobs._export_zip (awiml/archives/_ecotaxa_jobs.py) lets the OSError of "
-               "a read-only export cache escape instead of an awiml error naming the folder",
-}
-
-
-@pytest.mark.parametrize("source", _local(READ_ONLY_CACHE), indirect=True)
+@pytest.mark.parametrize("source", LOCAL_SOURCES, indirect=True)
 def test_read_only_cache(source: Source, tmp_path: Path, read_only: _ReadOnly) -> None:
     """The folder the source downloads into first: its cache, or the workspace's downloads."""
     ws = _workspace(tmp_path)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsspec.implementations.local import LocalFileSystem
 
-from ..._files import atomic_write, publish, soft_lock
+from ..._files import NO_SPACE, atomic_write, publish, soft_lock
 from ...errors import (
     ArchiveUnavailableError,
     AuthenticationError,
@@ -180,10 +180,13 @@ class ExportJobs:
             )
 
         def unwritable(exc: OSError) -> TransferError:
+            advice = ("Free disk space" if exc.errno in NO_SPACE else
+                      "Check that the cache folder is writable for you (or pass cache= another "
+                      "folder)")
             return TransferError(
                 f"could not create the lock file {entry / '.lock'} for exporting project "
-                f"{settings['project_id']}: {exc.strerror or exc}. Free disk space (or check "
-                "that the cache folder is writable), then run export() again."
+                f"{settings['project_id']}: {exc.strerror or exc}. The cache is left as it "
+                f"is. {advice}, then run export() again."
             )
 
         zip_path = entry / "export.zip"
