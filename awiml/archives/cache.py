@@ -128,6 +128,49 @@ class ArchiveCache:
             raise self._unusable(exc) from exc
         return self._readable(max(candidates, key=lambda c: c[0])[1]) if candidates else None
 
+    def read(self, path: str | os.PathLike[str]) -> bytes:
+        """Return the content of a cached file that :meth:`get` or :meth:`latest` found.
+
+        Parameters
+        ----------
+        path : path-like
+            The file.
+
+        Returns
+        -------
+        bytes
+            Its content.
+
+        Raises
+        ------
+        awiml.errors.TransferError
+            The file cannot be read (an I/O error, no permission, removed
+            meanwhile); the message names it and says what to do. The file
+            is left as it is.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cache = ArchiveCache(tempfile.mkdtemp(), "pangaea")
+        >>> cache.read(cache.put("889513", "v1", "data.tab", b"data"))
+        b'data'
+        """
+        path = Path(path)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise TransferError(
+                f"the cached file {path} was removed while awiml read it (another process "
+                "cleaning the archive cache?); read again."
+            ) from exc
+        except OSError as exc:
+            raise TransferError(
+                f"could not read the cached file {path}: {exc.strerror or exc}. It is left as "
+                f"it is; delete it (the next read while the archive can be reached downloads "
+                f"it again) or make it readable for you (chmod u+r '{path}'), set "
+                "$AWIML_CACHE_DIR to another folder, or pass cache=False."
+            ) from exc
+
     def put(self, key: str, version: str, name: str, data: bytes) -> Path:
         """Store ``data`` atomically and return its path.
 

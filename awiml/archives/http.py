@@ -34,6 +34,7 @@ __all__ = [
     "RETRY_STATUSES",
     "USER_AGENT",
     "AwimlSession",
+    "CredentialsAround",
     "RetryPolicy",
     "http_session",
     "install_log_redaction",
@@ -443,6 +444,46 @@ def netrc_credentials(
     login, _account, password = entry
     _remember(password)
     return (login or "", password or "")
+
+
+class CredentialsAround:
+    """A digest of the credentials a new source would find outside its arguments.
+
+    Set as a class attribute of a source and named in its
+    ``_extra_tokenize_attributes``, it joins the key of fsspec's instance
+    cache, so a source made after one of the environment variables or the
+    netrc file changed is a new one, which finds the new credentials, instead
+    of the cached one holding the old. Only a digest is kept, never a value.
+
+    Parameters
+    ----------
+    *names : str
+        The environment variables the source reads (its token, user,
+        password and server variables); ``NETRC`` and the netrc file's
+        modification stamp are always included.
+
+    Examples
+    --------
+    >>> class Source:
+    ...     credentials_around = CredentialsAround("PANGAEA_TOKEN")
+    >>> len(Source().credentials_around)
+    64
+    """
+
+    def __init__(self, *names: str) -> None:
+        self.names = ("NETRC", *names)
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        import hashlib
+
+        netrc_file = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
+        try:
+            found = os.stat(netrc_file)
+            stamp = f"{found.st_mtime_ns}:{found.st_size}:{found.st_ino}"
+        except OSError:
+            stamp = "none"
+        values = [os.environ.get(name, "\0") for name in self.names]
+        return hashlib.sha256("\n".join([*values, netrc_file, stamp]).encode()).hexdigest()
 
 
 # -- no secret in any log ------------------------------------------------------------------

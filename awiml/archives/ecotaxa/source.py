@@ -54,6 +54,7 @@ from ..base import (
     http_session,
 )
 from ..cache import default_cache_dir
+from ..http import CredentialsAround
 from . import _query
 from ._auth import TokenCache, find_credentials
 from ._jobs import DEFAULT_MAX_BYTES, PROJECTS_HINT, ExportJobs, Scratch, ScratchFiles
@@ -100,28 +101,6 @@ def _detail(response: requests.Response) -> str:
         text = response.text
     text = " ".join(str(text).split())
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-class _CredentialsAround:
-    """A digest of the server and credentials a new source would find outside its arguments.
-
-    In ``_extra_tokenize_attributes`` it joins the key of fsspec's instance
-    cache, so a change of the environment variables read below or of the
-    netrc file makes a new source, which finds and checks the new
-    credentials. Only a digest is kept, never a value.
-    """
-
-    def __get__(self, instance: object, owner: type | None = None) -> str:
-        netrc = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
-        try:
-            found = os.stat(netrc)
-            stamp = f"{found.st_mtime_ns}:{found.st_size}:{found.st_ino}"
-        except OSError:
-            stamp = "none"
-        values = [os.environ.get(name, "\0") for name in
-                  ("ECOTAXA_USER", "ECOTAXA_PASSWORD", "ECOTAXA_TOKEN", "NETRC",
-                   "AWIML_ECOTAXA_URL")]
-        return hashlib.sha256("\n".join([*values, netrc, stamp]).encode()).hexdigest()
 
 
 def project_id(project: int | str) -> int:
@@ -262,8 +241,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
     protocol = "ecotaxa"
     root_marker = ""
     retry_backoff: float = 0.5
-    # A new source when the credentials around change (see _CredentialsAround).
-    _credentials_around = _CredentialsAround()
+    # A new source when the credentials around change (see CredentialsAround).
+    _credentials_around = CredentialsAround(
+        "ECOTAXA_USER", "ECOTAXA_PASSWORD", "ECOTAXA_TOKEN", "AWIML_ECOTAXA_URL"
+    )
     _extra_tokenize_attributes = ("_credentials_around",)
 
     def __init__(

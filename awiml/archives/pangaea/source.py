@@ -33,7 +33,7 @@ from ...errors import (
 )
 from ..base import DEFAULT_TIMEOUT, ArchiveFileSystem, RemoteFile, http_session, netrc_credentials
 from ..cache import ArchiveCache, default_cache_dir
-from ..http import unreachable_as_unavailable
+from ..http import CredentialsAround, unreachable_as_unavailable
 from ._search import search as _search
 from .model import DatasetMetadata, Parameter, dataset_id, normalize_doi
 from .panmd import MEDIA_TYPE as PANMD
@@ -147,6 +147,9 @@ class PangaeaSource(ArchiveFileSystem):
 
     protocol = "pangaea"
     root_marker = ""
+    # A new source when PANGAEA_TOKEN or ~/.netrc change, not the cached one's old token.
+    _credentials_around = CredentialsAround("PANGAEA_TOKEN", "AWIML_PANGAEA_URL")
+    _extra_tokenize_attributes = ("_credentials_around",)
 
     def __init__(
         self,
@@ -255,15 +258,16 @@ class PangaeaSource(ArchiveFileSystem):
             with self._ask(ident, PANMD) as response:
                 xml = response.content
         except ArchiveUnavailableError:
-            cached = self._cache.latest(str(ident), "metadata.xml") if self._cache else None
-            if cached is None:
+            cache = self._cache
+            cached = cache.latest(str(ident), "metadata.xml") if cache is not None else None
+            if cache is None or cached is None:
                 raise
             logger.warning(
                 "PANGAEA unreachable; using the cached metadata of dataset doi:%s from %s",
                 normalize_doi(ident),
                 cached.parent,
             )
-            xml = cached.read_bytes()
+            xml = cache.read(cached)
             found = (parse_panmd(xml), cached.parent.name, False, xml)
         else:
             meta = parse_panmd(xml)
@@ -272,8 +276,9 @@ class PangaeaSource(ArchiveFileSystem):
                 or response.headers.get("Last-Modified")
                 or ("sha256-" + hashlib.sha256(xml).hexdigest()[:16])
             )
-            if self._cache is not None:
-                self._cache.put(str(ident), version, "metadata.xml", xml)
+            cache = self._cache  # written once per version: a read-only cache still serves
+            if cache is not None and cache.get(str(ident), version, "metadata.xml") is None:
+                cache.put(str(ident), version, "metadata.xml", xml)
             found = (meta, version, True, xml)
         with self._memo_lock:  # remembered, so one read does not wait twice
             self._metadata_memo[ident] = found
@@ -341,6 +346,21 @@ class PangaeaSource(ArchiveFileSystem):
 
     # -- data ------------------------------------------------------------------------------
 
+    def _table_name(self, meta: DatasetMetadata) -> str | None:
+        """Return the cache's file name for a dataset's table, ``None`` for no caching.
+
+        A public table is ``data.tab``, shared by every source of the cache. A
+        restricted one is kept per token, under a digest of the token (never
+        the token itself), so only a source with the token that downloaded it
+        gets it back; without a token it is not cached at all.
+        """
+        if not meta.restricted:
+            return "data.tab"
+        if not self._token:
+            return None
+        key = f"awiml pangaea table cache\n{self._token}"
+        return f"data.{hashlib.sha256(key.encode()).hexdigest()[:32]}.tab"
+
     def _text(self, ident: int) -> bytes:
         """Return the tab-delimited export, from the cache when this version is there."""
         meta, version, online, _xml = self._metadata_and_version(ident)
@@ -351,16 +371,22 @@ class PangaeaSource(ArchiveFileSystem):
                 "of its own; read its children (PangaeaSource.children) or read() it to get "
                 "one table per child."
             )
-        if self._cache is not None:
-            cached = self._cache.get(str(ident), version, "data.tab")
+        name = self._table_name(meta)
+        cache = self._cache if name is not None else None
+        if cache is not None and name is not None:
+            cached = cache.get(str(ident), version, name)
             if cached is None and not online:
-                cached = self._cache.latest(str(ident), "data.tab")
+                cached = cache.latest(str(ident), name)
             if cached is not None:
-                return cached.read_bytes()
+                return cache.read(cached)
         if not online:
+            restricted = (
+                " for this token (restricted data are cached per token)" if meta.restricted
+                else ""
+            )
             raise ArchiveUnavailableError(
-                f"PANGAEA cannot be reached and the table of doi:{doi} is not cached; "
-                "read it once while online."
+                f"PANGAEA cannot be reached and the table of doi:{doi} is not cached"
+                f"{restricted}; read it once while online."
             )
         with self._ask(ident, TSV) as response:
             if response.status_code == 406:
@@ -369,8 +395,8 @@ class PangaeaSource(ArchiveFileSystem):
                     "or binary files only. List them with PangaeaSource.files()."
                 )
             data = response.content
-        if self._cache is not None:
-            self._cache.put(str(ident), version, "data.tab", data)
+        if cache is not None and name is not None:
+            cache.put(str(ident), version, name, data)
         return data
 
     def read(
