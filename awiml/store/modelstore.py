@@ -345,7 +345,7 @@ class ModelStore:
         from .serialize import dump_model
 
         _check_name(name, "model name")
-        self._refuse_name_twin(name)  # before anything is written
+        self._refuse_case_twin(name)  # before anything is written
         if alias is not None:
             _check_alias(alias)
             self._refuse_case_twin(name, alias)
@@ -619,36 +619,34 @@ class ModelStore:
                 ) from exc
         return f"{name}@{number}"
 
-    def _refuse_case_twin(self, name: str, alias: str) -> None:
-        """Refuse a new alias that differs from one of ``name``'s only in case."""
-        existing = self._aliases(name)
-        if alias in existing:  # moving an alias that exists is always fine
-            return
-        twins = sorted(a for a in existing if a.casefold() == alias.casefold())
-        if twins:
-            raise ModelStoreError(
-                f"the alias {alias!r} of {name!r} differs only in case from its alias "
-                f"{twins[0]!r} (in {self.path / name / 'aliases'}). On case-insensitive file "
-                "shares (SMB from Windows, macOS) the two are one file, so setting one would "
-                f"move the other. Use {twins[0]!r} (store.alias({name!r}, {twins[0]!r}, "
-                "version) moves it), or choose a name that differs in more than case; nothing "
-                "was changed."
-            )
+    def _refuse_case_twin(self, name: str, alias: str | None = None) -> None:
+        """Refuse a new model name, or a new alias of ``name``, differing only in case.
 
-    def _refuse_name_twin(self, name: str) -> None:
-        """Refuse a new model name that differs from a stored model's only in case."""
-        names = self._names()
-        if name in names:  # a new version of a model that exists is always fine
+        On case-insensitive file shares the two would be one file (an alias)
+        or one folder (a model). Names that exist as spelt are always fine.
+        """
+        existing = self._names() if alias is None else self._aliases(name)
+        new = name if alias is None else alias
+        twin = next((e for e in sorted(existing) if e.casefold() == new.casefold()), None)
+        if new in existing or twin is None:
             return
-        twins = sorted(n for n in names if n.casefold() == name.casefold())
-        if twins:
-            raise ModelStoreError(
-                f"the model name {name!r} differs only in case from the model {twins[0]!r} "
-                f"(in {self.path}). On case-insensitive file shares (SMB from Windows, macOS) "
-                "the two are one folder, so the new versions would mix with the other "
-                f"model's. Save it as {twins[0]!r} (store.save(model, {twins[0]!r}) adds a "
-                "version), or choose a name that differs in more than case; nothing was saved."
-            )
+        if alias is None:
+            what = f"the model name {name!r} differs only in case from the model {twin!r}"
+            where = self.path
+            one = "one folder, so its versions would mix with the other's"
+            advice = f"Save it as {twin!r} (store.save(model, {twin!r}) adds a version)"
+            outcome = "saved"
+        else:
+            what = f"the alias {alias!r} of {name!r} differs only in case from its alias {twin!r}"
+            where = self.path / name / "aliases"
+            one = "one file, so setting one would move the other"
+            advice = f"Use {twin!r} (store.alias({name!r}, {twin!r}, version) moves it)"
+            outcome = "changed"
+        raise ModelStoreError(
+            f"{what} (in {where}). On case-insensitive file shares (SMB from Windows, macOS) "
+            f"the two are {one}. {advice}, or choose a name that differs in more than case; "
+            f"nothing was {outcome}."
+        )
 
     def _resolve_version_of(self, name: str, version: int | str) -> int:
         if isinstance(version, int) and not isinstance(version, bool):
