@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..._files import fsync_dir
+from ..._files import NO_SPACE, fsync_dir
 from ..._progress import human_size
-from ...errors import ExportError, InvalidDataError
+from ...errors import AwimlError, ExportError, InvalidDataError, TransferError
 
 __all__ = ["MAX_RATIO", "check_zip", "extract_zip", "replace_dir", "show_progress",
            "wait_for_job"]
@@ -384,6 +384,9 @@ def extract_zip(
         The zip is corrupt or unsafe (nothing is left behind).
     FileExistsError
         ``dest`` exists and is not an empty folder.
+    awiml.errors.TransferError
+        ``dest`` cannot be written (read-only, no permission, disk full);
+        nothing is left behind.
     """
     dest = Path(dest)
     members = check_zip(path, what=what, max_bytes=max_bytes, max_ratio=max_ratio,
@@ -394,15 +397,21 @@ def extract_zip(
             "remove it"
         )
     needed = sum(info.file_size for info in members)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(dest.parent).free
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(dest.parent).free
+    except OSError as exc:
+        raise _unwritable(dest, what, exc) from exc
     if needed > free:
         raise InvalidDataError(
             f"{what} unpacks to {human_size(needed)} but {dest.parent} has "
             f"{human_size(free)} free; nothing was extracted. Free some space or choose "
             "another target=."
         )
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    except OSError as exc:
+        raise _unwritable(dest, what, exc) from exc
     try:
         root = tmp.resolve()
         with zipfile.ZipFile(path) as archive:
@@ -412,10 +421,26 @@ def extract_zip(
             dest.rmdir()  # the empty folder the caller prepared
         os.rename(tmp, dest)
         fsync_dir(dest.parent)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, AwimlError):
+            raise
+        raise _unwritable(dest, what, exc) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def _unwritable(dest: Path, what: str, exc: OSError) -> TransferError:
+    """Return the error for a folder the export cannot be extracted into."""
+    advice = ("free some space" if exc.errno in NO_SPACE else
+              f"check that {dest.parent} is writable for you")
+    return TransferError(
+        f"could not extract {what} into {dest}: {exc.strerror or exc}. Nothing was "
+        f"extracted there; {advice}, or choose another folder (target=, or cache= for the "
+        "export cache), then run export() again."
+    )
 
 
 def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path,

@@ -859,6 +859,10 @@ class EcotaxaSource(ExportJobs, ArchiveFileSystem):
             EcoTaxa could not be reached (for an export in the cache: and the
             password could not be checked against a remembered login), or the
             zip's download failed through all retries; calling again resumes it.
+        TransferError
+            The cache folder or ``target`` cannot be written (read-only, no
+            permission, disk full); the message names it. A downloaded export
+            stays in the cache, so calling again runs no new job.
 
         Examples
         --------
