@@ -44,6 +44,7 @@ from awiml.errors import (
     AwimlError,
     InvalidDataError,
     NotFoundError,
+    TransferError,
 )
 from awiml.testing import Fault, FileServer
 
@@ -554,6 +555,27 @@ def test_read_only_cache(source: Source, tmp_path: Path, read_only: _ReadOnly) -
     source.check_fetched(ws, source.fetch(ws))
     assert_consistent(ws)
     assert leftovers(ws, source, allow_partials=False) == []
+
+
+@pytest.mark.parametrize("source", [pytest.param(EcotaxaExport, id="ecotaxa")], indirect=True)
+def test_read_only_export_target(source: Source, tmp_path: Path, read_only: _ReadOnly) -> None:
+    """``EcotaxaSource.export(target=...)`` into a read-only folder: an awiml error naming
+    it, nothing left there, and the export kept in the cache for the next call."""
+    from awiml import EcotaxaSource
+
+    exporter = EcotaxaSource(**source.options, skip_instance_cache=True)
+    folder = tmp_path / "read-only"
+    read_only(folder)
+    for target in (folder / "mine", folder / "deeper" / "mine"):
+        with pytest.raises(TransferError) as info:
+            exporter.export(PRIVATE, target=target)
+        message = str(info.value)
+        assert str(target) in message and "target=" in message, message
+        assert ADVICE.search(message), message
+        assert not list(folder.iterdir())  # nothing left behind
+    read_only.undo()
+    assert next(exporter.export(PRIVATE, target=folder / "mine").glob("*.tsv")).is_file()
+    assert source.server.hits("/api/object_set/export/general") == 1  # the cached export
 
 
 KILLED_CHILD = """
