@@ -171,7 +171,8 @@ class ArchiveCache:
                 "$AWIML_CACHE_DIR to another folder, or pass cache=False."
             ) from exc
 
-    def put(self, key: str, version: str, name: str, data: bytes) -> Path:
+    def put(self, key: str, version: str, name: str, data: bytes, *,
+            replace: bool = True) -> Path:
         """Store ``data`` atomically and return its path.
 
         Parameters
@@ -180,6 +181,10 @@ class ArchiveCache:
             As in :meth:`get`.
         data : bytes
             The content.
+        replace : bool, default=True
+            Replace a file already cached for this version; with ``False`` it
+            is kept and nothing is written (so a read-only cache that holds
+            the file is fine).
 
         Returns
         -------
@@ -193,6 +198,8 @@ class ArchiveCache:
         """
         path = self._path(key, version, name)
         try:
+            if not replace and path.is_file():
+                return path
             path.parent.mkdir(parents=True, exist_ok=True)
             return atomic_write(path, data)
         except OSError as exc:

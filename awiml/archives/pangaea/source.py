@@ -276,9 +276,8 @@ class PangaeaSource(ArchiveFileSystem):
                 or response.headers.get("Last-Modified")
                 or ("sha256-" + hashlib.sha256(xml).hexdigest()[:16])
             )
-            cache = self._cache  # written once per version: a read-only cache still serves
-            if cache is not None and cache.get(str(ident), version, "metadata.xml") is None:
-                cache.put(str(ident), version, "metadata.xml", xml)
+            if self._cache is not None:  # once per version: a read-only cache still serves
+                self._cache.put(str(ident), version, "metadata.xml", xml, replace=False)
             found = (meta, version, True, xml)
         with self._memo_lock:  # remembered, so one read does not wait twice
             self._metadata_memo[ident] = found
