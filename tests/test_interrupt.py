@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_consistent, payload, raw_files, sha256
+from test_archive_cache import _as_a_plain_user  # root drops its power to ignore modes
 
 from awiml import Workspace
 from awiml.archives import RemoteFile, download
@@ -250,18 +251,6 @@ try:
 except Exception as exc:
     print(json.dumps({"mro": [c.__name__ for c in type(exc).__mro__], "message": str(exc)}))
 """
-
-
-def _as_a_plain_user(args: list[str]) -> list[str]:
-    """Prefix ``args`` so that file permissions apply to it, even when we are root."""
-    if os.geteuid() != 0:
-        return args
-    setpriv = shutil.which("setpriv")
-    drop = "--bounding-set=-dac_override,-dac_read_search"
-    if setpriv is None or subprocess.run([setpriv, drop, "true"],
-                                         capture_output=True).returncode != 0:
-        pytest.skip("running as root, and cannot drop the capability to ignore permissions")
-    return [setpriv, drop, *args]
 
 
 def _snapshot(ws: Workspace) -> list[tuple[str, bytes]]:
