@@ -72,7 +72,7 @@ _ROW_COLUMNS = ("path", "source", "size", "sha256", "status", "attempts")
 #: Seconds the main thread waits at a time, so that Ctrl-C is handled at once.
 _WAIT_SLICE = 0.2
 #: Seconds an interrupted fetch gives its transfers to stop and close their partial files.
-_STOP_GRACE = 1.5
+_STOP_GRACE = 1.0
 
 
 class FetchError(TransferError):
@@ -680,12 +680,12 @@ def _interrupted_note(partial_dir: Path, todo: Sequence[RemoteFile]) -> str:
     kept = [size for size in (partial_size(remote, partial_dir) for remote in todo) if size]
     if not kept:
         return ("awiml: the fetch was interrupted before its downloads received data; raw/ and "
-                "its MANIFEST hold only the files fetched before. Fetch again to start over.")
+                "its MANIFEST hold only the files completed before. Fetch again to start over.")
     one = len(kept) == 1
     files = "1 partial file is" if one else f"{len(kept)} partial files are"
     return (f"awiml: the fetch was interrupted; {files} kept ({human_size(sum(kept))}) in "
             f"{partial_dir}, and fetching the same URLs into this workspace again resumes "
-            f"{'it' if one else 'them'}. raw/ and its MANIFEST hold only the files fetched "
+            f"{'it' if one else 'them'}. raw/ and its MANIFEST hold only the files completed "
             "before.")
 
 
