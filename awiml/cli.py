@@ -47,8 +47,17 @@ def _reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: The exit status of a command ended by Ctrl-C (128 + SIGINT), as shells report it.
+_INTERRUPTED = 130
+
+
 class _Cli(click.Group):
-    """The ``awiml`` group: a closed pipe (``awiml models show x | head``) ends it quietly."""
+    """The ``awiml`` group: a closed pipe ends it quietly, Ctrl-C with what was kept.
+
+    ``awiml models show x | head`` ends without a traceback; Ctrl-C prints the
+    notes of the ``KeyboardInterrupt`` (what was kept, how to go on) and exits
+    with 130, as shells do.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -59,6 +68,12 @@ class _Cli(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(0)
+        except KeyboardInterrupt as exc:
+            command = f" {ctx.invoked_subcommand}" if ctx.invoked_subcommand else ""
+            click.echo(f"\ninterrupted: `awiml{command}` was stopped (Ctrl-C)", err=True)
+            for note in getattr(exc, "__notes__", []):
+                click.echo(f"note: {note.removeprefix('awiml: ')}", err=True)
+            ctx.exit(_INTERRUPTED)
         return result
 
 
@@ -163,6 +178,9 @@ def fetch(
         if isinstance(exc, AwimlError):
             raise
         raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt as exc:
+        exc.add_note("run the same `awiml fetch` command again to go on where it stopped")
+        raise
     for row in table.itertuples():
         click.echo(f"{row.status:8} raw/{row.path}  {row.size} bytes  {row.sha256}")
 

@@ -66,8 +66,12 @@ def test_download_resumes_a_partial_file_on_fsspec(tmp_path):
     seen = []
     result = download(remote, partial_dir, progress=seen.append)
     assert result.resumed
-    assert sum(seen) == 60_000
+    assert seen[0] == 40_000 and sum(seen) == len(data)  # the bytes kept on disk count
     assert result.path.read_bytes() == data
+    first.path.write_bytes(data[:40_000])
+    seen.clear()
+    download(remote, partial_dir, progress=seen.append, counted=40_000)  # counted already
+    assert sum(seen) == 60_000
 
 
 def test_download_missing_path_is_not_found(tmp_path):

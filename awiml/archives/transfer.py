@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,12 +46,16 @@ __all__ = [
     "download",
     "file_checksum",
     "parse_checksum",
+    "partial_size",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Bytes read and written at a time while streaming.
 CHUNK_SIZE = 1024 * 1024
+
+#: Seconds between two looks at the cancel event while a transfer waits for its server.
+_CANCEL_POLL = 0.1
 
 ProgressCallback = Callable[[int], None]
 
@@ -150,6 +155,38 @@ def file_checksum(path: str | os.PathLike[str], algorithm: str = "sha256") -> st
     return file_digest(path, algorithm)
 
 
+def partial_size(remote: RemoteFile, partial_dir: str | os.PathLike[str]) -> int:
+    """Return how many bytes of ``remote`` an earlier transfer left in ``partial_dir``.
+
+    :func:`download` resumes from there; pass the number as its ``counted``
+    to start a progress bar at the bytes already on disk.
+
+    Parameters
+    ----------
+    remote : RemoteFile
+        The file to be downloaded.
+    partial_dir : path-like
+        The folder of partial files given to :func:`download`.
+
+    Returns
+    -------
+    int
+        The size of its partial file, 0 if there is none (or it cannot be seen).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> remote = RemoteFile(source="https://example.org/a.tab", name="a.tab",
+    ...                     url="https://example.org/a.tab")
+    >>> partial_size(remote, tempfile.mkdtemp())
+    0
+    """
+    try:
+        return _Partial(Path(partial_dir), remote).size()
+    except OSError:  # an unreadable folder: download() says what to do about it
+        return 0
+
+
 class _Retry(Exception):
     """An attempt failed in a way worth retrying; carries the reason and an optional wait."""
 
@@ -219,6 +256,7 @@ def download(
     on_size: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     lock_timeout: float = 30.0,
+    counted: int = 0,
 ) -> DownloadResult:
     """Stream ``remote`` into a verified file in ``partial_dir``.
 
@@ -232,16 +270,26 @@ def download(
     policy : RetryPolicy, optional
         Retry and timeout settings.
     progress : callable, optional
-        Called with the number of bytes received (negative when a restart
-        discards bytes already counted).
+        Called with the number of bytes the partial file grew by, so that the
+        calls add up to the bytes on disk: bytes an earlier run left there
+        count as soon as a transfer resumes them, and a restart that discards
+        them reports a negative number. A progress bar whose total is the
+        file's size ends at 100 %.
     on_size : callable, optional
         Called once with the file's size when the server announces it and
         ``remote.size`` was unknown (to grow a progress bar's total).
     cancel : threading.Event, optional
-        When set (e.g. on Ctrl-C), the transfer stops soon, keeps its partial
-        file for a later resume, and raises :class:`~awiml.errors.TransferError`.
+        When set (e.g. on Ctrl-C), the transfer stops within a fraction of a
+        second, also while a server in the middle of a body sends nothing
+        (its connection is shut down; one that has not begun its reply is
+        left at the next byte or the read timeout), keeps its partial file
+        for a later resume, and raises :class:`~awiml.errors.TransferError`.
     lock_timeout : float, optional
         Seconds to wait while another process downloads the same file.
+    counted : int, optional
+        Bytes of the partial file the caller has already counted in its
+        progress (see :func:`partial_size`); ``progress`` then reports only
+        the difference.
 
     Returns
     -------
@@ -259,7 +307,8 @@ def download(
     ArchiveUnavailableError
         Transient errors persisted after all retries.
     TransferError
-        The local disk is full or not writable, or the reply was unusable.
+        The local disk is full, ``partial_dir`` cannot be created or written,
+        the reply was unusable, or the transfer was cancelled.
 
     Examples
     --------
@@ -273,7 +322,10 @@ def download(
     """
     policy = policy or RetryPolicy()
     partial_dir = Path(partial_dir)
-    partial_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        partial_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _folder_error(exc, partial_dir, remote) from exc
     partial = _Partial(partial_dir, remote)
 
     def busy() -> TransferError:
@@ -283,11 +335,13 @@ def download(
         )
 
     def unwritable(exc: OSError) -> TransferError:
-        return TransferError(
-            f"could not create the lock file {partial.lock_path} while fetching "
-            f"{redact_url(remote.source)}: {exc.strerror or exc}. Free some space (or check "
-            "that the workspace is writable) and fetch again; raw/ is unchanged."
-        )
+        if exc.errno in NO_SPACE:
+            return TransferError(
+                f"could not create the lock file {partial.lock_path} while fetching "
+                f"{redact_url(remote.source)}: {exc.strerror or exc}. Free some space and "
+                "fetch again; raw/ is unchanged."
+            )
+        return _folder_error(exc, partial_dir, remote)
 
     with soft_lock(partial.lock_path, lock_timeout, busy, unwritable):
         reported = remote.size is not None
@@ -299,15 +353,22 @@ def download(
             reported = True
 
         stop = cancel or threading.Event()
+        seen = counted  # bytes of the partial file the caller's progress has counted
 
         def advance(nbytes: int) -> None:
+            nonlocal seen
             if stop.is_set():
                 raise _Cancelled
-            if progress is not None:
+            if nbytes and progress is not None:
                 progress(nbytes)
+            seen += nbytes
+
+        def on_disk(nbytes: int) -> None:
+            """Report the partial file's growth to ``nbytes`` since the last report."""
+            advance(nbytes - seen)
 
         try:
-            return _download_locked(remote, partial, policy, advance, size_once, stop)
+            return _download_locked(remote, partial, policy, advance, on_disk, size_once, stop)
         except _Cancelled:
             raise TransferError(
                 f"fetching {redact_url(remote.source)} was interrupted; the "
@@ -320,6 +381,7 @@ def _download_locked(
     partial: _Partial,
     policy: RetryPolicy,
     progress: ProgressCallback,
+    on_disk: ProgressCallback,
     on_size: ProgressCallback,
     stop: threading.Event,
 ) -> DownloadResult:
@@ -328,17 +390,20 @@ def _download_locked(
     attempt = failures = resumes = 0
     while True:
         attempt += 1
-        offset = partial.size()
-        resumed = resumed or offset > 0
         try:
-            hasher, total = _attempt(remote, partial, policy, progress, session, on_size)
+            offset = partial.size()
+            resumed = resumed or offset > 0
+            hasher, total = _attempt(remote, partial, policy, progress, on_disk, session,
+                                     on_size, stop)
             result = _verify(remote, partial, hasher, total, attempt, resumed)
             partial.meta_path.unlink(missing_ok=True)  # a complete file needs no validator
             return result
         except _Retry as retry:
+            if stop.is_set():  # broken off by the cancel: keep the partial file as it is
+                raise _Cancelled from None
             if retry.restart:
-                progress(-partial.size())
                 partial.discard()
+                on_disk(0)
             # An attempt that moved the file forward uses up a resume, not a retry.
             made_progress = partial.size() > offset and resumes < policy.max_resumes
             if made_progress:
@@ -363,8 +428,8 @@ def _download_locked(
             if stop.wait(wait):
                 raise _Cancelled from None
         except ChecksumMismatchError:
-            progress(-partial.size())
             partial.discard()
+            on_disk(0)
             if checksum_retried:
                 raise
             checksum_retried = True
@@ -374,6 +439,21 @@ def _download_locked(
             if isinstance(exc, AwimlError):
                 raise
             raise _local_error(exc, remote, partial) from exc
+
+
+def _folder_error(exc: OSError, folder: Path, remote: RemoteFile) -> TransferError:
+    """Say which download folder cannot be used, and what to do about it."""
+    if exc.errno in NO_SPACE:
+        advice = "Free some space (or quota)"
+    else:
+        advice = (f"Make {folder} and the folders above it writable for you (e.g. "
+                  f"`chmod u+rwx {folder}`), or delete it if it is empty so that awiml makes "
+                  "it again")
+    return TransferError(
+        f"could not use the download folder {folder} while fetching "
+        f"{redact_url(remote.source)}: {exc.strerror or exc}. {advice}, then fetch again; "
+        "raw/ and the partial files already there are unchanged."
+    )
 
 
 def _local_error(exc: OSError, remote: RemoteFile, partial: _Partial) -> TransferError:
@@ -433,11 +513,13 @@ def _attempt(
     partial: _Partial,
     policy: RetryPolicy,
     progress: ProgressCallback,
+    on_disk: ProgressCallback,
     session: requests.Session | None,
     on_size: ProgressCallback,
+    stop: threading.Event,
 ) -> tuple[_Hasher, int | None]:
     """One try: open the source where the partial file ends and append the rest to it."""
-    with (_http_body(remote, partial, policy, progress, session) if remote.url
+    with (_http_body(remote, partial, policy, session, stop) if remote.url
           else _fsspec_body(remote, partial)) as (offset, total, read):
         needed = (total or 0) - offset  # fail before writing when the file cannot fit
         if needed > 0 and needed > (free := shutil.disk_usage(partial.path.parent).free):
@@ -448,6 +530,7 @@ def _attempt(
             )
         if total is not None:
             on_size(total)
+        on_disk(offset)  # bytes kept from earlier attempts or runs count (raises if cancelled)
         hasher = _Hasher(remote.checksum)
         if offset:  # the hasher sees the bytes already there first
             with open(partial.path, "rb") as handle:
@@ -466,8 +549,8 @@ def _http_body(
     remote: RemoteFile,
     partial: _Partial,
     policy: RetryPolicy,
-    progress: ProgressCallback,
     session: requests.Session | None,
+    stop: threading.Event,
 ) -> Iterator[tuple[int, int | None, Callable[[], bytes]]]:
     """Request the rest of the file by HTTP Range; yield its offset, total size and reader."""
     assert remote.url is not None and session is not None
@@ -486,7 +569,9 @@ def _http_body(
     except requests.RequestException as exc:
         raise TransferError(f"{source}: the request failed ({type(exc).__name__}); "
                             "check the URL.") from None
-    with response:
+    with response, _shut_down_on(stop, response):
+        if stop.is_set():
+            raise _Cancelled
         status = response.status_code
         if policy.transient_status(status):
             try:
@@ -521,7 +606,6 @@ def _http_body(
         if status == 200:
             if offset:
                 logger.info("%s: server sent the whole file; restarting from byte 0", source)
-                progress(-offset)
                 partial.discard()
                 offset = 0
             length = response.headers.get("Content-Length")
@@ -541,6 +625,44 @@ def _http_body(
                 ) from None
 
         yield offset, total, read
+
+
+@contextlib.contextmanager
+def _shut_down_on(stop: threading.Event, response: requests.Response) -> Iterator[None]:
+    """Shut the reply's connection down as soon as ``stop`` is set, while the block runs.
+
+    A read that waits for a stalled server then returns at once instead of
+    after the read timeout, which stays as long as the policy says for
+    servers that are only slow.
+    """
+    done = threading.Event()
+    guard = threading.Lock()
+
+    def watch() -> None:
+        while not done.wait(_CANCEL_POLL):
+            if stop.is_set():
+                with guard:
+                    if not done.is_set():
+                        _shut_down(response)
+                return
+
+    threading.Thread(target=watch, name="awiml-transfer-cancel", daemon=True).start()
+    try:
+        yield
+    finally:
+        with guard:
+            done.set()
+
+
+def _shut_down(response: requests.Response) -> None:
+    """Shut down the socket a streamed reply reads from (wakes a blocked read)."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            # socket.socket's own shutdown, also for a TLS socket, so that the
+            # read in the other thread sees the end of the stream.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 @contextlib.contextmanager

@@ -7,14 +7,15 @@ partial downloads, and the soft lock files of :func:`awiml._files.soft_lock`).
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
 import logging
 import os
+import queue
 import re
 import stat
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -23,10 +24,18 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from .._files import NO_SPACE, fsync_dir, publish, soft_lock
+from .._progress import human_size
 from .._version import __version__
 from ..archives.base import RemoteFile, _first, expand_fsspec_path, http_session
 from ..archives.pangaea.model import DOI_PREFIX, dataset_id
-from ..archives.transfer import DownloadResult, RetryPolicy, download, file_checksum, parse_checksum
+from ..archives.transfer import (
+    DownloadResult,
+    RetryPolicy,
+    download,
+    file_checksum,
+    parse_checksum,
+    partial_size,
+)
 from ..errors import (
     AwimlError,
     InvalidDataError,
@@ -60,6 +69,10 @@ _MARKER = "workspace.json"
 _LAYOUT_VERSION = 1
 #: Columns of the table :meth:`Workspace.fetch` returns.
 _ROW_COLUMNS = ("path", "source", "size", "sha256", "status", "attempts")
+#: Seconds the main thread waits at a time, so that Ctrl-C is handled at once.
+_WAIT_SLICE = 0.2
+#: Seconds an interrupted fetch gives its transfers to stop and close their partial files.
+_STOP_GRACE = 1.0
 
 
 class FetchError(TransferError):
@@ -412,9 +425,12 @@ class Workspace:
             else:
                 todo.append(remote)
 
+        partial_dir = self._meta / "downloads"
+        present = {remote.name: partial_size(remote, partial_dir) for remote in todo}
         bar = progress_bar(
             enabled=bool(progress and todo),
             total=sum(r.size for r in todo if r.size is not None),
+            initial=sum(present.values()),  # a resumed file starts where it stopped
             unit="B", unit_scale=True, unit_divisor=1024,
             desc=f"fetch {len(todo)} file{'s' if len(todo) != 1 else ''}", leave=True,
         )
@@ -429,35 +445,26 @@ class Workspace:
                 bar.total += nbytes
                 bar.refresh()
 
-        partial_dir = self._meta / "downloads"
+        def fetch_one(remote: RemoteFile) -> DownloadResult:
+            return download(remote, partial_dir, policy=policy, progress=advance, on_size=grow,
+                            cancel=cancel, counted=present[remote.name])
+
         cancel = threading.Event()
-        executor = cf.ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="fetch")
+        transfers = _Transfers(fetch_one, todo, workers, cancel)
         try:
-            futures = {
-                executor.submit(download, r, partial_dir, policy=policy, progress=advance,
-                                on_size=grow, cancel=cancel): r
-                for r in todo
-            }
-            pending = set(futures)
-            while pending:
-                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                finished: list[tuple[RemoteFile, DownloadResult]] = []
-                for future in done:
-                    remote = futures[future]
-                    try:
-                        finished.append((remote, future.result()))
-                    except AwimlError as exc:
-                        failures[remote.source] = exc
+            for finished, failed in transfers.batches():
+                failures.update(failed)
                 if finished:
                     rows += self._commit(finished, failures)
-        except BaseException:
-            # Ctrl-C or another surprise: running transfers stop after their current
-            # chunk and keep their partial files; queued ones never start.
-            cancel.set()
-            executor.shutdown(wait=True, cancel_futures=True)
+        except BaseException as exc:
+            # Ctrl-C or another surprise: running transfers stop at once (a read that
+            # waits for a stalled server is cut off) and keep their partial files;
+            # queued ones never start.
+            transfers.stop(_STOP_GRACE)
+            if isinstance(exc, KeyboardInterrupt):
+                exc.add_note(_interrupted_note(partial_dir, todo))
             raise
         finally:
-            executor.shutdown(wait=True)
             bar.close()
 
         table = pd.DataFrame(rows, columns=_ROW_COLUMNS).sort_values("path", ignore_index=True)
@@ -584,6 +591,102 @@ class Workspace:
             extra=sorted(on_disk - set(entries)),
             changed=changed,
         )
+
+
+class _Transfers:
+    """Run the downloads of one fetch in daemon threads; the caller waits in short slices.
+
+    Daemon threads, unlike a :class:`concurrent.futures.ThreadPoolExecutor`'s,
+    never hold the interpreter at exit, so Ctrl-C ends a script or
+    ``awiml fetch`` at once even while a transfer still waits for its server.
+    """
+
+    def __init__(
+        self,
+        fetch_one: Callable[[RemoteFile], DownloadResult],
+        todo: Sequence[RemoteFile],
+        workers: int,
+        cancel: threading.Event,
+    ) -> None:
+        self._fetch_one = fetch_one
+        self._todo: queue.SimpleQueue[RemoteFile] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[RemoteFile, Any, BaseException | None]] = (
+            queue.SimpleQueue())
+        self._count = len(todo)
+        self._cancel = cancel
+        for remote in todo:
+            self._todo.put(remote)
+        self._threads = [
+            threading.Thread(target=self._work, name=f"awiml-fetch-{n}", daemon=True)
+            for n in range(min(max(workers, 1), len(todo)))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while not self._cancel.is_set():
+            try:
+                remote = self._todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._done.put((remote, self._fetch_one(remote), None))
+            except BaseException as exc:  # handed to the caller's thread
+                self._done.put((remote, None, exc))
+
+    def batches(
+        self,
+    ) -> Iterator[tuple[list[tuple[RemoteFile, DownloadResult]], dict[str, BaseException]]]:
+        """Yield the downloads finished since the last batch, and the awiml errors of failed ones.
+
+        Any other exception of a transfer is raised here.
+        """
+        left = self._count
+        while left:
+            try:
+                items = [self._done.get(timeout=_WAIT_SLICE)]
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    items.append(self._done.get_nowait())
+                except queue.Empty:
+                    break
+            left -= len(items)
+            finished, failed = [], {}
+            for remote, result, error in items:
+                if error is None:
+                    finished.append((remote, result))
+                elif isinstance(error, AwimlError):
+                    failed[remote.source] = error
+                else:
+                    raise error
+            yield finished, failed
+
+    def stop(self, grace: float) -> None:
+        """Cancel every transfer and wait up to ``grace`` seconds for them to end."""
+        self._cancel.set()
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        running = sum(thread.is_alive() for thread in self._threads)
+        if running:
+            logger.debug("%d transfer(s) still wait for their server; they stop when it "
+                         "answers or its timeout passes", running)
+
+
+def _interrupted_note(partial_dir: Path, todo: Sequence[RemoteFile]) -> str:
+    """Say what an interrupted fetch kept and how to go on."""
+    kept = [size for size in (partial_size(remote, partial_dir) for remote in todo) if size]
+    if not kept:
+        return ("awiml: the fetch was interrupted before its downloads received data; raw/ and "
+                "its MANIFEST hold only the files completed before. Fetch again to start over.")
+    one = len(kept) == 1
+    files = "1 partial file is" if one else f"{len(kept)} partial files are"
+    return (f"awiml: the fetch was interrupted; {files} kept ({human_size(sum(kept))}) in "
+            f"{partial_dir}, and fetching the same URLs into this workspace again resumes "
+            f"{'it' if one else 'them'}. raw/ and its MANIFEST hold only the files completed "
+            "before.")
 
 
 def _make_read_only(path: Path) -> None:
