@@ -108,7 +108,7 @@ def fields(pairs: Iterable[tuple[str, Any]]) -> str:
     Returns
     -------
     str
-        A ``<table>``.
+        A ``<table>``, one ``<th>`` name and one ``<td>`` value a row.
 
     Examples
     --------
@@ -143,7 +143,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
     Returns
     -------
     str
-        A ``<table>``.
+        A ``<table>`` with a ``<thead>`` and a ``<tbody>``.
 
     Examples
     --------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-import json
+import os
 import time
 from html.parser import HTMLParser
 
@@ -135,6 +135,10 @@ def test_model_store_html_shows_models_newest_first(tmp_path):
     store.save(clf(), "first", metrics={"accuracy": 0.5})
     store.save(clf(), "second", metrics={"accuracy": 0.75}, alias="production",
                tags={"cruise": EVIL}, notes=EVIL)
+    for folder in ("versions", "aliases"):  # "first" changed an hour ago
+        path = store.path / "first" / folder
+        if path.exists():
+            os.utime(path, (time.time() - 3600,) * 2)
     text = render(store).all_text
     assert "first" in text and "second" in text and "production=1" in text
     assert "accuracy 0.75" in text and "models 2" in text.replace("\n", " ")
@@ -239,4 +243,3 @@ def test_evaluation_report_html_uses_the_same_rendering(label):
     markup = report._repr_html_()
     page = render(report)
     assert "awiml-repr" in markup and EVIL in page.all_text
-    assert json.dumps(report.to_dict())
