@@ -681,8 +681,8 @@ class Workspace:
             missing=sorted(set(entries) - on_disk),
             extra=sorted(on_disk - set(entries)),
             changed=changed,
-            computed_only=[name for name in both if name not in changed
-                           and entries[name].digest_source == "computed"],
+            computed_only=[name for name in sorted(set(both) - set(changed))
+                           if entries[name].digest_source == "computed"],
         )
 
 
