@@ -193,7 +193,10 @@ def fetch(
 def manifest(path: str | None, workspace_path: str | None, as_json: bool) -> None:
     """Show the workspace's manifest: what raw/ holds and where it came from.
 
-    PATH is the deprecated way to name the workspace (use -w PATH).
+    The digest_source column says whether each file was checked against a
+    checksum the archive published ("published") or its digest only computed
+    on arrival ("computed"). PATH is the deprecated way to name the workspace
+    (use -w PATH).
     """
     workspace = _open_workspace(_positional_workspace("manifest", path, workspace_path))
     entries = workspace.entries()
@@ -204,9 +207,14 @@ def manifest(path: str | None, workspace_path: str | None, as_json: bool) -> Non
     if not entries:
         click.echo("raw/ is empty: fetch data with `awiml fetch URL -w PATH`")
         return
-    table = workspace.manifest()[["path", "size", "sha256", "retrieved", "source"]]
+    table = workspace.manifest()[["path", "size", "sha256", "digest_source", "retrieved",
+                                  "source"]]
     table["sha256"] = table["sha256"].str.slice(0, 19) + "…"
     click.echo(table.to_string(index=False))
+    computed = int((table["digest_source"] == "computed").sum())
+    if computed:
+        click.echo(f"{computed} of {len(table)} files rest only on a digest computed on arrival: "
+                   "the archive published no checksum to check them against.")
 
 
 @main.command()
@@ -216,7 +224,9 @@ def manifest(path: str | None, workspace_path: str | None, as_json: bool) -> Non
 def verify(path: str | None, workspace_path: str | None) -> None:
     """Re-hash the workspace's raw/ against its manifest; exit 1 if they differ.
 
-    PATH is the deprecated way to name the workspace (use -w PATH).
+    Also names the files whose digest was only computed on arrival (the archive
+    published no checksum): verify shows they have not changed since, not that
+    they arrived intact. PATH is the deprecated way to name the workspace (use -w PATH).
     """
     _echo_report(_open_workspace(_positional_workspace("verify", path, workspace_path)).verify())
 

@@ -497,7 +497,7 @@ def test_manifest_is_sorted_json_lines(server, workspace):
     lines = workspace.manifest_path.read_text().splitlines()
     assert [json.loads(line)["path"] for line in lines] == ["a.bin", "b.bin", "c.bin"]
     assert list(json.loads(lines[0])) == ["path", "source", "size", "sha256", "retrieved",
-                                          "awiml_version", "metadata"]
+                                          "awiml_version", "digest_source", "metadata"]
 
 
 def test_corrupt_manifest_line_is_named(workspace):

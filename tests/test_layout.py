@@ -24,7 +24,8 @@ from awiml._moved import MOVED
 PACKAGE = Path(awiml.__file__).parent
 
 # Rank of each top-level part of awiml: a part may import parts of lower rank (and itself).
-FOUNDATION = ("errors", "units", "_files", "_progress", "_version", "_moved", "__init__")
+FOUNDATION = ("errors", "units", "_files", "_progress", "_html", "_version", "_moved",
+              "__init__")
 RANKS = {
     **dict.fromkeys(FOUNDATION, 0),
     "archives": 1,

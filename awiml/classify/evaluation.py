@@ -1,15 +1,13 @@
 """The evaluation of a fitted classifier on labelled test data: :func:`evaluate`.
 
-It imports nothing of awiml, nor Keras; matplotlib is loaded when a figure is
-drawn, scikit-learn's metrics when a report is computed.
+It imports nothing of awiml but the HTML helpers of ``awiml._html``, nor
+Keras; matplotlib is loaded when a figure is drawn, scikit-learn's metrics
+when a report is computed.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import html
-import io
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -373,21 +371,19 @@ class EvaluationReport:
                 f"{len(self.labels)} classes, accuracy={self.accuracy:.4f}>")
 
     def _repr_html_(self) -> str:
-        title = html.escape(self._title())
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
-                       f"<td>{html.escape(value)}</td></tr>" for name, value in self._summary())
+        from .. import _html
+
         parts = [
-            f"<div class='awiml-evaluation-report'><h4>{title}</h4>",
-            f"<table>{rows}</table>",
+            _html.fields(self._summary()),
             "<h5>Per class</h5>",
-            self.per_class.to_html(float_format="{:.3f}".format),
+            self.per_class.to_html(float_format="{:.3f}".format),  # escapes the labels
             "<h5>Confusion matrix</h5>",
-            _png_img(self.figure(), "confusion matrix"),
+            _html.figure_img(self.figure(), "confusion matrix"),
         ]
         curves = self.learning_curves()
         if curves is not None:
-            parts += ["<h5>Learning curves</h5>", _png_img(curves, "learning curves")]
-        return "\n".join([*parts, "</div>"])
+            parts += ["<h5>Learning curves</h5>", _html.figure_img(curves, "learning curves")]
+        return _html.block("evaluation-report", self._title(), *parts)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the metrics, per-class table and confusion matrix as JSON-ready data.
@@ -429,14 +425,6 @@ class EvaluationReport:
             "history": None if self.history is None
             else {k: [_plain(v) for v in vals] for k, vals in self.history.items()},
         }
-
-
-def _png_img(fig: Figure, alt: str) -> str:
-    """Return ``fig`` as an HTML ``<img>`` holding a base64 PNG, with ``alt`` text."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"<img src='data:image/png;base64,{data}' alt='{html.escape(alt)}'/>"
 
 
 def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None

@@ -67,6 +67,14 @@ def _listing(items: Sequence[Any]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
+def _distinct(values: np.ndarray) -> int | None:
+    """Count the distinct values (None when they cannot be compared)."""
+    try:
+        return len(set(values.tolist()))
+    except TypeError:  # unhashable ids
+        return None
+
+
 def _column(frame: pd.DataFrame, name: str, role: str, where: str, hint: str = "") -> pd.Series:
     """Return ``frame[name]``, or say which columns there are and what to do (``hint``)."""
     if name not in frame.columns:
@@ -617,6 +625,39 @@ class ImageDataset:
             f"<ImageDataset: {len(self)} image{'s' * (len(self) != 1)} of {len(counts)} "
             f"class{'es' * (len(counts) != 1)} ({shown}), {n_features} "
             f"feature{'s' * (n_features != 1)}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """Show the dataset in Jupyter: sizes, classes and a few thumbnails (one per class)."""
+        from .. import _html
+
+        counts = self.class_counts()
+        n_features = self._features.shape[1]
+        try:
+            folder = os.path.commonpath(list(self._paths)) if len(self) else None
+        except ValueError:  # paths on different drives
+            folder = None
+        objects = _distinct(self._ids)
+        facts = [
+            ("images", len(self)),
+            ("objects", objects if objects != len(self) else None),
+            ("classes", len(counts)),
+            ("features", f"{n_features}: {_listing(list(self._features.columns))}"
+             if n_features else "0"),
+            ("taxonomy", "known" if self._hierarchy is not None else None),
+            ("folder", folder),
+        ]
+        first: dict[str, int] = {}
+        for index, label in enumerate(self._labels):
+            first.setdefault(label, index)
+        examples = ((self._paths[first[label]], label) for label in counts.index)
+        return _html.block(
+            "image-dataset", "ImageDataset",
+            _html.fields(facts),
+            _html.thumbnails(examples),
+            _html.table(["label", "images", "share"],
+                        ((label, count, f"{count / len(self):.1%}")
+                         for label, count in counts.items()), total=len(counts)),
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -171,19 +171,31 @@ class StoreVerifyReport:
         """Whether every recorded file is present and unchanged and every alias resolves."""
         return not (self.missing or self.changed or self.unreadable or self.dangling_aliases)
 
-    def __str__(self) -> str:
+    def _headline(self) -> str:
         count = f"{len(self.versions)} version{'s' if len(self.versions) != 1 else ''}"
         if self.ok:
-            head = f"store verified: {count}, {self.checked} files as recorded"
-        else:
-            head = f"store differs from its records ({count}, {self.checked} files as recorded):"
-        lines = [head]
+            return f"store verified: {count}, {self.checked} files as recorded"
+        return f"store differs from its records ({count}, {self.checked} files as recorded)"
+
+    def __str__(self) -> str:
+        lines = [self._headline() + ("" if self.ok else ":")]
         for label, items in (("missing", self.missing), ("changed", self.changed),
                              ("unreadable", self.unreadable),
                              ("dangling alias", self.dangling_aliases),
                              ("extra (ignored)", self.extra)):
             lines += [f"  {label}: {item}" for item in items]
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from .. import _html
+
+        return _html.block(
+            "store-verify-report", self._headline(),
+            _html.listing("missing", self.missing), _html.listing("changed", self.changed),
+            _html.listing("unreadable", self.unreadable),
+            _html.listing("dangling aliases", self.dangling_aliases),
+            _html.listing("extra (ignored)", self.extra),
+        )
 
 
 class ModelStore:
@@ -243,6 +255,46 @@ class ModelStore:
 
     def __repr__(self) -> str:
         return f"ModelStore({str(self.path)!r})"
+
+    def _repr_html_(self) -> str:
+        """Show the store in Jupyter: its models, the most recently changed first.
+
+        Only the latest ``version.json`` of at most :data:`awiml._html.MAX_ROWS`
+        models is read; an empty, missing or damaged store is shown, not raised.
+        """
+        from .. import _html
+        from .._progress import human_size
+
+        facts: list[tuple[str, Any]] = [
+            ("folder", self.path),
+            ("workspace", self.workspace.root if self.workspace is not None else None),
+        ]
+        try:
+            names = sorted(self._names(), key=lambda n: _changed(self.path / n), reverse=True)
+        except OSError as exc:
+            names = []
+            facts.append(("problem", f"the folder could not be read: {exc}"))
+        facts.append(("models", len(names) if names else "none yet: save one with "
+                      "store.save(model, name)"))
+
+        def cells(name: str) -> list[Any]:
+            try:
+                row = self._list_row(name)
+            except (AwimlError, OSError) as exc:
+                return [name, f"unreadable: {exc}", "", "", "", "", "", ""]
+            if row is None:
+                return [name, "no versions", "", "", "", "", "", ""]
+            value = "" if row["value"] is None else f"{row['metric']} {row['value']:.4g}"
+            size = "" if row["size"] is None else human_size(row["size"])
+            return [name, row["latest"], row["versions"], row["aliases"], row["kind"],
+                    row["created"], value, size]
+
+        models = _html.table(
+            ["name", "latest", "versions", "aliases", "kind", "created", "metric",
+             "size of latest"],
+            map(cells, names), total=len(names),
+        ) if names else ""
+        return _html.block("model-store", "ModelStore", _html.fields(facts), models)
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -860,29 +912,36 @@ class ModelStore:
             ``created`` of the latest version, and its key ``metric`` and
             ``value`` (accuracy, balanced accuracy, F1... the first recorded).
         """
-        rows = []
-        for name in self._names():
-            versions = self._versions(name)
-            if not versions:
-                continue
-            latest = versions[-1]
-            try:
-                record = self._record(name, latest)
-            except AwimlError:
-                record = {}
-            metric, value = _key_metric(record.get("metrics"))
-            rows.append({
-                "name": name,
-                "latest": latest,
-                "versions": len(versions),
-                "aliases": ", ".join(f"{a}={n}" for a, n in self._aliases(name).items()),
-                "kind": record.get("kind"),
-                "created": record.get("created"),
-                "metric": metric,
-                "value": value,
-            })
+        rows = [row for row in map(self._list_row, self._names()) if row is not None]
+        for row in rows:
+            del row["size"]
         return _dated_table(rows, ["name", "latest", "versions", "aliases", "kind", "created",
                                    "metric", "value"])
+
+    def _list_row(self, name: str) -> dict[str, Any] | None:
+        """Return the :meth:`list` row of ``name`` plus the ``size`` of its latest version."""
+        versions = self._versions(name)
+        if not versions:
+            return None
+        latest = versions[-1]
+        try:
+            record = self._record(name, latest)
+        except AwimlError:
+            record = {}
+        metric, value = _key_metric(record.get("metrics"))
+        files = record.get("files") or {}
+        return {
+            "name": name,
+            "latest": latest,
+            "versions": len(versions),
+            "aliases": ", ".join(f"{a}={n}" for a, n in self._aliases(name).items()),
+            "kind": record.get("kind"),
+            "created": record.get("created"),
+            "metric": metric,
+            "value": value,
+            "size": sum(f.get("size") or 0 for f in files.values() if isinstance(f, dict))
+            if record else None,
+        }
 
     def versions(self, name: str) -> pd.DataFrame:
         """Return one row per version of ``name``.
@@ -1134,6 +1193,15 @@ def _check_alias(alias: Any) -> None:
     if alias in _RESERVED_ALIASES or alias.isdigit():
         raise ValueError(f"{alias!r} cannot be an alias: numbers and 'latest' already name "
                          "versions")
+
+
+def _changed(folder: Path) -> float:
+    """Return when a model's versions or aliases last changed (0 when unknown)."""
+    times = []
+    for part in ("versions", "aliases"):
+        with contextlib.suppress(OSError):
+            times.append((folder / part).stat().st_mtime)
+    return max(times, default=0.0)
 
 
 def _describe(versions: list[int], aliases: Mapping[str, int | None]) -> str:

@@ -3,6 +3,13 @@
 ``raw/MANIFEST`` is a JSON Lines file: one JSON object per file in ``raw/``
 with the fields of :class:`ManifestEntry`, sorted by path, keys in a fixed
 order, so it diffs well under git. It is always replaced whole, atomically.
+
+Each line says how far its ``sha256`` can be trusted: ``digest_source`` is
+``"published"`` when the file was checked against a checksum the archive
+published (or the caller gave), and ``"computed"`` when the digest was only
+computed on arrival, so a body corrupted in transit would have been recorded
+all the same. It follows from ``published_checksum``, which lines written
+before the key existed already carry, so old manifests read the same.
 """
 
 from __future__ import annotations
@@ -17,7 +24,17 @@ from typing import Any
 from .._files import atomic_write
 from ..errors import InvalidDataError
 
-__all__ = ["MANIFEST_COLUMNS", "ManifestEntry", "read_manifest", "write_manifest"]
+__all__ = [
+    "DIGEST_SOURCES",
+    "MANIFEST_COLUMNS",
+    "ManifestEntry",
+    "read_manifest",
+    "write_manifest",
+]
+
+#: The values of :attr:`ManifestEntry.digest_source`: checked against a
+#: checksum the archive published, or only computed when the file arrived.
+DIGEST_SOURCES = ("published", "computed")
 
 #: Column order of the manifest, as written and as returned by ``Workspace.manifest()``.
 MANIFEST_COLUMNS = (
@@ -28,6 +45,7 @@ MANIFEST_COLUMNS = (
     "retrieved",
     "awiml_version",
     "published_checksum",
+    "digest_source",
     "metadata",
 )
 
@@ -55,12 +73,19 @@ class ManifestEntry:
     metadata : Mapping
         Source-specific metadata (DOI, licence, citation, job id...).
 
+    Attributes
+    ----------
+    digest_source : str
+        ``"published"`` or ``"computed"`` (see :data:`DIGEST_SOURCES`).
+
     Examples
     --------
     >>> e = ManifestEntry("a.tab", "https://example.org/a.tab", 4, "sha256:00",
     ...                   "2026-01-01T00:00:00Z", "0.1.0")
     >>> ManifestEntry.from_json(e.to_json()) == e
     True
+    >>> e.digest_source
+    'computed'
     """
 
     path: str
@@ -72,8 +97,25 @@ class ManifestEntry:
     published_checksum: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def digest_source(self) -> str:
+        """Whether ``sha256`` rests on a checksum the archive published or was only computed.
+
+        ``"published"``: the file was checked on arrival against
+        ``published_checksum``. ``"computed"``: the archive published none
+        (PANGAEA's text exports, plain web servers, local files), so the
+        digest was computed from the bytes as they arrived; :meth:`Workspace.verify
+        <awiml.workspace.Workspace.verify>` can show that the file has not
+        changed since, not that it arrived intact.
+        """
+        return DIGEST_SOURCES[0] if self.published_checksum else DIGEST_SOURCES[1]
+
     def to_json(self) -> str:
-        """Return the entry as one line of JSON, keys in :data:`MANIFEST_COLUMNS` order."""
+        """Return the entry as one line of JSON, keys in :data:`MANIFEST_COLUMNS` order.
+
+        ``digest_source`` is written for people and other tools to read; it
+        is derived from ``published_checksum`` and not read back.
+        """
         record = {name: getattr(self, name) for name in MANIFEST_COLUMNS}
         if record["published_checksum"] is None:
             del record["published_checksum"]
@@ -98,6 +140,11 @@ class ManifestEntry:
         ------
         ValueError
             If the line is not JSON or lacks a required key.
+
+        Notes
+        -----
+        A line without ``digest_source`` (written before awiml recorded it)
+        reads the same: the value follows from ``published_checksum``.
         """
         record = json.loads(line)
         if not isinstance(record, dict):

@@ -73,6 +73,8 @@ _ROW_COLUMNS = ("path", "source", "size", "sha256", "status", "attempts")
 _WAIT_SLICE = 0.2
 #: Seconds an interrupted fetch gives its transfers to stop and close their partial files.
 _STOP_GRACE = 1.0
+#: File names a report's text lists before "... and N more".
+_LISTED = 20
 
 
 class FetchError(TransferError):
@@ -110,25 +112,71 @@ class VerifyReport:
         On disk but not in the manifest.
     changed : list of str
         On disk with another size or checksum than recorded.
+    computed_only : list of str
+        Files found as recorded whose digest was only computed on arrival
+        (``digest_source == "computed"`` in the manifest): the archive
+        published no checksum, so that they have not changed since is known,
+        not that they arrived intact. They do not make the report fail.
+
+    Examples
+    --------
+    >>> report = VerifyReport(2, computed_only=["ctd.tab"])
+    >>> report.ok
+    True
+    >>> print(report)
+    raw/ matches its manifest (2 files verified)
+      1 of them rest only on a digest computed on arrival (no published checksum):
+        ctd.tab
     """
 
     checked: int
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    computed_only: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether ``raw/`` agrees with the manifest exactly."""
         return not (self.missing or self.extra or self.changed)
 
-    def __str__(self) -> str:
+    def _headline(self) -> str:
         if self.ok:
             return f"raw/ matches its manifest ({self.checked} files verified)"
-        lines = [f"raw/ differs from its manifest ({self.checked} files as recorded):"]
+        return f"raw/ differs from its manifest ({self.checked} files as recorded)"
+
+    def __str__(self) -> str:
+        lines = [self._headline() + ("" if self.ok else ":")]
         lines += [f"  {label}: {p}" for label in ("missing", "extra", "changed")
                   for p in getattr(self, label)]
+        if self.computed_only:
+            shown = self.computed_only[:_LISTED]
+            lines.append(f"  {len(self.computed_only)} of them rest only on a digest computed "
+                         "on arrival (no published checksum):")
+            lines += [f"    {p}" for p in shown]
+            if len(self.computed_only) > len(shown):
+                lines.append(f"    ... and {len(self.computed_only) - len(shown)} more "
+                             "(`awiml manifest` shows each file's digest_source)")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{len(getattr(self, k))} {k}" for k in
+                           ("missing", "extra", "changed", "computed_only")
+                           if getattr(self, k))
+        return f"<VerifyReport {'ok' if self.ok else 'differs'}: {self.checked} checked" + (
+            f", {counts}>" if counts else ">")
+
+    def _repr_html_(self) -> str:
+        from .. import _html
+
+        return _html.block(
+            "verify-report", self._headline(),
+            _html.listing("missing (in the manifest, not on disk)", self.missing),
+            _html.listing("extra (on disk, not in the manifest)", self.extra),
+            _html.listing("changed (size or sha256 differs)", self.changed),
+            _html.listing("resting only on a digest computed on arrival (the archive "
+                          "published no checksum)", self.computed_only),
+        )
 
 
 def _folder(name: str, doc: str) -> property:
@@ -271,6 +319,53 @@ class Workspace:
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
 
+    def _repr_html_(self) -> str:
+        """Show the workspace in Jupyter: its folders, and what raw/ holds, newest first.
+
+        Reads only ``workspace.json`` and the manifest (no file is hashed or
+        listed), shows at most :data:`awiml._html.MAX_ROWS` files, and shows a
+        problem (a half-made workspace, an unreadable manifest) instead of raising.
+        """
+        from .. import _html
+        from .._progress import human_size
+
+        facts: list[tuple[str, Any]] = [("folder", self.root)]
+        try:
+            marker = json.loads((self._meta / _MARKER).read_text("utf-8"))
+            facts += [("created", marker.get("created")), ("by", marker.get("created_by"))]
+        except (OSError, ValueError, AttributeError) as exc:
+            facts.append(("created", f"unknown ({_MARKER}: {exc})"))
+        try:
+            entries = sorted(self.entries().values(), key=lambda e: e.retrieved, reverse=True)
+        except (AwimlError, OSError) as exc:
+            entries, problem = [], f"<p>raw/MANIFEST could not be read: {_html.escape(exc)}</p>"
+        else:
+            problem = ""
+        computed = sum(entry.digest_source == "computed" for entry in entries)
+        if entries:
+            facts += [
+                ("raw/", f"{len(entries)} files, {human_size(sum(e.size for e in entries))}"),
+                ("last fetch", entries[0].retrieved),
+                ("digests", f"{len(entries) - computed} checked against a published "
+                            f"checksum, {computed} only computed on arrival"),
+            ]
+        else:
+            facts.append(("raw/", "empty: fetch data with ws.fetch(url)"))
+        folders = _html.table(
+            ["folder", "holds", ""],
+            [(f"{name}/", purpose, "" if (self.root / name).is_dir() else "missing")
+             for name, purpose in LAYOUT.items()],
+        )
+        files = _html.table(
+            ["path", "size", "retrieved", "digest", "source"],
+            ((e.path, human_size(e.size), e.retrieved, e.digest_source, e.source)
+             for e in entries),
+            total=len(entries),
+        ) if entries else ""
+        return _html.block("workspace", f"Workspace {self.root.name}", _html.fields(facts),
+                           problem, folders, "<h5>raw/, newest first</h5>" if files else "",
+                           files)
+
     def __fspath__(self) -> str:
         return str(self.root)
 
@@ -307,7 +402,9 @@ class Workspace:
         -------
         pandas.DataFrame
             Columns as in :data:`awiml.workspace.manifest.MANIFEST_COLUMNS`; ``retrieved``
-            is a timezone-aware timestamp.
+            is a timezone-aware timestamp; ``digest_source`` is ``"published"``
+            where the file was checked against a checksum the archive published
+            and ``"computed"`` where its digest was only computed on arrival.
         """
         import pandas as pd
 
@@ -571,7 +668,8 @@ class Workspace:
         -------
         VerifyReport
             Missing, extra and changed files; ``report.ok`` is ``True`` when
-            everything matches.
+            everything matches. ``report.computed_only`` names the files found
+            as recorded whose digest was only computed on arrival.
         """
         entries = self.entries()
         on_disk = {
@@ -590,6 +688,8 @@ class Workspace:
             missing=sorted(set(entries) - on_disk),
             extra=sorted(on_disk - set(entries)),
             changed=changed,
+            computed_only=[name for name in sorted(set(both) - set(changed))
+                           if entries[name].digest_source == "computed"],
         )
 
 
