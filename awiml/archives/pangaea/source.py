@@ -451,12 +451,14 @@ class PangaeaSource(ArchiveFileSystem):
         """
         from ._xarray import frame_to_xarray
 
-        table = self.read(doi, on_mismatch=on_mismatch)
-        if isinstance(table, dict):
+        meta = self.metadata(doi)
+        if meta.is_collection:  # said before any child's table is downloaded
             raise InvalidDataError(
                 f"doi:{normalize_doi(doi)} is a collection; call to_xarray on each child "
-                f"({', '.join(table)})."
+                f"({', '.join(meta.children)})."
             )
+        table = self.read(doi, on_mismatch=on_mismatch)
+        assert not isinstance(table, dict)  # not a collection: one table
         return frame_to_xarray(table)
 
     def files(self, doi: str | int) -> pd.DataFrame:
