@@ -190,3 +190,180 @@ def test_engine_name_resolves_through_the_entry_point(tmp_path):
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["4482", "CF-1.10", "4482"]
+
+
+# --------------------------------------------------------------------------- #
+# CF-1.10
+# --------------------------------------------------------------------------- #
+
+# One CTD cast: the position and time are only in the event of the metadata block.
+PROFILE = (
+    "/* DATA DESCRIPTION:\n"
+    "Citation:\tBracher, Astrid (2019): Pigments of one CTD cast (test table). PANGAEA, "
+    "https://doi.org/10.1594/PANGAEA.999001\n"
+    "Event(s):\tPS103_11-1 * LATITUDE: -66.536900 * LONGITUDE: 0.009520 * "
+    "DATE/TIME: 2016-12-28T07:32:00 * ELEVATION: -4593.0 m * LOCATION: Lazarev Sea\n"
+    "Parameter(s):\tDEPTH, water [m] (Depth water) * GEOCODE\n"
+    "\tChlorophyll a [µg/l] (Chl a)\n"
+    "\tTemperature, water [°C] (Temp)\n"
+    "License:\tCreative Commons Attribution 4.0 International (CC-BY-4.0)\n"
+    "*/\n"
+    "Depth water [m]\tChl a [µg/l]\tTemp [°C]\n"
+    "2\t0.5966\t?-0.5\n30\t<0.001\t-1.2\n50\t0.7205\t-1.8\n"
+).encode()
+# One mooring: fixed position and depth, times that vary.
+SERIES = (
+    "Event label\tDate/Time\tLatitude\tLongitude\tDepth water [m]\tTemp [°C]\n"
+    "AWI-M1\t2016-12-16T00:00\t-66.5\t0.01\t11\t1.0\n"
+    "AWI-M1\t2016-12-16T01:00\t-66.5\t0.01\t11\t1.1\n"
+    "AWI-M1\t2016-12-16T02:00\t-66.5\t0.01\t11\t0.9\n"
+).encode()
+# Sample sites without times: points, with units that map and units that do not.
+SITES = (
+    "Latitude\tLongitude\tElevation [m]\tRad [W/m**2]\tSed rate [cm/ka]\tδ18O [‰ PDB]"
+    "\tTurb [NTU]\tChl a [µg/l]\tSal\n"
+    "-66.5\t0.01\t-4593\t120.5\t1.2\t3.1\t0.4\t0.5\t34.1\n"
+    "-68.0\t0.00\t-4511\t80.0\t0.9\t3.4\t0.2\t0.7\t34.2\n"
+).encode()
+FEATURE_TYPES = {"point", "timeSeries", "trajectory", "profile"}
+
+
+def check_cf(dataset):
+    """Explicit checks of the CF-1.10 rules the Dataset promises, with cf-xarray's help."""
+    import cf_xarray  # noqa: F401  (registers .cf)
+    from cf_xarray.units import units as udunits
+
+    assert dataset.attrs["Conventions"] == "CF-1.10"
+    if "featureType" in dataset.attrs:
+        assert dataset.attrs["featureType"] in FEATURE_TYPES
+        # CF 9.1: every discrete sampling geometry has a latitude and a longitude
+        assert dataset.cf.axes["X"] and dataset.cf.axes["Y"]
+    for axis, names in dataset.cf.axes.items():  # CF 4: at most one coordinate per axis
+        assert len(names) == 1, (axis, names)
+        assert names[0] in dataset.coords
+    for name, variable in dataset.variables.items():
+        attrs = variable.attrs
+        if variable.dtype.kind == "M":  # CF 4.4: time encoded as "<unit> since <date>"
+            assert "units" not in attrs
+            assert " since " in variable.encoding["units"] and variable.encoding["calendar"]
+        if "units" in attrs and not attrs["units"].replace("e-", "").replace(".", "").isdigit():
+            udunits.parse_units(attrs["units"])  # raises for a unit UDUNITS cannot read
+        if attrs.get("standard_name") == "latitude":
+            assert attrs["units"] == "degrees_north"
+        if attrs.get("standard_name") == "longitude":
+            assert attrs["units"] == "degrees_east"
+        if attrs.get("axis") == "Z" or "positive" in attrs:  # CF 4.3
+            assert attrs["positive"] in ("up", "down")
+            assert udunits.parse_units(attrs["units"]).dimensionality == {"[length]": 1}
+        if "flag_values" in attrs:  # CF 3.5
+            assert attrs["flag_values"].dtype == variable.dtype
+            assert len(attrs["flag_values"]) == len(attrs["flag_meanings"].split())
+            assert set(variable.values.ravel()) <= set(attrs["flag_values"])
+            assert dataset[name].cf.is_flag_variable
+        for linked in attrs.get("ancillary_variables", "").split():
+            assert linked in dataset.variables
+        if "cf_role" in attrs:
+            assert attrs["cf_role"] in ("trajectory_id", "profile_id", "timeseries_id")
+
+
+def test_to_xarray_track_is_a_cf_trajectory(source, tmp_path):
+    dataset = source.to_xarray(889513)
+    check_cf(dataset)
+    assert dataset.attrs["featureType"] == "trajectory"
+    assert dataset.cf.axes == {"T": ["Date_Time"], "Y": ["Latitude"], "X": ["Longitude"],
+                               "Z": ["Depth_water"]}
+    assert dataset.cf.standard_names == {"time": ["Date_Time"], "latitude": ["Latitude"],
+                                         "longitude": ["Longitude"], "depth": ["Depth_water"]}
+    assert set(dataset.data_vars) == {"Temp", "Sal"}  # geocodes are coordinates now
+    assert dataset["Depth_water"].attrs["positive"] == "down"
+    assert dataset.cf.cf_roles == {"trajectory_id": ["trajectory"]}
+    assert str(dataset["trajectory"].values) == "PS103-track"
+    assert dataset.cf["latitude"].dims == ("obs",)
+    # Kept: names and attributes that code written for 0.1 reads.
+    assert dataset["Temp"].attrs["units"] == "degC"
+    assert dataset["Temp"].attrs["pangaea_unit"] == "°C"
+    assert dataset["Latitude"].attrs["pangaea_short_name"] == "Latitude"
+    # netCDF: time is stored as numbers with CF units, geocodes listed as coordinates.
+    path = tmp_path / "tsg.nc"
+    dataset.to_netcdf(path)
+    with xr.open_dataset(path, decode_times=False) as raw:
+        assert raw["Date_Time"].attrs["units"].startswith("seconds since 1970-01-01")
+        assert raw["Date_Time"].attrs["calendar"] == "standard"
+        assert set(raw["Temp"].encoding["coordinates"].split()) == {
+            "Date_Time", "Latitude", "Longitude", "Depth_water", "trajectory"}
+    with xr.open_dataset(path) as back:
+        assert (back["Date_Time"].values == dataset["Date_Time"].values).all()
+        assert back.attrs["featureType"] == "trajectory"
+
+
+def test_to_xarray_cast_is_a_cf_profile_placed_by_its_event(pangaea, tmp_path):
+    pangaea.add_dataset(999001, text=PROFILE)
+    source = PangaeaSource(base_url=pangaea.base_url, cache=False, skip_instance_cache=True)
+    dataset = source.to_xarray(999001)
+    check_cf(dataset)
+    assert dataset.attrs["featureType"] == "profile"
+    # CF 9: a profile's position and time are one per profile, the depth one per level
+    assert dataset["Latitude"].ndim == dataset["Longitude"].ndim == dataset["Date_Time"].ndim == 0
+    assert float(dataset.cf["latitude"]) == pytest.approx(-66.5369)
+    assert str(dataset.cf["time"].values).startswith("2016-12-28T07:32")
+    assert dataset.cf["depth"].dims == ("obs",) and dataset.cf["depth"].attrs["positive"] == "down"
+    assert dataset.cf.cf_roles == {"profile_id": ["profile"]}
+    assert "PS103_11-1" in str(dataset["profile"].values)
+    local = tmp_path / "cast.tab"
+    local.write_bytes(PROFILE)
+    xr.testing.assert_identical(xr.open_dataset(local, engine=ENGINE), dataset)
+
+
+def test_to_xarray_mooring_is_a_cf_time_series():
+    dataset = xr.open_dataset(io.BytesIO(SERIES), engine=ENGINE)
+    check_cf(dataset)
+    assert dataset.attrs["featureType"] == "timeSeries"
+    assert dataset.cf["time"].dims == ("obs",)
+    assert dataset.cf["latitude"].ndim == dataset.cf["longitude"].ndim == 0
+    assert dataset.cf["depth"].ndim == 0 and float(dataset.cf["depth"]) == 11
+    assert dataset.cf.cf_roles == {"timeseries_id": ["station"]}
+
+
+def test_to_xarray_several_events_are_cf_points(source):
+    with pytest.warns(UserWarning, match="does not match"):  # BIO-MATE renamed its header
+        dataset = source.to_xarray(898941, on_mismatch="warn")
+    check_cf(dataset)
+    assert dataset.attrs["featureType"] == "point"
+    assert all(dataset[name].dims == ("obs",) for name in dataset.cf.axes.values()
+               for name in name)
+    assert not dataset.cf.cf_roles
+    # every pigment keeps its unit, in UDUNITS spelling
+    pigments = [n for n, v in dataset.data_vars.items() if v.attrs.get("pangaea_unit") == "µg/l"]
+    assert len(pigments) == 26 and {dataset[n].attrs["units"] for n in pigments} == {"ug/l"}
+
+
+def test_to_xarray_units_map_cleanly_or_stay_pangaea_only():
+    dataset = xr.open_dataset(io.BytesIO(SITES), engine=ENGINE)
+    check_cf(dataset)
+    assert dataset.attrs["featureType"] == "point"  # positions vary, no times
+    units = {name: var.attrs.get("units") for name, var in dataset.variables.items()}
+    assert units == {"Latitude": "degrees_north", "Longitude": "degrees_east",
+                     "Elevation": "m", "Rad": "W/m2", "Sed_rate": "cm/kyr", "v_18O": None,
+                     "Turb": None, "Chl_a": "ug/l", "Sal": None}
+    # Where no UDUNITS spelling fits, PANGAEA's unit stays, under a name CF does not read.
+    assert not any("units" in v.attrs for v in dataset.variables.values()
+                   if v.attrs.get("pangaea_unit") in ("‰ PDB", "NTU"))
+    assert {v.attrs.get("pangaea_unit") for v in dataset.variables.values()} >= {"‰ PDB", "NTU"}
+    # Elevation is PANGAEA's height above sea level: up, CF's altitude
+    assert dataset["Elevation"].attrs["positive"] == "up"
+    assert dataset.cf.standard_names["altitude"] == ["Elevation"]
+    assert dataset.cf.axes["Z"] == ["Elevation"]
+
+
+def test_to_xarray_quality_flags_are_cf_flag_variables(pangaea, source):
+    dataset = source.to_xarray(900002)
+    check_cf(dataset)
+    flag = dataset["Temp_flag"]
+    assert dataset["Temp"].attrs["ancillary_variables"] == "Temp_flag"
+    assert dataset.cf.get_associated_variable_names("Chl_a")["ancillary_variables"] == [
+        "Chl_a_flag"]
+    assert flag.attrs["flag_meanings"].split()[:3] == ["no_flag", "questionable", "not_valid"]
+    assert list((flag.cf == "questionable").values) == [True, False, False, False, False, False]
+    assert list((dataset["Chl_a_flag"].cf == "below_detection_limit").values) == [
+        False, True, False, False, False, False]
+    assert "units" not in flag.attrs
