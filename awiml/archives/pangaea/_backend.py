@@ -63,7 +63,8 @@ class PangaeaBackendEntrypoint(BackendEntrypoint):
 
     :meth:`guess_can_open` claims ``pangaea://`` URLs and files that start
     with PANGAEA's ``/* DATA DESCRIPTION:`` block, so ``engine="pangaea"``
-    may be left out for those.
+    may be left out for such files. Name it for ``pangaea://`` URLs: xarray
+    asks its netCDF4 engine first, which takes any URL for OPeNDAP.
 
     Examples
     --------
