@@ -454,7 +454,11 @@ class PangaeaSource(ArchiveFileSystem):
         return events_frame(self.metadata(doi))
 
     def to_xarray(self, doi: str | int, *, on_mismatch: str = "raise") -> xr.Dataset:
-        """Read a dataset into an :class:`xarray.Dataset` with CF-style attributes.
+        """Read a dataset into a CF-1.10 :class:`xarray.Dataset`.
+
+        ``xarray.open_dataset("pangaea://<id>", engine="pangaea")`` gives the
+        same Dataset, and so does a PANGAEA text export on disk with
+        ``engine="pangaea"``.
 
         Parameters
         ----------
@@ -466,22 +470,61 @@ class PangaeaSource(ArchiveFileSystem):
         Returns
         -------
         xarray.Dataset
-            One variable per column along the dimension ``obs``; each carries
-            ``units`` (UDUNITS spelling where known), ``long_name``,
-            ``pangaea_unit``, ``pangaea_short_name`` and, where given,
-            ``comment``, ``method`` and ``pi``; flag columns are linked by
-            ``ancillary_variables``. Global attributes: ``title``,
-            ``references`` (the DOI URL), ``citation``, ``license``,
-            ``source`` and ``Conventions``.
+            One variable per column along the dimension ``obs``, named by the
+            short name made netCDF-safe (``Date/Time`` as ``Date_Time``).
+
+            *Coordinates.* ``Date/Time`` (``standard_name`` ``time``, axis
+            ``T``; times in UTC, written to netCDF as ``seconds since
+            1970-01-01``), ``Latitude`` and ``Longitude`` (``latitude``,
+            ``longitude``, axes ``Y`` and ``X``, ``degrees_north`` and
+            ``degrees_east``) and the vertical geocode (``Depth water``:
+            ``depth``, ``positive: down``; ``Depth sed`` and ``Depth
+            ice/snow``: ``positive: down``; ``Elevation`` and ``Altitude``:
+            ``altitude``, ``positive: up``; the first one has axis ``Z``).
+            A table without position or time columns gets them from its one
+            event in the metadata, as scalar coordinates.
+
+            *featureType*, from which geocodes vary over the rows: no
+            latitude or longitude, none; several events in an event column,
+            ``point``; a position that varies, ``trajectory`` if the time
+            varies too, else ``point``; a fixed position with varying depth
+            and a fixed (or no) time, ``profile``; with varying time and a
+            fixed (or no) depth, ``timeSeries``; otherwise ``point``. A
+            profile's position and time and a time series' position and
+            depth become scalar coordinates, and a scalar coordinate
+            ``trajectory``, ``profile`` or ``station`` with ``cf_role`` names
+            the feature (the event label, else the DOI).
+
+            *Variables* carry ``pangaea_short_name``, ``long_name``,
+            ``pangaea_unit`` (the unit as PANGAEA writes it) and, where given,
+            ``comment``, ``method`` and ``pi``. ``units`` is the UDUNITS
+            spelling where PANGAEA's unit maps cleanly (``°C`` as ``degC``);
+            where it does not (``‰ PDB``), ``units`` is left out and only
+            ``pangaea_unit`` says it. A quality-flag column ``<name>_flag``
+            holds codes (0 no flag, 1-6 ``? / * # < >``) with
+            ``flag_values`` and ``flag_meanings``, named in its column's
+            ``ancillary_variables``.
+
+            *Global attributes*: ``title``, ``references`` (the DOI URL),
+            ``citation``, ``license``, ``source``, ``Conventions``
+            (``CF-1.10``) and ``featureType``.
+
+        Raises
+        ------
+        InvalidDataError
+            The dataset is a collection (call ``to_xarray`` on each child) or
+            its table is malformed.
         """
         from ._xarray import frame_to_xarray
 
-        table = self.read(doi, on_mismatch=on_mismatch)
-        if isinstance(table, dict):
+        meta = self.metadata(doi)
+        if meta.is_collection:  # said before any child's table is downloaded
             raise InvalidDataError(
                 f"doi:{normalize_doi(doi)} is a collection; call to_xarray on each child "
-                f"({', '.join(table)})."
+                f"({', '.join(meta.children)})."
             )
+        table = self.read(doi, on_mismatch=on_mismatch)
+        assert not isinstance(table, dict)  # not a collection: one table
         return frame_to_xarray(table)
 
     def files(self, doi: str | int) -> pd.DataFrame:
