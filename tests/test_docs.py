@@ -93,19 +93,8 @@ def page_script(page: Path) -> str:
     return "\n".join(script) + "\n"
 
 
-# Pages whose blocks were written before this test and do not run offline yet (issue 12):
-# signatures not marked, example.org URLs, names from earlier pages. Strict: a page that
-# starts to run fails here until it is taken off the list.
-NOT_RUNNING_YET = {"docs/pangaea.md", "docs/testing.md"}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(
-        strict=True, reason="issue 12: the page's blocks do not run offline yet"))
-    if name in NOT_RUNNING_YET else name
-    for name in PAGES_WITH_CODE
-])
+@pytest.mark.parametrize("name", PAGES_WITH_CODE)
 def test_code_blocks_of_the_page_run(name, tmp_path):
     """Every Python block of README.md and docs/ runs against the emulators, offline."""
     page = ROOT / name

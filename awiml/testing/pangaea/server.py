@@ -49,6 +49,13 @@ ES_REQUEST = (
 _ES_ID_TERM = re.compile(r"sf-idDataSet:\d+")
 _TSV = "text/tab-separated-values"
 _SAMPLE = "PANGAEA_889513_PS103_surf_oce_tsg.tab"
+_SAMPLE_RECORDS = {
+    547797: "PANGAEA_547797_child_panmd.xml",
+    547942: "PANGAEA_547942_collection_parent_panmd.xml",
+    611408: "PANGAEA_611408_linked_files_panmd.xml",
+    893044: "PANGAEA_893044_login_required_panmd.xml",
+}
+"""The real panmd records in ``awiml/testing/pangaea/data/``, by dataset id."""
 _FORMATS = {"textfile": "text", "zip": "zip", "citation_text": "citation", "html": "html"}
 _LOGIN_NUMBERS = {"unrestricted": 1, "access rights needed": 3}
 _QUERY_TOKEN = re.compile(r'([+-]?)(?:([A-Za-z_][\w.-]*):)?(?:"([^"]*)"|(\S+))')
@@ -102,8 +109,10 @@ class PangaeaServer(ArchiveEmulator):
     r"""A loopback emulator of PANGAEA's web services, for offline tests.
 
     Register datasets with :meth:`add_dataset` (from a text export, a panmd
-    record, or both), collections with :meth:`add_collection`, and awiml's
-    bundled sample with :meth:`add_sample_data`; then point the client at
+    record, or both), collections with :meth:`add_collection`, awiml's
+    bundled sample with :meth:`add_sample_data`, and four real metadata
+    records (a collection, its child, a dataset of linked files and a
+    restricted one) with :meth:`add_sample_metadata`; then point the client at
     :attr:`endpoints`. What each route answers, and what is assumed about
     PANGAEA where its behaviour is undocumented, is listed in the module
     documentation (:mod:`awiml.testing.pangaea`). Of PANGAEA's Elasticsearch
@@ -416,6 +425,58 @@ class PangaeaServer(ArchiveEmulator):
         """
         data = importlib.resources.files("awiml").joinpath("data", _SAMPLE).read_bytes()
         return self.add_dataset(889513, text=data)
+
+    def add_sample_metadata(self) -> dict[int, DatasetMetadata]:
+        """Register four real PANGAEA metadata records bundled with awiml, without data.
+
+        They are PANGAEA's panmd records, as PANGAEA served them, of datasets
+        whose shapes the sample table lacks (see ``awiml/testing/pangaea/data/README.md``
+        for their sources; cite their DOIs):
+
+        * doi:10.1594/PANGAEA.547942, a collection (Pälike et al., 2006, ODP Site
+          199-1218) of three datasets: 547797, 547799 and 771930;
+        * doi:10.1594/PANGAEA.547797, the first of them, an age model with 31115
+          data points (CC-BY-3.0);
+        * doi:10.1594/PANGAEA.611408, "Documentation of IPY Seamount" (Grobe et
+          al., 2007, CC-BY-3.0), a dataset of linked files (columns ``File
+          name``, ``File format``, ``File size [kByte]``, ``URL file``);
+        * doi:10.1594/PANGAEA.893044, a restricted dataset (Pälike et al.,
+          2018, IODP Site 342-U1408; ``loginOption`` "access rights needed").
+
+        Only the records are bundled, not the tables, the files, nor the
+        records of 547799 and 771930. So metadata, citation, landing page,
+        search and Elasticsearch answer for the four as PANGAEA does; asking
+        for a table answers ``406``, and for 547799 or 771930 ``404``. Register
+        tables or files of your own under these ids with :meth:`add_dataset`
+        (``xml=`` the record, ``text=`` your table).
+
+        Returns
+        -------
+        dict of int to DatasetMetadata
+            The metadata the server now serves, by dataset id.
+
+        Examples
+        --------
+        >>> from awiml.testing import PangaeaServer
+        >>> with PangaeaServer() as pangaea:
+        ...     records = pangaea.add_sample_metadata()
+        >>> sorted(records)
+        [547797, 547942, 611408, 893044]
+        >>> records[547942].children[0], records[547797].parent
+        ('10.1594/PANGAEA.547797', '10.1594/PANGAEA.547942')
+        >>> records[893044].restricted, [p.short_name for p in records[611408].parameters][-1]
+        (True, 'URL file')
+        """
+        folder = importlib.resources.files("awiml.testing.pangaea").joinpath("data")
+        records = {ident: folder.joinpath(name).read_bytes()
+                   for ident, name in _SAMPLE_RECORDS.items()}
+        registered = {}
+        for ident, record in records.items():
+            if ident == 547942:
+                registered[ident] = self.add_collection(ident, xml=record)
+            else:
+                registered[ident] = self.add_dataset(ident, xml=record)
+        return registered
 
     def _pg_store(
         self,
