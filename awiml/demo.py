@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import textwrap
 import time
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -222,7 +223,7 @@ def run(workspace_path: str | Path | None = None, *, progress: bool = True) -> W
 
     _step(13, "Verify raw/ against the manifest")
     verified = workspace.verify()
-    print(f"    {verified}")
+    print(textwrap.indent(str(verified), "    "))
     if not verified.ok or not identical:
         raise SystemExit("demo failed: raw/ does not match its manifest")
 

@@ -44,7 +44,7 @@ def test_init_fetch_manifest_verify(tmp_path, server):
     lines = run("manifest", "-w", str(ws), "--json").output.splitlines()
     assert json.loads(lines[0])["source"] == server.url("tsg.tab")
     verified = run("verify", "-w", str(ws))
-    assert verified.exit_code == 0 and "1 files verified" in verified.output
+    assert verified.exit_code == 0 and "1 file verified" in verified.output
 
 
 def test_verify_exits_1_when_raw_changed(tmp_path, server):

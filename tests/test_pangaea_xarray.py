@@ -101,7 +101,7 @@ def test_engine_passes_the_token_and_cache_to_the_source(pangaea, tmp_path):
     dataset = open_remote(pangaea, "pangaea://889514", token=TOKEN,
                           storage_options={"cache": cache, "skip_instance_cache": True})
     assert dataset.sizes["obs"] == 4482
-    assert any(cache.rglob("data.tab"))  # the engine used the cache it was given
+    assert any(cache.rglob("data.*.tab"))  # the engine used the cache it was given (per token)
     assert TOKEN not in repr(dataset.attrs)
 
 

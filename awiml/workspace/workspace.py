@@ -77,6 +77,11 @@ _STOP_GRACE = 1.0
 _LISTED = 20
 
 
+def _files_count(number: int) -> str:
+    """Return ``"1 file"`` or ``"N files"``."""
+    return f"{number} file" if number == 1 else f"{number} files"
+
+
 class FetchError(TransferError):
     """Several files of one :meth:`Workspace.fetch` call failed.
 
@@ -142,8 +147,8 @@ class VerifyReport:
 
     def _headline(self) -> str:
         if self.ok:
-            return f"raw/ matches its manifest ({self.checked} files verified)"
-        return f"raw/ differs from its manifest ({self.checked} files as recorded)"
+            return f"raw/ matches its manifest ({_files_count(self.checked)} verified)"
+        return f"raw/ differs from its manifest ({_files_count(self.checked)} as recorded)"
 
     def __str__(self) -> str:
         lines = [self._headline() + ("" if self.ok else ":")]
