@@ -6,7 +6,12 @@ docs docs/_build/html``); any warning fails the build.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import awiml
+
+DOCS = Path(__file__).resolve().parent
 
 # -- Project ---------------------------------------------------------------
 
@@ -21,12 +26,16 @@ version = ".".join(release.split(".")[:2])
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
+    "sphinx.ext.graphviz",
     "numpydoc",
-    "myst_parser",
+    "myst_nb",  # MyST Markdown pages, and the tutorial notebooks executed at build time
+    "sphinx_design",
+    "matplotlib.sphinxext.plot_directive",
 ]
 # No sphinx.ext.intersphinx: the documentation builds without network access.
 
-source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+# .rst first: autosummary writes its stub pages with the first suffix.
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
@@ -37,6 +46,31 @@ language = "en"
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# -- Tutorials (myst-nb) ---------------------------------------------------
+
+# The notebooks live in notebooks/ without outputs; every build copies them to
+# docs/tutorials/ (git-ignored) and runs them, so the site shows real outputs.
+for _notebook in sorted((DOCS.parent / "notebooks").glob("*.ipynb")):
+    _target = DOCS / "tutorials" / _notebook.name
+    if not _target.exists() or _target.read_bytes() != _notebook.read_bytes():
+        _target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(_notebook, _target)
+nb_execution_mode = "force"
+nb_execution_timeout = 300
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
+
+# -- Pictures -------------------------------------------------------------
+
+# ```{plot}``` blocks run at build time and show the figure with its code.
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+plot_rcparams = {"figure.figsize": (7.0, 4.0), "savefig.bbox": "tight"}
+graphviz_output_format = "svg"
 
 # -- autodoc / autosummary -----------------------------------------------
 
