@@ -6,6 +6,7 @@ docs docs/_build/html``); any warning fails the build.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -56,7 +57,8 @@ for _notebook in sorted((DOCS.parent / "notebooks").glob("*.ipynb")):
     if not _target.exists() or _target.read_bytes() != _notebook.read_bytes():
         _target.parent.mkdir(exist_ok=True)
         shutil.copyfile(_notebook, _target)
-nb_execution_mode = "force"
+# AWIML_DOCS_EXECUTE=off skips running them, for a quick look at prose changes.
+nb_execution_mode = os.environ.get("AWIML_DOCS_EXECUTE", "force")
 nb_execution_timeout = 300
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True

@@ -64,8 +64,9 @@ ROOT = DOCS.parent
 SKIP_MARK = "# Not run offline:"
 PAGES_WITH_CODE = sorted(
     path.relative_to(ROOT).as_posix()
-    for path in [ROOT / "README.md", *DOCS.glob("*.md")]
-    if "```python" in path.read_text("utf-8")
+    for path in [ROOT / "README.md", *DOCS.rglob("*.md")]
+    if not path.relative_to(DOCS).parts[0].startswith(("_", "api"))
+    and "```python" in path.read_text("utf-8")
 )
 
 

@@ -687,8 +687,8 @@ def test_store_local_fault(fault: str, tmp_path: Path, read_only: _ReadOnly) -> 
 
 
 def test_matrix_counts_are_documented() -> None:
-    """docs/testing.md lists the matrix with the counts the code has."""
-    text = (Path(__file__).parents[1] / "docs" / "testing.md").read_text("utf-8")
+    """docs/contributing/testing.md lists the matrix with the counts the code has."""
+    text = (Path(__file__).parents[1] / "docs" / "contributing" / "testing.md").read_text("utf-8")
     section = text.split("## Fault matrix", 1)[1]
     assert f"{len(FAULTS)} kinds of fault" in section
     assert f"{len(SOURCES)} sources" in section

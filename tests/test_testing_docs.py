@@ -1,4 +1,4 @@
-"""The tests that docs/testing.md shows pass when a user runs them with pytest (issue 12).
+"""The tests that docs/guide/emulators.md shows pass when a user runs them with pytest (issue 12).
 
 tests/test_docs.py runs the page's blocks as a script, which only defines its test
 functions; here they run as the test module a user copies them into, with the
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from test_docs import ROOT, page_script
 
-PAGE = ROOT / "docs" / "testing.md"
+PAGE = ROOT / "docs" / "guide" / "emulators.md"
 
 
 @pytest.mark.slow
@@ -34,7 +34,7 @@ def test_the_tests_shown_in_testing_md_pass_under_pytest(tmp_path: Path) -> None
          "--rootdir", str(tmp_path), str(module)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280,
     )
-    report = done.stdout.replace(str(module), "docs/testing.md") + done.stderr
-    assert done.returncode == 0, f"a test shown in docs/testing.md fails:\n{report[-4000:]}"
+    report = done.stdout.replace(str(module), "docs/guide/emulators.md") + done.stderr
+    assert done.returncode == 0, f"a test shown in docs/guide/emulators.md fails:\n{report[-4000:]}"
     passed = set(re.findall(r"^PASSED \S+::(test_\w+)", done.stdout, re.M))
     assert passed == set(names), f"not every test of the page ran:\n{report[-4000:]}"

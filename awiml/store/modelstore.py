@@ -32,7 +32,7 @@ files with their ``role``, ``size`` and ``sha256``, what
 parameters, tags, notes, training history and provenance
 (:mod:`awiml.store.provenance`).
 
-**Safety on shared file systems** (the user guide, ``docs/modelstore.md``,
+**Safety on shared file systems** (the user guide, ``docs/guide/modelstore.md``,
 tells more): a version is written under ``versions/.tmp-...``, its files
 read-only and flushed, and published by one atomic ``rename``; version
 numbers are claimed with ``O_CREAT | O_EXCL`` (atomic on NFSv3 and later) and

@@ -73,7 +73,7 @@ _INSTANCE = {
 def udunits(unit: str | None, short_name: str = "") -> str | None:
     """Return the UDUNITS spelling of a PANGAEA unit, or None where it does not map cleanly.
 
-    The spellings in the table of docs/pangaea.md are taken as they are.
+    The spellings in the table of docs/guide/pangaea.md are taken as they are.
     Any other unit is rewritten (``µ`` as ``u``, ``m**2`` as ``m2``, ``a``
     and ``ka`` as ``yr`` and ``kyr``, ``#/ml`` as ``ml-1``) and kept only if
     the result is plain UDUNITS text that :func:`awiml.units.parse_unit`

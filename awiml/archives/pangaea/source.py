@@ -6,7 +6,7 @@
 record and the citation; ``download.pangaea.de`` for linked files; ``search.php``
 and PANGAEA's Elasticsearch index for search. What awiml assumes about these
 services (status codes, tokens, rate limits, tape recalls) is listed in the
-user guide (docs/pangaea.md, "What awiml assumes about PANGAEA").
+user guide (docs/guide/pangaea.md, "What awiml assumes about PANGAEA").
 """
 
 from __future__ import annotations
