@@ -65,7 +65,7 @@ SKIP_MARK = "# Not run offline:"
 PAGES_WITH_CODE = sorted(
     path.relative_to(ROOT).as_posix()
     for path in [ROOT / "README.md", *DOCS.rglob("*.md")]
-    if not path.relative_to(DOCS).parts[0].startswith(("_", "api"))
+    if (path.parent == ROOT or not path.relative_to(DOCS).parts[0].startswith(("_", "api")))
     and "```python" in path.read_text("utf-8")
 )
 
