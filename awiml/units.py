@@ -134,7 +134,7 @@ def parse_unit(text: str) -> pint.Unit:
         The unit: pint syntax (``"degC"``, ``"umol/kg"``, ``"m**2"``),
         PANGAEA spellings (``"°C"``, ``"µmol/kg"``, ``"‰"``, ``"deg"``,
         ``"#/l"``), UDUNITS exponents (``"mg m-3"``) or one of the spellings
-        listed in the module documentation (``"deg C"``, ``"PSU"``,
+        listed in :mod:`awiml.units` (``"deg C"``, ``"PSU"``,
         ``"per mil"``).
 
     Returns

@@ -167,12 +167,32 @@ numpydoc_xref_ignore = {
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"awiml {release}"
-html_static_path: list[str] = []
+html_short_title = "awiml"
+html_static_path = ["_static"]
+html_css_files = ["awiml.css"]
 html_theme_options = {
+    # No logo image: the title is the project's name.
+    "logo": {"text": "awiml"},
+    "navbar_align": "left",
+    # The top bar lists the sections in the order of the landing page's toctree;
+    # the first seven (through API reference and Explanation) stay visible, the
+    # rest go under "More".
+    "header_links_before_dropdown": 7,
     "navigation_with_keys": False,
+    # The left sidebar shows the current section's tree, two levels open.
+    "show_nav_level": 2,
+    "navigation_depth": 3,
+    "collapse_navigation": False,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+# The landing page has no sidebar. Every other page shows its section's tree;
+# a page without a section of its own (Install, Quick start, Changelog, search)
+# shows the site's tree instead (docs/_templates/site-nav.html).
+html_sidebars = {
+    "index": [],
+    "**": ["sidebar-nav-bs", "site-nav"],
+}
 html_show_sourcelink = False
-

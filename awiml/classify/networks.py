@@ -77,7 +77,10 @@ def _installed(name: str) -> bool:
 
 
 def _backend_to_set() -> str | None:
-    """Return the backend to put in ``KERAS_BACKEND`` (see the module docstring), or None."""
+    """Return the backend to put in ``KERAS_BACKEND``, or None.
+
+    The rules are in :mod:`awiml.classify.networks`.
+    """
     if "keras" in sys.modules or "KERAS_BACKEND" in os.environ:
         return None
     only_torch = _installed("torch") and not _installed("tensorflow") and not _installed("jax")

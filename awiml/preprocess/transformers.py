@@ -652,7 +652,7 @@ class ConvertUnits(_TableTransformer):
     source_units : dict, optional
         ``{column: unit}`` for columns whose unit the table does not say, or
         says wrongly; this comes first. Otherwise the table's unit counts
-        (see the module documentation); in ``transform``, a column for which
+        (see :mod:`awiml.preprocess.transformers`); in ``transform``, a column for which
         the table says nothing is in the unit it had in ``fit`` (``source_units_``).
 
     Attributes
@@ -881,7 +881,7 @@ class QualityFilter(_TableTransformer):
         which any of the columns has a value that does not pass; the row
         labels of the others are kept (``y.loc[out.index]`` realigns a
         target). Use it on a table that still holds the label column, before
-        the pipeline (see the module documentation).
+        the pipeline (see :mod:`awiml.preprocess.transformers`).
     drop_flag_columns : bool, default True
         Leave the flag columns of ``columns`` out of the output.
 
@@ -1005,7 +1005,7 @@ class DropMissing(_TableTransformer):
     strategy : {"drop", "mean", "median", "constant"}, default "drop"
         ``"drop"`` removes rows (row labels of the others are kept); use it
         to clean a table before a :class:`~sklearn.pipeline.Pipeline`, not
-        inside one (see the module documentation). The others fill missing
+        inside one (see :mod:`awiml.preprocess.transformers`). The others fill missing
         values with the mean or median learned by ``fit``, or with
         ``fill_value``, and keep every row, so they are safe in a pipeline.
     fill_value : scalar, optional

@@ -101,7 +101,7 @@ def collect_provenance(
     -------
     dict
         JSON-ready, with the keys ``code``, ``environment``, ``hardware``,
-        ``timing``, ``user`` and ``awiml_version`` (see the module docstring).
+        ``timing``, ``user`` and ``awiml_version`` (see :mod:`awiml.store.provenance`).
 
     Raises
     ------

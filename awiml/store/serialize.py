@@ -124,7 +124,7 @@ FORMAT = 1
 
 
 #: Exact names of the types awiml loads from a skops file without being told.
-#: See the module documentation for how the list was reviewed.
+#: See :mod:`awiml.store.serialize` for how the list was reviewed.
 TRUSTED_TYPES: tuple[str, ...] = _POLICY_TRUSTED_TYPES
 
 #: Exact ``module.name`` of the Keras classes and functions a saved architecture may use,

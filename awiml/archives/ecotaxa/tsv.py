@@ -190,7 +190,7 @@ def read_tsv(
     Returns
     -------
     pandas.DataFrame
-        One row per data row, typed by the rules of the module documentation
+        One row per data row, typed by the rules of :mod:`awiml.archives.ecotaxa.tsv`
         (text as pandas' ``str`` dtype). ``df.attrs`` records what was found:
 
         ``"source"``
@@ -560,7 +560,7 @@ def _check_types(types: Mapping[str, str] | None) -> dict[str, Kind]:
 
 
 def _plan(layout: _Layout, overrides: Mapping[str, Kind]) -> list[_Column]:
-    """Decide every column's type from the rules in the module documentation."""
+    """Decide every column's type from the rules in :mod:`awiml.archives.ecotaxa.tsv`."""
     columns = []
     export = layout.format == "export"
     for index, (name, cell) in enumerate(zip(layout.names, layout.cells, strict=True)):

@@ -148,7 +148,7 @@ def parse_panmd(xml: bytes | str) -> DatasetMetadata:
     Returns
     -------
     DatasetMetadata
-        The metadata; see the module documentation for the mapping.
+        The metadata; :mod:`awiml.archives.pangaea.panmd` gives the mapping.
 
     Raises
     ------
@@ -547,7 +547,7 @@ def write_panmd(meta: DatasetMetadata, *, dataset_id: int | None = None) -> byte
     """Write :class:`DatasetMetadata` as a panmd record (UTF-8 XML).
 
     The record follows the element order and conventions of PANGAEA's own, so
-    that :func:`parse_panmd` reads it back (see the module documentation) and
+    that :func:`parse_panmd` reads it back (see :mod:`awiml.archives.pangaea.panmd`) and
     pangaeapy's ``PanDataSet`` loads it. pangaeapy needs two technicalInfo
     entries the metadata may lack, which are added: ``status`` (``"published"``)
     and, for a collection, ``collectionType`` (``"collection"``).
