@@ -1,6 +1,7 @@
 # awiml: two commands do all set-up on a fresh machine.
 #   make demo   end-to-end run on bundled real data, offline
-#   make test   the whole suite (unit tests, notebooks, docs build, lint)
+#   make test   the whole suite (unit tests, notebooks, docs site, lint)
+#   make docs   the site in docs/_build/html, tutorials executed
 # The virtual environment lives in .venv/ at the repository root.
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ export KERAS_BACKEND := torch
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint docs bench clean install
+.PHONY: demo test lint docs bench clean install system
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,16 +27,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's graphviz (diagrams) and chromium (the browser test of the site);
+# installs them only when `dot` or `chromium` is missing.
+system:
+	tools/system-packages.sh
+
 demo: $(STAMP)
 	$(BIN)/python -m awiml.demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check awiml tests benchmarks
 
-test: $(STAMP) lint
+test: $(STAMP) system lint
 	$(BIN)/python -m pytest tests awiml --doctest-modules --nbmake notebooks $(PYTEST_ARGS)
 
-docs: $(STAMP)
+docs: $(STAMP) system
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 bench: $(STAMP)

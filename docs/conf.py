@@ -190,9 +190,12 @@ html_theme_options = {
 }
 # The landing page has no sidebar. Every other page shows its section's tree;
 # a page without a section of its own (Install, Quick start, Changelog, search)
-# shows the site's tree instead (docs/_templates/site-nav.html).
+# shows the site's tree instead (docs/_templates/section-nav.html).
 html_sidebars = {
     "index": [],
-    "**": ["sidebar-nav-bs", "site-nav"],
+    "**": ["section-nav"],
 }
 html_show_sourcelink = False
+# Light or dark as the reader's system says; left unset, the theme's script
+# logs a console error on the first page.
+html_context = {"default_mode": "auto"}
