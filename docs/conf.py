@@ -57,6 +57,11 @@ for _notebook in sorted((DOCS.parent / "notebooks").glob("*.ipynb")):
     if not _target.exists() or _target.read_bytes() != _notebook.read_bytes():
         _target.parent.mkdir(exist_ok=True)
         shutil.copyfile(_notebook, _target)
+# The kernels inherit this process's environment. `make` exports MPLBACKEND=Agg,
+# under which plt.show() draws nothing: leave the kernels Jupyter's inline
+# backend, so the notebooks' figures land on the pages. (The plot directive
+# below sets Agg for itself.)
+os.environ.pop("MPLBACKEND", None)
 # AWIML_DOCS_EXECUTE=off skips running them, for a quick look at prose changes.
 nb_execution_mode = os.environ.get("AWIML_DOCS_EXECUTE", "force")
 nb_execution_timeout = 300
