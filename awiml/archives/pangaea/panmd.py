@@ -379,10 +379,12 @@ def compose_citation(
 
     Examples
     --------
-    >>> compose_citation(["Boebel, Olaf", "Rohardt, Gerd"], 2018, "Thermosalinograph PS103",
-    ...                  "Alfred Wegener Institute", "10.1594/PANGAEA.889513")
-    'Boebel, Olaf; Rohardt, Gerd (2018): Thermosalinograph PS103. Alfred Wegener Institute, \
-PANGAEA, https://doi.org/10.1594/PANGAEA.889513'
+    >>> citation = compose_citation(
+    ...     ["Boebel, Olaf", "Rohardt, Gerd"], 2018, "Thermosalinograph PS103",
+    ...     "Alfred Wegener Institute", "10.1594/PANGAEA.889513")
+    >>> print(citation.replace(". ", ".\\n"))
+    Boebel, Olaf; Rohardt, Gerd (2018): Thermosalinograph PS103.
+    Alfred Wegener Institute, PANGAEA, https://doi.org/10.1594/PANGAEA.889513
     """
     names = "; ".join(authors)
     if not (names or title):
