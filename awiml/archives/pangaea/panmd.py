@@ -382,8 +382,9 @@ def compose_citation(
     >>> citation = compose_citation(
     ...     ["Boebel, Olaf", "Rohardt, Gerd"], 2018, "Thermosalinograph PS103",
     ...     "Alfred Wegener Institute", "10.1594/PANGAEA.889513")
-    >>> print(citation.replace(". ", ".\\n"))
-    Boebel, Olaf; Rohardt, Gerd (2018): Thermosalinograph PS103.
+    >>> for part in citation.split(". "):
+    ...     print(part)
+    Boebel, Olaf; Rohardt, Gerd (2018): Thermosalinograph PS103
     Alfred Wegener Institute, PANGAEA, https://doi.org/10.1594/PANGAEA.889513
     """
     names = "; ".join(authors)
