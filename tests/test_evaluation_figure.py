@@ -40,12 +40,17 @@ def _report(labels: list[str], model_name: str | None) -> EvaluationReport:
 
 def _texts(ax, renderer):
     """Return (what, bounding box) of every visible text that belongs to ``ax``."""
+    def shown(labels, axis: int, limits) -> list:
+        # Ticks outside the view limits (a colour bar's next round number) are not drawn.
+        low, high = sorted(limits)
+        return [t for t in labels if low - 1e-9 <= t.get_position()[axis] <= high + 1e-9]
+
     items = [
         ("title", ax.title),
         ("x label", ax.xaxis.label),
         ("y label", ax.yaxis.label),
-        *[("x tick label", t) for t in ax.get_xticklabels()],
-        *[("y tick label", t) for t in ax.get_yticklabels()],
+        *[("x tick label", t) for t in shown(ax.get_xticklabels(), 0, ax.get_xlim())],
+        *[("y tick label", t) for t in shown(ax.get_yticklabels(), 1, ax.get_ylim())],
     ]
     return [
         (f"{what} {text.get_text()!r}", text.get_window_extent(renderer))
