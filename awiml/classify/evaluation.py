@@ -265,6 +265,7 @@ class EvaluationReport:
         >>> [ax.get_title() for ax in report.figure().axes if ax.get_title()]
         ['Counts', 'Normalised by true label (recall)']
         """
+        import matplotlib as mpl
         from matplotlib.figure import Figure
 
         kinds = {"both": ("counts", "normalized"), "counts": ("counts",),
@@ -272,11 +273,17 @@ class EvaluationReport:
         if kind not in kinds:
             raise ValueError(f"kind must be one of {sorted(kinds)}, got {kind!r}")
         n = len(self.labels)
-        side = min(max(3.5, 0.45 * n + 2.0), 14.0)
+        names = [str(label) for label in self.labels]
+        # Room for the matrix, plus room for the longest class name beside and below it
+        # (about 0.6 em a character), so that long names never squeeze the matrix away.
+        em = mpl.rcParams["font.size"] / 72.0
+        names_room = 0.6 * em * min(max(map(len, names), default=1), 40)
+        side = min(max(3.5, 0.45 * n + 2.0) + names_room, 16.0)
         fig = Figure(figsize=(side * len(kinds[kind]) + 0.5, side), layout="constrained")
+        # A clear gap between one panel's colour bar and the next panel's axis label.
+        fig.get_layout_engine().set(w_pad=0.06, wspace=0.06)
         axes = fig.subplots(1, len(kinds[kind]), squeeze=False)[0]
         counts = self.confusion.to_numpy()
-        names = [str(label) for label in self.labels]
         for ax, which in zip(axes, kinds[kind], strict=True):
             if which == "counts":
                 values, title, fmt, vmax = counts, "Counts", "{:d}", None
