@@ -3,7 +3,7 @@
 Data flow one way: archives -> workspace -> preprocess/features/datasets ->
 classify -> store. A package may import from the ones to its left and from
 the foundation modules (errors, units, the shared helpers), never from one to
-its right; nothing but the demo imports ``testing``. See docs/contributing/architecture.md.
+its right; nothing but the demo imports ``testing``. See docs/architecture.md.
 """
 
 from __future__ import annotations
