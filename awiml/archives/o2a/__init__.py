@@ -1,0 +1,7 @@
+"""O2A: AWI's sensor data web service and the O2A registry (issue 14, being built).
+
+- ``_references.py``: the registry's ``@uuid`` back-references put back in place.
+"""
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
