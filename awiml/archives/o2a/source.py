@@ -1,0 +1,293 @@
+"""``PlatformSource``: AWI's sensor data (O2A data web service and registry) as an fsspec source."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ...errors import (
+    ArchiveUnavailableError,
+    InvalidDataError,
+    NotFoundError,
+    redact_url,
+)
+from ..base import DEFAULT_TIMEOUT, ArchiveFileSystem, http_session
+from ..cache import ArchiveCache, default_cache_dir
+from ..http import unreachable_as_unavailable
+from ._codes import parse_code
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import requests
+
+#: The public O2A data web service.
+DATA_URL = "https://dashboard.awi.de/data/rest"
+#: The public O2A registry.
+REGISTRY_URL = "https://registry.o2a-data.de/rest/v2"
+#: Environment variables that point awiml at other servers (an emulator, a mirror).
+DATA_URL_VARIABLE = "AWIML_O2A_URL"
+REGISTRY_URL_VARIABLE = "AWIML_O2A_REGISTRY_URL"
+#: Typed columns of :meth:`PlatformSource.sensors`.
+_DATE_FIELDS = ("firstDate", "lastDate")
+
+
+class PlatformSource(ArchiveFileSystem):
+    """Sensor data of AWI's platforms: vessels, observatories, moorings, floats.
+
+    Reads the O2A data web service (time series by sensor code) and the O2A
+    registry (what each sensor is, where it was deployed, who to ask). Reads
+    are anonymous.
+
+    Parameters
+    ----------
+    base_url : str, optional
+        The data web service. Defaults to ``$AWIML_O2A_URL``, else
+        ``https://dashboard.awi.de/data/rest``.
+    registry_url : str, optional
+        The registry. Defaults to ``$AWIML_O2A_REGISTRY_URL``, else
+        ``https://registry.o2a-data.de/rest/v2``.
+    cache : bool or path-like, optional
+        Keep received time chunks for later calls: ``True`` in awiml's cache
+        folder (``$AWIML_CACHE_DIR`` or the platform's), a folder, or ``False``.
+    max_workers : int, optional
+        Requests sent at the same time for a long range. The service's limit
+        is not published; 4 is a conservative default.
+    max_points : int, optional
+        Largest number of values (rows x columns) asked for in one request;
+        longer ranges are split into time chunks below it.
+    progress : bool, optional
+        Show a progress bar while chunks arrive.
+    timeout : tuple of float, optional
+        Connect and read timeouts in seconds.
+    retries : int, optional
+        Retries of a failed request (with back-off, honouring ``Retry-After``).
+    **storage_options
+        Passed on to :class:`fsspec.spec.AbstractFileSystem`.
+
+    Examples
+    --------
+    >>> from awiml.testing import O2AServer
+    >>> with O2AServer() as server:
+    ...     server.add_sample_data()
+    ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
+    ...                             cache=False)
+    ...     found = source.sensors("vessel:heincke:dwd:air_*")
+    >>> found["code"].tolist()
+    ['vessel:heincke:dwd:air_pressure', 'vessel:heincke:dwd:air_temperature']
+    """
+
+    protocol = "o2a"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        registry_url: str | None = None,
+        cache: bool | str | os.PathLike[str] = True,
+        max_workers: int = 4,
+        max_points: int = 500_000,
+        progress: bool = True,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retries: int = 5,
+        **storage_options: Any,
+    ) -> None:
+        super().__init__(timeout=timeout, retries=retries, **storage_options)
+        self.base_url = _base(base_url, DATA_URL_VARIABLE, DATA_URL, "base_url")
+        self.registry_url = _base(registry_url, REGISTRY_URL_VARIABLE, REGISTRY_URL,
+                                  "registry_url")
+        if int(max_workers) < 1 or int(max_points) < 1:
+            raise InvalidDataError(
+                f"max_workers={max_workers!r} and max_points={max_points!r} must be at least 1"
+            )
+        self.max_workers = int(max_workers)
+        self.max_points = int(max_points)
+        self.progress = bool(progress)
+        self._session = http_session(retries=retries, timeout=timeout,
+                                     pool_size=max(16, self.max_workers))
+        folder = default_cache_dir() if cache is True else cache
+        self._cache: ArchiveCache | None = ArchiveCache(folder, "o2a") if folder else None
+        self._entries: dict[str, list[dict[str, Any]]] = {}
+        self._entries_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"PlatformSource(base_url={self.base_url!r}, "
+                f"registry_url={self.registry_url!r})")
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
+        what: str,
+        service: str = "data web service",
+        stream: bool = False,
+    ) -> requests.Response:
+        """GET with the shared session; turn failures into errors that say what to do.
+
+        A ``400`` comes back to the caller (the service explains a refused
+        request in its body, which only the caller can put in context); every
+        other failure is raised here.
+        """
+        with unreachable_as_unavailable(
+            f"the O2A {service} ({redact_url(url)})", what,
+            "Check your network, or point awiml at another server with "
+            f"{DATA_URL_VARIABLE} / {REGISTRY_URL_VARIABLE}.",
+        ):
+            response = self._session.get(url, params=params, stream=stream,
+                                         timeout=self.timeout)
+        status = response.status_code
+        if status < 400 or status == 400:
+            return response
+        detail = _detail(response)
+        response.close()
+        if status in (404, 410):
+            raise NotFoundError(f"the O2A {service} has no {what} ({status}{detail}).")
+        if status == 413:
+            raise InvalidDataError(
+                f"the O2A {service} refused {what} as too large (413{detail}). Ask for a "
+                "shorter range, or pass a smaller max_points to PlatformSource."
+            )
+        if status == 429 or status >= 500:
+            raise ArchiveUnavailableError(
+                f"the O2A {service} answered {status} for {what} after {self.retries} "
+                f"retries{detail}. Try again later; chunks already received are cached."
+            )
+        raise InvalidDataError(
+            f"the O2A {service} refused the request for {what} ({status}{detail})."
+        )
+
+    # -- sensors ---------------------------------------------------------------------------
+
+    def _sensor_entries(self, pattern: str) -> list[dict[str, Any]]:
+        """Return the data service's ``/sensors`` answer for ``pattern``, remembered."""
+        key = pattern.strip().lower()
+        with self._entries_lock:
+            if key in self._entries:
+                return self._entries[key]
+        what = f"the sensors matching {pattern!r}"
+        response = self._get(f"{self.base_url}/sensors", params={"pattern": key}, what=what)
+        if response.status_code == 400:
+            raise InvalidDataError(
+                f"the O2A data web service refused the pattern {pattern!r}{_detail(response)}; "
+                "write a sensor code with * wildcards, e.g. 'vessel:polarstern:*'."
+            )
+        try:
+            entries = response.json()
+        except ValueError:
+            entries = None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise InvalidDataError(
+                f"the O2A data web service's answer for {what} is not a JSON list of sensors "
+                f"({redact_url(response.url)}); is {self.base_url} the data web service?"
+            )
+        with self._entries_lock:
+            self._entries[key] = entries
+        return entries
+
+    def sensors(self, pattern: str) -> pd.DataFrame:
+        """Find sensors by code, with ``*`` as wildcard.
+
+        Parameters
+        ----------
+        pattern : str
+            A sensor code with ``*`` standing for any characters, e.g.
+            ``"vessel:polarstern:tsg:*"`` or ``"*:air_pressure"``; case does not matter.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per sensor, sorted by ``code``, with the service's fields
+            (``code``, ``id``, ``logicalCode``, ``sensor``, ``unit``,
+            ``platformId``, ``firstDate``, ``lastDate`` as UTC timestamps,
+            ``lastValue``, ``lastQualityFlag``, ``source``); empty when
+            nothing matches.
+
+        Raises
+        ------
+        InvalidDataError
+            When the pattern is empty or the service refuses it.
+
+        Examples
+        --------
+        >>> from awiml.testing import O2AServer
+        >>> with O2AServer() as server:
+        ...     server.add_sample_data()
+        ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
+        ...                             cache=False)
+        ...     table = source.sensors("vessel:polarstern:tsg:*")
+        >>> table["code"].tolist(), table["unit"].tolist()
+        (['vessel:polarstern:tsg:salinity', 'vessel:polarstern:tsg:temperature'], ['PSU', '°C'])
+        """
+        import pandas as pd
+
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise InvalidDataError(
+                f"pattern={pattern!r}: give a sensor code with * wildcards, e.g. "
+                "'vessel:polarstern:*'."
+            )
+        columns = ["code", "id", "logicalCode", "sensor", "unit", "platformId",
+                   "firstDate", "lastDate", "lastValue", "lastQualityFlag", "source"]
+        rows = self._sensor_entries(pattern)
+        table = pd.DataFrame.from_records(rows)
+        extra = [name for name in table.columns if name not in columns]
+        table = table.reindex(columns=columns + extra)
+        for name in _DATE_FIELDS:
+            table[name] = pd.to_datetime(table[name], utc=True, errors="coerce",
+                                         format="ISO8601")
+        for name in ("id", "platformId", "lastQualityFlag"):
+            table[name] = pd.to_numeric(table[name], errors="coerce").astype("Int64")
+        table["lastValue"] = pd.to_numeric(table["lastValue"], errors="coerce")
+        table["code"] = table["code"].astype("string").str.strip()
+        return table.sort_values("code", ignore_index=True)
+
+    def _sensor_entry(self, code: str) -> dict[str, Any]:
+        """Return the ``/sensors`` entry of one code; raise with suggestions when unknown."""
+        wanted = str(parse_code(code))
+        for entry in self._sensor_entries(wanted):
+            if str(entry.get("code", "")).strip().lower() == wanted:
+                return entry
+        raise self._unknown(wanted)
+
+    def _unknown(self, code: str) -> NotFoundError:
+        """Build the error for a code the data service does not know, naming close matches."""
+        parsed = parse_code(code)
+        candidates: list[str] = []
+        for pattern in (f"{parsed.platform_type}:{parsed.platform}:*", f"*:{parsed.parameter}"):
+            try:
+                entries = self._sensor_entries(pattern)
+            except (InvalidDataError, NotFoundError):
+                continue
+            candidates += [str(e.get("code", "")).lower() for e in entries]
+            if candidates:
+                break
+        close = difflib.get_close_matches(code, sorted(set(candidates)), n=3, cutoff=0.6)
+        hint = (f" Did you mean {', '.join(map(repr, close))}?" if close else
+                " Find codes with PlatformSource.sensors('<platform type>:<platform>:*').")
+        return NotFoundError(f"the O2A data web service has no sensor {code!r}.{hint}")
+
+
+def _base(value: str | None, variable: str, default: str, name: str) -> str:
+    url = (value or os.environ.get(variable) or default).strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidDataError(
+            f"{name}={redact_url(url)!r} is not an http(s) URL; give the service's base, "
+            f"e.g. {default!r}."
+        )
+    return url
+
+
+def _detail(response: requests.Response) -> str:
+    """Return the first line of a refusal's body, for messages (bounded, no markup)."""
+    try:
+        text = response.text
+    except (ValueError, RuntimeError):
+        return ""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    if not line or line.startswith("<"):
+        return ""
+    return f": {line[:200]}"
