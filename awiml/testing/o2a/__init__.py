@@ -113,9 +113,9 @@ longer one, byte for byte. Aggregates are computed from that 1-second series
   PS103 (doi:10.1594/PANGAEA.889513, bundled in ``awiml/data``) from
   2016-12-16T18:20 to 2017-01-30T18:10, interpolated to seconds with a little
   deterministic noise;
-* ``vessel:mya_ii:fb_741202:optode_9999a:temperature``, ``:saturation``,
-  ``:o2_corr`` and ``:saturation_qf``: the parameters of the real registry
-  item 560.
+* ``vessel:mya_ii:fb_741202:optode_9999a:o2``, ``:saturation``, ``:o2_corr``,
+  ``:saturation_qf`` and ``:temperature``: the parameters of the real registry
+  item 560 (three recovered, ``o2`` and ``temperature`` plausible).
 
 In the registry: the real item 560 with its real parameters and events, the
 real sub-items of the vessel Mya II (item 456) and the real contact records;
