@@ -317,7 +317,7 @@ def test_too_large_requests_get_413(awiml_o2a_server):
 
 def test_more_concurrent_requests_than_allowed_get_429(awiml_o2a_server):
     server = awiml_o2a_server
-    server.max_concurrent, server.latency = 2, 1.0
+    server.max_concurrent, server.latency = 2, 2.0  # the others arrive meanwhile
     barrier = threading.Barrier(5)
     replies = []
 
