@@ -14,6 +14,8 @@ holding awiml's real sample dataset (doi:10.1594/PANGAEA.889513).
 ``awiml_ecotaxa_server`` yields a started :class:`awiml.testing.EcotaxaServer`
 holding awiml's real plankton vignettes as project 1 and the user
 ``alice`` (password ``secret``).
+``awiml_o2a_server`` yields a started :class:`awiml.testing.O2AServer` serving
+awiml's sample sensors and registry items.
 
 Examples
 --------
@@ -29,6 +31,7 @@ A test in any project that has awiml installed::
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,12 @@ import pytest
 
 from .server import FileServer
 
-__all__ = ["awiml_ecotaxa_server", "awiml_file_server", "awiml_pangaea_server"]
+__all__ = [
+    "awiml_ecotaxa_server",
+    "awiml_file_server",
+    "awiml_o2a_server",
+    "awiml_pangaea_server",
+]
 
 
 @pytest.fixture
@@ -80,11 +88,7 @@ def awiml_pangaea_server() -> Iterator[Any]:
     PangaeaServer
         The started emulator.
     """
-    from .pangaea import PangaeaServer
-
-    with PangaeaServer() as server:
-        server.add_sample_data()
-        yield server
+    yield from _with_sample_data("pangaea", "PangaeaServer")
 
 
 @pytest.fixture
@@ -110,4 +114,31 @@ def awiml_ecotaxa_server() -> Iterator[Any]:
     with EcotaxaServer() as server:
         server.add_sample_data()
         server.add_user("alice", "secret")
+        yield server
+
+
+@pytest.fixture
+def awiml_o2a_server() -> Iterator[Any]:
+    """Yield a running :class:`~awiml.testing.O2AServer` with awiml's sample sensors.
+
+    The data service answers at ``server.data_url``, the registry at
+    ``server.registry_url``; set ``AWIML_O2A_URL`` and ``AWIML_O2A_REGISTRY_URL``
+    to them for code that builds its own clients. The sample data are described
+    in :meth:`O2AServer.add_sample_data`; add sensors with
+    :meth:`O2AServer.add_sensor`, make chunks fail with :meth:`O2AServer.fail_range`.
+    The server is stopped after the test.
+
+    Yields
+    ------
+    O2AServer
+        The started emulator.
+    """
+    yield from _with_sample_data("o2a", "O2AServer")
+
+
+def _with_sample_data(module: str, name: str) -> Iterator[Any]:
+    """Run emulator ``name`` of ``awiml.testing.<module>`` with its sample data."""
+    emulator = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    with emulator() as server:
+        server.add_sample_data()
         yield server
