@@ -93,6 +93,9 @@ def test_a_header_only_answer_is_an_empty_table():
     (f"datetime\t{LABEL}\n2024-03-18 20:00:00\tcalm\n".encode(), "a number"),
     (f"datetime\t{LABEL}\n\t1\n".encode(), "line 2"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    (f"datetime\t{LABEL}\n2024-03-18 20:00:00\t1".encode() + b"\xff5\n", "a number"),
+    (f"datetime\t{LABEL}\n2024-03-18 20:00:\xff0\t1\n".encode("latin-1"), "a time"),
+    (f"datetime\t{LABEL}\n2024-03-18 20:00:00{' ' * 40}x\t1\n".encode(), "a time"),
 ])
 def test_refused_inputs_name_the_problem(answer, message):
     with pytest.raises(InvalidDataError, match=message):
