@@ -125,9 +125,9 @@ def plan_chunks(
     ...                                "2024-03-18T20:30", "2024-03-19T09:00")
     >>> for first, last in plan_chunks(request, 5):
     ...     print(first, last)
-    2024-03-18 21:00:00+00:00 2024-03-18 23:59:59+00:00
-    2024-03-19 00:00:00+00:00 2024-03-19 04:59:59+00:00
-    2024-03-19 05:00:00+00:00 2024-03-19 09:00:00+00:00
+    2024-03-18 21:00:00+00:00 2024-03-19 00:59:59+00:00
+    2024-03-19 01:00:00+00:00 2024-03-19 05:59:59+00:00
+    2024-03-19 06:00:00+00:00 2024-03-19 09:00:00+00:00
     """
     first = _seconds(request.start if start is None else start)
     last = _seconds(request.end if end is None else end)
@@ -533,6 +533,7 @@ def fetch_bytes(source: PlatformSource, request: ExtractRequest) -> bytes:
     >>> request = ExtractRequest.build("vessel:heincke:dwd:air_pressure",
     ...                                "2024-03-18T20:00", "2024-03-18T22:00")
     >>> with O2AServer() as server:
+    ...     server.add_sample_data()
     ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
     ...                             cache=False, progress=False, max_points=2)
     ...     answer = fetch_bytes(source, request)

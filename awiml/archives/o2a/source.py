@@ -328,6 +328,7 @@ class PlatformSource(ArchiveFileSystem):
         --------
         >>> from awiml.testing import O2AServer
         >>> with O2AServer() as server:
+        ...     server.add_sample_data()
         ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
         ...                             cache=False, progress=False)
         ...     data = source.read(["vessel:heincke:dwd:air_temperature",
