@@ -261,7 +261,7 @@ def _receive(source: PlatformSource, request: ExtractRequest, start: pd.Timestam
                 )
             reason = None
             try:
-                data = response.content
+                data = b"".join(response.iter_content(1 << 20))  # 1 MiB reads, not 10 KiB
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 reason = f"the answer broke off ({type(exc).__name__})"
