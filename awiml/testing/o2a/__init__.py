@@ -97,8 +97,11 @@ Every sensor has one value per second in ``firstDate..lastDate``, a pure
 function of (sensor, second): a synthetic signal (seasons, a day, a tide and
 noise-like short sinusoids, with phases drawn from the code) except where real
 data were recovered, so any sub-range of one request equals the same rows of a
-longer one, byte for byte. Aggregates are computed from that 1-second series
-(means in closed form, the other functions from the seconds). The sample data
+longer one, byte for byte. Aggregates are computed from that 1-second series:
+means in closed form (a few sines per bin, so a year of minute means of four
+sensors takes about a second), the other functions from the seconds of each
+bin (some 50 ns per second: a year of hourly maxima of one sensor takes one or
+two seconds, a decade of daily ones some tens). The sample data
 (:meth:`O2AServer.add_sample_data`):
 
 * ``vessel:heincke:dwd:air_temperature`` [°C] and ``:air_pressure`` [hPa]: the
@@ -113,9 +116,9 @@ longer one, byte for byte. Aggregates are computed from that 1-second series
   PS103 (doi:10.1594/PANGAEA.889513, bundled in ``awiml/data``) from
   2016-12-16T18:20 to 2017-01-30T18:10, interpolated to seconds with a little
   deterministic noise;
-* ``vessel:mya_ii:fb_741202:optode_9999a:temperature``, ``:saturation``,
-  ``:o2_corr`` and ``:saturation_qf``: the parameters of the real registry
-  item 560.
+* ``vessel:mya_ii:fb_741202:optode_9999a:o2``, ``:saturation``, ``:o2_corr``,
+  ``:saturation_qf`` and ``:temperature``: the parameters of the real registry
+  item 560 (three recovered, ``o2`` and ``temperature`` plausible).
 
 In the registry: the real item 560 with its real parameters and events, the
 real sub-items of the vessel Mya II (item 456) and the real contact records;
@@ -129,7 +132,9 @@ The services' limits and some of their behaviour are not published; the
 emulator chooses, and says so here:
 
 * the limits above (size, concurrency) and their answers (``413`` with a text
-  line, ``429`` with ``Retry-After``); the real service's may differ;
+  line, ``429`` with ``Retry-After``); the real service's may differ. The real
+  service counts concurrent requests per client address; on the loopback
+  interface every client has the same address, so the emulator counts them all;
 * every sensor has a value every second of its ``firstDate..lastDate`` (real
   sensors have gaps and other sampling rates: ``COUNT`` is the emulator's);
 * a bin's value covers the whole bin even when ``endDate`` ends inside it;

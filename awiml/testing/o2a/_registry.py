@@ -219,7 +219,9 @@ def sample_registry() -> tuple[Registry, dict[str, dict[str, Any]]]:
     """
     registry = Registry()
     real_item = _real("registry_item_560_optode.json")
-    real_params = _real("registry_item_560_parameters_slice1-3.json")
+    # The notebook added "urn" (item code + ":" + shortName) to each parameter: not served.
+    real_params = [{k: v for k, v in p.items() if k != "urn"}
+                   for p in _real("registry_item_560_parameters_slice1-3.json")]
     real_events = _real("registry_item_560_events_slice1-2.json")
     real_contacts = _real("registry_item_8767_contacts.json")
     real_children = _real("registry_items_where_parent_id_456.json")
@@ -301,11 +303,15 @@ def sample_registry() -> tuple[Registry, dict[str, dict[str, Any]]]:
     for child in sample["children"]:
         registry.add_item(child)
     optode = sample["item"]
-    temperature = parameter(optode["code"], 651, "Temperature", "temperature", "°C",
-                            "water temperature")
+    # records[0] (not recovered) defined the unit and type that o2_corr refers to:
+    # an oxygen concentration in µmol/l. The optode's temperature is added at the end.
+    parameter_types["oxygen concentration"] = sample["params"][1]["type"]
+    oxygen = parameter(optode["code"], 651, "O2", "o2", "µmol/l", "oxygen concentration")
     for real in sample["params"]:
         parameters[f"{optode['code']}:{real['shortName']}"] = real
-    registry.add_item(optode, parameters=[temperature, *sample["params"]],
+    temperature = parameter(optode["code"], 760, "Temperature", "temperature", "°C",
+                            "water temperature")
+    registry.add_item(optode, parameters=[oxygen, *sample["params"], temperature],
                       events=sample["events"],
                       contacts=contact_records(optode["code"], contacts[:3]))
 

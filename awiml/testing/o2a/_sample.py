@@ -136,6 +136,7 @@ def sample_sensors() -> list[tuple[str, str, str, str, Signal, tuple[Window, ...
     # Mya II FerryBox optode: the parameters of real registry item 560.
     optode = "vessel:mya_ii:fb_741202:optode_9999a"
     for short, unit, ident, shape in (
+        ("o2", "µmol/l", 3000, (290.0, 30.0, 5.0, 1.0)),
         ("temperature", "°C", 3001, (12.0, 6.0, 1.0, 0.1)),
         ("saturation", "%", 3002, (98.0, 6.0, 3.0, 0.5)),
         ("o2_corr", "µmol/l", 3003, (280.0, 30.0, 5.0, 1.0)),

@@ -23,6 +23,7 @@ whose padding is removed at the end), because the answers can hold millions of c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,15 @@ FUNCTIONS = ("MEAN", "MIN", "MAX", "MEDIAN", "STD", "COUNT")
 _YEAR = 31_556_952  # seconds in a mean Gregorian year
 _NOISE_PERIODS = (37, 311, 1931, 7919, 44_701)
 _BLOCK = 1 << 21  # seconds evaluated at once by the non-mean functions
+_TABULATED = 86_400  # terms of periods up to this are looked up in a table
+
+
+@functools.lru_cache(maxsize=256)
+def _table(amplitude: float, period: int, phase: float) -> np.ndarray:
+    """Return one period of ``amplitude * sin(2 pi k / period + phase)``, k = 0..period-1."""
+    table = amplitude * np.sin(2 * np.pi * np.arange(period) / period + phase)
+    table.flags.writeable = False
+    return table
 
 
 def _seed(text: str) -> int:
@@ -80,10 +90,17 @@ class Signal:
         return zip(self.amplitudes, self.periods, self.phases, strict=True)
 
     def values(self, t: np.ndarray) -> np.ndarray:
-        """Return the signal at the integer seconds ``t`` (int64 array)."""
+        """Return the signal at the integer seconds ``t`` (int64 array).
+
+        Terms of periods up to a day are looked up in a table of one period.
+        """
         out = np.full(t.shape, self.level, dtype=np.float64)
         for amplitude, period, phase in self._terms():
-            if amplitude:
+            if not amplitude:
+                continue
+            if period <= _TABULATED:
+                out += _table(amplitude, period, phase)[t % period]
+            else:
                 out += amplitude * np.sin(2 * np.pi * (t % period) / period + phase)
         return out
 
@@ -91,13 +108,22 @@ class Signal:
         """Return the sums over the ``count`` seconds from ``start`` (0 where count is 0)."""
         n = count.astype(np.float64)
         out = self.level * n
+        if not len(count):
+            return out
+        usual = count.max()  # most bins hold the same number of seconds
+        odd = np.flatnonzero(count != usual)
         for amplitude, period, phase in self._terms():
             if not amplitude:
                 continue
             step = 2 * np.pi / period
-            theta = step * (start % period) + phase
-            half = np.sin(step / 2)
-            out += amplitude * np.sin(theta + (n - 1) * step / 2) * np.sin(n * step / 2) / half
+            # sum_j sin(theta + j step) = sin(centre) sin(n step / 2) / sin(step / 2)
+            ratio = np.full(n.shape, np.sin(usual * step / 2) / np.sin(step / 2))
+            ratio[odd] = np.sin(n[odd] * step / 2) / np.sin(step / 2)
+            if period <= _TABULATED:  # the centre in half seconds, looked up
+                centre = _table(1.0, 2 * period, phase)[(2 * start + count - 1) % (2 * period)]
+            else:
+                centre = np.sin(step * ((start % period) + (n - 1) / 2) + phase)
+            out += amplitude * centre * ratio
         return np.where(count > 0, out, 0.0)
 
 
@@ -195,15 +221,15 @@ class Sensor:
         """Return the sums over the seconds ``[lo, hi)`` (``lo <= hi``, in ``first..last``)."""
         total = self.signal.sums(lo, hi - lo)
         for window in self.windows:
-            a = np.clip(lo, window.start, window.end)
-            b = np.clip(hi, window.start, window.end)
-            n = b - a
-            if not (n > 0).any():
+            touched = np.flatnonzero((lo < window.end) & (hi > window.start))
+            if not len(touched):
                 continue
-            whole = (a == lo) & (b == hi)
-            recorded = window.sums(a, n)
-            replaced = total - self.signal.sums(a, n) + recorded
-            total = np.where(n > 0, np.where(whole, recorded, replaced), total)
+            a = np.clip(lo[touched], window.start, window.end)
+            b = np.clip(hi[touched], window.start, window.end)
+            recorded = window.sums(a, b - a)
+            whole = (a == lo[touched]) & (b == hi[touched])
+            replaced = total[touched] - self.signal.sums(a, b - a) + recorded
+            total[touched] = np.where(whole, recorded, replaced)
         return total
 
     def in_window(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -251,12 +277,6 @@ def aggregate(sensor: Sensor, labels: np.ndarray, width: int, function: str) -> 
     out = np.full(labels.shape, np.nan)
     rows_per_block = max(1, _BLOCK // width)
     offsets = np.arange(width, dtype=np.int64)
-    reducer = {
-        "MIN": np.nanmin,
-        "MAX": np.nanmax,
-        "MEDIAN": np.nanmedian,
-        "STD": lambda a, axis: np.nanstd(a, axis=axis, ddof=1),
-    }[function]
     for begin in range(0, len(labels), rows_per_block):
         block = slice(begin, begin + rows_per_block)
         keep = count[block] > 0
@@ -264,8 +284,29 @@ def aggregate(sensor: Sensor, labels: np.ndarray, width: int, function: str) -> 
             continue
         seconds = labels[block][keep, None] + offsets[None, :]
         values = sensor.values(seconds.ravel()).reshape(seconds.shape)
+        out[np.flatnonzero(keep) + begin] = _reduce(values, function)
+    return out
+
+
+def _reduce(values: np.ndarray, function: str) -> np.ndarray:
+    """Reduce each row of ``values`` (NaN: no value) with ``function``."""
+    gaps = np.isnan(values).any(axis=1)  # decided per bin, so a bin's value never
+    full = values[~gaps]  # depends on the other bins of the request
+    out = np.empty(len(values))
+    if function == "STD":
         with np.errstate(invalid="ignore", divide="ignore"), _quiet_nan_warnings():
-            out[np.flatnonzero(keep) + begin] = reducer(values, axis=1)
+            out[~gaps] = full.std(axis=1, ddof=1)
+    else:
+        out[~gaps] = {"MIN": np.min, "MAX": np.max, "MEDIAN": np.median}[function](full, axis=1)
+    if gaps.any():
+        nan_reducer = {
+            "MIN": np.nanmin,
+            "MAX": np.nanmax,
+            "MEDIAN": np.nanmedian,
+            "STD": lambda a, axis: np.nanstd(a, axis=axis, ddof=1),
+        }[function]
+        with np.errstate(invalid="ignore", divide="ignore"), _quiet_nan_warnings():
+            out[gaps] = nan_reducer(values[gaps], axis=1)
     return out
 
 
@@ -324,21 +365,22 @@ def _fixed(values: np.ndarray, decimals: int) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float64)
     finite = np.isfinite(values)
-    width = 1 + _INT_DIGITS + (decimals + 1 if decimals else 0)
-    big = finite & (np.abs(values) >= 10.0**_INT_DIGITS)
-    if big.any():
+    largest = float(np.abs(values[finite]).max()) if finite.any() else 0.0
+    if largest >= 10.0**_INT_DIGITS:
         text = [f"{v:.{decimals}f}" if np.isfinite(v) else "" for v in values.tolist()]
         longest = max(len(s) for s in text)
         padded = np.array([s.rjust(longest, "\0") for s in text], dtype=f"S{longest}")
         return padded.view(np.uint8).reshape(len(values), longest)
     number = np.floor(np.abs(np.where(finite, values, 0.0)) * 10.0**decimals + 0.5)
     number = number.astype(np.int64)
+    int_digits = len(str(int(number.max()) // 10**decimals)) if len(number) else 1
+    width = 1 + int_digits + (decimals + 1 if decimals else 0)
     negative = np.signbit(values) & finite
     out = np.zeros((len(values), width), dtype=np.uint8)
     remaining = number.copy()
     digits = np.ones(len(values), dtype=np.int64)  # integer digits shown
     column = width - 1
-    for position in range(_INT_DIGITS + decimals):
+    for position in range(int_digits + decimals):
         digit = (remaining % 10).astype(np.uint8) + ord("0")
         remaining //= 10
         if position <= decimals:  # the decimals and the units digit always show

@@ -261,7 +261,7 @@ class O2AServer(ArchiveEmulator):
         >>> with O2AServer() as o2a:
         ...     o2a.add_sample_data()
         ...     len(o2a.sensor_codes())
-        17
+        18
         """
         from ._registry import sample_registry
         from ._sample import sample_sensors
