@@ -391,6 +391,8 @@ def _fetch_all(source: PlatformSource, plan: _Plan, key: str, todo: list[int],
             done, _ = wait(pending, return_when=FIRST_EXCEPTION)
             for future in done:
                 index = pending.pop(future)
+                if future.cancelled():  # after a refusal, below
+                    continue
                 error = future.exception()
                 if error is None:
                     parts[index] = future.result()
