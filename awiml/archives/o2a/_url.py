@@ -89,6 +89,7 @@ def parse_url(url: str) -> ExtractRequest:
     Returns
     -------
     ExtractRequest
+        What the URL names, checked and normalised.
 
     Raises
     ------
@@ -157,12 +158,15 @@ def parse_url(url: str) -> ExtractRequest:
         raise _malformed(shown, str(exc).rstrip(".")) from None
 
 
-def format_path(request: ExtractRequest) -> str:
-    """Return the canonical path of an extract (its URL without ``o2a://``).
+def format_url(request: ExtractRequest, *, protocol: bool = True) -> str:
+    """Return the canonical URL of an extract; :func:`parse_url` reads it back.
 
     Parameters
     ----------
     request : ExtractRequest
+        The extract.
+    protocol : bool, optional
+        Start with ``o2a://``; without it, the path fsspec works with.
 
     Returns
     -------
@@ -173,36 +177,18 @@ def format_path(request: ExtractRequest) -> str:
     --------
     >>> request = ExtractRequest.build("Vessel:Heincke:dwd:air_pressure",
     ...                                "2024-03-18T20:00", "2024-03-19T09:00")
-    >>> format_path(request).split("&")  # doctest: +NORMALIZE_WHITESPACE
-    ['vessel:heincke:dwd:air_pressure?start=2024-03-18T20:00:00', 'end=2024-03-19T09:00:00',
-     'aggregate=hour', 'functions=mean', 'flags=false']
+    >>> format_url(request).split("&")  # doctest: +NORMALIZE_WHITESPACE
+    ['o2a://vessel:heincke:dwd:air_pressure?start=2024-03-18T20:00:00',
+     'end=2024-03-19T09:00:00', 'aggregate=hour', 'functions=mean', 'flags=false']
+    >>> parse_url(format_url(request, protocol=False)) == request
+    True
     """
     return (
-        f"{','.join(request.codes)}?start={request.start.strftime(QUERY_TIME)}"
-        f"&end={request.end.strftime(QUERY_TIME)}&aggregate={request.aggregate}"
-        f"&functions={','.join(request.functions)}"
+        f"{PROTOCOL + '://' if protocol else ''}{','.join(request.codes)}"
+        f"?start={request.start.strftime(QUERY_TIME)}&end={request.end.strftime(QUERY_TIME)}"
+        f"&aggregate={request.aggregate}&functions={','.join(request.functions)}"
         f"&flags={'true' if request.quality_flags else 'false'}"
     )
-
-
-def format_url(request: ExtractRequest) -> str:
-    """Return the canonical ``o2a://`` URL of an extract; :func:`parse_url` reads it back.
-
-    Parameters
-    ----------
-    request : ExtractRequest
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> url = format_url(parse_url(EXAMPLE))
-    >>> url == EXAMPLE, parse_url(url) == parse_url(EXAMPLE)
-    (True, True)
-    """
-    return f"{PROTOCOL}://{format_path(request)}"
 
 
 def file_name(request: ExtractRequest) -> str:

@@ -23,7 +23,7 @@ from ..http import CredentialsAround, unreachable_as_unavailable
 from ._codes import parse_code
 from ._registry import describe
 from ._request import QUERY_TIME, ExtractRequest
-from ._url import file_name, format_path, format_url, is_extract, parse_url
+from ._url import file_name, format_url, is_extract, parse_url
 from ._url import strip_protocol as _strip_o2a
 
 if TYPE_CHECKING:
@@ -372,8 +372,7 @@ class PlatformSource(ArchiveFileSystem):
         >>> from awiml.testing import O2AServer
         >>> with O2AServer() as server:
         ...     server.add_sample_data()
-        ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
-        ...                             cache=False)
+        ...     source = PlatformSource(server.data_url, registry_url=server.registry_url)
         ...     sensor = source.info("vessel:heincke:dwd:air_pressure")
         ...     extract = source.info("o2a://vessel:heincke:dwd:air_pressure"
         ...                           "?start=2024-03-18T20:00:00&end=2024-03-19T09:00:00")
@@ -437,7 +436,7 @@ class PlatformSource(ArchiveFileSystem):
         }
 
     def _extract_info(self, request: ExtractRequest) -> dict[str, Any]:
-        return {"name": format_path(request), "type": "file", "size": None,
+        return {"name": format_url(request, protocol=False), "type": "file", "size": None,
                 "url": format_url(request), **self._extract_metadata(request)}
 
     @classmethod
@@ -451,7 +450,9 @@ class PlatformSource(ArchiveFileSystem):
             return [cls._strip_protocol(p) for p in path]
         text = _strip_o2a(path)
         try:
-            return format_path(parse_url(text)) if is_extract(text) else str(parse_code(text))
+            if is_extract(text):
+                return format_url(parse_url(text), protocol=False)
+            return str(parse_code(text))
         except InvalidDataError:
             return text
 
@@ -474,13 +475,14 @@ class PlatformSource(ArchiveFileSystem):
 
         Examples
         --------
+        >>> import fsspec
         >>> from awiml.testing import O2AServer
         >>> with O2AServer() as server:
         ...     server.add_sample_data()
-        ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
-        ...                             cache=False)
-        ...     names = source.ls("o2a://Vessel:Heincke:dwd:air_pressure?start=2024-03-19"
-        ...                       "&end=2024-03-19T09:00&functions=max", detail=False)
+        ...     fs = fsspec.filesystem("o2a", base_url=server.data_url,
+        ...                            registry_url=server.registry_url, cache=False)
+        ...     names = fs.ls("o2a://Vessel:Heincke:dwd:air_pressure?start=2024-03-19"
+        ...                   "&end=2024-03-19T09:00&functions=max", detail=False)
         >>> names[0].split("&")  # doctest: +NORMALIZE_WHITESPACE
         ['vessel:heincke:dwd:air_pressure?start=2024-03-19T00:00:00', 'end=2024-03-19T09:00:00',
          'aggregate=hour', 'functions=max', 'flags=false']
@@ -497,7 +499,7 @@ class PlatformSource(ArchiveFileSystem):
         if not is_extract(text):
             parse_url(text)  # raises, naming the missing time range
         request = self._extract(text)
-        return MemoryFile(None, format_path(request), self._extract_bytes(request))
+        return MemoryFile(None, format_url(request, protocol=False), self._extract_bytes(request))
 
     def _extract_bytes(self, request: ExtractRequest) -> bytes:
         """Return the data service's tab-separated answer for a whole extract."""
@@ -536,13 +538,12 @@ class PlatformSource(ArchiveFileSystem):
         Examples
         --------
         >>> from awiml.testing import O2AServer
-        >>> with O2AServer() as server:
-        ...     server.add_sample_data()
-        ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
-        ...                             cache=False)
-        ...     [remote] = source.remote_files(
-        ...         "o2a://vessel:heincke:dwd:air_pressure?start=2024-03-18T20:00:00"
-        ...         "&end=2024-03-19T09:00:00")
+        >>> server = O2AServer().start()
+        >>> server.add_sample_data()
+        >>> source = PlatformSource(server.data_url, registry_url=server.registry_url, cache=False)
+        >>> [remote] = source.remote_files("o2a://vessel:heincke:dwd:air_pressure"
+        ...                                "?start=2024-03-18T20:00:00&end=2024-03-19T09:00:00")
+        >>> server.stop()
         >>> remote.name  # doctest: +ELLIPSIS
         'o2a/vessel_heincke_dwd_air_pressure_20240318T200000-20240319T090000_hour_mean_...tsv'
         >>> remote.metadata["sensors"], remote.metadata["units"]
@@ -551,7 +552,7 @@ class PlatformSource(ArchiveFileSystem):
         request = self._extract(path)
         return [RemoteFile(source=format_url(request), name=f"o2a/{file_name(request)}",
                            metadata=self._extract_metadata(request), fs=self,
-                           path=format_path(request))]
+                           path=format_url(request, protocol=False))]
 
 
 def _base(value: str | None, variable: str, default: str, name: str) -> str:
