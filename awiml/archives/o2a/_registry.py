@@ -288,8 +288,11 @@ def contact(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _name(vocable: Any) -> str | None:
+    """Return the name of a vocabulary term (a type, a role), or None."""
     if isinstance(vocable, dict):
-        return vocable.get("generalName") or vocable.get("name") or vocable.get("systemName")
+        for key in ("generalName", "name", "systemName"):
+            if isinstance(vocable.get(key), str) and vocable[key].strip():
+                return vocable[key].strip()
     return None
 
 
