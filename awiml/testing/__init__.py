@@ -20,10 +20,14 @@ routes.
 * :class:`EcotaxaServer` emulates EcoTaxa's REST API (login, projects,
   object queries, the image vault, export jobs and their zips) on top of
   :class:`FileServer`.
+* :class:`O2AServer` emulates AWI's O2A sensor data web service (sensor search,
+  aggregated series as tab-separated text or JSON, size and concurrency limits)
+  and the O2A registry (items, parameters, events, contacts, ``@uuid``
+  back-references) on top of :class:`FileServer`.
 
 Installing awiml also registers a pytest plugin (:mod:`awiml.testing.plugin`)
-that provides the ``awiml_file_server``, ``awiml_pangaea_server`` and
-``awiml_ecotaxa_server`` fixtures.
+that provides the ``awiml_file_server``, ``awiml_pangaea_server``,
+``awiml_ecotaxa_server`` and ``awiml_o2a_server`` fixtures.
 
 No fetching or modelling code of awiml imports this package (only the offline
 demo, :mod:`awiml.demo`, uses it as its stand-in archive). Names resolve
@@ -35,10 +39,11 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["ecotaxa", "pangaea", "plugin", "server"],
+    submodules=["ecotaxa", "o2a", "pangaea", "plugin", "server"],
     submod_attrs={
         "server": ["ArchiveEmulator", "Fault", "FileServer", "RequestRecord", "Response"],
         "pangaea": ["PangaeaServer"],
         "ecotaxa": ["EcotaxaServer"],
+        "o2a": ["O2AServer"],
     },
 )

@@ -14,6 +14,8 @@ holding awiml's real sample dataset (doi:10.1594/PANGAEA.889513).
 ``awiml_ecotaxa_server`` yields a started :class:`awiml.testing.EcotaxaServer`
 holding awiml's real plankton vignettes as project 1 and the user
 ``alice`` (password ``secret``).
+``awiml_o2a_server`` yields a started :class:`awiml.testing.O2AServer` serving
+awiml's sample sensors and registry items.
 
 Examples
 --------
@@ -37,7 +39,12 @@ import pytest
 
 from .server import FileServer
 
-__all__ = ["awiml_ecotaxa_server", "awiml_file_server", "awiml_pangaea_server"]
+__all__ = [
+    "awiml_ecotaxa_server",
+    "awiml_file_server",
+    "awiml_o2a_server",
+    "awiml_pangaea_server",
+]
 
 
 @pytest.fixture
@@ -110,4 +117,27 @@ def awiml_ecotaxa_server() -> Iterator[Any]:
     with EcotaxaServer() as server:
         server.add_sample_data()
         server.add_user("alice", "secret")
+        yield server
+
+
+@pytest.fixture
+def awiml_o2a_server() -> Iterator[Any]:
+    """Yield a running :class:`~awiml.testing.O2AServer` with awiml's sample sensors.
+
+    The data service answers at ``server.data_url``, the registry at
+    ``server.registry_url``; set ``AWIML_O2A_URL`` and ``AWIML_O2A_REGISTRY_URL``
+    to them for code that builds its own clients. The sample data are described
+    in :meth:`O2AServer.add_sample_data`; add sensors with
+    :meth:`O2AServer.add_sensor`, make chunks fail with :meth:`O2AServer.fail_range`.
+    The server is stopped after the test.
+
+    Yields
+    ------
+    O2AServer
+        The started emulator.
+    """
+    from .o2a import O2AServer
+
+    with O2AServer() as server:
+        server.add_sample_data()
         yield server

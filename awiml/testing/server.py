@@ -582,7 +582,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         if challenge is not None:
             plan = self._text_reply(401, "Unauthorized\n", [("WWW-Authenticate", challenge)])
         else:
-            fault = owner._take_fault(record.path.lstrip("/"))
+            fault = owner._fault_for(record)
             try:
                 plan = self._choose_reply(owner, record, fault)
             except Exception:
@@ -1141,6 +1141,10 @@ class FileServer:
         if hmac.compare_digest(given.encode(), wanted.encode()):
             return None
         return challenge
+
+    def _fault_for(self, record: RequestRecord) -> Fault | None:
+        """Return the fault for this request, if any (emulators add faults of their own)."""
+        return self._take_fault(record.path.lstrip("/"))
 
     def _take_fault(self, name: str) -> Fault | None:
         with self._lock:
