@@ -6,7 +6,7 @@ import difflib
 import os
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fsspec.implementations.memory import MemoryFile
@@ -23,12 +23,14 @@ from ..http import CredentialsAround, unreachable_as_unavailable
 from ._codes import parse_code
 from ._registry import describe
 from ._request import QUERY_TIME, ExtractRequest
+from ._request import refusal_detail as _detail
 from ._url import file_name, format_url, is_extract, parse_url
 from ._url import strip_protocol as _strip_o2a
 
 if TYPE_CHECKING:
     import pandas as pd
     import requests
+    import xarray as xr
 
 #: The public O2A data web service.
 DATA_URL = "https://dashboard.awi.de/data/rest"
@@ -283,6 +285,104 @@ class PlatformSource(ArchiveFileSystem):
         table["code"] = table["code"].astype("string").str.strip()
         return table.sort_values("code", ignore_index=True)
 
+    def read(
+        self,
+        codes: str | Sequence[str],
+        start: Any,
+        end: Any,
+        *,
+        aggregate: str | None = None,
+        functions: str | Sequence[str] = ("mean",),
+        quality_flags: bool = False,
+        as_frame: bool = False,
+    ) -> xr.Dataset | pd.DataFrame:
+        """Read sensor data: one variable per sensor and aggregate function, by UTC time.
+
+        A long range is split into time chunks of at most ``max_points``
+        values, fetched concurrently (``max_workers``) with a progress bar and
+        stitched with no duplicate or missing time at the seams. A chunk whose
+        answer breaks off is asked for again. Chunks whose data is final (it
+        ends before every sensor's ``lastDate``) are kept in the archive cache,
+        so a repeated or a failed call fetches only what it does not have yet.
+
+        Parameters
+        ----------
+        codes : str or sequence of str
+            Sensor codes, e.g. ``"vessel:polarstern:tsg:temperature"`` (find
+            them with :meth:`sensors`).
+        start, end : str, datetime.datetime or pandas.Timestamp
+            First and last time, both included; without a zone UTC, with one
+            converted to UTC; whole seconds.
+        aggregate : {"second", "minute", "hour", "day"}, optional
+            The bins the service aggregates into; ``None`` is its default,
+            ``"hour"``. A row is labelled with the start of its bin, and a bin
+            is read when its start lies in ``[start, end]``.
+        functions : str or sequence of str, optional
+            Aggregate functions: ``mean``, ``min``, ``max``, ``median``,
+            ``std``, ``count``; any case.
+        quality_flags : bool, optional
+            Read each value's quality flag too (0 not checked, 1 good,
+            2 probably good, 3 probably bad, 4 bad).
+        as_frame : bool, optional
+            Return a :class:`pandas.DataFrame` instead of a Dataset.
+
+        Returns
+        -------
+        xarray.Dataset or pandas.DataFrame
+            The Dataset has the coordinate ``time`` (bin starts, in UTC;
+            ``datetime64[ns]`` has no zone, so its attribute ``time_zone`` says
+            ``"UTC"``) and one variable per sensor and function, named by the
+            shortest suffix of the code that tells the sensors apart plus the
+            function (``air_temperature_mean``). Their attributes: ``sensor``
+            (the code), ``aggregate_function``, ``aggregate``, ``units``
+            (UDUNITS, as :class:`awiml.preprocess.ConvertUnits` reads them;
+            ``o2a_unit`` as the service writes it), ``long_name``,
+            ``cell_methods``, ``platform``, ``device`` and what the registry
+            knows (:meth:`info`; left out, with a warning, when the registry
+            cannot be read). Quality flags are the CF ancillary variables
+            ``<name>_qc`` (int8, ``flag_values``/``flag_meanings``, ``-1``
+            for a missing flag, written as ``_FillValue``). Dataset
+            attributes: ``Conventions``, ``request_url`` (the one request
+            for the whole extract), ``sensors``, ``aggregate``, time coverage.
+            The frame is indexed by UTC time (``time``), has the same column
+            names (flags as nullable ``Int8``), ``attrs["units"]`` for
+            ConvertUnits and ``attrs["columns"]`` with every attribute.
+
+        Raises
+        ------
+        InvalidDataError
+            A malformed code, time, aggregate or function; start after end; a
+            range outside a sensor's ``firstDate``..``lastDate``; a range
+            holding no bin ("empty range"); a request the service refuses (its
+            reason quoted).
+        NotFoundError
+            A code the service does not know; close matches are suggested.
+        ArchiveUnavailableError
+            The service cannot be reached, or a chunk could not be fetched
+            after the retries; the message names the sensors and the chunk's
+            range, and the chunks received are cached.
+
+        Examples
+        --------
+        >>> from awiml.testing import O2AServer
+        >>> with O2AServer() as server:
+        ...     server.add_sample_data()
+        ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
+        ...                             cache=False, progress=False)
+        ...     data = source.read(["vessel:heincke:dwd:air_temperature",
+        ...                         "vessel:heincke:dwd:air_pressure"],
+        ...                        "2024-03-18T20:00", "2024-03-19T09:00")
+        >>> list(data.data_vars), data.sizes["time"]
+        (['air_temperature_mean', 'air_pressure_mean'], 14)
+        >>> pressure = data["air_pressure_mean"]
+        >>> pressure.attrs["units"], pressure.attrs["sensor"], float(pressure[0])
+        ('hPa', 'vessel:heincke:dwd:air_pressure', 1018.0)
+        """
+        from ._read import read
+
+        return read(self, codes, start, end, aggregate=aggregate, functions=functions,
+                    quality_flags=quality_flags, as_frame=as_frame)
+
     def _sensor_entry(self, code: str) -> dict[str, Any]:
         """Return the ``/sensors`` entry of one code; raise with suggestions when unknown."""
         wanted = str(parse_code(code))
@@ -491,26 +591,21 @@ class PlatformSource(ArchiveFileSystem):
         return [entry] if detail else [entry["name"]]
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
-        """Open an extract: the service's tab-separated answer, in memory."""
+        """Open an extract: the service's tab-separated answer, in memory.
+
+        Long ranges are fetched in time chunks (concurrently, cached) and
+        stitched; the bytes equal one request's answer for the whole extract.
+        """
         if mode != "rb":
             raise PermissionError("the O2A data service is read-only: open extracts with "
                                   "mode 'rb'")
         text = _strip_o2a(path)
         if not is_extract(text):
             parse_url(text)  # raises, naming the missing time range
-        request = self._extract(text)
-        return MemoryFile(None, format_url(request, protocol=False), self._extract_bytes(request))
+        from ._read import fetch_bytes
 
-    def _extract_bytes(self, request: ExtractRequest) -> bytes:
-        """Return the data service's tab-separated answer for a whole extract."""
-        what = f"the extract {request.describe()}"
-        response = self._get(request.url(self.base_url), what=what)
-        with response:
-            if response.status_code == 400:
-                raise InvalidDataError(
-                    f"the O2A data web service refused {what}{_detail(response)}."
-                )
-            return response.content
+        request = self._extract(text)
+        return MemoryFile(None, format_url(request, protocol=False), fetch_bytes(self, request))
 
     def remote_files(self, path: str) -> list[RemoteFile]:
         """Files to copy for ``Workspace.fetch``: an extract, as one tab-separated file.
@@ -563,15 +658,3 @@ def _base(value: str | None, variable: str, default: str, name: str) -> str:
             f"e.g. {default!r}."
         )
     return url
-
-
-def _detail(response: requests.Response) -> str:
-    """Return the first line of a refusal's body, for messages (bounded, no markup)."""
-    try:
-        text = response.text
-    except (ValueError, RuntimeError):
-        return ""
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    if not line or line.startswith("<"):
-        return ""
-    return f": {line[:200]}"
