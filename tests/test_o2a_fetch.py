@@ -51,6 +51,16 @@ def test_fsspec_open_equals_one_request_of_the_service(o2a):
     assert data == direct.content and data.count(b"\n") == 1 + 14
 
 
+def test_fsspec_copies_and_cats_an_extract_by_its_url(o2a, tmp_path):
+    fs = fsspec.filesystem("o2a")
+    with fsspec.open(HEINCKE) as handle:
+        data = handle.read()
+    assert fs.cat(HEINCKE) == data
+    fs.get_file(HEINCKE, str(tmp_path / "heincke.tsv"))
+    assert (tmp_path / "heincke.tsv").read_bytes() == data
+    assert fs.size(HEINCKE) is None and fs.isfile(HEINCKE)
+
+
 def test_a_bad_extract_url_in_fsspec_open_says_what_is_wrong(o2a):
     with pytest.raises(InvalidDataError, match=r"end is missing.*for example o2a://"):
         fsspec.open("o2a://vessel:heincke:dwd:air_pressure?start=2024-03-18").open()
@@ -92,8 +102,8 @@ def test_fetch_again_is_a_no_op_and_any_spelling_is_the_same_extract(o2a, tmp_pa
     respelled = (f"o2a://{TSG.upper()}?functions=MEAN,Max&end=2016-12-18T23:59:59"
                  "&start=2016-12-16")
     again = ws.fetch([EXTRACT, respelled], progress=False)
-    assert again["status"].tolist() == ["present"]
-    assert again["path"].tolist() == first["path"].tolist()
+    assert again["status"].tolist() == ["present", "present"]
+    assert again["path"].tolist() == first["path"].tolist() * 2
     assert o2a.hits("data/rest/data") == 0
     assert ws.manifest_path.read_bytes() == manifest
 

@@ -92,7 +92,8 @@ def describe(source: PlatformSource, code: SensorCode) -> Description:
     Description
         Never raises for the registry's failures: an unreachable registry or an
         unknown item leaves the parts ``None`` or empty and says why in
-        ``missing``. Once the registry is found unreachable, nothing more is asked.
+        ``missing``. When the item cannot be looked up, nothing more is asked; a
+        part that fails after that leaves the others.
     """
     found = Description()
     try:
@@ -118,10 +119,7 @@ def describe(source: PlatformSource, code: SensorCode) -> Description:
     for name, read in parts:
         try:
             setattr(found, name, read())
-        except ArchiveUnavailableError as exc:
-            found.missing.append(f"the {name} could not be read ({exc})")
-            return found  # the registry went away: do not wait for it once per part
-        except (InvalidDataError, NotFoundError) as exc:
+        except MISSING as exc:  # the other parts may still be there
             found.missing.append(f"the {name} could not be read ({exc})")
         else:
             if name == "parameter" and found.parameter is None:

@@ -17,7 +17,10 @@ Parts may be percent-encoded; a ``+`` is a plus sign, not a blank. The
 canonical form (:func:`format_url`) writes every part out, lower-case codes,
 UTC times with whole seconds, in the order above; ``Workspace.fetch`` records
 it as the source of the file it lands. A URL without ``?`` names a sensor,
-not an extract.
+not an extract. The path fsspec works with (the URL without ``o2a://``)
+writes ``/`` for ``?``, because fsspec takes ``?`` for a wildcard
+(``fs.cat``, ``fs.get`` and ``fsspec.open`` would look for matching paths);
+both are read.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ def is_extract(path: str) -> bool:
     >>> is_extract("vessel:heincke:dwd:air_pressure")
     False
     """
-    return "?" in strip_protocol(path)
+    return any(mark in strip_protocol(path) for mark in "?/")
 
 
 def parse_url(url: str) -> ExtractRequest:
@@ -110,7 +113,7 @@ def parse_url(url: str) -> ExtractRequest:
     """
     text = strip_protocol(url)
     shown = f"{PROTOCOL}://{text}"
-    codes_part, mark, query = text.partition("?")
+    codes_part, mark, query = text.partition("?" if "?" in text else "/")
     if not mark:
         raise _malformed(shown, "it names no time range: an extract URL needs "
                                 "?start=<time>&end=<time> after the sensor codes")
@@ -166,7 +169,8 @@ def format_url(request: ExtractRequest, *, protocol: bool = True) -> str:
     request : ExtractRequest
         The extract.
     protocol : bool, optional
-        Start with ``o2a://``; without it, the path fsspec works with.
+        Start with ``o2a://``. Without it, the path fsspec works with, which
+        writes ``/`` for the ``?`` (a wildcard to fsspec).
 
     Returns
     -------
@@ -180,12 +184,13 @@ def format_url(request: ExtractRequest, *, protocol: bool = True) -> str:
     >>> format_url(request).split("&")  # doctest: +NORMALIZE_WHITESPACE
     ['o2a://vessel:heincke:dwd:air_pressure?start=2024-03-18T20:00:00',
      'end=2024-03-19T09:00:00', 'aggregate=hour', 'functions=mean', 'flags=false']
-    >>> parse_url(format_url(request, protocol=False)) == request
-    True
+    >>> path = format_url(request, protocol=False)
+    >>> path.split("&")[0], parse_url(path) == request
+    ('vessel:heincke:dwd:air_pressure/start=2024-03-18T20:00:00', True)
     """
     return (
-        f"{PROTOCOL + '://' if protocol else ''}{','.join(request.codes)}"
-        f"?start={request.start.strftime(QUERY_TIME)}&end={request.end.strftime(QUERY_TIME)}"
+        f"{PROTOCOL + '://' if protocol else ''}{','.join(request.codes)}{'?' if protocol else '/'}"
+        f"start={request.start.strftime(QUERY_TIME)}&end={request.end.strftime(QUERY_TIME)}"
         f"&aggregate={request.aggregate}&functions={','.join(request.functions)}"
         f"&flags={'true' if request.quality_flags else 'false'}"
     )

@@ -100,7 +100,9 @@ class PlatformSource(ArchiveFileSystem):
       ``raw/o2a/<codes>_<start>-<end>_<aggregate>_<functions>_<digest>.tsv`` and
       records its canonical URL (every part written out) as the source, with the
       sensors, range, aggregation, functions and the service's request URL.
-      Parts may be percent-encoded; ``+`` stays a plus sign.
+      Parts may be percent-encoded; ``+`` stays a plus sign. The path fsspec
+      works with (``info(...)["name"]``) writes ``/`` for the ``?``, which
+      fsspec would take for a wildcard; both spellings are read.
 
     Examples
     --------
@@ -584,7 +586,7 @@ class PlatformSource(ArchiveFileSystem):
         ...     names = fs.ls("o2a://Vessel:Heincke:dwd:air_pressure?start=2024-03-19"
         ...                   "&end=2024-03-19T09:00&functions=max", detail=False)
         >>> names[0].split("&")  # doctest: +NORMALIZE_WHITESPACE
-        ['vessel:heincke:dwd:air_pressure?start=2024-03-19T00:00:00', 'end=2024-03-19T09:00:00',
+        ['vessel:heincke:dwd:air_pressure/start=2024-03-19T00:00:00', 'end=2024-03-19T09:00:00',
          'aggregate=hour', 'functions=max', 'flags=false']
         """
         entry = self.info(path)
