@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import fsspec
+import pandas as pd
 import pytest
 import requests
 
 from awiml import Workspace
 from awiml.archives.o2a._url import parse_url
-from awiml.errors import InvalidDataError, NotFoundError
+from awiml.errors import ArchiveUnavailableError, InvalidDataError, NotFoundError
 
 TSG = "vessel:polarstern:tsg:temperature,vessel:polarstern:tsg:salinity"
 EXTRACT = (f"o2a://{TSG}?start=2016-12-16T00:00:00&end=2016-12-18T23:59:59&aggregate=hour"
@@ -126,6 +127,8 @@ def test_fetch_with_quality_flags_is_another_file(o2a, tmp_path):
      InvalidDataError, "swap them"),
     (HEINCKE.replace("air_pressure", "air_presure"), NotFoundError,
      "Did you mean 'vessel:heincke:dwd:air_pressure'"),
+    ("o2a://vessel:heincke:dwd:air_pressure?start=2001-01-01&end=2001-12-31",
+     InvalidDataError, r"'vessel:heincke:dwd:air_pressure' has data from .* lies outside it"),
 ])
 def test_a_bad_url_in_fetch_leaves_the_workspace_untouched(o2a, tmp_path, url, error, message):
     ws = Workspace.create(tmp_path / "ws")
@@ -137,3 +140,46 @@ def test_a_bad_url_in_fetch_leaves_the_workspace_untouched(o2a, tmp_path, url, e
     after = {p: p.read_bytes() for p in ws.root.rglob("*") if p.is_file()}
     assert after == before
     assert o2a.hits("data/rest/data") == 0
+
+
+LONG = ("o2a://vessel:polarstern:tsg:temperature?start=2016-12-16T00:00:00"
+        "&end=2016-12-31T23:59:59&functions=mean,min")
+
+
+def chunks(max_points):
+    from awiml.archives.o2a._read import plan_chunks
+
+    return plan_chunks(parse_url(LONG), max_points)
+
+
+def test_a_long_extract_is_fetched_in_chunks_equal_to_one_request(o2a, tmp_path):
+    ws = Workspace.create(tmp_path / "ws")
+    options = {"max_points": 2 * 48, "progress": False}  # two days of two columns per request
+    path = ws.fetch(LONG, progress=False, storage_options=options)["path"].iloc[0]
+    assert o2a.hits("data/rest/data") == len(chunks(96)) > 1
+    one = requests.get(parse_url(LONG).url(o2a.data_url), timeout=30).content
+    assert (ws.raw / path).read_bytes() == one and one.count(b"\n") == 1 + 16 * 24
+
+
+def test_a_chunk_that_fails_for_good_leaves_raw_untouched_and_the_rest_cached(o2a, tmp_path,
+                                                                                 fast):
+    from awiml.testing import Fault
+
+    ws = Workspace.create(tmp_path / "ws")
+    options = {"max_points": 2 * 48, "progress": False, "retries": 0, "max_workers": 1}
+    o2a.fail_range("2016-12-24T00:00:00", "2016-12-25T23:59:59", Fault.status(503), times=None)
+    with pytest.raises(ArchiveUnavailableError,
+                       match=r"could not fetch o2a://vessel:polarstern:tsg:temperature.*"
+                             r"hour data of vessel:polarstern:tsg:temperature from 2016-12-2"):
+        ws.fetch(LONG, progress=False, policy=fast, storage_options=options)
+    assert not [p for p in ws.raw.rglob("*") if p.is_file() and p != ws.manifest_path]
+    assert ws.manifest().empty
+    o2a.clear_faults()
+    o2a.clear_requests()
+    path = ws.fetch(LONG, progress=False, storage_options=options)["path"].iloc[0]
+    failed = [(a, b) for a, b in chunks(96) if a <= pd.Timestamp("2016-12-25T23:59:59Z")
+              and b >= pd.Timestamp("2016-12-24T00:00:00Z")]
+    assert o2a.hits("data/rest/data") == len(failed) < len(chunks(96))  # the rest: cached
+    one = requests.get(parse_url(LONG).url(o2a.data_url), timeout=30).content
+    assert (ws.raw / path).read_bytes() == one
+    assert ws.verify().ok

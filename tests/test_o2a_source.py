@@ -98,6 +98,29 @@ def test_info_resolves_uuid_references_the_registry_sends_as_strings(awiml_o2a_s
     assert not isinstance(info["parameter"]["type"], str)  # types are shared the same way
 
 
+def test_info_of_the_real_optode_item_560(source):
+    """The registry's real answers: item 560, its parameters, deployments and contacts."""
+    info = source.info("vessel:mya_ii:fb_741202:optode_9999a:saturation_qf")
+    item = info["item"]
+    assert (item["id"], item["model"], item["manufacturer"], item["serialNumber"]) == (
+        560, "OXYGEN OPTODE 4835", "Aanderaa", "9999a")
+    assert item["citation"] == "10013/sensor.51ea3572-e557-4b2b-a202-3b749a87bf84"
+    assert info["platform"]["code"] == "vessel:mya_ii"
+    # saturation_qf's unit and type are sent as the uuids of saturation's: resolved
+    saturation = source.info("vessel:mya_ii:fb_741202:optode_9999a:saturation")["parameter"]
+    assert info["parameter"]["name"] == "Saturation QF"
+    assert info["parameter"]["unit"] == saturation["unit"]
+    assert (saturation["unit"]["code"], saturation["unit"]["ucum"]) == ("%", "%")
+    assert info["parameter"]["type"]["generalName"] == "saturation"
+    first = info["events"][0]
+    assert (first["label"], first["type"], first["latitude"], first["longitude"]) == (
+        "MOSES Sternfahrt 5 M-1", "Deployment", 53.9048, 8.7049)
+    assert first["startDate"] == pd.Timestamp("2020-08-31T05:14:00", tz="UTC")
+    assert first["endDate"] == pd.Timestamp("2020-08-31T05:22:00", tz="UTC")
+    assert ("Philipp", "Fischer", "Principal Investigator") in {
+        (c["firstName"], c["lastName"], c["role"]) for c in info["contacts"]}
+
+
 def test_info_reads_every_page_of_a_registry_list(awiml_o2a_server, source, monkeypatch):
     from awiml.archives.o2a import _registry
 

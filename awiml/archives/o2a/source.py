@@ -517,10 +517,16 @@ class PlatformSource(ArchiveFileSystem):
                 **entry, **parts}
 
     def _extract(self, path: str) -> ExtractRequest:
-        """Read an extract path or URL and check that the service knows its sensors."""
+        """Read an extract path or URL; check its sensors and range as ``read`` does.
+
+        Raises :class:`NotFoundError` (naming close matches) for a sensor the
+        service does not know and :class:`InvalidDataError` for a range outside
+        a sensor's data, before anything is fetched.
+        """
+        from ._read import _plan
+
         request = parse_url(path)
-        for code in request.codes:
-            self._sensor_entry(code)  # raises NotFoundError naming close matches
+        _plan(self, request)
         return request
 
     def _extract_metadata(self, request: ExtractRequest) -> dict[str, Any]:
