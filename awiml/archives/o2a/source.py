@@ -583,8 +583,8 @@ class PlatformSource(ArchiveFileSystem):
 
         Examples
         --------
-        >>> import fsspec
         >>> from awiml.testing import O2AServer
+        >>> import fsspec
         >>> with O2AServer() as server:
         ...     server.add_sample_data()
         ...     fs = fsspec.filesystem("o2a", base_url=server.data_url,
