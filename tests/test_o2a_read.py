@@ -381,3 +381,17 @@ def test_a_chunk_that_always_breaks_off_fails_after_bounded_retries(awiml_o2a_se
                        r"times.*1 of 3 time chunks failed"):
         _source(server, max_points=100, retries=2).read(TSG_T, "2017-01-01", "2017-01-10")
     assert _data_requests(server) == 2 + 3
+
+
+def test_the_registry_describes_the_variables(awiml_o2a_server):
+    optode = "vessel:mya_ii:fb_741202:optode_9999a:o2_corr"  # the real registry item 560
+    data = _source(awiml_o2a_server).read(optode, "2020-01-01", "2020-01-01T05:00")
+    attrs = data["o2_corr_mean"].attrs
+    assert attrs["units"] == "umol/l" and attrs["o2a_unit"] == "µmol/l"
+    assert attrs["long_name"] == "O2 Corr (hourly mean)"
+    assert attrs["platform"] == "Research vessel Mya II" and attrs["device"] == "Optode"
+    assert attrs["device_manufacturer"] == "Aanderaa"
+    assert attrs["device_model"] == "OXYGEN OPTODE 4835"
+    assert attrs["o2a_item_id"] == "560" and attrs["device_serial_number"] == "9999a"
+    assert attrs["references"] == (
+        "https://hdl.handle.net/10013/sensor.51ea3572-e557-4b2b-a202-3b749a87bf84")
