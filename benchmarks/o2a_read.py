@@ -29,16 +29,14 @@ Run: .venv/bin/python benchmarks/o2a_read.py [--latency 0.2] [--row-time 5e-5]
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import os
 import platform
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 
 import pandas as pd
+from pangaea_parse import best_of  # the same timing as the PANGAEA parse benchmark
 
 from awiml import PlatformSource
 from awiml.archives.o2a._read import fetch_bytes
@@ -53,18 +51,6 @@ SENSORS = [
     "station:svluwobs:svluw2:ctd_181:salinity",
 ]
 START, END = "2019-01-01T00:00:00", "2019-12-31T23:59:59"
-
-
-def best_of(runs: int, func: Callable[[], object]) -> tuple[float, object]:
-    """The shortest of ``runs`` timings of ``func()``, and its last result."""
-    best, result = float("inf"), None
-    for _ in range(runs):
-        result = None
-        gc.collect()
-        start = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def main() -> None:
