@@ -223,8 +223,8 @@ def _version(start: pd.Timestamp, end: pd.Timestamp) -> str:
 
 
 def _describe(request: ExtractRequest, start: pd.Timestamp, end: pd.Timestamp) -> str:
-    return (f"the {request.aggregate} {'/'.join(request.functions)} of "
-            f"{', '.join(request.codes)} from {start:{_STAMP}} to {end:{_STAMP}} UTC")
+    return (f"the {request.aggregate} data of {', '.join(request.codes)} from "
+            f"{start:{_STAMP}} to {end:{_STAMP}} UTC ({'/'.join(request.functions)})")
 
 
 def _cacheable(plan: _Plan, end: pd.Timestamp) -> bool:
