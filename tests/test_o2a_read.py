@@ -395,3 +395,20 @@ def test_the_registry_describes_the_variables(awiml_o2a_server):
     assert attrs["o2a_item_id"] == "560" and attrs["device_serial_number"] == "9999a"
     assert attrs["references"] == (
         "https://hdl.handle.net/10013/sensor.51ea3572-e557-4b2b-a202-3b749a87bf84")
+
+
+def test_flag_columns_labelled_by_the_code_alone_belong_to_the_value_before_them():
+    from awiml.archives.o2a._dataset import to_dataset
+
+    answer = (f"datetime\t{TSG_T} (mean) [°C]\t{TSG_T} (quality_flag)\t"
+              f"{TSG_T} (max) [°C]\t{TSG_T} (quality_flag)\n"
+              "2017-01-01 00:00:00\t1.5\t1\t2.5\t\n").encode()
+    table = read_table(answer)
+    request = ExtractRequest.build(TSG_T, "2017-01-01", "2017-01-01", functions=["mean", "max"],
+                                   quality_flags=True)
+    data = to_dataset(table, request, "http://o2a.invalid/data", entries={}, infos={})
+    assert list(data.data_vars) == ["temperature_mean", "temperature_mean_qc",
+                                    "temperature_max", "temperature_max_qc"]
+    assert data["temperature_max"].attrs["ancillary_variables"] == "temperature_max_qc"
+    assert data["temperature_mean_qc"].values.tolist() == [1]
+    assert data["temperature_max_qc"].values.tolist() == [-1]  # missing flag

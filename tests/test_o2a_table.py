@@ -46,6 +46,7 @@ def test_a_path_and_a_file_object_read_like_bytes(tmp_path):
     REAL + b"\n\n\n",  # blank lines at the end
     REAL.rstrip(b"\n"),  # no final line break
     REAL.replace(b"\t", b"\t "),  # blanks before values and labels
+    REAL.replace(b"\t", b" \t").replace(b"\n", b" \n"),  # blanks after times and values
 ])
 def test_tolerated_variants_read_as_the_original(variant):
     pd.testing.assert_frame_equal(read_table(variant).frame, read_table(REAL).frame)
@@ -149,3 +150,17 @@ def test_generated_tables_round_trip(rows):
     assert list(table.frame.index) == list(times)
     expected = [np.nan if value is None else value for _, value in rows]
     np.testing.assert_array_equal(table.frame[LABEL].to_numpy(), np.array(expected, float))
+
+
+def test_flag_columns_in_the_ingest_form_take_the_label_of_their_value_column():
+    code = "vessel:heincke:dwd:air_pressure"
+    answer = (f"datetime\t{LABEL}\t{code} (quality_flag)\t{code} (max) [hPa]\t"
+              f"{code} (quality_flag)\n2024-03-18 20:00:00\t1.5\t1\t2.5\t2\n").encode()
+    table = read_table(answer)
+    assert [c.label for c in table.columns] == [
+        LABEL, f"{LABEL} (quality_flag)", f"{code} (max) [hPa]",
+        f"{code} (max) [hPa] (quality_flag)"]
+    assert table.columns[3] == Column(f"{code} (max) [hPa] (quality_flag)", code, "max", "hPa",
+                                      True)
+    alone = read_table(f"datetime\t{code} (quality_flag)\t{LABEL}\n".encode()).columns[0]
+    assert alone == Column(f"{code} (quality_flag)", code, None, None, True)  # not after a value

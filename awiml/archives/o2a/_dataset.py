@@ -265,9 +265,8 @@ def to_dataset(table: SensorTable, request: ExtractRequest, url: str, *,
     frame = table.frame
     times = frame.index.tz_convert("UTC").tz_localize(None).to_numpy()
     time = xr.Variable("time", times, {
-        "standard_name": "time", "long_name": f"start of the {request.aggregate}ly bin"
-        if request.aggregate != "day" else "start of the daily bin",
-        "axis": "T", "time_zone": "UTC",
+        "standard_name": "time", "axis": "T", "time_zone": "UTC",
+        "long_name": f"start of the {_INTERVALS[request.aggregate]} aggregation interval (UTC)",
     }, encoding=dict(_TIME_ENCODING))
     variables = {}
     for name, position, attrs in _plan(table, request, entries, infos):

@@ -12,11 +12,15 @@ fraction of a second, UTC):
 
 - tolerated: a UTF-8 byte-order mark, CR LF line ends, blanks around labels and
   values, blank lines at the end, a header in ISO-8859-1, a zone designator on
-  the times (converted to UTC), empty values (missing);
+  the times (converted to UTC), empty values (missing), a flag column labelled
+  ``<code> (quality_flag)`` right after its value column (AWI's ingest form; its
+  label is read as ``<value label> (quality_flag)``);
 - refused, with the line: a row with more or fewer fields than the header (a
   value would land under the wrong sensor), a time or a value that is not one,
   a header that is not ``datetime`` followed by sensor labels, two columns with
-  the same label, and binary content.
+  the same label, and binary content. A byte that is not UTF-8 in a row makes
+  its time or value "not a time" or "not a number"; a time of 48 characters or
+  more is not a time.
 
 A last line without its line break is read: the service's answers come over HTTP,
 whose framing (``Content-Length`` or chunked encoding) tells a cut-off answer,
@@ -189,6 +193,12 @@ def _header(line: bytes, name: str) -> list[Column]:
             code, function, unit = parse_label(body)
         except InvalidDataError as exc:
             raise InvalidDataError(f"{name}: line 1: {exc}") from None
+        previous = columns[-1] if columns else None
+        if (flag and function is None and unit is None and previous is not None
+                and not previous.flag and previous.code == code.lower()):
+            # "<code> (quality_flag)" (AWI's ingest form) flags the value column before it
+            field = f"{previous.label} (quality_flag)"
+            function, unit = previous.function, previous.unit
         if field in seen:
             raise InvalidDataError(
                 f"{name}: line 1 has the column {field!r} twice; the values cannot be told "
