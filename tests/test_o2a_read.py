@@ -412,3 +412,10 @@ def test_flag_columns_labelled_by_the_code_alone_belong_to_the_value_before_them
     assert data["temperature_max"].attrs["ancillary_variables"] == "temperature_max_qc"
     assert data["temperature_mean_qc"].values.tolist() == [1]
     assert data["temperature_max_qc"].values.tolist() == [-1]  # missing flag
+
+
+def test_a_range_whose_bins_start_after_the_last_data_reads_no_rows(awiml_o2a_server):
+    # Heincke's data end at 10:02:22; the bins 11:00 and 12:00 have no data
+    data = _source(awiml_o2a_server).read(PRESSURE, "2024-03-19T10:01", "2024-03-19T12:00")
+    assert list(data.data_vars) == ["air_pressure_mean"] and data.sizes["time"] == 0
+    assert _data_requests(awiml_o2a_server) == 1

@@ -199,14 +199,14 @@ def _plan(source: PlatformSource, request: ExtractRequest) -> _Plan:
             )
         firsts.append(first_bin)
         lasts.append(last)
-    chunks = plan_chunks(request, source.max_points)  # raises for an empty range
+    first_bin = plan_chunks(request, 1 << 62)[0][0]  # raises for an empty range
+    start, end = request.start, request.end
     if all(stamp is not None for stamp in firsts):  # skip time where no sensor has data
-        start, end = max(request.start, min(firsts)), min(request.end, max(lasts))
-        if (start, end) != (request.start, request.end):
-            try:
-                chunks = plan_chunks(request, source.max_points, start=start, end=end)
-            except InvalidDataError:  # no bin starts where there is data: header only
-                chunks = chunks[:1]
+        start, end = max(start, min(firsts)), min(end, max(lasts))
+    try:
+        chunks = plan_chunks(request, source.max_points, start=start, end=end)
+    except InvalidDataError:  # no bin starts where a sensor has data: a header-only answer
+        chunks = [(first_bin, first_bin)]
     complete = None if any(stamp is None for stamp in lasts) else min(lasts)
     return _Plan(request, entries, chunks, complete)
 
