@@ -419,3 +419,17 @@ def test_a_range_whose_bins_start_after_the_last_data_reads_no_rows(awiml_o2a_se
     data = _source(awiml_o2a_server).read(PRESSURE, "2024-03-19T10:01", "2024-03-19T12:00")
     assert list(data.data_vars) == ["air_pressure_mean"] and data.sizes["time"] == 0
     assert _data_requests(awiml_o2a_server) == 1
+
+
+def test_the_dataset_is_written_to_netcdf_and_read_back(awiml_o2a_server, tmp_path):
+    pytest.importorskip("netCDF4")
+    data = _source(awiml_o2a_server).read([TSG_T, TSG_S], "2017-01-01", "2017-01-02",
+                                          quality_flags=True, functions=["mean", "count"])
+    data.to_netcdf(tmp_path / "tsg.nc")
+    with xr.open_dataset(tmp_path / "tsg.nc") as back:
+        xr.testing.assert_equal(back[["temperature_mean", "salinity_count"]],
+                                data[["temperature_mean", "salinity_count"]])
+        assert back["temperature_mean"].attrs["units"] == "degC"
+        assert back["salinity_mean_qc"].attrs["flag_meanings"] == data[
+            "salinity_mean_qc"].attrs["flag_meanings"]
+        assert back.attrs["request_url"] == data.attrs["request_url"]

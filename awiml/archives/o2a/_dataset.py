@@ -166,7 +166,7 @@ def _infos(source: Any, codes: tuple[str, ...]) -> dict[str, Mapping[str, Any] |
 
 def _plan(table: SensorTable, request: ExtractRequest, entries: Mapping[str, Mapping[str, Any]],
           infos: Mapping[str, Mapping[str, Any] | None]) -> list[tuple[str, int, dict[str, Any]]]:
-    """``(name, column position, attributes)`` of every variable, flags after their values."""
+    """Return ``(name, column position, attributes)`` of every variable, in the table's order."""
     bases = variable_names(request.codes)
     planned = []
     for position, column in enumerate(table.columns):
@@ -179,7 +179,6 @@ def _plan(table: SensorTable, request: ExtractRequest, entries: Mapping[str, Map
                 "standard_name": "status_flag",
                 "flag_values": list(FLAG_VALUES),
                 "flag_meanings": FLAG_MEANINGS,
-                "missing_flag": FLAG_MISSING,
                 "sensor": column.code,
             }))
             continue
@@ -274,7 +273,6 @@ def to_dataset(table: SensorTable, request: ExtractRequest, url: str, *,
         if name.endswith("_qc") and "flag_values" in attrs:
             variable = xr.Variable("time", _flags(values), attrs,
                                    encoding={"_FillValue": FLAG_MISSING})
-            variable.attrs.pop("missing_flag")
         else:
             variable = xr.Variable("time", values, attrs)
         variables[name] = variable
@@ -312,7 +310,6 @@ def to_frame(table: SensorTable, request: ExtractRequest, url: str, *,
         if name.endswith("_qc") and "flag_values" in attrs:
             flags = _flags(values)
             data[name] = pd.arrays.IntegerArray(flags, flags == FLAG_MISSING)  # Int8, <NA>
-            attrs = {k: v for k, v in attrs.items() if k != "missing_flag"}
         else:
             data[name] = values
             if attrs.get("units"):
