@@ -48,6 +48,17 @@ _STAMP = "%Y-%m-%dT%H:%M:%S"
 _EPOCH_NS = 1_000_000_000
 
 
+def _seconds(stamp: pd.Timestamp) -> int:
+    """Whole seconds since the UTC epoch."""
+    return int(stamp.value // _EPOCH_NS)
+
+
+def _stamp(seconds: int) -> pd.Timestamp:
+    import pandas as pd
+
+    return pd.Timestamp(seconds * _EPOCH_NS, tz="UTC")
+
+
 @dataclass(frozen=True)
 class Part:
     """One time chunk of an extract, as received and checked.
@@ -69,17 +80,6 @@ class Part:
     data: bytes
     table: SensorTable
     cached: bool = False
-
-
-def _seconds(stamp: pd.Timestamp) -> int:
-    """Whole seconds since the UTC epoch."""
-    return int(stamp.value // _EPOCH_NS)
-
-
-def _stamp(seconds: int) -> pd.Timestamp:
-    import pandas as pd
-
-    return pd.Timestamp(seconds * _EPOCH_NS, tz="UTC")
 
 
 def plan_chunks(
@@ -432,6 +432,7 @@ def stitch_table(parts: list[Part]) -> SensorTable:
     Returns
     -------
     SensorTable
+        The whole extract; its columns are the chunks' columns.
 
     Raises
     ------
