@@ -367,13 +367,12 @@ class PlatformSource(ArchiveFileSystem):
         Examples
         --------
         >>> from awiml.testing import O2AServer
-        >>> with O2AServer() as server:
-        ...     server.add_sample_data()
-        ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
-        ...                             cache=False, progress=False)
-        ...     data = source.read(["vessel:heincke:dwd:air_temperature",
-        ...                         "vessel:heincke:dwd:air_pressure"],
-        ...                        "2024-03-18T20:00", "2024-03-19T09:00")
+        >>> codes = ["vessel:heincke:dwd:air_temperature", "vessel:heincke:dwd:air_pressure"]
+        >>> with O2AServer() as o2a:  # a loopback emulator of the O2A services
+        ...     o2a.add_sample_data()
+        ...     heincke = PlatformSource(o2a.data_url, registry_url=o2a.registry_url,
+        ...                              cache=False, progress=False)
+        ...     data = heincke.read(codes, "2024-03-18T20:00", "2024-03-19T09:00")
         >>> list(data.data_vars), data.sizes["time"]
         (['air_temperature_mean', 'air_pressure_mean'], 14)
         >>> pressure = data["air_pressure_mean"]
