@@ -42,7 +42,7 @@ from .errors import InvalidDataError
 if TYPE_CHECKING:
     import pint
 
-__all__ = ["convert", "parse_unit", "split_label", "unit_registry"]
+__all__ = ["convert", "parse_unit", "split_label", "udunits", "unit_registry"]
 
 #: Spellings pint does not read, keyed by their case-folded, space-collapsed form.
 _ALIASES: dict[str, str] = {
@@ -78,6 +78,30 @@ _ALIASES: dict[str, str] = {
     "unitless": "dimensionless",
     "none": "dimensionless",
 }
+
+# Archive unit spellings that UDUNITS (and so CF) writes differently; taken as they are.
+_UDUNITS = {
+    "°C": "degC",
+    "deg C": "degC",
+    "°": "degree",
+    "deg": "degree",
+    "%": "percent",
+    "‰": "1e-3",
+    "per mil": "1e-3",
+    "µm": "um",
+    "µg/l": "ug/l",
+    "µmol/kg": "umol/kg",
+    "µmol/l": "umol/l",
+    "µatm": "uatm",
+    "psu": "1",
+    "PSU": "1",
+    "#": "1",
+    "#/l": "l-1",
+}
+# What UDUNITS can read: ASCII symbols, digits, products, quotients and powers.
+_UDUNITS_TEXT = re.compile(r"[A-Za-z0-9 ./^*()+-]+")
+# PANGAEA's "a" (annum), "ka" and "Ma" are UDUNITS' "yr", "kyr" and "Myr" ("a" is an are there).
+_ANNUM = re.compile(r"(?<![A-Za-z])(k|M)?a(?![A-Za-z])")
 
 _REFUSED: dict[str, str] = {
     "ppt": (
@@ -235,6 +259,66 @@ def split_label(label: str) -> tuple[str, str | None]:
                 _parse_unit(unit)
                 return match.group("name").strip(), unit
     return text.strip(), None
+
+
+@functools.lru_cache(maxsize=512)
+def udunits(unit: str | None) -> str | None:
+    """Return the UDUNITS spelling of an archive's unit (for CF's ``units``), or None.
+
+    The spellings of the table in docs/guide/pangaea.md are taken as they
+    are (``°C`` is ``degC``, ``%`` is ``percent``, ``‰`` is ``1e-3``, practical
+    salinity ``PSU`` is CF's ``1``). Any other unit is rewritten (``µ`` as
+    ``u``, ``m**2`` as ``m2``, PANGAEA's ``a`` and ``ka`` as ``yr`` and
+    ``kyr``, ``#/ml`` as ``ml-1``) and kept only if the result is plain
+    UDUNITS text that :func:`parse_unit` reads as the same unit; otherwise
+    ``None``: the caller omits ``units`` rather than guess (``‰ PDB``,
+    ``NTU``, ``arbitrary units``).
+
+    Parameters
+    ----------
+    unit : str or None
+        The unit as the archive writes it, e.g. ``"°C"`` or ``"µmol/kg"``.
+
+    Returns
+    -------
+    str or None
+        The unit for a ``units`` attribute, or ``None`` for none.
+
+    Examples
+    --------
+    >>> udunits("°C"), udunits("µmol/kg"), udunits("PSU"), udunits("hPa")
+    ('degC', 'umol/kg', '1', 'hPa')
+    >>> udunits("W/m**2"), udunits("mm/a"), udunits("‰ PDB") is None, udunits("") is None
+    ('W/m2', 'mm/yr', True, True)
+    """
+    if not unit or not unit.strip():
+        return None
+    unit = unit.strip()
+    if unit in _UDUNITS:
+        return _UDUNITS[unit]
+    text = unit.replace("µ", "u").replace("μ", "u")
+    text = re.sub(r"\*\*\s*(-?\d+)", r"\1", text)
+    text = re.sub(r"^#/([A-Za-z]+)$", r"\1-1", text)
+    text = _ANNUM.sub(lambda match: (match.group(1) or "") + "yr", text)
+    if not _UDUNITS_TEXT.fullmatch(text):
+        return None
+    return text if _same_unit(unit, text) else None
+
+
+def _same_unit(archive: str, cf: str) -> bool:
+    """Whether awiml's unit registry reads both spellings as one unit."""
+    import math
+
+    try:
+        source, target = parse_unit(archive), parse_unit(cf)
+        if source == target:
+            return True
+        factor = unit_registry().Quantity(1.0, source).to(target).magnitude
+    except InvalidDataError:
+        return False
+    except Exception:  # pint's DimensionalityError and others: not the same unit
+        return False
+    return math.isclose(factor, 1.0, rel_tol=1e-9)
 
 
 def convert(

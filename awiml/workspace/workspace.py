@@ -437,8 +437,10 @@ class Workspace:
         r"""Copy files from any archive into ``raw/`` and record them in the manifest.
 
         Each URL may be ``https://...``, ``file://...`` (percent-encoded or
-        not), a local path or any fsspec URL (such as ``pangaea://889513``); a
-        directory stands for every file below it. A PANGAEA DOI, in any form
+        not), a local path or any fsspec URL (such as ``pangaea://889513``, or an
+        O2A sensor data extract ``o2a://<codes>?start=...&end=...``, see
+        :class:`~awiml.PlatformSource`); a directory stands for every file below it.
+        A PANGAEA DOI, in any form
         (``10.1594/PANGAEA.889513``, ``doi:...``, ``https://doi.org/...``,
         ``https://doi.pangaea.de/...``), is fetched as ``pangaea://889513``.
         Files stream to ``.awiml/downloads``, are verified, then renamed into

@@ -26,6 +26,7 @@ from ._codes import parse_code
 
 if TYPE_CHECKING:
     import pandas as pd
+    import requests
 
 #: Aggregation intervals the data service accepts, shortest first.
 AGGREGATES = ("second", "minute", "hour", "day")
@@ -274,3 +275,15 @@ def parse_time(value: Any, name: str) -> pd.Timestamp:
     if not 1 <= stamp.year <= 9999:
         raise InvalidDataError(f"{name}={value!r} is outside the years 1..9999.")
     return stamp
+
+
+def refusal_detail(response: requests.Response) -> str:
+    """Return the first line of a refusal's body, for messages (bounded, no markup)."""
+    try:
+        text = response.text
+    except (ValueError, RuntimeError):
+        return ""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    if not line or line.startswith("<"):
+        return ""
+    return f": {line[:200]}"

@@ -12,11 +12,15 @@ fraction of a second, UTC):
 
 - tolerated: a UTF-8 byte-order mark, CR LF line ends, blanks around labels and
   values, blank lines at the end, a header in ISO-8859-1, a zone designator on
-  the times (converted to UTC), empty values (missing);
+  the times (converted to UTC), empty values (missing), a flag column labelled
+  ``<code> (quality_flag)`` right after its value column (AWI's ingest form; its
+  label is read as ``<value label> (quality_flag)``);
 - refused, with the line: a row with more or fewer fields than the header (a
   value would land under the wrong sensor), a time or a value that is not one,
   a header that is not ``datetime`` followed by sensor labels, two columns with
-  the same label, and binary content.
+  the same label, and binary content. A byte that is not UTF-8 in a row makes
+  its time or value "not a time" or "not a number"; a time of 48 characters or
+  more is not a time.
 
 A last line without its line break is read: the service's answers come over HTTP,
 whose framing (``Content-Length`` or chunked encoding) tells a cut-off answer,
@@ -40,6 +44,8 @@ from ._codes import parse_label
 
 _FLAG = re.compile(r"\s*\(\s*quality[_ ]?flags?\s*\)\s*$", re.IGNORECASE)
 _WHAT = "an O2A data table"
+#: Bytes kept of a time (``YYYY-MM-DD HH:MM:SS`` has 19); a longer one is refused.
+_TIME_WIDTH = 48
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,8 @@ def read_table(source: Source, *, name: str | None = None) -> SensorTable:
     body = _tables.BufferReader(data, header_end + 1, end)
     frame = _tables.read_csv(
         body, label, first_line=2, columns=width, header=None,
-        names=["datetime", *range(len(labels))], dtype={"datetime": str},
-        na_values=[""], skipinitialspace=True,
+        names=["datetime", *range(len(labels))], dtype={"datetime": f"S{_TIME_WIDTH}"},
+        na_values=[""], encoding_errors="replace",  # a stray byte: "not a time/number"
     )
     times = _times(frame.pop("datetime"), label)
     values = {}
@@ -187,6 +193,12 @@ def _header(line: bytes, name: str) -> list[Column]:
             code, function, unit = parse_label(body)
         except InvalidDataError as exc:
             raise InvalidDataError(f"{name}: line 1: {exc}") from None
+        previous = columns[-1] if columns else None
+        if (flag and function is None and unit is None and previous is not None
+                and not previous.flag and previous.code == code.lower()):
+            # "<code> (quality_flag)" (AWI's ingest form) flags the value column before it
+            field = f"{previous.label} (quality_flag)"
+            function, unit = previous.function, previous.unit
         if field in seen:
             raise InvalidDataError(
                 f"{name}: line 1 has the column {field!r} twice; the values cannot be told "
@@ -198,19 +210,25 @@ def _header(line: bytes, name: str) -> list[Column]:
 
 
 def _times(texts: pd.Series, name: str) -> pd.DatetimeIndex:
-    values = texts.to_numpy(dtype=object)
-    missing = pd.isna(values)
-    if missing.any():
-        return _bad_time(texts, int(np.flatnonzero(missing)[0]), name)
-    cleaned = np.char.strip(values.astype(str)) if values.size else values.astype(str)
-    parsed = _tables.numpy_dates(cleaned, texts.index, "time")
+    """Parse the time column, read as fixed-width bytes (fast; no Python objects)."""
+    values = texts.to_numpy()
+    if values.dtype.kind != "S":
+        values = values.astype(f"S{_TIME_WIDTH}")
+    if values.size and np.char.str_len(values).max() >= _TIME_WIDTH:  # maybe cut by the dtype
+        return _bad_time(texts, int(np.argmax(np.char.str_len(values) >= _TIME_WIDTH)), name)
+    first, last = values[:1].tobytes()[:1], values[-1:].tobytes().rstrip(b"\0")[-1:]
+    if (first.isspace() or last.isspace()
+            or (np.char.startswith(values, b" ") | np.char.endswith(values, b" ")).any()):
+        values = np.char.strip(values)
+    parsed = _tables.numpy_dates(values, texts.index, "time")
     if parsed is None:
+        cleaned = np.char.decode(values, "utf-8", "replace").astype(object)
         try:
             parsed = pd.Series(pd.to_datetime(cleaned, format="ISO8601", utc=True))
         except (ValueError, TypeError, OverflowError):
             bad = [i for i, text in enumerate(cleaned) if not _is_time(text)]
             return _bad_time(texts, bad[0] if bad else 0, name)
-    index = pd.DatetimeIndex(parsed.to_numpy())
+    index = pd.DatetimeIndex(parsed)  # not via to_numpy(): that makes Timestamp objects
     if index.hasnans:
         return _bad_time(texts, int(np.flatnonzero(index.isna())[0]), name)
     if index.tz is None:
@@ -226,8 +244,11 @@ def _is_time(text: str) -> bool:
 
 
 def _bad_time(texts: pd.Series, row: int, name: str) -> pd.DatetimeIndex:
+    value = texts.iloc[row]
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
     raise _tables.value_error(
-        name, f"line {row + 2}", texts.iloc[row], "datetime", "a time",
+        name, f"line {row + 2}", value, "datetime", "a time",
         " (expected YYYY-MM-DD HH:MM:SS, UTC).",
     )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -13,32 +11,7 @@ if TYPE_CHECKING:
 
 __all__ = ["frame_to_xarray", "udunits"]
 
-# PANGAEA unit spellings that UDUNITS (and so CF) writes differently; taken as they are.
-_UDUNITS = {
-    "°C": "degC",
-    "deg C": "degC",
-    "°": "degree",
-    "deg": "degree",
-    "%": "percent",
-    "‰": "1e-3",
-    "per mil": "1e-3",
-    "µm": "um",
-    "µg/l": "ug/l",
-    "µmol/kg": "umol/kg",
-    "µmol/l": "umol/l",
-    "µatm": "uatm",
-    "psu": "1",
-    "PSU": "1",
-    "#": "1",
-    "#/l": "l-1",
-}
-
 _GEOCODE_UNITS = {"Latitude": "degrees_north", "Longitude": "degrees_east"}
-# What UDUNITS can read: ASCII symbols, digits, products, quotients and powers.
-_UDUNITS_TEXT = re.compile(r"[A-Za-z0-9 ./^*()+-]+")
-# PANGAEA's "a" (annum), "ka" and "Ma" are UDUNITS' "yr", "kyr" and "Myr" ("a" is an are there).
-_ANNUM = re.compile(r"(?<![A-Za-z])(k|M)?a(?![A-Za-z])")
-
 # Vertical geocodes by short name: CF standard name (None where CF has none) and direction.
 # PANGAEA's depths grow downwards, its elevations and heights upwards.
 _VERTICAL: dict[str, tuple[str | None, str]] = {
@@ -69,16 +42,11 @@ _INSTANCE = {
 }
 
 
-@functools.lru_cache(maxsize=512)
 def udunits(unit: str | None, short_name: str = "") -> str | None:
     """Return the UDUNITS spelling of a PANGAEA unit, or None where it does not map cleanly.
 
-    The spellings in the table of docs/guide/pangaea.md are taken as they are.
-    Any other unit is rewritten (``µ`` as ``u``, ``m**2`` as ``m2``, ``a``
-    and ``ka`` as ``yr`` and ``kyr``, ``#/ml`` as ``ml-1``) and kept only if
-    the result is plain UDUNITS text that :func:`awiml.units.parse_unit`
-    reads as the same unit as PANGAEA's; otherwise ``None``: the caller omits
-    ``units`` rather than guess (``‰ PDB``, ``NTU``, ``arbitrary units``).
+    :func:`awiml.units.udunits`, plus CF's ``degrees_north`` and
+    ``degrees_east`` for the geocodes ``Latitude`` and ``Longitude``.
 
     Parameters
     ----------
@@ -100,35 +68,11 @@ def udunits(unit: str | None, short_name: str = "") -> str | None:
     >>> udunits("W/m**2"), udunits("mm/a"), udunits("‰ PDB") is None
     ('W/m2', 'mm/yr', True)
     """
+    from ...units import udunits as cf_units
+
     if short_name in _GEOCODE_UNITS or not unit:
         return _GEOCODE_UNITS.get(short_name)
-    unit = unit.strip()
-    if unit in _UDUNITS:
-        return _UDUNITS[unit]
-    text = unit.replace("µ", "u").replace("μ", "u")
-    text = re.sub(r"\*\*\s*(-?\d+)", r"\1", text)
-    text = re.sub(r"^#/([A-Za-z]+)$", r"\1-1", text)
-    text = _ANNUM.sub(lambda match: (match.group(1) or "") + "yr", text)
-    if not _UDUNITS_TEXT.fullmatch(text):
-        return None
-    return text if _same_unit(unit, text) else None
-
-
-def _same_unit(pangaea: str, cf: str) -> bool:
-    """Whether awiml's unit registry reads both spellings as one unit."""
-    from ...errors import InvalidDataError
-    from ...units import parse_unit, unit_registry
-
-    try:
-        source, target = parse_unit(pangaea), parse_unit(cf)
-        if source == target:
-            return True
-        factor = unit_registry().Quantity(1.0, source).to(target).magnitude
-    except InvalidDataError:
-        return False
-    except Exception:  # pint's DimensionalityError and others: not the same unit
-        return False
-    return math.isclose(factor, 1.0, rel_tol=1e-9)
+    return cf_units(unit)
 
 
 def _variable_name(column: str) -> str:
