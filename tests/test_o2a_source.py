@@ -164,11 +164,27 @@ def test_a_registry_part_that_fails_is_left_empty_and_asked_for_again(awiml_o2a_
     assert again["events"] == complete["events"]
 
 
-def test_an_item_the_registry_does_not_know_gives_a_warning(awiml_o2a_server):
+def test_a_sensor_the_registry_does_not_know_gives_a_warning(awiml_o2a_server, source):
+    awiml_o2a_server.add_sensor("vessel:nowhere:ctd:temperature", "°C")
+    with pytest.warns(UserWarning, match=r"the registry has no item for vessel:nowhere:ctd "
+                                         r"or the items above it"):
+        info = source.info("vessel:nowhere:ctd:temperature")
+    assert info["unit"] == "°C" and (info["item"], info["platform"]) == (None, None)
+
+
+def test_a_sensor_filed_under_a_shallower_item_finds_it(awiml_o2a_server, source):
+    awiml_o2a_server.add_sensor("vessel:heincke:newbox:turbidity", "NTU")
+    with pytest.warns(UserWarning, match="item 'vessel:heincke' lists no parameter 'turbidity'"):
+        info = source.info("vessel:heincke:newbox:turbidity")
+    assert info["item"]["code"] == info["platform"]["code"] == "vessel:heincke"
+    assert info["parameter"] is None
+
+
+def test_a_server_that_is_no_registry_gives_a_warning(awiml_o2a_server):
     elsewhere = f"{awiml_o2a_server.base_url}/no-registry-here"
     source = PlatformSource(awiml_o2a_server.data_url, registry_url=elsewhere,
                             cache=False, progress=False, retries=0)
-    with pytest.warns(UserWarning, match="registry"):
+    with pytest.warns(UserWarning, match="the registry could not be read"):
         info = source.info(HEINCKE)
     assert info["item"] is None and info["unit"] == "hPa"
 
