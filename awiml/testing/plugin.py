@@ -31,6 +31,7 @@ A test in any project that has awiml installed::
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,11 +88,7 @@ def awiml_pangaea_server() -> Iterator[Any]:
     PangaeaServer
         The started emulator.
     """
-    from .pangaea import PangaeaServer
-
-    with PangaeaServer() as server:
-        server.add_sample_data()
-        yield server
+    yield from _with_sample_data("pangaea", "PangaeaServer")
 
 
 @pytest.fixture
@@ -136,8 +133,12 @@ def awiml_o2a_server() -> Iterator[Any]:
     O2AServer
         The started emulator.
     """
-    from .o2a import O2AServer
+    yield from _with_sample_data("o2a", "O2AServer")
 
-    with O2AServer() as server:
+
+def _with_sample_data(module: str, name: str) -> Iterator[Any]:
+    """Run emulator ``name`` of ``awiml.testing.<module>`` with its sample data."""
+    emulator = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    with emulator() as server:
         server.add_sample_data()
         yield server

@@ -97,8 +97,11 @@ Every sensor has one value per second in ``firstDate..lastDate``, a pure
 function of (sensor, second): a synthetic signal (seasons, a day, a tide and
 noise-like short sinusoids, with phases drawn from the code) except where real
 data were recovered, so any sub-range of one request equals the same rows of a
-longer one, byte for byte. Aggregates are computed from that 1-second series
-(means in closed form, the other functions from the seconds). The sample data
+longer one, byte for byte. Aggregates are computed from that 1-second series:
+means in closed form (a few sines per bin, so a year of minute means of four
+sensors takes about a second), the other functions from the seconds of each
+bin (some 50 ns per second: a year of hourly maxima of one sensor takes one or
+two seconds, a decade of daily ones some tens). The sample data
 (:meth:`O2AServer.add_sample_data`):
 
 * ``vessel:heincke:dwd:air_temperature`` [°C] and ``:air_pressure`` [hPa]: the
@@ -129,7 +132,9 @@ The services' limits and some of their behaviour are not published; the
 emulator chooses, and says so here:
 
 * the limits above (size, concurrency) and their answers (``413`` with a text
-  line, ``429`` with ``Retry-After``); the real service's may differ;
+  line, ``429`` with ``Retry-After``); the real service's may differ. The real
+  service counts concurrent requests per client address; on the loopback
+  interface every client has the same address, so the emulator counts them all;
 * every sensor has a value every second of its ``firstDate..lastDate`` (real
   sensors have gaps and other sampling rates: ``COUNT`` is the emulator's);
 * a bin's value covers the whole bin even when ``endDate`` ends inside it;
