@@ -39,6 +39,7 @@ _ADVERBS = {"second": "per-second", "minute": "per-minute", "hour": "hourly", "d
 _TIME_ENCODING = {"units": "seconds since 1970-01-01 00:00:00", "calendar": "standard",
                   "dtype": "float64"}
 _UNSAFE = re.compile(r"[^0-9a-z_]+")
+_HANDLE = re.compile(r"\d+(?:\.\d+)*/[^\s/]\S*")
 
 
 def variable_names(codes: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -127,10 +128,13 @@ def _registry_attributes(info: Mapping[str, Any] | None) -> dict[str, Any]:
             value = value.get("name") or value.get("longName") or value.get("shortName")
         if _text(value):
             attrs[name] = _text(value)
+    if _HANDLE.fullmatch(attrs.get("references", "")):  # the registry cites a Handle
+        attrs["references"] = f"https://hdl.handle.net/{attrs['references']}"
     if _text(parameter.get("name")):
         attrs["parameter_name"] = _text(parameter.get("name"))
     kind = parameter.get("type")
-    kind = kind.get("name") if isinstance(kind, Mapping) else kind
+    if isinstance(kind, Mapping):
+        kind = kind.get("name") or kind.get("generalName") or kind.get("systemName")
     if _text(kind):
         attrs["parameter_type"] = _text(kind)
     return attrs

@@ -223,9 +223,8 @@ def _version(start: pd.Timestamp, end: pd.Timestamp) -> str:
 
 
 def _describe(request: ExtractRequest, start: pd.Timestamp, end: pd.Timestamp) -> str:
-    codes = ", ".join(request.codes)
-    return (f"{codes} from {start:{_STAMP}} to {end:{_STAMP}} UTC "
-            f"({request.aggregate} {'/'.join(request.functions)})")
+    return (f"the {request.aggregate} {'/'.join(request.functions)} of "
+            f"{', '.join(request.codes)} from {start:{_STAMP}} to {end:{_STAMP}} UTC")
 
 
 def _cacheable(plan: _Plan, end: pd.Timestamp) -> bool:
@@ -262,7 +261,7 @@ def _receive(source: PlatformSource, request: ExtractRequest, start: pd.Timestam
                 )
             reason = None
             try:
-                data = response.content
+                data = b"".join(response.iter_content(1 << 20))  # 1 MiB reads, not 10 KiB
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 reason = f"the answer broke off ({type(exc).__name__})"
@@ -278,7 +277,8 @@ def _receive(source: PlatformSource, request: ExtractRequest, start: pd.Timestam
             return data
         if failures >= policy.retries:
             raise ArchiveUnavailableError(
-                f"{reason}, {failures + 1} times; try again later."
+                f"the O2A data web service did not deliver {what}: {reason}, "
+                f"{failures + 1} times. Try again later."
             )
         pause = policy.wait(failures, jitter=True)
         failures += 1
@@ -289,7 +289,7 @@ def _receive(source: PlatformSource, request: ExtractRequest, start: pd.Timestam
 def _check(data: bytes, request: ExtractRequest, start: pd.Timestamp,
            end: pd.Timestamp) -> SensorTable:
     """Read a chunk's answer and check it holds the columns asked for."""
-    what = f"the answer for {_describe(request, start, end)}"
+    what = f"the answer with {_describe(request, start, end)}"
     table = read_table(data, name=what)
     found = [(c.code, c.function) for c in table.columns if not c.flag]
     wanted = [(code, function) for code in request.codes for function in request.functions]
@@ -391,6 +391,8 @@ def _fetch_all(source: PlatformSource, plan: _Plan, key: str, todo: list[int],
             done, _ = wait(pending, return_when=FIRST_EXCEPTION)
             for future in done:
                 index = pending.pop(future)
+                if future.cancelled():  # after a refusal, below
+                    continue
                 error = future.exception()
                 if error is None:
                     parts[index] = future.result()
@@ -403,10 +405,9 @@ def _fetch_all(source: PlatformSource, plan: _Plan, key: str, todo: list[int],
                         other.cancel()
     if not failures:
         return
-    index, error = min(failures, key=lambda failure: failure[0])
+    _, error = min(failures, key=lambda failure: failure[0])
     if not isinstance(error, ArchiveUnavailableError):
         raise error
-    start, end = plan.chunks[index]
     received = len(parts)
     if source._cache is None:
         kept = "cache=False: nothing is kept for the next call"
@@ -415,10 +416,8 @@ def _fetch_all(source: PlatformSource, plan: _Plan, key: str, todo: list[int],
     else:
         kept = "the next call tries again"
     raise ArchiveUnavailableError(
-        f"could not fetch the {plan.request.aggregate} data of "
-        f"{', '.join(plan.request.codes)} from {start:{_STAMP}} to {end:{_STAMP}} UTC: {error} "
-        f"({len(failures)} of {len(plan.chunks)} chunks failed and {received} were received; "
-        f"{kept}.)"
+        f"{error} ({len(failures)} of {len(plan.chunks)} time chunks failed and {received} "
+        f"were received; {kept}.)"
     ) from error
 
 
