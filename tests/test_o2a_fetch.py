@@ -59,6 +59,8 @@ def test_fsspec_copies_and_cats_an_extract_by_its_url(o2a, tmp_path):
     assert fs.cat(HEINCKE) == data
     fs.get_file(HEINCKE, str(tmp_path / "heincke.tsv"))
     assert (tmp_path / "heincke.tsv").read_bytes() == data
+    fs.get(fs.info(HEINCKE)["name"], str(tmp_path / "by-path.tsv"))  # the spelling without ?
+    assert (tmp_path / "by-path.tsv").read_bytes() == data
     assert fs.size(HEINCKE) is None and fs.isfile(HEINCKE)
 
 

@@ -103,7 +103,9 @@ class PlatformSource(ArchiveFileSystem):
       sensors, range, aggregation, functions and the service's request URL.
       Parts may be percent-encoded; ``+`` stays a plus sign. The path fsspec
       works with (``info(...)["name"]``) writes ``/`` for the ``?``, which
-      fsspec would take for a wildcard; both spellings are read.
+      fsspec would take for a wildcard; both spellings are read. Give that
+      spelling to fsspec's ``get`` and ``copy``, which expand wildcards in
+      what they are given (``open``, ``cat`` and ``get_file`` take either).
 
     Examples
     --------
