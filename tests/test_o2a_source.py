@@ -162,13 +162,31 @@ def test_a_registry_part_that_fails_is_left_empty_and_asked_for_again(awiml_o2a_
         warnings.simplefilter("error")
         again = fresh.info(HEINCKE)  # not remembered: the registry is asked again
     assert again["events"] == complete["events"]
+    again["item"]["code"] = "changed by the caller"
+    assert fresh.info(HEINCKE)["item"] == complete["item"]  # what is remembered is a copy
 
 
-def test_an_item_the_registry_does_not_know_gives_a_warning(awiml_o2a_server):
+def test_a_sensor_the_registry_does_not_know_gives_a_warning(awiml_o2a_server, source):
+    awiml_o2a_server.add_sensor("vessel:nowhere:ctd:temperature", "°C")
+    with pytest.warns(UserWarning, match=r"the registry has no item for vessel:nowhere:ctd "
+                                         r"or the items above it"):
+        info = source.info("vessel:nowhere:ctd:temperature")
+    assert info["unit"] == "°C" and (info["item"], info["platform"]) == (None, None)
+
+
+def test_a_sensor_filed_under_a_shallower_item_finds_it(awiml_o2a_server, source):
+    awiml_o2a_server.add_sensor("vessel:heincke:newbox:turbidity", "NTU")
+    with pytest.warns(UserWarning, match="item 'vessel:heincke' lists no parameter 'turbidity'"):
+        info = source.info("vessel:heincke:newbox:turbidity")
+    assert info["item"]["code"] == info["platform"]["code"] == "vessel:heincke"
+    assert info["parameter"] is None
+
+
+def test_a_server_that_is_no_registry_gives_a_warning(awiml_o2a_server):
     elsewhere = f"{awiml_o2a_server.base_url}/no-registry-here"
     source = PlatformSource(awiml_o2a_server.data_url, registry_url=elsewhere,
                             cache=False, progress=False, retries=0)
-    with pytest.warns(UserWarning, match="registry"):
+    with pytest.warns(UserWarning, match="the registry could not be read"):
         info = source.info(HEINCKE)
     assert info["item"] is None and info["unit"] == "hPa"
 
@@ -204,3 +222,17 @@ def test_fsspec_finds_the_source_by_protocol(awiml_o2a_server, monkeypatch):
     assert "?" not in path  # fsspec would take it for a wildcard
     assert fs.info(fs.unstrip_protocol(path)) == fs.info(EXTRACT)
     assert fs.info(path)["url"] == EXTRACT + "&aggregate=hour&functions=mean&flags=false"
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b"<html>a login page</html>", "is not JSON"),
+    (b'{"items": []}', "is not a list of records"),
+])
+def test_a_server_that_answers_something_else_gives_a_warning(awiml_o2a_server, server, body,
+                                                              expected):
+    server.add("rest/v2/items", body, content_type="application/json")
+    source = PlatformSource(awiml_o2a_server.data_url, registry_url=f"{server.base_url}/rest/v2",
+                            cache=False, progress=False, retries=0)
+    with pytest.warns(UserWarning, match=rf"{expected}.*Point registry_url"):
+        info = source.info(HEINCKE)
+    assert info["item"] is None and info["unit"] == "hPa"

@@ -164,10 +164,7 @@ def records(
         page = answer.get("records") if isinstance(answer, dict) else None
         total = answer.get("totalRecords") if isinstance(answer, dict) else None
         if not isinstance(page, list) or not isinstance(total, int):
-            raise InvalidDataError(
-                f"the O2A registry's answer for {what} is not a list of records "
-                f"({{'totalRecords', 'records'}}); is {source.registry_url} the registry?"
-            )
+            raise _unexpected(source, what, "a list of records ({'totalRecords', 'records'})")
         found += page
         if not page or len(found) >= total:
             break
@@ -186,8 +183,7 @@ def get_item(source: PlatformSource, ident: Any) -> dict[str, Any]:
     """
     answer = _answer(source, f"items/{ident}", None, f"item {ident}")
     if not isinstance(answer, dict):
-        raise InvalidDataError(f"the O2A registry's answer for item {ident} is not an item "
-                               f"(a JSON object); is {source.registry_url} the registry?")
+        raise _unexpected(source, f"item {ident}", "an item (a JSON object)")
     return resolve_references(answer)
 
 
@@ -317,7 +313,12 @@ def _answer(source: PlatformSource, path: str, params: dict[str, Any] | None,
         try:
             return response.json()
         except ValueError:
-            raise InvalidDataError(
-                f"the O2A registry's answer for {what} is not JSON ({redact_url(response.url)}); "
-                f"is {source.registry_url} the registry?"
-            ) from None
+            raise _unexpected(source, what, f"JSON ({redact_url(response.url)})") from None
+
+
+def _unexpected(source: PlatformSource, what: str, expected: str) -> InvalidDataError:
+    return InvalidDataError(
+        f"the O2A registry's answer for {what} is not {expected}; is "
+        f"{redact_url(source.registry_url)} the registry? Point registry_url (or "
+        "AWIML_O2A_REGISTRY_URL) at https://registry.o2a-data.de/rest/v2 or a mirror."
+    )

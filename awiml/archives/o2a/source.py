@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import threading
@@ -102,7 +103,9 @@ class PlatformSource(ArchiveFileSystem):
       sensors, range, aggregation, functions and the service's request URL.
       Parts may be percent-encoded; ``+`` stays a plus sign. The path fsspec
       works with (``info(...)["name"]``) writes ``/`` for the ``?``, which
-      fsspec would take for a wildcard; both spellings are read.
+      fsspec would take for a wildcard; both spellings are read. Give that
+      spelling to fsspec's ``get`` and ``copy``, which expand wildcards in
+      what they are given (``open``, ``cat`` and ``get_file`` take either).
 
     Examples
     --------
@@ -506,14 +509,15 @@ class PlatformSource(ArchiveFileSystem):
                 warnings.warn(
                     f"PlatformSource.info({key!r}): {'; '.join(found.missing)}. The data "
                     "service's entry is complete; the registry's parts are None or empty. "
-                    f"Check {self.registry_url} (or {REGISTRY_URL_VARIABLE}) and ask again.",
+                    f"Check {redact_url(self.registry_url)} (or {REGISTRY_URL_VARIABLE}) and ask "
+                    "again.",
                     UserWarning, stacklevel=3,
                 )
             else:  # only a complete answer is kept, so a missing part is asked for again
                 with self._entries_lock:
                     self._described[key] = parts
         return {"name": str(entry.get("code") or key).strip(), "type": "other", "size": None,
-                **entry, **parts}
+                **entry, **copy.deepcopy(parts)}  # the caller may change its copy
 
     def _extract(self, path: str) -> ExtractRequest:
         """Read an extract path or URL; check its sensors and range as ``read`` does.
