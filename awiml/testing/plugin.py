@@ -14,6 +14,9 @@ holding awiml's real sample dataset (doi:10.1594/PANGAEA.889513).
 ``awiml_ecotaxa_server`` yields a started :class:`awiml.testing.EcotaxaServer`
 holding awiml's real plankton vignettes as project 1 and the user
 ``alice`` (password ``secret``).
+``awiml_hsm_server`` yields a started :class:`awiml.testing.HSMServer` (SSH,
+SFTP, ``sls -D`` and ``stage``) serving ``tmp_path / "hsm"``, with the user
+``alice`` (password ``secret``), two drives and scaled-down mounts.
 
 Examples
 --------
@@ -37,7 +40,9 @@ import pytest
 
 from .server import FileServer
 
-__all__ = ["awiml_ecotaxa_server", "awiml_file_server", "awiml_pangaea_server"]
+__all__ = [
+    "awiml_ecotaxa_server", "awiml_file_server", "awiml_hsm_server", "awiml_pangaea_server",
+]
 
 
 @pytest.fixture
@@ -110,4 +115,33 @@ def awiml_ecotaxa_server() -> Iterator[Any]:
     with EcotaxaServer() as server:
         server.add_sample_data()
         server.add_user("alice", "secret")
+        yield server
+
+
+@pytest.fixture
+def awiml_hsm_server(tmp_path: Path) -> Iterator[Any]:
+    """Yield a running :class:`~awiml.testing.HSMServer` for one test.
+
+    The archive's ``/`` is ``tmp_path / "hsm"`` (created empty), the user
+    ``alice`` logs in with password ``secret``; two drives, ``mount_time=0.05``
+    seconds and ``read_rate=50e6`` bytes per second. Add files with
+    :meth:`HSMServer.add_file`, users with :meth:`HSMServer.add_user`.
+    Connect to ``server.host`` and ``server.port`` with ``known_hosts=None``
+    (the host key is new for each server). The server, its event loop and its
+    thread are stopped after the test.
+
+    Parameters
+    ----------
+    tmp_path : pathlib.Path
+        pytest's per-test temporary directory.
+
+    Yields
+    ------
+    HSMServer
+        The started server.
+    """
+    from .hsm import HSMServer
+
+    with HSMServer(tmp_path / "hsm", users={"alice": "secret"}, drives=2, mount_time=0.05,
+                   read_rate=50e6) as server:
         yield server
