@@ -80,7 +80,7 @@ def format_sls(records: Iterable[SlsRecord]) -> str:
             lines.extend(_copy(copy))
         times = list(record.times)
         for at in range(0, len(times), 2):
-            keys = [f"{name}:".ljust(13 if column == 0 else 14) + value
+            keys = [f"{name + ':':<{12 if column == 0 else 13}} {value}"
                     for column, (name, value) in enumerate(times[at:at + 2])]
             lines.append("  " + "  ".join(keys))
         if record.checksum is not None:
