@@ -299,15 +299,17 @@ class HSMServer:
     --------
     >>> import asyncio, asyncssh
     >>> from awiml.archives.hsm import parse_sls
-    >>> async def state(server):
+    >>> async def state(server, path):
     ...     async with asyncssh.connect(server.host, server.port, username="alice",
-    ...                                 password="secret", known_hosts=None) as conn:
-    ...         done = await conn.run("sls -D /hs/projects/x/ctd.nc", check=True)
+    ...                                 password="secret", known_hosts=None,
+    ...                                 client_keys=None) as conn:
+    ...         done = await conn.run(f"sls -D {path}", check=True)
     ...         return parse_sls(done.stdout)[0].state
     >>> with HSMServer(mount_time=0.01) as server:
-    ...     server.add_file("/hs/projects/x/ctd.nc", b"0" * 1000, volumes=["VSN001"])
-    ...     asyncio.run(state(server))
-    'offline'
+    ...     path = server.add_file("/hs/projects/x/ctd.nc", b"0" * 1000, volumes=["022000"])
+    ...     before = asyncio.run(state(server, path))
+    ...     server.files_online(), before
+    ([], 'offline')
     """
 
     def __init__(
@@ -324,7 +326,7 @@ class HSMServer:
     ) -> None:
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="awiml-hsm-")) if root is None else Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "hs").mkdir(parents=True, exist_ok=True)  # the archive's namespace
         self._library = Library(drives, mount_time, read_rate)
         self.implicit_recall = implicit_recall
         self.host = host
