@@ -120,25 +120,25 @@ def awiml_ecotaxa_server() -> Iterator[Any]:
 
 @pytest.fixture
 def awiml_hsm_server(tmp_path: Path) -> Iterator[Any]:
-    """Yield a running :class:`~awiml.testing.HSMServer` for one test.
+    """Yield a running :class:`~awiml.testing.HSMServer`, the tape archive, for one test.
 
-    The archive's ``/`` is ``tmp_path / "hsm"`` (created empty), the user
-    ``alice`` logs in with password ``secret``; two drives, ``mount_time=0.05``
-    seconds and ``read_rate=50e6`` bytes per second. Add files with
-    :meth:`HSMServer.add_file`, users with :meth:`HSMServer.add_user`.
-    Connect to ``server.host`` and ``server.port`` with ``known_hosts=None``
-    (the host key is new for each server). The server, its event loop and its
-    thread are stopped after the test.
+    The archive's ``/`` is the folder ``tmp_path / "hsm"`` (made empty); the
+    user ``alice`` logs in with password ``secret``; two drives mount a volume
+    in 0.05 seconds and read 50 MB a second. Add files with
+    :meth:`HSMServer.add_file` and users with :meth:`HSMServer.add_user`;
+    clients connect to ``server.host`` and ``server.port`` with
+    ``known_hosts=None``, since the host key is new for each server. After
+    the test the server, its event loop and its thread are stopped.
 
     Parameters
     ----------
     tmp_path : pathlib.Path
-        pytest's per-test temporary directory.
+        Where the archive's folder is made: pytest's directory for the test.
 
     Yields
     ------
     HSMServer
-        The started server.
+        The emulator, listening on the loopback interface.
     """
     from .hsm import HSMServer
 

@@ -22,11 +22,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import asyncssh
 
 from ...archives.hsm import SlsCopy, SlsRecord, SlsSection
+from ..server import _PendingFault, _take_pending
 from ._format import format_sls
 from ._tape import Library, MountRecord, hsm_path
 
@@ -199,8 +200,7 @@ class CommandRecord:
     finished: float
 
 
-@dataclass(frozen=True)
-class LoginRecord:
+class LoginRecord(NamedTuple):
     """One authentication attempt.
 
     Attributes
@@ -216,13 +216,6 @@ class LoginRecord:
     user: str
     method: str
     accepted: bool
-
-
-@dataclass
-class _PendingFault:
-    pattern: str
-    fault: HSMFault
-    remaining: int | None
 
 
 @dataclass
@@ -249,6 +242,23 @@ def _match(pattern: str, name: str) -> bool:
 def _date(seconds: float) -> str:
     when = datetime.fromtimestamp(seconds)
     return f"{when:%b} {when.day:2d} {when:%H:%M}"
+
+
+class _LibrarySetting:
+    """A setting of the tape library, read and set through the server."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, server: HSMServer | None, owner: type | None = None) -> Any:
+        return self if server is None else getattr(server._library, self.name)
+
+    def __set__(self, server: HSMServer, value: float) -> None:
+        setattr(server._library, self.name, float(value))
 
 
 class HSMServer:
@@ -350,53 +360,47 @@ class HSMServer:
     # -- settings ------------------------------------------------------------------ #
 
     @property
+    def running(self) -> bool:
+        """Whether the server is listening."""
+        return self._loop is not None
+
+    @property
     def drives(self) -> int:
         """How many volumes can be mounted at once."""
         return self._library.drives
 
-    @property
-    def mount_time(self) -> float:
-        """Seconds to mount a volume; settable."""
-        return self._library.mount_time
-
-    @mount_time.setter
-    def mount_time(self, value: float) -> None:
-        self._library.mount_time = float(value)
-
-    @property
-    def read_rate(self) -> float:
-        """Bytes per second read from a mounted volume; settable."""
-        return self._library.read_rate
-
-    @read_rate.setter
-    def read_rate(self, value: float) -> None:
-        self._library.read_rate = float(value)
+    mount_time = _LibrarySetting("Seconds to mount a volume; settable.")
+    read_rate = _LibrarySetting("Bytes per second read from a mounted volume; settable.")
 
     # -- life cycle ------------------------------------------------------------------ #
 
     def start(self) -> HSMServer:
         """Start listening, on an event loop in a daemon thread.
 
+        Calling it on a running server does nothing; after :meth:`stop` it
+        starts again, on the same port unless ``port`` was ``0``.
+
         Returns
         -------
         HSMServer
-            This server, so ``server = HSMServer().start()`` works.
+            This server: ``server = HSMServer().start()`` in a notebook.
         """
         with self._life_lock:
-            if self._loop is not None:
-                return self
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="awiml-HSMServer",
-                                      daemon=True)
-            thread.start()
-            self._loop, self._thread = loop, thread
-            try:
-                asyncio.run_coroutine_threadsafe(self._open(), loop).result(_START_TIMEOUT)
-            except BaseException:
-                self._halt_loop()
-                raise
+            if self._loop is None:
+                self._launch()
         _log.debug("HSMServer listening on %s:%s", self.host, self.port)
         return self
+
+    def _launch(self) -> None:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="awiml-HSMServer", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            asyncio.run_coroutine_threadsafe(self._open(), loop).result(_START_TIMEOUT)
+        except BaseException:
+            self._halt_loop()
+            raise
 
     async def _open(self) -> None:
         self._acceptor = await asyncssh.create_server(
@@ -455,11 +459,6 @@ class HSMServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    @property
-    def running(self) -> bool:
-        """Whether the server is listening."""
-        return self._loop is not None
 
     def __repr__(self) -> str:
         state = f"{self.host}:{self.port}" if self.running else "stopped"
@@ -633,17 +632,13 @@ class HSMServer:
 
     def _take_fault(self, operation: str, names: Iterable[str]) -> HSMFault | None:
         names = list(names)
+
+        def matches(pending: _PendingFault) -> bool:
+            return pending.fault.operation == operation and any(
+                _match(pending.pattern, name) for name in names)
+
         with self._lock:
-            for index, pending in enumerate(self._faults):
-                if pending.fault.operation != operation:
-                    continue
-                if any(_match(pending.pattern, name) for name in names):
-                    if pending.remaining is not None:
-                        pending.remaining -= 1
-                        if pending.remaining <= 0:
-                            del self._faults[index]
-                    return pending.fault
-        return None
+            return _take_pending(self._faults, matches)
 
     @property
     def commands(self) -> list[CommandRecord]:
@@ -717,8 +712,12 @@ class HSMServer:
             return 127
         options = [a for a in argv[1:] if a.startswith("-") and a != "-"]
         paths = [a for a in argv[1:] if a not in options]
+        if not paths:
+            usage = "sls -D <paths>" if argv[0] == "sls" else "stage [-r] [-w] <paths>"
+            process.stderr.write(f"{argv[0]}: name the paths: {usage}\n")
+            return 2
         names = [hsm_path(p) for p in paths]
-        fault = self._take_fault(argv[0], names or ["/"])
+        fault = self._take_fault(argv[0], names)
         if fault is not None and fault.kind == "stall":
             await asyncio.sleep(fault.delay)
         elif fault is not None:
@@ -728,30 +727,37 @@ class HSMServer:
             return self._sls(process, user, options, paths)
         return await self._stage(process, options, paths)
 
+    def _existing(self, process: asyncssh.SSHServerProcess, command: str,
+                  paths: list[str]) -> tuple[int, list[tuple[str, str, Path]]]:
+        """Resolve ``paths``: (exit status, [(as given, archive path, local path)])."""
+        status, found = 0, []
+        for path in paths:
+            name = hsm_path(path)
+            local = self._local(name)
+            if local.exists():
+                found.append((path, name, local))
+            else:
+                process.stderr.write(f"{command}: {path}: No such file or directory\n")
+                status = 1
+        return status, found
+
     def _sls(self, process: asyncssh.SSHServerProcess, user: str, options: list[str],
              paths: list[str]) -> int:
         if set(options) != {"-D"}:
             process.stderr.write("sls: this server answers `sls -D <paths>` only\n")
             return 2
-        if not paths:
-            process.stderr.write("sls: name the paths to describe: sls -D <paths>\n")
-            return 2
-        status, records = 0, []
-        for path in paths:
-            name = hsm_path(path)
-            local = self._local(name)
-            if not local.exists():
-                process.stderr.write(f"sls: {path}: No such file or directory\n")
-                status = 1
-            elif local.is_dir():
-                if records or len(paths) > 1:
-                    process.stdout.write(format_sls(records) + f"{path}:\n")
-                    records = []
-                for child in sorted(local.iterdir()):
-                    shown = path.rstrip("/") + "/" + child.name
-                    records.append(self._record(hsm_path(shown), shown, user))
-            else:
+        status, found = self._existing(process, "sls", paths)
+        records: list[SlsRecord] = []
+        for path, name, local in found:
+            if not local.is_dir():
                 records.append(self._record(name, path, user))
+                continue
+            if records or len(paths) > 1:  # a heading line before a folder's files
+                process.stdout.write(format_sls(records) + f"{path}:\n")
+                records = []
+            for child in sorted(local.iterdir()):
+                shown = path.rstrip("/") + "/" + child.name
+                records.append(self._record(hsm_path(shown), shown, user))
         process.stdout.write(format_sls(records))
         return status
 
@@ -762,24 +768,18 @@ class HSMServer:
             process.stderr.write(f"stage: unknown option {unknown[0]}; this server answers "
                                  "`stage [-r] [-w] <paths>`\n")
             return 2
-        if not paths:
-            process.stderr.write("stage: name the files to stage: stage [-r] <paths>\n")
-            return 2
-        status, wanted = 0, []
-        for path in paths:
-            name = hsm_path(path)
-            local = self._local(name)
-            if not local.exists():
-                process.stderr.write(f"stage: {path}: No such file or directory\n")
-                status = 1
-            elif local.is_dir() and "-r" not in options:
+        status, found = self._existing(process, "stage", paths)
+        wanted = []
+        for path, name, local in found:
+            if not local.is_dir():
+                wanted.append(name)
+            elif "-r" in options:
+                below = name.rstrip("/") + "/"
+                wanted.extend(n for n in self._all_files() if n.startswith(below))
+            else:
                 process.stderr.write(f"stage: {path}: Is a directory (stage -r stages "
                                      "the files below it)\n")
                 status = 1
-            elif local.is_dir():
-                wanted.extend(n for n in self._all_files() if n.startswith(name.rstrip("/") + "/"))
-            else:
-                wanted.append(name)
         await self._library.request(wanted)
         if "-w" in options:
             for name in wanted:
