@@ -369,7 +369,8 @@ class _Reader:
         if len(tokens) != 3 or not tokens[0].isascii() or not tokens[0].isdigit() \
                 or not _POSITION.fullmatch(tokens[1]):
             raise self.fail(number, f"section {section_number} of {block.path!r} should read "
-                                    f"'<length> <position>.<offset> <VSN>', not {rest.strip()[:80]!r}")
+                                    "'<length> <position>.<offset> <VSN>', not "
+                                    f"{rest.strip()[:80]!r}")
         section = SlsSection(section_number, int(tokens[0]), tokens[1], tokens[2])
         if block.open_copy is not None:
             block.open_copy["sections"].append(section)  # type: ignore[union-attr]
@@ -419,9 +420,9 @@ class _Reader:
 
 
 def parse_sls(text: str, *, source: str = "sls -D output") -> list[SlsRecord]:
-    """Read the records of ``sls -D`` output for one or more files.
+    r"""Read the records of ``sls -D`` output for one or more files.
 
-    Whitespace, line ends (``\\n``, ``\\r\\n``), missing fields (``admin id``,
+    Whitespace, line ends (``\n``, ``\r\n``), missing fields (``admin id``,
     ``project``, ``inode``, the state line, the times) and blank lines between
     blocks are tolerated; unknown lines are kept in :attr:`SlsRecord.extra`.
     A path line directly followed by another path line is a directory's
