@@ -159,7 +159,7 @@ def test_reading_an_offline_file_waits_for_an_implicit_recall(tmp_path):
         assert asyncio.run(read()) == data
         [mount] = server.mounts
         assert (mount.vsn, mount.files) == ("VSN007", ("/hs/x/tape.nc",))
-        assert mount.ready - mount.mounted >= 0.05
+        assert mount.ready - mount.mounted >= 0.049    # asyncio may wake a hair early
         assert server.files_online("/hs/x/tape.nc") == ["/hs/x/tape.nc"]
 
 
@@ -220,7 +220,7 @@ def test_one_stage_request_mounts_each_volume_once_and_reads_in_position_order(t
             ("/hs/projects/ps/c1.nc", "/hs/projects/ps/c2.nc"),
             ("/hs/projects/ps/b1.nc", "/hs/projects/ps/b2.nc"),
             ("/hs/projects/ps/a1.nc", "/hs/projects/ps/a2.nc")]
-        assert all(m.ready - m.mounted >= 0.03 for m in mounts)
+        assert all(m.ready - m.mounted >= 0.029 for m in mounts)
         assert server.files_online() == sorted(paths)
         assert server.commands[1].command.startswith("stage /hs/projects/ps/c2.nc")
 

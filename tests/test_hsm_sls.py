@@ -264,6 +264,7 @@ def test_bad_section_lines_are_refused():
 def test_text_before_the_first_path_and_cut_output_are_refused():
     assert "line 1:" in refusal("sls: /hs/x: No such file or directory\n" + MICKEY)
     assert "cut off" in refusal(MICKEY + "/hs/next.nc:\n")
+    assert "line 10: a path line without a path" in refusal(MICKEY + ":\n  length: 1\n")
 
 
 def test_an_unreadable_state_line_is_refused():

@@ -276,6 +276,8 @@ class _Reader:
                 # A path line with no fields before the next one: a directory's
                 # heading, which ``sls`` prints before the directory's files.
                 path = line.rstrip()[:-1]
+                if not path.strip():
+                    raise self.fail(number, "a path line without a path (a lone ':')")
                 block = _Block(path, number)
                 continue
             if block is None:

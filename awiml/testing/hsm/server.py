@@ -443,6 +443,7 @@ class HSMServer:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
+        await asyncio.get_running_loop().shutdown_default_executor()
 
     def _halt_loop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -569,6 +570,8 @@ class HSMServer:
     def sls(self, paths: str | Iterable[str]) -> str:
         """Return what ``sls -D <paths>`` prints for existing files, without a connection.
 
+        The owner shown is the first user; over SSH it is the user logged in.
+
         Parameters
         ----------
         paths : str or iterable of str
@@ -579,7 +582,8 @@ class HSMServer:
         str
         """
         names = [paths] if isinstance(paths, str) else list(paths)
-        return format_sls(self._record(hsm_path(p), p, "alice") for p in names)
+        owner = next(iter(self._users), "hsm")
+        return format_sls(self._record(hsm_path(p), p, owner) for p in names)
 
     def _local(self, name: str) -> Path:
         return self.root / name.lstrip("/")
