@@ -29,7 +29,7 @@ import asyncssh
 from ...archives.hsm import SlsCopy, SlsRecord, SlsSection
 from ..server import _PendingFault, _take_pending
 from ._format import format_sls
-from ._tape import Library, MountRecord, hsm_path
+from ._tape import Library, MountRecord, TapeCopy, hsm_path
 
 __all__ = ["CommandRecord", "HSMFault", "HSMServer", "LoginRecord", "MountRecord"]
 
@@ -392,6 +392,7 @@ class HSMServer:
         return self
 
     def _launch(self) -> None:
+        (self.root / "hs").mkdir(parents=True, exist_ok=True)  # again after a stop()
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="awiml-HSMServer", daemon=True)
         thread.start()
@@ -791,7 +792,7 @@ class HSMServer:
         return status
 
 
-def _copies(copies: list[Any]) -> Iterable[SlsCopy]:
+def _copies(copies: list[TapeCopy]) -> Iterable[SlsCopy]:
     for copy in copies:
         position = [f"{p:x}.1" for p in copy.positions]
         if len(copy.vsns) == 1:
