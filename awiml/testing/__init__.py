@@ -1,6 +1,6 @@
 """Loopback servers for offline tests.
 
-This package holds real HTTP servers that listen on ``127.0.0.1`` only, so
+This package holds real HTTP servers (and one SSH server) that listen on ``127.0.0.1`` only, so
 awiml's own tests, and the tests of anybody who builds on awiml, can exercise
 downloads without a network: streaming, HTTP ``Range`` resumption, retries,
 ``Retry-After``, size and checksum checks, authentication, and dynamic API
@@ -24,26 +24,31 @@ routes.
   aggregated series as tab-separated text or JSON, size and concurrency limits)
   and the O2A registry (items, parameters, events, contacts, ``@uuid``
   back-references) on top of :class:`FileServer`.
+* :class:`HSMServer` emulates AWI's HSM tape archive: a real SSH server
+  (asyncssh) with SFTP, ``sls -D`` and ``stage``, files offline on tape
+  volumes until staged, and :class:`HSMFault` for its misbehaviours.
 
 Installing awiml also registers a pytest plugin (:mod:`awiml.testing.plugin`)
 that provides the ``awiml_file_server``, ``awiml_pangaea_server``,
-``awiml_ecotaxa_server`` and ``awiml_o2a_server`` fixtures.
+``awiml_ecotaxa_server``, ``awiml_o2a_server`` and ``awiml_hsm_server`` fixtures.
 
 No fetching or modelling code of awiml imports this package (only the offline
 demo, :mod:`awiml.demo`, uses it as its stand-in archive). Names resolve
 lazily: the file server needs only the standard library and werkzeug, the
-archive emulators load what they need when first used.
+archive emulators load what they need when first used (``HSMServer``:
+asyncssh).
 """
 
 import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["ecotaxa", "o2a", "pangaea", "plugin", "server"],
+    submodules=["ecotaxa", "hsm", "o2a", "pangaea", "plugin", "server"],
     submod_attrs={
         "server": ["ArchiveEmulator", "Fault", "FileServer", "RequestRecord", "Response"],
         "pangaea": ["PangaeaServer"],
         "ecotaxa": ["EcotaxaServer"],
         "o2a": ["O2AServer"],
+        "hsm": ["HSMFault", "HSMServer"],
     },
 )

@@ -16,6 +16,9 @@ holding awiml's real plankton vignettes as project 1 and the user
 ``alice`` (password ``secret``).
 ``awiml_o2a_server`` yields a started :class:`awiml.testing.O2AServer` serving
 awiml's sample sensors and registry items.
+``awiml_hsm_server`` yields a started :class:`awiml.testing.HSMServer` (SSH,
+SFTP, ``sls -D`` and ``stage``) serving ``tmp_path / "hsm"``, with the user
+``alice`` (password ``secret``), two drives and scaled-down mounts.
 
 Examples
 --------
@@ -43,6 +46,7 @@ from .server import FileServer
 __all__ = [
     "awiml_ecotaxa_server",
     "awiml_file_server",
+    "awiml_hsm_server",
     "awiml_o2a_server",
     "awiml_pangaea_server",
 ]
@@ -141,4 +145,33 @@ def _with_sample_data(module: str, name: str) -> Iterator[Any]:
     emulator = getattr(importlib.import_module(f"{__package__}.{module}"), name)
     with emulator() as server:
         server.add_sample_data()
+        yield server
+
+
+@pytest.fixture
+def awiml_hsm_server(tmp_path: Path) -> Iterator[Any]:
+    """Yield a running :class:`~awiml.testing.HSMServer`, the tape archive, for one test.
+
+    The archive's ``/`` is the folder ``tmp_path / "hsm"`` (made empty); the
+    user ``alice`` logs in with password ``secret``; two drives mount a volume
+    in 0.05 seconds and read 50 MB a second. Add files with
+    :meth:`HSMServer.add_file` and users with :meth:`HSMServer.add_user`;
+    clients connect to ``server.host`` and ``server.port`` with
+    ``known_hosts=None``, since the host key is new for each server. After
+    the test the server, its event loop and its thread are stopped.
+
+    Parameters
+    ----------
+    tmp_path : pathlib.Path
+        Where the archive's folder is made: pytest's directory for the test.
+
+    Yields
+    ------
+    HSMServer
+        The emulator, listening on the loopback interface.
+    """
+    from .hsm import HSMServer
+
+    with HSMServer(tmp_path / "hsm", users={"alice": "secret"}, drives=2, mount_time=0.05,
+                   read_rate=50e6) as server:
         yield server

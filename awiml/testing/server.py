@@ -450,8 +450,25 @@ class _StaticFile:
 @dataclass
 class _PendingFault:
     pattern: str
-    fault: Fault
+    fault: Any  # a Fault here; the SSH emulator keeps its own kind of fault
     remaining: int | None
+
+
+def _take_pending(pending: list[_PendingFault],
+                  matches: Callable[[_PendingFault], bool]) -> Any | None:
+    """Use up one application of the first of ``pending`` that ``matches``; return its fault.
+
+    A fault injected with ``times=None`` is never used up; the others leave
+    the list when their count reaches zero. The caller holds its lock.
+    """
+    for index, injection in enumerate(pending):
+        if matches(injection):
+            if injection.remaining is not None:
+                injection.remaining -= 1
+                if injection.remaining <= 0:
+                    del pending[index]
+            return injection.fault
+    return None
 
 
 @dataclass
@@ -1148,14 +1165,8 @@ class FileServer:
 
     def _take_fault(self, name: str) -> Fault | None:
         with self._lock:
-            for index, injection in enumerate(self._faults):
-                if injection.pattern == name or fnmatch.fnmatchcase(name, injection.pattern):
-                    if injection.remaining is not None:
-                        injection.remaining -= 1
-                        if injection.remaining <= 0:
-                            del self._faults[index]
-                    return injection.fault
-        return None
+            return _take_pending(self._faults, lambda injection: injection.pattern == name
+                                 or fnmatch.fnmatchcase(name, injection.pattern))
 
     def _find_route(self, method: str, path: str) -> tuple[Handler | None, set[str]]:
         with self._lock:
