@@ -12,6 +12,12 @@ plankton vignettes in four classes; the demo queries the project, fetches it
 (an export job whose download drops and resumes), reads it as an
 :class:`~awiml.datasets.ImageDataset` and trains, stores and reloads an image
 classifier on scikit-image features.
+
+Between the two, a loopback O2A (:class:`awiml.testing.O2AServer`) serves the
+Polarstern thermosalinograph's sensor series for the time of cruise PS103; the
+demo finds the sensors, lands the extract in ``raw/``, reads it as a CF
+dataset and draws it beside the PANGAEA table, units converted by awiml, in a
+figure saved in the workspace (``figures/ps103_tsg_o2a_pangaea.png``).
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .archives.ecotaxa import EcotaxaSource
+from .archives.o2a import PlatformSource
 from .archives.pangaea import PangaeaSource, read_text
 from .classify import evaluate
 from .datasets import ImageDataset
 from .store import ModelStore
 from .testing import Fault
 from .testing.ecotaxa import EcotaxaServer
+from .testing.o2a import O2AServer
 from .testing.pangaea import PangaeaServer
 from .workspace import Workspace
 
@@ -40,6 +48,11 @@ if TYPE_CHECKING:
 
 DATA_FILE = "PANGAEA_889513_PS103_surf_oce_tsg.tab"
 DOI = "10.1594/PANGAEA.889513"
+#: The Polarstern thermosalinograph's sensors in O2A, and the whole hours of PS103's table.
+TSG_CODES = ("vessel:polarstern:tsg:temperature", "vessel:polarstern:tsg:salinity")
+PS103_HOURS = ("2016-12-16T19:00:00", "2017-01-30T17:59:59")
+#: One name and unit per quantity, for the tables of both archives.
+COMMON_UNITS = {"temperature": "degC", "salinity": "PSU"}
 
 
 def water_mass_zones(latitude: pd.Series) -> pd.Series:
@@ -227,11 +240,132 @@ def run(workspace_path: str | Path | None = None, *, progress: bool = True) -> W
     if not verified.ok or not identical:
         raise SystemExit("demo failed: raw/ does not match its manifest")
 
-    plankton(workspace, first_step=14, progress=progress)
+    sensor_series(workspace, data, first_step=14, progress=progress)
+    plankton(workspace, first_step=16, progress=progress)
 
     print(f"\nDone in {time.perf_counter() - started:.1f} s. Workspace: {workspace.root}")
-    print("Next: O2A and HSM sources extend this demo.")
+    print("Next: the HSM tape archive extends this demo.")
     return workspace
+
+
+def sensor_series(workspace: Workspace, pangaea: pd.DataFrame, *, first_step: int = 1,
+                  progress: bool = True) -> Path:
+    """Run the demo's O2A part: PS103's sensor series beside the PANGAEA table; return the figure.
+
+    A loopback O2A serves the Polarstern thermosalinograph; the extract for
+    the whole hours of cruise PS103 is fetched into ``raw/o2a/`` and read as
+    hourly means. Both tables get the same column names and units through
+    awiml's :class:`~awiml.preprocess.ConvertUnits` (PANGAEA writes ``°C``
+    and no unit for salinity, O2A's dataset ``degC`` and ``1``), and the
+    PANGAEA table's 10-minute values are averaged per hour to compare them.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The workspace to fetch into and save the figure in.
+    pangaea : pandas.DataFrame
+        The PANGAEA PS103 table, as :func:`awiml.archives.pangaea.read_text` reads it.
+    first_step : int, optional
+        Number of the first step printed.
+    progress : bool, optional
+        Show progress bars while fetching.
+
+    Returns
+    -------
+    pathlib.Path
+        The figure, ``figures/ps103_tsg_o2a_pangaea.png`` in the workspace.
+    """
+    step = iter(range(first_step, first_step + 100))
+    start, end = PS103_HOURS
+    with O2AServer() as o2a:
+        o2a.add_sample_data()
+        source = PlatformSource(o2a.data_url, registry_url=o2a.registry_url, cache=False,
+                                progress=False)
+        _step(next(step), f"A loopback O2A serves AWI's sensor data at {o2a.data_url}; "
+                          "find the Polarstern thermosalinograph")
+        found = source.sensors("vessel:polarstern:tsg:*")
+        _show(found[["code", "unit", "firstDate", "lastDate"]].to_string(index=False))
+        about = source.info(TSG_CODES[0])
+        print(f"    registry: {about['item']['longName']} ({about['item']['model']}, "
+              f"{about['item']['manufacturer']}) on {about['platform']['longName']}")
+
+        url = (f"o2a://{','.join(TSG_CODES)}?start={start}&end={end}"
+               "&aggregate=hour&functions=mean")
+        options = {"base_url": o2a.data_url, "registry_url": o2a.registry_url,
+                   "cache": False, "progress": False}
+        table = workspace.fetch(url, storage_options=options, progress=progress)
+        (entry,) = (workspace.entries()[path] for path in table["path"])
+        print(f"    fetched {url}")
+        print(f"    into raw/{entry.path} ({entry.size} bytes); the manifest records "
+              f"{entry.metadata['aggregate']} {', '.join(entry.metadata['functions'])} "
+              f"of {len(entry.metadata['sensors'])} sensors, {entry.metadata['start']} "
+              f"to {entry.metadata['end']}")
+        series = source.read(TSG_CODES, start, end, aggregate="hour", as_frame=True)
+
+    _step(next(step), "Side by side with PANGAEA: same quantities, units converted by awiml")
+    o2a_hourly, pangaea_hourly = _common_units(series, pangaea)
+    both = o2a_hourly.merge(pangaea_hourly, left_index=True, right_index=True,
+                            suffixes=("_o2a", "_pangaea"))
+    print(f"    {len(o2a_hourly)} hours from O2A, {len(pangaea_hourly)} hours with PANGAEA "
+          f"values, {len(both)} in both")
+    medians = {}
+    for name, unit in COMMON_UNITS.items():
+        difference = (both[f"{name}_o2a"] - both[f"{name}_pangaea"]).abs()
+        medians[name] = difference.median()
+        print(f"    {name:11} [{unit}]: O2A minus PANGAEA, median |difference| "
+              f"{medians[name]:.3f}, largest {difference.max():.3f}")
+    figure = _plot_side_by_side(o2a_hourly, pangaea, workspace.root / "figures")
+    print(f"    figure: {figure.relative_to(workspace.root)}")
+    if len(both) < 0.5 * len(o2a_hourly) or not max(medians.values()) < 0.1:
+        raise SystemExit("demo failed: the O2A series does not line up with the PANGAEA table")
+    return figure
+
+
+def _common_units(o2a: pd.DataFrame, pangaea: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give both archives' tables the columns of :data:`COMMON_UNITS`, hourly, in those units."""
+    import pandas as pd
+
+    from .preprocess import ConvertUnits
+
+    o2a = o2a.rename(columns={"temperature_mean": "temperature", "salinity_mean": "salinity"})
+    o2a.attrs["units"] = {"temperature": o2a.attrs["units"]["temperature_mean"],
+                          "salinity": o2a.attrs["units"]["salinity_mean"]}
+    o2a = ConvertUnits(COMMON_UNITS).fit_transform(o2a[list(COMMON_UNITS)])
+
+    table = pd.DataFrame({"temperature": pangaea["Temp"].to_numpy(),
+                          "salinity": pangaea["Sal"].to_numpy()},
+                         index=pd.DatetimeIndex(pangaea["Date/Time"]).tz_convert("UTC"))
+    # PANGAEA gives Temp in °C and Sal without a unit: PS103's salinity is PSS-78.
+    units = pangaea.attrs["columns"]
+    convert = ConvertUnits(COMMON_UNITS, source_units={
+        "temperature": units["Temp"]["unit"], "salinity": units["Sal"].get("unit") or "PSU"})
+    hourly = convert.fit_transform(table).resample("1h").mean().dropna()
+    return o2a, hourly
+
+
+def _plot_side_by_side(o2a: pd.DataFrame, pangaea: pd.DataFrame, folder: Path) -> Path:
+    """Draw the O2A hourly means over PANGAEA's 10-minute values; save and return the PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, layout="constrained")
+    times = pangaea["Date/Time"]
+    for axis, (name, unit), column in zip(axes, COMMON_UNITS.items(), ("Temp", "Sal"),
+                                          strict=True):
+        axis.plot(times, pangaea[column], ".", markersize=1.5, color="0.6",
+                  label="PANGAEA doi:10.1594/PANGAEA.889513 (10 min)")
+        axis.plot(o2a.index, o2a[name], lw=1.0, color="tab:blue",
+                  label="O2A vessel:polarstern:tsg (hourly mean)")
+        axis.set_ylabel(f"{name} [{unit}]")
+    axes[0].legend(loc="upper right", fontsize="small")
+    axes[0].set_title("Polarstern thermosalinograph, cruise PS103")
+    path = folder / "ps103_tsg_o2a_pangaea.png"
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
 
 
 def plankton(workspace: Workspace, *, first_step: int = 1, progress: bool = True) -> str:

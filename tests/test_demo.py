@@ -13,6 +13,7 @@ def test_demo_fills_and_verifies_a_workspace(tmp_path, capsys):
     workspace = run(tmp_path / "demo", progress=False)
     out = capsys.readouterr().out
     assert "raw/ matches its manifest (3 files verified)" in out
+    assert (workspace.root / "figures" / "ps103_tsg_o2a_pangaea.png").is_file()
     assert "tsg-zones@production predicts exactly as the trained model: True" in out
     accuracy = float(out.split("    accuracy")[1].split()[0])
     # T/S separate the zones well; the Polar Frontal Zone blurs into Antarctic water,
@@ -27,6 +28,32 @@ def test_demo_fills_and_verifies_a_workspace(tmp_path, capsys):
 
     stored = ModelStore(workspace).info("tsg-zones@production")
     assert {d["path"] for d in stored["data"]} >= {"pangaea/889513/data.tab"}
+
+
+def test_demo_draws_the_o2a_series_beside_the_pangaea_table(tmp_path, capsys):
+    from importlib.resources import as_file, files
+
+    from awiml.archives.pangaea import read_text
+    from awiml.demo import DATA_FILE, TSG_CODES, sensor_series
+
+    workspace = Workspace.create(tmp_path / "w")
+    with as_file(files("awiml") / "data" / DATA_FILE) as path:
+        pangaea = read_text(path)
+    figure = sensor_series(workspace, pangaea, progress=False)
+    out = capsys.readouterr().out
+    assert figure == workspace.root / "figures" / "ps103_tsg_o2a_pangaea.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (entry,) = [e for e in workspace.entries().values() if e.path.startswith("o2a/")]
+    assert entry.metadata["sensors"] == list(TSG_CODES)
+    assert entry.metadata["aggregate"] == "hour"
+    assert entry.metadata["start"] == "2016-12-16T19:00:00Z"
+    assert "Research vessel Polarstern" in out
+    # The emulator serves PS103's own 10-minute values, interpolated and with noise of
+    # 0.02 degC / 0.005: hourly means agree with PANGAEA's to a few hundredths.
+    temperature = float(out.split("temperature [degC]: O2A minus PANGAEA, median |difference| ")[1]
+                        .split(",")[0])
+    assert temperature < 0.05
+    assert workspace.verify().ok
 
 
 def test_demo_trains_and_stores_a_plankton_classifier_from_ecotaxa(tmp_path, capsys):
