@@ -110,13 +110,15 @@ class PlatformSource(ArchiveFileSystem):
     Examples
     --------
     >>> from awiml.testing import O2AServer
-    >>> with O2AServer() as server:
-    ...     server.add_sample_data()
-    ...     source = PlatformSource(server.data_url, registry_url=server.registry_url,
-    ...                             cache=False)
-    ...     found = source.sensors("vessel:heincke:dwd:air_*")
-    >>> found["code"].tolist()
-    ['vessel:heincke:dwd:air_pressure', 'vessel:heincke:dwd:air_temperature']
+    >>> with O2AServer() as o2a:
+    ...     o2a.add_sample_data()
+    ...     heincke = PlatformSource(o2a.data_url, registry_url=o2a.registry_url,
+    ...                              cache=False, progress=False)
+    ...     data = heincke.read("vessel:heincke:dwd:air_pressure",
+    ...                         "2024-03-19T00:00", "2024-03-19T02:00")
+    >>> pressure = data["air_pressure_mean"]
+    >>> pressure.attrs["units"], pressure.values.round(1).tolist()
+    ('hPa', [1017.0, 1017.0, 1016.3])
     """
 
     protocol = "o2a"
