@@ -185,6 +185,56 @@ def fetch(
         click.echo(f"{row.status:8} raw/{row.path}  {row.size} bytes  {row.sha256}")
 
 
+def _byte_size(text: str) -> int:
+    """Read a size such as ``500M``, ``20G`` or ``1048576`` (powers of 1024)."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    number, unit = text.strip().upper().rstrip("IB") or "0", ""
+    if number[-1:] in units:
+        number, unit = number[:-1], number[-1]
+    try:
+        return int(float(number) * units[unit])
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is no size: write e.g. 500M, 20G or 1048576",
+                                 param_hint="--part-size") from None
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.argument("destination")
+@_WORKSPACE
+@click.option("--name", default=None,
+              help="Name stem of the tar parts (NAME-000.tar...). Default: the first path's name.")
+@click.option("--part-size", default="20G", show_default=True,
+              help="Largest tar part (K, M, G, T are powers of 1024).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar.")
+@_reports_errors
+def archive(paths: tuple[str, ...], destination: str, workspace_path: str | None,
+            name: str | None, part_size: str, progress: bool) -> None:
+    """Archive PATHS of the workspace into the folder DESTINATION (e.g. hsm:///hs/projects/p/x).
+
+    Files and folders are packed into tar parts, uploaded, read back and checked
+    by size and SHA-256, and logged in the workspace (see `awiml archived`); an
+    existing file at DESTINATION is never replaced. Run the same command again
+    after an interruption: parts already archived are skipped.
+    """
+    workspace = _open_workspace(workspace_path)
+    table = workspace.archive(list(paths), destination, name=name,
+                              part_size=_byte_size(part_size), progress=progress)
+    for row in table.itertuples():
+        click.echo(f"{row.status:8} {row.url}  {row.files} files  {row.size} bytes  "
+                   f"{row.sha256}")
+
+
+@main.command()
+@_WORKSPACE
+@_reports_errors
+def archived(workspace_path: str | None) -> None:
+    """Show the archive log: where each archived file of the workspace went."""
+    table = _open_workspace(workspace_path).archived()
+    _echo_table(table, "nothing archived from this workspace yet (awiml archive PATHS DEST)")
+
+
 @main.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False))
 @_WORKSPACE

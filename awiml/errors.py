@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
+    "ArchiveConflictError",
     "ArchiveUnavailableError",
     "AuthenticationError",
     "AwimlError",
@@ -84,6 +85,10 @@ class WorkspaceError(AwimlError):
 
 class RawFileConflictError(WorkspaceError, FileExistsError):
     """A fetch would replace a file in ``raw/`` with different content."""
+
+
+class ArchiveConflictError(WorkspaceError, FileExistsError):
+    """Archiving results would replace a file in the archive (it never does)."""
 
 
 class ModelStoreError(AwimlError):

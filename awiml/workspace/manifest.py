@@ -29,6 +29,7 @@ __all__ = [
     "MANIFEST_COLUMNS",
     "ManifestEntry",
     "read_manifest",
+    "utc_stamp",
     "write_manifest",
 ]
 
@@ -223,3 +224,16 @@ def write_manifest(
     """
     lines = [entry.to_json() for entry in sorted(entries, key=lambda e: e.path)]
     atomic_write(path, "".join(line + "\n" for line in lines), tmp_dir=tmp_dir)
+
+
+def utc_stamp() -> str:
+    """Return the time now in UTC as ``YYYY-MM-DDTHH:MM:SSZ``, as the manifest writes times.
+
+    Examples
+    --------
+    >>> len(utc_stamp()), utc_stamp()[-1]
+    (20, 'Z')
+    """
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

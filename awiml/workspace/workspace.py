@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -45,7 +44,13 @@ from ..errors import (
     WorkspaceError,
     redact_url,
 )
-from .manifest import MANIFEST_COLUMNS, ManifestEntry, read_manifest, write_manifest
+from .manifest import (
+    MANIFEST_COLUMNS,
+    ManifestEntry,
+    read_manifest,
+    utc_stamp,
+    write_manifest,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -267,7 +272,7 @@ class Workspace:
             if not marker.exists():
                 record = {
                     "layout_version": _LAYOUT_VERSION,
-                    "created": _utc_now(),
+                    "created": utc_stamp(),
                     "created_by": f"awiml {__version__}",
                 }
                 marker.write_text(json.dumps(record, indent=2) + "\n", "utf-8")
@@ -613,7 +618,7 @@ class Workspace:
                         source=remote.source,
                         size=result.size,
                         sha256=result.sha256,
-                        retrieved=_utc_now(),
+                        retrieved=utc_stamp(),
                         awiml_version=__version__,
                         published_checksum=result.verified_checksum,
                         metadata=dict(remote.metadata),
@@ -698,6 +703,96 @@ class Workspace:
             computed_only=[name for name in sorted(set(both) - set(changed))
                            if entries[name].digest_source == "computed"],
         )
+
+    def archive(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        destination: str,
+        *,
+        name: str | None = None,
+        part_size: int | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        progress: bool = True,
+    ) -> pd.DataFrame:
+        """Archive files and folders of the workspace: tar parts, uploaded, verified, logged.
+
+        The files are packed into tar files of at most ``part_size`` bytes
+        (members named by their path in the workspace), each uploaded to the
+        folder ``destination`` under a temporary name, read back and checked
+        by size and SHA-256, then given its name. A name that exists at the
+        destination is never replaced: the call stops before uploading
+        anything. Every part, with its members' sizes and digests, is recorded
+        in the workspace's archive log (:meth:`archived`); a repeated call
+        skips the parts already archived, so an interrupted one can be run
+        again. See :mod:`awiml.workspace.archive` for the details.
+
+        Parameters
+        ----------
+        paths : path-like or iterable of path-like
+            Files and folders in the workspace, relative to its root
+            (``"model/tsg-zones"``) or absolute.
+        destination : str
+            The folder to archive into, as a URL:
+            ``"hsm:///hs/projects/<project>/<folder>"`` for AWI's tape archive,
+            or any fsspec URL (``"file:///..."``, ``"sftp://host/..."``).
+        name : str, optional
+            The parts' name stem, ``<name>-000.tar``...; the first path's last
+            part by default.
+        part_size : int, optional
+            Largest part in bytes, :data:`~awiml.workspace.archive.DEFAULT_PART_SIZE`
+            by default. A single larger file gets a part of its own.
+        storage_options : mapping, optional
+            Passed to the destination's filesystem (host, user...); never logged.
+        progress : bool, optional
+            Show a progress bar of the bytes archived.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per part: ``part``, ``url``, ``files``, ``size``,
+            ``sha256`` and ``status`` (``"archived"``, or ``"present"`` for
+            a part an earlier call archived).
+
+        Raises
+        ------
+        NotFoundError
+            A path does not exist or is not in the workspace.
+        ArchiveConflictError
+            A part's name exists at the destination.
+        TransferError
+            An upload failed or did not read back identical; nothing kept its name.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> ws = Workspace.create(pathlib.Path(tempfile.mkdtemp()) / "ws")
+        >>> _ = (ws.model / "run.txt").write_text("weights")
+        >>> shelf = pathlib.Path(tempfile.mkdtemp()).as_uri()
+        >>> ws.archive("model", shelf + "/results", progress=False)[["part", "files", "status"]]
+                    part  files    status
+        0  model-000.tar      1  archived
+        >>> ws.archived()["path"].tolist()
+        ['model/run.txt']
+        """
+        from .archive import DEFAULT_PART_SIZE, archive
+
+        return archive(self, paths, destination, name=name,
+                       part_size=DEFAULT_PART_SIZE if part_size is None else part_size,
+                       storage_options=storage_options, progress=progress)
+
+    def archived(self) -> pd.DataFrame:
+        """Return the archive log: where each archived file of the workspace went.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per archived file: ``path`` (in the workspace), ``size``,
+            ``sha256``, ``part`` (the URL of the tar part that holds it),
+            ``part_sha256`` and ``archived`` (a UTC timestamp).
+        """
+        from .archive import archived
+
+        return archived(self)
 
 
 class _Transfers:
@@ -822,10 +917,6 @@ def _unrecorded_error(ws: Workspace, names: Sequence[str], exc: OSError) -> Tran
         f"{ws.root / _META_DIR / 'downloads'}. {advice}, then fetch again: it resumes from "
         "those downloads."
     )
-
-
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _label(item: str | RemoteFile) -> str:
