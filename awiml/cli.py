@@ -350,6 +350,9 @@ def models_show(workspace_path: str | None, ref: str) -> None:
     else:
         click.echo(model_card(info))
     click.echo(f"Aliases now: {', '.join(info.get('aliases', ())) or 'none'}")
+    for copy in info.get("archived", ()):
+        click.echo(f"Archived copy: {copy['url']} ({len(copy['files'])} files, "
+                   f"{copy['archived']})")
 
 
 @models.command("alias")

@@ -179,3 +179,24 @@ def test_the_tar_holds_no_owner_names(tmp_path):
     data = (tmp_path / "shelf" / "model-000.tar").read_bytes()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         assert {(m.uname, m.gname, m.uid, m.gid) for m in tar.getmembers()} == {("", "", 0, 0)}
+
+
+def test_a_models_record_says_where_its_archived_copy_lives(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from awiml import ModelStore
+
+    workspace = Workspace.create(tmp_path / "ws")
+    store = ModelStore(workspace)
+    ref = store.save(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "toy")
+    assert store.info(ref)["archived"] == []
+    url = (tmp_path / "shelf").as_uri()
+    workspace.archive("model/toy", url, progress=False)
+    (copy,) = store.info(ref)["archived"]
+    assert copy["url"] == url + "/toy-000.tar"
+    assert sorted(copy["files"]) == sorted(store.info(ref)["files"])
+    shown = CliRunner().invoke(main, ["models", "show", ref, "-w", str(workspace.root)])
+    assert f"Archived copy: {url}/toy-000.tar (2 files" in shown.output
+    # a second version saved later is not in that part
+    second = store.save(LogisticRegression(C=0.5).fit([[0.0], [1.0]], [0, 1]), "toy")
+    assert store.info(second)["archived"] == []

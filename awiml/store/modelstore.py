@@ -1011,15 +1011,40 @@ class ModelStore:
         -------
         dict
             The content of ``version.json`` plus ``ref`` (``"name@N"``),
-            ``aliases`` (those now pointing at it) and ``path`` (the version's
-            folder, absolute, on this machine).
+            ``aliases`` (those now pointing at it), ``path`` (the version's
+            folder, absolute, on this machine) and ``archived``: the archived
+            copies of its files that the workspace's archive log records
+            (:meth:`Workspace.archive <awiml.Workspace.archive>`), one dict per
+            tar part with ``url``, ``archived`` (time) and ``files`` (the
+            version's files in it, identical by SHA-256); empty for a store
+            outside a workspace or a version not archived.
         """
         name, number = self._resolve(ref)
         record = self._record(name, number)
         record["ref"] = f"{name}@{number}"
         record["aliases"] = sorted(a for a, n in self._aliases(name).items() if n == number)
-        record["path"] = str(self.path / name / "versions" / str(number))
+        folder = self.path / name / "versions" / str(number)
+        record["path"] = str(folder)
+        record["archived"] = self._archived_copies(folder, record.get("files") or {})
         return record
+
+    def _archived_copies(self, folder: Path, files: Mapping[str, Any]) -> builtins.list[dict]:
+        """Find the tar parts in the workspace's archive log that hold the version's files."""
+        if self.workspace is None:
+            return []
+        try:
+            prefix = folder.relative_to(self.workspace.root).as_posix() + "/"
+        except ValueError:
+            return []
+        log = self.workspace.archived()
+        parts: dict[str, dict[str, Any]] = {}
+        for row in log[log["path"].str.startswith(prefix)].itertuples():
+            file = row.path.removeprefix(prefix)
+            if (files.get(file) or {}).get("sha256") == row.sha256:
+                part = parts.setdefault(row.part, {"url": row.part, "files": [],
+                                                   "archived": row.archived.isoformat()})
+                part["files"].append(file)
+        return [parts[url] for url in sorted(parts)]
 
     def diff(self, ref_a: str, ref_b: str) -> pd.DataFrame:
         """Show what differs between two versions.
