@@ -267,6 +267,8 @@ class Connection:
 
         try:
             return self.call(make, f"{doing} {path}")
+        except AwimlError:
+            raise
         except asyncssh.SFTPNoSuchFile:
             raise NotFoundError(f"{path} does not exist on the HSM at {self.login.where}; "
                                 "check the path (sls -D on the server lists what is "
