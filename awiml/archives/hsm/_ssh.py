@@ -322,7 +322,12 @@ class SFTPReader(io.RawIOBase):
         want = max(0, min(want, self.size - self._position))
         data = bytearray()
         while want > 0:
-            piece = self._read_blocks(self._position, min(want, _READ_BLOCK * _READ_AHEAD))
+            try:
+                piece = self._read_blocks(self._position, min(want, _READ_BLOCK * _READ_AHEAD))
+            except (AwimlError, OSError):
+                if data:  # hand over what arrived; the next read raises
+                    break
+                raise
             if not piece:
                 break
             data += piece
@@ -339,29 +344,49 @@ class SFTPReader(io.RawIOBase):
         return len(data)
 
     def _read_blocks(self, offset: int, size: int) -> bytes:
-        handle = self._handle
+        """Read up to ``size`` bytes at ``offset`` with several requests in flight.
 
-        async def read(fs: Any) -> bytes:
+        When the connection drops, the blocks that arrived before the first
+        failed one are returned (the transfer engine keeps them); only a read
+        that received nothing raises.
+        """
+        handle = self._handle
+        if handle is None:
+            raise ArchiveUnavailableError(
+                f"the connection to the HSM at {self._connection.login.where} was lost while "
+                f"reading {self.path}; open the file again to read on.")
+
+        async def read(fs: Any) -> list[Any]:
             starts = range(offset, offset + size, _READ_BLOCK)
-            parts = await asyncio.gather(
+            return await asyncio.gather(
                 *(handle.read(min(_READ_BLOCK, offset + size - start), start)
                   for start in starts), return_exceptions=True)
-            failed = next((p for p in parts if isinstance(p, BaseException)), None)
-            if failed is not None:
-                raise failed
-            data = b""
-            for part in parts:  # a short block ends what is contiguous
-                data += part
-                if len(part) < _READ_BLOCK:
-                    break
-            return data
 
-        try:
-            return self._connection.call(read, f"while reading {self.path}", reconnect=False)
-        except ArchiveUnavailableError as exc:
-            self._handle = None
-            raise ArchiveUnavailableError(
-                f"{exc} {self.path}: {self._position} bytes had been read.") from None
+        parts = self._connection.call(read, f"while reading {self.path}", reconnect=False)
+        data = b""
+        for part in parts:  # the contiguous blocks before a failure or a short block
+            if isinstance(part, BaseException):
+                if data:
+                    break
+                self._handle = None
+                self._connection.close()
+                raise self._failed(part)
+            data += part
+            if len(part) < _READ_BLOCK:
+                break
+        return data
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """Return awiml's error for a read that failed with ``exc``."""
+        import asyncssh
+
+        where = self._connection.login.where
+        if _dropped(exc):
+            return self._connection._unavailable(exc, f"while reading {self.path}")
+        if isinstance(exc, asyncssh.SFTPError):
+            return TransferError(f"the HSM at {where} stopped the read of {self.path} at byte "
+                                 f"{self._position}: {exc.reason}")
+        return exc
 
     def close(self) -> None:
         if self.closed:
