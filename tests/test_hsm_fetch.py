@@ -153,7 +153,7 @@ def test_a_stage_that_does_not_finish_in_time_fails_the_fetch_cleanly(hsm_env, w
     server.mount_time = 30.0
     server.add_file("/hs/projects/x/file.nc", b"data", volumes=["SLOW01"])
 
-    with pytest.raises(TransferError, match="still offline after 0.2 s"):
+    with pytest.raises(TransferError, match=r"still offline after 0\.2 s"):
         ws.fetch("hsm:///hs/projects/x/file.nc", progress=False,
                  storage_options={**OPTIONS, "wait_timeout": 0.2})
 

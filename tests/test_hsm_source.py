@@ -10,6 +10,8 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import awiml
 from awiml.archives.hsm import HSMSource
@@ -222,7 +224,7 @@ def test_a_missing_path_is_not_found(awiml_hsm_server):
     there = server.add_file("/hs/p/a.nc", b"a", volumes=["V1"])
     hsm = source(server)
 
-    with pytest.raises(NotFoundError, match="/hs/p/nope.nc"):
+    with pytest.raises(NotFoundError, match=r"/hs/p/nope\.nc"):
         hsm.info("/hs/p/nope.nc")
     with pytest.raises(NotFoundError, match=r"/hs/p/gone.nc not found on the HSM"):
         hsm.states([there, "/hs/p/gone.nc"])
@@ -313,3 +315,25 @@ def test_the_source_never_shows_its_password(awiml_hsm_server):
     hsm = source(awiml_hsm_server, password="hidden-secret-7")
     assert "hidden-secret-7" not in repr(hsm) + repr(hsm._connection.login)
     assert re.fullmatch(r"HSMSource\('alice@127\.0\.0\.1:\d+'\)", repr(hsm))
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r\0"),
+               min_size=1, max_size=60))
+def test_archive_paths_and_error_lines_round_trip(text):
+    from awiml.archives.hsm.source import _hsm_path, _missing
+
+    path = _hsm_path(text)
+    assert path.startswith("/") and HSMSource._strip_protocol("hsm://" + path) == path
+    assert HSMSource._strip_protocol(path) == path
+    if not path.rstrip().endswith(": No such file or directory") and path.strip() == path:
+        assert _missing(f"sls: {path}: No such file or directory\nother line\n") == [path]
+
+
+@given(st.lists(st.text(min_size=1, max_size=3000), max_size=80))
+def test_long_path_lists_are_split_into_command_lines_below_the_limit(paths):
+    from awiml.archives.hsm._ssh import _MAX_COMMAND, _chunks
+
+    chunks = _chunks(paths)
+    assert [p for chunk in chunks for p in chunk] == paths
+    for chunk in chunks:
+        assert len(" ".join(shlex.quote(p) for p in chunk)) <= _MAX_COMMAND or len(chunk) == 1

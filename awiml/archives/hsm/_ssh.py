@@ -155,9 +155,15 @@ class Connection:
                 raise
             raise self._unavailable(exc, "while connecting") from None
 
-    def close(self) -> None:
-        """Close the connection; the next call opens a new one."""
+    def close(self, fs: Any = None) -> None:
+        """Close the connection (only if it is still ``fs``, when given); the next call opens one.
+
+        Threads that saw the same connection drop each close it; naming it
+        keeps them from closing the new one another thread made meanwhile.
+        """
         with self._lock:
+            if fs is not None and fs is not self._fs:
+                return
             fs, self._fs = self._fs, None
         if fs is not None:
             client = getattr(fs, "_client", None)
@@ -192,7 +198,7 @@ class Connection:
         for attempt in range(2 if reconnect else 1):
             fs = self.filesystem()
 
-            async def run() -> T:
+            async def run(fs: Any = fs) -> T:
                 return await asyncio.wait_for(make(fs), limit)
 
             try:
@@ -201,10 +207,10 @@ class Connection:
                 raise
             except Exception as exc:
                 if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
-                    self.close()
+                    self.close(fs)
                     raise self._unavailable(exc, doing) from None
                 if _dropped(exc):
-                    self.close()
+                    self.close(fs)
                     if reconnect and attempt == 0:
                         continue
                     raise self._unavailable(exc, doing) from None
@@ -257,10 +263,10 @@ class Connection:
             async with fs._pool.get() as channel:
                 handle = await channel.open(path, "rb")
                 attrs = await handle.stat()
-                return handle, attrs
+                return handle, attrs, fs
 
-        handle, attrs = self._sftp(open_file, path, "while opening")
-        return SFTPReader(self, path, handle, int(attrs.size or 0))
+        handle, attrs, fs = self._sftp(open_file, path, "while opening")
+        return SFTPReader(self, path, handle, int(attrs.size or 0), fs)
 
     def _sftp(self, make: Callable[[Any], Awaitable[T]], path: str, doing: str) -> T:
         import asyncssh
@@ -291,9 +297,11 @@ class SFTPReader(io.RawIOBase):
     which the transfer engine retries, resuming where the partial file ends.
     """
 
-    def __init__(self, connection: Connection, path: str, handle: Any, size: int) -> None:
+    def __init__(self, connection: Connection, path: str, handle: Any, size: int,
+                 fs: Any) -> None:
         super().__init__()
         self._connection = connection
+        self._fs = fs  # the connection the handle belongs to
         self._handle = handle
         self.path = path
         self.size = size
@@ -369,7 +377,7 @@ class SFTPReader(io.RawIOBase):
                 if data:
                     break
                 self._handle = None
-                self._connection.close()
+                self._connection.close(self._fs)
                 raise self._failed(part)
             data += part
             if len(part) < _READ_BLOCK:

@@ -283,7 +283,7 @@ class HSMSource(ArchiveFileSystem):
     # -- fsspec: listing and information -------------------------------------------------------
 
     def _local(self, path: str) -> Path | None:
-        """The file under ``mount`` that stands for ``path``, or ``None``."""
+        """Return the file under ``mount`` that stands for ``path``, or ``None``."""
         if self.mount is None or not (path == NAMESPACE or path.startswith(NAMESPACE + "/")):
             return None
         return self.mount.joinpath(*path[len(NAMESPACE):].strip("/").split("/")) if \
@@ -501,7 +501,7 @@ class HSMSource(ArchiveFileSystem):
             self._wait([record], -1.0, None, None)
         local = self._local(name)
         if local is not None:
-            return open(local, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+            return open(local, "rb")  # the caller closes it
         return self._connection.open(name)
 
     # -- copying --------------------------------------------------------------------------------
@@ -621,9 +621,9 @@ def _local_entry(path: str, found: os.stat_result) -> dict[str, Any]:
 
 
 def _missing(stderr: str) -> list[str]:
-    """The paths a command said do not exist (``<command>: <path>: No such file ...``)."""
+    """Return the paths a command said do not exist (``<cmd>: <path>: No such file ...``)."""
     found = []
-    for line in stderr.splitlines():
+    for line in stderr.replace("\r\n", "\n").split("\n"):
         if line.rstrip().endswith(_MISSING):
             head = line.rstrip()[: -len(_MISSING)].rstrip().rstrip(":")
             found.append(_hsm_path(head.split(": ", 1)[1] if ": " in head else head))
