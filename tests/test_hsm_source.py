@@ -337,3 +337,21 @@ def test_long_path_lists_are_split_into_command_lines_below_the_limit(paths):
     assert [p for chunk in chunks for p in chunk] == paths
     for chunk in chunks:
         assert len(" ".join(shlex.quote(p) for p in chunk)) <= _MAX_COMMAND or len(chunk) == 1
+
+
+def test_an_open_file_seeks_and_reads_across_sftp_blocks(awiml_hsm_server):
+    server = awiml_hsm_server
+    data = os.urandom(300_000)
+    path = server.add_file("/hs/p/a.nc", data, volumes=["V1"], online=True)
+
+    with source(server).open(path, "rb") as handle:
+        assert handle.read(10) == data[:10] and handle.tell() == 10
+        handle.seek(-70_000, os.SEEK_END)
+        assert handle.read() == data[-70_000:]
+        handle.seek(100_000)
+        handle.seek(5, os.SEEK_CUR)
+        assert handle.read(200_000) == data[100_005:]
+        with pytest.raises(OSError, match="cannot seek to -1"):
+            handle.seek(-1)
+    with pytest.raises(PermissionError, match="reads only"):
+        source(server).open(path, "wb")

@@ -307,21 +307,26 @@ class SFTPReader(io.RawIOBase):
         self.size = size
         self._position = 0
 
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._position
+        elif whence == io.SEEK_END:
+            offset += self.size
+        elif whence != io.SEEK_SET:
+            raise ValueError(f"whence must be 0, 1 or 2, not {whence!r}")
+        if offset < 0:
+            raise OSError(errno.EINVAL, f"cannot seek to {offset} in {self.path}")
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
     def readable(self) -> bool:
         return True
 
     def seekable(self) -> bool:
         return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise OSError(errno.EINVAL, f"cannot seek to {base + offset} in {self.path}")
-        self._position = base + offset
-        return self._position
 
     def read(self, size: int = -1) -> bytes:
         if self.closed:
