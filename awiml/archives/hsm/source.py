@@ -16,7 +16,7 @@ from ...errors import (
     TransferError,
 )
 from ..base import ArchiveFileSystem, RemoteFile
-from ..http import CredentialsAround, netrc_credentials
+from ..http import CredentialsAround, _remember, netrc_credentials
 from ..transfer import RetryPolicy
 from ._sls import SlsRecord, parse_sls
 from ._ssh import Connection, Login
@@ -172,6 +172,7 @@ class HSMSource(ArchiveFileSystem):
                 f"mount={os.fspath(mount)!r} is not a readable folder; give the local folder "
                 f"that stands for {NAMESPACE} (e.g. '/hs' on AWI's Linux machines), or leave "
                 "mount out to read over SFTP")
+        _remember(password)  # redacted from awiml's logs, should it ever reach one
         self.host, self.port, self.user = host, port, user
         self.mount = Path(mount) if mount is not None else None
         self.allow_recall = bool(allow_recall)
@@ -555,6 +556,13 @@ class HSMSource(ArchiveFileSystem):
         NotFoundError, ArchiveUnavailableError, TransferError
             A missing path; a refused stage request or an unreachable HSM;
             files still offline after ``wait_timeout``.
+
+        Notes
+        -----
+        The source does not know the workspace, so an offline file that
+        ``raw/`` already holds is staged too before ``Workspace.fetch`` finds
+        it present. The wait's progress bar follows the source's ``progress``
+        (``storage_options={"progress": False}``), not fetch's.
         """
         return self._prepare([path])
 
@@ -625,7 +633,8 @@ def _missing(stderr: str) -> list[str]:
     found = []
     for line in stderr.replace("\r\n", "\n").split("\n"):
         if line.rstrip().endswith(_MISSING):
-            head = line.rstrip()[: -len(_MISSING)].rstrip().rstrip(":")
+            head = line.rstrip()[: -len(_MISSING)].rstrip()
+            head = head[:-1] if head.endswith(":") else head
             found.append(_hsm_path(head.split(": ", 1)[1] if ": " in head else head))
     return found
 
