@@ -355,3 +355,18 @@ def test_an_open_file_seeks_and_reads_across_sftp_blocks(awiml_hsm_server):
             handle.seek(-1)
     with pytest.raises(PermissionError, match="reads only"):
         source(server).open(path, "wb")
+
+
+def test_the_host_key_is_checked_and_can_be_pinned(awiml_hsm_server):
+    import asyncssh
+
+    server = awiml_hsm_server
+    server.add_file("/hs/p/a.nc", b"a", volumes=["V1"])
+    pinned = asyncssh.import_known_hosts(f"[{server.host}]:{server.port} {server.host_key}\n")
+    assert source(server, known_hosts=pinned).info("/hs/p/a.nc")["state"] == "offline"
+
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    wrong = asyncssh.import_known_hosts(f"[{server.host}]:{server.port} {other}")
+    with pytest.raises(AuthenticationError, match=r"host key.*not one known_hosts trusts"):
+        source(server, known_hosts=wrong).info("/hs/p/a.nc")
+    assert server.logins == [("alice", "password", True)]  # no password sent to the impostor

@@ -135,6 +135,7 @@ class Connection:
             return self._fs
 
     def _connect(self) -> Any:
+        import asyncssh
         import sshfs
 
         where = self.login.where
@@ -149,6 +150,15 @@ class Connection:
                 "or key (password=, key_filename=, AWIML_HSM_USER, or a 'machine "
                 f"{self.login.host} login <user> password <password>' line in ~/.netrc); "
                 "a refused login can also mean the account is not yet allowed on the HSM."
+            ) from None
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise AuthenticationError(
+                f"the host key of the HSM at {where} is not one known_hosts trusts "
+                f"({exc.reason}), so awiml did not log in. If this is the right host, connect "
+                f"once with `ssh -p {self.login.port} {self.login.host}` to check and store its "
+                "key in ~/.ssh/known_hosts, or pass known_hosts= (a file, or "
+                "asyncssh.import_known_hosts(text)); a changed key can also mean another "
+                "machine answers in its place: ask the HSM's administrators."
             ) from None
         except Exception as exc:
             if isinstance(exc, AwimlError):
@@ -170,10 +180,11 @@ class Connection:
             if client is not None:
                 fs.loop.call_soon_threadsafe(client.abort)
 
-    def _unavailable(self, exc: BaseException, doing: str) -> ArchiveUnavailableError:
+    def _unavailable(self, exc: BaseException, doing: str,
+                     limit: float | None = None) -> ArchiveUnavailableError:
         if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or "Timeout" in type(
                 exc).__name__:
-            reason = f"no answer within {self.timeout:g} s"
+            reason = f"no answer within {self.timeout if limit is None else limit:g} s"
         else:
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
         return ArchiveUnavailableError(
@@ -208,7 +219,7 @@ class Connection:
             except Exception as exc:
                 if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
                     self.close(fs)
-                    raise self._unavailable(exc, doing) from None
+                    raise self._unavailable(exc, doing, limit) from None
                 if _dropped(exc):
                     self.close(fs)
                     if reconnect and attempt == 0:

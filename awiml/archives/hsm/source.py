@@ -77,8 +77,10 @@ class HSMSource(ArchiveFileSystem):
         The SSH port; ``$AWIML_HSM_PORT``, else 22.
     known_hosts : optional
         What the host key is checked against, as asyncssh takes it: ``()``
-        (default) reads ``~/.ssh/known_hosts``; a file name; ``None``
-        switches the check off (for loopback test servers only).
+        (default) reads ``~/.ssh/known_hosts``; a file name; an
+        ``asyncssh.import_known_hosts(text)`` object to pin a key; ``None``
+        switches the check off (for loopback test servers only). An
+        untrusted key raises :class:`~awiml.errors.AuthenticationError`.
     allow_recall : bool, default=False
         Let :meth:`open` read an offline file, staging it alone and waiting.
     timeout : float, default=30.0
