@@ -10,6 +10,7 @@ from . import units as units
 from . import workspace as workspace
 from ._version import __version__ as __version__
 from .archives.ecotaxa import EcotaxaSource as EcotaxaSource
+from .archives.hsm import HSMSource as HSMSource
 from .archives.o2a import PlatformSource as PlatformSource
 from .archives.pangaea import PangaeaSource as PangaeaSource
 from .store import ModelStore as ModelStore

@@ -442,9 +442,11 @@ class Workspace:
         r"""Copy files from any archive into ``raw/`` and record them in the manifest.
 
         Each URL may be ``https://...``, ``file://...`` (percent-encoded or
-        not), a local path or any fsspec URL (such as ``pangaea://889513``, or an
+        not), a local path or any fsspec URL (such as ``pangaea://889513``, an
         O2A sensor data extract ``o2a://<codes>?start=...&end=...``, see
-        :class:`~awiml.PlatformSource`); a directory stands for every file below it.
+        :class:`~awiml.PlatformSource`, or a file on the HSM tape archive,
+        ``hsm:///hs/projects/<p>/<file>``, staged first, see
+        :class:`~awiml.HSMSource`); a directory stands for every file below it.
         A PANGAEA DOI, in any form
         (``10.1594/PANGAEA.889513``, ``doi:...``, ``https://doi.org/...``,
         ``https://doi.pangaea.de/...``), is fetched as ``pangaea://889513``.
