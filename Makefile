@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fetch_throughput.py
 	$(BIN)/python benchmarks/pangaea_parse.py
 	$(BIN)/python benchmarks/ecotaxa_tsv.py
+	$(BIN)/python benchmarks/o2a_read.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/modelstore.py
 
