@@ -45,7 +45,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._files import file_digest, soft_lock
-from ..errors import ArchiveConflictError, NotFoundError, TransferError, redact_url
+from ..errors import (
+    ArchiveConflictError,
+    AwimlError,
+    NotFoundError,
+    TransferError,
+    redact_url,
+)
 from .manifest import utc_stamp
 
 if TYPE_CHECKING:
@@ -271,6 +277,7 @@ def archive(
     except (ValueError, ImportError) as exc:
         raise ValueError(f"cannot archive to {shown!r}: {exc}; give a folder URL such as "
                          "'hsm:///hs/projects/<project>/<folder>'") from exc
+    fs = _writer(fs, shown)
     logged = {record["url"]: record for record in read_log(workspace)}
     urls = {part.name: _join(destination, part.name) for part in parts}
     taken = [part.name for part in parts
@@ -291,6 +298,20 @@ def archive(
             rows.append(_archive_part(workspace, fs, folder, part, urls[part.name],
                                       logged.get(urls[part.name]), staging, bar))
     return pd.DataFrame(rows, columns=list(ARCHIVE_COLUMNS))
+
+
+def _writer(fs: Any, shown: str) -> Any:
+    """Return what writes to the destination: the source's explicit writer, or ``fs``.
+
+    awiml's archive sources refuse fsspec's writing methods; one that can take
+    results (the HSM) hands out a writer with the same method names.
+    """
+    if hasattr(fs, "archive_writer"):
+        return fs.archive_writer()
+    if fs.__module__.startswith("awiml."):
+        raise ValueError(f"cannot archive to {shown!r}: {type(fs).__name__} is read-only; "
+                         "archive to hsm:///hs/projects/<project>/<folder> or a folder URL")
+    return fs
 
 
 def _label(paths: Sequence[str | os.PathLike[str]]) -> str:
@@ -329,28 +350,30 @@ def _upload(fs: Any, local: Path, temporary: str, final: str, size: int, digest:
             url: str) -> None:
     """Copy ``local`` to ``temporary``, check size and digest read back, rename to ``final``."""
     shown = redact_url(url)
+    again = "run the archive again (parts already archived are skipped)"
     try:
-        fs.put_file(str(local), temporary)
+        try:
+            fs.put_file(str(local), temporary)
+        except OSError as exc:
+            raise TransferError(f"{shown}: the upload failed ({exc}); nothing kept its name: "
+                                f"{again}") from None
         arrived = _remote_size(fs, temporary)
         if arrived != size:
-            raise TransferError(f"{shown}: {arrived} bytes arrived of {size}; run the "
-                                "archive again (parts already archived are skipped)")
+            raise TransferError(f"{shown}: {arrived} bytes arrived of {size}; {again}")
         with fs.open(temporary, "rb") as handle:
             read_back = file_digest(handle)
         if read_back != digest:
             raise TransferError(f"{shown}: the uploaded copy reads back as {read_back}, not "
-                                f"{digest}; run the archive again")
+                                f"{digest}; {again}")
         if fs.exists(final):
             raise ArchiveConflictError(f"{shown} appeared while it was uploaded; archiving "
                                        "never replaces a file: give another name= or destination")
         fs.mv(temporary, final)
     except BaseException as exc:
         _remove_quietly(fs, temporary, exc)
-        if isinstance(exc, (ArchiveConflictError, TransferError)) or not isinstance(exc, OSError):
-            raise
-        raise TransferError(f"{shown}: the upload failed ({exc}); nothing kept its name: "
-                            "run the archive again (parts already archived are skipped)"
-                            ) from exc
+        if isinstance(exc, OSError) and not isinstance(exc, AwimlError):
+            raise TransferError(f"{shown}: {exc}; {again}") from exc
+        raise
 
 
 def _remove_quietly(fs: Any, path: str, exc: BaseException) -> None:

@@ -279,11 +279,32 @@ class Connection:
         handle, attrs, fs = self._sftp(open_file, path, "while opening")
         return SFTPReader(self, path, handle, int(attrs.size or 0), fs)
 
-    def _sftp(self, make: Callable[[Any], Awaitable[T]], path: str, doing: str) -> T:
+    def write(self, doing: str, path: str, make: Callable[[Any], Awaitable[T]]) -> T:
+        """Run the SFTP write ``make(channel)`` on ``path`` once (a write is not repeated).
+
+        A full quota becomes a :class:`~awiml.errors.TransferError` that says so.
+        """
+
+        async def on_channel(fs: Any) -> T:
+            async with fs._pool.get() as channel:
+                return await make(channel)
+
+        try:
+            return self._sftp(on_channel, path, doing, reconnect=False)
+        except TransferError as exc:
+            if "quota" not in str(exc).lower():
+                raise
+            raise TransferError(
+                f"{str(exc).rstrip('.')}. The project's quota on the HSM at "
+                f"{self.login.where} is full: remove files you no longer need there, or ask "
+                "the HSM's administrators for more quota, then archive again.") from None
+
+    def _sftp(self, make: Callable[[Any], Awaitable[T]], path: str, doing: str, *,
+              reconnect: bool = True) -> T:
         import asyncssh
 
         try:
-            return self.call(make, f"{doing} {path}")
+            return self.call(make, f"{doing} {path}", reconnect=reconnect)
         except AwimlError:
             raise
         except asyncssh.SFTPNoSuchFile:

@@ -7,7 +7,7 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import (
     ArchiveUnavailableError,
@@ -21,6 +21,9 @@ from ..transfer import RetryPolicy
 from ._sls import SlsRecord, parse_sls
 from ._ssh import Connection, Login
 from ._staging import stage_order, wait_online
+
+if TYPE_CHECKING:
+    from ._writer import HSMWriter
 
 __all__ = ["HSMSource"]
 
@@ -481,6 +484,22 @@ class HSMSource(ArchiveFileSystem):
 
     # -- reading ------------------------------------------------------------------------------
 
+    def archive_writer(self) -> HSMWriter:
+        """Return the explicit writer that ``Workspace.archive`` uploads results with.
+
+        The source itself stays read-only for fsspec's writing methods; this
+        object makes folders, uploads, renames (never over an existing file)
+        and removes, each once, over the source's connection. See
+        :meth:`awiml.Workspace.archive`.
+
+        Returns
+        -------
+        HSMWriter
+        """
+        from ._writer import HSMWriter
+
+        return HSMWriter(self)
+
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         """Open a file for reading: through ``mount`` if given, else over SFTP.
 
@@ -488,8 +507,8 @@ class HSMSource(ArchiveFileSystem):
         stages it alone and waits before reading.
         """
         if mode != "rb":
-            raise PermissionError(f"HSMSource reads only (mode 'rb', not {mode!r}); writing "
-                                  "to the HSM is not part of this source yet")
+            raise PermissionError(f"HSMSource reads only (mode 'rb', not {mode!r}); results "
+                                  "go to the HSM with Workspace.archive (awiml archive)")
         name = self._strip_protocol(path)
         record = self.states([name])[name]
         if record.state != "online":
