@@ -174,6 +174,16 @@ def test_sensors_sharing_a_parameter_get_the_shortest_distinct_suffix(awiml_o2a_
     assert data["ctd_181_temperature_mean"].attrs["sensor"] == CTD_T
 
 
+def test_the_frame_keeps_practical_salinity_from_becoming_a_mass_fraction(awiml_o2a_server):
+    frame = _source(awiml_o2a_server).read(TSG_S, "2017-01-01", "2017-01-01T03:00",
+                                           as_frame=True)
+    assert frame.attrs["units"] == {"salinity_mean": "PSU"}
+    with pytest.raises(InvalidDataError, match="salinity_mean"):
+        ConvertUnits({"salinity_mean": "g/kg"}).fit_transform(frame)
+    same = ConvertUnits({"salinity_mean": "1"}).fit_transform(frame)
+    assert same["salinity_mean"].tolist() == frame["salinity_mean"].tolist()
+
+
 def test_aggregates_and_functions(awiml_o2a_server):
     source = _source(awiml_o2a_server)
     functions = ["mean", "min", "max", "std", "count", "median"]

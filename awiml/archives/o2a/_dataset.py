@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ...errors import InvalidDataError
 from ._codes import parse_code
 from ._request import ExtractRequest
 from ._table import SensorTable
@@ -93,6 +94,23 @@ def _units(unit: str | None, function: str | None) -> str | None:
     if function == "std" and cf in ("degC", "degree_Celsius", "celsius"):
         return "K"
     return cf
+
+
+def _frame_unit(cf: str, archive: str | None) -> str:
+    """Return the unit a frame column declares for ``ConvertUnits``: CF's, but PSU stays PSU.
+
+    CF writes practical salinity as ``1``, which awiml would read as a plain
+    ratio and let become ``g/kg`` (35 as 35000); declared as ``PSU``, awiml
+    refuses that conversion (it needs TEOS-10).
+    """
+    from ...units import parse_unit
+
+    if cf != "1" or not archive:
+        return cf
+    try:
+        return "PSU" if parse_unit(archive) == parse_unit("PSU") else cf
+    except InvalidDataError:
+        return cf
 
 
 def _text(value: Any) -> str | None:
@@ -286,7 +304,9 @@ def to_frame(table: SensorTable, request: ExtractRequest, url: str, *,
     """Build the frame of a stitched table (see :meth:`PlatformSource.read`).
 
     Columns are named as the Dataset's variables; ``attrs["units"]`` holds the
-    UDUNITS unit of each value column, ``attrs["columns"]`` the attributes of
+    UDUNITS unit of each value column (practical salinity as ``PSU``, not
+    CF's ``1``, so :class:`~awiml.preprocess.ConvertUnits` refuses to make it
+    a mass fraction), ``attrs["columns"]`` the attributes of
     every column (with ``unit``), ``attrs["o2a"]`` the Dataset's attributes.
 
     Parameters
@@ -313,7 +333,7 @@ def to_frame(table: SensorTable, request: ExtractRequest, url: str, *,
         else:
             data[name] = values
             if attrs.get("units"):
-                units[name] = attrs["units"]
+                units[name] = _frame_unit(attrs["units"], attrs.get("o2a_unit"))
         columns[name] = {**attrs, "unit": attrs.get("units")}
     out = pd.DataFrame(data, index=frame.index.copy())
     out.index.name = "time"
