@@ -18,6 +18,12 @@ Polarstern thermosalinograph's sensor series for the time of cruise PS103; the
 demo finds the sensors, lands the extract in ``raw/``, reads it as a CF
 dataset and draws it beside the PANGAEA table, units converted by awiml, in a
 figure saved in the workspace (``figures/ps103_tsg_o2a_pangaea.png``).
+
+Last, a loopback HSM (:class:`awiml.testing.HSMServer`, an SSH server) stands
+for AWI's tape archive: two PS103 files lie offline on two tape volumes; a
+read without staging is refused, the fetch stages both in one request and
+copies them into ``raw/``, and the trained models are archived back to tape
+as verified tar parts, which the models' records then name.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .archives.ecotaxa import EcotaxaSource
+from .archives.hsm import HSMSource
 from .archives.o2a import PlatformSource
 from .archives.pangaea import PangaeaSource, read_text
 from .classify import evaluate
@@ -38,6 +45,7 @@ from .datasets import ImageDataset
 from .store import ModelStore
 from .testing import Fault
 from .testing.ecotaxa import EcotaxaServer
+from .testing.hsm import HSMServer
 from .testing.o2a import O2AServer
 from .testing.pangaea import PangaeaServer
 from .workspace import Workspace
@@ -123,6 +131,14 @@ def plankton_pipeline() -> Pipeline:
 
 def _step(number: int, text: str) -> None:
     print(f"\n[{number}] {text}")
+
+
+def _shorter(text: str, width: int = 60) -> str:
+    """Shorten ``text`` to ``width`` characters with an ellipsis in the middle."""
+    if len(text) <= width:
+        return text
+    keep = (width - 3) // 2
+    return f"{text[:keep]}...{text[-(width - 3 - keep):]}"
 
 
 def _show(table: object) -> None:
@@ -242,10 +258,100 @@ def run(workspace_path: str | Path | None = None, *, progress: bool = True) -> W
 
     sensor_series(workspace, data, first_step=14, progress=progress)
     plankton(workspace, first_step=16, progress=progress)
+    tape_archive(workspace, first_step=22, progress=progress)
 
     print(f"\nDone in {time.perf_counter() - started:.1f} s. Workspace: {workspace.root}")
-    print("Next: the HSM tape archive extends this demo.")
     return workspace
+
+
+def tape_archive(workspace: Workspace, *, first_step: int = 1, progress: bool = True) -> str:
+    """Run the demo's HSM part: stage and fetch from tape, archive the models back.
+
+    The PANGAEA PS103 table (bundled with awiml) and the workspace's O2A
+    extract of the cruise, if any, lie offline on two tape volumes of a
+    loopback HSM. A read without staging is refused; ``Workspace.fetch``
+    stages both in one request and copies them into ``raw/hsm/``; then
+    ``Workspace.archive`` puts the workspace's ``model/`` folder (it must hold
+    at least one stored model) back on tape.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The workspace to fetch into and archive from.
+    first_step : int, optional
+        Number of the first step printed.
+    progress : bool, optional
+        Show progress bars while waiting, fetching and archiving.
+
+    Returns
+    -------
+    str
+        The URL of the archive folder the models went to.
+    """
+    from .errors import TransferError
+
+    step = iter(range(first_step, first_step + 100))
+    folder, models = "/hs/projects/awiml-demo/ps103", "/hs/projects/awiml-demo/models"
+    extracts = sorted((workspace.raw / "o2a").glob("*.tsv")) if (workspace.raw / "o2a").is_dir() \
+        else []
+    with tempfile.TemporaryDirectory() as scratch, HSMServer(
+            Path(scratch) / "hsm", users={"demo": "not-a-real-password"}, drives=2,
+            mount_time=0.3, read_rate=20e6) as hsm, \
+            as_file(files("awiml") / "data" / DATA_FILE) as data_file:
+        hsm.add_file(f"{folder}/{DATA_FILE}", data_file, volumes=["022000"])
+        for extract in extracts:
+            hsm.add_file(f"{folder}/o2a/{extract.name}", extract, volumes=["022001"])
+        options = {"host": hsm.host, "port": hsm.port, "user": "demo",
+                   "password": "not-a-real-password", "known_hosts": None, "poll": 0.05,
+                   "progress": progress}
+        source = HSMSource(**options)
+        _step(next(step), f"A loopback HSM (SSH) stands for the tape archive at {source.where}")
+        for entry in source.find(folder, detail=True).values():
+            name = _shorter(entry["name"].removeprefix(folder + "/"))
+            print(f"    {name:60} {entry['size']:>7} bytes  {entry['state']:8} on volume "
+                  f"{', '.join(entry['vsns'])}")
+        try:
+            source.cat_file(f"{folder}/{DATA_FILE}")
+        except TransferError as exc:
+            print(f"    reading it now is refused: {str(exc).split('. ')[0]}. Stage it first ...")
+
+        _step(next(step), f"Fetch hsm://{folder} into raw/: one stage request for both "
+                          "volumes, wait, copy")
+        table = workspace.fetch(f"hsm://{folder}", subdir="hsm", storage_options=options,
+                                progress=progress)
+        for row in table.itertuples():
+            print(f"    {row.status:8} raw/{_shorter(row.path)}  {row.size} bytes")
+        stages = [c.command for c in hsm.commands if c.command.startswith("stage")]
+        mounts = sorted(hsm.mounts, key=lambda mount: (mount.mounted, mount.vsn))
+        print(f"    stage requests: {len(stages)}; tape mounts: {len(mounts)} "
+              f"({', '.join(mount.vsn for mount in mounts)}, {hsm.drives} drives)")
+        entries = workspace.entries()
+        entry = entries[f"hsm/ps103/{DATA_FILE}"]
+        print(f"    manifest: {_shorter(entry.metadata['hsm_path'])} was "
+              f"{entry.metadata['state']} on {', '.join(entry.metadata['vsns'])}")
+        if "pangaea/889513/data.tab" in entries:
+            same = entry.sha256 == entries["pangaea/889513/data.tab"].sha256
+            print(f"    the copy from tape and the PANGAEA export are byte-identical: {same}")
+
+        _step(next(step), f"Archive the trained models back to tape, hsm://{models}")
+        archived = workspace.archive("model", f"hsm://{models}", name="awiml-demo-models",
+                                     storage_options=options, progress=progress)
+        _show(archived[["part", "files", "size", "status"]].to_string(index=False))
+        again = workspace.archive("model", f"hsm://{models}", name="awiml-demo-models",
+                                  storage_options=options, progress=False)
+        print(f"    archiving again: {', '.join(again['status'])} (never overwritten)")
+        store = ModelStore(workspace)
+        copies = {f"{name}@{latest}": store.info(f"{name}@{latest}")["archived"]
+                  for name, latest in zip(store.list()["name"], store.list()["latest"],
+                                          strict=True)}
+        for ref, where in copies.items():
+            print(f"    {ref}'s record names its copy on tape: "
+                  f"{', '.join(_shorter(c['url'], 88) for c in where) or 'none'}")
+        on_tape = {p.name for p in (Path(scratch) / "hsm" / models.lstrip("/")).iterdir()}
+    if not all(copies.values()) or on_tape != set(archived["part"]) \
+            or not workspace.verify().ok:
+        raise SystemExit("demo failed: the models did not reach the tape archive intact")
+    return f"hsm://{models}"
 
 
 def sensor_series(workspace: Workspace, pangaea: pd.DataFrame, *, first_step: int = 1,

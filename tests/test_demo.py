@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from awiml import Workspace
+from awiml import ModelStore, Workspace
 from awiml.demo import run
 
 
@@ -14,6 +14,9 @@ def test_demo_fills_and_verifies_a_workspace(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "raw/ matches its manifest (3 files verified)" in out
     assert (workspace.root / "figures" / "ps103_tsg_o2a_pangaea.png").is_file()
+    assert "stage requests: 1; tape mounts: 2 (022000, 022001, 2 drives)" in out
+    assert "the copy from tape and the PANGAEA export are byte-identical: True" in out
+    assert ModelStore(workspace).info("tsg-zones@production")["archived"]
     assert "tsg-zones@production predicts exactly as the trained model: True" in out
     accuracy = float(out.split("    accuracy")[1].split()[0])
     # T/S separate the zones well; the Polar Frontal Zone blurs into Antarctic water,
@@ -24,8 +27,6 @@ def test_demo_fills_and_verifies_a_workspace(tmp_path, capsys):
     entries = Workspace(workspace.root).entries()
     assert entries["pangaea/889513/data.tab"].metadata["doi"] == "10.1594/PANGAEA.889513"
     assert entries["pangaea/889513/data.tab"].metadata["license"] == "CC-BY-3.0"
-    from awiml import ModelStore
-
     stored = ModelStore(workspace).info("tsg-zones@production")
     assert {d["path"] for d in stored["data"]} >= {"pangaea/889513/data.tab"}
 
@@ -56,8 +57,27 @@ def test_demo_draws_the_o2a_series_beside_the_pangaea_table(tmp_path, capsys):
     assert workspace.verify().ok
 
 
+def test_demo_stages_from_tape_and_archives_the_models_back(tmp_path, capsys):
+    from sklearn.dummy import DummyClassifier
+
+    from awiml.demo import DATA_FILE, tape_archive
+
+    workspace = Workspace.create(tmp_path / "w")
+    ref = ModelStore(workspace).save(DummyClassifier().fit([[0], [1]], [0, 1]), "dummy")
+    url = tape_archive(workspace, progress=False)
+    out = capsys.readouterr().out
+    assert url == "hsm:///hs/projects/awiml-demo/models"
+    assert "reading it now is refused" in out and "Stage it first" in out
+    assert "stage requests: 1; tape mounts: 1 (022000, 2 drives)" in out
+    entry = workspace.entries()[f"hsm/ps103/{DATA_FILE}"]
+    assert entry.metadata["state"] == "offline" and entry.metadata["vsns"] == ["022000"]
+    assert "archiving again: present (never overwritten)" in out
+    (copy,) = ModelStore(workspace).info(ref)["archived"]
+    assert copy["url"] == url + "/awiml-demo-models-000.tar"
+    assert "not-a-real-password" not in workspace.manifest_path.read_text()
+
+
 def test_demo_trains_and_stores_a_plankton_classifier_from_ecotaxa(tmp_path, capsys):
-    from awiml import ModelStore
     from awiml.demo import plankton
 
     workspace = Workspace.create(tmp_path / "w")
