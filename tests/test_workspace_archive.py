@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from awiml import Workspace
 from awiml.cli import main
-from awiml.errors import ArchiveConflictError, NotFoundError
+from awiml.errors import ArchiveConflictError, NotFoundError, TransferError
 from awiml.workspace.archive import LOG_NAME, plan_parts
 
 
@@ -200,3 +202,28 @@ def test_a_models_record_says_where_its_archived_copy_lives(tmp_path):
     # a second version saved later is not in that part
     second = store.save(LogisticRegression(C=0.5).fit([[0.0], [1.0]], [0, 1]), "toy")
     assert store.info(second)["archived"] == []
+
+
+def test_a_damaged_log_line_is_named(tmp_path):
+    workspace = _results(tmp_path)
+    workspace.archive("model", (tmp_path / "shelf").as_uri(), progress=False)
+    log = workspace.root / LOG_NAME
+    log.write_text(log.read_text() + '{"url": "x"}\n')
+    with pytest.raises(TransferError, match="line 2 of the archive log"):
+        workspace.archived()
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=300) | st.binary(max_size=300).map(
+    lambda b: b.decode("latin-1")))
+def test_any_log_text_reads_or_is_refused_clearly(tmp_path, text):
+    workspace = Workspace.create(tmp_path / "fuzz")
+    (workspace.root / LOG_NAME).parent.mkdir(exist_ok=True)
+    (workspace.root / LOG_NAME).write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        table = workspace.archived()
+    except TransferError as exc:
+        assert "archive log" in str(exc)
+    else:
+        assert list(table.columns)[:3] == ["path", "size", "sha256"]

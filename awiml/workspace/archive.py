@@ -20,8 +20,9 @@ How a part is built
     file back where it was) and packed until the next file would make the
     part larger than ``part_size``. A file larger than ``part_size`` is packed
     alone (that part is larger; it is the only way it stays one readable
-    file). The tar is POSIX (PAX), with the files' modes and modification
-    times but neither owner names nor ids, so the same files give
+    file). Symbolic links are neither followed nor archived. The tar is
+    POSIX (PAX), with the files' modes and modification times but neither
+    owner names nor ids, so the same files give
     byte-identical parts, and a run that was interrupted finds the parts it
     already archived identical and skips them.
 
@@ -212,21 +213,45 @@ def pack(root: Path, part: ArchivePart, target: Path) -> list[dict[str, Any]]:
 
 
 def read_log(workspace: Workspace) -> list[dict[str, Any]]:
-    """Return the records of the workspace's archive log, oldest first (none if it is new)."""
+    """Return the records of the workspace's archive log, oldest first (none if it is new).
+
+    Raises
+    ------
+    TransferError
+        A line is not a record awiml wrote (not JSON, or without a part's
+        ``url``, ``sha256``, ``size``, ``archived`` and its ``members``); the
+        message names the line.
+    """
     path = workspace.root / LOG_NAME
     if not path.exists():
         return []
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
-            raise TransferError(f"line {number} of the archive log {path} is not JSON; "
-                                "restore it from a backup or remove that line") from None
+        except (json.JSONDecodeError, RecursionError):
+            record = None
+        if not _is_record(record):
+            raise TransferError(f"line {number} of the archive log {path} is not a record of "
+                                "an archived part; restore the file from a backup, or remove "
+                                "that line if you know it is damaged") from None
         records.append(record)
     return records
+
+
+def _is_record(record: Any) -> bool:
+    """Whether ``record`` has the fields of a logged part and of each member."""
+    if not isinstance(record, dict) or not isinstance(record.get("members"), list):
+        return False
+    if not all(isinstance(record.get(key), str) for key in ("url", "sha256", "archived")):
+        return False
+    return isinstance(record.get("size"), int) and all(
+        isinstance(m, dict) and isinstance(m.get("path"), str)
+        and isinstance(m.get("size"), int) and isinstance(m.get("sha256"), str)
+        for m in record["members"])
 
 
 def _append_log(workspace: Workspace, record: Mapping[str, Any]) -> None:
