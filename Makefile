@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/o2a_read.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/modelstore.py
+	$(BIN)/python benchmarks/hsm_get.py
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache build dist *.egg-info
