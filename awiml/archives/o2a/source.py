@@ -91,10 +91,15 @@ class PlatformSource(ArchiveFileSystem):
       its midnight), that aggregation (``second``, ``minute``, ``hour`` by
       default, ``day``), those functions (``mean`` by default, ``min``,
       ``max``, ``median``, ``std``, ``count``) and with quality flags or not
-      (``false`` by default). For example::
+      (``false`` by default). For example (each URL is one line, broken here
+      to fit the page)::
 
-          o2a://vessel:heincke:dwd:air_pressure?start=2024-03-18T20:00:00&end=2024-03-19T09:00:00
-          o2a://vessel:polarstern:tsg:temperature,vessel:polarstern:tsg:salinity?start=2016-12-16&end=2017-01-30T23:59:59&aggregate=day&functions=mean,max&flags=true
+          o2a://vessel:heincke:dwd:air_pressure
+            ?start=2024-03-18T20:00:00&end=2024-03-19T09:00:00
+          o2a://vessel:polarstern:tsg:temperature,
+            vessel:polarstern:tsg:salinity
+            ?start=2016-12-16&end=2017-01-30T23:59:59
+            &aggregate=day&functions=mean,max&flags=true
 
       ``fsspec.open`` reads it (servers from ``$AWIML_O2A_URL`` and
       ``$AWIML_O2A_REGISTRY_URL``); ``Workspace.fetch`` lands it as
