@@ -137,10 +137,16 @@ def redact_url(url: str) -> str:
     --------
     >>> redact_url("https://alice:s3cret@example.org/a.tab?token=abc&x=1")
     'https://example.org/a.tab?token=***&x=1'
+    >>> redact_url("hsm://alice@/hs/projects/x"), redact_url("hsm:///hs/projects/x")
+    ('hsm:///hs/projects/x', 'hsm:///hs/projects/x')
     """
     try:
         parts = urlsplit(url)
     except ValueError:
         return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub("//", url))
     parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])  # user and password go
-    return _SECRET_QUERY.sub(r"\1***", urlunsplit(parts))
+    text = urlunsplit(parts)
+    scheme = f"{parts.scheme}:"
+    if parts.scheme and url.startswith(scheme + "//") and not text.startswith(scheme + "//"):
+        text = scheme + "//" + text[len(scheme):]  # hsm:///hs/x keeps its empty host
+    return _SECRET_QUERY.sub(r"\1***", text)
