@@ -242,8 +242,14 @@ def _policy(source: PlatformSource) -> RetryPolicy:
 
 
 def _receive(source: PlatformSource, request: ExtractRequest, start: pd.Timestamp,
-             end: pd.Timestamp) -> bytes:
-    """GET one chunk; retry (bounded) when its body breaks off."""
+             end: pd.Timestamp) -> tuple[bytes, SensorTable]:
+    """GET one chunk and read it; retry (bounded) when its body breaks off or cannot be read.
+
+    A body shorter than its ``Content-Length``, a connection that drops, or
+    an answer the table reader refuses (a line cut short or damaged on the
+    way) is asked for again, up to the source's ``retries``; then the last
+    error is raised.
+    """
     import requests
 
     what = _describe(request, start, end)
@@ -273,9 +279,17 @@ def _receive(source: PlatformSource, request: ExtractRequest, start: pd.Timestam
             url = response.url
         finally:
             response.close()
+        unreadable = None
         if reason is None:
-            return data
+            try:
+                return data, _check(data, request, start, end)
+            except InvalidDataError as error:
+                unreadable = error
+                reason = "its answer could not be read"
         if failures >= policy.retries:
+            if unreadable is not None:
+                unreadable.add_note(f"awiml: the chunk was asked for {failures + 1} times")
+                raise unreadable
             raise ArchiveUnavailableError(
                 f"the O2A data web service did not deliver {what}: {reason}, "
                 f"{failures + 1} times. Try again later."
@@ -322,8 +336,7 @@ def _load_cached(source: PlatformSource, key: str, request: ExtractRequest,
 
 def _fetch_one(source: PlatformSource, plan: _Plan, key: str, start: pd.Timestamp,
                end: pd.Timestamp) -> Part:
-    data = _receive(source, plan.request, start, end)
-    table = _check(data, plan.request, start, end)
+    data, table = _receive(source, plan.request, start, end)
     if source._cache is not None and _cacheable(plan, end):
         try:
             source._cache.put(key, _version(start, end), CHUNK_FILE, data)

@@ -14,13 +14,14 @@ from fsspec.implementations.memory import MemoryFile
 
 from ...errors import (
     ArchiveUnavailableError,
+    AuthenticationError,
     InvalidDataError,
     NotFoundError,
     redact_url,
 )
 from ..base import DEFAULT_TIMEOUT, ArchiveFileSystem, RemoteFile, http_session
 from ..cache import ArchiveCache, default_cache_dir
-from ..http import CredentialsAround, unreachable_as_unavailable
+from ..http import RETRY_STATUSES, CredentialsAround, unreachable_as_unavailable
 from ._codes import parse_code
 from ._registry import describe
 from ._request import QUERY_TIME, ExtractRequest
@@ -204,10 +205,18 @@ class PlatformSource(ArchiveFileSystem):
                 f"the O2A {service} refused {what} as too large (413{detail}). Ask for a "
                 "shorter range, or pass a smaller max_points to PlatformSource."
             )
+        if status in (401, 403, 407):
+            raise AuthenticationError(
+                f"the O2A {service} refused {what} ({status}{detail}). Its data are public and "
+                "read without a login, so a proxy or a login page answered instead: check "
+                f"your network (VPN, proxy settings) and the service's address "
+                f"({DATA_URL_VARIABLE} / {REGISTRY_URL_VARIABLE})."
+            )
         if status == 429 or status >= 500:
+            tried = f" after {self.retries} retries" if status in RETRY_STATUSES else ""
             raise ArchiveUnavailableError(
-                f"the O2A {service} answered {status} for {what} after {self.retries} "
-                f"retries{detail}. Try again later; chunks already received are cached."
+                f"the O2A {service} answered {status} for {what}{tried}{detail}. Try again "
+                "later; chunks already received are cached."
             )
         raise InvalidDataError(
             f"the O2A {service} refused the request for {what} ({status}{detail})."
