@@ -13,6 +13,7 @@ def test_demo_fills_and_verifies_a_workspace(tmp_path, capsys):
     workspace = run(tmp_path / "demo", progress=False)
     out = capsys.readouterr().out
     assert "raw/ matches its manifest (3 files verified)" in out
+    assert "\nDone in " in out
     assert (workspace.root / "figures" / "ps103_tsg_o2a_pangaea.png").is_file()
     assert "stage requests: 1; tape mounts: 2 (022000, 022001, 2 drives)" in out
     assert "the copy from tape and the PANGAEA export are byte-identical: True" in out
@@ -101,10 +102,13 @@ def test_demo_trains_and_stores_a_plankton_classifier_from_ecotaxa(tmp_path, cap
 
 
 def test_demo_runs_as_a_module(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "awiml.demo", "--workspace", str(tmp_path / "w"),
-         "--no-progress"],
-        capture_output=True, text=True, timeout=120,
-    )
+    # The whole run is test_demo_fills_and_verifies_a_workspace, in this process; here
+    # `python -m awiml.demo` must start, parse its options and say what it does.
+    proc = subprocess.run([sys.executable, "-m", "awiml.demo", "--help"],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "Done in" in proc.stdout
+    assert "--workspace" in proc.stdout and "--no-progress" in proc.stdout
+    assert "loopback PANGAEA" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "awiml.demo", "--no-such-option"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unrecognized arguments" in bad.stderr
