@@ -45,6 +45,7 @@ import getpass
 import importlib.metadata
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -90,6 +91,7 @@ COMPUTE_TIMEOUT = 10.0
 #: What the ``scheduler`` of a ``compute`` section can be.
 SCHEDULERS = ("local", "distributed", "slurm")
 
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 _COMPUTE_FIELDS = ("scheduler", "cluster", "address", "workers", "threads_per_worker",
                    "memory_per_worker", "slurm_job_ids", "problem")
 
@@ -638,7 +640,7 @@ def _given_compute(section: Mapping[str, Any]) -> dict[str, Any]:
     out = {key: section[key] for key in _COMPUTE_FIELDS if key in section}
     for key in ("cluster", "problem"):
         if out.get(key) is not None:
-            out[key] = str(out[key])
+            out[key] = _redacted(str(out[key]))
     if out.get("address") is not None:
         out["address"] = redact_url(str(out["address"]))
     if "slurm_job_ids" in out:
@@ -652,8 +654,13 @@ def _given_compute(section: Mapping[str, Any]) -> dict[str, Any]:
 
 def _reason(exc: BaseException) -> str:
     """Return ``exc`` as a short line that names its type and holds no credentials."""
-    text = " ".join(str(exc).split())[:200]
-    return redact_url(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    text = _redacted(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _redacted(text: str) -> str:
+    """Return ``text`` on one line, at most 200 characters, its URLs without credentials."""
+    return _URL.sub(lambda url: redact_url(url.group()), " ".join(text.split()))[:200]
 
 
 def _as_utc(value: _dt.datetime | float | str | None, label: str) -> _dt.datetime | None:
