@@ -264,9 +264,12 @@ def test_a_slurm_cluster_without_jobs_records_what_its_jobs_ask_for(tmp_path, mo
                                log_directory=str(tmp_path / "logs"),
                                scheduler_options={"host": "127.0.0.1",
                                                   "dashboard_address": ":0"}) as cluster, \
-            Client(cluster):
+            Client(cluster) as client:
         ref = store.save(model, "toy")
     assert not list((tmp_path / "logs").iterdir())  # no job ran
+    with pytest.warns(RuntimeWarning, match="client is closed"):
+        closed = compute_resources(client)
+    assert closed["scheduler"] == "slurm" and closed["problem"] == "the client is closed"
     compute = store.info(ref)["provenance"]["compute"]
     assert compute == {"scheduler": "slurm", "cluster": "SLURMCluster",
                        "address": compute["address"], "workers": 0,
@@ -290,3 +293,19 @@ def test_a_version_stored_before_the_compute_section_loads_renders_and_diffs(tmp
     rows = {r.field: (r.a, r.b) for r in store.diff(old["ref"], new).itertuples()}
     assert rows["compute.scheduler"] == (None, "local")
     assert store.verify().ok
+
+
+def test_an_asynchronous_client_gives_its_worker_count_without_blocking():
+    import asyncio
+
+    async def describe() -> dict:
+        async with distributed.LocalCluster(n_workers=2, processes=False, asynchronous=True,
+                                            dashboard_address=":0") as cluster, \
+                Client(cluster, asynchronous=True) as client:
+            await client.wait_for_workers(2)
+            with pytest.warns(RuntimeWarning, match="asynchronous client"):
+                return compute_resources(client)
+
+    section = asyncio.run(describe())
+    assert section["scheduler"] == "distributed" and section["workers"] == 2
+    assert "threads_per_worker" not in section

@@ -317,7 +317,7 @@ def compute_resources(client: Any = None) -> dict[str, Any]:
     try:
         _describe_cluster(client, section)
     except Exception as exc:  # provenance never fails a save
-        section["problem"] = _reason(exc)
+        section.setdefault("problem", _reason(exc))  # the first problem is the cause
     if section.get("problem"):
         warnings.warn(
             f"the Dask cluster could not be described fully ({section['problem']}); the "
@@ -557,8 +557,11 @@ def _describe_cluster(client: Any, section: dict[str, Any]) -> None:
                               "pass compute=compute_resources(client) from a synchronous one")
     else:
         try:
-            identity = client.sync(scheduler.identity, n_workers=-1,
-                                   callback_timeout=COMPUTE_TIMEOUT)
+            try:
+                identity = client.sync(scheduler.identity, n_workers=-1,
+                                       callback_timeout=COMPUTE_TIMEOUT)
+            except TypeError:  # a scheduler older than n_workers=: it tells of every worker
+                identity = client.sync(scheduler.identity, callback_timeout=COMPUTE_TIMEOUT)
         except Exception as exc:
             section["problem"] = f"the scheduler did not answer: {_reason(exc)}"
         else:
