@@ -292,6 +292,9 @@ def _comparable(record: Mapping[str, Any]) -> dict[str, Any]:
         "environment": {"python": env.get("python"), "keras_backend": env.get("keras_backend"),
                         "platform": env.get("platform")},
         "hardware": prov.get("hardware"),
+        # the resources, not what names them anew on every run (a port, job ids)
+        "compute": {k: v for k, v in (prov.get("compute") or {}).items()
+                    if k not in ("address", "slurm_job_ids", "problem")},
     }
     for section, value in flat_sections.items():
         for key, item in _flatten(value or {}).items():
@@ -301,7 +304,7 @@ def _comparable(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _FIELD_ORDER = ("kind", "code.", "data:", "params.", "tags.", "metrics.", "model.",
-                "environment", "hardware")
+                "environment", "hardware", "compute")
 
 
 def _field_order(key: str) -> tuple[int, str]:

@@ -32,8 +32,26 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
     -------
     str
         Markdown: summary, notes, model and architecture, training data,
-        metrics, figures, parameters, code, environment, hardware, training
-        time, files and how to load the model.
+        metrics, figures, parameters, code, environment, hardware, compute
+        (the Dask cluster), training time, files and how to load the model.
+
+    Examples
+    --------
+    >>> record = {"name": "toy", "version": 1, "kind": "sklearn", "provenance": {
+    ...     "compute": {"scheduler": "slurm", "cluster": "SLURMCluster", "workers": 2,
+    ...                 "threads_per_worker": 4, "memory_per_worker": 8 * 2**30,
+    ...                 "slurm_job_ids": ["4711", "4712"]}}}
+    >>> card = model_card(record)
+    >>> print(card[card.index("## Compute"):card.index("## Training time")].strip())
+    ## Compute
+    <BLANKLINE>
+    |  |  |
+    |---|---|
+    | Scheduler | slurm (SLURMCluster) |
+    | Workers | 2 |
+    | Threads per worker | 4 |
+    | Memory per worker | 8.0 GiB |
+    | Slurm jobs | 4711, 4712 |
     """
     name, number = record.get("name"), record.get("version")
     saved = record.get("model") or {}
@@ -136,6 +154,8 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
         ("Slurm cluster", hw.get("slurm_cluster")),
     ])
 
+    out += ["## Compute", "", *_compute_lines(prov.get("compute"))]
+
     out += ["## Training time", ""]
     training = record.get("training") or {}
     rows = [
@@ -160,6 +180,33 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
         f"{record.get('awiml_version')}.", "",
     ]
     return "\n".join(out)
+
+
+def _compute_lines(compute: Any) -> list[str]:
+    """Describe the ``compute`` section (absent from versions saved before awiml had it)."""
+    if not isinstance(compute, Mapping) or not compute.get("scheduler"):
+        return ["Not recorded.", ""]
+    if compute["scheduler"] == "local":
+        return ["Local: no Dask cluster, this machine's CPUs (see Hardware).", ""]
+    kind = compute["scheduler"]
+    cluster = compute.get("cluster") or "a scheduler started elsewhere"
+
+    def each(value: Any, show: Any = str) -> str | None:
+        values = value if isinstance(value, list) else [value]
+        shown = [show(v) for v in values if v is not None]
+        return ", ".join(s for s in shown if s) or None
+
+    memory = compute.get("memory_per_worker")
+    return _facts([
+        ("Scheduler", f"{kind} ({cluster})"),
+        ("Scheduler address", f"`{compute['address']}`" if compute.get("address") else None),
+        ("Workers", compute.get("workers")),
+        ("Threads per worker", each(compute.get("threads_per_worker"))),
+        ("Memory per worker", "no limit" if memory is None and compute.get("workers")
+         else each(memory, _bytes)),
+        ("Slurm jobs", each(compute.get("slurm_job_ids"))),
+        ("Problem", compute.get("problem")),
+    ])
 
 
 def _architecture_lines(arch: Mapping[str, Any]) -> list[str]:

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -316,6 +317,7 @@ class ModelStore:
         figures: Mapping[str, Any] | None = None,
         code_dir: str | os.PathLike[str] | None = None,
         keras_archive: bool = False,
+        compute: Any = None,
     ) -> str:
         """Store ``model`` as the next version of ``name``, with its provenance.
 
@@ -365,6 +367,15 @@ class ModelStore:
         keras_archive : bool, default=False
             For Keras networks, also keep the usual ``model.keras`` archive (see
             :func:`awiml.store.serialize.dump_model`); awiml never loads from it.
+        compute : distributed.Client or dict, optional
+            The Dask cluster the model was trained on, recorded as the
+            provenance's ``compute`` section: a client to describe, or a section
+            :func:`awiml.store.provenance.compute_resources` returned while the
+            training's client was open (for a save after it closed). By
+            default, the client active where ``save`` is called (inside
+            ``with Client(...)``, that one); without one, ``"local"``. Dask is
+            never imported for this, and a client that cannot be asked gives a
+            warning and a partial section, never a failed save.
 
         Returns
         -------
@@ -379,6 +390,8 @@ class ModelStore:
             the key).
         ValueError
             If ``name`` or ``alias`` is not a valid name.
+        awiml.errors.InvalidDataError
+            If ``compute`` is neither a Dask client nor a valid section.
         awiml.errors.ModelStoreError
             If ``name`` is new and differs only in case from a stored model's
             name, or ``alias`` differs only in case from an alias ``name``
@@ -393,7 +406,7 @@ class ModelStore:
         Nothing of the new version is visible until it is complete: a failure
         (or a crash) part-way leaves no version behind.
         """
-        from .provenance import collect_provenance
+        from .provenance import _compute_argument, collect_provenance
         from .serialize import dump_model
 
         _check_name(name, "model name")
@@ -405,6 +418,7 @@ class ModelStore:
         record_tags = _tags(tags)
         record_metrics = _metrics(metrics)
         record_data = self._data_references(data)
+        compute = _compute_argument(compute)
         figure_bytes = _figures(figures, metrics)
         if notes is not None and not isinstance(notes, str):
             raise TypeError(f"notes must be a str, not {type(notes).__name__}")
@@ -414,8 +428,10 @@ class ModelStore:
         from concurrent.futures import ThreadPoolExecutor, wait
 
         background = ThreadPoolExecutor(max_workers=2)  # later also the sealing
-        provenance_job = background.submit(collect_provenance, code_dir=code_dir,
-                                           started=started, ended=ended)
+        # in the caller's context, where `with Client(...)` made its client the active one
+        provenance_job = background.submit(contextvars.copy_context().run, collect_provenance,
+                                           code_dir=code_dir, started=started, ended=ended,
+                                           compute=compute)
 
         model_dir = self.path / name
         versions_dir = model_dir / "versions"
@@ -1060,8 +1076,11 @@ class ModelStore:
             Columns ``field``, ``a``, ``b``: one row per difference in kind,
             code, training data (per file, by sha256), run parameters, tags,
             metrics, the model's hyper-parameters and architecture, framework
-            and package versions, Keras backend and hardware; no rows when they
-            agree. ``table.attrs`` holds the two resolved references.
+            and package versions, Keras backend, hardware and compute (the
+            Dask scheduler, its workers, threads and memory per worker; not
+            the scheduler's address or SLURM job ids, which are new on every
+            run); no rows when they agree. ``table.attrs`` holds the two
+            resolved references.
         """
         import pandas as pd
 

@@ -2,7 +2,7 @@
 
 :func:`collect_provenance` returns a JSON-ready dict that the
 :class:`~awiml.store.ModelStore` writes into every version's ``version.json``
-and model card. It has five parts:
+and model card. It has six parts:
 
 ``code``
     What :func:`git_state` returns; ``git`` runs without a shell, hooks or
@@ -21,6 +21,15 @@ and model card. It has five parts:
     when known.
 ``user``
     The login name, when the system knows one.
+``compute``
+    The Dask cluster the work ran on (:func:`compute_resources`): ``scheduler``
+    is ``"local"`` when no ``dask.distributed`` client is active,
+    ``"distributed"`` for a client of a ``LocalCluster`` or of a scheduler
+    started elsewhere, ``"slurm"`` for a ``dask_jobqueue.SLURMCluster``; then
+    also the number of ``workers``, ``threads_per_worker``,
+    ``memory_per_worker`` (bytes), the ``slurm_job_ids`` of the cluster's jobs
+    and the scheduler's ``address`` (credentials removed). Dask is never
+    imported to look.
 
 Environment variables are never copied wholesale (they may hold tokens or
 passwords). Only these are read, by name: ``KERAS_BACKEND``,
@@ -36,17 +45,20 @@ import getpass
 import importlib.metadata
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..errors import redact_url
+from ..errors import InvalidDataError, redact_url
 
-__all__ = ["GIT_NICENESS", "GIT_TIMEOUT", "KEY_PACKAGES", "MAX_LISTED_FILES",
-           "collect_provenance", "git_state"]
+__all__ = ["COMPUTE_TIMEOUT", "GIT_NICENESS", "GIT_TIMEOUT", "KEY_PACKAGES", "MAX_LISTED_FILES",
+           "SCHEDULERS", "collect_provenance", "compute_resources", "git_state"]
 
 #: Distributions whose installed versions are recorded (those not installed are left out).
 KEY_PACKAGES = (
@@ -73,6 +85,16 @@ GIT_TIMEOUT = 10.0
 #: How much lower than awiml's own the scheduling priority of ``git`` is (``nice``).
 GIT_NICENESS = 10
 
+#: Seconds the Dask scheduler may take to describe its workers before the section is partial.
+COMPUTE_TIMEOUT = 10.0
+
+#: What the ``scheduler`` of a ``compute`` section can be.
+SCHEDULERS = ("local", "distributed", "slurm")
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+_COMPUTE_FIELDS = ("scheduler", "cluster", "address", "workers", "threads_per_worker",
+                   "memory_per_worker", "slurm_job_ids", "problem")
+
 _SLURM = {
     "SLURM_JOB_ID": "slurm_job_id",
     "SLURM_CLUSTER_NAME": "slurm_cluster",
@@ -85,8 +107,9 @@ def collect_provenance(
     code_dir: str | os.PathLike[str] | None = None,
     started: _dt.datetime | float | str | None = None,
     ended: _dt.datetime | float | str | None = None,
+    compute: Any = None,
 ) -> dict[str, Any]:
-    """Record the code, environment, machine, user and timing of a training run.
+    """Record the code, environment, machine, compute, user and timing of a training run.
 
     Parameters
     ----------
@@ -96,18 +119,25 @@ def collect_provenance(
     started, ended : datetime, float or str, optional
         When training started and ended: a :class:`~datetime.datetime` (naive
         means local time), seconds since the epoch, or an ISO 8601 string.
+    compute : distributed.Client or mapping, optional
+        The Dask client whose cluster did the work, or a section that
+        :func:`compute_resources` returned earlier (kept as given, after
+        checking). By default, the client active in the calling context.
 
     Returns
     -------
     dict
         JSON-ready, with the keys ``code``, ``environment``, ``hardware``,
-        ``timing``, ``user`` and ``awiml_version`` (see :mod:`awiml.store.provenance`).
+        ``compute``, ``timing``, ``user`` and ``awiml_version`` (see
+        :mod:`awiml.store.provenance`).
 
     Raises
     ------
     ValueError
         If ``started`` or ``ended`` cannot be read as a time, or ``ended`` is
         before ``started``.
+    awiml.errors.InvalidDataError
+        If ``compute`` is neither a client nor a valid section.
 
     Examples
     --------
@@ -117,6 +147,7 @@ def collect_provenance(
     ('unknown', 90.5)
     >>> _ = json.dumps(prov)  # JSON-ready
     """
+    compute = _compute_argument(compute)
     start = _as_utc(started, "started")
     end = _as_utc(ended, "ended")
     if start is not None and end is not None and end < start:
@@ -134,6 +165,7 @@ def collect_provenance(
         "code": git_state(code_dir if code_dir is not None else os.getcwd()),
         "environment": _environment(),
         "hardware": _hardware(),
+        "compute": compute if isinstance(compute, dict) else compute_resources(compute),
         "timing": timing,
         "user": _user(),
     }
@@ -220,6 +252,79 @@ def git_state(code_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if commit is None:
         state["reason"] = "the repository has no commit yet"
     return state
+
+
+def compute_resources(client: Any = None) -> dict[str, Any]:
+    """Describe the Dask cluster that a ``dask.distributed`` client is connected to.
+
+    The description is the ``compute`` section of a stored version's
+    provenance. Nothing is imported to look: without ``dask.distributed``
+    already imported there can be no client, and the work ran locally.
+    Asking the scheduler never raises; when it fails or takes longer than
+    :data:`COMPUTE_TIMEOUT`, a :class:`RuntimeWarning` says so and the
+    section keeps what is known, with the reason under ``problem``.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        The client to describe. By default, the client active in the calling
+        context (``distributed.default_client()``; inside ``with Client(...)``,
+        that one).
+
+    Returns
+    -------
+    dict
+        ``{"scheduler": "local"}`` without a client. Otherwise ``scheduler``
+        (``"distributed"``, or ``"slurm"`` for a ``dask_jobqueue.SLURMCluster``),
+        ``cluster`` (the cluster's class name, None for a scheduler started
+        elsewhere), ``address`` (the scheduler's, credentials removed),
+        ``workers`` (how many are connected), ``threads_per_worker`` and
+        ``memory_per_worker`` (bytes; None without a limit; a sorted list of
+        the distinct values when workers differ; for a SLURM cluster without
+        workers, what its jobs ask for), ``slurm_job_ids`` (the SLURM jobs
+        whose workers are connected, when there are any) and ``problem`` (when
+        something could not be read).
+
+    Raises
+    ------
+    awiml.errors.InvalidDataError
+        If ``client`` is not a ``distributed.Client``.
+
+    Examples
+    --------
+    >>> compute_resources()  # no Dask client in this session
+    {'scheduler': 'local'}
+
+    On a cluster (not run here)::
+
+        from distributed import Client, LocalCluster
+        with LocalCluster(n_workers=2, threads_per_worker=1) as cluster:
+            with Client(cluster) as client:
+                section = compute_resources(client)
+        # {'scheduler': 'distributed', 'cluster': 'LocalCluster', 'workers': 2,
+        #  'threads_per_worker': 1, 'memory_per_worker': 4294967296, ...}
+    """
+    if client is None:
+        client = _active_client()
+        if client is None:
+            return {"scheduler": "local"}
+    elif not _is_client(client):
+        raise InvalidDataError(
+            f"client must be a dask.distributed Client, not {type(client).__name__}; leave "
+            "it out to describe the active client"
+        )
+    section: dict[str, Any] = {"scheduler": "distributed"}
+    try:
+        _describe_cluster(client, section)
+    except Exception as exc:  # provenance never fails a save
+        section.setdefault("problem", _reason(exc))  # the first problem is the cause
+    if section.get("problem"):
+        warnings.warn(
+            f"the Dask cluster could not be described fully ({section['problem']}); the "
+            "provenance records only what is known of it",
+            RuntimeWarning, stacklevel=2,
+        )
+    return {key: section[key] for key in _COMPUTE_FIELDS if key in section}
 
 
 def _commit_only(folder: Path) -> dict[str, Any]:
@@ -414,6 +519,151 @@ def _user() -> str | None:
         return getpass.getuser() or None
     except Exception:  # no passwd entry in some containers
         return None
+
+
+def _active_client() -> Any:
+    """Return the ``dask.distributed`` client of the calling context, or None."""
+    distributed = sys.modules.get("distributed")  # never import dask just to look
+    if distributed is None:
+        return None
+    try:
+        return distributed.default_client()
+    except ValueError:  # "No clients found"
+        return None
+    except Exception as exc:  # provenance never fails a save
+        warnings.warn(f"could not look for a Dask client ({_reason(exc)}); the provenance "
+                      "records the work as local", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _describe_cluster(client: Any, section: dict[str, Any]) -> None:
+    """Fill ``section`` with what ``client``'s cluster and scheduler tell, in that order."""
+    cluster = getattr(client, "cluster", None)
+    jobqueue = sys.modules.get("dask_jobqueue")
+    slurm = jobqueue is not None and isinstance(cluster, jobqueue.SLURMCluster)
+    if slurm:
+        section["scheduler"] = "slurm"
+    section["cluster"] = type(cluster).__name__ if cluster is not None else None
+    scheduler = getattr(client, "scheduler", None)
+    address = getattr(scheduler, "address", None)
+    section["address"] = redact_url(str(address)) if address else None
+
+    names: list[str] | None = None
+    if client.status != "running":
+        section["problem"] = f"the client is {client.status}"
+    elif client.asynchronous:  # its cached totals only: a coroutine cannot be awaited here
+        section["workers"] = client.scheduler_info().get("n_workers")
+        section["problem"] = ("an asynchronous client knows only the number of workers; "
+                              "pass compute=compute_resources(client) from a synchronous one")
+    else:
+        try:
+            try:
+                identity = client.sync(scheduler.identity, n_workers=-1,
+                                       callback_timeout=COMPUTE_TIMEOUT)
+            except TypeError:  # a scheduler older than n_workers=: it tells of every worker
+                identity = client.sync(scheduler.identity, callback_timeout=COMPUTE_TIMEOUT)
+        except Exception as exc:
+            section["problem"] = f"the scheduler did not answer: {_reason(exc)}"
+        else:
+            workers = list((identity.get("workers") or {}).values())
+            names = [str(w.get("name")) for w in workers]
+            section["workers"] = int(identity.get("n_workers", len(workers)))
+            section["threads_per_worker"] = _per_worker(w.get("nthreads") for w in workers)
+            section["memory_per_worker"] = _per_worker(w.get("memory_limit") or None
+                                                       for w in workers)
+    if slurm:
+        _slurm_jobs(cluster, names, section)
+
+
+def _slurm_jobs(cluster: Any, names: list[str] | None, section: dict[str, Any]) -> None:
+    """Add the job ids of a ``SLURMCluster`` and, without workers, what its jobs ask for."""
+    jobs = dict(cluster.workers)  # job name -> Job (a job's workers are "name" or "name-i")
+    if names is not None:
+        jobs = {name: job for name, job in jobs.items()
+                if any(w == name or w.startswith(f"{name}-") for w in names)}
+    ids = sorted({str(job.job_id) for job in jobs.values() if getattr(job, "job_id", None)},
+                 key=lambda i: (len(i), i))
+    if ids:
+        section["slurm_job_ids"] = ids
+    if not section.get("workers"):  # scaled to zero: record what a worker gets
+        job = cluster._dummy_job  # dask-jobqueue's model of the jobs it submits
+        processes = job.worker_processes or 1
+        section["threads_per_worker"] = int(job.worker_cores // processes)
+        section["memory_per_worker"] = (int(job.worker_memory // processes)
+                                        if job.worker_memory else None)
+
+
+def _per_worker(values: Iterable[Any]) -> int | list[int] | None:
+    """Return the one value all workers share, or their distinct values sorted."""
+    distinct = sorted({int(v) for v in values if isinstance(v, (int, float)) and v})
+    if not distinct:
+        return None
+    return distinct[0] if len(distinct) == 1 else distinct
+
+
+def _is_client(value: Any) -> bool:
+    distributed = sys.modules.get("distributed")  # without it imported, no client exists
+    return distributed is not None and isinstance(value, distributed.Client)
+
+
+def _compute_argument(compute: Any) -> Any:
+    """Check the ``compute=`` of a save: a client, a section (returned as plain JSON) or None."""
+    if compute is None or _is_client(compute):
+        return compute
+    if isinstance(compute, Mapping):
+        return _given_compute(compute)
+    raise InvalidDataError(
+        f"compute must be a dask.distributed Client or a section that compute_resources() "
+        f"returned, not {type(compute).__name__}; leave it out to describe the active client"
+    )
+
+
+def _given_compute(section: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a ``compute`` section given to a save and return it as plain JSON data."""
+    unknown = sorted(set(map(str, section)) - set(_COMPUTE_FIELDS))
+    if unknown:
+        raise InvalidDataError(
+            f"compute has the unknown key(s) {', '.join(map(repr, unknown))}; it takes only "
+            f"{', '.join(_COMPUTE_FIELDS)} (what compute_resources() returns)"
+        )
+    if section.get("scheduler") not in SCHEDULERS:
+        raise InvalidDataError(
+            f"compute['scheduler'] is {section.get('scheduler')!r}; it must be one of "
+            f"{', '.join(map(repr, SCHEDULERS))}"
+        )
+    for key in ("workers", "threads_per_worker", "memory_per_worker"):
+        value = section.get(key)
+        values = value if isinstance(value, list) else [value]
+        if not all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+                   for v in values):
+            raise InvalidDataError(
+                f"compute[{key!r}] is {value!r}; it must be a whole number (or a list of them, "
+                "or None)"
+            )
+    out = {key: section[key] for key in _COMPUTE_FIELDS if key in section}
+    for key in ("cluster", "problem"):
+        if out.get(key) is not None:
+            out[key] = _redacted(str(out[key]))
+    if out.get("address") is not None:
+        out["address"] = redact_url(str(out["address"]))
+    if "slurm_job_ids" in out:
+        ids = out["slurm_job_ids"]
+        if not isinstance(ids, (list, tuple)):
+            raise InvalidDataError(
+                f"compute['slurm_job_ids'] is {ids!r}; it must be a list of job ids")
+        out["slurm_job_ids"] = [str(i) for i in ids]
+    return out
+
+
+def _reason(exc: BaseException) -> str:
+    """Return ``exc`` as a short line that names its type and holds no credentials."""
+    text = _redacted(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _redacted(text: str) -> str:
+    """Return ``text`` on one line, at most 200 characters, its URLs without credentials."""
+    return _URL.sub(lambda url: redact_url(url.group()), " ".join(text.split()))[:200]
 
 
 def _as_utc(value: _dt.datetime | float | str | None, label: str) -> _dt.datetime | None:
