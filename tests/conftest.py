@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 # Keras needs a backend: the CPU PyTorch the Makefile installs (a user's choice wins).
@@ -79,3 +83,83 @@ def pytest_runtest_makereport(item, call):
         if "could not import 'awiml" in reason or "No module named 'awiml" in reason:
             report.outcome = "failed"
             report.longrepr = f"awiml failed to import, which must fail the test: {reason}"
+
+
+# -- A real SLURM (tools/slurm-cluster.sh) --------------------------------------------------
+# The fixture lives here, not in awiml's pytest plugin: it needs the project's
+# tools/slurm-cluster.sh (not in the wheel) and its CI rule (fail, never skip, when CI=true).
+
+SLURM_DIR = Path(os.environ.get("AWIML_SLURM_DIR", "/tmp/awiml-slurm"))
+SLURM_START = ("start it as root with `tools/slurm-cluster.sh start` (it installs slurm-wlm "
+               "and munge with apt-get and starts munged, slurmctld and slurmd), or deselect "
+               "these tests with -m 'not slurm'")
+
+
+def slurm_problem() -> str | None:
+    """Return why no SLURM is usable here, or None when ``sinfo`` sees an idle node."""
+    if shutil.which("sinfo") is None:
+        return "SLURM is not installed (no sinfo on PATH)"
+    try:
+        done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                              timeout=15)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 15 s (is slurmctld running?)"
+    states = done.stdout.split()
+    if done.returncode != 0:
+        return f"sinfo failed: {done.stderr.strip() or done.returncode} (SLURM is not running)"
+    if not any(state.rstrip("*") in {"idle", "mixed", "allocated"} for state in states):
+        return f"no SLURM node is up (sinfo: {', '.join(states) or 'no nodes'})"
+    return None
+
+
+def slurm_job_ids(name: str) -> list[str]:
+    """Return the ids of the live SLURM jobs named ``name``, as squeue shows them."""
+    done = subprocess.run(["squeue", "-h", "--name", name, "-o", "%i"], capture_output=True,
+                          text=True, timeout=30, check=True)
+    return done.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """Yield a ``dask_jobqueue.SLURMCluster`` with two workers: two real SLURM jobs.
+
+    Jobs of one core and 1 GB on the test machine's Python, workers and scheduler on
+    127.0.0.1 (interface ``lo``). Skips when SLURM does not run here, saying how to
+    start it; fails instead when ``CI=true`` (CI starts it in .ci/run).
+    """
+    conf = SLURM_DIR / "slurm.conf"
+    if "SLURM_CONF" not in os.environ and conf.is_file():
+        os.environ["SLURM_CONF"] = str(conf)  # the client commands of dask-jobqueue too
+    problem = slurm_problem()
+    if problem is not None:
+        message = f"{problem}: {SLURM_START}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but SLURM is unusable: {message}")
+        pytest.skip(message)
+    from awiml.scale import hpc_cluster
+
+    name = f"awiml-test-{os.getpid()}"
+    logs = tmp_path_factory.mktemp("slurm-logs")
+    cluster = hpc_cluster("local-slurm", python=sys.executable, job_name=name,
+                          log_directory=str(logs), local_directory=str(logs))
+    try:
+        cluster.scale(jobs=2)
+        from distributed import Client
+
+        with Client(cluster) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield cluster
+    finally:
+        cluster.close()
+        left = wait_for_no_jobs(name)
+        if left:
+            subprocess.run(["scancel", *left], check=False)
+            pytest.fail(f"SLURM jobs {left} of the test cluster outlived cluster.close()")
+
+
+def wait_for_no_jobs(name: str, timeout: float = 30) -> list[str]:
+    """Wait until squeue shows no job named ``name``; return those left at the timeout."""
+    deadline = time.monotonic() + timeout  # scancel is asynchronous
+    while (left := slurm_job_ids(name)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
