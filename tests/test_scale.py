@@ -27,6 +27,8 @@ def test_the_bundled_profiles_load():
     assert memory_in_gb(hpc["memory"]) / hpc["cores"] <= 256 / 128
     local = load_profile("local-slurm")
     assert (local["cores"], local["processes"], local["interface"]) == (1, 1, "lo")
+    # A name is a profile of the bundled file, which also reads as a file of one's own.
+    assert load_profile(f"{PROFILES}:local-slurm") == local
 
 
 def test_a_file_of_ones_own(tmp_path):
@@ -73,7 +75,8 @@ def test_a_malformed_file_names_itself_and_the_fault(tmp_path, text, message):
     assert str(file) in str(caught.value)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(
     st.text(max_size=200),
     st.lists(st.sampled_from(["a:", "  cores: 2", "- x", "b: {", "  queue: [", "c: null",

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import wait_for_no_jobs
 
 from awiml.features import ImageFeatures, extract
 from awiml.scale import hpc_cluster, local_cluster
-from conftest import wait_for_no_jobs
 
 # The functions sent to the workers are the standard library's: the workers cannot
 # import this test module. A broken worker must not hang the suite for 300 s.
