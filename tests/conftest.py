@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 # Keras needs a backend: the CPU PyTorch the Makefile installs (a user's choice wins).
@@ -136,25 +137,35 @@ def slurm_cluster(tmp_path_factory):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but SLURM is unusable: {message}")
         pytest.skip(message)
+    name = f"awiml-test-{os.getpid()}"
+    with running_slurm_cluster(name, tmp_path_factory.mktemp("slurm-logs"), jobs=2) as cluster:
+        yield cluster
+    left = wait_for_no_jobs(name)
+    if left:
+        subprocess.run(["scancel", *left], check=False)
+        pytest.fail(f"SLURM jobs {left} of the test cluster outlived cluster.close()")
+
+
+@contextmanager
+def running_slurm_cluster(name: str, folder: Path, jobs: int):
+    """Yield a SLURMCluster (profile ``local-slurm``) whose ``jobs`` workers are up.
+
+    The jobs are named ``name``; their logs and the workers' scratch go to ``folder``.
+    The cluster is closed on the way out, which cancels the jobs.
+    """
+    from distributed import Client
+
     from awiml.scale import hpc_cluster
 
-    name = f"awiml-test-{os.getpid()}"
-    logs = tmp_path_factory.mktemp("slurm-logs")
     cluster = hpc_cluster("local-slurm", python=sys.executable, job_name=name,
-                          log_directory=str(logs), local_directory=str(logs))
+                          log_directory=str(folder), local_directory=str(folder))
     try:
-        cluster.scale(jobs=2)
-        from distributed import Client
-
+        cluster.scale(jobs=jobs)
         with Client(cluster) as client:
-            client.wait_for_workers(2, timeout=120)
+            client.wait_for_workers(jobs, timeout=120)
         yield cluster
     finally:
         cluster.close()
-        left = wait_for_no_jobs(name)
-        if left:
-            subprocess.run(["scancel", *left], check=False)
-            pytest.fail(f"SLURM jobs {left} of the test cluster outlived cluster.close()")
 
 
 def wait_for_no_jobs(name: str, timeout: float = 30) -> list[str]:

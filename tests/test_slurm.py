@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import wait_for_no_jobs
+from conftest import running_slurm_cluster, wait_for_no_jobs
 
 from awiml.features import ImageFeatures, extract
-from awiml.scale import hpc_cluster, local_cluster
+from awiml.scale import local_cluster
 
 # The functions sent to the workers are the standard library's: the workers cannot
 # import this test module. A broken worker must not hang the suite for 300 s.
@@ -88,17 +87,9 @@ def test_features_extract_on_slurm_equals_the_local_result(slurm_cluster, tmp_pa
 
 
 def test_the_jobs_are_gone_after_close(slurm_cluster, tmp_path):
-    from dask.distributed import Client
-
     name = f"awiml-close-{os.getpid()}"
-    cluster = hpc_cluster("local-slurm", python=sys.executable, job_name=name,
-                          log_directory=str(tmp_path), local_directory=str(tmp_path))
-    try:
-        cluster.scale(jobs=1)
-        with Client(cluster) as client:
-            client.wait_for_workers(1, timeout=120)
+    with running_slurm_cluster(name, tmp_path, jobs=1) as cluster:
         ids = job_ids(cluster)
+        assert len(ids) == 1
         assert squeue_states(ids) == dict.fromkeys(ids, "RUNNING")
-    finally:
-        cluster.close()
     assert wait_for_no_jobs(name) == []
