@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -96,10 +99,28 @@ SLURM_START = ("start it as root with `tools/slurm-cluster.sh start` (it install
                "these tests with -m 'not slurm'")
 
 
+def slurmctld_address(conf: Path) -> tuple[str, int]:
+    """Return the controller's address and port that the slurm.conf ``conf`` names."""
+    text = conf.read_text("utf-8")
+    host = re.search(r"^\s*SlurmctldHost=([^\s(]+)(?:\(([^)]+)\))?", text, re.M | re.I)
+    port = re.search(r"^\s*SlurmctldPort=(\d+)", text, re.M | re.I)
+    address = (host.group(2) or host.group(1)) if host else "localhost"
+    return address, int(port.group(1)) if port else 6817
+
+
+@functools.cache
 def slurm_problem() -> str | None:
     """Return why no SLURM is usable here, or None when ``sinfo`` sees an idle node."""
     if shutil.which("sinfo") is None:
         return "SLURM is not installed (no sinfo on PATH)"
+    conf = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf"))
+    if not conf.is_file():
+        return f"there is no SLURM configuration {conf} (set SLURM_CONF)"
+    address = slurmctld_address(conf)
+    try:  # sinfo waits ~10 s for a controller that is down: ask its port first
+        socket.create_connection(address, timeout=2).close()
+    except OSError as exc:
+        return f"slurmctld does not answer on {address[0]}:{address[1]} ({exc})"
     try:
         done = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
                               timeout=15)
