@@ -93,6 +93,7 @@ def pytest_runtest_makereport(item, call):
 # The fixture lives here, not in awiml's pytest plugin: it needs the project's
 # tools/slurm-cluster.sh (not in the wheel) and its CI rule (fail, never skip, when CI=true).
 
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
 SLURM_DIR = Path(os.environ.get("AWIML_SLURM_DIR", "/tmp/awiml-slurm"))
 SLURM_START = ("start it as root with `tools/slurm-cluster.sh start` (it installs slurm-wlm "
                "and munge with apt-get and starts munged, slurmctld and slurmd), or deselect "
@@ -141,14 +142,8 @@ def slurm_job_ids(name: str) -> list[str]:
     return done.stdout.split()
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster(tmp_path_factory):
-    """Yield a ``dask_jobqueue.SLURMCluster`` with two workers: two real SLURM jobs.
-
-    Jobs of one core and 1 GB on the test machine's Python, workers and scheduler on
-    127.0.0.1 (interface ``lo``). Skips when SLURM does not run here, saying how to
-    start it; fails instead when ``CI=true`` (CI starts it in .ci/run).
-    """
+def require_slurm() -> None:
+    """Skip the test unless SLURM runs here (fail when ``CI=true``); set SLURM_CONF."""
     conf = SLURM_DIR / "slurm.conf"
     if "SLURM_CONF" not in os.environ and conf.is_file():
         os.environ["SLURM_CONF"] = str(conf)  # the client commands of dask-jobqueue too
@@ -158,6 +153,17 @@ def slurm_cluster(tmp_path_factory):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but SLURM is unusable: {message}")
         pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """Yield a ``dask_jobqueue.SLURMCluster`` with two workers: two real SLURM jobs.
+
+    Jobs of one core and 1 GB on the test machine's Python, workers and scheduler on
+    127.0.0.1 (interface ``lo``). Skips when SLURM does not run here, saying how to
+    start it; fails instead when ``CI=true`` (CI starts it in .ci/run).
+    """
+    require_slurm()
     name = f"awiml-test-{os.getpid()}"
     with running_slurm_cluster(name, tmp_path_factory.mktemp("slurm-logs"), jobs=2) as cluster:
         yield cluster

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import running_slurm_cluster, wait_for_no_jobs
+from conftest import TOOLS, require_slurm, running_slurm_cluster, wait_for_no_jobs
 
 from awiml.features import ImageFeatures, extract
 from awiml.scale import local_cluster
@@ -93,3 +93,19 @@ def test_the_jobs_are_gone_after_close(slurm_cluster, tmp_path):
         assert len(ids) == 1
         assert squeue_states(ids) == dict.fromkeys(ids, "RUNNING")
     assert wait_for_no_jobs(name) == []
+
+
+def test_the_script_starts_a_running_cluster_again_without_change(slurm_cluster):
+    require_slurm()
+    if os.geteuid() != 0:
+        pytest.skip("tools/slurm-cluster.sh runs as root only")
+    script = [str(TOOLS / "slurm-cluster.sh")]
+    before = subprocess.run([*script, "status"], capture_output=True, text=True, timeout=30)
+    again = subprocess.run([*script, "start"], capture_output=True, text=True, timeout=90)
+    after = subprocess.run([*script, "status"], capture_output=True, text=True, timeout=30)
+    assert before.returncode == again.returncode == after.returncode == 0, again.stderr
+    daemons = [line for line in before.stdout.splitlines() if "running (" in line]
+    assert len(daemons) == 3  # munged, slurmctld, slurmd: the same processes after
+    assert daemons == [line for line in after.stdout.splitlines() if "running (" in line]
+    assert squeue_states(job_ids(slurm_cluster)) == dict.fromkeys(job_ids(slurm_cluster),
+                                                                   "RUNNING")
