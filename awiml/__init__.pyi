@@ -4,6 +4,7 @@ from . import datasets as datasets
 from . import errors as errors
 from . import features as features
 from . import preprocess as preprocess
+from . import scale as scale
 from . import store as store
 from . import testing as testing
 from . import units as units

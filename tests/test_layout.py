@@ -29,6 +29,7 @@ FOUNDATION = ("errors", "units", "_files", "_progress", "_html", "_version", "_m
 RANKS = {
     **dict.fromkeys(FOUNDATION, 0),
     "archives": 1,
+    "scale": 1,
     "workspace": 2,
     "preprocess": 3,
     "features": 3,
