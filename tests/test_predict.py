@@ -162,9 +162,10 @@ def test_a_cluster_gives_exactly_the_local_results(project, client):
     assert cluster_rows["input"].tolist()[0] == "interim/tables/first.csv"  # sorted in a folder
     # each worker loaded each model once (it kept it for all its tasks), from the shared store
     loads = client.run(lambda: list(_predict._LOADS))
-    assert sorted(sum(loads.values(), [])).count("plankton@1") <= 2
+    assert len(loads) == 2
     assert all(w.count("zones@1") <= 1 and w.count("plankton@1") <= 1 for w in loads.values())
-    assert sum(w.count("zones@1") for w in loads.values()) >= 1
+    assert any("zones@1" in w for w in loads.values())
+    assert any("plankton@1" in w for w in loads.values())
 
 
 @pytest.mark.slow  # joblib's worker processes start and import awiml: seconds to a minute
