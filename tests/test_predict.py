@@ -236,6 +236,8 @@ def test_errors_name_the_input_and_write_nothing(project, tmp_path, monkeypatch)
         awiml.predict("zones", wrong, project, progress=False, client=False)
     with pytest.raises(InvalidDataError, match=r"chunk_size=0"):
         awiml.predict("zones", wrong, project, chunk_size=0)
+    with pytest.raises(InvalidDataError, match=r"n_jobs=0"):
+        awiml.predict("zones", wrong, project, n_jobs=0)
     assert (sorted(predictions.rglob("*")) if predictions.exists() else []) == before
     monkeypatch.chdir(tmp_path)
     with pytest.raises(WorkspaceError, match=r"not inside an awiml workspace") as caught:

@@ -4,7 +4,7 @@ The model is named by its reference in a :class:`~awiml.store.ModelStore`;
 the files are read by path where the work runs: on the workers of the active
 :class:`dask.distributed.Client` (a ``LocalCluster``, a ``SLURMCluster`` on
 the HPC), which load the model once each and must see the store and the
-files on a shared file system, or else in joblib's worker processes on this
+files on a shared file system at the same paths, or else in joblib's worker processes on this
 machine. Only paths go to the workers and only predictions come back. The
 files are cut into the same chunks either way, so both give the same
 predictions, in input order.
@@ -203,6 +203,10 @@ def predict(
                                    or chunk_size < 1):
         raise InvalidDataError(f"predict(chunk_size={chunk_size!r}) is invalid: give an integer "
                                ">= 1, or None for about 100 tasks")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int)
+                               or n_jobs == 0):
+        raise InvalidDataError(f"predict(n_jobs={n_jobs!r}) is invalid: give a number of "
+                               "processes (-1: one per core), or None")
     if reader is not None and not callable(reader):
         raise InvalidDataError(f"predict(reader={reader!r}) is not callable: give a function "
                                "that reads one file, or None for awiml's readers")
@@ -378,7 +382,14 @@ def _model(job: _Job) -> Any:
         model = _MODELS.get(key)
         if model is None:
             store = ModelStore(job.store)
-            if _files_digest(store.info(job.ref))[0] != job.digest:
+            try:
+                info = store.info(job.ref)
+            except NotFoundError as exc:
+                raise NotFoundError(
+                    f"{exc} (on the worker on {socket.gethostname()}: the workers need the "
+                    "store on a shared file system, at the same path); nothing was written"
+                ) from None
+            if _files_digest(info)[0] != job.digest:
                 raise AwimlError(f"{job.ref} in {job.store} is not the version this run "
                                  "resolved (its files differ); run predict again")
             model = store.load(job.ref)
@@ -430,8 +441,10 @@ def _predict_chunk(job: _Job, paths: Sequence[str]) -> dict[str, Any]:
         try:
             facts.append({"sha256": file_digest(path), "size": os.path.getsize(path)})
         except FileNotFoundError:
-            raise NotFoundError(f"{path} disappeared during the run; nothing was written") \
-                from None
+            raise NotFoundError(
+                f"{path} is not there for the worker on {socket.gethostname()}: it was "
+                "deleted during the run, or the workers do not see the files (they need them "
+                "on a shared file system, at the same path); nothing was written") from None
         except OSError as exc:
             raise InvalidDataError(f"cannot read {path}: {exc.strerror or exc}; nothing was "
                                    "written") from None
