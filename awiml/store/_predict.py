@@ -423,18 +423,32 @@ def _failed(job: _Job, path: str, exc: BaseException, doing: str) -> InvalidData
                             "nothing was written")
 
 
-def _probabilities(model: Any, items: Any) -> Any:
-    if not hasattr(model, "predict_proba"):
-        return None
+def _read(job: _Job, path: str) -> Any:
+    """Return what the model takes for one file: its path, or what the reader returns."""
+    reader = job.reader or (_read_table if job.takes == "tables" else None)
+    if reader is None:
+        return path
+    try:
+        return reader(path)
+    except Exception as exc:
+        raise _failed(job, path, exc, "read") from None
+
+
+def _apply(job: _Job, model: Any, items: Any, label: str) -> tuple[Any, Any]:
+    """Return the predictions and, when the model has ``predict_proba``, the probabilities."""
     import numpy as np
 
-    return np.asarray(model.predict_proba(items), dtype=float)
+    try:
+        predicted = np.asarray(model.predict(items))
+        proba = (np.asarray(model.predict_proba(items), dtype=float)
+                 if hasattr(model, "predict_proba") else None)
+    except Exception as exc:
+        raise _failed(job, label, exc, "predict for") from None
+    return predicted, proba
 
 
 def _predict_chunk(job: _Job, paths: Sequence[str]) -> dict[str, Any]:
     """Predict a chunk of files; runs on a worker. Returns per file its facts and predictions."""
-    import numpy as np
-
     model = _model(job)
     facts = []
     for path in paths:
@@ -451,15 +465,8 @@ def _predict_chunk(job: _Job, paths: Sequence[str]) -> dict[str, Any]:
     outputs = []
     if job.takes == "tables":
         for path in paths:
-            try:
-                table = (job.reader or _read_table)(path)
-            except Exception as exc:
-                raise _failed(job, path, exc, "read") from None
-            try:
-                predicted = np.asarray(model.predict(table))
-                proba = _probabilities(model, table)
-            except Exception as exc:
-                raise _failed(job, path, exc, "predict for") from None
+            table = _read(job, path)
+            predicted, proba = _apply(job, model, table, path)
             if len(predicted) != len(table):
                 raise InvalidDataError(
                     f"{job.ref} made {len(predicted)} predictions for the {len(table)} rows of "
@@ -467,25 +474,13 @@ def _predict_chunk(job: _Job, paths: Sequence[str]) -> dict[str, Any]:
                     "of dropping); nothing was written")
             outputs.append((predicted, proba))
     else:
-        items: list[Any] = list(paths)
-        if job.reader is not None:
-            items = []
-            for path in paths:
-                try:
-                    items.append(job.reader(path))
-                except Exception as exc:
-                    raise _failed(job, path, exc, "read") from None
+        items = [_read(job, path) for path in paths]
         try:
-            predicted = np.asarray(model.predict(items))
-            proba = _probabilities(model, items)
-        except Exception as batch_error:
-            for path, item in zip(paths, items, strict=True):  # which file?
-                try:
-                    model.predict([item])
-                except Exception as exc:
-                    raise _failed(job, path, exc, "predict for") from None
-            raise _failed(job, paths[0] if len(paths) == 1 else f"{paths[0]}...",
-                          batch_error, "predict for") from None
+            predicted, proba = _apply(job, model, items, ", ".join(paths))
+        except InvalidDataError:
+            for path, item in zip(paths, items, strict=True):  # name the file, if one fails
+                _apply(job, model, [item], path)
+            raise
         outputs = [(predicted[i:i + 1], None if proba is None else proba[i:i + 1])
                    for i in range(len(paths))]
     classes = getattr(model, "classes_", None)
