@@ -253,6 +253,20 @@ def test_a_reader_of_ones_own_reads_any_file(project, tmp_path):
     assert len(table) == len(read_text(TAB)) and table.attrs["reader"].endswith("read_text")
 
 
+def test_a_store_outside_a_workspace_with_an_output_folder(project, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no workspace here or above
+    store = tmp_path / "models"
+    shutil.copytree(project.model / "zones", store / "zones")
+    csv = project.interim / "tables" / "first.csv"
+    table = awiml.predict("zones@production", csv, store=store, output=tmp_path / "run",
+                          progress=False, client=False)
+    assert table["input"].unique().tolist() == [str(csv)]  # outside a workspace: absolute
+    _, record = run_files(table)
+    assert record["model"]["store"] == str(store) and record["inputs"][0]["path"] == str(csv)
+    with pytest.raises(WorkspaceError, match=r"not inside an awiml workspace"):
+        awiml.predict("zones@production", csv, store=store, progress=False)
+
+
 def test_cli_predict_prints_where_and_counts(project):
     result = CliRunner().invoke(main, ["predict", "plankton@production",
                                        str(project.interim / "new"), "-w", str(project.root),

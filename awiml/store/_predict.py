@@ -227,7 +227,7 @@ def predict(
 
     with progress_bar(enabled=bool(progress), total=len(paths), unit="file",
                       desc=f"predict {resolved}") as bar:
-        if client:
+        if client is not None and client is not False:
             results, compute = _run_dask(client, job, chunks, bar)
         else:
             results, compute = _run_local(job, chunks, n_jobs, bar)
