@@ -143,6 +143,9 @@ def test_table_model_predicts_every_row_of_each_table(project):
     assert [i["predictions"] for i in record["inputs"]] == [len(t) for t in read]
 
 
+# Worker processes start and import scikit-learn and skops (which imports torch) before
+# their first model: 10 to 40 s on two shared cores, hence `slow` (CI runs them).
+@pytest.mark.slow
 def test_a_cluster_gives_exactly_the_local_results(project, client):
     local_images = awiml.predict("plankton@production", [project.interim / "new"], project,
                                  progress=False, client=False, n_jobs=1)
@@ -168,7 +171,7 @@ def test_a_cluster_gives_exactly_the_local_results(project, client):
     assert any("plankton@1" in w for w in loads.values())
 
 
-@pytest.mark.slow  # joblib's worker processes start and import awiml: seconds to a minute
+@pytest.mark.slow  # joblib's worker processes: as the cluster's, above
 def test_local_worker_processes_give_exactly_the_in_process_results(project):
     tables = project.interim / "tables"
     one = awiml.predict("zones", tables, project, progress=False, client=False, n_jobs=1,
@@ -180,6 +183,7 @@ def test_local_worker_processes_give_exactly_the_in_process_results(project):
                                     "chunk_size": 1}
 
 
+@pytest.mark.slow
 def test_a_file_the_model_cannot_read_fails_the_run_on_a_cluster_too(project, client):
     broken = project.interim / "broken"
     broken.mkdir()
@@ -276,7 +280,8 @@ def test_cli_predict_prints_where_and_counts(project):
     folder = Path(head.rpartition(" in ")[2])
     record = json.loads((folder / "run.json").read_text("utf-8"))
     assert head.startswith("12 predictions for 12 files by plankton@1 (plankton@production)")
-    assert record["compute"]["chunk_size"] == 5
+    assert record["compute"] == {"scheduler": "local", "workers": 1, "tasks": 3,
+                                 "chunk_size": 5}  # 12 files: no worker processes
     shown = {line.split()[1]: int(line.split()[0]) for line in lines}
     assert shown == record["predictions"]["counts"] and sum(shown.values()) == 12
     missing = CliRunner().invoke(main, ["predict", "nope@1", str(project.interim / "new"),

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ..workspace.workspace import Workspace
     from .modelstore import ModelStore
 
-__all__ = ["IMAGE_SUFFIXES", "PREDICTIONS", "TABLE_SUFFIXES", "predict"]
+__all__ = ["IMAGE_SUFFIXES", "PREDICTIONS", "PROCESSES_FROM", "TABLE_SUFFIXES", "predict"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".np
 TABLE_SUFFIXES = (".csv", ".tsv", ".tab")
 #: The awiml classes whose pipelines take image files (their paths).
 _IMAGE_STEPS = frozenset({"awiml.features.ImageFeatures", "awiml.features.ImageTensor"})
+#: Runs of at least this many files use one worker process per core by default.
+PROCESSES_FROM = 200
 #: Most files per task; by default a run is cut into about 100 tasks.
 _MAX_CHUNK = 64
 _TASKS = 100
@@ -139,7 +141,10 @@ def predict(
         of 1 to 64 files. The chunks do not depend on where they run.
     n_jobs : int, optional
         Worker processes on this machine, as in joblib (``-1``: one per
-        core, the default); not used with a Dask client.
+        core); not used with a Dask client. By default one per core for
+        runs of :data:`PROCESSES_FROM` files or more, and this process alone
+        for fewer (a worker process takes seconds to start and load the
+        model).
     progress : bool, default=True
         Show a progress bar of the files done.
     client : dask.distributed.Client or False, optional
@@ -186,7 +191,7 @@ def predict(
     'water@1'
     >>> _ = train.iloc[:3].to_csv(ws.interim / "station.csv", index=False)
     >>> table = awiml.predict("water@production", ws.interim / "station.csv", ws,
-    ...                       n_jobs=1, progress=False)
+    ...                       progress=False)
     >>> table[["input", "row", "prediction"]]
                      input  row prediction
     0  interim/station.csv    0       cold
@@ -230,6 +235,8 @@ def predict(
         if client is not None and client is not False:
             results, compute = _run_dask(client, job, chunks, bar)
         else:
+            if n_jobs is None:
+                n_jobs = -1 if len(paths) >= PROCESSES_FROM else 1
             results, compute = _run_local(job, chunks, n_jobs, bar)
     compute["chunk_size"] = chunk_size
 
@@ -496,12 +503,11 @@ def _plain(value: Any) -> Any:
 # ------------------------------------------------------------------ running
 
 
-def _run_local(job: _Job, chunks: list[list[str]], n_jobs: int | None,
+def _run_local(job: _Job, chunks: list[list[str]], n_jobs: int,
                bar: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import joblib
 
-    workers = min(len(chunks), max(1, joblib.effective_n_jobs(-1 if n_jobs is None
-                                                                else n_jobs)))
+    workers = min(len(chunks), max(1, joblib.effective_n_jobs(n_jobs)))
     results = []
     if workers == 1:
         try:
