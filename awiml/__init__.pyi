@@ -15,4 +15,5 @@ from .archives.hsm import HSMSource as HSMSource
 from .archives.o2a import PlatformSource as PlatformSource
 from .archives.pangaea import PangaeaSource as PangaeaSource
 from .store import ModelStore as ModelStore
+from .store import predict as predict
 from .workspace import Workspace as Workspace

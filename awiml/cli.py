@@ -390,5 +390,54 @@ def models_verify(workspace_path: str | None, ref: str | None) -> None:
     _echo_report(store.verify(ref))
 
 
+@main.command("predict")
+@click.argument("ref")
+@click.argument("inputs", nargs=-1, required=True)
+@_WORKSPACE
+@click.option("--output", default=None, type=click.Path(file_okay=False),
+              help="Folder of this run (new or empty). Default: a new folder "
+                   "predictions/NAME@VERSION/TIME/ in the workspace.")
+@click.option("--chunk-size", default=None, type=click.IntRange(1, None),
+              help="Files per task. Default: about 100 tasks of 1 to 64 files.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on the Dask scheduler at ADDRESS (tcp://host:8786) instead of "
+                   "worker processes on this machine.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar.")
+@_reports_errors
+def predict(ref: str, inputs: tuple[str, ...], workspace_path: str | None, output: str | None,
+            chunk_size: int | None, scheduler: str | None, progress: bool) -> None:
+    """Apply the stored model REF (NAME@VERSION, NAME@ALIAS) to INPUTS, files or folders.
+
+    A model that takes images makes one prediction per image file, one that
+    takes tables (.csv, .tsv, PANGAEA .tab) one per row. The predictions, the
+    model's reference and the inputs' SHA-256 go into a new folder of the
+    workspace; the command prints where, and how many of each class.
+    """
+    from .store import predict as run
+
+    workspace = _open_workspace(workspace_path)
+    client: Any = False
+    if scheduler is not None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise click.UsageError("--scheduler needs dask.distributed: "
+                                   "pip install 'awiml[dask]'") from None
+        client = Client(scheduler, timeout="30s")
+    try:
+        table = run(ref, list(inputs), workspace, output=output, chunk_size=chunk_size,
+                    progress=progress, client=client)
+    finally:
+        if client:
+            client.close()
+    facts = table.attrs
+    files = len(facts["inputs"])
+    click.echo(f"{len(table)} predictions for {files} file{'s' * (files != 1)} by "
+               f"{facts['model']['ref']} ({facts['model']['given']}) in {facts['path']}")
+    for label, count in facts["predictions"]["counts"].items():
+        click.echo(f"  {count:8}  {label}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -4,6 +4,8 @@
 - ``serialize.py``: models to files and back without pickle, under a trust
   policy (``_trust_policy.py``);
 - ``provenance.py``: the code, environment, machine and time of a training run;
+- ``_predict.py``: :func:`predict`, a stored model applied to many files, locally or
+  on a Dask cluster;
 - ``card.py``: the Markdown model card; private helpers: a version's record
   (``_record``), sealing its files (``_seal``), post-load checks
   (``_model_checks``), a Keras work-around (``_keras_skipsets``).
