@@ -87,7 +87,7 @@ def on_cluster(n_workers: int, sets: dict[str, list[Path]], runs: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="40 vignettes (400 synthetic), one run")
+    parser.add_argument("--quick", action="store_true", help="40 vignettes, 400 synthetic, 1 run")
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
