@@ -64,9 +64,10 @@ class TaskSpecs(distributed.diagnostics.plugin.SchedulerPlugin):
 
 def test_extract_on_workers_equals_local_and_sends_only_paths(cluster, client, vignettes,
                                                               reference, tmp_path, capsys):
-    paths = vignettes[:80]
+    paths = vignettes[80:]  # 120.jpg among them: its moments differ in the last bit
+    # when BLAS runs on two threads (as locally) instead of one (as on Dask workers)
     local = extract(ImageFeatures(), paths, cache=tmp_path / "local", progress=False)
-    np.testing.assert_array_equal(local, reference[:80])
+    np.testing.assert_array_equal(local, reference[80:])
     recorder = TaskSpecs()
     cluster.scheduler.add_plugin(recorder, name="task-specs")
     try:
