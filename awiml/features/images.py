@@ -113,11 +113,17 @@ class _ImageTransformer(TransformerMixin, BaseEstimator):
             (n_images, height, width, channels), float32, every image resized
             to ``output_shape_``.
         """
+        from threadpoolctl import threadpool_limits
+
         check_is_fitted(self)
         items = _image_items(X, type(self).__name__)
         out = self._empty(len(items))
-        for i, item in enumerate(items):
-            out[i] = self._one(*_load_image(item, i))
+        # One BLAS thread: the image moments are matrix products whose last bits depend on
+        # the thread count, which Dask workers (1 thread) and joblib's workers set for
+        # themselves; with one thread the features are the same wherever they are computed.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for i, item in enumerate(items):
+                out[i] = self._one(*_load_image(item, i))
         return out
 
     def __sklearn_tags__(self):
