@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/modelstore.py
 	$(BIN)/python benchmarks/hsm_get.py
+	$(BIN)/python benchmarks/scale_out.py
 
 clean:
 	rm -rf $(VENV) docs/_build .pytest_cache build dist *.egg-info
