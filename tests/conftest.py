@@ -201,3 +201,16 @@ def wait_for_no_jobs(name: str, timeout: float = 30) -> list[str]:
     while (left := slurm_job_ids(name)) and time.monotonic() < deadline:
         time.sleep(0.5)
     return left
+
+
+@pytest.fixture
+def hsm_env(awiml_hsm_server, monkeypatch, tmp_path):
+    """Point hsm:/// URLs at the test server; the password comes from a netrc file."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {awiml_hsm_server.host} login alice password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("AWIML_HSM_HOST", awiml_hsm_server.host)
+    monkeypatch.setenv("AWIML_HSM_PORT", str(awiml_hsm_server.port))
+    monkeypatch.delenv("AWIML_HSM_USER", raising=False)
+    return awiml_hsm_server

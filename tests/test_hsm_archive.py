@@ -16,14 +16,8 @@ DEST = "hsm:///hs/projects/x/results"
 
 
 @pytest.fixture
-def hsm(awiml_hsm_server, monkeypatch, tmp_path):
-    netrc = tmp_path / "netrc"
-    netrc.write_text(f"machine {awiml_hsm_server.host} login alice password secret\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
-    monkeypatch.setenv("AWIML_HSM_HOST", awiml_hsm_server.host)
-    monkeypatch.setenv("AWIML_HSM_PORT", str(awiml_hsm_server.port))
-    return awiml_hsm_server
+def hsm(hsm_env):
+    return hsm_env
 
 
 @pytest.fixture

@@ -27,19 +27,6 @@ def hsm_protocol():
 
 
 @pytest.fixture
-def hsm_env(awiml_hsm_server, monkeypatch, tmp_path):
-    """Point hsm:/// URLs at the test server; the password comes from a netrc file."""
-    netrc = tmp_path / "netrc"
-    netrc.write_text(f"machine {awiml_hsm_server.host} login alice password secret\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
-    monkeypatch.setenv("AWIML_HSM_HOST", awiml_hsm_server.host)
-    monkeypatch.setenv("AWIML_HSM_PORT", str(awiml_hsm_server.port))
-    monkeypatch.delenv("AWIML_HSM_USER", raising=False)
-    return awiml_hsm_server
-
-
-@pytest.fixture
 def ws(tmp_path):
     return Workspace.create(tmp_path / "ws")
 
