@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check awiml tests benchmarks
 
 test: $(STAMP) system lint
-	$(BIN)/python -m pytest tests awiml --doctest-modules --nbmake notebooks $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests awiml --doctest-modules $(PYTEST_ARGS)
 
 docs: $(STAMP) system
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
