@@ -6,10 +6,14 @@
    folder), without a cache, on a ``LocalCluster`` of 1 and then 2 worker processes of one
    thread each. Target: speed-up (1 worker / 2 workers) >= 1.8 on two cores. The workers
    import scikit-image before timing, as they have in a session that extracts repeatedly.
-2. Dask's overhead per task: empty tasks through ``Client.map`` and through joblib's Dask
-   backend (the path ``extract`` takes), per task, on the 2-worker cluster; and the per-file
-   cost of ImageFeatures in this process, from which docs/explanation/speed.md projects the
-   chunk size for 100 HPC nodes.
+2. Dask's overhead per task: empty tasks through ``Client.map`` (the path ``extract``
+   takes: one task per chunk) and through joblib's Dask backend (the path of scikit-learn's
+   searches, which batches short tasks itself), per task, on the 2-worker cluster; and the
+   per-file cost of ImageFeatures in this process and on a worker, from which
+   docs/explanation/speed.md projects the chunk size for 100 HPC nodes.
+3. The price of Dask's default ``MALLOC_TRIM_THRESHOLD_=65536`` in its worker processes
+   (``distributed.nanny.pre-spawn-environ``): the per-file cost on a worker with it and
+   without it (glibc's own dynamic thresholds).
 
 Run: .venv/bin/python benchmarks/scale_out.py [--quick] [--runs 2]
 """
@@ -31,6 +35,32 @@ IMAGES = Path(__file__).resolve().parent.parent / "awiml/data/ecotaxa_ml_templat
 
 def _noop(i: int) -> int:
     return i
+
+
+def _transform_time(fitted, paths: list[Path], runs: int) -> float:
+    """Best time of ``fitted.transform(paths)`` where this runs (on a worker)."""
+    return best_time(runs, lambda: fitted.transform(paths))
+
+
+def worker_per_file(paths: list[Path], runs: int, trim_threshold: bool) -> float:
+    """Per-file cost of ImageFeatures on one worker process, with or without Dask's
+    ``MALLOC_TRIM_THRESHOLD_``."""
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    setting = {} if trim_threshold else {
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    # A Nanny writes its pre-spawn environment into this process's os.environ, where the
+    # clusters before left the variable: new workers would inherit it.
+    if not trim_threshold:
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    fitted = ImageFeatures().fit(paths[:1])
+    with dask.config.set(setting), LocalCluster(
+            n_workers=1, processes=True, threads_per_worker=1,
+            dashboard_address=None) as cluster, Client(cluster) as client:
+        client.submit(_transform_time, fitted, paths[:4], 1, pure=False).result()
+        return client.submit(_transform_time, fitted, paths, runs,
+                             pure=False).result() / len(paths)
 
 
 def synthetic_set(originals: list[Path], folder: Path, factor: int = 10) -> list[Path]:
@@ -105,6 +135,8 @@ def main() -> None:
         n_empty = 200 if args.quick else 2000
         one = on_cluster(1, sets, runs, n_empty)
         two = on_cluster(2, sets, runs, n_empty)
+        on_worker = worker_per_file(originals, runs, trim_threshold=True)
+        untrimmed = worker_per_file(originals, runs, trim_threshold=False)
     print("extract(backend='dask'), LocalCluster of worker processes, 1 thread each:")
     for name in sets:
         speed_up = one[name] / two[name]
@@ -113,7 +145,12 @@ def main() -> None:
     print("Dask's overhead per empty task, 2 workers:")
     for name in ("client.map", "joblib"):
         print(f"  {name:<12} {two[name] * 1e3:6.3f} ms per task  "
-              f"ratio to one file's features {two[name] / per_file:.3f}")
+              f"ratio to one file's features {two[name] / on_worker:.3f}")
+    print("ImageFeatures per file on one worker process:")
+    print(f"  Dask's MALLOC_TRIM_THRESHOLD_=65536 {on_worker * 1e3:6.2f} ms   "
+          f"ratio to this process {on_worker / per_file:.2f}")
+    print(f"  glibc's default thresholds         {untrimmed * 1e3:6.2f} ms   "
+          f"ratio to this process {untrimmed / per_file:.2f}")
 
 
 if __name__ == "__main__":

@@ -156,3 +156,17 @@ def test_extractor_and_chunk_arguments_pickle_small(vignettes):
     # What each task carries besides the paths: the fitted extractor, a few hundred bytes.
     fitted = ImageFeatures().fit(vignettes[:1])
     assert len(pickle.dumps(fitted)) < 2000
+
+
+def test_a_cluster_of_one_worker_computes_every_chunk(vignettes):
+    # joblib would run a single worker's share in this process: extract() submits the
+    # chunks to the cluster itself, so a one-worker SLURM job does the work, not the client.
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as one, distributed.Client(one), \
+            distributed.get_task_stream() as stream:
+        result = extract(ImageFeatures(), vignettes[:12], backend="dask", chunk_size=5,
+                         progress=False)
+        workers = set(one.scheduler.workers)
+    np.testing.assert_array_equal(result, ImageFeatures().fit_transform(vignettes[:12]))
+    assert len(workers) == 1
+    assert len(stream.data) == 3 and {task["worker"] for task in stream.data} == workers

@@ -173,6 +173,50 @@ def _extract_chunk(extractor: Any, paths: Sequence[str], folder: str | None) -> 
     return results
 
 
+def _split(paths: list[str], chunk_size: int | None, workers: int) -> list[list[str]]:
+    """Cut ``paths`` into chunks: ``chunk_size`` files, or about eight chunks per worker."""
+    if chunk_size is None:
+        chunk_size = min(64, max(1, math.ceil(len(paths) / (8 * max(1, workers)))))
+    return [paths[i:i + chunk_size] for i in range(0, len(paths), chunk_size)]
+
+
+def _chunks_with_joblib(extractor: Any, paths: list[str], chunk_size: int | None,
+                        folder: str | None, n_jobs: int | None, backend: str):
+    """Yield ``(chunk, rows)`` in input order, computed by joblib's ``backend``."""
+    import joblib
+
+    with joblib.parallel_config(backend=backend):
+        chunks = _split(paths, chunk_size, joblib.effective_n_jobs(n_jobs))
+        tasks = (joblib.delayed(_extract_chunk)(extractor, chunk, folder) for chunk in chunks)
+        results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+        yield from zip(chunks, results, strict=True)
+
+
+def _chunks_on_dask(extractor: Any, paths: list[str], chunk_size: int | None,
+                    folder: str | None):
+    """Yield ``(chunk, rows)`` in input order, computed on the running Client's workers.
+
+    Every chunk is a task of its own, submitted at once, so a cluster of one
+    worker computes too (joblib would run a single worker's share in this
+    process) and no round trip waits between two chunks. A task carries the
+    extractor and the paths, never file contents; a task lost with its worker
+    runs again on another; futures not yet read are cancelled on an error.
+    """
+    from distributed import get_client
+
+    client = get_client()
+    chunks = _split(paths, chunk_size, sum(client.nthreads().values()))
+    futures = client.map(_extract_chunk, [extractor] * len(chunks), chunks,
+                         [folder] * len(chunks), pure=False)
+    futures.reverse()  # popped from the end, in input order; each released once read
+    try:
+        for chunk in chunks:
+            yield chunk, futures.pop().result()
+    finally:
+        if futures:
+            client.cancel(futures)
+
+
 def _require_dask_client() -> None:
     """Raise an AwimlError that says what to do unless a dask.distributed Client runs."""
     try:
@@ -230,11 +274,13 @@ def extract(
         The files, in the order of the result.
     n_jobs : int, optional
         Parallel workers, as in joblib: ``-1`` for all cores. Default: one,
-        in this process (all workers of the cluster with ``backend="dask"``).
+        in this process. Ignored with ``backend="dask"``, which uses every
+        worker of the cluster, however many.
     backend : {"loky", "threading", "multiprocessing", "dask"}, default="loky"
-        The joblib backend. ``"dask"`` sends the chunks to the workers of the
+        The joblib backend, or ``"dask"``: each chunk becomes a task of the
         running :class:`dask.distributed.Client` (``pip install 'awiml[dask]'``;
-        e.g. a ``dask_jobqueue.SLURMCluster`` on the AWI HPC).
+        e.g. a ``dask_jobqueue.SLURMCluster`` on the AWI HPC), even on a
+        cluster of one worker.
     cache : Workspace or path-like, optional
         Where to cache: a :class:`~awiml.Workspace` (its ``features/`` folder)
         or any folder. ``None`` computes everything.
@@ -277,8 +323,6 @@ def extract(
     >>> len(list((folder / "cache").glob("ImageFeatures-*/*.npy")))
     2
     """
-    import joblib
-
     paths = [os.fspath(p) for p in inputs]
     if not paths:
         raise InvalidDataError("extract() got no input files")
@@ -294,8 +338,6 @@ def extract(
         raise NotFoundError(f"{len(missing)} input file(s) do not exist: {shown}")
     if backend == "dask":
         _require_dask_client()
-        if n_jobs is None:
-            n_jobs = -1
     try:
         check_is_fitted(extractor)
     except NotFittedError:
@@ -304,33 +346,31 @@ def extract(
         except Exception as exc:
             raise _named(exc, paths[0]) from exc
     folder = _cache_folder(extractor, cache)
-    with joblib.parallel_config(backend=backend):
-        workers = max(1, joblib.effective_n_jobs(n_jobs))
-        if chunk_size is None:
-            chunk_size = min(64, max(1, math.ceil(len(paths) / (8 * workers))))
-        chunks = [paths[i:i + chunk_size] for i in range(0, len(paths), chunk_size)]
-        location = None if folder is None else os.fspath(folder)
-        tasks = (joblib.delayed(_extract_chunk)(extractor, chunk, location) for chunk in chunks)
-        from .._progress import progress_bar
+    location = None if folder is None else os.fspath(folder)
+    if backend == "dask":
+        chunk_results = _chunks_on_dask(extractor, paths, chunk_size, location)
+    else:
+        chunk_results = _chunks_with_joblib(extractor, paths, chunk_size, location, n_jobs,
+                                            backend)
+    from .._progress import progress_bar
 
-        out = None
-        done = 0
-        with progress_bar(enabled=bool(progress), total=len(paths), unit="file",
-                          desc=type(extractor).__name__) as bar:
-            results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-            for chunk, rows in zip(chunks, results, strict=True):
-                for path, row in zip(chunk, rows, strict=True):
-                    if out is None:
-                        out = np.empty((len(paths), *row.shape), dtype=row.dtype)
-                    elif row.shape != out.shape[1:]:
-                        raise InvalidDataError(
-                            f"the features of {path} have shape {row.shape}, those of the "
-                            f"files before it {out.shape[1:]}; extract() stacks equal shapes "
-                            "only (for recordings: give them one length)"
-                        )
-                    out[done] = row
-                    done += 1
-                bar.update(len(chunk))
+    out = None
+    done = 0
+    with progress_bar(enabled=bool(progress), total=len(paths), unit="file",
+                      desc=type(extractor).__name__) as bar:
+        for chunk, rows in chunk_results:
+            for path, row in zip(chunk, rows, strict=True):
+                if out is None:
+                    out = np.empty((len(paths), *row.shape), dtype=row.dtype)
+                elif row.shape != out.shape[1:]:
+                    raise InvalidDataError(
+                        f"the features of {path} have shape {row.shape}, those of the "
+                        f"files before it {out.shape[1:]}; extract() stacks equal shapes "
+                        "only (for recordings: give them one length)"
+                    )
+                out[done] = row
+                done += 1
+            bar.update(len(chunk))
     logger.info("extracted %s features of %d files%s", type(extractor).__name__, len(paths),
                 f" (cache {folder})" if folder else "")
     return out
