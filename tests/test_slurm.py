@@ -11,9 +11,12 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import TOOLS, require_slurm, running_slurm_cluster, wait_for_no_jobs
 
+import awiml
+from awiml.datasets import plankton_images
 from awiml.features import ImageFeatures, extract
 from awiml.scale import local_cluster
 
@@ -21,7 +24,8 @@ from awiml.scale import local_cluster
 # import this test module. A broken worker must not hang the suite for 300 s.
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(150)]
 
-VIGNETTES = Path(__file__).resolve().parent.parent / "awiml/data/ecotaxa_ml_template/images"
+TEMPLATE = Path(__file__).resolve().parent.parent / "awiml/data/ecotaxa_ml_template"
+VIGNETTES = TEMPLATE / "images"
 
 
 def job_ids(cluster) -> set[str]:
@@ -109,3 +113,63 @@ def test_the_script_starts_a_running_cluster_again_without_change(slurm_cluster)
     assert daemons == [line for line in after.stdout.splitlines() if "running (" in line]
     assert squeue_states(job_ids(slurm_cluster)) == dict.fromkeys(job_ids(slurm_cluster),
                                                                    "RUNNING")
+
+
+def image_pipeline():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("features", ImageFeatures()),
+                     ("classify", RandomForestClassifier(n_estimators=10, random_state=0))])
+
+
+def test_grid_search_on_slurm_equals_the_local_search(slurm_cluster):
+    import joblib
+    from dask.distributed import Client, get_task_stream
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    train, _ = plankton_images(TEMPLATE)
+    picked = train[train["label"].isin(train["label"].value_counts().index[:2])]
+    picked = picked.groupby("label").head(8)
+    X, y = list(picked["path"]), picked["label"].to_numpy()
+    grid = {"features__threshold": ["triangle", "otsu"], "classify__max_depth": [2, None]}
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    local = GridSearchCV(image_pipeline(), grid, cv=cv).fit(X, y)
+    with Client(slurm_cluster) as client, joblib.parallel_backend("dask"), \
+            get_task_stream() as stream:
+        remote = GridSearchCV(image_pipeline(), grid, cv=cv, n_jobs=-1).fit(X, y)
+        workers = set(client.scheduler_info()["workers"])
+    # the fits ran as tasks on the SLURM jobs' workers (joblib may batch them onto one)
+    assert stream.data and {task["worker"] for task in stream.data} <= workers
+    for key, value in local.cv_results_.items():
+        if "time" not in key:  # timings differ between any two runs
+            np.testing.assert_array_equal(np.asarray(remote.cv_results_[key]), np.asarray(value),
+                                          err_msg=key)
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_array_equal(remote.predict_proba(X), local.predict_proba(X))
+
+
+def test_predict_on_slurm_equals_the_local_run_and_names_the_jobs(slurm_cluster, tmp_path):
+    from dask.distributed import Client
+
+    ws = awiml.Workspace.create(tmp_path / "ws")
+    train, test = plankton_images(TEMPLATE)
+    picked = train.groupby("label").head(4)
+    awiml.ModelStore(ws).save(image_pipeline().fit(list(picked["path"]), picked["label"]),
+                              "plankton", alias="production")
+    new = ws.interim / "new"
+    new.mkdir()
+    for path in test.head(14)["path"]:
+        (new / Path(path).name).write_bytes(Path(path).read_bytes())
+    local = awiml.predict("plankton@production", new, ws, progress=False, client=False,
+                          n_jobs=1, chunk_size=3)
+    with Client(slurm_cluster) as client:
+        remote = awiml.predict("plankton@production", new, ws, progress=False, client=client,
+                               chunk_size=3)
+    pd.testing.assert_frame_equal(remote, local)
+    assert (Path(remote.attrs["path"]) / "predictions.csv").read_bytes() == \
+        (Path(local.attrs["path"]) / "predictions.csv").read_bytes()
+    compute = remote.attrs["compute"]
+    assert compute["scheduler"] == "slurm" and compute["workers"] == 2
+    assert set(compute["slurm_job_ids"]) == job_ids(slurm_cluster)
+    assert compute["tasks"] == 5 and compute["chunk_size"] == 3

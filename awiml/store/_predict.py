@@ -544,8 +544,10 @@ def _run_dask(client: Any, job: _Job, chunks: list[list[str]],
     except BaseException:
         client.cancel(futures)
         raise
-    workers = len(client.scheduler_info().get("workers", {}))
-    return results, {"scheduler": "distributed", "workers": workers, "tasks": len(chunks)}
+    from .provenance import compute_resources
+
+    # the section a model saved under this client records: SLURM job ids included
+    return results, {**compute_resources(client), "tasks": len(chunks)}
 
 
 # ------------------------------------------------------------------ the run's files
