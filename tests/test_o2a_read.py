@@ -443,3 +443,31 @@ def test_the_dataset_is_written_to_netcdf_and_read_back(awiml_o2a_server, tmp_pa
         assert back["salinity_mean_qc"].attrs["flag_meanings"] == data[
             "salinity_mean_qc"].attrs["flag_meanings"]
         assert back.attrs["request_url"] == data.attrs["request_url"]
+
+
+def test_an_answer_cut_after_a_tab_is_asked_for_again(awiml_o2a_server):
+    # The last 100 bytes of this hour-mean answer are three whole lines and a value: a body cut
+    # there (a Content-Length 100 too small) still reads, as a row with an empty value.
+    # Its last line has no line end, so the chunk is asked for again and the whole one kept.
+    whole = _source(awiml_o2a_server).read(TSG_T, "2017-01-05T16:00:00", "2017-01-08T23:59:59",
+                                           aggregate="hour")
+    assert not whole.to_dataframe().isna().any().any()
+    before = _data_requests(awiml_o2a_server)
+    awiml_o2a_server.inject("data/rest/data", Fault.wrong_length(-100), times=1)
+    cut_once = _source(awiml_o2a_server).read(TSG_T, "2017-01-05T16:00:00",
+                                              "2017-01-08T23:59:59", aggregate="hour")
+    xr.testing.assert_identical(cut_once, whole)
+    assert _data_requests(awiml_o2a_server) - before == 2
+
+
+def test_a_service_that_never_ends_its_last_line_is_read_after_two_equal_answers(
+        awiml_o2a_server):
+    whole = _source(awiml_o2a_server).read(TSG_T, "2017-01-05T16:00:00", "2017-01-08T23:59:59",
+                                           aggregate="hour")
+    before = _data_requests(awiml_o2a_server)
+    # every answer loses its final line feed (the header says one byte less)
+    awiml_o2a_server.inject("data/rest/data", Fault.wrong_length(-1), times=None)
+    unterminated = _source(awiml_o2a_server).read(TSG_T, "2017-01-05T16:00:00",
+                                                  "2017-01-08T23:59:59", aggregate="hour")
+    xr.testing.assert_identical(unterminated, whole)
+    assert _data_requests(awiml_o2a_server) - before == 2

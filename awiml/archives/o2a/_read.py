@@ -248,13 +248,19 @@ def _receive(source: PlatformSource, request: ExtractRequest, start: pd.Timestam
     A body shorter than its ``Content-Length``, a connection that drops, or
     an answer the table reader refuses (a line cut short or damaged on the
     way) is asked for again, up to the source's ``retries``; then the last
-    error is raised.
+    error is raised. An answer whose last line has no line end may have been
+    cut where the rest still reads (after a TAB: an empty value; inside a
+    number: fewer digits), so it is asked for once more and kept only when
+    the second answer is the same (a service that never ends its last line)
+    or ends its last line. We assume the service ends every line with a line feed; a
+    cut exactly at a line end cannot be told from fewer rows.
     """
     import requests
 
     what = _describe(request, start, end)
     policy = _policy(source)
     failures = 0
+    unterminated: bytes | None = None  # an answer without a final line end, seen once
     while True:
         response = source._get(f"{source.base_url}/data", params=request.params(start, end),
                                what=what, stream=True)
@@ -282,10 +288,17 @@ def _receive(source: PlatformSource, request: ExtractRequest, start: pd.Timestam
         unreadable = None
         if reason is None:
             try:
-                return data, _check(data, request, start, end)
+                table = _check(data, request, start, end)
             except InvalidDataError as error:
                 unreadable = error
                 reason = "its answer could not be read"
+            else:
+                if not data or data.endswith(b"\n") or data == unterminated:
+                    return data, table
+                if unterminated is None and failures >= policy.retries:
+                    return data, table  # no try left to compare with: as read
+                unterminated = data
+                reason = "its last line has no line end (cut short?)"
         if failures >= policy.retries:
             if unreadable is not None:
                 unreadable.add_note(f"awiml: the chunk was asked for {failures + 1} times")
