@@ -6,6 +6,8 @@
 - ``provenance.py``: the code, environment, machine and time of a training run;
 - ``_predict.py``: :func:`predict`, a stored model applied to many files, locally or
   on a Dask cluster;
+- ``reproduce/``: the building blocks of reproducing a stored version (its
+  inputs, its code at the recorded commit, the comparisons and the report);
 - ``card.py``: the Markdown model card; private helpers: a version's record
   (``_record``), sealing its files (``_seal``), post-load checks
   (``_model_checks``), a Keras work-around (``_keras_skipsets``).
