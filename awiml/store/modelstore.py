@@ -238,6 +238,7 @@ class ModelStore:
     """
 
     def __init__(self, path_or_workspace: Workspace | str | os.PathLike[str]) -> None:
+        from ..workspace.redirect import redirected
         from ..workspace.workspace import Workspace
 
         workspace: Workspace | None = None
@@ -245,7 +246,7 @@ class ModelStore:
             workspace = path_or_workspace
             path = workspace.model
         else:
-            path = Path(path_or_workspace).expanduser().absolute()
+            path = redirected(Path(path_or_workspace).expanduser().absolute())
             if _is_workspace_root(path):
                 workspace = Workspace(path)
                 path = workspace.model

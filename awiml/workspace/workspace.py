@@ -228,7 +228,9 @@ class Workspace:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        root = Path(path).expanduser().absolute()
+        from .redirect import redirected
+
+        root = redirected(Path(path).expanduser().absolute())
         if not root.is_dir():
             raise WorkspaceError(
                 f"{root} is not a workspace: the folder does not exist. "

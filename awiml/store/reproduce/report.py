@@ -52,6 +52,12 @@ class ReproductionReport:
         The predictions compared on a sample, when they were.
     recorded_metrics, new_metrics : mapping
         The metrics stored with the version and those of the new run.
+    run : mapping or None
+        :meth:`RunOutcome.summary() <awiml.store.reproduce.run.RunOutcome.summary>`
+        of the re-run; None when it was not attempted.
+    compared : bool
+        Whether a new model was there to compare (False when the data, the
+        code or the run failed first).
 
     Examples
     --------
@@ -105,6 +111,8 @@ class ReproductionReport:
     predictions: PredictionComparison | None = None
     recorded_metrics: Mapping[str, Any] = field(default_factory=dict)
     new_metrics: Mapping[str, Any] = field(default_factory=dict)
+    run: Mapping[str, Any] | None = None
+    compared: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data (``json.dumps`` takes it as it is)."""
@@ -119,6 +127,8 @@ class ReproductionReport:
             "reproduced": bool(self.reproduced),
             "data": [asdict(outcome) for outcome in self.data],
             "code": None if self.code is None else dict(self.code),
+            "run": None if self.run is None else dict(self.run),
+            "compared": bool(self.compared),
             "environment": None if self.environment is None else [
                 {"name": name, "recorded": recorded, "current": current}
                 for name, recorded, current in self.environment],
@@ -135,6 +145,7 @@ class ReproductionReport:
             f"Reproduction of {self.ref}",
             self._data_text(),
             self._code_text(),
+            *([self._run_text()] if self.run is not None else []),
             self._environment_text(),
             self._model_text(),
             "Predictions: " + (str(self.predictions) if self.predictions is not None
@@ -186,7 +197,21 @@ class ReproductionReport:
                          for name, recorded, current in self.environment])
         return "\n".join(lines)
 
+    def _run_text(self) -> str:
+        run = self.run or {}
+        command = " ".join(str(part) for part in run.get("command") or []) or "-"
+        if len(command) > _CELL * 2:
+            command = command[:_CELL * 2 - 3] + "..."
+        if run.get("ok"):
+            return f"Run: {command}\n  ended with status 0 after {run.get('seconds')} s"
+        lines = [f"Run: {command}", f"  failed: {run.get('reason')}"]
+        output = str(run.get("output") or "").strip().splitlines()[-12:]
+        lines += [f"  | {line}" for line in output]
+        return "\n".join(lines)
+
     def _model_text(self) -> str:
+        if not self.compared:
+            return "Model: not compared (no new model)"
         if not self.differences:
             return "Model: identical to the stored one"
         count = len(self.differences)
