@@ -431,7 +431,8 @@ class ModelStore:
         # in the caller's context, where `with Client(...)` made its client the active one
         provenance_job = background.submit(contextvars.copy_context().run, collect_provenance,
                                            code_dir=code_dir, started=started, ended=ended,
-                                           compute=compute)
+                                           compute=compute, workspace=None if self.workspace
+                                           is None else self.workspace.root)
 
         model_dir = self.path / name
         versions_dir = model_dir / "versions"
