@@ -70,9 +70,10 @@ from ..errors import (
 )
 from ..workspace.manifest import ManifestEntry
 from . import _seal as _store_files
+from ._datasets import group_datasets
 from ._record import (
     _NAME,
-    _comparable,
+    _comparable_pair,
     _doi_of,
     _dumps,
     _entry_reference,
@@ -484,6 +485,7 @@ class ModelStore:
                 "awiml_version": __version__,
                 "created": _utc_now(),
                 "data": record_data,
+                "datasets": group_datasets(record_data),
                 "files": files,
                 "kind": saved["kind"],
                 "layout_version": LAYOUT_VERSION,
@@ -1075,9 +1077,13 @@ class ModelStore:
         -------
         pandas.DataFrame
             Columns ``field``, ``a``, ``b``: one row per difference in kind,
-            code, training data (per file, by sha256), run parameters, tags,
-            metrics, the model's hyper-parameters and architecture, framework
-            and package versions, Keras backend, hardware and compute (the
+            how the run was started (``run.*``: script or module, arguments,
+            working directory, Python, interpreter options) and its seeds,
+            code, training data (per file, by sha256, and per dataset, by
+            digest), run parameters, tags, metrics, the model's
+            hyper-parameters and architecture, framework and package
+            versions, the installed distributions that differ (when both
+            versions recorded them), Keras backend, hardware and compute (the
             Dask scheduler, its workers, threads and memory per worker; not
             the scheduler's address or SLURM job ids, which are new on every
             run); no rows when they agree. ``table.attrs`` holds the two
@@ -1086,7 +1092,7 @@ class ModelStore:
         import pandas as pd
 
         resolved = [self._resolve(ref) for ref in (ref_a, ref_b)]
-        flat = [_comparable(self._record(*r)) for r in resolved]
+        flat = _comparable_pair(*(self._record(*r) for r in resolved))
         rows = []
         for key in sorted(set(flat[0]) | set(flat[1]), key=_field_order):
             a, b = flat[0].get(key), flat[1].get(key)
