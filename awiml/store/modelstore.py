@@ -54,6 +54,7 @@ import re
 import secrets
 import socket
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -71,6 +72,7 @@ from ..errors import (
 from ..workspace.manifest import ManifestEntry
 from . import _seal as _store_files
 from ._datasets import group_datasets
+from ._sample import SamplePayload, read_sample, sample_payload
 from ._record import (
     _NAME,
     _comparable_pair,
@@ -112,7 +114,7 @@ LOCK_TIMEOUT = 60.0
 
 _NUMBER = re.compile(r"[1-9][0-9]{0,17}")
 _RESERVED_ALIASES = frozenset({"latest"})
-_METADATA_ROLES = frozenset({"metadata", "card", "figure"})
+_METADATA_ROLES = frozenset({"metadata", "card", "figure", "sample"})
 _GITIGNORE = """\
 # awiml ModelStore: keep the metadata (version.json, MODEL_CARD.md, architecture.json,
 # classifier.json, figures, aliases) in git, and the weights out of it.
@@ -319,6 +321,7 @@ class ModelStore:
         code_dir: str | os.PathLike[str] | None = None,
         keras_archive: bool = False,
         compute: Any = None,
+        sample: Any = None,
     ) -> str:
         """Store ``model`` as the next version of ``name``, with its provenance.
 
@@ -377,6 +380,18 @@ class ModelStore:
             ``with Client(...)``, that one); without one, ``"local"``. Dask is
             never imported for this, and a client that cannot be asked gives a
             warning and a partial section, never a failed save.
+        sample : array-like, DataFrame, list of paths or False, optional
+            Test inputs whose first :data:`~awiml.store._sample.SAMPLE_ROWS`
+            rows are kept as the version's evaluation sample (read back with
+            :meth:`sample`), so that a re-run can compare predictions: an
+            array (``evaluation/sample.npz``), a DataFrame
+            (``evaluation/sample.json``; numeric, bool, str and datetime
+            columns) or a list of input files (their paths and SHA-256 in
+            ``evaluation/sample_inputs.json``; not copied). By default the
+            inputs of an :class:`~awiml.classify.EvaluationReport` given as
+            ``metrics`` (those :func:`~awiml.classify.evaluate` was given;
+            inputs that cannot be stored safely are then skipped with a
+            warning); ``False`` stores none. Never pickled.
 
         Returns
         -------
@@ -388,7 +403,7 @@ class ModelStore:
         TypeError
             If ``model`` is of no supported kind, or ``params``, ``tags`` or
             ``metrics`` hold values that are not JSON-able (the message names
-            the key).
+            the key), or ``sample`` cannot be stored without pickle.
         ValueError
             If ``name`` or ``alias`` is not a valid name.
         awiml.errors.InvalidDataError
@@ -421,6 +436,7 @@ class ModelStore:
         record_data = self._data_references(data)
         compute = _compute_argument(compute)
         figure_bytes = _figures(figures, metrics)
+        sample_data = self._sample_payload(sample, metrics)
         if notes is not None and not isinstance(notes, str):
             raise TypeError(f"notes must be a str, not {type(notes).__name__}")
         started, ended, duration, timing_source = _training_time(training_time, model)
@@ -460,7 +476,8 @@ class ModelStore:
             model_files = _relative_files(tmp)
             roles = {path: role for role, path in saved.get("files", {}).items()}
             for path in model_files:
-                if path in ("version.json", "MODEL_CARD.md") or path.startswith("figures/"):
+                if path in ("version.json", "MODEL_CARD.md") \
+                        or path.startswith(("figures/", "evaluation/")):
                     raise ModelStoreError(
                         f"the serializer wrote {path!r}, a name the store reserves; this is a "
                         "bug in awiml.store.serialize"
@@ -471,6 +488,10 @@ class ModelStore:
                 for figure_name, content in figure_bytes.items():
                     (tmp / "figures" / figure_name).write_bytes(content)
                     files[f"figures/{figure_name}"] = {"role": "figure"}
+            if sample_data is not None:
+                (tmp / sample_data.file).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / sample_data.file).write_bytes(sample_data.content)
+                files[sample_data.file] = {"role": "sample"}
             # hashing and syncing (the files dump_model hashed it also synced) run in the
             # background while the version number is claimed and the card is written
             sealing = background.submit(_store_files._seal_all, tmp, list(files), known,
@@ -480,6 +501,8 @@ class ModelStore:
             if duration is not None:
                 provenance["timing"]["duration_seconds"] = duration
             provenance["timing"]["source"] = timing_source
+            provenance["evaluation_sample"] = (None if sample_data is None
+                                               else sample_data.section)
             number = self._claim(name)
             record = {
                 "awiml_version": __version__,
@@ -541,6 +564,23 @@ class ModelStore:
                 exc.add_note(f"{ref} was saved; only the alias {alias!r} was not set")
                 raise
         return ref
+
+    def _sample_payload(self, sample: Any, metrics: Any) -> SamplePayload | None:
+        """Encode ``sample=`` of a save, or by default the inputs of an EvaluationReport."""
+        if sample is False:
+            return None
+        raw = None if self.workspace is None else self.workspace.raw
+        if sample is not None:
+            return sample_payload(sample, raw)
+        inputs = getattr(metrics, "_inputs", None)  # an awiml EvaluationReport's test inputs
+        if inputs is None or isinstance(metrics, Mapping):
+            return None
+        try:
+            return sample_payload(inputs, raw)
+        except (TypeError, ValueError) as exc:
+            warnings.warn(f"the evaluation sample is not stored: {exc}", RuntimeWarning,
+                          stacklevel=3)
+            return None
 
     def _write_gitignore(self) -> None:
         target = self.path / ".gitignore"
@@ -1046,6 +1086,59 @@ class ModelStore:
         record["path"] = str(folder)
         record["archived"] = self._archived_copies(folder, record.get("files") or {})
         return record
+
+    def sample(self, ref: str) -> Any:
+        """Return the evaluation sample stored with a version, checked against its record.
+
+        Parameters
+        ----------
+        ref : str
+            A model reference (see :meth:`load`).
+
+        Returns
+        -------
+        numpy.ndarray, pandas.DataFrame, list of str or None
+            The first rows of the test inputs as they were saved (see the
+            ``sample`` parameter of :meth:`save`): an array, a DataFrame, or
+            the absolute paths of the input files (relative ones resolved in
+            this workspace's ``raw/``); None when the version has no sample
+            (versions saved before awiml kept one have none).
+
+        Raises
+        ------
+        awiml.errors.NotFoundError
+            If the version or its sample file is missing.
+        awiml.errors.ChecksumMismatchError
+            If the sample file differs from the version's record.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from sklearn.tree import DecisionTreeClassifier
+        >>> from awiml.classify import evaluate
+        >>> X, y = [[0.0], [1.0], [2.0]], [0, 1, 1]
+        >>> model = DecisionTreeClassifier().fit(X, y)
+        >>> store = ModelStore(tempfile.mkdtemp())
+        >>> store.save(model, "toy", metrics=evaluate(model, X, y))
+        'toy@1'
+        >>> store.sample("toy").tolist()
+        [[0.0], [1.0], [2.0]]
+        """
+        name, number = self._resolve(ref)
+        record = self._record(name, number)
+        section = (record.get("provenance") or {}).get("evaluation_sample")
+        if not isinstance(section, Mapping) or not section.get("file"):
+            return None
+        folder = self.path / name / "versions" / str(number)
+        path = str(section["file"])
+        entry = record["files"].get(path)
+        if entry is None:
+            raise ChecksumMismatchError(f"{name}@{number}: the evaluation sample {path} is not "
+                                        "among the version's recorded files; it is damaged")
+        self._raise_problem(name, number, folder, path,
+                            _store_files._check_file(folder, path, entry))
+        raw = None if self.workspace is None else self.workspace.raw
+        return read_sample(folder / path, str(section.get("kind")), raw)
 
     def _archived_copies(self, folder: Path, files: Mapping[str, Any]) -> builtins.list[dict]:
         """Find the tar parts in the workspace's archive log that hold the version's files."""
