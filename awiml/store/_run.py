@@ -90,7 +90,7 @@ def run_section(workspace: str | os.PathLike[str] | None = None) -> dict[str, An
         kind, module, args = "module", target[1], rest
     elif target is not None and target[0] == "script" and target[1] != "-" \
             and Path(target[1]).name not in RUNNERS:
-        kind, script, args = "script", (cwd / target[1]).absolute(), rest
+        kind, script, args = "script", _absolute(cwd / target[1]), rest
     elif target is not None and target[0] == "-c":
         args = rest
     start = next((p.parent for p in (notebook, script) if p is not None), cwd)
@@ -121,7 +121,7 @@ def find_repository(start: str | os.PathLike[str]) -> Path | None:
     >>> find_repository(top / "src") == top
     True
     """
-    folder = Path(start).absolute()
+    folder = _absolute(Path(start))
     for candidate in (folder, *folder.parents):
         if (candidate / ".git").exists():
             return candidate
@@ -134,8 +134,10 @@ def redact_args(args: list[str]) -> list[str]:
     Examples
     --------
     >>> redact_args(["--epochs", "3", "--token", "s3cret", "--password=x", "api_key=k",
-    ...              "https://bob:pw@example.org/a"])
-    ['--epochs', '3', '--token', '***', '--password=***', 'api_key=***', 'https://example.org/a']
+    ...              "https://bob:pw@example.org/a?token=t", "--url=ftp://bob:pw@host/x"],
+    ...             )  # doctest: +NORMALIZE_WHITESPACE
+    ['--epochs', '3', '--token', '***', '--password=***', 'api_key=***',
+     'https://example.org/a?token=***', '--url=ftp://host/x']
     """
     out: list[str] = []
     hide_next = False
@@ -145,14 +147,16 @@ def redact_args(args: list[str]) -> list[str]:
             hide_next = False
             continue
         hide_next = False
-        name, equals, _ = arg.partition("=")
-        if equals and _is_secret_key(name.lstrip("-")):
+        name, equals, value = arg.partition("=")
+        if "://" in name:  # a URL: its user, password and secret query values go
+            out.append(redact_url(arg))
+        elif equals and _is_secret_key(name.lstrip("-")):
             out.append(f"{name}=***")
         elif arg.startswith("-") and _is_secret_key(arg.lstrip("-")):
             out.append(arg)
             hide_next = True
         else:
-            out.append(redact_url(arg) if "://" in arg else arg)
+            out.append(f"{name}={redact_url(value)}" if "://" in value else arg)
     return out
 
 
@@ -206,18 +210,23 @@ def _notebook() -> Path | None:
     main = sys.modules.get("__main__")
     vscode = getattr(main, "__vsc_ipynb_file__", None)
     if isinstance(vscode, str) and vscode:
-        return Path(vscode).absolute()
+        return _absolute(Path(vscode))
     session = os.environ.get("JPY_SESSION_NAME")
     if not session:
         return None
     path = Path(session)
     if path.is_absolute():
-        return path
+        return _absolute(path)
     cwd = Path.cwd()
     for root in (cwd, *cwd.parents):
         if (root / path).is_file():
-            return root / path
+            return _absolute(root / path)
     return None
+
+
+def _absolute(path: Path) -> Path:
+    """Return ``path`` absolute and without ``..`` (links are not resolved)."""
+    return Path(os.path.normpath(path.absolute()))
 
 
 def _relative(path: Path | None, repository: Path | None) -> str | None:

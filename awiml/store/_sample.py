@@ -158,7 +158,7 @@ def _array_bytes(sample: Any) -> tuple[bytes, int]:
 def _files_bytes(paths: list[Any], raw: Path | None) -> tuple[bytes, int]:
     entries = []
     for item in paths:
-        path = Path(item).expanduser().absolute()
+        path = Path(os.path.normpath(Path(item).expanduser().absolute()))
         if not path.is_file():
             raise TypeError(f"the evaluation sample lists {item}, which is not a file; give "
                             "existing files, or sample=False to store none")
@@ -229,7 +229,7 @@ def _column(where: str, name: Any, series: Any) -> dict[str, Any]:
 
 
 def _float(value: Any) -> Any:
-    """A float as JSON: NaN as None, infinities as the strings ``"inf"`` and ``"-inf"``."""
+    """Return a float as JSON: NaN as None, infinities as the strings "inf" and "-inf"."""
     number = float(value)
     if math.isnan(number):
         return None

@@ -76,7 +76,7 @@ def set_seed(seed: int) -> int:
     import numpy as np
 
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - the global generator is what scripts and libraries use
     keras = sys.modules.get("keras")
     if keras is None and importlib.util.find_spec("keras") is not None:
         import keras

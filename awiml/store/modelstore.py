@@ -72,7 +72,6 @@ from ..errors import (
 from ..workspace.manifest import ManifestEntry
 from . import _seal as _store_files
 from ._datasets import group_datasets
-from ._sample import SamplePayload, read_sample, sample_payload
 from ._record import (
     _NAME,
     _comparable_pair,
@@ -92,6 +91,7 @@ from ._record import (
     _training_time,
     _utc_now,
 )
+from ._sample import SamplePayload, read_sample, sample_payload
 from .card import model_card
 
 if TYPE_CHECKING:

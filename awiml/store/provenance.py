@@ -329,9 +329,9 @@ def _distributions(_stamps: tuple[tuple[str, int], ...]) -> tuple[tuple[str, str
 
 
 def dataset_digest(refs: Iterable[Mapping[str, Any]]) -> str:
-    """Return the digest of a group of training files, as a version's ``datasets`` record it.
+    r"""Return the digest of a group of training files, as a version's ``datasets`` record it.
 
-    The SHA-256 of the lines ``f"{path}\\t{sha256}\\n"``, one per file, sorted,
+    The SHA-256 of the lines ``f"{path}\t{sha256}\n"``, one per file, sorted,
     joined and encoded as UTF-8; ``path`` is the file's ``path`` (relative to
     the workspace's ``raw/``) or else its ``name`` or ``source``, and
     ``sha256`` the recorded ``"sha256:<hex>"`` as it is (empty when unknown).
