@@ -16,6 +16,7 @@ before a model is deserialised.
             version.json          what the version is (see below)
             MODEL_CARD.md         the human-readable summary
             figures/<file>.png    evaluation figures, when given
+            evaluation/sample.*   the first rows of the test inputs (see save's sample=)
             model.skops ...       the serializer's files (see awiml.store.serialize)
           2/ ...
           .tmp-<host>-<pid>-<hex>/      a save in progress (never listed nor loaded)
@@ -381,10 +382,10 @@ class ModelStore:
             never imported for this, and a client that cannot be asked gives a
             warning and a partial section, never a failed save.
         sample : array-like, DataFrame, list of paths or False, optional
-            Test inputs whose first :data:`~awiml.store._sample.SAMPLE_ROWS`
-            rows are kept as the version's evaluation sample (read back with
-            :meth:`sample`), so that a re-run can compare predictions: an
-            array (``evaluation/sample.npz``), a DataFrame
+            Test inputs whose first 200 rows are kept as the version's
+            evaluation sample (read back with :meth:`sample`), so that a
+            re-run can compare predictions: an array
+            (``evaluation/sample.npz``), a DataFrame
             (``evaluation/sample.json``; numeric, bool, str and datetime
             columns) or a list of input files (their paths and SHA-256 in
             ``evaluation/sample_inputs.json``; not copied). By default the
