@@ -1070,7 +1070,10 @@ class ModelStore:
         Returns
         -------
         dict
-            The content of ``version.json`` plus ``ref`` (``"name@N"``),
+            The content of ``version.json`` (among it ``data``, ``datasets``
+            and ``provenance`` with ``run``, ``seeds`` and
+            ``evaluation_sample``; versions saved by earlier releases may
+            lack these three and ``datasets``) plus ``ref`` (``"name@N"``),
             ``aliases`` (those now pointing at it), ``path`` (the version's
             folder, absolute, on this machine) and ``archived``: the archived
             copies of its files that the workspace's archive log records
@@ -1094,7 +1097,8 @@ class ModelStore:
         Parameters
         ----------
         ref : str
-            A model reference (see :meth:`load`).
+            The version whose sample to read: ``"name@3"``, ``"name@alias"``
+            or ``"name"`` for the latest.
 
         Returns
         -------
