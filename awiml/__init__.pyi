@@ -16,4 +16,5 @@ from .archives.o2a import PlatformSource as PlatformSource
 from .archives.pangaea import PangaeaSource as PangaeaSource
 from .store import ModelStore as ModelStore
 from .store import predict as predict
+from .store import set_seed as set_seed
 from .workspace import Workspace as Workspace

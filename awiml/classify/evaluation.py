@@ -167,6 +167,8 @@ class EvaluationReport:
     history: dict[str, list[float]] | None = None
     model_name: str = ""
     _figures: dict[str, Any] = field(default_factory=dict, init=False, compare=False)
+    # the test inputs evaluate() was given: ModelStore.save keeps their first rows
+    _inputs: Any = field(default=None, init=False, compare=False, repr=False)
 
     @classmethod
     def from_predictions(
@@ -460,6 +462,9 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
     EvaluationReport
         The metrics, confusion matrix and figures; learning curves when the
         (final) estimator has a training ``history_``, as KerasClassifier does.
+        The report also keeps a reference to ``X``: given as ``metrics=`` to
+        :meth:`ModelStore.save <awiml.store.ModelStore.save>`, its first rows
+        are stored as the version's evaluation sample.
 
     See Also
     --------
@@ -491,10 +496,12 @@ def evaluate(model: Any, X: Any, y: Any, *, labels: Sequence[Any] | None = None
             known = set(labels)
             labels += [label for label in unique_labels(y, y_pred) if label not in known]
     history = getattr(final, "history_", None)
-    return EvaluationReport.from_predictions(
+    report = EvaluationReport.from_predictions(
         y,
         y_pred,
         labels=labels,
         history=history if isinstance(history, Mapping) else None,
         model_name=_model_name(model),
     )
+    report._inputs = X  # a reference, not a copy: the store keeps the first rows
+    return report

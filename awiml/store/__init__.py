@@ -3,7 +3,8 @@
 - :class:`ModelStore` (``modelstore.py``): save, load, versions, aliases, verify;
 - ``serialize.py``: models to files and back without pickle, under a trust
   policy (``_trust_policy.py``);
-- ``provenance.py``: the code, environment, machine and time of a training run;
+- ``provenance.py``: the code, environment, machine and time of a training run,
+  how it was started (``_run``) and its seeds (``_seeding``: :func:`set_seed`);
 - ``_predict.py``: :func:`predict`, a stored model applied to many files, locally or
   on a Dask cluster;
 - ``reproduce/``: the building blocks of reproducing a stored version (its

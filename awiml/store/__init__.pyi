@@ -1,6 +1,7 @@
 from . import provenance as provenance
 from . import serialize as serialize
 from ._predict import predict as predict
+from ._seeding import set_seed as set_seed
 from .card import model_card as model_card
 from .modelstore import LAYOUT_VERSION as LAYOUT_VERSION
 from .modelstore import ModelStore as ModelStore

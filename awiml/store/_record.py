@@ -280,6 +280,8 @@ def _comparable(record: Mapping[str, Any]) -> dict[str, Any]:
     for ref in record.get("data") or []:
         label = ref.get("path") or ref.get("name") or ref.get("source") or "?"
         out[f"data:{label}"] = ref.get("sha256") or ref.get("source")
+    for dataset in record.get("datasets") or []:
+        out[f"dataset:{dataset.get('kind')}:{dataset.get('name')}"] = dataset.get("digest")
     flat_sections = {
         "params": record.get("params"),
         "tags": record.get("tags"),
@@ -288,7 +290,12 @@ def _comparable(record: Mapping[str, Any]) -> dict[str, Any]:
         "model.architecture": saved.get("architecture"),
         "model.classes": {"": saved.get("classes")},
         "model.framework_versions": saved.get("framework_versions"),
+        # how the run was started; not where the repository or workspace lay on that machine
+        "run": {k: v for k, v in (prov.get("run") or {}).items()
+                if k not in ("repository", "workspace")},
+        "seeds": {k: v for k, v in (prov.get("seeds") or {}).items() if k != "set_at"},
         "environment.packages": env.get("packages"),
+        "environment.distributions": env.get("distributions"),
         "environment": {"python": env.get("python"), "keras_backend": env.get("keras_backend"),
                         "platform": env.get("platform")},
         "hardware": prov.get("hardware"),
@@ -303,8 +310,23 @@ def _comparable(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-_FIELD_ORDER = ("kind", "code.", "data:", "params.", "tags.", "metrics.", "model.",
-                "environment", "hardware", "compute")
+def _comparable_pair(a: Mapping[str, Any], b: Mapping[str, Any]
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return :func:`_comparable` of two records, the distributions only when both have them.
+
+    A version saved before awiml recorded every distribution would otherwise
+    differ from a newer one in a row per installed distribution.
+    """
+    flat = [_comparable(a), _comparable(b)]
+    if not all(((r.get("provenance") or {}).get("environment") or {}).get("distributions")
+               for r in (a, b)):
+        flat = [{k: v for k, v in f.items() if not k.startswith("environment.distributions.")}
+                for f in flat]
+    return flat[0], flat[1]
+
+
+_FIELD_ORDER = ("kind", "run.", "seeds.", "code.", "data:", "dataset:", "params.", "tags.",
+                "metrics.", "model.", "environment", "hardware", "compute")
 
 
 def _field_order(key: str) -> tuple[int, str]:

@@ -13,9 +13,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from ._datasets import group_datasets
 from ._record import _flatten, _scalar_metrics
 
-__all__ = ["model_card"]
+__all__ = ["MAX_CARD_FILES", "model_card"]
+
+#: With more training files than this, the card lists datasets instead of files.
+MAX_CARD_FILES = 10
 
 
 def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
@@ -31,9 +35,11 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
     Returns
     -------
     str
-        Markdown: summary, notes, model and architecture, training data,
-        metrics, figures, parameters, code, environment, hardware, compute
-        (the Dask cluster), training time, files and how to load the model.
+        Markdown: summary, notes, model and architecture, training data
+        (the files, or with more than :data:`MAX_CARD_FILES` of them, their
+        datasets), metrics, figures, parameters, how the run was started and
+        its seed, code, environment, hardware, compute (the Dask cluster),
+        training time, files and how to load the model.
 
     Examples
     --------
@@ -89,7 +95,13 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
 
     out += ["## Training data", ""]
     data = record.get("data") or []
-    if data:
+    if len(data) > MAX_CARD_FILES:
+        datasets = record.get("datasets") or group_datasets(data)  # older versions lack it
+        out += _table(("dataset", "kind", "files", "size", "digest"), [
+            (d.get("name"), d.get("kind"), d.get("files"), _bytes(d.get("size")),
+             _short_hash(d.get("digest"))) for d in datasets])
+        out += [f"The {len(data)} files are listed in `version.json`.", ""]
+    elif data:
         rows = [(r.get("path") or r.get("name"), r.get("source"), r.get("doi"),
                  _short_hash(r.get("sha256"))) for r in data]
         out += _table(("file (in raw/)", "source", "DOI", "sha256"), rows)
@@ -119,6 +131,8 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
         if record.get(key):
             rows = [(k, _cell(v)) for k, v in _flatten(record[key]).items()]
             out += [f"## {title}", "", *_table((column, "value"), rows)]
+
+    out += ["## Run", "", *_run_lines(prov.get("run"), prov.get("seeds"))]
 
     out += ["## Code", ""]
     if code.get("status") == "git":
@@ -180,6 +194,28 @@ def model_card(record: Mapping[str, Any], aliases: Iterable[str] = ()) -> str:
         f"{record.get('awiml_version')}.", "",
     ]
     return "\n".join(out)
+
+
+def _run_lines(run: Any, seeds: Any) -> list[str]:
+    """Describe how training was started (absent from versions saved before awiml had it)."""
+    if not isinstance(run, Mapping) or not run.get("kind"):
+        return ["Not recorded.", ""]
+    target = {"script": run.get("script"), "notebook": run.get("notebook"),
+              "module": f"-m {run.get('module')}"}.get(run["kind"])
+    command = None
+    if target is not None and run["kind"] != "notebook":
+        words = ["python", *(run.get("executable_args") or []), target, *(run.get("args") or [])]
+        command = "`" + " ".join(map(str, words)) + "`"
+    seed = seeds.get("seed") if isinstance(seeds, Mapping) else None
+    return _facts([
+        ("Kind", run["kind"]),
+        ("Command", command),
+        ("Notebook", run.get("notebook")),
+        ("Working directory", run.get("cwd")),
+        ("Repository", run.get("repository")),
+        ("Python", run.get("python")),
+        ("Seed", "not set (awiml.set_seed was not called)" if seed is None else seed),
+    ])
 
 
 def _compute_lines(compute: Any) -> list[str]:

@@ -16,6 +16,7 @@ before a model is deserialised.
             version.json          what the version is (see below)
             MODEL_CARD.md         the human-readable summary
             figures/<file>.png    evaluation figures, when given
+            evaluation/sample.*   the first rows of the test inputs (see save's sample=)
             model.skops ...       the serializer's files (see awiml.store.serialize)
           2/ ...
           .tmp-<host>-<pid>-<hex>/      a save in progress (never listed nor loaded)
@@ -54,6 +55,7 @@ import re
 import secrets
 import socket
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -70,9 +72,10 @@ from ..errors import (
 )
 from ..workspace.manifest import ManifestEntry
 from . import _seal as _store_files
+from ._datasets import group_datasets
 from ._record import (
     _NAME,
-    _comparable,
+    _comparable_pair,
     _doi_of,
     _dumps,
     _entry_reference,
@@ -89,6 +92,7 @@ from ._record import (
     _training_time,
     _utc_now,
 )
+from ._sample import SamplePayload, read_sample, sample_payload
 from .card import model_card
 
 if TYPE_CHECKING:
@@ -111,7 +115,7 @@ LOCK_TIMEOUT = 60.0
 
 _NUMBER = re.compile(r"[1-9][0-9]{0,17}")
 _RESERVED_ALIASES = frozenset({"latest"})
-_METADATA_ROLES = frozenset({"metadata", "card", "figure"})
+_METADATA_ROLES = frozenset({"metadata", "card", "figure", "sample"})
 _GITIGNORE = """\
 # awiml ModelStore: keep the metadata (version.json, MODEL_CARD.md, architecture.json,
 # classifier.json, figures, aliases) in git, and the weights out of it.
@@ -319,6 +323,7 @@ class ModelStore:
         code_dir: str | os.PathLike[str] | None = None,
         keras_archive: bool = False,
         compute: Any = None,
+        sample: Any = None,
     ) -> str:
         """Store ``model`` as the next version of ``name``, with its provenance.
 
@@ -377,6 +382,18 @@ class ModelStore:
             ``with Client(...)``, that one); without one, ``"local"``. Dask is
             never imported for this, and a client that cannot be asked gives a
             warning and a partial section, never a failed save.
+        sample : array-like, DataFrame, list of paths or False, optional
+            Test inputs whose first 200 rows are kept as the version's
+            evaluation sample (read back with :meth:`sample`), so that a
+            re-run can compare predictions: an array
+            (``evaluation/sample.npz``), a DataFrame
+            (``evaluation/sample.json``; numeric, bool, str and datetime
+            columns) or a list of input files (their paths and SHA-256 in
+            ``evaluation/sample_inputs.json``; not copied). By default the
+            inputs of an :class:`~awiml.classify.EvaluationReport` given as
+            ``metrics`` (those :func:`~awiml.classify.evaluate` was given;
+            inputs that cannot be stored safely are then skipped with a
+            warning); ``False`` stores none. Never pickled.
 
         Returns
         -------
@@ -388,7 +405,7 @@ class ModelStore:
         TypeError
             If ``model`` is of no supported kind, or ``params``, ``tags`` or
             ``metrics`` hold values that are not JSON-able (the message names
-            the key).
+            the key), or ``sample`` cannot be stored without pickle.
         ValueError
             If ``name`` or ``alias`` is not a valid name.
         awiml.errors.InvalidDataError
@@ -421,6 +438,7 @@ class ModelStore:
         record_data = self._data_references(data)
         compute = _compute_argument(compute)
         figure_bytes = _figures(figures, metrics)
+        sample_data = self._sample_payload(sample, metrics)
         if notes is not None and not isinstance(notes, str):
             raise TypeError(f"notes must be a str, not {type(notes).__name__}")
         started, ended, duration, timing_source = _training_time(training_time, model)
@@ -432,7 +450,8 @@ class ModelStore:
         # in the caller's context, where `with Client(...)` made its client the active one
         provenance_job = background.submit(contextvars.copy_context().run, collect_provenance,
                                            code_dir=code_dir, started=started, ended=ended,
-                                           compute=compute)
+                                           compute=compute, workspace=None if self.workspace
+                                           is None else self.workspace.root)
 
         model_dir = self.path / name
         versions_dir = model_dir / "versions"
@@ -459,7 +478,8 @@ class ModelStore:
             model_files = _relative_files(tmp)
             roles = {path: role for role, path in saved.get("files", {}).items()}
             for path in model_files:
-                if path in ("version.json", "MODEL_CARD.md") or path.startswith("figures/"):
+                if path in ("version.json", "MODEL_CARD.md") \
+                        or path.startswith(("figures/", "evaluation/")):
                     raise ModelStoreError(
                         f"the serializer wrote {path!r}, a name the store reserves; this is a "
                         "bug in awiml.store.serialize"
@@ -470,6 +490,10 @@ class ModelStore:
                 for figure_name, content in figure_bytes.items():
                     (tmp / "figures" / figure_name).write_bytes(content)
                     files[f"figures/{figure_name}"] = {"role": "figure"}
+            if sample_data is not None:
+                (tmp / sample_data.file).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / sample_data.file).write_bytes(sample_data.content)
+                files[sample_data.file] = {"role": "sample"}
             # hashing and syncing (the files dump_model hashed it also synced) run in the
             # background while the version number is claimed and the card is written
             sealing = background.submit(_store_files._seal_all, tmp, list(files), known,
@@ -479,11 +503,14 @@ class ModelStore:
             if duration is not None:
                 provenance["timing"]["duration_seconds"] = duration
             provenance["timing"]["source"] = timing_source
+            provenance["evaluation_sample"] = (None if sample_data is None
+                                               else sample_data.section)
             number = self._claim(name)
             record = {
                 "awiml_version": __version__,
                 "created": _utc_now(),
                 "data": record_data,
+                "datasets": group_datasets(record_data),
                 "files": files,
                 "kind": saved["kind"],
                 "layout_version": LAYOUT_VERSION,
@@ -539,6 +566,23 @@ class ModelStore:
                 exc.add_note(f"{ref} was saved; only the alias {alias!r} was not set")
                 raise
         return ref
+
+    def _sample_payload(self, sample: Any, metrics: Any) -> SamplePayload | None:
+        """Encode ``sample=`` of a save, or by default the inputs of an EvaluationReport."""
+        if sample is False:
+            return None
+        raw = None if self.workspace is None else self.workspace.raw
+        if sample is not None:
+            return sample_payload(sample, raw)
+        inputs = getattr(metrics, "_inputs", None)  # an awiml EvaluationReport's test inputs
+        if inputs is None or isinstance(metrics, Mapping):
+            return None
+        try:
+            return sample_payload(inputs, raw)
+        except (TypeError, ValueError) as exc:
+            warnings.warn(f"the evaluation sample is not stored: {exc}", RuntimeWarning,
+                          stacklevel=3)
+            return None
 
     def _write_gitignore(self) -> None:
         target = self.path / ".gitignore"
@@ -1027,7 +1071,10 @@ class ModelStore:
         Returns
         -------
         dict
-            The content of ``version.json`` plus ``ref`` (``"name@N"``),
+            The content of ``version.json`` (among it ``data``, ``datasets``
+            and ``provenance`` with ``run``, ``seeds`` and
+            ``evaluation_sample``; versions saved by earlier releases may
+            lack these three and ``datasets``) plus ``ref`` (``"name@N"``),
             ``aliases`` (those now pointing at it), ``path`` (the version's
             folder, absolute, on this machine) and ``archived``: the archived
             copies of its files that the workspace's archive log records
@@ -1044,6 +1091,60 @@ class ModelStore:
         record["path"] = str(folder)
         record["archived"] = self._archived_copies(folder, record.get("files") or {})
         return record
+
+    def sample(self, ref: str) -> Any:
+        """Return the evaluation sample stored with a version, checked against its record.
+
+        Parameters
+        ----------
+        ref : str
+            The version whose sample to read: ``"name@3"``, ``"name@alias"``
+            or ``"name"`` for the latest.
+
+        Returns
+        -------
+        numpy.ndarray, pandas.DataFrame, list of str or None
+            The first rows of the test inputs as they were saved (see the
+            ``sample`` parameter of :meth:`save`): an array, a DataFrame, or
+            the absolute paths of the input files (relative ones resolved in
+            this workspace's ``raw/``); None when the version has no sample
+            (versions saved before awiml kept one have none).
+
+        Raises
+        ------
+        awiml.errors.NotFoundError
+            If the version or its sample file is missing.
+        awiml.errors.ChecksumMismatchError
+            If the sample file differs from the version's record.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from sklearn.tree import DecisionTreeClassifier
+        >>> from awiml.classify import evaluate
+        >>> X, y = [[0.0], [1.0], [2.0]], [0, 1, 1]
+        >>> model = DecisionTreeClassifier().fit(X, y)
+        >>> store = ModelStore(tempfile.mkdtemp())
+        >>> store.save(model, "toy", metrics=evaluate(model, X, y))
+        'toy@1'
+        >>> store.sample("toy").tolist()
+        [[0.0], [1.0], [2.0]]
+        """
+        name, number = self._resolve(ref)
+        record = self._record(name, number)
+        section = (record.get("provenance") or {}).get("evaluation_sample")
+        if not isinstance(section, Mapping) or not section.get("file"):
+            return None
+        folder = self.path / name / "versions" / str(number)
+        path = str(section["file"])
+        entry = record["files"].get(path)
+        if entry is None:
+            raise ChecksumMismatchError(f"{name}@{number}: the evaluation sample {path} is not "
+                                        "among the version's recorded files; it is damaged")
+        self._raise_problem(name, number, folder, path,
+                            _store_files._check_file(folder, path, entry))
+        raw = None if self.workspace is None else self.workspace.raw
+        return read_sample(folder / path, str(section.get("kind")), raw)
 
     def _archived_copies(self, folder: Path, files: Mapping[str, Any]) -> builtins.list[dict]:
         """Find the tar parts in the workspace's archive log that hold the version's files."""
@@ -1075,9 +1176,13 @@ class ModelStore:
         -------
         pandas.DataFrame
             Columns ``field``, ``a``, ``b``: one row per difference in kind,
-            code, training data (per file, by sha256), run parameters, tags,
-            metrics, the model's hyper-parameters and architecture, framework
-            and package versions, Keras backend, hardware and compute (the
+            how the run was started (``run.*``: script or module, arguments,
+            working directory, Python, interpreter options) and its seeds,
+            code, training data (per file, by sha256, and per dataset, by
+            digest), run parameters, tags, metrics, the model's
+            hyper-parameters and architecture, framework and package
+            versions, the installed distributions that differ (when both
+            versions recorded them), Keras backend, hardware and compute (the
             Dask scheduler, its workers, threads and memory per worker; not
             the scheduler's address or SLURM job ids, which are new on every
             run); no rows when they agree. ``table.attrs`` holds the two
@@ -1086,7 +1191,7 @@ class ModelStore:
         import pandas as pd
 
         resolved = [self._resolve(ref) for ref in (ref_a, ref_b)]
-        flat = [_comparable(self._record(*r)) for r in resolved]
+        flat = _comparable_pair(*(self._record(*r) for r in resolved))
         rows = []
         for key in sorted(set(flat[0]) | set(flat[1]), key=_field_order):
             a, b = flat[0].get(key), flat[1].get(key)

@@ -2,7 +2,20 @@
 
 :func:`collect_provenance` returns a JSON-ready dict that the
 :class:`~awiml.store.ModelStore` writes into every version's ``version.json``
-and model card. It has six parts:
+and model card. It has eight parts:
+
+``run``
+    How the training process was started, for a re-run: ``kind``
+    (``"script"``, ``"module"``, ``"notebook"`` or ``"interactive"``), the
+    ``script``, ``module`` or ``notebook``, its ``args`` (secrets as ``***``),
+    ``cwd``, the git ``repository`` the paths are relative to, the store's
+    ``workspace``, the ``python`` version and the interpreter's own options
+    (``executable_args``); read from the command line, nothing asked of the
+    training script (the assumptions are listed in
+    :func:`awiml.store._run.run_section`).
+``seeds``
+    The seed :func:`awiml.set_seed` set in this process and what it seeded,
+    or ``{"seed": None}``; ``PYTHONHASHSEED`` when set.
 
 ``code``
     What :func:`git_state` returns; ``git`` runs without a shell, hooks or
@@ -10,8 +23,10 @@ and model card. It has six parts:
     No git, no repository, or one git refuses is never an error.
 ``environment``
     Python version and implementation, platform, the installed versions of key
-    packages (read from :mod:`importlib.metadata`; nothing heavy is imported) and
-    the Keras backend.
+    packages (``packages``) and of every installed distribution
+    (``distributions``, names normalised as in PEP 503), read from
+    :mod:`importlib.metadata` (nothing heavy is imported), and the Keras
+    backend.
 ``hardware``
     Host name, CPU model, logical and usable CPUs, total memory, CUDA GPUs when
     PyTorch is already imported (never imported for this), and on a Slurm
@@ -33,7 +48,11 @@ and model card. It has six parts:
 
 Environment variables are never copied wholesale (they may hold tokens or
 passwords). Only these are read, by name: ``KERAS_BACKEND``,
-``SLURM_JOB_ID``, ``SLURM_CLUSTER_NAME`` and ``SLURM_JOB_PARTITION``.
+``PYTHONHASHSEED``, ``SLURM_JOB_ID``, ``SLURM_CLUSTER_NAME``,
+``SLURM_JOB_PARTITION`` and, in a Jupyter kernel, ``JPY_SESSION_NAME``.
+
+:func:`dataset_digest` is the one definition of the digest of a group of
+training files that a version's ``datasets`` record carries.
 """
 
 from __future__ import annotations
@@ -42,6 +61,7 @@ import contextlib
 import datetime as _dt
 import functools
 import getpass
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -56,9 +76,12 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import InvalidDataError, redact_url
+from ._run import run_section
+from ._seeding import seeds_section
 
 __all__ = ["COMPUTE_TIMEOUT", "GIT_NICENESS", "GIT_TIMEOUT", "KEY_PACKAGES", "MAX_LISTED_FILES",
-           "SCHEDULERS", "collect_provenance", "compute_resources", "git_state"]
+           "SCHEDULERS", "collect_provenance", "compute_resources", "dataset_digest",
+           "git_state", "installed_distributions"]
 
 #: Distributions whose installed versions are recorded (those not installed are left out).
 KEY_PACKAGES = (
@@ -108,8 +131,9 @@ def collect_provenance(
     started: _dt.datetime | float | str | None = None,
     ended: _dt.datetime | float | str | None = None,
     compute: Any = None,
+    workspace: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Record the code, environment, machine, compute, user and timing of a training run.
+    """Record the run, seeds, code, environment, machine, compute, user and timing of training.
 
     Parameters
     ----------
@@ -123,13 +147,15 @@ def collect_provenance(
         The Dask client whose cluster did the work, or a section that
         :func:`compute_resources` returned earlier (kept as given, after
         checking). By default, the client active in the calling context.
+    workspace : path-like, optional
+        The root of the workspace the model is stored in, recorded in ``run``.
 
     Returns
     -------
     dict
-        JSON-ready, with the keys ``code``, ``environment``, ``hardware``,
-        ``compute``, ``timing``, ``user`` and ``awiml_version`` (see
-        :mod:`awiml.store.provenance`).
+        JSON-ready, with the keys ``run``, ``seeds``, ``code``,
+        ``environment``, ``hardware``, ``compute``, ``timing``, ``user`` and
+        ``awiml_version`` (see :mod:`awiml.store.provenance`).
 
     Raises
     ------
@@ -145,6 +171,8 @@ def collect_provenance(
     >>> prov = collect_provenance(code_dir=tempfile.mkdtemp(), started=0.0, ended=90.5)
     >>> prov["code"]["status"], prov["timing"]["duration_seconds"]
     ('unknown', 90.5)
+    >>> prov["environment"]["distributions"]["numpy"] == __import__("numpy").__version__
+    True
     >>> _ = json.dumps(prov)  # JSON-ready
     """
     compute = _compute_argument(compute)
@@ -162,6 +190,8 @@ def collect_provenance(
     }
     return {
         "awiml_version": __version__,
+        "run": run_section(workspace),
+        "seeds": seeds_section(),
         "code": git_state(code_dir if code_dir is not None else os.getcwd()),
         "environment": _environment(),
         "hardware": _hardware(),
@@ -252,6 +282,87 @@ def git_state(code_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if commit is None:
         state["reason"] = "the repository has no commit yet"
     return state
+
+
+def installed_distributions() -> dict[str, str]:
+    """Return every installed distribution's version, by its PEP 503 normalised name.
+
+    The first of a name on ``sys.path`` counts, as for
+    :func:`importlib.metadata.version`. Names and versions are read from the
+    ``*.dist-info`` folder names (no metadata file is opened, which keeps this
+    at about a millisecond), else from the metadata. The answer is kept until
+    a folder on ``sys.path`` changes (an install does).
+
+    Returns
+    -------
+    dict of str to str
+        Sorted by name, e.g. ``{"numpy": "1.26.4", "scikit-learn": "1.5.2"}``.
+
+    Examples
+    --------
+    >>> import numpy
+    >>> installed_distributions()["numpy"] == numpy.__version__
+    True
+    """
+    stamps = []
+    for entry in sys.path:
+        try:
+            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    return dict(_distributions(tuple(stamps)))
+
+
+@functools.lru_cache(maxsize=4)
+def _distributions(_stamps: tuple[tuple[str, int], ...]) -> tuple[tuple[str, str], ...]:
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        folder = getattr(dist, "_path", None)  # PathDistribution's *.dist-info folder
+        name, _, version = (folder.name.removesuffix(".dist-info").partition("-")
+                            if folder is not None and folder.name.endswith(".dist-info")
+                            else ("", "", ""))
+        if not (name and version):
+            name, version = dist.metadata["Name"] or "", dist.version
+        if name:
+            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), str(version))
+    return tuple(sorted(found.items()))
+
+
+def dataset_digest(refs: Iterable[Mapping[str, Any]]) -> str:
+    r"""Return the digest of a group of training files, as a version's ``datasets`` record it.
+
+    The SHA-256 of the lines ``f"{path}\t{sha256}\n"``, one per file, sorted,
+    joined and encoded as UTF-8; ``path`` is the file's ``path`` (relative to
+    the workspace's ``raw/``) or else its ``name`` or ``source``, and
+    ``sha256`` the recorded ``"sha256:<hex>"`` as it is (empty when unknown).
+    The same files give the same digest in any order, wherever the workspace
+    lies.
+
+    Parameters
+    ----------
+    refs : iterable of mapping
+        Data references, as in the ``data`` list of a ``version.json``.
+
+    Returns
+    -------
+    str
+        ``"sha256:<hex>"``.
+
+    Examples
+    --------
+    >>> a = {"path": "ps103/a.tab", "sha256": "sha256:00"}
+    >>> b = {"path": "ps103/b.tab", "sha256": "sha256:11"}
+    >>> dataset_digest([a, b]) == dataset_digest([b, a])
+    True
+    >>> dataset_digest([a])[:7]
+    'sha256:'
+    """
+    lines = sorted(
+        f"{ref.get('path') or ref.get('name') or ref.get('source') or ''}\t"
+        f"{ref.get('sha256') or ''}\n"
+        for ref in refs
+    )
+    return "sha256:" + hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
 
 
 def compute_resources(client: Any = None) -> dict[str, Any]:
@@ -433,6 +544,7 @@ def _static_environment() -> dict[str, Any]:
 def _environment() -> dict[str, Any]:
     env = dict(_static_environment())
     env["packages"] = dict(env["packages"])
+    env["distributions"] = installed_distributions()
     backend = os.environ.get("KERAS_BACKEND") or None
     keras = sys.modules.get("keras")
     if keras is not None:  # once Keras is imported, its own answer is the truth
