@@ -390,6 +390,38 @@ def models_verify(workspace_path: str | None, ref: str | None) -> None:
     _echo_report(store.verify(ref))
 
 
+@models.command("reproduce")
+@_WORKSPACE
+@click.argument("ref")
+@click.option("--keep", is_flag=True, help="Keep the scratch folder (inputs, code, new model).")
+@click.option("--no-fetch", is_flag=True,
+              help="Do not fetch inputs missing from raw/ again; they count as missing.")
+@click.option("--timeout", type=click.FloatRange(0, None, min_open=True), default=None,
+              help="Seconds the re-run of the training may take.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--args", "arguments", default=None,
+              help="The entry point's arguments instead of the recorded ones, as one "
+                   "shell-quoted string (for a run whose record hid a password or token).")
+@_reports_errors
+def models_reproduce(workspace_path: str | None, ref: str, keep: bool, no_fetch: bool,
+                     timeout: float | None, as_json: bool, arguments: str | None) -> None:
+    """Train REF again from its record in a scratch folder and compare; exit 0 if reproduced.
+
+    Data (raw/ by SHA-256, else fetched again and checked), code (the recorded
+    commit), the recorded entry point with its arguments and seeds, then the new
+    model against the stored one; raw/ and model/ are never written.
+    """
+    import json
+    import shlex
+
+    store = _store(workspace_path, "reproduce", (ref,), _A_REF, "REF")
+    report = store.reproduce(ref, keep=keep, fetch=not no_fetch, timeout=timeout,
+                             args=None if arguments is None else shlex.split(arguments))
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.to_text())
+    if not report.reproduced:
+        sys.exit(1)
+
+
 @main.command("predict")
 @click.argument("ref")
 @click.argument("inputs", nargs=-1, required=True)

@@ -213,8 +213,29 @@ def test_a_kernel_without_a_known_notebook_is_interactive(monkeypatch, tmp_path)
 def test_seeds_of_the_script_run(trained):
     seeds = trained.store.info(trained.script_ref)["provenance"]["seeds"]
     assert seeds["seed"] == 7 and seeds["python"] is True and seeds["numpy"] is True
-    assert seeds["keras"] is (__import__("importlib").util.find_spec("keras") is not None)
+    assert seeds["keras"] is False  # the script never imported Keras, so it was not seeded
     assert seeds["set_at"].endswith("Z")
+
+
+def test_keras_is_seeded_when_first_imported_after_set_seed():
+    pytest.importorskip("keras")
+    code = textwrap.dedent("""
+        import sys
+        import awiml
+        from awiml.store._seeding import seeds_section
+        awiml.set_seed(11)
+        assert "keras" not in sys.modules  # set_seed did not import it
+        assert seeds_section()["keras"] is False
+        import keras
+        import torch
+        assert torch.initial_seed() == 11, torch.initial_seed()
+        assert seeds_section()["keras"] is True
+        assert keras.utils.set_random_seed  # the module works as usual
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "KERAS_BACKEND": "torch"}, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 def test_set_seed_seeds_and_is_recorded(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ provenance without any code in the training script.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.abc
 import importlib.util
 import os
 import random
@@ -29,8 +30,9 @@ def set_seed(seed: int) -> int:
     """Seed Python's ``random``, NumPy's global generator and Keras, and record the seed.
 
     Keras (``keras.utils.set_random_seed``, which also seeds its backend:
-    PyTorch, TensorFlow or JAX) is seeded when it is installed; it is imported
-    for this only when it is installed and not imported yet. The seed and
+    PyTorch, TensorFlow or JAX) is seeded at once when it is imported, else
+    the moment it is first imported (importing it takes seconds, which a
+    scikit-learn run should not pay). The seed and
     what it seeded are kept in this process: every later
     :meth:`ModelStore.save <awiml.store.ModelStore.save>` records them as the
     ``seeds`` section of its provenance.
@@ -78,17 +80,54 @@ def set_seed(seed: int) -> int:
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - the global generator is what scripts and libraries use
     keras = sys.modules.get("keras")
-    if keras is None and importlib.util.find_spec("keras") is not None:
-        import keras
-    if keras is not None:
-        keras.utils.set_random_seed(seed)
     _SEEDED.clear()
     _SEEDED.update({
         "seed": int(seed), "python": True, "numpy": True, "keras": keras is not None,
         "set_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
         .replace("+00:00", "Z"),
     })
+    if keras is not None:
+        keras.utils.set_random_seed(seed)
+    elif importlib.util.find_spec("keras") is not None:
+        _seed_keras_on_import()
     return int(seed)
+
+
+class _SeedingLoader(importlib.abc.Loader):
+    """Run Keras's own loader, then seed Keras with the seed of :func:`set_seed`."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        if _SEEDED.get("seed") is not None:
+            module.utils.set_random_seed(_SEEDED["seed"])
+            _SEEDED["keras"] = True
+
+    def __getattr__(self, name: str) -> Any:  # resource readers and the like
+        return getattr(self._loader, name)
+
+
+class _SeedKerasOnImport(importlib.abc.MetaPathFinder):
+    """Seed Keras when it is first imported (importing it for nothing takes seconds)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "keras":
+            return None
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _SeedKerasOnImport)]
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SeedingLoader(spec.loader)
+        return spec
+
+
+def _seed_keras_on_import() -> None:
+    if not any(isinstance(f, _SeedKerasOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SeedKerasOnImport())
 
 
 def seeds_section() -> dict[str, Any]:

@@ -1092,6 +1092,87 @@ class ModelStore:
         record["archived"] = self._archived_copies(folder, record.get("files") or {})
         return record
 
+    def reproduce(
+        self,
+        ref: str,
+        *,
+        scratch: str | os.PathLike[str] | None = None,
+        keep: bool = False,
+        fetch: bool = True,
+        args: builtins.list[str] | None = None,
+        timeout: float | None = None,
+        rtol: float | None = None,
+        atol: float | None = None,
+        progress: bool = False,
+    ) -> Any:
+        """Train version ``ref`` again from its record and compare the result with it.
+
+        In a scratch folder, never writing this workspace's ``raw/`` or
+        ``model/``: the recorded inputs are linked from ``raw/`` when their
+        SHA-256 matches, else fetched again from their recorded source and
+        checked (a changed input is refused, with both checksums); the code
+        is checked out at the recorded commit (a dirty tree or an unreachable
+        commit is not reproducible); the recorded script, module or notebook
+        runs again with its arguments, seeds and Keras backend, its workspace
+        redirected to the scratch copy; then the new model is compared with
+        the stored one (every fitted attribute exactly for scikit-learn, the
+        weights within ``rtol``/``atol`` for Keras), with the predictions on
+        the recorded evaluation sample, the metrics and the package versions
+        side by side.
+
+        Parameters
+        ----------
+        ref : str
+            The version to reproduce (``"name@3"``, ``"name@production"``,
+            ``"name"`` for the latest).
+        scratch : path-like, optional
+            Where to make the scratch folder. Default: the workspace's
+            ``.awiml/reproduce/`` (the system's temporary folder for a store
+            outside a workspace).
+        keep : bool, default=False
+            Keep the scratch folder (inputs, checkout, new model) afterwards.
+        fetch : bool, default=True
+            Fetch inputs missing from ``raw/`` again; when False they count as
+            missing.
+        args : list of str, optional
+            The entry point's arguments instead of the recorded ones (needed
+            when the record hid a password or token as ``***``).
+        timeout : float, optional
+            Seconds the re-run may take.
+        rtol, atol : float, optional
+            The tolerance for a Keras network's weights and probabilities
+            (:data:`~awiml.store.reproduce.compare.KERAS_RTOL` and
+            :data:`~awiml.store.reproduce.compare.KERAS_ATOL` by default).
+        progress : bool, default=False
+            Show progress bars while fetching.
+
+        Returns
+        -------
+        ReproductionReport
+            ``reproduced`` is the verdict; ``print(report)`` shows data, code,
+            run, environment, model, predictions and metrics side by side.
+
+        Raises
+        ------
+        awiml.errors.NotFoundError
+            If ``ref`` names no stored version.
+
+        Examples
+        --------
+        See :doc:`/how-to/reproduce-a-model` (it needs a script in a git
+        repository, so it is not run here)::
+
+            report = ModelStore(ws).reproduce("plankton@production")
+            print(report)
+            assert report.reproduced
+        """
+        from .reproduce.compare import KERAS_ATOL, KERAS_RTOL
+        from .reproduce.reproduction import reproduce
+
+        return reproduce(self, ref, scratch=scratch, keep=keep, fetch=fetch, args=args,
+                         timeout=timeout, rtol=KERAS_RTOL if rtol is None else rtol,
+                         atol=KERAS_ATOL if atol is None else atol, progress=progress)
+
     def sample(self, ref: str) -> Any:
         """Return the evaluation sample stored with a version, checked against its record.
 

@@ -54,7 +54,8 @@ def redirected(path: str | os.PathLike[str]) -> Path:
     -------
     pathlib.Path
         ``path`` itself, unless :data:`REDIRECT_ENV` names a ``from`` root that
-        is ``path`` or one of its parents: then the same place under ``to``.
+        is ``path`` or one of its parents (and ``path`` is not already in
+        ``to``): then the same place under ``to``.
         A malformed variable is ignored with a warning (the path is kept).
 
     Examples
@@ -65,6 +66,9 @@ def redirected(path: str | os.PathLike[str]) -> Path:
     PosixPath('/tmp/scratch/ws/model')
     >>> redirected("/data/other")
     PosixPath('/data/other')
+    >>> os.environ.update(redirect_environment("/data/project", "/data/project/.awiml/x/ws"))
+    >>> redirected("/data/project/.awiml/x/ws/raw")  # the copy itself stays
+    PosixPath('/data/project/.awiml/x/ws/raw')
     >>> del os.environ[REDIRECT_ENV]
     >>> redirected("/data/project/model")
     PosixPath('/data/project/model')
@@ -79,6 +83,8 @@ def redirected(path: str | os.PathLike[str]) -> Path:
     except (ValueError, TypeError, KeyError) as exc:
         logger.warning("ignoring %s: not {\"from\": ..., \"to\": ...} (%s)", REDIRECT_ENV, exc)
         return path
+    if path == target or target in path.parents:
+        return path  # already the scratch copy (which may lie inside the recorded root)
     try:
         relative = path.relative_to(source)
     except ValueError:

@@ -1,0 +1,231 @@
+"""`ModelStore.reproduce` and `awiml models reproduce`: a stored model trained again.
+
+A plain training script in a temporary git repository reads CSV files from a
+workspace's raw/ (fetched there from file:// URLs, so missing ones can be fetched
+again), trains a scikit-learn pipeline of awiml pieces and saves it. Each test
+reproduces that version, or breaks one part (an input, the tree, the commit, the
+script) and checks that the report says so and the command fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from awiml import ModelStore, Workspace
+from awiml.cli import main
+
+TRAIN = textwrap.dedent('''\
+    """Train the zone classifier on the CSV files of a workspace's raw/stations/."""
+    import sys
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    import awiml
+    from awiml.classify import evaluate
+    from awiml.preprocess import DropMissing
+
+    workspace, trees = sys.argv[1], int(sys.argv[2])
+    awiml.set_seed(3)
+    ws = awiml.Workspace(workspace)
+    table = pd.concat([pd.read_csv(path) for path in sorted((ws.raw / "stations").glob("*.csv"))])
+    X, y = table[["temperature", "salinity"]], table["zone"]
+    model = Pipeline([("gaps", DropMissing(strategy="median")),
+                      ("forest", RandomForestClassifier(n_estimators=trees,
+                                                        random_state=np.random.randint(1000)))])
+    model.fit(X, y)
+    print(awiml.ModelStore(ws).save(model, "zones", data=ws.raw / "stations",
+                                    metrics=evaluate(model, X, y)))
+''')
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          check=True, env={**os.environ, "GIT_AUTHOR_NAME": "t",
+                                           "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+                                           "GIT_COMMITTER_EMAIL": "t@x"})
+    return done.stdout.strip()
+
+
+def train(repo: Path, ws: Workspace, *extra: str) -> str:
+    done = subprocess.run([sys.executable, "train.py", str(ws.root), "7", *extra], cwd=repo,
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "KERAS_BACKEND": "torch"})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def make_project(root: Path) -> tuple[Path, Workspace, Path, str]:
+    """A committed repository with train.py, a workspace of 4 station files, one model."""
+    repo = root / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "train.py").write_text(TRAIN)
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-qm", "train")
+    exports = root / "exports"
+    exports.mkdir()
+    ws = Workspace.create(root / "ws")
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        temperature = rng.normal(3, 3, 40)
+        salinity = rng.normal(34.5, 0.4, 40)
+        temperature[index] = np.nan
+        zone = np.where(temperature > 3, "Atlantic", "Arctic")
+        rows = [f"{t},{s:.3f},{z}" for t, s, z in zip(temperature, salinity, zone, strict=True)]
+        path = exports / f"station{index}.csv"
+        path.write_text("temperature,salinity,zone\n" + "\n".join(rows) + "\n")
+        ws.fetch(path.as_uri(), subdir="stations", progress=False)
+    return repo, ws, exports, train(repo, ws)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One project for the tests that change nothing of it."""
+    return make_project(tmp_path_factory.mktemp("shared"))
+
+
+@pytest.fixture
+def copied(shared, tmp_path):
+    """A copy of the shared workspace (its records still name the shared repository)."""
+    repo, ws, exports, ref = shared
+    copy = Workspace(shutil.copytree(ws.root, tmp_path / "ws"))
+    return repo, copy, exports, ref
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project of its own, for the tests that change its repository or its sources."""
+    return make_project(tmp_path)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+def test_a_script_in_git_reproduces_exactly_and_touches_nothing(shared):
+    repo, ws, _, ref = shared
+    raw, model = snapshot(ws.raw), snapshot(ws.model)
+    report = ModelStore(ws).reproduce(ref)
+    assert report.reproduced, report.to_text()
+    assert report.compared and report.differences == []
+    assert report.predictions is not None and report.predictions.ok
+    assert report.predictions.rows == 160  # the evaluation sample of 160 rows
+    assert [o.how for o in report.data] == ["workspace"] * 4
+    assert report.run["ok"] and report.run["command"][-2:] != [str(ws.root), "7"]
+    assert report.recorded_metrics["accuracy"] == report.new_metrics["accuracy"]
+    assert "Verdict: REPRODUCED" in report.to_text()
+    assert snapshot(ws.raw) == raw and snapshot(ws.model) == model
+    assert git(repo, "worktree", "list").count("\n") == 0  # the checkout was removed
+    assert not list((ws.root / ".awiml" / "reproduce").iterdir())
+
+
+def test_the_cli_exits_0_and_prints_the_report(shared):
+    _, ws, _, ref = shared
+    result = CliRunner().invoke(main, ["models", "reproduce", "-w", str(ws.root), ref])
+    assert result.exit_code == 0, result.output
+    assert "Verdict: REPRODUCED" in result.output
+    as_json = CliRunner().invoke(main, ["models", "reproduce", "-w", str(ws.root), "--json",
+                                        "zones"])
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.output)["reproduced"] is True
+
+
+def test_an_input_missing_from_raw_is_fetched_again_and_checked(copied):
+    _, ws, _, ref = copied
+    lost = ws.raw / "stations" / "station2.csv"
+    lost.parent.chmod(lost.parent.stat().st_mode | stat.S_IWUSR)
+    lost.unlink()
+    report = ModelStore(ws).reproduce(ref)
+    assert report.reproduced, report.to_text()
+    assert sorted(o.how for o in report.data) == ["fetched", "workspace", "workspace",
+                                                  "workspace"]
+    assert not lost.exists()  # raw/ is left as it was
+
+
+def test_a_changed_input_is_refused_naming_it_and_both_checksums(project):
+    _, ws, exports, ref = project
+    changed = ws.raw / "stations" / "station1.csv"
+    changed.parent.chmod(changed.parent.stat().st_mode | stat.S_IWUSR)
+    changed.unlink()
+    (exports / "station1.csv").write_text("temperature,salinity,zone\n1,34,Arctic\n")
+    report = ModelStore(ws).reproduce(ref)
+    assert not report.reproduced and not report.compared and report.run is None
+    bad = [o for o in report.data if not o.ok]
+    assert [o.path for o in bad] == ["stations/station1.csv"]
+    assert bad[0].recorded_sha256 in bad[0].message and bad[0].found_sha256 in bad[0].message
+    assert "station1.csv" in report.to_text()
+    result = CliRunner().invoke(main, ["models", "reproduce", "-w", str(ws.root), ref])
+    assert result.exit_code == 1 and "NOT REPRODUCED" in result.output
+
+
+def test_a_model_trained_from_a_dirty_tree_is_not_reproducible(project):
+    repo, ws, _, _ = project
+    (repo / "train.py").write_text(TRAIN.replace("awiml.set_seed(3)", "awiml.set_seed(4)"))
+    ref = train(repo, ws)
+    report = ModelStore(ws).reproduce(ref)
+    assert not report.reproduced and report.run is None
+    assert "dirty" in report.code["reason"] or "differ" in report.code["reason"]
+    assert "train.py" in report.to_text()
+
+
+def test_a_commit_that_is_gone_is_not_reproducible(project, tmp_path):
+    repo, ws, _, ref = project
+    shutil.move(repo, tmp_path / "elsewhere")
+    report = ModelStore(ws).reproduce(ref)
+    assert not report.reproduced and not report.code["ok"]
+    assert report.code["commit"][:7] in report.to_text()
+
+
+def test_a_changed_training_is_reported_attribute_by_attribute(shared):
+    _, ws, _, ref = shared
+    # the same code and data, but 5 trees instead of the recorded 7
+    report = ModelStore(ws).reproduce(ref, args=[str(ws.root), "5"])
+    assert not report.reproduced and report.compared
+    assert any("n_estimators" in d.path for d in report.differences), report.differences
+    assert "Verdict: NOT REPRODUCED" in report.to_text()
+
+
+def test_a_hidden_argument_must_be_given(copied):
+    repo, ws, _, _ = copied
+    ref = train(repo, ws, "--token=s3cret")
+    report = ModelStore(ws).reproduce(ref)
+    assert not report.reproduced and "--token=***" in report.run["reason"]
+    given = ModelStore(ws).reproduce(ref, args=[str(ws.root), "7", "--token=s3cret"])
+    assert given.reproduced, given.to_text()
+    assert "s3cret" not in json.dumps(report.to_dict())
+
+
+def test_an_interactive_save_has_no_entry_point(copied, tmp_path, monkeypatch):
+    _, ws, _, _ = copied
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.chdir(tmp_path)
+    store = ModelStore(ws)
+    ref = store.save(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "toy")
+    report = store.reproduce(ref)
+    # saved under pytest in a folder outside git: no code to check out, nothing run
+    assert not report.reproduced and not report.code["ok"] and report.run is None
+    assert "Verdict: NOT REPRODUCED" in report.to_text()
+
+
+def test_a_session_without_an_entry_point_is_named():
+    from awiml.store.reproduce.run import run_training
+
+    outcome = run_training({"kind": "interactive"}, Path("."), Path("."))
+    assert not outcome.ok and "interactive session" in outcome.reason
+    assert "earlier awiml release" in run_training(None, Path("."), Path(".")).reason
