@@ -24,6 +24,11 @@ for AWI's tape archive: two PS103 files lie offline on two tape volumes; a
 read without staging is refused, the fetch stages both in one request and
 copies them into ``raw/``, and the trained models are archived back to tape
 as verified tar parts, which the models' records then name.
+
+It ends as a project should: a training script committed in the workspace's
+``src/`` (a git repository) trains the zone classifier from ``raw/``, and
+``ModelStore.reproduce`` trains it again from its record alone and finds the
+same model.
 """
 
 from __future__ import annotations
@@ -259,9 +264,83 @@ def run(workspace_path: str | Path | None = None, *, progress: bool = True) -> W
     sensor_series(workspace, data, first_step=14, progress=progress)
     plankton(workspace, first_step=16, progress=progress)
     tape_archive(workspace, first_step=22, progress=progress)
+    reproduction(workspace, first_step=25)
 
     print(f"\nDone in {time.perf_counter() - started:.1f} s. Workspace: {workspace.root}")
     return workspace
+
+
+#: The demo's training script, committed in the workspace's src/ and reproduced.
+TRAINING_SCRIPT = '''"""Train the water-mass zone classifier on PS103's thermosalinograph table."""
+import sys
+
+import awiml
+from awiml.archives.pangaea import read_text
+from awiml.classify import evaluate
+from awiml.demo import water_mass_zones, zone_pipeline
+
+awiml.set_seed(103)
+workspace = awiml.Workspace(sys.argv[1])
+table = workspace.raw / "pangaea/889513/data.tab"
+data = read_text(table)
+zones = water_mass_zones(data["Latitude"])
+even_days = (data["Date/Time"].dt.day % 2 == 0).to_numpy()
+model = zone_pipeline().fit(data[even_days], zones[even_days])
+report = evaluate(model, data[~even_days], zones[~even_days])
+print(awiml.ModelStore(workspace).save(model, "tsg-zones-script", data=table, metrics=report))
+'''
+
+
+def reproduction(workspace: Workspace, *, first_step: int = 1) -> str:
+    """Run the demo's last part: a committed script trains a model; it is reproduced.
+
+    ``src/train_zones.py`` (:data:`TRAINING_SCRIPT`) is committed in a git
+    repository in the workspace's ``src/`` and run; it reads the PS103 table
+    from ``raw/`` (it must have been fetched there, as the demo's step 5 does)
+    and saves ``tsg-zones-script``. ``ModelStore.reproduce`` then trains it
+    again in a scratch folder and compares.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        The workspace holding ``raw/pangaea/889513/data.tab``.
+    first_step : int, optional
+        Number of the first step printed.
+
+    Returns
+    -------
+    str
+        The reference of the reproduced version.
+    """
+    import subprocess
+    import sys
+
+    src = workspace.src
+    git = ["git", "-C", str(src), "-c", "user.name=awiml demo",
+           "-c", "user.email=demo@awiml.invalid"]
+    _step(first_step, "A training script, committed in src/ (git), trains the zone classifier")
+    (src / "train_zones.py").write_text(TRAINING_SCRIPT, encoding="utf-8")
+    try:
+        for command in (["init", "-q"], ["add", "train_zones.py"],
+                        ["commit", "-q", "-m", "Train the water-mass zone classifier"]):
+            subprocess.run([*git, *command], check=True, capture_output=True, timeout=60)
+    except FileNotFoundError:
+        raise SystemExit("demo failed: git is not installed; install it (apt-get install "
+                         "git) to see a model reproduced") from None
+    trained = subprocess.run([sys.executable, "train_zones.py", str(workspace.root)], cwd=src,
+                             capture_output=True, text=True, timeout=600, check=False)
+    if trained.returncode != 0:
+        raise SystemExit(f"demo failed: src/train_zones.py failed:\n{trained.stderr[-2000:]}")
+    ref = trained.stdout.strip().splitlines()[-1]
+    commit = ModelStore(workspace).info(ref)["provenance"]["code"]["commit"]
+    print(f"    python train_zones.py {workspace.root} -> saved {ref} from commit {commit[:10]}")
+
+    _step(first_step + 1, f"Reproduce {ref} from its record alone: awiml models reproduce {ref}")
+    report = ModelStore(workspace).reproduce(ref)
+    print(textwrap.indent(report.to_text(), "    "))
+    if not report.reproduced:
+        raise SystemExit(f"demo failed: {ref} was not reproduced")
+    return ref
 
 
 def tape_archive(workspace: Workspace, *, first_step: int = 1, progress: bool = True) -> str:

@@ -112,3 +112,21 @@ def test_demo_runs_as_a_module(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "awiml.demo", "--no-such-option"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unrecognized arguments" in bad.stderr
+
+
+def test_demo_ends_by_reproducing_the_model_a_script_stored(tmp_path, capsys):
+    from awiml.demo import reproduction
+    from awiml.testing.pangaea import PangaeaServer
+
+    workspace = Workspace.create(tmp_path / "w")
+    with PangaeaServer() as pangaea:
+        pangaea.add_sample_data()
+        workspace.fetch("pangaea://889513", progress=False,
+                        storage_options={"base_url": pangaea.base_url, "cache": False})
+    ref = reproduction(workspace)
+    out = capsys.readouterr().out
+    assert ref == "tsg-zones-script@1"
+    assert "Verdict: REPRODUCED" in out and "Model: identical to the stored one" in out
+    info = ModelStore(workspace).info(ref)
+    assert info["provenance"]["run"]["script"] == "train_zones.py"
+    assert info["provenance"]["seeds"]["seed"] == 103
