@@ -229,3 +229,64 @@ def test_a_session_without_an_entry_point_is_named():
     outcome = run_training({"kind": "interactive"}, Path("."), Path("."))
     assert not outcome.ok and "interactive session" in outcome.reason
     assert "earlier awiml release" in run_training(None, Path("."), Path(".")).reason
+
+
+KERAS_TRAIN = textwrap.dedent('''\
+    """Train a small Keras classifier on the station tables."""
+    import sys
+
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import awiml
+    from awiml.classify import KerasClassifier, evaluate
+
+    awiml.set_seed(5)
+    ws = awiml.Workspace(sys.argv[1])
+    table = pd.concat([pd.read_csv(path) for path in sorted((ws.raw / "stations").glob("*.csv"))])
+    table = table.dropna()
+    X, y = table[["temperature", "salinity"]].to_numpy(), table["zone"].to_numpy()
+    model = Pipeline([("scale", StandardScaler()),
+                      ("net", KerasClassifier(model_params={"hidden_units": (8,)}, epochs=3,
+                                              batch_size=16, random_state=0))]).fit(X, y)
+    print(awiml.ModelStore(ws).save(model, "zones-net", data=ws.raw / "stations",
+                                    metrics=evaluate(model, X, y)))
+''')
+
+
+@pytest.mark.slow  # Keras and PyTorch load in the training run and in its re-run
+def test_a_keras_classifier_reproduces_within_tolerance(copied):
+    repo, ws, _, _ = copied
+    clone = ws.root.parent / "keras-repo"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    (clone / "train.py").write_text(KERAS_TRAIN)
+    git(clone, "commit", "-qam", "a network")
+    ref = train(clone, ws)
+    report = ModelStore(ws).reproduce(ref)
+    assert report.reproduced, report.to_text()
+    assert report.predictions is not None and report.predictions.rows == 156
+    stored = ModelStore(ws).info(ref)["provenance"]
+    assert stored["environment"]["keras_backend"] == "torch" and stored["seeds"]["keras"]
+
+
+def test_a_package_version_that_differs_is_reported_but_does_not_decide(copied, tmp_path):
+    repo, ws, _, _ = copied
+    # a distribution installed while training (a .dist-info folder on the path), gone now
+    site = tmp_path / "site"
+    (site / "awiml_probe-1.2.3.dist-info").mkdir(parents=True)
+    (site / "awiml_probe-1.2.3.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: awiml-probe\nVersion: 1.2.3\n")
+    done = subprocess.run([sys.executable, "train.py", str(ws.root), "7"], cwd=repo,
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(site)})
+    assert done.returncode == 0, done.stderr
+    ref = done.stdout.strip().splitlines()[-1]
+    assert ModelStore(ws).info(ref)["provenance"]["environment"]["distributions"][
+        "awiml-probe"] == "1.2.3"
+    report = ModelStore(ws).reproduce(ref)
+    assert report.reproduced, report.to_text()
+    assert ("awiml-probe", "1.2.3", None) in report.environment
+    text = report.to_text()
+    assert "Environment: 1 distribution differs" in text and "awiml-probe" in text
+    assert "not installed" in text
