@@ -290,3 +290,33 @@ def test_a_package_version_that_differs_is_reported_but_does_not_decide(copied, 
     text = report.to_text()
     assert "Environment: 1 distribution differs" in text and "awiml-probe" in text
     assert "not installed" in text
+
+
+@pytest.mark.slow  # two Jupyter kernels: the training and its re-run
+def test_a_notebook_reproduces(copied):
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    repo, ws, _, _ = copied
+    clone = ws.root.parent / "notebook-repo"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    body = TRAIN.replace("workspace, trees = sys.argv[1], int(sys.argv[2])",
+                         f"workspace, trees = {str(ws.root)!r}, 7")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(body)])
+    nbformat.write(notebook, clone / "train.ipynb")
+    git(clone, "add", "train.ipynb")
+    git(clone, "commit", "-qm", "the training as a notebook")
+    # Jupyter's server tells the kernel which notebook it runs (JPY_SESSION_NAME)
+    runner = ("import sys, nbformat, nbclient\n"
+              "nb = nbformat.read(sys.argv[1], as_version=4)\n"
+              "nbclient.NotebookClient(nb, kernel_name='python3', timeout=300,\n"
+              "    resources={'metadata': {'path': sys.argv[2]}}).execute()\n"
+              "print(nb.cells[0].outputs[-1]['text'])\n")
+    done = subprocess.run([sys.executable, "-c", runner, str(clone / "train.ipynb"), str(clone)],
+                          capture_output=True, text=True, check=False, timeout=300,
+                          env={**os.environ, "JPY_SESSION_NAME": str(clone / "train.ipynb")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    ref = done.stdout.strip().splitlines()[-1]
+    run = ModelStore(ws).info(ref)["provenance"]["run"]
+    assert run["kind"] == "notebook" and run["notebook"] == "train.ipynb"
+    report = ModelStore(ws).reproduce(ref)
+    assert report.reproduced, report.to_text()
