@@ -31,7 +31,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .compare import (
     KERAS_ATOL,
@@ -44,14 +44,11 @@ from .compare import (
 )
 from .report import ReproductionReport
 
-if TYPE_CHECKING:
-    from ..modelstore import ModelStore
-
 __all__ = ["reproduce"]
 
 
 def reproduce(
-    store: ModelStore,
+    store: Any,
     ref: str,
     *,
     scratch: str | os.PathLike[str] | None = None,
@@ -101,9 +98,7 @@ def reproduce(
         report_parts["run"] = run.summary()
         if not run.ok:
             return ReproductionReport(resolved, False, **report_parts)
-        from ..modelstore import ModelStore
-
-        new_store = ModelStore(scratch_workspace)
+        new_store = type(store)(scratch_workspace)  # a ModelStore, not imported: no cycle
         new_ref, problem = _new_version(new_store, name)
         if new_ref is None:
             report_parts["run"] = {**run.summary(), "ok": False, "reason": problem}
@@ -120,7 +115,7 @@ def reproduce(
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _scratch_folder(store: ModelStore, ref: str,
+def _scratch_folder(store: Any, ref: str,
                     scratch: str | os.PathLike[str] | None) -> Path:
     """Make a new, empty folder for this reproduction."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -134,7 +129,7 @@ def _scratch_folder(store: ModelStore, ref: str,
     return Path(tempfile.mkdtemp(prefix=f"{ref}-{stamp}-", dir=base))
 
 
-def _new_version(store: ModelStore, name: str) -> tuple[str | None, str | None]:
+def _new_version(store: Any, name: str) -> tuple[str | None, str | None]:
     """Return the version the re-run saved: the latest of ``name`` in the scratch store."""
     from ...errors import NotFoundError
 
@@ -147,7 +142,7 @@ def _new_version(store: ModelStore, name: str) -> tuple[str | None, str | None]:
                       f"ModelStore.save{found}")
 
 
-def _compare(store: ModelStore, ref: str, new_store: ModelStore, new_ref: str,
+def _compare(store: Any, ref: str, new_store: Any, new_ref: str,
              rtol: float, atol: float) -> tuple[list[Difference], Any]:
     from ..serialize import model_kind
 
