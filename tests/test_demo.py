@@ -114,7 +114,9 @@ def test_demo_runs_as_a_module(tmp_path):
     assert bad.returncode == 2 and "unrecognized arguments" in bad.stderr
 
 
-def test_demo_ends_by_reproducing_the_model_a_script_stored(tmp_path, capsys):
+def test_demo_ends_by_reproducing_the_model_a_script_stored(tmp_path, capsys, monkeypatch):
+    import stat
+
     from awiml.demo import reproduction
     from awiml.testing.pangaea import PangaeaServer
 
@@ -123,10 +125,24 @@ def test_demo_ends_by_reproducing_the_model_a_script_stored(tmp_path, capsys):
         pangaea.add_sample_data()
         workspace.fetch("pangaea://889513", progress=False,
                         storage_options={"base_url": pangaea.base_url, "cache": False})
-    ref = reproduction(workspace)
-    out = capsys.readouterr().out
-    assert ref == "tsg-zones-script@1"
-    assert "Verdict: REPRODUCED" in out and "Model: identical to the stored one" in out
-    info = ModelStore(workspace).info(ref)
-    assert info["provenance"]["run"]["script"] == "train_zones.py"
-    assert info["provenance"]["seeds"]["seed"] == 103
+        ref = reproduction(workspace)
+        out = capsys.readouterr().out
+        assert ref == "tsg-zones-script@1"
+        assert "Verdict: REPRODUCED" in out and "Model: identical to the stored one" in out
+        info = ModelStore(workspace).info(ref)
+        assert info["provenance"]["run"]["script"] == "train_zones.py"
+        assert info["provenance"]["seeds"]["seed"] == 103
+
+        # An input missing from raw/ is fetched again from the archive (the emulator) and
+        # checked against the recorded SHA-256 before the script runs.
+        monkeypatch.setenv("AWIML_PANGAEA_URL", pangaea.base_url)
+        monkeypatch.setenv("AWIML_CACHE_DIR", str(tmp_path / "cache"))
+        table = workspace.raw / "pangaea" / "889513" / "data.tab"
+        table.parent.chmod(table.parent.stat().st_mode | stat.S_IWUSR)
+        table.unlink()
+        served = len(pangaea.requests)
+        report = ModelStore(workspace).reproduce(ref)
+    assert report.reproduced, report.to_text()
+    assert [(o.path, o.how) for o in report.data] == [("pangaea/889513/data.tab", "fetched")]
+    assert len(pangaea.requests) > served
+    assert not table.exists()  # the copy went to the scratch workspace, not to raw/
