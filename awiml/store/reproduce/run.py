@@ -84,8 +84,10 @@ class RunOutcome:
     output: str = field(default="", repr=False)
 
     def summary(self) -> dict[str, Any]:
-        """Return the outcome as JSON-ready data for a report."""
-        return {"ok": self.ok, "command": list(self.command), "cwd": self.cwd,
+        """Return the outcome as JSON-ready data for a report (secret arguments as ``***``)."""
+        from .._run import redact_args
+
+        return {"ok": self.ok, "command": redact_args(list(self.command)), "cwd": self.cwd,
                 "returncode": self.returncode, "seconds": self.seconds, "reason": self.reason,
                 "output": self.output}
 
