@@ -322,3 +322,23 @@ def test_a_notebook_reproduces(copied):
     assert run["kind"] == "notebook" and run["notebook"] == "train.ipynb"
     report = ModelStore(ws).reproduce(ref)
     assert report.reproduced, report.to_text()
+
+
+def test_a_script_in_the_workspace_src_finds_its_workspace_from_its_place(copied):
+    _, ws, _, _ = copied
+    body = TRAIN.replace("workspace, trees = sys.argv[1], int(sys.argv[2])",
+                         "import pathlib\n"
+                         "workspace, trees = pathlib.Path(__file__).resolve().parents[1], 7")
+    (ws.src / "train.py").write_text(body)
+    git(ws.src, "init", "-q")
+    git(ws.src, "add", "train.py")
+    git(ws.src, "commit", "-qm", "train in src/")
+    done = subprocess.run([sys.executable, "train.py"], cwd=ws.src, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    ref = done.stdout.strip().splitlines()[-1]
+    report = ModelStore(ws).reproduce(ref)
+    assert report.reproduced, report.to_text()
+    # the checkout took src/'s place in the scratch workspace
+    assert Path(report.code["where"]).name == "src"
+    assert Path(report.code["where"]).parent.name == "ws"

@@ -106,6 +106,8 @@ def checkout_code(
     code_record: Mapping[str, Any] | None,
     run_record: Mapping[str, Any] | None,
     scratch_dir: str | os.PathLike[str],
+    *,
+    target: str | os.PathLike[str] | None = None,
 ) -> CodeOutcome:
     """Check out the recorded commit of the training code into ``<scratch_dir>/code``.
 
@@ -118,6 +120,10 @@ def checkout_code(
         by earlier releases have none: the remote is cloned.
     scratch_dir : path-like
         The scratch folder; ``code/`` inside it must not exist yet.
+    target : path-like, optional
+        Check out here instead of ``<scratch_dir>/code`` (a missing or empty
+        folder): the reproduction puts a repository that lay inside the
+        workspace (its ``src/``) at the same place in the scratch workspace.
 
     Returns
     -------
@@ -139,7 +145,9 @@ def checkout_code(
     if refused is not None:
         reason, summary = refused
         return CodeOutcome(False, commit, reason=reason, diff_summary=summary)
-    target = Path(scratch_dir).absolute() / _CODE_DIR
+    target = Path(target if target is not None else Path(scratch_dir) / _CODE_DIR).absolute()
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()  # an empty folder (a new workspace's src/): git makes it again
     if target.exists():
         return CodeOutcome(False, commit, reason=f"{target} exists already; give an empty "
                                                  "scratch folder")

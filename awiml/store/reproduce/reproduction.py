@@ -84,7 +84,9 @@ def reproduce(
         scratch_workspace = Workspace.create(folder / "ws")
         data = gather_inputs(info.get("data") or [], store.workspace, scratch_workspace,
                              fetch=fetch, progress=progress)
-        code = checkout_code(provenance.get("code"), provenance.get("run"), folder)
+        code = checkout_code(provenance.get("code"), provenance.get("run"), folder,
+                             target=_inside_workspace(provenance.get("run"),
+                                                      scratch_workspace.root))
         report_parts: dict[str, Any] = {
             "data": data, "code": code.summary(), "environment": env_differences,
             "recorded_metrics": _scalars(info.get("metrics")), "compared": False,
@@ -127,6 +129,21 @@ def _scratch_folder(store: Any, ref: str,
         base = Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{ref}-{stamp}-", dir=base))
+
+
+def _inside_workspace(run: Any, scratch_root: Path) -> Path | None:
+    """Return where a repository that lay inside the recorded workspace goes in the scratch one.
+
+    A script in the workspace's ``src/`` may find the workspace from its own
+    place (``Path(__file__).parents[1]``): its checkout keeps that place.
+    """
+    if not isinstance(run, dict) or not run.get("repository") or not run.get("workspace"):
+        return None
+    try:
+        inside = Path(run["repository"]).relative_to(Path(run["workspace"]))
+    except ValueError:
+        return None
+    return scratch_root / inside if inside.parts else None
 
 
 def _new_version(store: Any, name: str) -> tuple[str | None, str | None]:
