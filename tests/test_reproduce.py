@@ -132,6 +132,17 @@ def test_a_script_in_git_reproduces_exactly_and_touches_nothing(shared):
     assert snapshot(ws.raw) == raw and snapshot(ws.model) == model
     assert git(repo, "worktree", "list").count("\n") == 0  # the checkout was removed
     assert not list((ws.root / ".awiml" / "reproduce").iterdir())
+    assert report.scratch is None  # removed
+
+
+def test_kept_scratch_folder_holds_the_inputs_and_the_new_model(copied):
+    _, ws, _, ref = copied
+    report = ModelStore(ws).reproduce(ref, keep=True)
+    assert report.reproduced and report.scratch is not None
+    kept = Workspace(Path(report.scratch) / "ws")
+    assert sorted(kept.entries()) == sorted(ws.entries())
+    assert ModelStore(kept).info("zones")["ref"] == "zones@1"
+    assert f"Scratch folder kept: {report.scratch}" in report.to_text()
 
 
 def test_the_cli_exits_0_and_prints_the_report(shared):

@@ -58,6 +58,9 @@ class ReproductionReport:
     compared : bool
         Whether a new model was there to compare (False when the data, the
         code or the run failed first).
+    scratch : str or None
+        The scratch folder, when it was kept: the inputs in ``ws/raw/``, the
+        new model in ``ws/model/``.
 
     Examples
     --------
@@ -113,6 +116,7 @@ class ReproductionReport:
     new_metrics: Mapping[str, Any] = field(default_factory=dict)
     run: Mapping[str, Any] | None = None
     compared: bool = True
+    scratch: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data (``json.dumps`` takes it as it is)."""
@@ -129,6 +133,7 @@ class ReproductionReport:
             "code": None if self.code is None else dict(self.code),
             "run": None if self.run is None else dict(self.run),
             "compared": bool(self.compared),
+            "scratch": self.scratch,
             "environment": None if self.environment is None else [
                 {"name": name, "recorded": recorded, "current": current}
                 for name, recorded, current in self.environment],
@@ -151,6 +156,7 @@ class ReproductionReport:
             "Predictions: " + (str(self.predictions) if self.predictions is not None
                                else "not compared"),
             self._metrics_text(),
+            *([f"Scratch folder kept: {self.scratch}"] if self.scratch else []),
             f"Verdict: {'REPRODUCED' if self.reproduced else 'NOT REPRODUCED'}",
         ]
         return "\n\n".join(sections)

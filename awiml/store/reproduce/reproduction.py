@@ -90,6 +90,7 @@ def reproduce(
         report_parts: dict[str, Any] = {
             "data": data, "code": code.summary(), "environment": env_differences,
             "recorded_metrics": _scalars(info.get("metrics")), "compared": False,
+            "scratch": str(folder) if keep else None,
         }
         if not (code.ok and all(outcome.ok for outcome in data)):
             return ReproductionReport(resolved, False, **report_parts)
@@ -112,7 +113,9 @@ def reproduce(
         return ReproductionReport(resolved, reproduced, **report_parts)
     finally:
         if code is not None:
-            code.cleanup()
+            code.cleanup()  # unregisters a worktree from the user's repository
+            if keep and code.where is not None and code.where.parent == folder / "ws":
+                code.where.mkdir(exist_ok=True)  # the kept workspace keeps its src/ folder
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
 
