@@ -30,6 +30,40 @@ def test_demo_fills_and_verifies_a_workspace(tmp_path, capsys):
     assert entries["pangaea/889513/data.tab"].metadata["license"] == "CC-BY-3.0"
     stored = ModelStore(workspace).info("tsg-zones@production")
     assert {d["path"] for d in stored["data"]} >= {"pangaea/889513/data.tab"}
+    # It ends by reproducing the model a committed script in src/ stored.
+    assert "saved tsg-zones-script@1 from commit" in out
+    assert "Verdict: REPRODUCED" in out and "Model: identical to the stored one" in out
+    script = ModelStore(workspace).info("tsg-zones-script@1")["provenance"]
+    assert script["run"]["script"] == "train_zones.py" and script["seeds"]["seed"] == 103
+
+
+def test_reproduce_fetches_an_input_missing_from_raw_from_the_archive(tmp_path, monkeypatch,
+                                                                     capsys):
+    # An input missing from raw/ is fetched again from the archive (the PANGAEA emulator)
+    # and checked against the recorded SHA-256 before the script runs again.
+    import stat
+
+    from awiml.demo import reproduction
+    from awiml.testing.pangaea import PangaeaServer
+
+    workspace = Workspace.create(tmp_path / "w")
+    with PangaeaServer() as pangaea:
+        pangaea.add_sample_data()
+        workspace.fetch("pangaea://889513", progress=False,
+                        storage_options={"base_url": pangaea.base_url, "cache": False})
+        table = workspace.raw / "pangaea" / "889513" / "data.tab"
+        ref = reproduction(workspace)  # trains, and reproduces from raw/
+        monkeypatch.setenv("AWIML_PANGAEA_URL", pangaea.base_url)
+        monkeypatch.setenv("AWIML_CACHE_DIR", str(tmp_path / "cache"))
+        table.parent.chmod(table.parent.stat().st_mode | stat.S_IWUSR)
+        table.unlink()
+        served = len(pangaea.requests)
+        report = ModelStore(workspace).reproduce(ref)
+    assert "Verdict: REPRODUCED" in capsys.readouterr().out
+    assert report.reproduced, report.to_text()
+    assert [(o.path, o.how) for o in report.data] == [("pangaea/889513/data.tab", "fetched")]
+    assert len(pangaea.requests) > served
+    assert not table.exists()  # the copy went to the scratch workspace, not to raw/
 
 
 def test_demo_draws_the_o2a_series_beside_the_pangaea_table(tmp_path, capsys):
@@ -112,37 +146,3 @@ def test_demo_runs_as_a_module(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "awiml.demo", "--no-such-option"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unrecognized arguments" in bad.stderr
-
-
-def test_demo_ends_by_reproducing_the_model_a_script_stored(tmp_path, capsys, monkeypatch):
-    import stat
-
-    from awiml.demo import reproduction
-    from awiml.testing.pangaea import PangaeaServer
-
-    workspace = Workspace.create(tmp_path / "w")
-    with PangaeaServer() as pangaea:
-        pangaea.add_sample_data()
-        workspace.fetch("pangaea://889513", progress=False,
-                        storage_options={"base_url": pangaea.base_url, "cache": False})
-        ref = reproduction(workspace)
-        out = capsys.readouterr().out
-        assert ref == "tsg-zones-script@1"
-        assert "Verdict: REPRODUCED" in out and "Model: identical to the stored one" in out
-        info = ModelStore(workspace).info(ref)
-        assert info["provenance"]["run"]["script"] == "train_zones.py"
-        assert info["provenance"]["seeds"]["seed"] == 103
-
-        # An input missing from raw/ is fetched again from the archive (the emulator) and
-        # checked against the recorded SHA-256 before the script runs.
-        monkeypatch.setenv("AWIML_PANGAEA_URL", pangaea.base_url)
-        monkeypatch.setenv("AWIML_CACHE_DIR", str(tmp_path / "cache"))
-        table = workspace.raw / "pangaea" / "889513" / "data.tab"
-        table.parent.chmod(table.parent.stat().st_mode | stat.S_IWUSR)
-        table.unlink()
-        served = len(pangaea.requests)
-        report = ModelStore(workspace).reproduce(ref)
-    assert report.reproduced, report.to_text()
-    assert [(o.path, o.how) for o in report.data] == [("pangaea/889513/data.tab", "fetched")]
-    assert len(pangaea.requests) > served
-    assert not table.exists()  # the copy went to the scratch workspace, not to raw/
