@@ -102,8 +102,22 @@ def test_changed_local_file_is_replaced_by_the_archive_copy(trained, tmp_path):
     (copy.raw / TAB).write_bytes(b"edited by hand\n")
     scratch = Workspace.create(tmp_path / "scratch")
     outcomes = {o.path: o for o in gather_inputs(refs, copy, scratch)}
-    assert outcomes[TAB].how == "fetched"  # the manifest's size no longer matches: re-hashed
+    assert outcomes[TAB].how == "fetched"
     assert scratch.verify().ok
+
+
+def test_a_file_changed_in_place_at_the_same_size_is_not_trusted(trained, tmp_path):
+    # the manifest still lists the recorded size and checksum: only hashing tells
+    ws, refs = trained
+    copy = writable_copy(ws, tmp_path / "copy")
+    data = bytearray((copy.raw / TAB).read_bytes())
+    data[-3] = ord("9") if data[-3] != ord("9") else ord("8")
+    (copy.raw / TAB).write_bytes(bytes(data))
+    assert copy.entries()[TAB].size == len(data)
+    scratch = Workspace.create(tmp_path / "scratch")
+    outcomes = {o.path: o for o in gather_inputs(refs, copy, scratch)}
+    assert outcomes[TAB].how == "fetched" and outcomes[TAB].ok
+    assert (scratch.raw / TAB).read_bytes() == (ws.raw / TAB).read_bytes()
 
 
 def test_missing_without_source_unfetched_and_unchecked_references(trained, tmp_path):
