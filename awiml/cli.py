@@ -393,7 +393,10 @@ def models_verify(workspace_path: str | None, ref: str | None) -> None:
 @models.command("reproduce")
 @_WORKSPACE
 @click.argument("ref")
-@click.option("--keep", is_flag=True, help="Keep the scratch folder (inputs, code, new model).")
+@click.option("--keep", is_flag=True, help="Keep the scratch folder (inputs, new model).")
+@click.option("--scratch", type=click.Path(file_okay=False), default=None,
+              help="Where to make the scratch folder (default: the workspace's "
+                   ".awiml/reproduce/; give another for a read-only workspace).")
 @click.option("--no-fetch", is_flag=True,
               help="Do not fetch inputs missing from raw/ again; they count as missing.")
 @click.option("--timeout", type=click.FloatRange(0, None, min_open=True), default=None,
@@ -403,8 +406,9 @@ def models_verify(workspace_path: str | None, ref: str | None) -> None:
               help="The entry point's arguments instead of the recorded ones, as one "
                    "shell-quoted string (for a run whose record hid a password or token).")
 @_reports_errors
-def models_reproduce(workspace_path: str | None, ref: str, keep: bool, no_fetch: bool,
-                     timeout: float | None, as_json: bool, arguments: str | None) -> None:
+def models_reproduce(workspace_path: str | None, ref: str, keep: bool, scratch: str | None,
+                     no_fetch: bool, timeout: float | None, as_json: bool,
+                     arguments: str | None) -> None:
     """Train REF again from its record in a scratch folder and compare; exit 0 if reproduced.
 
     Data (raw/ by SHA-256, else fetched again and checked), code (the recorded
@@ -415,7 +419,8 @@ def models_reproduce(workspace_path: str | None, ref: str, keep: bool, no_fetch:
     import shlex
 
     store = _store(workspace_path, "reproduce", (ref,), _A_REF, "REF")
-    report = store.reproduce(ref, keep=keep, fetch=not no_fetch, timeout=timeout,
+    report = store.reproduce(ref, keep=keep, scratch=scratch, fetch=not no_fetch,
+                             timeout=timeout,
                              args=None if arguments is None else shlex.split(arguments))
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.to_text())
     if not report.reproduced:

@@ -156,6 +156,17 @@ def test_the_cli_exits_0_and_prints_the_report(shared):
     assert json.loads(as_json.output)["reproduced"] is True
 
 
+def test_the_cli_makes_the_scratch_folder_where_it_is_told(copied, tmp_path):
+    _, ws, _, ref = copied
+    elsewhere = tmp_path / "elsewhere"
+    result = CliRunner().invoke(main, ["models", "reproduce", "-w", str(ws.root), "--keep",
+                                       "--scratch", str(elsewhere), "--json", ref])
+    assert result.exit_code == 0, result.output
+    kept = Path(json.loads(result.output)["scratch"])
+    assert kept.parent == elsewhere and (kept / "ws" / "model" / "zones").is_dir()
+    assert not (ws.root / ".awiml" / "reproduce").exists()
+
+
 def test_an_input_missing_from_raw_is_fetched_again_and_checked(copied):
     _, ws, _, ref = copied
     lost = ws.raw / "stations" / "station2.csv"
