@@ -364,3 +364,22 @@ def test_a_script_in_the_workspace_src_finds_its_workspace_from_its_place(copied
     # the checkout took src/'s place in the scratch workspace
     assert Path(report.code["where"]).name == "src"
     assert Path(report.code["where"]).parent.name == "ws"
+
+
+def test_a_module_run_reproduces(copied):
+    repo, ws, _, _ = copied
+    clone = ws.root.parent / "module-repo"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    (clone / "zones").mkdir()
+    (clone / "zones" / "__init__.py").write_text("")
+    (clone / "zones" / "train.py").write_text(TRAIN)
+    git(clone, "add", "zones")
+    git(clone, "commit", "-qm", "the training as a module")
+    done = subprocess.run([sys.executable, "-m", "zones.train", str(ws.root), "7"], cwd=clone,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    ref = done.stdout.strip().splitlines()[-1]
+    assert ModelStore(ws).info(ref)["provenance"]["run"]["module"] == "zones.train"
+    report = ModelStore(ws).reproduce(ref)
+    assert report.reproduced, report.to_text()
+    assert report.run["command"][1:3] == ["-m", "zones.train"]
